@@ -1,0 +1,58 @@
+# Ruam: the Makefile targets are the interface (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STACK  := $(PYTHON) deploy/local/stack.py
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install up down logs status demo test test-unit bench lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start Kafka, FerretDB and the four services in the background (idempotent).
+up: install
+	$(STACK) up
+
+## Stop exactly what `make up` started.
+down:
+	$(STACK) down
+
+logs:
+	$(STACK) logs
+
+status:
+	$(STACK) status
+
+## The main job: bring the stack up and replay a day of citizen reports (DATA=path.csv).
+demo: up
+	$(BIN)/python -m tools.demo $(if $(DATA),--data "$(DATA)",)
+
+## Unit, messaging, integration and e2e tests; starts and stops its own test stack.
+test: install
+	$(STACK) up --profile test --infra-only
+	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  $(STACK) down --profile test; exit $$rc
+
+## Only the tests that need no broker or database.
+test-unit: install
+	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+## Throughput, latency and memory on the local stack.
+bench: up
+	$(BIN)/python -m tools.bench
+
+lint: install
+	./scripts/lint.sh
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,914 @@
+#!/usr/bin/env python3
+"""Ruam local stack: Kafka (KRaft, single node) + FerretDB (SQLite) + the app services.
+
+Stdlib only (Python 3.11+), so it runs before the project venv exists.
+
+    deploy/local/stack.py up [--profile local|test] [--infra-only]
+    deploy/local/stack.py down [--profile ...]
+    deploy/local/stack.py status [--profile ...]
+    deploy/local/stack.py logs [--profile ...] [--follow] [-n LINES]
+    deploy/local/stack.py env [--profile ...]
+
+Every process is started in its own session (process group) and recorded in
+``<run_dir>/pids/<name>.pid`` together with its kernel start time
+(``<name>.start``); ``down`` only signals process groups whose leader still
+matches both, never anything found by name.
+
+Importable for tests: ``from deploy.local import stack`` then e.g.
+``stack.get_profile("test")``, ``stack.up(profile, infra_only=True)``,
+``stack.start_service(profile, "intake")``, ``stack.wait_healthy(url, 60)``,
+``stack.stop_component(profile, "intake")``, ``stack.down(profile)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import fcntl
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = Path(__file__).resolve().parent
+CACHE_DIR = Path(os.environ.get("RUAM_CACHE") or Path.home() / ".cache" / "ruam")
+
+KAFKA_VERSION = os.environ.get("RUAM_KAFKA_VERSION", "4.1.1")
+FERRETDB_VERSION = os.environ.get("RUAM_FERRETDB_VERSION", "v1.24.2")
+
+# Application services, in start order; value = env var carrying its HTTP port.
+SERVICES: dict[str, str] = {
+    "intake": "INTAKE_HTTP_PORT",
+    "routing": "ROUTING_HTTP_PORT",
+    "survey": "SURVEY_HTTP_PORT",
+    "compliance": "COMPLIANCE_HTTP_PORT",
+}
+INFRA = ("kafka", "ferretdb")
+
+KAFKA_START_TIMEOUT = float(os.environ.get("RUAM_KAFKA_START_TIMEOUT", "90"))
+FERRETDB_START_TIMEOUT = float(os.environ.get("RUAM_FERRETDB_START_TIMEOUT", "30"))
+SERVICE_START_TIMEOUT = float(os.environ.get("RUAM_SERVICE_START_TIMEOUT", "60"))
+STOP_TIMEOUT = float(os.environ.get("RUAM_STOP_TIMEOUT", "20"))
+
+KAFKA_PROBE_TOPIC = "ruam-stack-probe"
+
+
+class StackError(RuntimeError):
+    """A component failed to start, or the environment is unusable."""
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    run_dir: Path
+    kafka_port: int
+    controller_port: int
+    mongo_port: int
+    service_ports: dict[str, int]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.run_dir / "pids"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.run_dir / "kafka"
+
+    @property
+    def ferretdb_dir(self) -> Path:
+        return self.run_dir / "ferretdb"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def service_url(self, name: str, path: str = "/healthz") -> str:
+        return f"http://127.0.0.1:{self.service_ports[name]}{path}"
+
+    def port_of(self, name: str) -> int:
+        if name == "kafka":
+            return self.kafka_port
+        if name == "ferretdb":
+            return self.mongo_port
+        return self.service_ports[name]
+
+    def env(self) -> dict[str, str]:
+        """Connection env vars for scripts and the app services."""
+        out = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "MONGODB_URL": self.mongodb_url,
+        }
+        for name, var in SERVICES.items():
+            out[var] = str(self.service_ports[name])
+        return out
+
+
+def _env_int(var: str, default: int) -> int:
+    value = os.environ.get(var)
+    return int(value) if value else default
+
+
+def get_profile(name: str = "local") -> Profile:
+    """``local``: what ``make up`` uses. ``test``: disjoint ports and run dir, for test suites.
+
+    Env overrides: local profile -> KAFKA_PORT, KAFKA_CONTROLLER_PORT, MONGO_PORT,
+    RUAM_RUN_DIR, <SERVICE>_HTTP_PORT; test profile -> the same names prefixed with
+    ``RUAM_TEST_`` (so a developer's exported local overrides never leak into tests).
+    """
+    if name == "local":
+        prefix, run_dir = "", Path(os.environ.get("RUAM_RUN_DIR") or REPO_ROOT / ".run" / "local")
+        kafka, controller, mongo, svc_base = 9092, 9093, 27017, 8000
+    elif name == "test":
+        prefix, run_dir = (
+            "RUAM_TEST_",
+            Path(os.environ.get("RUAM_TEST_RUN_DIR") or REPO_ROOT / ".run" / "test"),
+        )
+        kafka, controller, mongo, svc_base = 19092, 19093, 27018, 18000
+    else:
+        raise ValueError(f"unknown profile {name!r} (expected 'local' or 'test')")
+    service_ports = {
+        svc: _env_int(prefix + var, svc_base + i + 1)
+        for i, (svc, var) in enumerate(SERVICES.items())
+    }
+    return Profile(
+        name=name,
+        run_dir=run_dir.resolve(),
+        kafka_port=_env_int(prefix + "KAFKA_PORT", kafka),
+        controller_port=_env_int(prefix + "KAFKA_CONTROLLER_PORT", controller),
+        mongo_port=_env_int(prefix + "MONGO_PORT", mongo),
+        service_ports=service_ports,
+    )
+
+
+# --------------------------------------------------------------------------- process bookkeeping
+
+
+def _log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def _proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, pgrp, starttime) from /proc/<pid>/stat, or None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # comm may contain spaces/parens: split after the last ')'.
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return rest[0], int(rest[2]), int(rest[19])
+
+
+def _pid_files(profile: Profile, name: str) -> tuple[Path, Path]:
+    return profile.pids_dir / f"{name}.pid", profile.pids_dir / f"{name}.start"
+
+
+def _reap(pid: int) -> None:
+    """Reap our own child if it exited (only matters when used as a library)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def tracked_pid(profile: Profile, name: str) -> int | None:
+    """PID of the component if it runs AND is the very process we started, else None."""
+    pid_file, start_file = _pid_files(profile, name)
+    try:
+        pid = int(pid_file.read_text().strip())
+        start = int(start_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    _reap(pid)
+    stat = _proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X") or stat[2] != start:
+        return None
+    return pid
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any non-zombie process left in process group ``pgid``?"""
+    _reap(pgid)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat and stat[1] == pgid and stat[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _clear_pid(profile: Profile, name: str) -> None:
+    for f in _pid_files(profile, name):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+
+
+def _spawn(
+    profile: Profile,
+    name: str,
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start ``argv`` detached in its own session, stdout+stderr to ``logs/<name>.log``."""
+    profile.pids_dir.mkdir(parents=True, exist_ok=True)
+    profile.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = profile.log_file(name)
+    with open(log_path, "ab") as log:
+        log.write(
+            f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}: "
+            f"{' '.join(argv)}\n".encode()
+        )
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd or REPO_ROOT),
+            env=env if env is not None else os.environ.copy(),
+            start_new_session=True,
+            close_fds=True,
+        )
+    stat = _proc_stat(proc.pid)
+    pid_file, start_file = _pid_files(profile, name)
+    start_file.write_text(f"{stat[2] if stat else 0}\n")
+    pid_file.write_text(f"{proc.pid}\n")
+    # Do not keep the Popen object: the process must outlive us; _reap handles zombies.
+    proc.returncode = 0  # silence ResourceWarning "subprocess still running" on GC
+    return proc.pid
+
+
+def stop_component(
+    profile: Profile, name: str, timeout: float = STOP_TIMEOUT, sig: int = signal.SIGTERM
+) -> bool:
+    """Stop one component we started: ``sig`` to its process group, bounded wait, then SIGKILL.
+
+    Returns True if something was stopped. Never touches a process we did not start.
+    """
+    pid = tracked_pid(profile, name)
+    if pid is None:
+        _clear_pid(profile, name)
+        return False
+    _log(f"stopping {name} (pid {pid})")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        _log(f"{name} did not exit within {timeout:.0f}s, sending SIGKILL")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        kill_deadline = time.monotonic() + 10
+        while _group_alive(pid) and time.monotonic() < kill_deadline:
+            time.sleep(0.1)
+    _clear_pid(profile, name)
+    return True
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return f"(no log file {path})"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def _port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _profile_lock(profile: Profile) -> Iterator[None]:
+    """Serialize up/down on one run dir (two concurrent `up`s must not double-start)."""
+    profile.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(profile.run_dir / ".stack.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    *,
+    profile: Profile | None = None,
+    name: str | None = None,
+    interval: float = 0.25,
+) -> None:
+    """Poll ``check`` until true; fail early if the tracked process died; bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if profile is not None and name is not None and tracked_pid(profile, name) is None:
+            raise StackError(
+                f"{what}: process exited during start-up\n--- {profile.log_file(name)} ---\n"
+                f"{tail(profile.log_file(name))}"
+            )
+        if time.monotonic() >= deadline:
+            log_tail = (
+                f"\n--- {profile.log_file(name)} ---\n{tail(profile.log_file(name))}"
+                if profile and name
+                else ""
+            )
+            raise StackError(f"{what}: not ready after {timeout:.0f}s{log_tail}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+def kafka_libs_dir() -> Path:
+    return CACHE_DIR / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def ensure_kafka_libs() -> Path:
+    libs = kafka_libs_dir()
+    if not (libs.parent / ".complete").exists():
+        _log(f"Kafka {KAFKA_VERSION} jars missing, fetching (deploy/local/fetch_kafka.sh)")
+        subprocess.run(
+            ["bash", str(DEPLOY_DIR / "fetch_kafka.sh"), KAFKA_VERSION],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return libs
+
+
+def _kafka_server_properties(profile: Profile) -> str:
+    data = profile.kafka_dir / "data"
+    return f"""# Generated by deploy/local/stack.py, profile {profile.name}; rewritten each start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{profile.controller_port}
+listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port},CONTROLLER://127.0.0.1:{profile.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{profile.kafka_port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.network.threads=2
+num.io.threads=2
+background.threads=4
+num.recovery.threads.per.data.dir=1
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=5
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=16777216
+log.retention.hours=24
+log.retention.check.interval.ms=300000
+log.cleaner.dedupe.buffer.size=16777216
+"""
+
+
+_LOG4J2 = """# Generated by deploy/local/stack.py: broker logs to stdout -> <run_dir>/logs/kafka.log
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.ak.name = org.apache.kafka
+logger.ak.level = INFO
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+"""
+
+KAFKA_JVM_OPTS = [
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:MaxMetaspaceSize=256m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:CICompilerCount=1",
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+]
+
+
+def _kafka_cluster_id() -> str:
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+def _prepare_kafka(profile: Profile, libs: Path) -> Path:
+    kdir = profile.kafka_dir
+    (kdir / "data").mkdir(parents=True, exist_ok=True)
+    props = kdir / "server.properties"
+    props.write_text(_kafka_server_properties(profile))
+    (kdir / "log4j2.properties").write_text(_LOG4J2)
+    if not (kdir / "data" / "meta.properties").exists():
+        cid = _kafka_cluster_id()
+        _log(f"formatting KRaft log dir {kdir / 'data'} (cluster id {cid})")
+        profile.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(profile.log_file("kafka-format"), "wb") as out:
+            rc = subprocess.run(
+                [
+                    "java",
+                    *KAFKA_JVM_OPTS[:4],
+                    f"-Dlog4j2.configurationFile={kdir / 'log4j2.properties'}",
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--cluster-id",
+                    cid,
+                    "--config",
+                    str(props),
+                    "--ignore-formatted",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(kdir),
+            ).returncode
+        if rc != 0:
+            raise StackError(
+                f"kafka storage format failed (rc={rc})\n{tail(profile.log_file('kafka-format'))}"
+            )
+    return props
+
+
+def _kafka_request(
+    port: int, api_key: int, api_version: int, body: bytes, timeout: float = 3.0
+) -> bytes:
+    """One request/response on the Kafka wire protocol (non-flexible header v1)."""
+    client_id = b"ruam-stack"
+    header = struct.pack(">hhih", api_key, api_version, 1, len(client_id)) + client_id
+    msg = header + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        resp = _recv_exact(s, size)
+    return resp[4:]  # strip correlation id
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def kafka_probe(port: int, topic: str = KAFKA_PROBE_TOPIC) -> bool:
+    """True once the broker serves Metadata AND has a leader for ``topic``.
+
+    Uses Metadata v4 with allow_auto_topic_creation=true, so the broker really creates the
+    topic through the KRaft controller (first calls answer LEADER_NOT_AVAILABLE).
+    """
+    name = topic.encode()
+    body = struct.pack(">ih", 1, len(name)) + name + b"\x01"
+    r = _kafka_request(port, api_key=3, api_version=4, body=body)
+    off = 4  # throttle_time_ms
+
+    def read_str() -> None:
+        nonlocal off
+        (n,) = struct.unpack_from(">h", r, off)
+        off += 2 + max(n, 0)
+
+    (n_brokers,) = struct.unpack_from(">i", r, off)
+    off += 4
+    for _ in range(n_brokers):
+        off += 4  # node_id
+        read_str()  # host
+        off += 4  # port
+        read_str()  # rack
+    read_str()  # cluster_id
+    off += 4  # controller_id
+    (n_topics,) = struct.unpack_from(">i", r, off)
+    off += 4
+    if n_topics < 1:
+        return False
+    (err,) = struct.unpack_from(">h", r, off)
+    off += 2
+    read_str()  # name
+    off += 1  # is_internal
+    (n_parts,) = struct.unpack_from(">i", r, off)
+    off += 4
+    if err != 0 or n_parts < 1:
+        return False
+    p_err, _idx, leader = struct.unpack_from(">hii", r, off)
+    return bool(p_err == 0 and leader >= 0)
+
+
+def kafka_coordinator_probe(port: int, group: str = KAFKA_PROBE_TOPIC) -> bool:
+    """True once a group coordinator is available (FindCoordinator v1).
+
+    The first call makes the broker create ``__consumer_offsets``; waiting for it here means
+    the services' first consumer-group join does not have to retry.
+    """
+    key = group.encode()
+    body = struct.pack(">h", len(key)) + key + b"\x00"  # key_type 0 = consumer group
+    r = _kafka_request(port, api_key=10, api_version=1, body=body)
+    (err,) = struct.unpack_from(">h", r, 4)
+    return bool(err == 0)
+
+
+def kafka_ready(port: int) -> bool:
+    """Broker answers, can create a topic, and has a group coordinator."""
+    return kafka_probe(port) and kafka_coordinator_probe(port)
+
+
+def start_kafka(profile: Profile, timeout: float = KAFKA_START_TIMEOUT) -> int:
+    """Start (or adopt the already running) broker for ``profile``; returns its pid when ready."""
+    pid = tracked_pid(profile, "kafka")
+    if pid is not None:
+        _wait_until(
+            "kafka", lambda: kafka_ready(profile.kafka_port), timeout, profile=profile, name="kafka"
+        )
+        _log(f"kafka already running (pid {pid}, {profile.kafka_bootstrap})")
+        return pid
+    _clear_pid(profile, "kafka")
+    for port in (profile.kafka_port, profile.controller_port):
+        if _port_open(port):
+            raise StackError(
+                f"kafka: port {port} is already in use by a process this stack did not start"
+            )
+    libs = ensure_kafka_libs()
+    props = _prepare_kafka(profile, libs)
+    t0 = time.monotonic()
+    argv = [
+        "java",
+        *KAFKA_JVM_OPTS,
+        f"-Dlog4j2.configurationFile={profile.kafka_dir / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={profile.logs_dir}",
+        f"-Druam.stack={profile.name}",
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(props),
+    ]
+    pid = _spawn(profile, "kafka", argv, cwd=profile.kafka_dir)
+    _log(f"kafka starting (pid {pid}, {profile.kafka_bootstrap}) ...")
+    try:
+        _wait_until(
+            "kafka",
+            lambda: kafka_ready(profile.kafka_port),
+            timeout,
+            profile=profile,
+            name="kafka",
+            interval=0.5,
+        )
+    except StackError:
+        stop_component(profile, "kafka", timeout=10)
+        raise
+    _log(f"kafka ready in {time.monotonic() - t0:.1f}s")
+    return pid
+
+
+# --------------------------------------------------------------------------- FerretDB
+
+
+def ferretdb_bin() -> Path:
+    return CACHE_DIR / "bin" / "ferretdb"
+
+
+def ensure_ferretdb() -> Path:
+    binary = ferretdb_bin()
+    ok = False
+    if binary.exists():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [str(binary), "--version"], capture_output=True, text=True, timeout=10
+            ).stdout
+            ok = f"version: {FERRETDB_VERSION}" in out
+    if not ok:
+        _log(f"FerretDB {FERRETDB_VERSION} missing, building (deploy/local/build_ferretdb.sh)")
+        subprocess.run(
+            ["bash", str(DEPLOY_DIR / "build_ferretdb.sh")], check=True, stdout=subprocess.DEVNULL
+        )
+    return binary
+
+
+def _bson_ping() -> bytes:
+    def cstr(s: str) -> bytes:
+        return s.encode() + b"\x00"
+
+    elems = b"\x10" + cstr("ping") + struct.pack("<i", 1)
+    elems += b"\x02" + cstr("$db") + struct.pack("<i", len("admin") + 1) + cstr("admin")
+    return struct.pack("<i", len(elems) + 5) + elems + b"\x00"
+
+
+def mongo_ping(port: int, timeout: float = 3.0) -> bool:
+    """MongoDB ``ping`` over OP_MSG with a hand-rolled BSON document (stdlib only)."""
+    doc = _bson_ping()
+    payload = struct.pack("<I", 0) + b"\x00" + doc  # flagBits, section kind 0
+    header = struct.pack("<iiii", 16 + len(payload), 1, 0, 2013)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(header + payload)
+        (length,) = struct.unpack("<i", _recv_exact(s, 4))
+        resp = _recv_exact(s, length - 4)
+    _req, _resp_to, opcode = struct.unpack_from("<iii", resp, 0)
+    if opcode != 2013:
+        return False
+    body = resp[12 + 4 + 1 :]  # skip rest of header, flagBits, section kind
+    marker = body.find(b"ok\x00")
+    if marker < 1:
+        return False
+    etype = body[marker - 1]
+    val = body[marker + 3 :]
+    if etype == 0x01:
+        return bool(struct.unpack_from("<d", val)[0] == 1.0)
+    if etype == 0x10:
+        return bool(struct.unpack_from("<i", val)[0] == 1)
+    return False
+
+
+def start_ferretdb(profile: Profile, timeout: float = FERRETDB_START_TIMEOUT) -> int:
+    pid = tracked_pid(profile, "ferretdb")
+    if pid is not None:
+        _wait_until(
+            "ferretdb",
+            lambda: mongo_ping(profile.mongo_port),
+            timeout,
+            profile=profile,
+            name="ferretdb",
+        )
+        _log(f"ferretdb already running (pid {pid}, {profile.mongodb_url})")
+        return pid
+    _clear_pid(profile, "ferretdb")
+    if _port_open(profile.mongo_port):
+        raise StackError(
+            f"ferretdb: port {profile.mongo_port} is already in use "
+            "by a process this stack did not start"
+        )
+    binary = ensure_ferretdb()
+    data = profile.ferretdb_dir / "data"
+    state = profile.ferretdb_dir / "state"
+    data.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(binary),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--state-dir={state}",
+        f"--listen-addr=127.0.0.1:{profile.mongo_port}",
+        "--debug-addr=-",  # no debug HTTP listener: it would collide between profiles on :8088
+        "--telemetry=disable",
+        "--log-level=warn",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
+    t0 = time.monotonic()
+    pid = _spawn(profile, "ferretdb", argv, env=env, cwd=profile.ferretdb_dir)
+    _log(f"ferretdb starting (pid {pid}, {profile.mongodb_url}) ...")
+    try:
+        _wait_until(
+            "ferretdb",
+            lambda: mongo_ping(profile.mongo_port),
+            timeout,
+            profile=profile,
+            name="ferretdb",
+            interval=0.1,
+        )
+    except StackError:
+        stop_component(profile, "ferretdb", timeout=5)
+        raise
+    _log(f"ferretdb ready in {time.monotonic() - t0:.1f}s")
+    return pid
+
+
+# --------------------------------------------------------------------------- app services
+
+
+def wait_healthy(
+    url: str,
+    timeout: float = SERVICE_START_TIMEOUT,
+    *,
+    profile: Profile | None = None,
+    name: str | None = None,
+) -> None:
+    """Poll ``GET url`` until it answers 200 (bounded); raises StackError otherwise."""
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    _wait_until(
+        f"{name or url} health ({url})", check, timeout, profile=profile, name=name, interval=0.25
+    )
+
+
+def service_python() -> Path:
+    return REPO_ROOT / ".venv" / "bin" / "python"
+
+
+def start_service(
+    profile: Profile,
+    name: str,
+    timeout: float = SERVICE_START_TIMEOUT,
+    extra_env: dict[str, str] | None = None,
+) -> int:
+    """Start ``python -m services.<name>.main`` (or adopt the running one) and wait for /healthz."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    url = profile.service_url(name)
+    pid = tracked_pid(profile, name)
+    if pid is not None:
+        wait_healthy(url, timeout, profile=profile, name=name)
+        _log(f"{name} already running (pid {pid}, {url})")
+        return pid
+    _clear_pid(profile, name)
+    port = profile.service_ports[name]
+    if _port_open(port):
+        raise StackError(
+            f"{name}: port {port} is already in use by a process this stack did not start"
+        )
+    python = service_python()
+    if not python.exists():
+        raise StackError(f"{name}: {python} not found; create the project venv first")
+    env = os.environ.copy()
+    env.update(profile.env())
+    env.update(extra_env or {})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    t0 = time.monotonic()
+    pid = _spawn(
+        profile, name, [str(python), "-m", f"services.{name}.main"], env=env, cwd=REPO_ROOT
+    )
+    _log(f"{name} starting (pid {pid}, {url}) ...")
+    try:
+        wait_healthy(url, timeout, profile=profile, name=name)
+    except StackError:
+        stop_component(profile, name, timeout=5)
+        raise
+    _log(f"{name} healthy in {time.monotonic() - t0:.1f}s")
+    return pid
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def up(profile: Profile, infra_only: bool = False, services: list[str] | None = None) -> None:
+    with _profile_lock(profile):
+        start_kafka(profile)
+        start_ferretdb(profile)
+        if not infra_only:
+            for name in services or list(SERVICES):
+                start_service(profile, name)
+
+
+def down(profile: Profile) -> None:
+    with _profile_lock(profile):
+        stopped = False
+        for name in [*reversed(SERVICES), "ferretdb", "kafka"]:
+            stopped |= stop_component(profile, name)
+        if not stopped:
+            _log(f"nothing running for profile {profile.name}")
+
+
+def status_lines(profile: Profile) -> list[str]:
+    out = []
+    for name in [*INFRA, *SERVICES]:
+        pid = tracked_pid(profile, name)
+        state = "running" if pid else "stopped"
+        out.append(f"{name:<11} {state:<8} pid={pid or '-':<8} port={profile.port_of(name)}")
+    return out
+
+
+def show_logs(profile: Profile, lines: int = 30, follow: bool = False) -> None:
+    files = sorted(profile.logs_dir.glob("*.log")) if profile.logs_dir.exists() else []
+    if not files:
+        print(f"(no logs in {profile.logs_dir})")
+        return
+    for f in files:
+        print(f"==> {f} <==")
+        print(tail(f, lines))
+        print()
+    if not follow:
+        return
+    positions = {f: f.stat().st_size for f in files}
+    try:
+        while True:
+            for f in sorted(profile.logs_dir.glob("*.log")):
+                size = f.stat().st_size
+                pos = positions.get(f, 0)
+                if size < pos:
+                    pos = 0
+                if size > pos:
+                    with open(f, "rb") as fh:
+                        fh.seek(pos)
+                        chunk = fh.read(size - pos).decode(errors="replace")
+                    for line in chunk.splitlines():
+                        print(f"[{f.stem}] {line}")
+                    positions[f] = size
+            sys.stdout.flush()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", choices=("local", "test"), default="local")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser(
+        "up", parents=[common], help="start Kafka, FerretDB and (unless --infra-only) services"
+    )
+    p_up.add_argument("--infra-only", action="store_true", help="only Kafka and FerretDB")
+    sub.add_parser("down", parents=[common], help="stop everything this stack started")
+    sub.add_parser("status", parents=[common], help="one line per component")
+    p_logs = sub.add_parser("logs", parents=[common], help="tail of every log file")
+    p_logs.add_argument("--follow", "-f", action="store_true")
+    p_logs.add_argument("-n", "--lines", type=int, default=30)
+    sub.add_parser("env", parents=[common], help="print KEY=VALUE connection lines")
+    args = parser.parse_args(argv)
+
+    profile = get_profile(args.profile)
+    try:
+        if args.cmd == "up":
+            t0 = time.monotonic()
+            up(profile, infra_only=args.infra_only)
+            _log(
+                f"profile {profile.name} up in {time.monotonic() - t0:.1f}s "
+                f"(KAFKA_BOOTSTRAP_SERVERS={profile.kafka_bootstrap} "
+                f"MONGODB_URL={profile.mongodb_url})"
+            )
+        elif args.cmd == "down":
+            down(profile)
+        elif args.cmd == "status":
+            print("\n".join(status_lines(profile)))
+        elif args.cmd == "logs":
+            show_logs(profile, lines=args.lines, follow=args.follow)
+        elif args.cmd == "env":
+            for key, value in profile.env().items():
+                print(f"{key}={value}")
+    except (StackError, subprocess.CalledProcessError) as exc:
+        print(f"[stack] ERROR: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `stack.py status | head -1`
+        sys.stdout = None
+        sys.exit(0)

@@ -1,0 +1,186 @@
+"""Facts about citizens' matters (measure 2 and 3). Keyed by case id on Kafka."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.envelope import Contract, Envelope
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    OPEN311 = "open311"
+    LINE = "line"
+    PHONE = "phone"
+    LETTER = "letter"
+    SUGGESTION_BOX = "suggestion_box"
+    EMAIL = "email"
+    MEETING = "meeting"  # activities and public meetings (ประชาคม)
+    WALK_IN = "walk_in"
+    TRAFFY = "traffy"  # forwarded from the national Traffy Fondue platform
+    INTERNAL = "internal"  # raised by the platform itself (e.g. improvement actions)
+
+
+class Kind(StrEnum):
+    COMPLAINT = "complaint"
+    SUGGESTION = "suggestion"
+    OPINION = "opinion"
+    COMPLIMENT = "compliment"
+    QUESTION = "question"
+    CORRUPTION_REPORT = "corruption_report"
+    # Raised by the survey service when satisfaction demands improvement.
+    IMPROVEMENT_ACTION = "improvement_action"
+
+
+CITIZEN_KINDS = tuple(k for k in Kind if k is not Kind.IMPROVEMENT_ACTION)
+
+
+class Location(Contract):
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = None
+    village_no: int | None = Field(default=None, ge=1, le=99)  # หมู่ที่
+
+
+class Attachment(Contract):
+    kind: Literal["image", "document", "audio", "video", "link"] = "image"
+    ref: str  # a message id, a file reference or a URL; never the bytes
+
+
+class CaseReceivedPayload(Contract):
+    case_id: str
+    channel: Channel
+    kind: Kind
+    text: str  # normalized
+    original_text: str
+    received_at: AwareDatetime  # when the agency received the matter (the legal clock)
+    channel_message_id: str | None = None
+    location: Location | None = None
+    contact_ref: str | None = None  # a reference into intake's restricted contacts
+    attachments: tuple[Attachment, ...] = ()
+    service_code: str | None = None  # a category the citizen chose (Open311), if any
+    department_hint: str | None = None  # for internal cases addressed to a department
+    links: dict[str, str] = Field(default_factory=dict)  # e.g. {"activity_id": ...}
+    wants_contact: bool = True
+
+
+class CaseReceived(Envelope[CaseReceivedPayload]):
+    type: Literal["CaseReceived"] = "CaseReceived"
+
+
+class RankedCategory(Contract):
+    code: str
+    score: float
+    label_th: str | None = None
+
+
+class CaseAssignedPayload(Contract):
+    case_id: str
+    kind: Kind
+    channel: Channel
+    department: str
+    officer_id: str | None
+    categories: tuple[RankedCategory, ...] = ()
+    reasons: tuple[str, ...] = ()
+    received_at: AwareDatetime
+    acknowledge_due_at: AwareDatetime | None = None
+    respond_due_at: AwareDatetime | None = None
+    assignment_no: int = 1  # bumps on transfer / re-route
+
+
+class CaseAssigned(Envelope[CaseAssignedPayload]):
+    type: Literal["CaseAssigned"] = "CaseAssigned"
+
+
+class CaseStatusChangedPayload(Contract):
+    case_id: str
+    from_status: str
+    to_status: str
+    action: str
+    officer_id: str | None = None
+    note: str | None = None
+    seq: int  # position in the case's timeline: consumers apply each seq once
+
+
+class CaseStatusChanged(Envelope[CaseStatusChangedPayload]):
+    type: Literal["CaseStatusChanged"] = "CaseStatusChanged"
+
+
+class CaseResolvedPayload(Contract):
+    case_id: str
+    kind: Kind
+    channel: Channel
+    department: str
+    officer_id: str | None
+    category: str | None
+    contact_ref: str | None
+    resolution: str
+    after_photo_ref: str | None = None
+    received_at: AwareDatetime
+    resolved_at: AwareDatetime
+    seq: int
+
+
+class CaseResolved(Envelope[CaseResolvedPayload]):
+    type: Literal["CaseResolved"] = "CaseResolved"
+
+
+class CaseEscalatedPayload(Contract):
+    case_id: str
+    level: int  # 1 = head of division, 2 = ปลัด, 3 = นายก
+    to_role: str
+    to_officer_id: str | None
+    reason: str
+    due_at: datetime | None = None
+
+
+class CaseEscalated(Envelope[CaseEscalatedPayload]):
+    type: Literal["CaseEscalated"] = "CaseEscalated"
+
+
+class CaseClosedPayload(Contract):
+    case_id: str
+    closed_at: AwareDatetime
+    reason: str | None = None
+    seq: int
+
+
+class CaseClosed(Envelope[CaseClosedPayload]):
+    type: Literal["CaseClosed"] = "CaseClosed"
+
+
+class CaseCommandPayload(Contract):
+    """An action on a case, asked for by an officer or another service."""
+
+    case_id: str
+    action: str
+    officer_id: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    command_id: str  # idempotency key: the same command twice acts once
+
+
+class CaseCommandIssued(Envelope[CaseCommandPayload]):
+    type: Literal["CaseCommandIssued"] = "CaseCommandIssued"
+
+
+class PublicCasePayload(Contract):
+    """Redacted projection for publication (measure 1): no personal data."""
+
+    case_id: str
+    kind: Kind
+    channel: Channel
+    status: str
+    category: str | None = None
+    department: str | None = None
+    text: str  # scrubbed of names, phones, emails, ID numbers, house numbers
+    village_no: int | None = None
+    received_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class PublicCaseUpdated(Envelope[PublicCasePayload]):
+    type: Literal["PublicCaseUpdated"] = "PublicCaseUpdated"

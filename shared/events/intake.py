@@ -1,0 +1,40 @@
+"""Facts at the edge: raw channel payloads, dead letters, acknowledgements to citizens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.envelope import Contract, Envelope
+
+
+class RawPayloadReceivedPayload(Contract):
+    """What a channel adapter saw, before any interpretation.
+
+    The body is kept as a string (JSON, form data, CSV, an RFC 5322 message) so that
+    whatever fails to normalize can be dead-lettered and replayed byte for byte.
+    """
+
+    channel: str
+    received_at: AwareDatetime
+    content_type: str = "application/json"
+    body: str
+    channel_message_id: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class RawPayloadReceived(Envelope[RawPayloadReceivedPayload]):
+    type: Literal["RawPayloadReceived"] = "RawPayloadReceived"
+
+
+class NotificationRequestedPayload(Contract):
+    case_id: str
+    channel: str
+    recipient_ref: str | None
+    template: str
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class NotificationRequested(Envelope[NotificationRequestedPayload]):
+    type: Literal["NotificationRequested"] = "NotificationRequested"

@@ -1,0 +1,153 @@
+"""HTTP plumbing shared by all services.
+
+FastStream's AsgiFastStream runs the broker and serves /healthz, /metrics and the
+AsyncAPI document; the service's own API is a small Starlette app next to it. `compose`
+puts both behind one ASGI callable so one uvicorn process serves everything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_MAX_BODY = 1_000_000  # 1 MB: far above any citizen's message, far below harm
+
+
+class JSON(JSONResponse):
+    """JSON with Thai left readable (UTF-8, not \\u escapes) and datetimes as ISO 8601."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            to_jsonable_python(content),
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+
+class ApiError(Exception):
+    """An HTTP refusal with a reason a person can act on."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return JSON(body, status_code=self.status)
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "body",
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors()
+    ]
+
+
+def validation_error(exc: ValidationError, status: int = 422) -> ApiError:
+    details = validation_details(exc)
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return ApiError(status, "validation_failed", summary, details)
+
+
+async def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> Any:
+    raw = await read_body(request, max_bytes)
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
+
+
+async def read_model(request: Request, model: type[M], max_bytes: int = DEFAULT_MAX_BODY) -> M:
+    data = await read_json(request, max_bytes)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+def health_handler(checks: dict[str, HealthCheck]) -> Any:
+    """200 only when every dependency answers; 503 naming the ones that don't."""
+
+    @get(include_in_schema=False)
+    async def healthz(scope: Scope) -> AsgiResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                results[name] = "ok" if await check() else "down"
+            except Exception as exc:  # a check that raises is a failed check
+                results[name] = f"down: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in results.values())
+        body = json.dumps({"status": "ok" if healthy else "unavailable", "checks": results})
+        return AsgiResponse(
+            body.encode(), 200 if healthy else 503, headers={"content-type": "application/json"}
+        )
+
+    return healthz
+
+
+def metrics_handler(registry: CollectorRegistry) -> Any:
+    @get(include_in_schema=False)
+    async def metrics(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
+def compose(fs_app: AsgiFastStream, api: ASGIApp) -> ASGIApp:
+    """One ASGI app: lifespan and FastStream's exact routes first, the API otherwise."""
+    exact: Sequence[str] = [path for path, _ in fs_app.routes]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"] in exact):
+            await fs_app(scope, receive, send)
+            return
+        await api(scope, receive, send)
+
+    return app

@@ -1,0 +1,229 @@
+"""Kafka wiring shared by all services: broker factory, dead-lettering, publishing.
+
+Delivery contract (at least once, effects idempotent):
+- producers are idempotent with acks=all, so a retried send is not written twice;
+- subscribers commit only after the handler returned, i.e. after its effect is
+  stored (AckPolicy.NACK_ON_ERROR: an exception rewinds to the message instead);
+- a message that fails is retried a bounded number of times with backoff; input that
+  can never succeed (undecodable, invalid, refused by the domain) is not retried;
+  either way it then goes to the service's dead-letter topic with the reason and the
+  original bytes, and the partition moves on: one poison message never blocks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import PermanentError
+from shared.events.envelope import Envelope
+from shared.settings import ServiceSettings
+from shared.topics import SPECS, Topic, name
+
+log = logging.getLogger("ruam.kafka")
+
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    PermanentError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        return "invalid event: " + "; ".join(parts)[:900]
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+@dataclass
+class DeadLetterPolicy:
+    service: str
+    dlq_topic: str
+    max_attempts: int
+    backoff_seconds: float
+    registry: CollectorRegistry
+    broker: KafkaBroker | None = None
+    dead_lettered: Counter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dead_lettered = Counter(
+            "ruam_dead_lettered_total",
+            "Messages sent to the dead-letter topic, by source topic and reason class",
+            ["service", "topic", "reason"],
+            registry=self.registry,
+        )
+
+    async def dead_letter(self, msg: StreamMessage[Any], exc: BaseException, attempts: int) -> None:
+        if self.broker is None:  # pragma: no cover - wiring error
+            raise RuntimeError("dead-letter policy has no broker")
+        record = msg.raw_message
+        source_topic = getattr(record, "topic", "") or ""
+        headers = {
+            "x-dlq-reason": _reason(exc),
+            "x-dlq-exception": type(exc).__name__,
+            "x-dlq-service": self.service,
+            "x-dlq-source-topic": source_topic,
+            "x-dlq-partition": str(getattr(record, "partition", "")),
+            "x-dlq-offset": str(getattr(record, "offset", "")),
+            "x-dlq-attempts": str(attempts),
+            "x-dlq-failed-at": datetime.now(UTC).isoformat(),
+        }
+        key = getattr(record, "key", None)
+        await self.broker.publish(msg.body, topic=self.dlq_topic, key=key, headers=headers)
+        kind = "permanent" if isinstance(exc, PERMANENT_ERRORS) else "exhausted"
+        self.dead_lettered.labels(self.service, source_topic, kind).inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s after %d attempt(s): %s",
+            source_topic,
+            headers["x-dlq-partition"],
+            headers["x-dlq-offset"],
+            attempts,
+            headers["x-dlq-reason"],
+        )
+
+
+def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddleware[Any, Any]]:
+    """A FastStream middleware factory bound to one service's dead-letter policy."""
+
+    class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
+        async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            if getattr(msg.raw_message, "topic", "").endswith(".dlq"):
+                # Never dead-letter a dead letter: that would loop. Failures here
+                # rewind (nack) and retry, which an operator sees in the logs.
+                return await call_next(msg)
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return await call_next(msg)
+                except PERMANENT_ERRORS as exc:
+                    await policy.dead_letter(msg, exc, attempt)
+                    return None
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if attempt >= policy.max_attempts:
+                        await policy.dead_letter(msg, exc, attempt)
+                        return None
+                    log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
+                    await asyncio.sleep(policy.backoff_seconds * 2 ** (attempt - 1))
+
+    return DeadLetterMiddleware
+
+
+def create_broker(
+    settings: ServiceSettings, *, registry: CollectorRegistry, dlq: Topic
+) -> tuple[KafkaBroker, DeadLetterPolicy]:
+    policy = DeadLetterPolicy(
+        service=settings.service_name,
+        dlq_topic=name(dlq, settings.topic_prefix),
+        max_attempts=settings.max_delivery_attempts,
+        backoff_seconds=settings.retry_backoff_seconds,
+        registry=registry,
+    )
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"ruam-{settings.service_name}",
+        enable_idempotence=True,
+        acks="all",
+        middlewares=[
+            KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
+            dead_letter_middleware(policy),
+        ],
+    )
+    policy.broker = broker
+    return broker, policy
+
+
+def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
+    """What every subscriber of ours passes: explicit group, manual commit after effect."""
+    return {
+        "group_id": settings.group_id(purpose),
+        "auto_offset_reset": settings.auto_offset_reset,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+    }
+
+
+def topic_name(settings: ServiceSettings, topic: Topic) -> str:
+    return name(topic, settings.topic_prefix)
+
+
+class KafkaEventPublisher:
+    """The EventPublisher port on a real (or TestKafkaBroker-patched) broker."""
+
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+        self._broker = broker
+        self._settings = settings
+
+    async def publish(self, topic: Topic, key: str | None, event: BaseModel) -> None:
+        await self.publish_raw(topic, key, event.model_dump_json().encode("utf-8"))
+
+    async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
+        target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
+        await self._broker.publish(
+            value,
+            topic=target,
+            key=key.encode("utf-8") if key is not None else None,
+            headers={"content-type": "application/json"},
+        )
+
+
+def envelope_type(event: BaseModel) -> str:
+    return event.type if isinstance(event, Envelope) else type(event).__name__
+
+
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tuple(Topic)) -> None:
+    """Create our topics if missing (idempotent). Production clusters may pre-create them."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for topic in topics:
+            topic_full = name(topic, settings.topic_prefix)
+            if topic_full in existing:
+                continue
+            spec = SPECS[topic]
+            configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+            wanted.append(
+                NewTopic(
+                    topic_full,
+                    spec.partitions,
+                    settings.topic_replication_factor,
+                    topic_configs=configs,
+                )
+            )
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another service created them first
+    finally:
+        await admin.close()
+
+
+def new_router() -> KafkaRouter:
+    return KafkaRouter()

@@ -1,0 +1,153 @@
+"""The runtime every service is assembled on: broker, registry, MongoDB, ASGI app.
+
+Each service's bootstrap calls `build_runtime`, registers its subscribers on
+`runtime.router`, its HTTP routes, its start-up work and background loops, then
+`asgi_app`. Nothing here is created at import time, so tests build as many isolated
+runtimes as they like (fakes for storage, TestKafkaBroker for Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
+from faststream.kafka import KafkaBroker, KafkaRouter
+from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from shared.http import ApiError, api_error_handler, compose, health_handler, metrics_handler
+from shared.kafka import DeadLetterPolicy, KafkaEventPublisher, create_broker, ensure_topics
+from shared.mongo import Document, create_client, ping
+from shared.settings import ServiceSettings
+from shared.topics import Topic
+
+log = logging.getLogger("ruam.runtime")
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    registry: CollectorRegistry
+    broker: KafkaBroker
+    dead_letters: DeadLetterPolicy
+    router: KafkaRouter
+    publisher: KafkaEventPublisher
+    mongo: AsyncMongoClient[Document] | None
+    startup: list[Hook] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
+    shutdown: list[Hook] = field(default_factory=list)
+    _stop: asyncio.Event | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def db(self) -> AsyncDatabase[Document]:
+        if self.mongo is None:
+            raise RuntimeError("this runtime was built without MongoDB (fakes in use)")
+        return self.mongo[self.settings.mongodb_database]
+
+    async def mongo_ok(self) -> bool:
+        return True if self.mongo is None else await ping(self.db)
+
+    async def kafka_ok(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
+
+    async def _on_startup(self) -> None:
+        await _retry_until_ready(lambda: ensure_topics(self.settings), "Kafka topics")
+        for hook in self.startup:
+            await _retry_until_ready(hook, getattr(hook, "__name__", "start-up hook"))
+
+    async def _after_startup(self) -> None:
+        self._stop = asyncio.Event()
+        for loop in self.loops:
+            self._tasks.append(asyncio.create_task(loop(self._stop)))
+
+    async def _on_shutdown(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for hook in self.shutdown:
+            await hook()
+        if self.mongo is not None:
+            await self.mongo.close()
+
+
+async def _retry_until_ready(hook: Hook, what: str, attempts: int = 30) -> None:
+    """Dependencies may come up after us (compose, systemd): wait, bounded, then fail."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await hook()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s not ready (%s); retrying", what, exc)
+            await asyncio.sleep(min(0.5 * attempt, 3.0))
+
+
+def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = True) -> Runtime:
+    registry = CollectorRegistry()
+    broker, policy = create_broker(settings, registry=registry, dlq=dlq)
+    router = KafkaRouter()
+    mongo = create_client(settings.mongodb_url, app_name=settings.service_name) if with_mongo else None
+    return Runtime(
+        settings=settings,
+        registry=registry,
+        broker=broker,
+        dead_letters=policy,
+        router=router,
+        publisher=KafkaEventPublisher(broker, settings),
+        mongo=mongo,
+    )
+
+
+def asgi_app(runtime: Runtime, routes: list[BaseRoute], *, title: str) -> tuple[AsgiFastStream, ASGIApp]:
+    """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API."""
+    runtime.broker.include_router(runtime.router)
+    checks = {"kafka": runtime.kafka_ok, "mongodb": runtime.mongo_ok}
+    fs_app = AsgiFastStream(
+        runtime.broker,
+        asgi_routes=[
+            ("/healthz", health_handler(checks)),
+            ("/metrics", metrics_handler(runtime.registry)),
+        ],
+        asyncapi_path="/docs/asyncapi",
+        on_startup=[runtime._on_startup],
+        after_startup=[runtime._after_startup],
+        on_shutdown=[runtime._on_shutdown],
+    )
+    api = Starlette(routes=routes, exception_handlers={ApiError: api_error_handler})
+    api.state.title = title
+    return fs_app, compose(fs_app, api)
+
+
+def run(app: ASGIApp, settings: ServiceSettings) -> None:
+    import uvicorn
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info",
+                access_log=False, lifespan="on")
+
+
+def registry_counter_names(registry: CollectorRegistry) -> list[str]:
+    return [m.name for m in registry.collect()]
+
+
+__all__: list[Any] = ["Runtime", "asgi_app", "build_runtime", "run"]

@@ -1,0 +1,58 @@
+"""Settings shared by every service; each service subclasses `ServiceSettings`.
+
+Values come from environment variables. The unprefixed names (KAFKA_BOOTSTRAP_SERVERS,
+MONGODB_URL, RUAM_ORG, ...) are shared by all four services; a service's own knobs use
+its prefix (INTAKE_HTTP_PORT, ROUTING_HTTP_PORT, ...), so one environment can start all
+four without collisions.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Case-number prefixes of the organisations we ship a directory for; another
+# organisation sets RUAM_CASE_PREFIX.
+KNOWN_PREFIXES = {"sraphonthong": "SPT"}
+
+
+def shared_field(default: object, env: str) -> object:
+    """A field read from an unprefixed environment variable."""
+    return Field(default=default, validation_alias=AliasChoices(env, env.lower()))
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "ruam"
+    kafka_bootstrap_servers: str = shared_field(  # type: ignore[assignment]
+        "127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS"
+    )
+    mongodb_url: str = shared_field(  # type: ignore[assignment]
+        "mongodb://127.0.0.1:27017", "MONGODB_URL"
+    )
+    mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")  # type: ignore[assignment]
+    org_id: str = shared_field("sraphonthong", "RUAM_ORG")  # type: ignore[assignment]
+    case_prefix: str = shared_field("", "RUAM_CASE_PREFIX")  # type: ignore[assignment]
+    # Isolates test runs that share one broker; empty in production.
+    topic_prefix: str = shared_field("", "RUAM_TOPIC_PREFIX")  # type: ignore[assignment]
+    # 1 on the single local broker; 3 on a production cluster.
+    topic_replication_factor: int = shared_field(1, "RUAM_TOPIC_REPLICATION_FACTOR")  # type: ignore[assignment]
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    # Attempts before a message that keeps failing is dead-lettered.
+    max_delivery_attempts: int = shared_field(4, "RUAM_MAX_DELIVERY_ATTEMPTS")  # type: ignore[assignment]
+    retry_backoff_seconds: float = shared_field(0.2, "RUAM_RETRY_BACKOFF_SECONDS")  # type: ignore[assignment]
+    # How often the outbox relay looks for events that were stored but not yet published.
+    outbox_sweep_seconds: float = shared_field(2.0, "RUAM_OUTBOX_SWEEP_SECONDS")  # type: ignore[assignment]
+    auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")  # type: ignore[assignment]
+
+    @property
+    def org_prefix(self) -> str:
+        if self.case_prefix:
+            return self.case_prefix
+        return KNOWN_PREFIXES.get(self.org_id, self.org_id[:3].upper())
+
+    def group_id(self, purpose: str) -> str:
+        """Consumer groups are explicit and namespaced like topics."""
+        return f"{self.topic_prefix}ruam.{self.service_name}.{purpose}"

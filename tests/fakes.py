@@ -1,0 +1,77 @@
+"""Hand-written fakes shared by the unit and messaging tests (no mocks)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ConcurrencyError
+from shared.outbox import Emission
+from shared.topics import Topic
+
+
+@dataclass
+class Published:
+    topic: str
+    key: str | None
+    value: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+@dataclass
+class FakePublisher:
+    """Records what would have gone to Kafka; can be told to fail, like a broker outage."""
+
+    sent: list[Published] = field(default_factory=list)
+    fail_next: int = 0
+
+    async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("fake broker unavailable")
+        self.sent.append(Published(str(topic.value if isinstance(topic, Topic) else topic), key, value))
+
+    def on(self, topic: Topic) -> list[Any]:
+        return [p.json() for p in self.sent if p.topic == topic.value]
+
+
+class OutboxStore:
+    """In-memory twin of shared.outbox.save_with_outbox + OutboxRelay."""
+
+    def __init__(self, publisher: FakePublisher) -> None:
+        self.docs: dict[Any, dict[str, Any]] = {}
+        self.publisher = publisher
+
+    def save(self, key: Any, value: Any, expected_version: int, emissions: Sequence[Emission]) -> int:
+        current = self.docs.get(key)
+        if expected_version == 0 and current is not None:
+            raise ConcurrencyError(f"{key} exists")
+        if expected_version and (current is None or current["version"] != expected_version):
+            raise ConcurrencyError(f"{key} moved")
+        outbox = list(current["outbox"]) if current else []
+        outbox += [e.to_item() for e in emissions]
+        self.docs[key] = {"value": copy.deepcopy(value), "version": expected_version + 1,
+                          "outbox": outbox}
+        return expected_version + 1
+
+    def load(self, key: Any) -> Any:
+        doc = self.docs.get(key)
+        return copy.deepcopy(doc["value"]) if doc else None
+
+    async def flush(self, key: Any) -> int:
+        doc = self.docs.get(key)
+        if not doc or not doc["outbox"]:
+            return 0
+        items = list(doc["outbox"])
+        for item in items:
+            await self.publisher.publish_raw(item["topic"], item["key"], item["value"].encode())
+        doc["outbox"] = []
+        return len(items)
+
+    async def sweep(self) -> int:
+        return sum([await self.flush(k) for k in list(self.docs)])
