@@ -157,11 +157,16 @@ def create_broker(
 
 def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
     """What every subscriber of ours passes: explicit group, manual commit after effect."""
-    return {
+    options: dict[str, Any] = {
         "group_id": settings.group_id(purpose),
         "auto_offset_reset": settings.auto_offset_reset,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
     }
+    if settings.consumer_workers > 1:
+        # One consumer per worker in the same group: partitions are processed in
+        # parallel, each still in order and committed only after its handler returned.
+        options["max_workers"] = settings.consumer_workers
+    return options
 
 
 def topic_name(settings: ServiceSettings, topic: Topic) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -58,6 +59,16 @@ async def save_with_outbox(
 
     Returns the new version. Raises ConcurrencyError when the version moved on.
     """
+    version, _ = await _save(collection, doc, expected_version, emissions)
+    return version
+
+
+async def _save(
+    collection: AsyncCollection[Document],
+    doc: Document,
+    expected_version: int,
+    emissions: list[Emission],
+) -> tuple[int, list[Document]]:
     items = [e.to_item() for e in emissions]
     body = {k: v for k, v in doc.items() if k not in ("version", "outbox", "outbox_pending")}
     new_version = expected_version + 1
@@ -69,7 +80,7 @@ async def save_with_outbox(
             if is_duplicate_key(exc):
                 raise ConcurrencyError(f"{doc['_id']} already exists") from exc
             raise
-        return new_version
+        return new_version, items
     current = await collection.find_one(
         {"_id": doc["_id"], "version": expected_version}, {"outbox": 1}
     )
@@ -80,36 +91,77 @@ async def save_with_outbox(
     result = await collection.replace_one({"_id": doc["_id"], "version": expected_version}, body)
     if result.matched_count == 0:
         raise ConcurrencyError(f"{doc['_id']} changed while saving")
-    return new_version
+    return new_version, pending
 
 
 class OutboxRelay:
-    def __init__(self, collection: AsyncCollection[Document], publisher: RawPublisher) -> None:
+    """Publishes what aggregates' outboxes hold.
+
+    Finding pending outboxes by query is a full scan on FerretDB (it pushes no filter
+    but `_id` down to SQLite), so the relay tracks what this process saved and has not
+    yet published, and sweeps only those; the full scan runs at start-up (what a crashed
+    predecessor left) and then rarely, as a safety net for other instances' crashes.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        publisher: RawPublisher,
+        *,
+        full_scan_every: float = 300.0,
+    ) -> None:
         self._collection = collection
         self._publisher = publisher
+        self._full_scan_every = full_scan_every
+        self._next_full_scan = 0.0  # monotonic time; 0 = at the first sweep
+        # Saved by this process, not yet published: the version and its pending events,
+        # so the flush that follows a save needs no read.
+        self._unflushed: dict[Any, tuple[int, list[Document]] | None] = {}
+
+    async def save(self, doc: Document, *, expected_version: int, emissions: list[Emission]) -> int:
+        """save_with_outbox, remembering the pending events for the flush that follows."""
+        version, pending = await _save(self._collection, doc, expected_version, emissions)
+        if pending:
+            self._unflushed[doc["_id"]] = (version, pending)
+        return version
 
     async def flush(self, doc_id: Any) -> int:
         """Publish the pending events of one aggregate, then clear what was published."""
-        doc = await self._collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
-        if not doc or not doc.get("outbox"):
-            return 0
-        for item in doc["outbox"]:
-            await self._publisher.publish_raw(
-                Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
+        known = self._unflushed.get(doc_id)
+        if known is None:
+            doc = await self._collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
+            if not doc or not doc.get("outbox"):
+                self._unflushed.pop(doc_id, None)
+                return 0
+            known = (doc["version"], doc["outbox"])
+        version, items = known
+        try:
+            for item in items:
+                await self._publisher.publish_raw(
+                    Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
+                )
+            # Only clear if nothing was appended meanwhile; otherwise the next flush
+            # republishes, which consumers absorb by event id.
+            await self._collection.update_one(
+                {"_id": doc_id, "version": version},
+                {"$set": {"outbox": [], "outbox_pending": False}},
             )
-        # Only clear if nothing was appended meanwhile; otherwise the next flush
-        # republishes, which consumers absorb by event id.
-        await self._collection.update_one(
-            {"_id": doc_id, "version": doc["version"]},
-            {"$set": {"outbox": [], "outbox_pending": False}},
-        )
-        return len(doc["outbox"])
+        except BaseException:
+            self._unflushed[doc_id] = None  # retry by reading the document
+            raise
+        self._unflushed.pop(doc_id, None)
+        return len(items)
 
-    async def sweep(self, limit: int = 500) -> int:
+    async def sweep(self, limit: int = 1000) -> int:
         published = 0
-        cursor = self._collection.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
-        async for doc in cursor:
-            published += await self.flush(doc["_id"])
+        for doc_id in list(self._unflushed):
+            published += await self.flush(doc_id)
+        now = time.monotonic()
+        if now >= self._next_full_scan:
+            self._next_full_scan = now + self._full_scan_every
+            cursor = self._collection.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
+            async for doc in cursor:
+                published += await self.flush(doc["_id"])
         return published
 
 

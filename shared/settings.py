@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     retry_backoff_seconds: float = shared_field(0.2, "RUAM_RETRY_BACKOFF_SECONDS")  # type: ignore[assignment]
     # How often the outbox relay looks for events that were stored but not yet published.
     outbox_sweep_seconds: float = shared_field(2.0, "RUAM_OUTBOX_SWEEP_SECONDS")  # type: ignore[assignment]
+    # Consumers per subscription, each owning some partitions (order kept per partition,
+    # commits stay after the effect). More than the topic's partitions is useless.
+    consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")  # type: ignore[assignment]
     auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")  # type: ignore[assignment]
 
     @property

@@ -1,0 +1,55 @@
+"""The embedded outbox on real FerretDB: stored events survive a crash and go out once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.errors import ConcurrencyError
+from shared.events.cases import CaseCommandIssued, CaseCommandPayload
+from shared.mongo import create_client
+from shared.outbox import Emission, OutboxRelay
+from shared.topics import Topic
+from tests.fakes import FakePublisher
+
+pytestmark = pytest.mark.integration
+
+
+def command(n: int) -> Emission:
+    event = CaseCommandIssued(
+        org_id="sraphonthong",
+        payload=CaseCommandPayload(case_id="SPT-2569-000001", action="note", command_id=f"c{n}"),
+    )
+    return Emission(Topic.CASE_COMMANDS, "SPT-2569-000001", event)
+
+
+async def test_events_left_by_a_crash_are_published_by_the_next_process(
+    real_stack: Any, isolation: str
+) -> None:
+    client = create_client(real_stack.mongodb_url, app_name="test")
+    try:
+        collection = client[f"ruam_{isolation}"]["aggregates"]
+        down = FakePublisher(fail_next=1)
+        crashed = OutboxRelay(collection, down)
+        await crashed.save({"_id": "a1", "n": 1}, expected_version=0, emissions=[command(1)])
+        with pytest.raises(ConnectionError):
+            await crashed.flush("a1")  # the broker was down; then the process died
+
+        up = FakePublisher()
+        restarted = OutboxRelay(collection, up)
+        assert await restarted.sweep() == 1  # the start-up scan finds it
+        assert await restarted.sweep() == 0  # and publishes it once
+        assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1"]
+
+        with pytest.raises(ConcurrencyError):  # a stale writer cannot overwrite
+            await restarted.save({"_id": "a1", "n": 2}, expected_version=0, emissions=[])
+        version = await restarted.save(
+            {"_id": "a1", "n": 2}, expected_version=1, emissions=[command(2)]
+        )
+        assert version == 2
+        assert await restarted.flush("a1") == 1
+        doc = await collection.find_one({"_id": "a1"})
+        assert doc is not None and doc["outbox"] == [] and doc["n"] == 2
+    finally:
+        await client.close()
