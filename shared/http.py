@@ -8,7 +8,7 @@ puts both behind one ASGI callable so one uvicorn process serves everything.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -112,7 +112,7 @@ async def read_model(request: Request, model: type[M], max_bytes: int = DEFAULT_
 HealthCheck = Callable[[], Awaitable[bool]]
 
 
-def health_handler(checks: dict[str, HealthCheck]) -> Any:
+def health_handler(checks: Mapping[str, HealthCheck]) -> Any:
     """200 only when every dependency answers; 503 naming the ones that don't."""
 
     @get(include_in_schema=False)
@@ -135,7 +135,9 @@ def health_handler(checks: dict[str, HealthCheck]) -> Any:
 def metrics_handler(registry: CollectorRegistry) -> Any:
     @get(include_in_schema=False)
     async def metrics(scope: Scope) -> AsgiResponse:
-        return AsgiResponse(generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+        return AsgiResponse(
+            generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST}
+        )
 
     return metrics
 

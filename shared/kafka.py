@@ -13,6 +13,7 @@ Delivery contract (at least once, effects idempotent):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -222,10 +223,8 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tup
                 )
             )
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
     finally:
         await admin.close()
 

@@ -11,10 +11,11 @@ harmless; publishing never is what this prevents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -165,7 +166,9 @@ class OutboxRelay:
         return published
 
 
-def relay_loop(sweep: Callable[[], Awaitable[int]], interval: float) -> Callable[[asyncio.Event], Awaitable[None]]:
+def relay_loop(
+    sweep: Callable[[], Awaitable[int]], interval: float
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
     """A background loop that publishes whatever a crash left in outboxes."""
 
     async def loop(stop: asyncio.Event) -> None:
@@ -176,9 +179,7 @@ def relay_loop(sweep: Callable[[], Awaitable[int]], interval: float) -> Callable
                     log.info("outbox relay published %d pending event(s)", swept)
             except Exception:  # keep relaying; the next sweep retries
                 log.exception("outbox sweep failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
 
     return loop

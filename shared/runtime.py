@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
@@ -49,7 +48,7 @@ class Runtime:
     loops: list[Loop] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
     _stop: asyncio.Event | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _tasks: list[asyncio.Future[None]] = field(default_factory=list)
 
     @property
     def db(self) -> AsyncDatabase[Document]:
@@ -71,7 +70,7 @@ class Runtime:
     async def _after_startup(self) -> None:
         self._stop = asyncio.Event()
         for loop in self.loops:
-            self._tasks.append(asyncio.create_task(loop(self._stop)))
+            self._tasks.append(asyncio.ensure_future(loop(self._stop)))
 
     async def _on_shutdown(self) -> None:
         if self._stop is not None:
@@ -104,7 +103,9 @@ def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = T
     registry = CollectorRegistry()
     broker, policy = create_broker(settings, registry=registry, dlq=dlq)
     router = KafkaRouter()
-    mongo = create_client(settings.mongodb_url, app_name=settings.service_name) if with_mongo else None
+    mongo = (
+        create_client(settings.mongodb_url, app_name=settings.service_name) if with_mongo else None
+    )
     return Runtime(
         settings=settings,
         registry=registry,
@@ -116,7 +117,9 @@ def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = T
     )
 
 
-def asgi_app(runtime: Runtime, routes: list[BaseRoute], *, title: str) -> tuple[AsgiFastStream, ASGIApp]:
+def asgi_app(
+    runtime: Runtime, routes: list[BaseRoute], *, title: str
+) -> tuple[AsgiFastStream, ASGIApp]:
     """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API."""
     runtime.broker.include_router(runtime.router)
     checks = {"kafka": runtime.kafka_ok, "mongodb": runtime.mongo_ok}
@@ -142,12 +145,11 @@ def run(app: ASGIApp, settings: ServiceSettings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info",
-                access_log=False, lifespan="on")
-
-
-def registry_counter_names(registry: CollectorRegistry) -> list[str]:
-    return [m.name for m in registry.collect()]
-
-
-__all__: list[Any] = ["Runtime", "asgi_app", "build_runtime", "run"]
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="info",
+        access_log=False,
+        lifespan="on",
+    )

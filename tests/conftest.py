@@ -65,7 +65,7 @@ def real_settings(real_stack: stack.Profile, isolation: str) -> Callable[..., An
             "outbox_sweep_seconds": 0.5,
         }
         values.update(overrides)
-        return cls(**values)  # type: ignore[call-arg]
+        return cls(**values)
 
     return build
 

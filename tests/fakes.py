@@ -34,7 +34,9 @@ class FakePublisher:
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("fake broker unavailable")
-        self.sent.append(Published(str(topic.value if isinstance(topic, Topic) else topic), key, value))
+        self.sent.append(
+            Published(str(topic.value if isinstance(topic, Topic) else topic), key, value)
+        )
 
     def on(self, topic: Topic) -> list[Any]:
         return [p.json() for p in self.sent if p.topic == topic.value]
@@ -47,7 +49,9 @@ class OutboxStore:
         self.docs: dict[Any, dict[str, Any]] = {}
         self.publisher = publisher
 
-    def save(self, key: Any, value: Any, expected_version: int, emissions: Sequence[Emission]) -> int:
+    def save(
+        self, key: Any, value: Any, expected_version: int, emissions: Sequence[Emission]
+    ) -> int:
         current = self.docs.get(key)
         if expected_version == 0 and current is not None:
             raise ConcurrencyError(f"{key} exists")
@@ -55,8 +59,11 @@ class OutboxStore:
             raise ConcurrencyError(f"{key} moved")
         outbox = list(current["outbox"]) if current else []
         outbox += [e.to_item() for e in emissions]
-        self.docs[key] = {"value": copy.deepcopy(value), "version": expected_version + 1,
-                          "outbox": outbox}
+        self.docs[key] = {
+            "value": copy.deepcopy(value),
+            "version": expected_version + 1,
+            "outbox": outbox,
+        }
         return expected_version + 1
 
     def load(self, key: Any) -> Any:

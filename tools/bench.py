@@ -33,13 +33,20 @@ TEXT = "ถนนชำรุดเป็นหลุมลึก หน้า�
 
 def raw_submission(run: str, n: int) -> bytes:
     body = json.dumps(
-        {"channel": "web", "kind": "complaint", "text": TEXT, "channel_message_id": f"bench-{run}-{n}"},
+        {
+            "channel": "web",
+            "kind": "complaint",
+            "text": TEXT,
+            "channel_message_id": f"bench-{run}-{n}",
+        },
         ensure_ascii=False,
     )
     event = RawPayloadReceived(
         org_id="sraphonthong",
         payload=RawPayloadReceivedPayload(
-            channel="web", received_at=datetime.now(UTC), body=body,
+            channel="web",
+            received_at=datetime.now(UTC),
+            body=body,
             channel_message_id=f"bench-{run}-{n}",
         ),
     )
@@ -50,7 +57,10 @@ async def raw_relay(bootstrap: str, count: int, size: int) -> float:
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"{topic}.g", auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"{topic}.g",
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await producer.start()
@@ -82,8 +92,11 @@ class AssignedWatcher:
         self.case_of: dict[str, str] = {}
         self.assigned_at: dict[str, float] = {}
         self.consumer = AIOKafkaConsumer(
-            Topic.CASE_RECEIVED.value, Topic.CASE_ASSIGNED.value,
-            bootstrap_servers=bootstrap, group_id=f"bench.{run}", auto_offset_reset="latest",
+            Topic.CASE_RECEIVED.value,
+            Topic.CASE_ASSIGNED.value,
+            bootstrap_servers=bootstrap,
+            group_id=f"bench.{run}",
+            auto_offset_reset="latest",
             enable_auto_commit=False,
         )
         self.task: asyncio.Task[None] | None = None
@@ -141,13 +154,19 @@ async def pipeline(bootstrap: str, count: int, rate: float | None, run: str) -> 
         done = watcher.done(mids)
         latencies = sorted(
             (watcher.assigned_at[watcher.case_of[m]] - sent_at[m]) * 1000
-            for m in mids if watcher.case_of.get(m) in watcher.assigned_at
+            for m in mids
+            if watcher.case_of.get(m) in watcher.assigned_at
         )
     finally:
         await producer.stop()
         await watcher.stop()
-    return {"sent": count, "assigned": done, "seconds": elapsed, "per_second": done / elapsed,
-            "latencies_ms": latencies}
+    return {
+        "sent": count,
+        "assigned": done,
+        "seconds": elapsed,
+        "per_second": done / elapsed,
+        "latencies_ms": latencies,
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -194,8 +213,14 @@ async def main(argv: list[str] | None = None) -> int:
         "raw_per_second": raw,
         "pipeline": {k: v for k, v in burst.items() if k != "latencies_ms"},
         "ratio": burst["per_second"] / raw if raw else None,
-        "latency": {"offered_rate": args.rate, "count": len(lat), "assigned": paced["assigned"],
-                    "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99)},
+        "latency": {
+            "offered_rate": args.rate,
+            "count": len(lat),
+            "assigned": paced["assigned"],
+            "p50_ms": pct(lat, 50),
+            "p95_ms": pct(lat, 95),
+            "p99_ms": pct(lat, 99),
+        },
         "peak_rss_mb": rss,
     }
     out_dir = REPO / "bench-results"
@@ -205,19 +230,24 @@ async def main(argv: list[str] | None = None) -> int:
 
     rows = [
         ("raw aiokafka relay", f"{raw:,.0f} msg/s"),
-        ("pipeline intake.raw -> assigned", f"{burst['per_second']:,.1f} msg/s "
-         f"({burst['assigned']}/{burst['sent']} in {burst['seconds']:.1f} s)"),
+        (
+            "pipeline intake.raw -> assigned",
+            f"{burst['per_second']:,.1f} msg/s "
+            f"({burst['assigned']}/{burst['sent']} in {burst['seconds']:.1f} s)",
+        ),
         ("ratio pipeline/raw", f"{result['ratio']:.4f}"),
-        (f"latency @ {args.rate:g}/s p50/p95/p99",
-         f"{pct(lat, 50):.0f} / {pct(lat, 95):.0f} / {pct(lat, 99):.0f} ms"),
+        (
+            f"latency @ {args.rate:g}/s p50/p95/p99",
+            f"{pct(lat, 50):.0f} / {pct(lat, 95):.0f} / {pct(lat, 99):.0f} ms",
+        ),
     ] + [(f"peak RSS {name}", f"{mb:.0f} MB") for name, mb in rss.items()]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}")
     print(f"  written to {out.relative_to(REPO)}")
     print(
-        f"bench: pipeline {burst['per_second']:.1f}/s, raw {raw:.0f}/s, ratio {result['ratio']:.4f}, "
-        f"p99 {pct(lat, 99):.0f} ms, max RSS {max(rss.values(), default=0):.0f} MB"
+        f"bench: pipeline {burst['per_second']:.1f}/s, raw {raw:.0f}/s, "
+        f"ratio {result['ratio']:.4f}, p99 {pct(lat, 99):.0f} ms, max RSS {max(rss.values(), default=0):.0f} MB"
     )
     return 0 if burst["assigned"] == burst["sent"] and paced["assigned"] == paced["sent"] else 1
 

@@ -29,7 +29,10 @@ def schema() -> dict[str, Any]:
     if not target.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         out = subprocess.run(
-            ["npm", "pack", PACKAGE, "--silent"], cwd=CACHE, check=True, capture_output=True,
+            ["npm", "pack", PACKAGE, "--silent"],
+            cwd=CACHE,
+            check=True,
+            capture_output=True,
             text=True,
         )
         tarball = CACHE / out.stdout.strip().splitlines()[-1]
@@ -66,8 +69,16 @@ def test_the_schema_would_catch_a_broken_file(schema: dict[str, Any]) -> None:
 
 def test_every_service_runs_with_a_healthcheck(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("kafka", "mongodb", "intake", "routing", "survey", "compliance", "prometheus",
-                 "grafana"):
+    for name in (
+        "kafka",
+        "mongodb",
+        "intake",
+        "routing",
+        "survey",
+        "compliance",
+        "prometheus",
+        "grafana",
+    ):
         assert "healthcheck" in services[name], name
     for name in ("intake", "routing", "survey", "compliance"):
         assert services[name]["command"] == ["python", "-m", f"services.{name}.main"]

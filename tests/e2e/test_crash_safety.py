@@ -41,8 +41,11 @@ def start_routing(settings: IntakeSettings, port: int, log: Path) -> subprocess.
     }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.routing.main"], cwd=REPO, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "services.routing.main"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -60,8 +63,12 @@ async def test_routing_killed_mid_stream_assigns_every_case_exactly_once(
             case_ids: dict[str, str] = {}
 
             async def submit(n: int) -> None:
-                body = {"channel": "phone", "kind": "complaint", "channel_message_id": f"call-{n}",
-                        "text": f"ไฟฟ้าส่องสว่างดับ จุดที่ {n} หมู่ที่ {1 + n % 9}"}
+                body = {
+                    "channel": "phone",
+                    "kind": "complaint",
+                    "channel_message_id": f"call-{n}",
+                    "text": f"ไฟฟ้าส่องสว่างดับ จุดที่ {n} หมู่ที่ {1 + n % 9}",
+                }
                 r = await intake.post("/v1/submissions", json=body)
                 assert r.status_code == 202, r.text
                 case_ids[f"call-{n}"] = r.json()["case_id"]

@@ -19,8 +19,12 @@ async def test_a_submission_becomes_one_assigned_case(real_settings: Any) -> Non
     intake = create_intake(real_settings(IntakeSettings))
     routing = create_routing(real_settings(RoutingSettings))
     async with running(intake) as intake_http, running(routing) as routing_http:
-        body = {"channel": "phone", "kind": "complaint", "text": "น้ำประปาไม่ไหล หมู่ที่ ๒",
-                "channel_message_id": "call-001"}
+        body = {
+            "channel": "phone",
+            "kind": "complaint",
+            "text": "น้ำประปาไม่ไหล หมู่ที่ ๒",
+            "channel_message_id": "call-001",
+        }
         first = await intake_http.post("/v1/submissions", json=body)
         again = await intake_http.post("/v1/submissions", json=body)
         assert first.status_code == 202 and again.status_code == 202

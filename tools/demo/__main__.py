@@ -19,12 +19,12 @@ import httpx
 
 from deploy.local import stack
 from tools.demo import traffy
-from tools.demo.context import DemoContext
+from tools.demo.context import DemoContext, Report
 
 STAGES = ("intake", "routing", "survey", "compliance")
 
 
-def _load(data: str | None) -> tuple[list[traffy.Report], Path | None]:
+def _load(data: str | None) -> tuple[list[Report], Path | None]:
     if data:
         path = Path(data)
         if not path.exists():
@@ -58,7 +58,9 @@ def _summary(ctx: DemoContext) -> None:
     ctx.line(f"  cases assigned:   {routing.get('assigned', 0)}")
     by_channel: Counter[str] = intake.get("by_channel", Counter())
     if by_channel:
-        ctx.line("  by channel:       " + ", ".join(f"{c} {n}" for c, n in by_channel.most_common()))
+        ctx.line(
+            "  by channel:       " + ", ".join(f"{c} {n}" for c, n in by_channel.most_common())
+        )
     by_owner: Counter[str] = routing.get("by_officer", Counter())
     if by_owner:
         ctx.line("  by owner:")
