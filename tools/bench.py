@@ -247,7 +247,8 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"  written to {out.relative_to(REPO)}")
     print(
         f"bench: pipeline {burst['per_second']:.1f}/s, raw {raw:.0f}/s, "
-        f"ratio {result['ratio']:.4f}, p99 {pct(lat, 99):.0f} ms, max RSS {max(rss.values(), default=0):.0f} MB"
+        f"ratio {result['ratio']:.4f}, p99 {pct(lat, 99):.0f} ms, "
+        f"max RSS {max(rss.values(), default=0):.0f} MB"
     )
     return 0 if burst["assigned"] == burst["sent"] and paced["assigned"] == paced["sent"] else 1
 
