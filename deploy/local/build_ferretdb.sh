@@ -6,7 +6,7 @@
 # The module as published lacks the generated build/version/version.txt, and a binary
 # built from it panics at start-up ("Invalid build/version/version.txt file content").
 # So we download the module with the Go toolchain (module proxy), copy its source into
-# the cache, write version.txt, and `go build` from that copy.
+# the cache, write version.txt, and `go install` from that copy.
 set -euo pipefail
 
 FERRETDB_VERSION="${RUAM_FERRETDB_VERSION:-v1.24.2}"
@@ -47,8 +47,7 @@ echo "$FERRETDB_VERSION" > "$SRC/build/version/version.txt"
 echo "ruam-local" > "$SRC/build/version/package.txt"
 
 echo "build_ferretdb: building (several minutes on a cold Go build cache) ..." >&2
-(cd "$SRC" && go build -trimpath -buildvcs=false -o "$BIN.tmp" ./cmd/ferretdb)
-mv -f "$BIN.tmp" "$BIN"
+(cd "$SRC" && GOBIN="$BIN_DIR" go install -trimpath -buildvcs=false ./cmd/ferretdb)
 rm -rf "$SRC"
 rmdir "$CACHE/src" 2>/dev/null || true
 
