@@ -76,6 +76,12 @@ async def running(service: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with service.faststream.start_lifespan_context():
         transport = httpx.ASGITransport(app=service.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            # FastStream finishes the lifespan before the broker has connected: wait for
+            # /healthz, as an orchestrator would, before the test talks to the service.
+            async def healthy() -> bool:
+                return (await client.get("/healthz")).status_code == 200
+
+            await eventually(healthy, timeout=60)
             yield client
 
 
