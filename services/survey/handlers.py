@@ -1,0 +1,574 @@
+"""Use cases of the survey service: ask, record answers, aggregate, alert, report.
+
+Aggregation, argued: responses are stored once (unique id per token or paper form)
+and never change. A slice's figures (counts, sums, distribution) are *recomputed* from
+the stored responses with a $group/$sum aggregation and *set* on the bucket, never
+incremented. Setting a value computed from the source is idempotent: a redelivered or
+replayed `survey.responded` recomputes the same numbers, a crash between two steps
+leaves nothing half-counted (the redelivery recomputes), and a rebuild runs the very
+same computation for every slice. The price is one aggregation per slice per response
+(six slices), cheap at a subdistrict's volume. A response belongs to the period in
+which it was given (`responded_at`, Bangkok time), so a late or keyed-in answer lands
+in its own month and fiscal year whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from services.survey.domain import rules
+from services.survey.domain.errors import (
+    AlreadyAnswered,
+    CampaignClosed,
+    CampaignNotFound,
+    InvalidAnswers,
+    SurveyNotFound,
+    UnknownQuestionnaire,
+)
+from services.survey.domain.model import (
+    Alert,
+    AlertDecision,
+    Answer,
+    Bucket,
+    Campaign,
+    Questionnaire,
+    Response,
+    ResponseSubmission,
+    Slice,
+    Survey,
+    SurveyConfig,
+)
+from services.survey.metrics import SurveyMetrics
+from services.survey.ports import (
+    AggregateStore,
+    AlertRepository,
+    Clock,
+    ResponseRepository,
+    SurveyRepository,
+    TokenSource,
+)
+from services.survey.views import bucket_view
+from shared.events.cases import (
+    CaseAssigned,
+    CaseClosed,
+    CaseCommandIssued,
+    CaseCommandPayload,
+    CaseReceived,
+    CaseResolved,
+    CaseStatusChanged,
+    Channel,
+    Kind,
+)
+from shared.events.envelope import new_event_id
+from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.events.survey import (
+    AnswerValue,
+    SatisfactionAlertPayload,
+    SatisfactionAlertRaised,
+    SurveyRequested,
+    SurveyRequestedPayload,
+    SurveyResponded,
+    SurveyRespondedPayload,
+)
+from shared.outbox import Emission
+from shared.thai import BANGKOK, normalize_text
+from shared.topics import Topic
+
+# The status routing gives a case once the improvement action is assigned; later
+# timeline entries (seq >= 2) supersede it.
+ASSIGNED_SEQ = 1
+
+
+def new_token() -> str:
+    """Unguessable and URL-safe: the token is the only key to answer a survey."""
+    return secrets.token_urlsafe(18)
+
+
+@dataclass(frozen=True)
+class CsvResult:
+    accepted: list[str]
+    already_recorded: list[str]
+    rejected: list[dict[str, Any]]
+
+
+class SurveyHandlers:
+    def __init__(
+        self,
+        surveys: SurveyRepository,
+        responses: ResponseRepository,
+        aggregates: AggregateStore,
+        alerts: AlertRepository,
+        clock: Clock,
+        metrics: SurveyMetrics,
+        config: SurveyConfig,
+        *,
+        org_id: str,
+        token_ttl: timedelta,
+        public_base_url: str,
+        tokens: TokenSource = new_token,
+        max_csv_rows: int = 5_000,
+    ) -> None:
+        self.surveys = surveys
+        self.responses = responses
+        self.aggregates = aggregates
+        self.alerts = alerts
+        self.clock = clock
+        self.metrics = metrics
+        self.config = config
+        self.org_id = org_id
+        self.token_ttl = token_ttl
+        self.public_base_url = public_base_url
+        self.tokens = tokens
+        self.max_csv_rows = max_csv_rows
+
+    def questionnaire(self, version: str) -> Questionnaire:
+        try:
+            return self.config.questionnaires[version]
+        except KeyError:
+            raise UnknownQuestionnaire(f"no questionnaire version {version!r}") from None
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        try:
+            return self.config.campaigns[campaign_id]
+        except KeyError:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}") from None
+
+    # ------------------------------------------------------------------- asking
+
+    async def on_case_resolved(self, event: CaseResolved) -> Survey | None:
+        p = event.payload
+        if p.kind is Kind.IMPROVEMENT_ACTION:
+            # Our own improvement actions are tracked, not surveyed.
+            await self.alerts.track(p.case_id, "resolved", p.seq, p.resolved_at)
+            return None
+        # One survey per resolution: a case reopened and resolved again is asked again.
+        survey_id = f"svy-{p.case_id}-{p.seq}"
+        existing = await self.surveys.get(survey_id)
+        if existing is not None:
+            await self.surveys.flush(survey_id)  # a crash may have left it unpublished
+            return existing
+        now = rules.millis(self.clock.now())
+        token = self.tokens()
+        questionnaire = self.config.case_questionnaire
+        survey = Survey(
+            survey_id=survey_id,
+            token=token,
+            org_id=event.org_id,
+            case_id=p.case_id,
+            case_seq=p.seq,
+            kind=p.kind.value,
+            channel=p.channel.value,
+            department=p.department,
+            category=p.category,
+            officer_id=p.officer_id,
+            contact_ref=p.contact_ref,
+            resolved_at=rules.millis(p.resolved_at),
+            requested_at=now,
+            expires_at=now + self.token_ttl,
+            questionnaire_version=questionnaire.version,
+            link=self.public_base_url + token,
+        )
+        requested = SurveyRequested(
+            event_id=new_event_id(survey_id, "requested"),
+            org_id=event.org_id,
+            correlation_id=event.correlation_id or p.case_id,
+            payload=SurveyRequestedPayload(
+                survey_id=survey_id,
+                case_id=p.case_id,
+                channel=p.channel.value,
+                recipient_ref=p.contact_ref,
+                token=token,
+                link=survey.link,
+                expires_at=survey.expires_at,
+                department=p.department,
+                questionnaire_version=questionnaire.version,
+            ),
+        )
+        if not await self.surveys.add(
+            survey, [Emission(Topic.SURVEY_REQUESTED, p.case_id, requested)]
+        ):
+            stored = await self.surveys.get(survey_id)  # a concurrent delivery won
+            await self.surveys.flush(survey_id)
+            return stored
+        self.metrics.requested.labels(survey.channel).inc()
+        await self.surveys.flush(survey_id)
+        return survey
+
+    async def open_survey(self, token: str) -> tuple[Survey, Questionnaire, bool]:
+        """The survey behind a token, if it can still be answered; and whether it was."""
+        survey = await self.surveys.by_token(token)
+        if survey is None:
+            raise SurveyNotFound("no survey with this token")
+        answered = bool(await self.responses.answered([response_id_for(survey)]))
+        if not answered:
+            rules.check_open(survey, self.clock.now())
+        return survey, self.questionnaire(survey.questionnaire_version), answered
+
+    async def surveys_of_case(self, case_id: str) -> list[tuple[Survey, bool]]:
+        found = await self.surveys.of_case(case_id)
+        done = await self.responses.answered([response_id_for(s) for s in found])
+        return [(s, response_id_for(s) in done) for s in found]
+
+    # ------------------------------------------------------------------- answering
+
+    async def respond(self, token: str, submission: ResponseSubmission) -> Response:
+        survey = await self.surveys.by_token(token)
+        if survey is None:
+            raise SurveyNotFound("no survey with this token")
+        response_id = response_id_for(survey)
+        if await self.responses.answered([response_id]):
+            raise AlreadyAnswered(f"survey {survey.survey_id} was answered already")
+        now = self.clock.now()
+        at = rules.responded_at(submission.responded_at, now, earliest=survey.resolved_at)
+        rules.check_open(survey, at)
+        questionnaire = self.questionnaire(survey.questionnaire_version)
+        response = Response(
+            response_id=response_id,
+            org_id=survey.org_id,
+            source="case",
+            questionnaire_version=questionnaire.version,
+            channel=survey.channel,
+            responded_at=at,
+            recorded_at=rules.millis(now),
+            answers=rules.parse_answers(questionnaire, submission.answers),
+            survey_id=survey.survey_id,
+            case_id=survey.case_id,
+            department=survey.department,
+            category=survey.category,
+            entered_by=submission.entered_by,
+        )
+        emissions = [self._responded(response)]
+        if (reason := rules.reopen_reason(questionnaire, response)) is not None:
+            emissions.append(self._reopen(response, survey, reason))
+        return await self._record(response, emissions)
+
+    async def respond_campaign(self, campaign_id: str, submission: ResponseSubmission) -> Response:
+        campaign = self.campaign(campaign_id)
+        questionnaire = self.questionnaire(campaign.questionnaire)
+        channel: Literal["paper", "web"]
+        if submission.form_no is not None:
+            form_no = normalize_text(submission.form_no)
+            response_id, channel = f"rsp-{campaign.id}-form-{form_no}", "paper"
+        else:
+            form_no = None
+            ref = submission.submission_id or uuid.uuid4().hex
+            response_id, channel = f"rsp-{campaign.id}-web-{ref}", "web"
+        if await self.responses.answered([response_id]):
+            raise AlreadyAnswered(f"{response_id} was recorded already")
+        now = self.clock.now()
+        opens = datetime.combine(campaign.opens, datetime.min.time(), BANGKOK)
+        at = rules.responded_at(submission.responded_at, now, earliest=opens)
+        if not campaign.is_open_on(at):
+            raise CampaignClosed(
+                f"campaign {campaign.id} runs {campaign.opens} - {campaign.closes}"
+            )
+        response = Response(
+            response_id=response_id,
+            org_id=self.org_id,
+            source="campaign",
+            questionnaire_version=questionnaire.version,
+            channel=channel,
+            responded_at=at,
+            recorded_at=rules.millis(now),
+            answers=rules.parse_answers(questionnaire, submission.answers),
+            campaign_id=campaign.id,
+            form_no=form_no,
+            entered_by=submission.entered_by,
+        )
+        return await self._record(response, [self._responded(response)])
+
+    async def upload_campaign_csv(self, campaign_id: str, text: str) -> CsvResult:
+        """Paper forms keyed in as CSV: one row per form, `form_no` makes each idempotent.
+
+        Rows are independent: a bad row is reported with its problem, the rest count.
+        """
+        self.campaign(campaign_id)
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        header = [h.strip() for h in reader.fieldnames or []]
+        if "form_no" not in header:
+            raise InvalidAnswers(
+                [{"field": "form_no", "message": "the CSV needs a form_no column", "type": "csv"}]
+            )
+        accepted: list[str] = []
+        already: list[str] = []
+        rejected: list[dict[str, Any]] = []
+        for line, row in enumerate(reader, start=2):
+            if line - 1 > self.max_csv_rows:
+                rejected.append(
+                    {
+                        "row": line,
+                        "field": "body",
+                        "message": f"over {self.max_csv_rows} rows; not read",
+                    }
+                )
+                break
+            row = {(k or "").strip(): v for k, v in row.items()}
+            form_no = normalize_text(row.get("form_no") or "")
+            if not form_no:
+                rejected.append({"row": line, "field": "form_no", "message": "required"})
+                continue
+            try:
+                when = row.get("responded_at") or ""
+                at = rules.parse_form_date(when, self.clock.now()) if when.strip() else None
+            except ValueError:
+                rejected.append(
+                    {
+                        "row": line,
+                        "form_no": form_no,
+                        "field": "responded_at",
+                        "message": f"not a date: {when!r}",
+                    }
+                )
+                continue
+            try:
+                submission = ResponseSubmission(
+                    answers=rules.answers_from_row(row), form_no=form_no, responded_at=at
+                )
+                response = await self.respond_campaign(campaign_id, submission)
+                accepted.append(response.response_id)
+            except AlreadyAnswered:
+                already.append(form_no)
+            except InvalidAnswers as exc:
+                rejected.extend({"row": line, "form_no": form_no, **d} for d in exc.details)
+            except CampaignClosed as exc:
+                rejected.append(
+                    {"row": line, "form_no": form_no, "field": "responded_at", "message": str(exc)}
+                )
+        return CsvResult(accepted, already, rejected)
+
+    async def _record(self, response: Response, emissions: list[Emission]) -> Response:
+        if not await self.responses.add(response, emissions):
+            raise AlreadyAnswered(f"{response.response_id} was recorded already")
+        self.metrics.responses.labels(response.source, response.channel).inc()
+        await self.responses.flush(response.response_id)
+        return response
+
+    def _responded(self, r: Response) -> Emission:
+        event = SurveyResponded(
+            event_id=new_event_id(r.response_id, "responded"),
+            org_id=r.org_id,
+            correlation_id=r.case_id or r.campaign_id,
+            payload=SurveyRespondedPayload(
+                response_id=r.response_id,
+                source=r.source,
+                survey_id=r.survey_id,
+                campaign_id=r.campaign_id,
+                case_id=r.case_id,
+                form_no=r.form_no,
+                questionnaire_version=r.questionnaire_version,
+                department=r.department,
+                category=r.category,
+                channel=r.channel,
+                responded_at=r.responded_at,
+                fiscal_year=r.fiscal_year,
+                month=r.month,
+                answers=tuple(
+                    AnswerValue(question_id=a.question_id, type=a.type, value=a.value)
+                    for a in r.answers
+                ),
+            ),
+        )
+        return Emission(Topic.SURVEY_RESPONDED, r.response_id, event)
+
+    @staticmethod
+    def _reopen(r: Response, survey: Survey, reason: str) -> Emission:
+        command = CaseCommandIssued(
+            event_id=new_event_id(r.response_id, "reopen"),
+            org_id=r.org_id,
+            correlation_id=survey.case_id,
+            payload=CaseCommandPayload(
+                case_id=survey.case_id,
+                action="reopen",
+                params={
+                    "reason": reason,
+                    "survey_id": survey.survey_id,
+                    "response_id": r.response_id,
+                },
+                command_id=f"survey-reopen-{r.response_id}",
+            ),
+        )
+        return Emission(Topic.CASE_COMMANDS, survey.case_id, command)
+
+    # ------------------------------------------------------------------- aggregating
+
+    async def on_survey_responded(self, event: SurveyResponded) -> Response:
+        # The stored response is the source of truth; an event replayed into a fresh
+        # database stores it first, so the topic alone can rebuild everything.
+        await self.responses.ensure(response_from_event(event))
+        response = await self.responses.get(event.payload.response_id)
+        assert response is not None
+        for slice_ in rules.slices_of(response):
+            await self.recompute(slice_)
+        await self._raise_alerts(response)
+        return response
+
+    async def recompute(self, slice_: Slice, *, force: bool = False) -> Bucket:
+        responses, counts = await self.responses.count(slice_)
+        bucket = rules.bucket_from_counts(slice_, responses, counts)
+        if await self.aggregates.put(bucket, force=force) and slice_.by == "department":
+            self._gauge(bucket)
+        return bucket
+
+    async def rebuild(self) -> dict[str, int]:
+        """Recompute every slice from the stored responses; drop buckets nothing backs."""
+        slices = await self.responses.slices()
+        for slice_ in slices:
+            await self.recompute(slice_, force=True)
+        removed = await self.aggregates.delete_except({s.key for s in slices})
+        return {"slices": len(slices), "removed": removed}
+
+    async def refresh_gauges(self) -> None:
+        for bucket in await self.aggregates.all():
+            if bucket.slice.by == "department":
+                self._gauge(bucket)
+
+    def _gauge(self, bucket: Bucket) -> None:
+        labels = (bucket.slice.value, str(bucket.slice.fiscal_year))
+        tally = bucket.tally()
+        self.metrics.department_responses.labels(*labels).set(bucket.responses)
+        if tally.count:
+            self.metrics.percent_satisfied.labels(*labels).set(100 * tally.satisfied / tally.count)
+            self.metrics.mean_score.labels(*labels).set(tally.total / tally.count)
+
+    async def satisfaction(self, org_id: str, fiscal_year: int, by: str | None) -> dict[str, Any]:
+        total = await self.aggregates.get(Slice(org_id, fiscal_year, "org", org_id))
+        empty = Bucket(Slice(org_id, fiscal_year, "org", org_id), 0, ())
+        body: dict[str, Any] = {
+            "org_id": org_id,
+            "fiscal_year": fiscal_year,
+            "by": by or "org",
+            "total": bucket_view(total or empty, self.config),
+        }
+        if by == "question":
+            body["items"] = body["total"]["questions"]
+        elif by:
+            buckets = await self.aggregates.of_dimension(org_id, fiscal_year, by)
+            body["items"] = [bucket_view(b, self.config) for b in buckets]
+        return body
+
+    # ------------------------------------------------------------------- improving
+
+    async def _raise_alerts(self, response: Response) -> None:
+        policy = self.config.policy
+        questionnaire = self.questionnaire(response.questionnaire_version)
+        labels = self.config.labels
+        decisions = rules.response_alerts(policy, response, questionnaire, labels)
+        if response.department:
+            for rule in rules.window_rules(policy):
+                start, end = rules.window_of(rule, response)
+                n, counts = await self.responses.count_window(
+                    response.org_id, response.department, start, end
+                )
+                window = rules.bucket_from_counts(
+                    Slice(response.org_id, response.fiscal_year, "window", response.department),
+                    n,
+                    counts,
+                )
+                decision = rules.window_alert(rule, response, n, window.tally(), labels)
+                if decision is not None:
+                    decisions.append(decision)
+        for decision in decisions:
+            await self._raise(decision, response)
+
+    async def _raise(self, d: AlertDecision, cause: Response) -> None:
+        now = rules.millis(self.clock.now())
+        alert = Alert(decision=d, org_id=cause.org_id, raised_at=now)
+        raised = SatisfactionAlertRaised(
+            event_id=new_event_id(d.alert_id, "raised"),
+            org_id=cause.org_id,
+            correlation_id=d.case_id or d.alert_id,
+            payload=SatisfactionAlertPayload(
+                alert_id=d.alert_id,
+                rule=d.rule,
+                department=d.department,
+                description_th=d.description_th,
+                fiscal_year=d.fiscal_year,
+                response_id=d.response_id,
+                case_id=d.case_id,
+                window_responses=d.window_responses,
+                window_percent_satisfied=d.window_percent_satisfied,
+            ),
+        )
+        # The improvement action enters like any other matter: through intake (which
+        # makes it a case, once per alert id) and routing (which gives it to the head
+        # of the department).
+        submission = {
+            "channel": Channel.INTERNAL.value,
+            "kind": Kind.IMPROVEMENT_ACTION.value,
+            "text": d.description_th,
+            "department_hint": d.department,
+            "channel_message_id": d.alert_id,
+        }
+        raw = RawPayloadReceived(
+            event_id=new_event_id(d.alert_id, "improvement-action"),
+            org_id=cause.org_id,
+            correlation_id=d.alert_id,
+            payload=RawPayloadReceivedPayload(
+                channel=Channel.INTERNAL.value,
+                received_at=now,
+                content_type="application/json",
+                body=json.dumps(submission, ensure_ascii=False),
+                channel_message_id=d.alert_id,
+            ),
+        )
+        emissions = [
+            Emission(Topic.SATISFACTION_ALERT, d.alert_id, raised),
+            Emission(Topic.INTAKE_RAW, d.alert_id, raw),
+        ]
+        if await self.alerts.add(alert, emissions):
+            self.metrics.alerts.labels(d.rule).inc()
+        await self.alerts.flush(d.alert_id)
+
+    async def on_case_received(self, event: CaseReceived) -> None:
+        p = event.payload
+        if (
+            p.channel is Channel.INTERNAL
+            and p.kind is Kind.IMPROVEMENT_ACTION
+            and p.channel_message_id
+        ):
+            await self.alerts.link_case(p.channel_message_id, p.case_id)
+
+    async def on_case_assigned(self, event: CaseAssigned) -> None:
+        if event.payload.kind is Kind.IMPROVEMENT_ACTION:
+            await self.alerts.track(
+                event.payload.case_id, "assigned", ASSIGNED_SEQ, event.occurred_at
+            )
+
+    async def on_case_status_changed(self, event: CaseStatusChanged) -> None:
+        p = event.payload
+        await self.alerts.track(p.case_id, p.to_status, p.seq, event.occurred_at)
+
+    async def on_case_closed(self, event: CaseClosed) -> None:
+        p = event.payload
+        await self.alerts.track(p.case_id, "closed", p.seq, p.closed_at)
+
+
+def response_id_for(survey: Survey) -> str:
+    return "rsp-" + survey.survey_id.removeprefix("svy-")
+
+
+def response_from_event(event: SurveyResponded) -> Response:
+    p = event.payload
+    return Response(
+        response_id=p.response_id,
+        org_id=event.org_id,
+        source=p.source,
+        questionnaire_version=p.questionnaire_version,
+        channel=p.channel,
+        responded_at=rules.millis(p.responded_at),
+        recorded_at=rules.millis(event.occurred_at),
+        answers=tuple(Answer(a.question_id, a.type, a.value) for a in p.answers),
+        survey_id=p.survey_id,
+        campaign_id=p.campaign_id,
+        case_id=p.case_id,
+        form_no=p.form_no,
+        department=p.department,
+        category=p.category,
+    )
