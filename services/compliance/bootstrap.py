@@ -1,0 +1,81 @@
+"""The one place compliance is wired together. Tests call it with fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
+
+from services.compliance import http, subscribers
+from services.compliance.adapters.config_files import load_policies
+from services.compliance.adapters.mongo_projects import MongoProjectRepository
+from services.compliance.domain.policy import Policies
+from services.compliance.handlers import ComplianceHandlers
+from services.compliance.metrics import ComplianceMetrics
+from services.compliance.ports import Clock, ProjectRepository
+from services.compliance.settings import ComplianceSettings
+from shared.clock import SystemClock
+from shared.outbox import relay_loop
+from shared.runtime import Runtime, asgi_app, build_runtime
+from shared.topics import Topic
+
+log = logging.getLogger("ruam.compliance")
+
+
+@dataclass
+class ComplianceService:
+    settings: ComplianceSettings
+    runtime: Runtime
+    handlers: ComplianceHandlers
+    faststream: AsgiFastStream
+    asgi: ASGIApp
+
+
+def timer_loop(
+    check: Callable[[], Awaitable[int]], interval: float
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Warnings and overdue report-backs: each raised once, whenever first found due."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                raised = await check()
+                if raised:
+                    log.info("compliance timers raised %d warning(s)/violation(s)", raised)
+            except Exception:  # keep checking; the next round retries
+                log.exception("compliance timer check failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    return loop
+
+
+def create_service(
+    settings: ComplianceSettings | None = None,
+    *,
+    projects: ProjectRepository | None = None,
+    policies: Policies | None = None,
+    clock: Clock | None = None,
+) -> ComplianceService:
+    settings = settings or ComplianceSettings()
+    runtime = build_runtime(settings, dlq=Topic.COMPLIANCE_DLQ, with_mongo=projects is None)
+    if projects is None:
+        repo = MongoProjectRepository(runtime.db, runtime.publisher)
+        runtime.startup.append(repo.ensure_indexes)
+        projects = repo
+    runtime.loops.append(relay_loop(projects.sweep, settings.outbox_sweep_seconds))
+    handlers = ComplianceHandlers(
+        projects,
+        policies or load_policies(settings.config_dir),
+        clock or SystemClock(),
+        ComplianceMetrics(runtime.registry),
+    )
+    runtime.loops.append(timer_loop(handlers.check_timers, settings.timer_interval_seconds))
+    subscribers.register(runtime, handlers)
+    fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam compliance")
+    return ComplianceService(settings, runtime, handlers, fs_app, app)

@@ -1,0 +1,536 @@
+"""Use cases of compliance: load the project, decide (domain), save with the events, publish.
+
+Sources. A project is fed by one source, fixed by whoever first speaks of it:
+- Kafka (`project.events`, the planning/finance systems): every event carries the
+  producer's version; events are applied strictly in version order, early ones are
+  parked on the project until the gap fills, seen versions are absorbed.
+- HTTP (manual entry): changes are applied at once, in arrival order, and take the
+  next version themselves; a client `event_id` makes a retried request a no-op.
+On a Kafka-fed project HTTP may still add what only officers know (participation
+records, waivers): those are applied at once, outside the producer's versions, so
+they never collide with them. Budget, stage and flags of such a project come only from
+its system (409 otherwise), and a Kafka event for a manually entered project is
+dead-lettered. That keeps "the same events in any order give the same state" true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from services.compliance.domain import rules
+from services.compliance.domain.errors import ChangeRefused, InvalidProjectEvent, WrongSource
+from services.compliance.domain.model import (
+    Change,
+    ChangeBudget,
+    ChangeStage,
+    Command,
+    Flag,
+    Pending,
+    Project,
+    RecordParticipation,
+    Register,
+    Source,
+    Waive,
+)
+from services.compliance.domain.money import InvalidMoney, parse_baht
+from services.compliance.domain.policy import Policies
+from services.compliance.metrics import ComplianceMetrics
+from services.compliance.ports import Clock, ProjectQuery, ProjectRepository
+from shared.errors import ConcurrencyError
+from shared.events.compliance import (
+    PROJECT_EVENT,
+    ComplianceViolationPayload,
+    ComplianceViolationRaised,
+    ComplianceWarningPayload,
+    ComplianceWarningRaised,
+    ParticipationKind,
+    ParticipationRecordedPayload,
+    ProjectBudgetChangedPayload,
+    ProjectEvent,
+    ProjectFact,
+    ProjectFlaggedPayload,
+    ProjectRegisteredPayload,
+    ProjectRequirementWaivedPayload,
+    ProjectStageChangedPayload,
+    PublicParticipation,
+    PublicProjectPayload,
+    PublicProjectUpdated,
+    PublicRequirement,
+    PublicViolation,
+    RequirementMet,
+    RequirementMetPayload,
+    RequirementRaised,
+    RequirementRaisedPayload,
+)
+from shared.events.envelope import new_event_id
+from shared.outbox import Emission
+from shared.topics import Topic
+
+log = logging.getLogger("ruam.compliance")
+
+# Writers of one project (the consumer, HTTP, the timer loop, the relay) race now and
+# then; and a writer that died mid-write holds its revision for the claim TTL (30 s).
+# Back off and retry for longer than that rather than dead-letter a good event.
+MAX_ATTEMPTS = 40
+MAX_BACKOFF_SECONDS = 1.0
+
+
+async def backoff(attempt: int) -> None:
+    await asyncio.sleep(min(0.01 * 2**attempt, MAX_BACKOFF_SECONDS))
+
+
+MANUAL_ON_KAFKA = (RecordParticipation, Waive)
+
+
+def to_millis(moment: datetime) -> datetime:
+    # MongoDB keeps milliseconds: truncate first, so fakes and the database agree.
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def money(value: int | str, field: str) -> int:
+    try:
+        return parse_baht(value)
+    except InvalidMoney as exc:
+        raise InvalidProjectEvent(field, str(exc)) from exc
+
+
+def command_from(payload: ProjectFact) -> Command:
+    """The domain command a payload (Kafka or HTTP, same fields) stands for."""
+    if isinstance(payload, ProjectRegisteredPayload):
+        return Register(
+            name=payload.name.strip(),
+            fiscal_year=payload.fiscal_year,
+            budget_satang=money(payload.budget, "budget"),
+            funding_source=payload.funding_source.strip(),
+            key_policy=payload.key_policy,
+            key_mission=payload.key_mission,
+            stage=payload.stage,
+            planned_procurement_date=payload.planned_procurement_date,
+        )
+    if isinstance(payload, ProjectBudgetChangedPayload):
+        return ChangeBudget(money(payload.budget, "budget"), payload.reason)
+    if isinstance(payload, ProjectStageChangedPayload):
+        return ChangeStage(payload.stage, payload.note)
+    if isinstance(payload, ProjectFlaggedPayload):
+        if payload.key_policy is None and payload.key_mission is None:
+            raise InvalidProjectEvent(
+                "key_policy", "a flag event must set key_policy or key_mission"
+            )
+        return Flag(payload.key_policy, payload.key_mission)
+    if isinstance(payload, ProjectRequirementWaivedPayload):
+        return Waive(payload.requirement, payload.reason.strip(), payload.authority)
+    if isinstance(payload, ParticipationRecordedPayload):
+        if sum(payload.participants.values()) <= 0:
+            raise InvalidProjectEvent("participants", "nobody took part: every count is 0")
+        return RecordParticipation(
+            record_id=payload.record_id,
+            kind=payload.kind.value,
+            held_on=payload.held_on,
+            participants={g.value: n for g, n in payload.participants.items()},
+            evidence_ref=payload.evidence_ref,
+            issues=payload.issues,
+            results=payload.results,
+            changes=payload.changes,
+            recorded_by=payload.recorded_by,
+        )
+    raise InvalidProjectEvent("type", f"no command for {type(payload).__name__}")
+
+
+def change_from_event(event: ProjectEvent) -> Change:
+    return Change(
+        event_id=str(event.event_id),
+        at=to_millis(event.occurred_at),
+        source=Source.KAFKA,
+        command=command_from(event.payload),
+        version=event.payload.version,
+    )
+
+
+def fingerprint(org_id: str, cmd: Command) -> str:
+    canonical = json.dumps([org_id, asdict(cmd)], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ComplianceHandlers:
+    def __init__(
+        self,
+        projects: ProjectRepository,
+        policies: Policies,
+        clock: Clock,
+        metrics: ComplianceMetrics,
+    ) -> None:
+        self.projects = projects
+        self.policies = policies
+        self.clock = clock
+        self.metrics = metrics
+
+    # ------------------------------------------------------------------ Kafka
+
+    async def on_project_event(self, event: ProjectEvent) -> Project:
+        change = change_from_event(event)  # refuses bad content before anything is kept
+        assert change.version is not None
+        pid = event.payload.project_id
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                await backoff(attempt)
+            project = await self.projects.get(pid)
+            if project is None:
+                project = Project(project_id=pid, org_id=event.org_id, source=Source.KAFKA)
+            elif project.source is not Source.KAFKA:
+                raise WrongSource(f"project {pid} is entered by hand over HTTP, not fed by Kafka")
+            elif project.org_id != event.org_id:
+                raise WrongSource(f"project {pid} belongs to {project.org_id}, not {event.org_id}")
+            disposition = rules.disposition(project, change.version)
+            if disposition is rules.Disposition.DUPLICATE:
+                self.metrics.duplicates.labels("kafka").inc()
+                await self.projects.flush(pid)  # in case a crash left its events unpublished
+                return project
+            facts: list[rules.Fact] = []
+            applied: list[Change] = []
+            refused = 0
+            if disposition is rules.Disposition.PARK:
+                rules.park(project, Pending(change.version, change.event_id, _raw(event)))
+            else:
+                nxt: Change | None = change
+                while nxt is not None:
+                    try:
+                        facts += rules.apply(project, nxt, self.policies.for_org(project.org_id))
+                        applied.append(nxt)
+                    except ChangeRefused as exc:
+                        rules.refuse(project, nxt, str(exc))
+                        refused += 1
+                    parked = rules.next_pending(project)
+                    nxt = (
+                        change_from_event(PROJECT_EVENT.validate_json(parked.body))
+                        if parked
+                        else None
+                    )
+            try:
+                await self.projects.save(
+                    project,
+                    self._emissions(project, facts, change.at, bool(applied) or refused > 0),
+                )
+            except ConcurrencyError:
+                continue  # an HTTP write or another consumer came first: decide again
+            if disposition is rules.Disposition.PARK:
+                self.metrics.parked.inc()
+            self._count(applied, facts)
+            if refused:
+                self.metrics.refused.labels("kafka").inc(refused)
+            await self.projects.flush(pid)
+            return project
+        raise ConcurrencyError(f"project {pid} kept changing; giving up for a redelivery")
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def register(
+        self, org_id: str, payload: ProjectRegisteredPayload, client_event_id: str | None
+    ) -> tuple[Project, bool]:
+        """Manual registration. Returns (project, created); the same body again is a no-op."""
+        cmd = command_from(payload)
+        pid = payload.project_id
+        print_ = fingerprint(org_id, cmd)
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                await backoff(attempt)
+            existing = await self.projects.get(pid)
+            if existing is not None:
+                if existing.source is Source.HTTP and existing.registration_fingerprint == print_:
+                    self.metrics.duplicates.labels("http").inc()
+                    await self._flush_quietly(pid)
+                    return existing, False
+                raise ChangeRefused(
+                    f"project {pid} is already registered"
+                    + (
+                        " (fed by its planning system on Kafka)"
+                        if existing.source is Source.KAFKA
+                        else ""
+                    )
+                )
+            project = Project(project_id=pid, org_id=org_id, source=Source.HTTP)
+            project.registration_fingerprint = print_
+            change = Change(
+                event_id=self._http_event_id(pid, client_event_id or f"register:{print_}"),
+                at=to_millis(self.clock.now()),
+                source=Source.HTTP,
+                command=cmd,
+                version=1,
+            )
+            facts = rules.apply(project, change, self.policies.for_org(org_id))
+            try:
+                await self.projects.save(project, self._emissions(project, facts, change.at, True))
+            except ConcurrencyError:
+                continue
+            self._count([change], facts)
+            await self._flush_quietly(pid)
+            return project, True
+        raise ConcurrencyError(f"project {pid} kept changing")
+
+    async def record(
+        self, project_id: str, payload: ProjectFact, client_event_id: str | None
+    ) -> tuple[Project, bool]:
+        """A manual change. Returns (project, applied); False when the event id was seen."""
+        cmd = command_from(payload)
+        event_id = self._http_event_id(project_id, client_event_id or str(uuid.uuid4()))
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                await backoff(attempt)
+            project = await self.projects.get(project_id)
+            if project is None or not project.registered:
+                raise LookupError(project_id)
+            if event_id in project.applied_event_ids:
+                self.metrics.duplicates.labels("http").inc()
+                await self._flush_quietly(project_id)
+                return project, False
+            if project.source is Source.KAFKA and not isinstance(cmd, MANUAL_ON_KAFKA):
+                raise WrongSource(
+                    f"budget, stage and flags of {project_id} come from its planning system"
+                    " on Kafka; only participation records and waivers can be added here"
+                )
+            change = Change(
+                event_id=event_id,
+                at=to_millis(self.clock.now()),
+                source=Source.HTTP,
+                command=cmd,
+                version=project.applied_version + 1 if project.source is Source.HTTP else None,
+            )
+            facts = rules.apply(project, change, self.policies.for_org(project.org_id))
+            try:
+                await self.projects.save(project, self._emissions(project, facts, change.at, True))
+            except ConcurrencyError:
+                continue
+            self._count([change], facts)
+            await self._flush_quietly(project_id)
+            return project, True
+        raise ConcurrencyError(f"project {project_id} kept changing")
+
+    async def _flush_quietly(self, project_id: str) -> None:
+        # The change is stored with its events; if Kafka is away, the relay publishes
+        # them later. The person at the counter need not wait for the broker.
+        try:
+            await self.projects.flush(project_id)
+        except Exception:
+            log.warning("events of %s stay in the outbox for the relay", project_id, exc_info=True)
+
+    @staticmethod
+    def _http_event_id(project_id: str, key: str) -> str:
+        return str(new_event_id("http", project_id, key))
+
+    # ------------------------------------------------------------------ timers
+
+    async def check_timers(self) -> int:
+        """Raise due warnings and overdue report-backs; returns how many facts."""
+        now = to_millis(self.clock.now())
+        raised = 0
+        for pid in await self.projects.with_open_requirements(limit=5000):
+            project = await self.projects.get(pid)
+            if project is None:
+                continue
+            facts = rules.check_timers(project, now, self.policies.for_org(project.org_id))
+            if not facts:
+                continue
+            try:
+                await self.projects.save(project, self._emissions(project, facts, now, True))
+            except ConcurrencyError:
+                continue  # changed meanwhile: the next round looks again
+            self._count([], facts)
+            await self.projects.flush(pid)
+            raised += len(facts)
+        await self.refresh_gauges()
+        return raised
+
+    async def refresh_gauges(self) -> None:
+        q = ProjectQuery()
+        self.metrics.projects.labels("all").set(await self.projects.count(q))
+        self.metrics.projects.labels("requiring_participation").set(
+            await self.projects.count(ProjectQuery(requires_participation=True))
+        )
+        self.metrics.projects.labels("with_violations").set(
+            await self.projects.count(q, with_violations=True)
+        )
+
+    # ------------------------------------------------------------------ emissions
+
+    def _count(self, applied: list[Change], facts: list[rules.Fact]) -> None:
+        for change in applied:
+            self.metrics.applied.labels(type(change.command).__name__, change.source.value).inc()
+        for fact in facts:
+            if isinstance(fact, rules.Raised):
+                self.metrics.requirements_raised.labels(fact.requirement.kind).inc()
+            elif isinstance(fact, rules.Met):
+                self.metrics.requirements_met.labels(fact.requirement.kind).inc()
+            elif isinstance(fact, rules.Violated):
+                v = fact.violation
+                self.metrics.violations.labels(v.requirement, v.severity).inc()
+            else:
+                self.metrics.warnings.labels(fact.warning.code).inc()
+
+    def _emissions(
+        self, project: Project, facts: list[rules.Fact], at: datetime, changed: bool
+    ) -> list[Emission]:
+        pid = project.project_id
+        out: list[Emission] = []
+        common: dict[str, Any] = {
+            "org_id": project.org_id,
+            "correlation_id": pid,
+            "occurred_at": at,
+        }
+        for fact in facts:
+            if isinstance(fact, rules.Raised):
+                r = fact.requirement
+                out.append(
+                    Emission(
+                        Topic.COMPLIANCE_REQUIREMENT_RAISED,
+                        pid,
+                        RequirementRaised(
+                            event_id=new_event_id(pid, "requirement-raised", r.kind),
+                            payload=RequirementRaisedPayload(
+                                project_id=pid,
+                                project_name=project.name,
+                                fiscal_year=project.fiscal_year,
+                                requirement=r.kind,
+                                due_stage=r.due_stage,
+                                due=r.due,
+                                severity=r.severity,
+                                reasons=tuple(r.reasons),
+                                budget_satang=project.budget_satang,
+                                raised_at=r.raised_at,
+                            ),
+                            **common,
+                        ),
+                    )
+                )
+            elif isinstance(fact, rules.Met):
+                r, p = fact.requirement, fact.participation
+                assert r.met_at is not None
+                out.append(
+                    Emission(
+                        Topic.COMPLIANCE_REQUIREMENT_MET,
+                        pid,
+                        RequirementMet(
+                            event_id=new_event_id(pid, "requirement-met", r.kind),
+                            payload=RequirementMetPayload(
+                                project_id=pid,
+                                requirement=r.kind,
+                                record_id=p.record_id,
+                                participation_kind=ParticipationKind(p.kind),
+                                held_on=p.held_on,
+                                met_at=r.met_at,
+                            ),
+                            **common,
+                        ),
+                    )
+                )
+            elif isinstance(fact, rules.Violated):
+                v = fact.violation
+                out.append(
+                    Emission(
+                        Topic.COMPLIANCE_VIOLATION,
+                        pid,
+                        ComplianceViolationRaised(
+                            event_id=new_event_id(pid, "violation", v.code),
+                            payload=ComplianceViolationPayload(
+                                project_id=pid,
+                                project_name=project.name,
+                                code=v.code,
+                                requirement=v.requirement,
+                                severity=v.severity,
+                                stage=v.stage,
+                                message=v.message,
+                                at=v.at,
+                            ),
+                            **common,
+                        ),
+                    )
+                )
+            else:
+                w = fact.warning
+                out.append(
+                    Emission(
+                        Topic.COMPLIANCE_WARNING,
+                        pid,
+                        ComplianceWarningRaised(
+                            event_id=new_event_id(pid, "warning", w.code, w.requirement),
+                            payload=ComplianceWarningPayload(
+                                project_id=pid,
+                                project_name=project.name,
+                                code=w.code,
+                                requirement=w.requirement,
+                                message=w.message,
+                                planned_procurement_date=project.planned_procurement_date,
+                                at=w.at,
+                            ),
+                            **common,
+                        ),
+                    )
+                )
+        if project.registered and changed:
+            out.append(Emission(Topic.PUBLIC_PROJECTS, pid, public_projection(project, at)))
+        return out
+
+
+def public_revision(project: Project) -> int:
+    return len(project.timeline) + len(project.violations) + len(project.warnings)
+
+
+def public_projection(project: Project, at: datetime) -> PublicProjectUpdated:
+    """What may be published: no officer ids, no producer plumbing."""
+    revision = public_revision(project)
+    return PublicProjectUpdated(
+        event_id=new_event_id(project.project_id, "public", str(revision)),
+        org_id=project.org_id,
+        correlation_id=project.project_id,
+        occurred_at=at,
+        payload=PublicProjectPayload(
+            project_id=project.project_id,
+            name=project.name,
+            fiscal_year=project.fiscal_year,
+            budget_satang=project.budget_satang,
+            funding_source=project.funding_source,
+            key_policy=project.key_policy,
+            key_mission=project.key_mission,
+            stage=project.stage,
+            requires_participation=project.requires_participation,
+            requirements=tuple(
+                PublicRequirement(
+                    kind=r.kind,
+                    due_stage=r.due_stage,
+                    status=r.status.value,
+                    waiver_reason=r.waiver_reason,
+                )
+                for r in project.requirements
+            ),
+            participation=tuple(
+                PublicParticipation(
+                    record_id=p.record_id,
+                    kind=ParticipationKind(p.kind),
+                    held_on=p.held_on,
+                    participants=p.participants,  # type: ignore[arg-type]
+                    evidence_ref=p.evidence_ref,
+                    issues=tuple(p.issues),
+                    results=p.results,
+                    changes=p.changes,
+                )
+                for p in project.evidence
+            ),
+            violations=tuple(
+                PublicViolation(
+                    code=v.code, requirement=v.requirement, severity=v.severity, stage=v.stage
+                )
+                for v in project.violations
+            ),
+            revision=revision,
+            updated_at=project.updated_at or at,
+        ),
+    )
+
+
+def _raw(event: ProjectEvent) -> str:
+    return event.model_dump_json()

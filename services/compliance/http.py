@@ -1,0 +1,435 @@
+"""Compliance's HTTP API: manual entry, the register, and the fiscal-year evidence pack."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.compliance.domain import rules
+from services.compliance.domain.errors import ChangeRefused, InvalidProjectEvent, WrongSource
+from services.compliance.domain.model import Project
+from services.compliance.domain.money import format_baht
+from services.compliance.domain.policy import Policy
+from services.compliance.handlers import ComplianceHandlers
+from services.compliance.ports import ProjectQuery
+from services.compliance.settings import ComplianceSettings
+from shared.events.compliance import (
+    ParticipationRecordedPayload,
+    ProjectBudgetChangedPayload,
+    ProjectFact,
+    ProjectFlaggedPayload,
+    ProjectRegisteredPayload,
+    ProjectRequirementWaivedPayload,
+    ProjectStageChangedPayload,
+    Stage,
+)
+from shared.http import JSON, ApiError, read_json, validation_details
+from shared.thai import format_thai_date, thai_digits_to_arabic
+
+MAX_PAGE = 500
+MAX_PACK = 5000
+ClientEventId = Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
+
+
+# Request bodies: the Kafka payloads' fields, with what the server supplies made optional.
+class RegisterBody(ProjectRegisteredPayload):
+    org_id: str | None = Field(default=None, min_length=1, max_length=64)
+    version: int = Field(default=1, ge=1, le=1)
+    event_id: ClientEventId = None
+
+
+class _Manual(ProjectFact):
+    project_id: str = ""  # the path names the project
+    version: int = 1  # the server assigns it
+    event_id: ClientEventId = None
+
+
+class BudgetChangedBody(_Manual, ProjectBudgetChangedPayload):
+    type: Literal["budget_changed"]
+
+
+class StageChangedBody(_Manual, ProjectStageChangedPayload):
+    type: Literal["stage_changed"]
+
+
+class FlaggedBody(_Manual, ProjectFlaggedPayload):
+    type: Literal["flagged"]
+
+
+class WaivedBody(_Manual, ProjectRequirementWaivedPayload):
+    type: Literal["waived"]
+
+
+class ParticipationBody(_Manual, ParticipationRecordedPayload):
+    type: Literal["participation_recorded"]
+
+
+EventBody = Annotated[
+    BudgetChangedBody | StageChangedBody | FlaggedBody | WaivedBody | ParticipationBody,
+    Field(discriminator="type"),
+]
+EVENT_BODY: TypeAdapter[EventBody] = TypeAdapter(EventBody)
+TAGS = {"budget_changed", "stage_changed", "flagged", "waived", "participation_recorded"}
+
+
+def refused(exc: ValidationError) -> ApiError:
+    """422 naming the field as the client wrote it (without the union's tag)."""
+    details = validation_details(exc)
+    for d, err in zip(details, exc.errors(), strict=True):
+        loc = [str(p) for p in err["loc"]]
+        if loc and loc[0] in TAGS:
+            loc = loc[1:]
+        if err["type"].startswith("union_tag"):
+            loc = ["type"]
+        # "budget.function-before[...]" style suffixes add nothing for a person.
+        d["field"] = ".".join(p for p in loc if not p.startswith("function-")) or "body"
+        d["message"] = d["message"].removeprefix("Value error, ")
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return ApiError(422, "validation_failed", summary, details)
+
+
+def invalid(exc: InvalidProjectEvent) -> ApiError:
+    return ApiError(
+        422,
+        "validation_failed",
+        str(exc),
+        [{"field": exc.field, "message": exc.message, "type": "value_error"}],
+    )
+
+
+# --------------------------------------------------------------------------- views
+
+
+def money_view(satang: int) -> dict[str, Any]:
+    return {"satang": satang, "baht": format_baht(satang)}
+
+
+def project_view(p: Project, policy: Policy) -> dict[str, Any]:
+    labels = {s.kind: s.label_th for s in policy.requirements}
+    return {
+        "project_id": p.project_id,
+        "org_id": p.org_id,
+        "registered": p.registered,
+        "source": p.source.value,
+        "name": p.name,
+        "fiscal_year": p.fiscal_year,
+        "budget": format_baht(p.budget_satang),
+        "budget_satang": p.budget_satang,
+        "funding_source": p.funding_source,
+        "key_policy": p.key_policy,
+        "key_mission": p.key_mission,
+        "stage": p.stage.value,
+        "planned_procurement_date": p.planned_procurement_date,
+        "requires_participation": p.requires_participation,
+        "rule_applies_now": bool(rules.triggers(p, policy)),
+        "rule_reasons": rules.triggers(p, policy),
+        "requirements": [
+            {
+                "kind": r.kind,
+                "label_th": labels.get(r.kind, r.kind),
+                "due_stage": r.due_stage.value,
+                "due": r.due,
+                "severity": r.severity,
+                "status": r.status.value,
+                "raised_at": r.raised_at,
+                "reasons": r.reasons,
+                "met_by": r.met_by,
+                "met_at": r.met_at,
+                "waiver_reason": r.waiver_reason,
+                "waiver_authority": r.waiver_authority,
+                "waived_at": r.waived_at,
+            }
+            for r in p.requirements
+        ],
+        "evidence": [
+            {
+                "record_id": e.record_id,
+                "kind": e.kind,
+                "held_on": e.held_on,
+                "participants": e.participants,
+                "participants_total": sum(e.participants.values()),
+                "evidence_ref": e.evidence_ref,
+                "issues": e.issues,
+                "results": e.results,
+                "changes": e.changes,
+                "recorded_at": e.recorded_at,
+            }
+            for e in p.evidence
+        ],
+        "violations": [
+            {
+                "code": v.code,
+                "requirement": v.requirement,
+                "severity": v.severity,
+                "stage": v.stage.value,
+                "at": v.at,
+                "message": v.message,
+            }
+            for v in p.violations
+        ],
+        "warnings": [
+            {"code": w.code, "requirement": w.requirement, "at": w.at, "message": w.message}
+            for w in p.warnings
+        ],
+        "timeline": [
+            {
+                "seq": t.seq,
+                "at": t.at,
+                "action": t.action,
+                "source": t.source.value,
+                "version": t.version,
+                "summary": t.summary,
+                "refused": t.refused,
+            }
+            for t in p.timeline
+        ],
+        "applied_version": p.applied_version,
+        "pending": {"count": len(p.pending), "waiting_for_version": rules.waiting_for(p)},
+        "completed_at": p.completed_at,
+        "updated_at": p.updated_at,
+    }
+
+
+def evidence_pack(fiscal_year: int, projects: list[Project], policies: Any) -> dict[str, Any]:
+    """Every project that required participation: what was done, with whom, what changed."""
+    items = []
+    totals = {"projects": 0, "open": 0, "met": 0, "waived": 0, "violations": 0, "participants": 0}
+    for p in projects:
+        view = project_view(p, policies.for_org(p.org_id))
+        totals["projects"] += 1
+        totals["violations"] += len(p.violations)
+        for r in p.requirements:
+            totals[r.status.value] += 1
+        totals["participants"] += sum(sum(e.participants.values()) for e in p.evidence)
+        items.append(
+            {
+                key: view[key]
+                for key in (
+                    "project_id",
+                    "name",
+                    "budget",
+                    "budget_satang",
+                    "funding_source",
+                    "key_policy",
+                    "key_mission",
+                    "stage",
+                    "rule_reasons",
+                    "requirements",
+                    "evidence",
+                    "violations",
+                )
+            }
+        )
+    return {"fiscal_year": fiscal_year, "summary": totals, "projects": items}
+
+
+GROUP_TH = {
+    "citizens": "ประชาชน",
+    "community_leaders": "ผู้นำชุมชน",
+    "private_sector": "ภาคเอกชน",
+    "civil_society": "องค์กรภาคประชาสังคม",
+}
+STATUS_TH = {"open": "ยังไม่ดำเนินการ", "met": "ดำเนินการแล้ว", "waived": "ได้รับการยกเว้น"}
+STAGE_TH = {
+    "planning": "วางแผน", "approved": "อนุมัติแล้ว", "procurement": "จัดซื้อจัดจ้าง",
+    "contracted": "ลงนามสัญญา", "in_progress": "ระหว่างดำเนินการ", "inspection": "ตรวจรับ",
+    "completed": "แล้วเสร็จ", "cancelled": "ยกเลิก",
+}  # fmt: skip
+
+
+def evidence_html(pack: dict[str, Any], org_name: str) -> str:
+    e = html.escape
+    fy = pack["fiscal_year"]
+    s = pack["summary"]
+    out = [
+        "<!doctype html><html lang='th'><head><meta charset='utf-8'>",
+        f"<title>หลักฐานการมีส่วนร่วม ปีงบประมาณ {fy}</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #999;padding:4px;"
+        "vertical-align:top}.high{color:#b00}</style></head><body>",
+        f"<h1>การมีส่วนร่วมของประชาชนในโครงการ ปีงบประมาณ พ.ศ. {fy}</h1>",
+        f"<p>{e(org_name)} — มาตรการที่ 5: โครงการที่เป็นนโยบายสำคัญ ภารกิจสำคัญ"
+        " หรือมีงบประมาณเกิน 10 ล้านบาท ต้องให้ประชาชนหรือภาคเอกชนมีส่วนร่วม</p>",
+        f"<p>โครงการที่ต้องมีส่วนร่วม {s['projects']} โครงการ · ดำเนินการแล้ว {s['met']}"
+        f" · ยังไม่ดำเนินการ {s['open']} · ยกเว้น {s['waived']} · ข้อบกพร่อง {s['violations']}"
+        f" · ผู้เข้าร่วมรวม {s['participants']:,} คน</p>",
+    ]
+    for p in pack["projects"]:
+        out.append(f"<h2>{e(p['name'])} <small>({e(p['project_id'])})</small></h2>")
+        flags = [
+            x for x, on in (("นโยบายสำคัญ", p["key_policy"]), ("ภารกิจสำคัญ", p["key_mission"])) if on
+        ]
+        out.append(
+            f"<p>งบประมาณ {e(p['budget'])} บาท · แหล่งเงิน {e(p['funding_source'])}"
+            f" · ขั้นตอน {e(STAGE_TH.get(p['stage'], p['stage']))}"
+            + (f" · {e(', '.join(flags))}" if flags else "")
+            + "</p>"
+        )
+        out.append("<table><tr><th>ข้อกำหนด</th><th>ก่อน/หลังขั้น</th><th>สถานะ</th></tr>")
+        for r in p["requirements"]:
+            note = f" ({e(r['waiver_reason'])})" if r["waiver_reason"] else ""
+            when = "ก่อน" if r["due"] == "before" else "หลัง"
+            out.append(
+                f"<tr><td>{e(r['label_th'])}</td>"
+                f"<td>{when}{e(STAGE_TH.get(r['due_stage'], ''))}</td>"
+                f"<td>{e(STATUS_TH[r['status']])}{note}</td></tr>"
+            )
+        out.append("</table>")
+        for ev in p["evidence"]:
+            who = ", ".join(
+                f"{GROUP_TH.get(g, g)} {n:,} คน" for g, n in ev["participants"].items() if n
+            )
+            held: date = ev["held_on"]
+            out.append(
+                "<table>"
+                f"<tr><th colspan='2'>{e(ev['kind'])} วันที่ {e(format_thai_date(held))}</th></tr>"
+                f"<tr><td>ประเด็น</td><td>{'<br>'.join(e(i) for i in ev['issues'])}</td></tr>"
+                f"<tr><td>ผู้เข้าร่วม</td><td>{e(who)}</td></tr>"
+                f"<tr><td>ผลการมีส่วนร่วม</td><td>{e(ev['results'])}</td></tr>"
+                f"<tr><td>การนำผลไปใช้</td><td>{e(ev['changes'])}</td></tr>"
+                f"<tr><td>หลักฐาน</td><td>{e(ev['evidence_ref'])}</td></tr>"
+                "</table>"
+            )
+        for v in p["violations"]:
+            out.append(
+                f"<p class='{e(v['severity'])}'>ข้อบกพร่อง ({e(v['severity'])}):"
+                f" {e(v['message'])}</p>"
+            )
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _bool(value: str | None, name: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, "bad_query", f"{name} must be true or false")
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(thai_digits_to_arabic(value))
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"{name} must be an integer") from exc
+
+
+def routes(handlers: ComplianceHandlers, settings: ComplianceSettings) -> list[BaseRoute]:
+    policies = handlers.policies
+
+    def view(p: Project) -> dict[str, Any]:
+        return project_view(p, policies.for_org(p.org_id))
+
+    async def post_project(request: Request) -> Response:
+        data = await read_json(request, settings.max_body_bytes)
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_json", "body must be a JSON object")
+        try:
+            body = RegisterBody.model_validate(data)
+        except ValidationError as exc:
+            raise refused(exc) from exc
+        payload = ProjectRegisteredPayload.model_validate(
+            body.model_dump(exclude={"org_id", "event_id"})
+        )
+        try:
+            project, created = await handlers.register(
+                body.org_id or settings.org_id, payload, body.event_id
+            )
+        except InvalidProjectEvent as exc:
+            raise invalid(exc) from exc
+        except ChangeRefused as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
+        return JSON(view(project), status_code=201 if created else 200)
+
+    async def post_event(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        data = await read_json(request, settings.max_body_bytes)
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_json", "body must be a JSON object")
+        try:
+            body = EVENT_BODY.validate_python(data)
+        except ValidationError as exc:
+            raise refused(exc) from exc
+        if body.project_id and body.project_id != project_id:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "project_id: differs from the project in the path",
+                [
+                    {
+                        "field": "project_id",
+                        "message": "differs from the path",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        try:
+            project, applied = await handlers.record(project_id, body, body.event_id)
+        except InvalidProjectEvent as exc:
+            raise invalid(exc) from exc
+        except LookupError as exc:
+            raise ApiError(404, "project_not_found", f"no project {project_id}") from exc
+        except (ChangeRefused, WrongSource) as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
+        return JSON({**view(project), "duplicate": not applied})
+
+    async def get_project(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        project = await handlers.projects.get(project_id)
+        if project is None:
+            raise ApiError(404, "project_not_found", f"no project {project_id}")
+        return JSON(view(project))
+
+    async def list_projects(request: Request) -> Response:
+        q = request.query_params
+        stage = q.get("stage") or None
+        if stage is not None and stage not in Stage.__members__.values():
+            raise ApiError(400, "bad_query", f"stage must be one of {[s.value for s in Stage]}")
+        query = ProjectQuery(
+            requires_participation=_bool(q.get("requires_participation"), "requires_participation"),
+            fiscal_year=_int(q.get("fiscal_year"), "fiscal_year"),
+            stage=stage,
+            org_id=q.get("org_id") or None,
+        )
+        limit = _int(q.get("limit"), "limit") or 100
+        offset = _int(q.get("offset"), "offset") or 0
+        if limit < 1 or offset < 0:
+            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+        found = await handlers.projects.find(query, min(limit, MAX_PAGE), offset)
+        return JSON(
+            {"items": [view(p) for p in found], "limit": min(limit, MAX_PAGE), "offset": offset}
+        )
+
+    async def get_evidence(request: Request) -> Response:
+        raw = request.path_params["fiscal_year"]
+        as_html = raw.endswith(".html")
+        fiscal_year = _int(raw.removesuffix(".html").removesuffix(".json"), "fiscal_year")
+        assert fiscal_year is not None
+        found = await handlers.projects.find(
+            ProjectQuery(requires_participation=True, fiscal_year=fiscal_year), MAX_PACK, 0
+        )
+        pack = evidence_pack(fiscal_year, found, policies)
+        if as_html:
+            return HTMLResponse(evidence_html(pack, settings.org_name))
+        return JSON(pack)
+
+    return [
+        Route("/v1/projects", post_project, methods=["POST"]),
+        Route("/v1/projects", list_projects, methods=["GET"]),
+        Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
+        Route("/v1/projects/{project_id}/events", post_event, methods=["POST"]),
+        Route("/v1/evidence/{fiscal_year}", get_evidence, methods=["GET"]),
+    ]

@@ -1,0 +1,51 @@
+"""What compliance's handlers need from the outside world, as protocols.
+
+Adapters implement them on MongoDB and Kafka; tests implement them with fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.compliance.domain.model import Project
+from shared.outbox import Emission
+
+
+@dataclass(frozen=True)
+class ProjectQuery:
+    requires_participation: bool | None = None
+    fiscal_year: int | None = None
+    stage: str | None = None
+    org_id: str | None = None
+
+
+class ProjectRepository(Protocol):
+    async def get(self, project_id: str) -> Project | None: ...
+
+    async def save(self, project: Project, emissions: Sequence[Emission]) -> None:
+        """Store the project with the events it produced, in one atomic write.
+
+        A new project (revision 0) is inserted; a known one is replaced iff its revision
+        did not move since it was loaded (ConcurrencyError otherwise). Bumps revision.
+        """
+
+    async def flush(self, project_id: str) -> int:
+        """Publish the project's stored-but-unpublished events; returns how many."""
+
+    async def sweep(self) -> int:
+        """Flush every project that still has unpublished events."""
+
+    async def find(self, query: ProjectQuery, limit: int, offset: int) -> list[Project]:
+        """Registered projects matching the query, in a stable order."""
+
+    async def with_open_requirements(self, limit: int) -> list[str]:
+        """Ids of registered projects with at least one open requirement (timer checks)."""
+
+    async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
