@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -64,6 +65,36 @@ async def save_with_outbox(
     return version
 
 
+CLAIM_TTL = timedelta(seconds=30)
+
+
+async def claim_version(collection: AsyncCollection[Document], doc_id: Any, version: int) -> None:
+    """Become the one writer allowed to move `doc_id` from `version`, or raise.
+
+    A filtered replace (`{_id, version}`) is not a compare-and-set on FerretDB v1 (SQLite):
+    two concurrent ones can both match. A unique `_id` insert is atomic there and on MongoDB,
+    so each version transition first inserts `<id>#<version>` into `<collection>_claims`.
+    A claim left by a writer that died mid-write is taken over after CLAIM_TTL.
+    """
+    claims = collection.database[f"{collection.name}_claims"]
+    claim_id = f"{doc_id}#{version}"
+    for _ in range(2):
+        try:
+            await claims.insert_one({"_id": claim_id, "at": datetime.now(UTC)})
+            # Nobody can move from the previous version any more: its claim is done.
+            await claims.delete_one({"_id": f"{doc_id}#{version - 1}"})
+            return
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+        held = await claims.find_one({"_id": claim_id})
+        if held is not None and datetime.now(UTC) - held["at"] < CLAIM_TTL:
+            break
+        if held is not None:
+            await claims.delete_one({"_id": claim_id, "at": held["at"]})
+    raise ConcurrencyError(f"{doc_id} is being changed from version {version}")
+
+
 async def _save(
     collection: AsyncCollection[Document],
     doc: Document,
@@ -87,6 +118,7 @@ async def _save(
     )
     if current is None:
         raise ConcurrencyError(f"{doc['_id']} is not at version {expected_version}")
+    await claim_version(collection, doc["_id"], expected_version)
     pending = list(current.get("outbox") or []) + items
     body.update(version=new_version, outbox=pending, outbox_pending=bool(pending))
     result = await collection.replace_one({"_id": doc["_id"], "version": expected_version}, body)
@@ -141,12 +173,15 @@ class OutboxRelay:
                 await self._publisher.publish_raw(
                     Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
                 )
-            # Only clear if nothing was appended meanwhile; otherwise the next flush
+            # Clearing is a version transition like any write, so it can never wipe
+            # events a concurrent writer appended; if it loses, the next flush
             # republishes, which consumers absorb by event id.
-            await self._collection.update_one(
-                {"_id": doc_id, "version": version},
-                {"$set": {"outbox": [], "outbox_pending": False}},
-            )
+            with contextlib.suppress(ConcurrencyError):
+                await claim_version(self._collection, doc_id, version)
+                await self._collection.update_one(
+                    {"_id": doc_id, "version": version},
+                    {"$set": {"outbox": [], "outbox_pending": False, "version": version + 1}},
+                )
         except BaseException:
             self._unflushed[doc_id] = None  # retry by reading the document
             raise

@@ -44,12 +44,48 @@ async def test_events_left_by_a_crash_are_published_by_the_next_process(
 
         with pytest.raises(ConcurrencyError):  # a stale writer cannot overwrite
             await restarted.save({"_id": "a1", "n": 2}, expected_version=0, emissions=[])
+        stored = await collection.find_one({"_id": "a1"})
+        assert stored is not None  # clearing the outbox was itself a version step
         version = await restarted.save(
-            {"_id": "a1", "n": 2}, expected_version=1, emissions=[command(2)]
+            {"_id": "a1", "n": 2}, expected_version=stored["version"], emissions=[command(2)]
         )
-        assert version == 2
+        with pytest.raises(ConcurrencyError):
+            await restarted.save({"_id": "a1", "n": 3}, expected_version=1, emissions=[])
         assert await restarted.flush("a1") == 1
         doc = await collection.find_one({"_id": "a1"})
         assert doc is not None and doc["outbox"] == [] and doc["n"] == 2
+        assert doc["version"] == version + 1
+        assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1", "c2"]
+    finally:
+        await client.close()
+
+
+async def test_concurrent_writers_from_one_version_cannot_both_win(
+    real_stack: Any, isolation: str
+) -> None:
+    import asyncio
+
+    client = create_client(real_stack.mongodb_url, app_name="test")
+    try:
+        collection = client[f"ruam_{isolation}"]["aggregates"]
+        relay = OutboxRelay(collection, FakePublisher())
+        await relay.save({"_id": "a1", "n": 0}, expected_version=0, emissions=[])
+        for round_ in range(5):
+            current = await collection.find_one({"_id": "a1"})
+            assert current is not None
+            results = await asyncio.gather(
+                *(
+                    relay.save(
+                        {"_id": "a1", "n": round_ * 10 + w},
+                        expected_version=current["version"],
+                        emissions=[command(round_ * 10 + w)],
+                    )
+                    for w in range(4)
+                ),
+                return_exceptions=True,
+            )
+            winners = [r for r in results if not isinstance(r, BaseException)]
+            assert len(winners) == 1, results
+            assert all(isinstance(r, ConcurrencyError) for r in results if r not in winners)
     finally:
         await client.close()
