@@ -8,10 +8,12 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
 from services.routing import http, subscribers
+from services.routing.adapters.classifier import default_ranker
+from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFiles
 from services.routing.adapters.mongo_cases import MongoCaseRepository
-from services.routing.handlers import RoutingHandlers
+from services.routing.handlers import RoutingHandlers, timer_loop
 from services.routing.metrics import RoutingMetrics
-from services.routing.ports import CaseRepository, Clock
+from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
 from services.routing.settings import RoutingSettings
 from shared.clock import SystemClock
 from shared.outbox import relay_loop
@@ -32,6 +34,8 @@ def create_service(
     settings: RoutingSettings | None = None,
     *,
     cases: CaseRepository | None = None,
+    directories: DirectorySource | None = None,
+    ranker: CategoryRanker | None = None,
     clock: Clock | None = None,
 ) -> RoutingService:
     settings = settings or RoutingSettings()
@@ -39,9 +43,28 @@ def create_service(
     if cases is None:
         repo = MongoCaseRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
+        runtime.startup.append(repo.repair_index)
         cases = repo
+    if directories is None:
+        directories = DirectoryFiles(
+            settings.directory_path or DEFAULT_ROOT, check_every=settings.directory_check_seconds
+        )
+    # Fail at start-up, not on the first message, when our own organisation has no directory.
+    directories.get(settings.org_id)
+    handlers = RoutingHandlers(
+        cases,
+        directories,
+        ranker or default_ranker(),
+        clock or SystemClock(),
+        RoutingMetrics(runtime.registry),
+        org_id=settings.org_id,
+        preview_cache_seconds=settings.preview_load_cache_seconds,
+        loads_cache_seconds=settings.assignment_load_recount_seconds,
+    )
     runtime.loops.append(relay_loop(cases.sweep, settings.outbox_sweep_seconds))
-    handlers = RoutingHandlers(cases, clock or SystemClock(), RoutingMetrics(runtime.registry))
+    runtime.loops.append(
+        timer_loop(lambda: handlers.fire_timers(settings.timer_batch), settings.timer_poll_seconds)
+    )
     subscribers.register(runtime, handlers)
     fs_app, app = asgi_app(runtime, http.routes(handlers), title="Ruam routing")
     return RoutingService(settings, runtime, handlers, fs_app, app)

@@ -1,28 +1,117 @@
-"""Use cases of routing: load, decide (domain), save with the events, publish."""
+"""Use cases of routing: load, decide (domain), save with the events, publish.
+
+Every use case has the same shape: load the case, let the domain decide, save the case
+and the events it produced in one write (its outbox), then publish them. A crash at any
+point is absorbed by Kafka's redelivery or the outbox relay, and event ids are derived
+from the case and its timeline, so a repeat yields the same events, not new ones.
+"""
 
 from __future__ import annotations
 
-from services.routing.domain.model import Case
-from services.routing.domain.rules import assign, decide_assignment
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.routing.domain import lifecycle
+from services.routing.domain.directory import Directory
+from services.routing.domain.duplicates import likely_duplicate
+from services.routing.domain.errors import CaseNotFound, InvalidCommand
+from services.routing.domain.lifecycle import (
+    Assigned,
+    Closed,
+    Command,
+    Escalated,
+    Fact,
+    Reminded,
+    Resolved,
+    StatusChanged,
+)
+from services.routing.domain.model import Case, CategoryScore
+from services.routing.domain.rules import decide_assignment, village_from_text
 from services.routing.metrics import RoutingMetrics
-from services.routing.ports import CaseRepository, Clock
+from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
 from shared.errors import ConcurrencyError
 from shared.events.cases import (
     CaseAssigned,
     CaseAssignedPayload,
+    CaseClosed,
+    CaseClosedPayload,
+    CaseCommandIssued,
+    CaseEscalated,
+    CaseEscalatedPayload,
     CaseReceived,
+    CaseResolved,
+    CaseResolvedPayload,
+    CaseStatusChanged,
+    CaseStatusChangedPayload,
+    Channel,
+    Kind,
+    Location,
     RankedCategory,
 )
 from shared.events.envelope import new_event_id
+from shared.events.intake import NotificationRequested, NotificationRequestedPayload
 from shared.outbox import Emission
 from shared.topics import Topic
 
+log = logging.getLogger("ruam.routing")
+
+TOP_K = 5
+DUPLICATE_CANDIDATES = 50
+# A command that loses a race against a concurrent change is decided again on the new state.
+MAX_ATTEMPTS = 5
+# Actions a service may ask for without an officer (the survey reopens what citizens say
+# is not fixed); every other action names the officer who takes it.
+SYSTEM_ACTIONS = frozenset({"reopen"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks. Authentication comes in a later issue; `authorize` is where it will look."""
+
+    officer_id: str | None
+    via: str  # http | kafka
+
 
 class RoutingHandlers:
-    def __init__(self, cases: CaseRepository, clock: Clock, metrics: RoutingMetrics) -> None:
+    def __init__(
+        self,
+        cases: CaseRepository,
+        directories: DirectorySource,
+        ranker: CategoryRanker,
+        clock: Clock,
+        metrics: RoutingMetrics,
+        *,
+        org_id: str,
+        preview_cache_seconds: float = 2.0,
+        loads_cache_seconds: float = 0.0,
+    ) -> None:
         self.cases = cases
+        self.directories = directories
+        self.ranker = ranker
         self.clock = clock
         self.metrics = metrics
+        self.org_id = org_id
+        self._preview_cache_seconds = preview_cache_seconds
+        self._loads_cache: tuple[float, dict[str, int]] | None = None
+        self._loads_seconds = loads_cache_seconds
+        self._assign_cache: tuple[float, dict[str, int]] | None = None
+
+    def directory(self, org_id: str | None = None) -> Directory:
+        return self.directories.get(org_id or self.org_id)
+
+    def rank(self, text: str) -> list[CategoryScore]:
+        return [
+            CategoryScore(r.code, r.label_th, r.label_en, float(r.score), tuple(r.evidence))
+            for r in self.ranker.rank(text, top_k=TOP_K)
+        ]
+
+    # -- case.received -------------------------------------------------------------
 
     async def on_case_received(self, event: CaseReceived) -> Case:
         p = event.payload
@@ -34,7 +123,9 @@ class RoutingHandlers:
             await self.cases.flush(p.case_id)
             return existing
 
+        directory = self.directory(event.org_id)
         now = self.clock.now()
+        loc = p.location or Location()
         case = Case(
             case_id=p.case_id,
             org_id=event.org_id,
@@ -44,40 +135,360 @@ class RoutingHandlers:
             received_at=p.received_at,
             channel_message_id=p.channel_message_id,
             contact_ref=p.contact_ref,
-            village_no=p.location.village_no if p.location else None,
+            village_no=loc.village_no,
+            lat=loc.lat,
+            lon=loc.lon,
+            address=loc.address,
+            service_code=p.service_code,
+            department_hint=p.department_hint,
+            links=dict(p.links),
         )
-        case.record(now, "receive")
-        assign(case, decide_assignment(case), now)
-        emission = Emission(Topic.CASE_ASSIGNED, case.case_id, self._assigned(case, event))
+        ranking = self.rank(p.text)
+        loads = await self._assignment_loads()
+        facts = lifecycle.receive(case, ranking, directory, loads, now)
+        match = likely_duplicate(
+            case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES)
+        )
+        if match is not None:
+            case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason
         try:
-            await self.cases.save(case, [emission])
+            await self.cases.save(case, self._emissions(case, facts, event.correlation_id))
         except ConcurrencyError:
             # Another consumer (after a rebalance) stored it first: theirs stands.
             stored = await self.cases.get(p.case_id)
             await self.cases.flush(p.case_id)
             assert stored is not None
             return stored
-        self.metrics.cases_assigned.labels(case.department or "").inc()
+        if case.officer_id:
+            # Count it at once: the next case of a burst must see this one's load.
+            loads[case.officer_id] = loads.get(case.officer_id, 0) + 1
+        self._count(facts, case)
         await self.cases.flush(case.case_id)
         return case
 
-    @staticmethod
-    def _assigned(case: Case, cause: CaseReceived) -> CaseAssigned:
-        assert case.department is not None
-        return CaseAssigned(
-            event_id=new_event_id(str(cause.event_id), "assigned", "1"),
-            org_id=case.org_id,
-            correlation_id=cause.correlation_id or case.case_id,
-            payload=CaseAssignedPayload(
-                case_id=case.case_id,
-                kind=cause.payload.kind,
-                channel=cause.payload.channel,
-                department=case.department,
-                officer_id=case.officer_id,
-                categories=tuple(RankedCategory(code=c, score=s) for c, s in case.categories),
-                reasons=tuple(case.reasons),
-                received_at=case.received_at,
-                acknowledge_due_at=case.acknowledge_due_at,
-                respond_due_at=case.respond_due_at,
-            ),
+    async def _assignment_loads(self) -> dict[str, int]:
+        """Open cases per officer, re-counted from the store at most every few seconds
+        (a count is a scan on FerretDB) and kept current in between by our own
+        assignments; other replicas' assignments show at the next re-count."""
+        at = time.monotonic()
+        if self._assign_cache is not None and at - self._assign_cache[0] < self._loads_seconds:
+            return self._assign_cache[1]
+        loads = await self.cases.loads()
+        self._assign_cache = (at, loads)
+        return loads
+
+    # -- officer actions and case.commands -------------------------------------------
+
+    async def on_command(self, event: CaseCommandIssued) -> Case:
+        p = event.payload
+        cmd = Command(p.action, p.officer_id, dict(p.params), p.command_id)
+        return await self.act(
+            p.case_id, cmd, Actor(p.officer_id, "kafka"), correlation_id=event.correlation_id
         )
+
+    async def act(
+        self, case_id: str, cmd: Command, actor: Actor, correlation_id: str | None = None
+    ) -> Case:
+        """One action on one case, the same whether it came over HTTP or Kafka."""
+        if not cmd.command_id:
+            cmd = Command(cmd.action, cmd.officer_id, cmd.params, f"cmd-{uuid.uuid4()}")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            case = await self.cases.get(case_id)
+            if case is None:
+                raise CaseNotFound(f"no case {case_id}")
+            if cmd.command_id in case.applied_commands:
+                await self.cases.flush(case_id)  # its events may not have gone out yet
+                return case
+            directory = self.directory(case.org_id)
+            try:
+                self.authorize(actor, cmd, case, directory)
+                await self._check_references(cmd)
+                loads = (
+                    await self.cases.loads() if cmd.action in ("transfer", "recategorize") else {}
+                )
+                facts = lifecycle.apply_command(case, cmd, self.clock.now(), directory, loads)
+            except InvalidCommand as exc:
+                self.metrics.refused.labels(cmd.action[:40], "invalid").inc()
+                raise exc
+            except Exception as exc:
+                self.metrics.refused.labels(cmd.action[:40], type(exc).__name__).inc()
+                raise
+            try:
+                await self.cases.save(case, self._emissions(case, facts, correlation_id))
+            except ConcurrencyError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                continue
+            self.metrics.actions.labels(cmd.action).inc()
+            self._count(facts, case)
+            await self.cases.flush(case_id)
+            return case
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _check_references(self, cmd: Command) -> None:
+        original = cmd.params.get("duplicate_of")
+        if cmd.action == "mark_duplicate" and original and await self.cases.get(original) is None:
+            raise InvalidCommand("params.duplicate_of", f"no case {original}")
+
+    def authorize(self, actor: Actor, cmd: Command, case: Case, directory: Directory) -> None:
+        """The door for officer authentication: today it checks who is named, not who asks."""
+        if cmd.officer_id is None:
+            if cmd.action not in SYSTEM_ACTIONS:
+                raise InvalidCommand("officer_id", f"required for {cmd.action}")
+            return
+        if directory.officer(cmd.officer_id) is None:
+            raise InvalidCommand("officer_id", f"unknown officer {cmd.officer_id!r}")
+
+    # -- durable timers ------------------------------------------------------------------
+
+    async def fire_timers(self, limit: int = 200) -> int:
+        """Fire every due timer once. Safe to run in several processes at a time: the
+        versioned save lets exactly one of them fire a given timer."""
+        now = self.clock.now()
+        fired = 0
+        for case_id in await self.cases.due(now, limit):
+            case = await self.cases.get(case_id)
+            if case is None:
+                continue
+            try:
+                directory = self.directory(case.org_id)
+            except Exception:
+                log.exception("no directory for %s; its timers wait", case_id)
+                continue
+            facts = lifecycle.fire_due(case, now, directory)
+            try:
+                await self.cases.save(case, self._emissions(case, facts, None))
+            except ConcurrencyError:
+                self.metrics.timer_conflicts.inc()
+                continue  # someone changed it meanwhile; the next round sees their version
+            fired += len(facts)
+            self._count(facts, case)
+            await self.cases.flush(case_id)
+        return fired
+
+    # -- preview -------------------------------------------------------------------------
+
+    async def preview(
+        self,
+        text: str,
+        kind: str,
+        location: Location | None,
+        service_code: str | None = None,
+        department_hint: str | None = None,
+    ) -> dict[str, Any]:
+        """What routing would decide for this matter now, without creating anything."""
+        directory = self.directory()
+        now = self.clock.now()
+        loc = location or Location()
+        case = Case(
+            case_id="preview",
+            org_id=self.org_id,
+            kind=kind,
+            channel="web",
+            text=text,
+            received_at=now,
+            village_no=loc.village_no,
+            lat=loc.lat,
+            lon=loc.lon,
+            address=loc.address,
+            service_code=service_code,
+            department_hint=department_hint,
+        )
+        notes = lifecycle.categorize(case, self.rank(text))
+        if case.village_no is None:
+            case.village_no = village_from_text(f"{text}\n{loc.address or ''}")
+        decision = decide_assignment(
+            lifecycle.routing_input(case), directory, await self._cached_loads()
+        )
+        lifecycle.set_deadlines(case, directory)
+        dept = directory.department(decision.department)
+        officer = directory.officer(decision.officer_id)
+        return {
+            "categories": [
+                {
+                    "code": c.code,
+                    "label_th": c.label_th,
+                    "label_en": c.label_en,
+                    "score": c.score,
+                    "evidence": list(c.evidence),
+                }
+                for c in case.categories
+            ],
+            "category_source": case.category_source,
+            "department": {
+                "code": decision.department,
+                "name_th": dept.name_th if dept else decision.department,
+                "name_en": dept.name_en if dept else decision.department,
+            },
+            "officer": {"id": officer.id, "name": officer.name} if officer else None,
+            "reasons": [*notes, *decision.reasons],
+            "village_no": case.village_no,
+            "acknowledge_due_at": case.acknowledge_due_at,
+            "respond_due_at": case.respond_due_at,
+        }
+
+    async def _cached_loads(self) -> dict[str, int]:
+        at = time.monotonic()
+        if (
+            self._loads_cache is not None
+            and at - self._loads_cache[0] < self._preview_cache_seconds
+        ):
+            return self._loads_cache[1]
+        loads = await self.cases.loads()
+        self._loads_cache = (at, loads)
+        return loads
+
+    # -- events --------------------------------------------------------------------------
+
+    def _count(self, facts: Sequence[Fact], case: Case) -> None:
+        for fact in facts:
+            if isinstance(fact, Assigned):
+                self.metrics.cases_assigned.labels(case.department or "").inc()
+            elif isinstance(fact, Escalated):
+                self.metrics.escalations.labels(str(fact.level)).inc()
+
+    def _emissions(
+        self, case: Case, facts: Sequence[Fact], correlation_id: str | None
+    ) -> list[Emission]:
+        corr = correlation_id or case.case_id
+        out: list[Emission] = []
+        for fact in facts:
+            out.extend(self._emission(case, fact, corr))
+        return out
+
+    def _emission(self, case: Case, fact: Fact, corr: str) -> list[Emission]:
+        cid = case.case_id
+        if isinstance(fact, Assigned):
+            return [Emission(Topic.CASE_ASSIGNED, cid, assigned_event(case, fact, corr))]
+        if isinstance(fact, StatusChanged):
+            event = CaseStatusChanged(
+                event_id=new_event_id(cid, "status", str(fact.seq)),
+                org_id=case.org_id,
+                correlation_id=corr,
+                payload=CaseStatusChangedPayload(
+                    case_id=cid,
+                    from_status=fact.from_status,
+                    to_status=fact.to_status,
+                    action=fact.action,
+                    officer_id=fact.officer_id,
+                    note=fact.note,
+                    seq=fact.seq,
+                ),
+            )
+            return [Emission(Topic.CASE_STATUS_CHANGED, cid, event)]
+        if isinstance(fact, Resolved):
+            assert case.resolved_at is not None and case.resolution is not None
+            resolved = CaseResolved(
+                event_id=new_event_id(cid, "resolved", str(fact.seq)),
+                org_id=case.org_id,
+                correlation_id=corr,
+                payload=CaseResolvedPayload(
+                    case_id=cid,
+                    kind=Kind(case.kind),
+                    channel=Channel(case.channel),
+                    department=case.department or "",
+                    officer_id=case.officer_id,
+                    category=case.category,
+                    contact_ref=case.contact_ref,
+                    resolution=case.resolution,
+                    after_photo_ref=case.after_photo_ref,
+                    received_at=case.received_at,
+                    resolved_at=case.resolved_at,
+                    seq=fact.seq,
+                ),
+            )
+            return [Emission(Topic.CASE_RESOLVED, cid, resolved)]
+        if isinstance(fact, Closed):
+            assert case.closed_at is not None
+            closed = CaseClosed(
+                event_id=new_event_id(cid, "closed", str(fact.seq)),
+                org_id=case.org_id,
+                correlation_id=corr,
+                payload=CaseClosedPayload(
+                    case_id=cid, closed_at=case.closed_at, reason=fact.reason, seq=fact.seq
+                ),
+            )
+            return [Emission(Topic.CASE_CLOSED, cid, closed)]
+        if isinstance(fact, Escalated):
+            escalated = CaseEscalated(
+                event_id=new_event_id(cid, "escalated", fact.key),
+                org_id=case.org_id,
+                correlation_id=corr,
+                payload=CaseEscalatedPayload(
+                    case_id=cid,
+                    level=fact.level,
+                    to_role=fact.to_role,
+                    to_officer_id=fact.to_officer_id,
+                    reason=fact.reason,
+                    due_at=fact.due_at,
+                ),
+            )
+            return [Emission(Topic.CASE_ESCALATED, cid, escalated)]
+        assert isinstance(fact, Reminded)
+        return [
+            Emission(
+                Topic.NOTIFICATION_REQUESTED,
+                cid,
+                NotificationRequested(
+                    event_id=new_event_id(cid, fact.key, officer),
+                    org_id=case.org_id,
+                    correlation_id=corr,
+                    payload=NotificationRequestedPayload(
+                        case_id=cid,
+                        channel="internal",
+                        recipient_ref=f"officer:{officer}",
+                        template=fact.template,
+                        params={
+                            "case_id": cid,
+                            "due_at": fact.due_at.isoformat(),
+                            "officer_id": officer,
+                        },
+                    ),
+                ),
+            )
+            for officer in fact.officer_ids
+        ]
+
+
+def assigned_event(case: Case, fact: Assigned, corr: str) -> CaseAssigned:
+    assert case.department is not None
+    return CaseAssigned(
+        event_id=new_event_id(case.case_id, "assigned", str(fact.assignment_no)),
+        org_id=case.org_id,
+        correlation_id=corr,
+        payload=CaseAssignedPayload(
+            case_id=case.case_id,
+            kind=Kind(case.kind),
+            channel=Channel(case.channel),
+            department=case.department,
+            officer_id=case.officer_id,
+            categories=tuple(
+                RankedCategory(code=c.code, score=c.score, label_th=c.label_th)
+                for c in case.categories
+            ),
+            reasons=tuple(case.reasons),
+            received_at=case.received_at,
+            acknowledge_due_at=case.acknowledge_due_at,
+            respond_due_at=case.respond_due_at,
+            assignment_no=fact.assignment_no,
+        ),
+    )
+
+
+def timer_loop(
+    fire: Callable[[], Awaitable[int]], interval: float
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Background loop that fires due deadline timers (stored on cases, so restart-safe)."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                fired = await fire()
+                if fired:
+                    log.info("deadline timers fired %d event(s)", fired)
+            except Exception:  # keep the clock running; the next round retries
+                log.exception("deadline timer round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    return loop

@@ -1,62 +1,217 @@
-"""Routing's HTTP API: the cases and the officers' work queues."""
+"""Routing's HTTP API: cases, officers' work queues, officer actions, routing preview."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.routing.domain.directory import Directory
+from services.routing.domain.errors import (
+    CaseNotFound,
+    InvalidCommand,
+    InvalidTransition,
+    UnknownOrganisation,
+)
+from services.routing.domain.lifecycle import Command
 from services.routing.domain.model import Case
-from services.routing.handlers import RoutingHandlers
-from shared.http import JSON, ApiError
+from services.routing.handlers import Actor, RoutingHandlers
+from shared.errors import ConcurrencyError
+from shared.events.cases import Kind, Location
+from shared.http import JSON, ApiError, read_model, validation_error
 
 MAX_PAGE = 500
+MAX_TEXT = 10_000
+FILTERS = (
+    "department",
+    "officer_id",
+    "status",
+    "channel",
+    "channel_message_id",
+    "category",
+    "kind",
+)
 
 
-def case_view(case: Case, now: Any) -> dict[str, Any]:
+class ActionRequest(BaseModel):
+    """`{"action": ..., "officer_id": ..., "params": {...}}`; parameters may also be given
+    beside `action` (e.g. `"resolution": "..."`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    action: str = Field(min_length=1, max_length=40)
+    officer_id: str | None = Field(default=None, max_length=64)
+    params: dict[str, str] = Field(default_factory=dict)
+    command_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def all_params(self) -> dict[str, str]:
+        extra = dict(self.model_extra or {})
+        bad = [k for k, v in extra.items() if not isinstance(v, str)]
+        if bad:
+            raise ApiError(
+                422,
+                "validation_failed",
+                f"{bad[0]}: must be a string",
+                [{"field": bad[0], "message": "must be a string", "type": "string_type"}],
+            )
+        return {**extra, **self.params}
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(max_length=MAX_TEXT)
+    location: Location | None = None
+    kind: Kind = Kind.COMPLAINT
+    service_code: str | None = Field(default=None, max_length=64)
+    department_hint: str | None = Field(default=None, max_length=64)
+
+    @field_validator("text")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[str, Any]:
+    dept = directory.department(case.department) if directory else None
+    officer = directory.officer(case.officer_id) if directory else None
     return {
         "case_id": case.case_id,
         "org_id": case.org_id,
         "status": case.status.value,
         "kind": case.kind,
         "channel": case.channel,
+        "channel_message_id": case.channel_message_id,
         "text": case.text,
         "received_at": case.received_at,
-        "categories": [{"code": c, "score": s} for c, s in case.categories],
+        "category": case.category,
+        "category_source": case.category_source,
+        "categories": [
+            {
+                "code": c.code,
+                "label_th": c.label_th,
+                "label_en": c.label_en,
+                "score": c.score,
+                "evidence": list(c.evidence),
+            }
+            for c in case.categories
+        ],
         "department": case.department,
-        "officer": {"id": case.officer_id} if case.officer_id else None,
+        "department_name": {"th": dept.name_th, "en": dept.name_en} if dept else None,
+        "officer": (
+            {"id": case.officer_id, "name": officer.name if officer else None}
+            if case.officer_id
+            else None
+        ),
         "reasons": case.reasons,
+        "village_no": case.village_no,
         "acknowledge_due_at": case.acknowledge_due_at,
         "respond_due_at": case.respond_due_at,
+        "expected_datetime": case.respond_due_at,  # Open311's name for it
         "overdue": case.is_overdue(now),
+        "paused": case.paused_since is not None,
         "escalation_level": case.escalation_level,
+        "escalations": [
+            {
+                "level": e.level,
+                "at": e.at,
+                "to_role": e.to_role,
+                "to_officer_id": e.to_officer_id,
+                "reason": e.reason,
+            }
+            for e in case.escalations
+        ],
         "duplicate_of": case.duplicate_of,
+        "likely_duplicate_of": case.likely_duplicate_of,
+        "duplicate_reason": case.duplicate_reason,
+        "accused_department": case.accused_department,
+        "forwarded_to": case.forwarded_to,
+        "resolution": case.resolution,
+        "after_photo_ref": case.after_photo_ref,
+        "acknowledged_at": case.acknowledged_at,
+        "resolved_at": case.resolved_at,
+        "closed_at": case.closed_at,
+        "assignment_no": case.assignment_no,
+        "assignments": [
+            {
+                "no": a.no,
+                "at": a.at,
+                "department": a.department,
+                "officer_id": a.officer_id,
+                "cause": a.cause,
+                "reasons": list(a.reasons),
+            }
+            for a in case.assignments
+        ],
         "assigned_at": case.assigned_at,
         "updated_at": case.updated_at,
         "timeline": [
-            {"seq": t.seq, "at": t.at, "action": t.action, "status": t.status,
-             "officer_id": t.officer_id, "note": t.note}
+            {
+                "seq": t.seq,
+                "at": t.at,
+                "action": t.action,
+                "status": t.status,
+                "officer_id": t.officer_id,
+                "note": t.note,
+            }
             for t in case.timeline
         ],
     }
 
 
+def summary_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A work-queue row: the indexed fields only (no timeline, reasons or text)."""
+    since = row.get("overdue_from")
+    return {
+        "case_id": row["_id"],
+        "status": row.get("status"),
+        "kind": row.get("kind"),
+        "channel": row.get("channel"),
+        "channel_message_id": row.get("channel_message_id"),
+        "received_at": row.get("received_at"),
+        "category": row.get("category"),
+        "category_source": row.get("category_source"),
+        "department": row.get("department"),
+        "officer_id": row.get("officer_id"),
+        "village_no": row.get("village_no"),
+        "respond_due_at": row.get("respond_due_at"),
+        "overdue": since is not None and since < now,
+        "escalation_level": row.get("escalation_level") or 0,
+        "likely_duplicate_of": row.get("likely_duplicate_of"),
+    }
+
+
 def routes(handlers: RoutingHandlers) -> list[BaseRoute]:
+    def directory_of(case: Case) -> Directory | None:
+        try:
+            return handlers.directory(case.org_id)
+        except UnknownOrganisation:
+            return None
+
     async def get_case(request: Request) -> Response:
         case_id = request.path_params["case_id"]
         case = await handlers.cases.get(case_id)
         if case is None:
             raise ApiError(404, "case_not_found", f"no case {case_id}")
-        return JSON(case_view(case, handlers.clock.now()))
+        return JSON(case_view(case, handlers.clock.now(), directory_of(case)))
 
     async def list_cases(request: Request) -> Response:
         q = request.query_params
-        filters: dict[str, Any] = {}
-        for field in ("department", "officer_id", "status", "channel", "channel_message_id"):
-            if q.get(field):
-                filters[field] = q[field]
+        filters: dict[str, Any] = {f: q[f] for f in FILTERS if q.get(f)}
+        if "village_no" in q:
+            try:
+                filters["village_no"] = int(q["village_no"])
+            except ValueError as exc:
+                raise ApiError(400, "bad_query", "village_no must be an integer") from exc
+        overdue = q.get("overdue")
+        if overdue not in (None, "", "true", "false"):
+            raise ApiError(400, "bad_query", "overdue must be true or false")
         try:
             limit = min(int(q.get("limit", "100")), MAX_PAGE)
             offset = int(q.get("offset", "0"))
@@ -64,11 +219,67 @@ def routes(handlers: RoutingHandlers) -> list[BaseRoute]:
             raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
         if limit < 1 or offset < 0:
             raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
-        found = await handlers.cases.find(filters, limit, offset)
+        view = q.get("view", "full")
+        if view not in ("full", "summary"):
+            raise ApiError(400, "bad_query", "view must be full or summary")
         now = handlers.clock.now()
-        return JSON({"items": [case_view(c, now) for c in found], "limit": limit, "offset": offset})
+        at = now if overdue == "true" else None
+        if view == "summary":
+            rows = await handlers.cases.summaries(filters, limit, offset, overdue_at=at)
+            total = await handlers.cases.count(filters, overdue_at=at)
+            return JSON(
+                {
+                    "items": [summary_view(r, now) for r in rows],
+                    "total": total,
+                    "limit": limit,
+                    "offset": offset,
+                }
+            )
+        found = await handlers.cases.find(filters, limit, offset, overdue_at=at)
+        if overdue == "false":
+            found = [c for c in found if not c.is_overdue(now)]
+        total = await handlers.cases.count(filters, overdue_at=at)
+        return JSON(
+            {
+                "items": [case_view(c, now, directory_of(c)) for c in found],
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    async def post_action(request: Request) -> Response:
+        case_id = request.path_params["case_id"]
+        body = await read_model(request, ActionRequest)
+        command_id = body.command_id or request.headers.get("idempotency-key") or ""
+        cmd = Command(body.action, body.officer_id, body.all_params(), command_id[:200])
+        try:
+            case = await handlers.act(case_id, cmd, Actor(body.officer_id, "http"))
+        except CaseNotFound as exc:
+            raise ApiError(404, "case_not_found", str(exc)) from exc
+        except InvalidTransition as exc:
+            raise ApiError(409, "invalid_transition", str(exc)) from exc
+        except ConcurrencyError as exc:
+            raise ApiError(409, "conflict", f"the case is being changed, retry: {exc}") from exc
+        except InvalidCommand as exc:
+            raise ApiError(
+                422, "validation_failed", str(exc), [{"field": exc.field, "message": exc.message}]
+            ) from exc
+        return JSON(case_view(case, handlers.clock.now(), directory_of(case)))
+
+    async def preview(request: Request) -> Response:
+        body = await read_model(request, PreviewRequest, MAX_TEXT * 4 + 4096)
+        try:
+            result = await handlers.preview(
+                body.text, body.kind.value, body.location, body.service_code, body.department_hint
+            )
+        except ValidationError as exc:  # pragma: no cover - the model checked it already
+            raise validation_error(exc) from exc
+        return JSON(result)
 
     return [
         Route("/v1/cases", list_cases, methods=["GET"]),
         Route("/v1/cases/{case_id}", get_case, methods=["GET"]),
+        Route("/v1/cases/{case_id}/actions", post_action, methods=["POST"]),
+        Route("/v1/routing/preview", preview, methods=["POST"]),
     ]

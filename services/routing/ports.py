@@ -1,6 +1,6 @@
 """What routing's handlers need from the outside world, as protocols.
 
-Adapters implement them on MongoDB and Kafka; tests implement them with fakes.
+Adapters implement them on MongoDB, Kafka and files; tests implement them with fakes.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from services.routing.domain.directory import Directory
+from services.routing.domain.duplicates import Candidate
 from services.routing.domain.model import Case
 from shared.outbox import Emission
 
@@ -29,7 +31,60 @@ class CaseRepository(Protocol):
     async def sweep(self) -> int:
         """Flush every case that still has unpublished events."""
 
-    async def find(self, filters: dict[str, Any], limit: int, offset: int) -> list[Case]: ...
+    async def find(
+        self,
+        filters: dict[str, Any],
+        limit: int,
+        offset: int,
+        *,
+        overdue_at: datetime | None = None,
+    ) -> list[Case]:
+        """Cases matching equality filters (and overdue at a moment), oldest receipt first."""
+
+    async def summaries(
+        self,
+        filters: dict[str, Any],
+        limit: int,
+        offset: int,
+        *,
+        overdue_at: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Like find, but only the indexed fields of each case: a work queue at a glance."""
+
+    async def count(
+        self, filters: dict[str, Any], *, overdue_at: datetime | None = None
+    ) -> int: ...
+
+    async def loads(self) -> dict[str, int]:
+        """Open cases per officer id: what "least-loaded" is measured by."""
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of cases with a timer due at `now` or earlier."""
+
+    async def duplicate_candidates(self, case: Case, limit: int) -> list[Candidate]:
+        """Open cases that could be the same matter: same category nearby, or same village."""
+
+
+class DirectorySource(Protocol):
+    def get(self, org_id: str) -> Directory:
+        """The organisation's current directory; UnknownOrganisation if there is none."""
+
+
+class RankedCategoryLike(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def label_th(self) -> str: ...
+    @property
+    def label_en(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def evidence(self) -> tuple[str, ...]: ...
+
+
+class CategoryRanker(Protocol):
+    def rank(self, text: str | None, top_k: int = 5) -> Sequence[RankedCategoryLike]: ...
 
 
 class Clock(Protocol):

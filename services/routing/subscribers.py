@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.routing.handlers import RoutingHandlers
-from shared.events.cases import CaseReceived
+from shared.events.cases import CaseCommandIssued, CaseReceived
 from shared.kafka import subscriber_options, topic_name
 from shared.runtime import Runtime
 from shared.topics import Topic
@@ -17,3 +17,11 @@ def register(runtime: Runtime, handlers: RoutingHandlers) -> None:
     )
     async def case_received(event: CaseReceived) -> None:
         await handlers.on_case_received(event)
+
+    @runtime.router.subscriber(
+        topic_name(settings, Topic.CASE_COMMANDS), **subscriber_options(settings, "case-commands")
+    )
+    async def case_command(event: CaseCommandIssued) -> None:
+        # Refusals (unknown case, invalid transition, bad parameter) are PermanentErrors:
+        # the shared middleware dead-letters them with the reason.
+        await handlers.on_command(event)

@@ -21,6 +21,22 @@ class Status(StrEnum):
     NOT_OUR_RESPONSIBILITY = "not_our_responsibility"
 
 
+# States in which the organisation still owes the citizen an answer: the clock runs.
+OPEN_STATUSES = frozenset({
+    Status.RECEIVED, Status.ASSIGNED, Status.ACKNOWLEDGED, Status.IN_PROGRESS,
+    Status.PENDING_CITIZEN, Status.REOPENED, Status.TRANSFERRED,
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    code: str
+    label_th: str
+    label_en: str
+    score: float
+    evidence: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
     seq: int
@@ -29,6 +45,35 @@ class TimelineEntry:
     status: str
     officer_id: str | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class AssignmentRecord:
+    no: int
+    at: datetime
+    department: str
+    officer_id: str | None
+    reasons: tuple[str, ...]
+    cause: str  # receive | transfer | recategorize
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A durable due moment: stored on the case, fired once by the timer loop."""
+
+    key: str  # unique per case and deadline epoch: a fired key never fires again
+    kind: str  # acknowledge | warning | escalation
+    due_at: datetime
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class EscalationRecord:
+    level: int
+    at: datetime
+    to_role: str
+    to_officer_id: str | None
+    reason: str
 
 
 @dataclass
@@ -42,29 +87,73 @@ class Case:
     status: Status = Status.RECEIVED
     department: str | None = None
     officer_id: str | None = None
-    categories: list[tuple[str, float]] = field(default_factory=list)
+    # Effective ranking, best first: the citizen's choice first when there was one.
+    categories: list[CategoryScore] = field(default_factory=list)
+    # The classifier's own ranking, kept even when the citizen chose.
+    ranking: list[CategoryScore] = field(default_factory=list)
+    category_source: str = "classifier"  # citizen | classifier | officer
     reasons: list[str] = field(default_factory=list)
     acknowledge_due_at: datetime | None = None
     respond_due_at: datetime | None = None
     escalation_level: int = 0
     duplicate_of: str | None = None
+    likely_duplicate_of: str | None = None
+    duplicate_reason: str | None = None
     channel_message_id: str | None = None
     contact_ref: str | None = None
     village_no: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    service_code: str | None = None
+    department_hint: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    accused_department: str | None = None
+    assignment_no: int = 0
+    assignments: list[AssignmentRecord] = field(default_factory=list)
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    after_photo_ref: str | None = None
+    forwarded_to: str | None = None
+    paused_since: datetime | None = None
+    deadline_epoch: int = 1  # bumps when the clock restarts (reopen): old timers are void
+    timers: list[Timer] = field(default_factory=list)
+    fired_timers: list[str] = field(default_factory=list)
+    escalations: list[EscalationRecord] = field(default_factory=list)
+    applied_commands: list[str] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     assigned_at: datetime | None = None
     updated_at: datetime | None = None
     # Optimistic-concurrency version of the stored document (0 = never stored).
     version: int = 0
 
-    def record(self, at: datetime, action: str, officer_id: str | None = None,
-               note: str | None = None) -> TimelineEntry:
-        entry = TimelineEntry(len(self.timeline) + 1, at, action, self.status.value, officer_id, note)
+    @property
+    def category(self) -> str | None:
+        return self.categories[0].code if self.categories else None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def next_timer_at(self) -> datetime | None:
+        return min((t.due_at for t in self.timers), default=None)
+
+    def record(
+        self, at: datetime, action: str, officer_id: str | None = None, note: str | None = None
+    ) -> TimelineEntry:
+        entry = TimelineEntry(
+            len(self.timeline) + 1, at, action, self.status.value, officer_id, note
+        )
         self.timeline.append(entry)
         self.updated_at = at
         return entry
 
     def is_overdue(self, now: datetime) -> bool:
-        open_ = self.status not in (Status.RESOLVED, Status.CLOSED, Status.DUPLICATE,
-                                    Status.NOT_OUR_RESPONSIBILITY)
-        return open_ and self.respond_due_at is not None and now > self.respond_due_at
+        if not self.is_open or self.respond_due_at is None:
+            return False
+        # While waiting for the citizen the clock stands still at the moment it stopped.
+        at = self.paused_since if self.paused_since is not None else now
+        return at > self.respond_due_at

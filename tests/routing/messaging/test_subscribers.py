@@ -4,32 +4,84 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
-from services.routing.bootstrap import create_service
+from services.routing.bootstrap import RoutingService, create_service
 from services.routing.settings import RoutingSettings
+from shared.clock import FixedClock
+from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.topics import Topic
-from tests.routing.fakes import FakeCaseRepository
-from tests.routing.unit.test_handlers import received
+from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
+from tests.routing.unit.test_handlers import NOW, received
+
+
+def service(repo: FakeCaseRepository) -> RoutingService:
+    return create_service(
+        RoutingSettings(),
+        cases=repo,
+        directories=StaticDirectories(),
+        ranker=FakeRanker(),
+        clock=FixedClock(NOW),
+    )
+
+
+def command(action: str, command_id: str, **params: str) -> CaseCommandIssued:
+    return CaseCommandIssued(
+        org_id="sraphonthong",
+        payload=CaseCommandPayload(
+            case_id="SPT-2569-000001",
+            action=action,
+            officer_id="eng-somchai",
+            params=params,
+            command_id=command_id,
+        ),
+    )
 
 
 async def test_case_received_on_kafka_is_assigned() -> None:
     repo = FakeCaseRepository()
-    service = create_service(RoutingSettings(), cases=repo)
-    async with TestKafkaBroker(service.runtime.broker) as broker:
+    async with TestKafkaBroker(service(repo).runtime.broker) as broker:
         await broker.publish(received(), topic=Topic.CASE_RECEIVED.value, key=b"SPT-2569-000001")
         stored = await repo.get("SPT-2569-000001")
         assert stored is not None and stored.officer_id is not None
 
 
-async def test_a_poison_message_is_dead_lettered_with_its_bytes() -> None:
+async def test_commands_on_kafka_move_the_case_and_are_applied_once() -> None:
     repo = FakeCaseRepository()
-    service = create_service(RoutingSettings(), cases=repo)
+    async with TestKafkaBroker(service(repo).runtime.broker) as broker:
+        await broker.publish(received(), topic=Topic.CASE_RECEIVED.value)
+        await broker.publish(command("start", "k1"), topic=Topic.CASE_COMMANDS.value)
+        await broker.publish(command("start", "k1"), topic=Topic.CASE_COMMANDS.value)
+        stored = await repo.get("SPT-2569-000001")
+        assert stored is not None and stored.status == "in_progress"
+        assert [t.action for t in stored.timeline] == ["receive", "assign", "start"]
+
+
+async def test_a_refused_command_is_dead_lettered_with_the_reason() -> None:
+    repo = FakeCaseRepository()
+    svc = service(repo)
     dead: list[tuple[bytes, dict[str, str]]] = []
 
-    @service.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
+    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
     async def dlq(message: KafkaMessage) -> None:
         dead.append((message.body, dict(message.headers)))
 
-    async with TestKafkaBroker(service.runtime.broker) as broker:
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(received(), topic=Topic.CASE_RECEIVED.value)
+        bad = command("close", "k2")
+        await broker.publish(bad, topic=Topic.CASE_COMMANDS.value)
+    assert dead and dead[0][0] == bad.to_bytes()
+    assert "cannot close a case that is assigned" in dead[0][1]["x-dlq-reason"]
+
+
+async def test_a_poison_message_is_dead_lettered_with_its_bytes() -> None:
+    repo = FakeCaseRepository()
+    svc = service(repo)
+    dead: list[tuple[bytes, dict[str, str]]] = []
+
+    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
+    async def dlq(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
         await broker.publish(b'{"not": "an event"}', topic=Topic.CASE_RECEIVED.value)
         await broker.publish(received(), topic=Topic.CASE_RECEIVED.value)
     assert dead and dead[0][0] == b'{"not": "an event"}'

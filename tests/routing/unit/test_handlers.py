@@ -1,17 +1,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from prometheus_client import CollectorRegistry
+import pytest
 
-from services.routing.handlers import RoutingHandlers
-from services.routing.metrics import RoutingMetrics
+from services.routing.domain.errors import CaseNotFound, InvalidTransition
+from services.routing.domain.lifecycle import Command
+from services.routing.handlers import Actor, RoutingHandlers
 from shared.clock import FixedClock
-from shared.events.cases import CaseReceived, CaseReceivedPayload
+from shared.events.cases import (
+    CaseCommandIssued,
+    CaseCommandPayload,
+    CaseReceived,
+    CaseReceivedPayload,
+)
 from shared.topics import Topic
-from tests.routing.fakes import FakeCaseRepository
+from tests.routing.fakes import FakeCaseRepository, make_handlers
 
-NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)  # a Friday, 10:00 in Bangkok
 
 
 def received(case_id: str = "SPT-2569-000001", **over: object) -> CaseReceived:
@@ -27,9 +34,10 @@ def received(case_id: str = "SPT-2569-000001", **over: object) -> CaseReceived:
     return CaseReceived(org_id="sraphonthong", payload=CaseReceivedPayload.model_validate(payload))
 
 
-def handlers() -> tuple[RoutingHandlers, FakeCaseRepository]:
-    repo = FakeCaseRepository()
-    return RoutingHandlers(repo, FixedClock(NOW), RoutingMetrics(CollectorRegistry())), repo
+def handlers(clock: FixedClock | None = None) -> tuple[RoutingHandlers, FakeCaseRepository]:
+    h, repo = make_handlers(clock or FixedClock(NOW))
+    assert isinstance(h, RoutingHandlers)
+    return h, repo
 
 
 async def test_a_received_case_is_stored_assigned_and_announced() -> None:
@@ -37,9 +45,12 @@ async def test_a_received_case_is_stored_assigned_and_announced() -> None:
     case = await h.on_case_received(received())
     stored = await repo.get(case.case_id)
     assert stored is not None and stored.status == "assigned"
-    assert stored.department and stored.respond_due_at == stored.received_at + timedelta(days=15)
+    assert stored.department == "engineering" and stored.officer_id
+    assert stored.respond_due_at == stored.received_at + timedelta(days=15)
     assigned = repo.publisher.on(Topic.CASE_ASSIGNED)
     assert [e["payload"]["case_id"] for e in assigned] == ["SPT-2569-000001"]
+    assert assigned[0]["payload"]["categories"][0]["code"] == "lighting"
+    assert assigned[0]["payload"]["reasons"] == list(stored.reasons)
 
 
 async def test_a_redelivered_event_assigns_nothing_twice() -> None:
@@ -55,11 +66,111 @@ async def test_events_stored_before_a_broker_outage_go_out_on_redelivery() -> No
     h, repo = handlers()
     event = received()
     repo.publisher.fail_next = 1
-    try:
-        await h.on_case_received(event)
-    except ConnectionError:
-        pass  # the consumer would not commit; Kafka redelivers
+    with pytest.raises(ConnectionError):
+        await h.on_case_received(event)  # the consumer would not commit; Kafka redelivers
     assert repo.publisher.on(Topic.CASE_ASSIGNED) == []
     await h.on_case_received(event)
     assigned = repo.publisher.on(Topic.CASE_ASSIGNED)
     assert len(assigned) == 1 and assigned[0]["event_id"]
+
+
+async def test_the_citizens_category_is_taken_as_given_and_the_ranking_kept() -> None:
+    h, _repo = handlers()
+    case = await h.on_case_received(received(service_code="water_supply", text="ไฟถนนดับ"))
+    assert case.category == "water_supply" and case.category_source == "citizen"
+    assert next(c.code for c in case.ranking) == "lighting"  # the classifier's view is kept
+    assert case.department == "engineering"
+    assert any("chosen by the citizen" in r for r in case.reasons)
+
+
+async def test_a_generic_service_code_leaves_the_category_to_the_classifier() -> None:
+    h, _ = handlers()
+    case = await h.on_case_received(received(service_code="general", text="ขยะไม่มีคนเก็บ"))
+    assert case.category == "cleanliness" and case.category_source == "classifier"
+    assert case.department == "health"
+
+
+async def test_actions_through_http_and_kafka_share_one_handler_and_are_idempotent() -> None:
+    h, repo = handlers()
+    await h.on_case_received(received())
+    case = await h.act(
+        "SPT-2569-000001",
+        Command("acknowledge", "eng-somchai", {}, "c1"),
+        Actor("eng-somchai", "http"),
+    )
+    assert case.status == "acknowledged"
+    command = CaseCommandIssued(
+        org_id="sraphonthong",
+        payload=CaseCommandPayload(
+            case_id="SPT-2569-000001",
+            action="acknowledge",
+            officer_id="eng-somchai",
+            command_id="c1",
+        ),
+    )
+    again = await h.on_command(command)  # the same command id: applied once
+    assert again.status == "acknowledged" and len(again.timeline) == len(case.timeline)
+    changes = repo.publisher.on(Topic.CASE_STATUS_CHANGED)
+    assert [(c["payload"]["to_status"], c["payload"]["seq"]) for c in changes] == [
+        ("assigned", 2),
+        ("acknowledged", 3),
+    ]
+
+
+async def test_an_action_the_state_forbids_is_refused_with_the_reason() -> None:
+    h, _ = handlers()
+    await h.on_case_received(received())
+    with pytest.raises(InvalidTransition, match="cannot close a case that is assigned"):
+        await h.act(
+            "SPT-2569-000001", Command("close", "eng-somchai"), Actor("eng-somchai", "http")
+        )
+    with pytest.raises(CaseNotFound):
+        await h.act("SPT-0000-000000", Command("close", "desk"), Actor("desk", "http"))
+
+
+async def test_resolve_publishes_what_the_survey_needs() -> None:
+    h, repo = handlers()
+    await h.on_case_received(received(contact_ref="ct_1"))
+    await h.act(
+        "SPT-2569-000001",
+        Command(
+            "resolve", "eng-somchai", {"resolution": "เปลี่ยนหลอดไฟแล้ว", "after_photo_ref": "photo-9"}
+        ),
+        Actor("eng-somchai", "http"),
+    )
+    [resolved] = repo.publisher.on(Topic.CASE_RESOLVED)
+    p: dict[str, Any] = resolved["payload"]
+    assert (p["department"], p["category"], p["channel"], p["kind"], p["contact_ref"]) == (
+        "engineering",
+        "lighting",
+        "web",
+        "complaint",
+        "ct_1",
+    )
+    assert p["after_photo_ref"] == "photo-9" and p["seq"] == 3
+
+
+async def test_the_survey_reopens_without_an_officer_and_the_clock_restarts() -> None:
+    clock = FixedClock(NOW)
+    h, _repo = handlers(clock)
+    await h.on_case_received(received())
+    await h.act(
+        "SPT-2569-000001",
+        Command("resolve", "eng-somchai", {"resolution": "ซ่อมแล้ว"}),
+        Actor("eng-somchai", "http"),
+    )
+    clock.set(NOW + timedelta(days=20))
+    reopened = await h.on_command(
+        CaseCommandIssued(
+            org_id="sraphonthong",
+            payload=CaseCommandPayload(
+                case_id="SPT-2569-000001",
+                action="reopen",
+                params={"reason": "ยังไม่ได้แก้"},
+                command_id="survey-1",
+            ),
+        )
+    )
+    assert reopened.status == "reopened"
+    assert reopened.respond_due_at == NOW + timedelta(days=35)
+    assert not reopened.is_overdue(clock.now())

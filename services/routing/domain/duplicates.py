@@ -1,0 +1,118 @@
+"""Likely duplicates: the same problem reported twice. Pure.
+
+An open case of the same category within 100 m, or in the same village with similar
+words, is flagged on the new case; merging stays an officer's decision (mark_duplicate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.routing.domain.classifier import normalize_text, tokenize
+from services.routing.domain.model import Case
+
+EARTH_RADIUS_M = 6_371_000.0
+NEAR_M = 100.0
+SIMILAR_TEXT = 0.5  # Jaccard of word sets
+# Words that say nothing about which problem it is.
+_STOP = frozenset(
+    {
+        "<num>",
+        "ครับ",
+        "ค่ะ",
+        "คะ",
+        "นะ",
+        "และ",
+        "ที่",
+        "มี",
+        "ไม่",
+        "ให้",
+        "ได้",
+        "การ",
+        "ของ",
+        "ใน",
+        "จะ",
+        "เป็น",
+        "มาก",
+        "แล้ว",
+        "ด้วย",
+        "หน้า",
+        "บ้าน",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    case_id: str
+    category: str | None
+    lat: float | None
+    lon: float | None
+    village_no: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Match:
+    case_id: str
+    reason: str
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bounding_box(
+    lat: float, lon: float, radius_m: float = NEAR_M
+) -> tuple[float, float, float, float]:
+    """(min_lat, max_lat, min_lon, max_lon) that contains every point within radius_m."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = math.degrees(radius_m / (EARTH_RADIUS_M * max(math.cos(math.radians(lat)), 1e-6)))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(t for t in tokenize(normalize_text(text)) if t not in _STOP and len(t) > 1)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | None:
+    """The closest open case that is probably the same matter, if any."""
+    best: tuple[float, Match] | None = None
+    mine: frozenset[str] | None = None
+    for c in candidates:
+        if c.case_id == case.case_id:
+            continue
+        if (
+            case.category
+            and c.category == case.category
+            and None not in (case.lat, case.lon, c.lat, c.lon)
+        ):
+            assert case.lat is not None and case.lon is not None
+            assert c.lat is not None and c.lon is not None
+            d = haversine_m(case.lat, case.lon, c.lat, c.lon)
+            if d <= NEAR_M:
+                score = 2.0 - d / NEAR_M  # nearer is likelier; any geo match beats text
+                match = Match(c.case_id, f"same category {case.category} {d:.0f} m away")
+                if best is None or score > best[0]:
+                    best = (score, match)
+                continue
+        if case.village_no is not None and c.village_no == case.village_no:
+            mine = words(case.text) if mine is None else mine
+            sim = jaccard(mine, words(c.text))
+            if sim >= SIMILAR_TEXT and (best is None or sim > best[0]):
+                best = (
+                    sim,
+                    Match(c.case_id, f"same หมู่ที่ {case.village_no}, similar words ({sim:.2f})"),
+                )
+    return best[1] if best else None

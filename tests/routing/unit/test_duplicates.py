@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.routing.domain.duplicates import Candidate, haversine_m, likely_duplicate
+from services.routing.domain.model import Case, CategoryScore
+from shared.clock import FixedClock
+from tests.routing.fakes import make_handlers
+from tests.routing.unit.test_handlers import received
+
+NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+
+def case(
+    text: str = "ไฟถนนดับ",
+    lat: float | None = 15.7200,
+    lon: float | None = 103.5100,
+    village: int | None = None,
+    category: str = "lighting",
+) -> Case:
+    c = Case(
+        case_id="SPT-2569-000010",
+        org_id="sraphonthong",
+        kind="complaint",
+        channel="line",
+        text=text,
+        received_at=NOW,
+        lat=lat,
+        lon=lon,
+        village_no=village,
+    )
+    c.categories = [CategoryScore(category, category, category, 0.9)]
+    return c
+
+
+def test_distance_is_measured_on_the_earth() -> None:
+    assert 105 < haversine_m(15.72, 103.51, 15.721, 103.51) < 116  # 0.001° of latitude
+
+
+def test_the_same_category_within_100_m_is_a_likely_duplicate() -> None:
+    near = Candidate("SPT-2569-000003", "lighting", 15.7205, 103.5100, None, "มืดมาก")
+    far = Candidate("SPT-2569-000004", "lighting", 15.7300, 103.5100, None, "ไฟถนนดับ")
+    other = Candidate("SPT-2569-000005", "road", 15.7200, 103.5100, None, "ถนนพัง")
+    match = likely_duplicate(case(), [far, other, near])
+    assert match is not None and match.case_id == "SPT-2569-000003"
+    assert "56 m away" in match.reason
+    assert likely_duplicate(case(), [far, other]) is None
+
+
+def test_the_same_village_with_similar_words_is_a_likely_duplicate() -> None:
+    mine = case("ไฟถนนดับทั้งซอย กลางคืนมืดมาก", lat=None, lon=None, village=3)
+    same = Candidate("SPT-2569-000006", "road", None, None, 3, "ไฟถนนดับทั้งซอย มืดมาก")
+    different = Candidate("SPT-2569-000007", "road", None, None, 3, "ขยะไม่มีคนเก็บ")
+    elsewhere = Candidate("SPT-2569-000008", "road", None, None, 4, "ไฟถนนดับทั้งซอย มืดมาก")
+    match = likely_duplicate(mine, [different, elsewhere, same])
+    assert match is not None and match.case_id == "SPT-2569-000006"
+    assert likely_duplicate(mine, [different, elsewhere]) is None
+
+
+async def test_a_new_case_is_flagged_and_officers_merge_it() -> None:
+    h, repo = make_handlers(FixedClock(NOW))
+    loc = {"lat": 15.72, "lon": 103.51}
+    await h.on_case_received(received("SPT-2569-000001", location=loc, received_at=NOW))
+    second = await h.on_case_received(
+        received("SPT-2569-000002", location=loc, received_at=NOW + timedelta(minutes=5))
+    )
+    assert second.likely_duplicate_of == "SPT-2569-000001"
+    from services.routing.domain.lifecycle import Command
+    from services.routing.handlers import Actor
+
+    merged = await h.act(
+        "SPT-2569-000002",
+        Command("mark_duplicate", second.officer_id, {"duplicate_of": "SPT-2569-000001"}),
+        Actor(second.officer_id, "http"),
+    )
+    assert merged.status == "duplicate" and merged.duplicate_of == "SPT-2569-000001"
+    assert (await repo.get("SPT-2569-000001")).status == "assigned"  # type: ignore[union-attr]

@@ -1,0 +1,144 @@
+"""Routing's HTTP API on fakes: case view, work queues, actions, preview."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from services.routing.bootstrap import create_service
+from services.routing.settings import RoutingSettings
+from shared.clock import FixedClock
+from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
+from tests.routing.unit.test_handlers import NOW, received
+
+CASE = "SPT-2569-000001"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[httpx.AsyncClient, FakeCaseRepository]]:
+    repo = FakeCaseRepository()
+    svc = create_service(
+        RoutingSettings(),
+        cases=repo,
+        directories=StaticDirectories(),
+        ranker=FakeRanker(),
+        clock=FixedClock(NOW),
+    )
+    await svc.handlers.on_case_received(received(CASE, location={"village_no": 5}))
+    await svc.handlers.on_case_received(
+        received(
+            "SPT-2569-000002", text="ถนนพัง", channel="letter", received_at=NOW - timedelta(days=20)
+        )
+    )
+    transport = httpx.ASGITransport(app=svc.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+        yield client, repo
+
+
+async def test_a_case_shows_its_owner_reasons_deadlines_and_timeline(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    r = await client.get(f"/v1/cases/{CASE}")
+    assert r.status_code == 200
+    case = r.json()
+    for key in (
+        "case_id",
+        "status",
+        "kind",
+        "channel",
+        "received_at",
+        "categories",
+        "department",
+        "officer",
+        "reasons",
+        "acknowledge_due_at",
+        "respond_due_at",
+        "overdue",
+        "escalation_level",
+        "duplicate_of",
+        "timeline",
+        "expected_datetime",
+    ):
+        assert key in case, key
+    assert case["officer"] == {"id": "eng-anan", "name": "นายอนันต์ บุญเรือง"}  # หมู่ 5 area officer
+    assert case["categories"][0]["label_th"] == "แสงสว่าง"
+    assert case["overdue"] is False and case["expected_datetime"] == case["respond_due_at"]
+    assert (await client.get("/v1/cases/SPT-0000-000000")).status_code == 404
+
+
+async def test_work_queues_filter_and_page(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    overdue = (await client.get("/v1/cases", params={"overdue": "true"})).json()
+    assert [c["case_id"] for c in overdue["items"]] == ["SPT-2569-000002"]
+    assert overdue["items"][0]["escalation_level"] == 2
+    mine = (await client.get("/v1/cases", params={"officer_id": "eng-anan"})).json()
+    assert [c["case_id"] for c in mine["items"]] == [CASE] and mine["total"] == 1
+    page = (
+        await client.get("/v1/cases", params={"department": "engineering", "limit": 1, "offset": 1})
+    ).json()
+    assert page["total"] == 2 and len(page["items"]) == 1
+    rows = (await client.get("/v1/cases", params={"view": "summary", "overdue": "true"})).json()
+    assert [(r["case_id"], r["overdue"], r["escalation_level"]) for r in rows["items"]] == [
+        ("SPT-2569-000002", True, 2)
+    ]
+    assert (await client.get("/v1/cases", params={"view": "wide"})).status_code == 400
+    assert (await client.get("/v1/cases", params={"limit": "x"})).status_code == 400
+    assert (await client.get("/v1/cases", params={"overdue": "maybe"})).status_code == 400
+
+
+async def test_actions_answer_409_422_and_404_with_the_reason(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _repo = api
+    url = f"/v1/cases/{CASE}/actions"
+    r = await client.post(url, json={"action": "close", "officer_id": "eng-anan"})
+    assert r.status_code == 409 and "cannot close a case that is assigned" in r.json()["message"]
+    r = await client.post(url, json={"action": "resolve", "officer_id": "eng-anan"})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "params.resolution"
+    r = await client.post(url, json={"action": "acknowledge", "officer_id": "ghost"})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "officer_id"
+    r = await client.post(url, json={"officer_id": "eng-anan"})
+    assert r.status_code == 422
+    r = await client.post(url, content=b"{not json")
+    assert r.status_code == 400
+    r = await client.post(
+        "/v1/cases/SPT-0000-000000/actions",
+        json={"action": "acknowledge", "officer_id": "eng-anan"},
+    )
+    assert r.status_code == 404
+    # Parameters may sit beside the action; the Idempotency-Key makes a retry harmless.
+    body = {"action": "resolve", "officer_id": "eng-anan", "resolution": "เปลี่ยนหลอดแล้ว"}
+    first = await client.post(url, json=body, headers={"Idempotency-Key": "k-1"})
+    again = await client.post(url, json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 200
+    assert first.json()["status"] == "resolved" and first.json()["resolution"] == "เปลี่ยนหลอดแล้ว"
+    assert len(again.json()["timeline"]) == len(first.json()["timeline"])
+
+
+async def test_preview_decides_without_creating_anything(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, repo = api
+    before = len(repo.store.docs)
+    r = await client.post(
+        "/v1/routing/preview", json={"text": "ขยะกองหน้าบ้าน หมู่ที่ ๓", "kind": "complaint"}
+    )
+    assert r.status_code == 200
+    p = r.json()
+    assert p["categories"][0]["code"] == "cleanliness"
+    assert set(p["categories"][0]) >= {"code", "label_th", "label_en", "score"}
+    assert p["department"] == {
+        "code": "health",
+        "name_th": "กองสาธารณสุขและสิ่งแวดล้อม",
+        "name_en": "Public Health and Environment Division",
+    }
+    assert p["officer"] == {"id": "hlt-sanitation", "name": "นางสาวจิราพร คำภูมี"}
+    assert p["reasons"] and len(repo.store.docs) == before
+    assert (await client.post("/v1/routing/preview", json={"text": " "})).status_code == 422
+    assert (await client.post("/v1/routing/preview", json={"txt": "x"})).status_code == 422
