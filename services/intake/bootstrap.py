@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
 from services.intake import http, subscribers
+from services.intake.adapters.directory import department_names
 from services.intake.adapters.mongo_submissions import (
     MongoContactVault,
+    MongoDeadLetters,
+    MongoRecordBook,
     MongoSubmissionRepository,
+    MongoThreads,
 )
 from services.intake.handlers import IntakeHandlers
 from services.intake.metrics import IntakeMetrics
-from services.intake.ports import Clock, ContactVault, SubmissionRepository
+from services.intake.ports import (
+    Clock,
+    ContactVault,
+    DeadLetters,
+    RecordBook,
+    SubmissionRepository,
+    Threads,
+)
 from services.intake.settings import IntakeSettings
 from shared.clock import SystemClock
 from shared.outbox import relay_loop
@@ -36,18 +48,25 @@ def create_service(
     *,
     submissions: SubmissionRepository | None = None,
     contacts: ContactVault | None = None,
+    records: RecordBook | None = None,
+    threads: Threads | None = None,
+    dead_letters: DeadLetters | None = None,
+    agencies: dict[str, str] | None = None,
     clock: Clock | None = None,
 ) -> IntakeService:
     settings = settings or IntakeSettings()
-    fakes = submissions is not None and contacts is not None
-    runtime = build_runtime(settings, dlq=Topic.INTAKE_DLQ, with_mongo=not fakes)
+    ports = (submissions, contacts, records, threads, dead_letters)
+    runtime = build_runtime(
+        settings, dlq=Topic.INTAKE_DLQ, with_mongo=any(p is None for p in ports)
+    )
     if submissions is None:
         repo = MongoSubmissionRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
         submissions = repo
-    if contacts is None:
-        contacts = MongoContactVault(runtime.db)
-    runtime.loops.append(relay_loop(submissions.sweep, settings.outbox_sweep_seconds))
+    contacts = contacts or MongoContactVault(runtime.db)
+    records = records or MongoRecordBook(runtime.db)
+    threads = threads or MongoThreads(runtime.db)
+    dead_letters = dead_letters or MongoDeadLetters(runtime.db)
     handlers = IntakeHandlers(
         submissions,
         contacts,
@@ -55,7 +74,18 @@ def create_service(
         IntakeMetrics(runtime.registry),
         org_id=settings.org_id,
         case_prefix=settings.org_prefix,
+        records=records,
+        threads=threads,
+        dead_letters=dead_letters,
+        publisher=runtime.publisher,
+        api_keys=settings.api_keys,
+        line_secret=settings.line_channel_secret,
+        line_window=timedelta(minutes=settings.line_thread_minutes),
+        agencies=agencies
+        if agencies is not None
+        else department_names(settings.org_id, settings.directory_path),
     )
+    runtime.loops.append(relay_loop(handlers.sweep, settings.outbox_sweep_seconds))
     subscribers.register(runtime, handlers)
     fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam intake")
     return IntakeService(settings, runtime, handlers, fs_app, app)

@@ -1,38 +1,380 @@
-"""Intake's HTTP API: the canonical submission endpoint."""
+"""Intake's HTTP API: the canonical submission endpoint, one endpoint per channel,
+Open311 GeoReport v2, the LINE webhook, channel statistics and the dead letters."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from services.intake.domain.errors import IntakeError
+from services.intake.domain import open311
+from services.intake.domain.channels import BoxSession, Letter, Meeting, PhoneCall
+from services.intake.domain.email_channel import parse_email
+from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
-from services.intake.handlers import IntakeHandlers
+from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
-from shared.http import JSON, ApiError, read_model
+from shared.events.cases import Channel
+from shared.http import JSON, ApiError, read_body, read_model, validation_error
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+# Channels a citizen reaches without coming to the office (the assessment asks for one).
+ONLINE = frozenset({Channel.WEB, Channel.OPEN311, Channel.LINE, Channel.EMAIL})
+MAX_PAGE = 500
+
+
+def _refused(handlers: IntakeHandlers, channel: str, exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        handlers.metrics.refused.labels(channel, exc.code).inc()
+        return exc
+    if isinstance(exc, ValidationError):
+        handlers.metrics.refused.labels(channel, "validation_failed").inc()
+        return validation_error(exc)
+    if isinstance(exc, InvalidInput):
+        handlers.metrics.refused.labels(channel, "invalid_input").inc()
+        code = "payload_too_large" if exc.status == 413 else "invalid_input"
+        return ApiError(exc.status, code, str(exc), [{"field": exc.field, "message": exc.reason}])
+    handlers.metrics.refused.labels(channel, "refused").inc()
+    return ApiError(422, "refused", str(exc))
+
+
+def _accepted(case_id: str, received_at: Any, created: bool) -> Response:
+    return JSON(
+        {
+            "case_id": case_id,
+            "status": "received",
+            "received_at": received_at,
+            "duplicate": not created,
+        },
+        status_code=202,
+    )
+
+
+def _batch(outcomes: list[Outcome], **extra: Any) -> Response:
+    return JSON(
+        {
+            **extra,
+            "accepted": sum(o.refused is None for o in outcomes),
+            "refused": sum(o.refused is not None for o in outcomes),
+            "items": [o.view() for o in outcomes],
+        },
+        status_code=202,
+    )
 
 
 def routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute]:
-    async def post_submission(request: Request) -> Response:
-        try:
-            sub = await read_model(request, Submission, settings.max_body_bytes)
-        except ApiError as err:
-            handlers.metrics.refused.labels("http", err.code).inc()
-            raise
+    limit = settings.max_body_bytes
+
+    async def one(channel: str, sub: Submission) -> Response:
         try:
             accepted = await handlers.submit(sub)
         except IntakeError as exc:
-            handlers.metrics.refused.labels(sub.channel.value, "refused").inc()
-            raise ApiError(422, "refused", str(exc)) from exc
+            raise _refused(handlers, channel, exc) from exc
+        return _accepted(accepted.case_id, accepted.received_at, accepted.created)
+
+    async def post_submission(request: Request) -> Response:
+        try:
+            sub = await read_model(request, Submission, limit)
+        except ApiError as err:
+            handlers.metrics.refused.labels("http", err.code).inc()
+            raise
+        return await one(sub.channel.value, sub)
+
+    def json_channel(channel: str, model: type[PhoneCall] | type[Letter]) -> Handler:
+        async def post(request: Request) -> Response:
+            try:
+                record = await read_model(request, model, limit)
+                sub = record.to_submission()
+            except (ApiError, ValidationError, IntakeError) as exc:
+                raise _refused(handlers, channel, exc) from exc
+            return await one(channel, sub)
+
+        return post
+
+    async def post_meeting(request: Request) -> Response:
+        try:
+            meeting = await read_model(request, Meeting, settings.max_batch_bytes)
+            meeting.to_submissions()
+        except (ApiError, ValidationError, IntakeError) as exc:
+            raise _refused(handlers, "meeting", exc) from exc
+        outcomes = await handlers.meeting(meeting)
+        return _batch(outcomes, activity_id=meeting.activity_id)
+
+    async def post_box(request: Request) -> Response:
+        try:
+            session, csv_text = await _box_upload(request, settings.max_batch_bytes)
+            outcomes = await handlers.suggestion_box(session, csv_text)
+        except (ApiError, ValidationError, IntakeError) as exc:
+            raise _refused(handlers, "suggestion_box", exc) from exc
+        return _batch(outcomes, session_id=session.session_id)
+
+    async def post_email(request: Request) -> Response:
+        try:
+            if _media_type(request) != "message/rfc822":
+                raise ApiError(
+                    415,
+                    "unsupported_media_type",
+                    "send the raw message as Content-Type: message/rfc822",
+                )
+            sub = parse_email(await read_body(request, limit))
+        except (ApiError, ValidationError, IntakeError) as exc:
+            raise _refused(handlers, "email", exc) from exc
+        return await one("email", sub)
+
+    async def line_webhook(request: Request) -> Response:
+        body = await read_body(request, limit)
+        try:
+            outcomes = await handlers.line_webhook(body, request.headers.get("x-line-signature"))
+        except BadSignature as exc:
+            raise ApiError(401, "bad_signature", str(exc)) from exc
+        except IntakeError as exc:
+            raise _refused(handlers, "line", exc) from exc
+        # LINE only needs the 200; the outcomes are for operators and the demo.
+        return JSON({"events": [o.view() for o in outcomes]})
+
+    async def channel_stats(request: Request) -> Response:
+        rows = await handlers.submissions.channel_counts()
+        totals: dict[str, int] = {}
+        for row in rows:
+            totals[row["channel"]] = totals.get(row["channel"], 0) + row["count"]
+        channels = sorted(totals)
+        online = [c for c in channels if c in ONLINE]
         return JSON(
             {
-                "case_id": accepted.case_id,
-                "status": "received",
-                "received_at": accepted.received_at,
-                "duplicate": not accepted.created,
+                "channels": [
+                    {"channel": c, "total": totals[c], "online": c in ONLINE} for c in channels
+                ],
+                "by_month": sorted(rows, key=lambda r: (r["month"], r["channel"], r["kind"])),
+                "listening_channels": len(channels),
+                "online_channels": len(online),
+                # อปท. are assessed on at least three listening channels, one of them online.
+                "meets_assessment": len(channels) >= 3 and bool(online),
+            }
+        )
+
+    async def list_dead_letters(request: Request) -> Response:
+        if handlers.dead_letters is None:
+            raise ApiError(404, "no_dead_letters", "dead letters are not kept here")
+        q = request.query_params
+        try:
+            size = min(int(q.get("limit", "100")), MAX_PAGE)
+            offset = int(q.get("offset", "0"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
+        if size < 1 or offset < 0:
+            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+        letters = await handlers.dead_letters.list(size, offset)
+        return JSON({"items": [_letter_view(d) for d in letters], "limit": size, "offset": offset})
+
+    async def replay_dead_letter(request: Request) -> Response:
+        letter_id = request.path_params["letter_id"]
+        try:
+            replayed = await handlers.replay(letter_id)
+        except IntakeError as exc:
+            raise ApiError(409, "not_replayable", str(exc)) from exc
+        if replayed is None:
+            raise ApiError(404, "dead_letter_not_found", f"no dead letter {letter_id}")
+        return JSON(
+            {
+                "replayed": letter_id,
+                "to": replayed["source_topic"],
+                "replayed_at": replayed["replayed_at"],
             },
             status_code=202,
         )
 
-    return [Route("/v1/submissions", post_submission, methods=["POST"])]
+    return [
+        Route("/v1/submissions", post_submission, methods=["POST"]),
+        Route("/v1/channels", channel_stats, methods=["GET"]),
+        Route("/v1/channels/phone", json_channel("phone", PhoneCall), methods=["POST"]),
+        Route("/v1/channels/letter", json_channel("letter", Letter), methods=["POST"]),
+        Route("/v1/channels/meeting", post_meeting, methods=["POST"]),
+        Route("/v1/channels/suggestion-box", post_box, methods=["POST"]),
+        Route("/v1/channels/email", post_email, methods=["POST"]),
+        Route("/channels/line/webhook", line_webhook, methods=["POST"]),
+        Route("/v1/dlq", list_dead_letters, methods=["GET"]),
+        Route("/v1/dlq/{letter_id}/replay", replay_dead_letter, methods=["POST"]),
+        *open311_routes(handlers, settings),
+    ]
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str]:
+    """The session's fields and the slips' CSV: text/csv with the fields in the query
+    string, or multipart/form-data with the fields and a `file` part."""
+    media = _media_type(request)
+    if media == "text/csv":
+        raw = await read_body(request, max_bytes)
+        fields: dict[str, Any] = dict(request.query_params)
+    elif media == "multipart/form-data":
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
+        form = await request.form(max_files=1, max_fields=20)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput(
+                "file", "attach the slips as a CSV file part named 'file'", status=400
+            )
+        raw = await upload.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ApiError(413, "payload_too_large", f"file over {max_bytes} bytes")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        raise ApiError(
+            415, "unsupported_media_type", "send the slips as text/csv or multipart/form-data"
+        )
+    session = BoxSession.model_validate(
+        {k: fields.get(k) for k in ("box_id", "location", "opened_at", "committee")}
+    )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("body", "the CSV must be UTF-8", status=400) from exc
+    return session, text
+
+
+def _letter_view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "reason": doc.get("reason"),
+        "exception": doc.get("exception"),
+        "channel": doc.get("channel"),
+        "source_topic": doc.get("source_topic"),
+        "source_partition": doc.get("source_partition"),
+        "source_offset": doc.get("source_offset"),
+        "attempts": doc.get("attempts"),
+        "failed_at": doc.get("failed_at"),
+        "stored_at": doc.get("stored_at"),
+        "encoding": doc.get("encoding"),
+        "body": doc.get("body"),
+        "replays": doc.get("replays", []),
+    }
+
+
+# ---------------------------------------------------------------- Open311 GeoReport v2
+
+
+def _o311(status: int, description: str) -> Response:
+    return JSON([{"code": status, "description": description}], status_code=status)
+
+
+def _spec_errors(handler: Handler) -> Handler:
+    """Every Open311 refusal in the spec's shape: [{"code", "description"}]."""
+
+    async def wrapped(request: Request) -> Response:
+        fmt = request.path_params.get("format", "json")
+        if fmt != "json":
+            return _o311(400, f"format {fmt!r} is not supported: use .json")
+        try:
+            return await handler(request)
+        except open311.Open311Error as exc:
+            return JSON(exc.body(), status_code=exc.status)
+        except ApiError as exc:
+            return _o311(exc.status, exc.message)
+
+    return wrapped
+
+
+def open311_routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute]:
+    base = "/open311/v2"
+
+    async def discovery(request: Request) -> Response:
+        return JSON(
+            {
+                "changeset": "2026-11-27T00:00:00+07:00",
+                "contact": "องค์การบริหารส่วนตำบลสระโพนทอง",
+                "key_service": "ขอ api_key ได้ที่สำนักปลัด อบต.",
+                "endpoints": [
+                    {
+                        "specification": "http://wiki.open311.org/GeoReport_v2",
+                        "url": str(request.base_url).rstrip("/") + base,
+                        "changeset": "2026-11-27T00:00:00+07:00",
+                        "type": "production",
+                        "formats": ["application/json"],
+                    }
+                ],
+            }
+        )
+
+    async def services(request: Request) -> Response:
+        return JSON(open311.service_list())
+
+    async def service(request: Request) -> Response:
+        return JSON(open311.service_definition(request.path_params["service_code"]))
+
+    async def post_request(request: Request) -> Response:
+        if _media_type(request) != "application/x-www-form-urlencoded":
+            handlers.metrics.refused.labels("open311", "media_type").inc()
+            raise open311.Open311Error(
+                400, "send the request form-encoded (application/x-www-form-urlencoded)"
+            )
+        raw = await read_body(request, settings.max_body_bytes)
+        try:
+            fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise open311.Open311Error(
+                400, f"the form is not valid UTF-8 form data: {exc}"
+            ) from exc
+        try:
+            parsed = open311.parse_request(
+                fields,
+                api_keys=settings.api_keys,
+                message_id=request.headers.get("idempotency-key") or None,
+            )
+            accepted = await handlers.submit(parsed.submission)
+        except open311.Open311Error as exc:
+            handlers.metrics.refused.labels("open311", str(exc.status)).inc()
+            raise
+        except IntakeError as exc:
+            handlers.metrics.refused.labels("open311", "refused").inc()
+            raise open311.Open311Error(400, str(exc)) from exc
+        body = [
+            {
+                "service_request_id": accepted.case_id,
+                "service_notice": open311.service_notice(accepted.received_at),
+                "account_id": parsed.account_id,
+            }
+        ]
+        headers = {"Idempotent-Replayed": "true"} if not accepted.created else None
+        return JSON(body, status_code=200, headers=headers)
+
+    async def get_requests(request: Request) -> Response:
+        query = open311.parse_query(request.query_params, handlers.clock.now())
+        docs = await handlers.submissions.find(query)
+        return JSON([open311.request_view(d, handlers.agencies) for d in docs])
+
+    async def get_request(request: Request) -> Response:
+        case_id = request.path_params["request_id"]
+        doc = await handlers.submissions.get_case(case_id)
+        if doc is None:
+            raise open311.Open311Error(404, f"service_request_id {case_id!r} not found")
+        return JSON([open311.request_view(doc, handlers.agencies)])
+
+    async def not_found(request: Request) -> Response:
+        return _o311(404, f"no such resource: {request.url.path}")
+
+    return [
+        Route(f"{base}/discovery.{{format}}", _spec_errors(discovery), methods=["GET"]),
+        Route(f"{base}/services.{{format}}", _spec_errors(services), methods=["GET"]),
+        Route(
+            f"{base}/services/{{service_code}}.{{format}}", _spec_errors(service), methods=["GET"]
+        ),
+        Route(f"{base}/requests.{{format}}", _spec_errors(get_requests), methods=["GET"]),
+        Route(f"{base}/requests.{{format}}", _spec_errors(post_request), methods=["POST"]),
+        Route(
+            f"{base}/requests/{{request_id}}.{{format}}", _spec_errors(get_request), methods=["GET"]
+        ),
+        Route(f"{base}/{{rest:path}}", not_found, methods=["GET", "POST"]),
+    ]

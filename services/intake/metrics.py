@@ -23,3 +23,32 @@ class IntakeMetrics:
             ["channel", "reason"],
             registry=registry,
         )
+        self.additions = Counter(
+            "ruam_submissions_added_to_case_total",
+            "Follow-up messages added to an open conversation's case, by channel",
+            ["channel"],
+            registry=registry,
+        )
+        self.signature_refusals = Counter(
+            "ruam_webhook_signature_refused_total",
+            "Webhook calls refused because their signature did not verify, by channel",
+            ["channel"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "ruam_intake_dead_letters_stored_total",
+            "Dead letters stored for operators, by source topic",
+            ["topic"],
+            registry=registry,
+        )
+        self.replays = Counter(
+            "ruam_intake_dead_letters_replayed_total",
+            "Dead letters republished to their source topic by an operator",
+            registry=registry,
+        )
+        self.case_updates = Counter(
+            "ruam_intake_case_updates_total",
+            "Routing events applied to intake's read model (or ignored as stale), by outcome",
+            ["event", "outcome"],
+            registry=registry,
+        )

@@ -6,20 +6,39 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from services.intake.domain.open311 import RequestQuery
 from shared.outbox import Emission
 
 
 class SubmissionRepository(Protocol):
-    async def get(self, dedup_key: str) -> dict[str, Any] | None: ...
+    """One document per case (keyed by channel + channel message id) with its outbox."""
+
+    async def get(self, dedup_key: str) -> dict[str, Any] | None:
+        """The case a channel message belongs to: its own, or the one it was added to."""
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None: ...
 
     async def next_sequence(self, counter_key: str) -> int: ...
 
     async def add(self, record: dict[str, Any], emissions: Sequence[Emission]) -> bool:
         """Insert a submission with its events; False if its dedup key or case id exists."""
 
+    async def update(
+        self, record: dict[str, Any], expected_version: int, emissions: Sequence[Emission]
+    ) -> bool:
+        """Replace iff still at expected_version, appending the events; False otherwise."""
+
+    async def alias(self, message_key: str, dedup_key: str) -> None:
+        """Remember that a later channel message was added to an existing case (idempotent)."""
+
     async def flush(self, dedup_key: str) -> int: ...
 
     async def sweep(self) -> int: ...
+
+    async def find(self, query: RequestQuery) -> list[dict[str, Any]]: ...
+
+    async def channel_counts(self) -> list[dict[str, Any]]:
+        """[{channel, month, kind, count}] over every case."""
 
 
 class ContactVault(Protocol):
@@ -29,6 +48,34 @@ class ContactVault(Protocol):
         """Store under a reference derived from the submission (idempotent)."""
 
     async def get(self, ref: str) -> dict[str, Any] | None: ...
+
+
+class RecordBook(Protocol):
+    """Records of batch channels: box-opening sessions, activities and meetings."""
+
+    async def keep(self, kind: str, record_id: str, doc: dict[str, Any]) -> None:
+        """Store once under the id; a repeat keeps the first version (idempotent)."""
+
+    async def get(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
+
+
+class Threads(Protocol):
+    """Per-user LINE conversation state: which case the user's recent messages join."""
+
+    async def get(self, thread_key: str) -> dict[str, Any] | None: ...
+
+    async def put(self, thread_key: str, doc: dict[str, Any]) -> None: ...
+
+
+class DeadLetters(Protocol):
+    async def keep(self, letter: dict[str, Any]) -> bool:
+        """Store a dead letter under its id; False if it was already stored."""
+
+    async def get(self, letter_id: str) -> dict[str, Any] | None: ...
+
+    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]: ...
+
+    async def mark_replayed(self, letter_id: str, at: datetime) -> None: ...
 
 
 class Clock(Protocol):

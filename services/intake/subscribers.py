@@ -1,38 +1,62 @@
-"""Kafka subscriptions of intake: raw payloads from adapters that speak Kafka."""
+"""Kafka subscriptions of intake: raw payloads from adapters that speak Kafka, routing's
+facts for the Open311 read model, and the dead letters operators replay."""
 
 from __future__ import annotations
 
-import json
+from faststream.kafka import KafkaMessage
 
-from services.intake.domain.errors import UnknownChannel
-from services.intake.domain.model import Submission
 from services.intake.handlers import IntakeHandlers
+from shared.events.cases import CaseAssigned, CaseClosed, CaseResolved, CaseStatusChanged
 from shared.events.intake import RawPayloadReceived
 from shared.kafka import subscriber_options, topic_name
 from shared.runtime import Runtime
 from shared.topics import Topic
 
 
-def submission_from_raw(event: RawPayloadReceived) -> Submission:
-    """Normalize a raw payload exactly as the HTTP path would."""
-    p = event.payload
-    if p.content_type.split(";")[0].strip() != "application/json":
-        raise UnknownChannel(f"no parser for channel {p.channel!r} with {p.content_type!r}")
-    data = json.loads(p.body)
-    if not isinstance(data, dict):
-        raise UnknownChannel("raw JSON body must be an object")
-    data.setdefault("channel", p.channel)
-    data.setdefault("received_at", p.received_at.isoformat())
-    if p.channel_message_id:
-        data.setdefault("channel_message_id", p.channel_message_id)
-    return Submission.model_validate(data)
-
-
 def register(runtime: Runtime, handlers: IntakeHandlers) -> None:
     settings = runtime.settings
+    router = runtime.router
 
-    @runtime.router.subscriber(
+    @router.subscriber(
         topic_name(settings, Topic.INTAKE_RAW), **subscriber_options(settings, "intake-raw")
     )
     async def raw_received(event: RawPayloadReceived) -> None:
-        await handlers.submit(submission_from_raw(event), correlation_id=str(event.event_id))
+        await handlers.raw(event)
+
+    @router.subscriber(
+        topic_name(settings, Topic.CASE_ASSIGNED), **subscriber_options(settings, "case-assigned")
+    )
+    async def case_assigned(event: CaseAssigned) -> None:
+        await handlers.case_event(event)
+
+    @router.subscriber(
+        topic_name(settings, Topic.CASE_STATUS_CHANGED),
+        **subscriber_options(settings, "case-status-changed"),
+    )
+    async def case_status_changed(event: CaseStatusChanged) -> None:
+        await handlers.case_event(event)
+
+    @router.subscriber(
+        topic_name(settings, Topic.CASE_RESOLVED), **subscriber_options(settings, "case-resolved")
+    )
+    async def case_resolved(event: CaseResolved) -> None:
+        await handlers.case_event(event)
+
+    @router.subscriber(
+        topic_name(settings, Topic.CASE_CLOSED), **subscriber_options(settings, "case-closed")
+    )
+    async def case_closed(event: CaseClosed) -> None:
+        await handlers.case_event(event)
+
+    @router.subscriber(
+        topic_name(settings, Topic.INTAKE_DLQ), **subscriber_options(settings, "intake-dlq")
+    )
+    async def dead_letter(message: KafkaMessage) -> None:
+        record = message.raw_message
+        where = (
+            f"{getattr(record, 'topic', '')}:{getattr(record, 'partition', '')}"
+            f":{getattr(record, 'offset', '')}"
+        )
+        key = getattr(record, "key", None)
+        headers = {k: v if isinstance(v, str) else str(v) for k, v in message.headers.items()}
+        await handlers.dead_letter(message.body, headers, key, where)

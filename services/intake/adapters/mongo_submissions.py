@@ -1,55 +1,142 @@
-"""Submissions, case-number counters and the contacts vault in MongoDB."""
+"""Intake's MongoDB collections.
+
+- `submissions`: one document per case, _id = channel + channel message id, with its
+  outbox and the redacted projection Open311 answers from;
+- `submission_keys`: _id lookups onto it (case id -> key, later LINE message -> key),
+  because FerretDB only pushes `_id` filters down: anything else is a full scan;
+- `counters`: case numbers per organisation and fiscal year;
+- `contacts`: the restricted store, the only place personal data is kept;
+- `intake_records` (box-opening sessions, activities), `line_threads`, `dead_letters`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.intake.domain.open311 import RequestQuery
 from shared.errors import ConcurrencyError
-from shared.mongo import Document
-from shared.outbox import Emission, OutboxRelay, RawPublisher, save_with_outbox
+from shared.mongo import Document, is_duplicate_key
+from shared.outbox import Emission, OutboxRelay, RawPublisher
 
 
 class MongoSubmissionRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._submissions = db["submissions"]
+        self._keys = db["submission_keys"]
         self._counters = db["counters"]
         self._relay = OutboxRelay(self._submissions, publisher)
+        # FerretDB (SQLite) does not make find_one_and_update($inc) atomic: concurrent
+        # callers can draw the same number. Drawing one at a time in this process keeps
+        # numbers unique and gap-free; the unique index on case_id guards the rest.
+        self._counter_lock = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self._submissions.create_index([("case_id", ASCENDING)], unique=True)
         await self._submissions.create_index([("outbox_pending", ASCENDING)])
+        await self._submissions.create_index([("received_at", DESCENDING)])
 
     async def get(self, dedup_key: str) -> dict[str, Any] | None:
-        return await self._submissions.find_one({"_id": dedup_key}, {"outbox": 0})
+        doc = await self._submissions.find_one({"_id": dedup_key}, {"outbox": 0})
+        if doc is not None:
+            return doc
+        alias = await self._keys.find_one({"_id": "msg:" + dedup_key})
+        if alias is None:
+            return None
+        return await self._submissions.find_one({"_id": alias["key"]}, {"outbox": 0})
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None:
+        alias = await self._keys.find_one({"_id": "case:" + case_id})
+        if alias is not None:
+            return await self._submissions.find_one({"_id": alias["key"]}, {"outbox": 0})
+        # Written before this index existed, or the index write was lost: look it up.
+        doc = await self._submissions.find_one({"case_id": case_id}, {"outbox": 0})
+        if doc is not None:
+            await self._put_key("case:" + case_id, doc["_id"])
+        return doc
 
     async def next_sequence(self, counter_key: str) -> int:
-        doc = await self._counters.find_one_and_update(
-            {"_id": counter_key},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        async with self._counter_lock:
+            doc = await self._counters.find_one_and_update(
+                {"_id": counter_key},
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
         assert doc is not None
         return int(doc["seq"])
 
     async def add(self, record: dict[str, Any], emissions: Sequence[Emission]) -> bool:
         try:
-            await save_with_outbox(
-                self._submissions, record, expected_version=0, emissions=list(emissions)
+            await self._relay.save(record, expected_version=0, emissions=list(emissions))
+        except ConcurrencyError:
+            return False
+        await self._put_key("case:" + record["case_id"], record["_id"])
+        return True
+
+    async def update(
+        self, record: dict[str, Any], expected_version: int, emissions: Sequence[Emission]
+    ) -> bool:
+        try:
+            await self._relay.save(
+                record, expected_version=expected_version, emissions=list(emissions)
             )
         except ConcurrencyError:
             return False
         return True
+
+    async def alias(self, message_key: str, dedup_key: str) -> None:
+        await self._put_key("msg:" + message_key, dedup_key)
+
+    async def _put_key(self, key_id: str, dedup_key: str) -> None:
+        try:
+            await self._keys.update_one(
+                {"_id": key_id}, {"$setOnInsert": {"key": dedup_key}}, upsert=True
+            )
+        except Exception as exc:
+            if not is_duplicate_key(exc):  # a concurrent upsert of the same key: fine
+                raise
 
     async def flush(self, dedup_key: str) -> int:
         return await self._relay.flush(dedup_key)
 
     async def sweep(self) -> int:
         return await self._relay.sweep()
+
+    async def find(self, query: RequestQuery) -> list[dict[str, Any]]:
+        if query.case_ids:
+            docs = [await self.get_case(case_id) for case_id in query.case_ids]
+            return [d for d in docs if d is not None]
+        filters: dict[str, Any] = {"received_at": {"$gte": query.start, "$lte": query.end}}
+        if query.service_code:
+            filters["effective_service_code"] = query.service_code
+        if len(query.status) == 1:
+            filters["is_open"] = "open" in query.status
+        cursor = (
+            self._submissions.find(filters, {"outbox": 0})
+            .sort([("received_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(query.limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def channel_counts(self) -> list[dict[str, Any]]:
+        pipeline: list[dict[str, Any]] = [
+            {
+                "$group": {
+                    "_id": {"channel": "$channel", "month": "$month", "kind": "$kind"},
+                    "count": {"$sum": 1},
+                }
+            }
+        ]
+        rows = []
+        async for row in await self._submissions.aggregate(pipeline):
+            rows.append({**row["_id"], "count": int(row["count"])})
+        return rows
 
 
 class MongoContactVault:
@@ -65,3 +152,58 @@ class MongoContactVault:
 
     async def get(self, ref: str) -> dict[str, Any] | None:
         return await self._contacts.find_one({"_id": ref})
+
+
+class MongoRecordBook:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._records = db["intake_records"]
+
+    async def keep(self, kind: str, record_id: str, doc: dict[str, Any]) -> None:
+        key = f"{kind}:{record_id}"
+        await self._records.update_one(
+            {"_id": key},
+            {"$setOnInsert": {"kind": kind, "record_id": record_id, **doc}},
+            upsert=True,
+        )
+
+    async def get(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        return await self._records.find_one({"_id": f"{kind}:{record_id}"})
+
+
+class MongoThreads:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._threads = db["line_threads"]
+
+    async def get(self, thread_key: str) -> dict[str, Any] | None:
+        return await self._threads.find_one({"_id": thread_key})
+
+    async def put(self, thread_key: str, doc: dict[str, Any]) -> None:
+        await self._threads.replace_one(
+            {"_id": thread_key}, {"_id": thread_key, **doc}, upsert=True
+        )
+
+
+class MongoDeadLetters:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._letters = db["dead_letters"]
+
+    async def keep(self, letter: dict[str, Any]) -> bool:
+        result = await self._letters.update_one(
+            {"_id": letter["_id"]}, {"$setOnInsert": letter}, upsert=True
+        )
+        return result.upserted_id is not None
+
+    async def get(self, letter_id: str) -> dict[str, Any] | None:
+        return await self._letters.find_one({"_id": letter_id})
+
+    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        cursor = (
+            self._letters.find({})
+            .sort([("stored_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def mark_replayed(self, letter_id: str, at: datetime) -> None:
+        await self._letters.update_one({"_id": letter_id}, {"$push": {"replays": at}})

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from services.intake.domain.normalize import phone_e164
 from shared.events.cases import CITIZEN_KINDS, Attachment, Channel, Kind, Location
 
 MAX_TEXT = 10_000
@@ -22,6 +23,12 @@ class Contact(BaseModel):
     email: str | None = Field(default=None, max_length=254)
     line_user_id: str | None = Field(default=None, max_length=64)
     address: str | None = Field(default=None, max_length=500)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        # One person is one contact whatever way they typed their number.
+        return phone_e164(value) if value and value.strip() else None
 
     def is_empty(self) -> bool:
         return not any(self.model_dump().values())
@@ -59,7 +66,7 @@ class Submission(BaseModel):
 
 
 # Kinds a channel may submit; improvement actions come only from the platform itself.
-ALLOWED_KINDS = {channel: set(CITIZEN_KINDS) for channel in Channel}
+ALLOWED_KINDS: dict[Channel, set[Kind]] = {channel: set(CITIZEN_KINDS) for channel in Channel}
 ALLOWED_KINDS[Channel.INTERNAL] = {Kind.IMPROVEMENT_ACTION}
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.intake.domain.errors import IntakeError
 from services.intake.domain.model import ALLOWED_KINDS, Submission
 from shared.thai import fiscal_year_be, format_case_id, normalize_text
-
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -16,15 +15,17 @@ def check_allowed(sub: Submission, now: datetime) -> None:
     if sub.received_at is not None and sub.received_at > now + CLOCK_SKEW:
         raise IntakeError(f"received_at {sub.received_at.isoformat()} is in the future")
     if sub.kind not in ALLOWED_KINDS[sub.channel]:
-        raise IntakeError(f"kind '{sub.kind.value}' cannot come through channel '{sub.channel.value}'")
+        raise IntakeError(
+            f"kind '{sub.kind.value}' cannot come through channel '{sub.channel.value}'"
+        )
 
 
 def received_at(sub: Submission, now: datetime) -> datetime:
     """When the agency received the matter (the legal clock starts there): the channel's
     word for it, else now."""
     at = now if sub.received_at is None or sub.received_at > now else sub.received_at
-    # MongoDB keeps milliseconds: truncate now, so every answer shows the stored value.
-    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+    # MongoDB keeps milliseconds, in UTC: so does every answer, showing the stored value.
+    return at.astimezone(UTC).replace(microsecond=at.microsecond // 1000 * 1000)
 
 
 def counter_key(org_id: str, at: datetime) -> str:

@@ -1,0 +1,150 @@
+"""What intake knows of a case after routing took it (event-carried state). Pure.
+
+Open311 answers status, department and deadline from here, and `public.cases`
+republishes the redacted view on each change. Events of one case come on several
+topics, so their order between topics is not guaranteed: each carries a counter
+(`assignment_no`, `seq`) and anything not newer than what was applied is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.intake.domain.redact import redact
+from shared.events.cases import (
+    CaseAssigned,
+    CaseClosed,
+    CaseResolved,
+    CaseStatusChanged,
+    Kind,
+    PublicCasePayload,
+)
+
+# The default legal deadline for answering a citizen, until routing sets the real one.
+DEFAULT_RESPONSE_DAYS = 15
+CLOSED_STATUSES = frozenset({"resolved", "closed", "duplicate", "not_our_responsibility"})
+CORRUPTION_TEXT = "(เรื่องร้องเรียนการทุจริต: ไม่เปิดเผยรายละเอียดเพื่อคุ้มครองผู้แจ้ง)"
+
+CaseEvent = CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed
+
+
+def default_due(received_at: datetime) -> datetime:
+    return received_at + timedelta(days=DEFAULT_RESPONSE_DAYS)
+
+
+def public_text(kind: str, text: str) -> str:
+    """Free text fit for publication; a corruption report's details protect its source."""
+    return CORRUPTION_TEXT if kind == Kind.CORRUPTION_REPORT.value else redact(text)
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str = "received"
+    status_seq: int = 0
+    assignment_no: int = 0
+    department: str | None = None
+    category: str | None = None
+    officer_assigned: bool = False
+    acknowledge_due_at: datetime | None = None
+    respond_due_at: datetime | None = None
+    status_notes: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in CLOSED_STATUSES
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> Progress:
+        return cls(**doc) if doc else cls()
+
+
+def apply(progress: Progress, event: CaseEvent) -> Progress | None:
+    """The progress after the event, or None when the event is stale or already applied."""
+    at = event.occurred_at
+    if isinstance(event, CaseAssigned):
+        p = event.payload
+        if p.assignment_no <= progress.assignment_no:
+            return None
+        top = p.categories[0].code if p.categories else progress.category
+        # Whether "assigned" is still the status is the timeline's call once it has one.
+        status = "assigned" if progress.status_seq == 0 else progress.status
+        return replace(
+            progress,
+            status=status,
+            assignment_no=p.assignment_no,
+            department=p.department,
+            category=top,
+            officer_assigned=p.officer_id is not None,
+            acknowledge_due_at=p.acknowledge_due_at,
+            respond_due_at=p.respond_due_at or progress.respond_due_at,
+            updated_at=_later(progress.updated_at, at),
+        )
+    if isinstance(event, CaseStatusChanged):
+        p2 = event.payload
+        if p2.seq <= progress.status_seq:
+            return None
+        return replace(
+            progress,
+            status=p2.to_status,
+            status_seq=p2.seq,
+            status_notes=redact(p2.note) if p2.note else progress.status_notes,
+            updated_at=_later(progress.updated_at, at),
+        )
+    if isinstance(event, CaseResolved):
+        p3 = event.payload
+        # The resolution may share its seq with the status change that announced it;
+        # it still brings the resolution text, so equal is applied (once: see notes).
+        if p3.seq < progress.status_seq or (
+            p3.seq == progress.status_seq
+            and progress.status == "resolved"
+            and progress.status_notes == redact(p3.resolution)
+        ):
+            return None
+        return replace(
+            progress,
+            status="resolved",
+            status_seq=p3.seq,
+            department=p3.department,
+            category=p3.category or progress.category,
+            status_notes=redact(p3.resolution),
+            updated_at=_later(progress.updated_at, p3.resolved_at),
+        )
+    p4 = event.payload
+    if p4.seq < progress.status_seq or (
+        p4.seq == progress.status_seq and progress.status == "closed"
+    ):
+        return None
+    return replace(
+        progress,
+        status="closed",
+        status_seq=p4.seq,
+        status_notes=redact(p4.reason) if p4.reason else progress.status_notes,
+        updated_at=_later(progress.updated_at, p4.closed_at),
+    )
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+def public_payload(record: dict[str, Any], progress: Progress) -> PublicCasePayload:
+    """The redacted projection of a case: what measure 1 may publish."""
+    public = record.get("public") or {}
+    return PublicCasePayload(
+        case_id=record["case_id"],
+        kind=record["kind"],
+        channel=record["channel"],
+        status=progress.status,
+        category=progress.category or record.get("service_code"),
+        department=progress.department,
+        text=public.get("text", ""),
+        village_no=public.get("village_no"),
+        received_at=record["received_at"],
+        updated_at=progress.updated_at or record["received_at"],
+    )

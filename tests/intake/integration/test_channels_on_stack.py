@@ -1,0 +1,257 @@
+"""Every channel on the real Kafka and FerretDB: one case each, visible in routing and
+Open311; nothing personal on public.cases; raw payloads and dead letters on Kafka."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.intake.bootstrap import create_service as create_intake
+from services.intake.settings import IntakeSettings
+from services.routing.bootstrap import create_service as create_routing
+from services.routing.settings import RoutingSettings
+from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.topics import SPECS, Topic, name
+from tests.conftest import eventually, running
+from tests.intake.unit.helpers import line_body, line_event, signed
+from tests.intake.unit.test_email import tis620_message
+from tests.intake.unit.test_privacy import PERSONAL
+from tools.demo.stages.intake import UUID
+
+pytestmark = pytest.mark.integration
+
+KEY = "stack-key"
+SECRET = "stack-secret"
+
+
+async def read_topic(settings: Any, topic: Topic) -> list[dict[str, Any]]:
+    """Everything on a topic so far (from the beginning to the current end)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        full = name(topic, settings.topic_prefix)
+        parts = [TopicPartition(full, p) for p in range(SPECS[topic].partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        reached = {p: 0 for p in parts}
+        out: list[dict[str, Any]] = []
+        while any(reached[p] < ends[p] for p in parts):
+            batch = await consumer.getmany(timeout_ms=1000)
+            for part, records in batch.items():
+                out += [json.loads(r.value) for r in records]
+                reached[part] = max(reached[part], records[-1].offset + 1)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
+    real_settings: Any,
+) -> None:
+    settings = real_settings(IntakeSettings, open311_api_keys=KEY, line_channel_secret=SECRET)
+    intake = create_intake(settings)
+    routing = create_routing(real_settings(RoutingSettings))
+    now = datetime.now(UTC)
+    async with running(intake) as http, running(routing) as routing_http:
+        case_ids: dict[str, str] = {}
+        r = await http.post(
+            "/open311/v2/requests.json",
+            data={
+                "api_key": KEY,
+                "service_code": "lighting",
+                "lat": "15.72",
+                "long": "103.51",
+                "description": "ไฟถนนดับทั้งซอย หมู่ที่ 3 ติดต่อ นายสมชาย ใจดี 081-234-5678",
+                "email": "somchai@example.co.th",
+                "first_name": "สมชาย",
+                "phone": "0812345678",
+            },
+            headers={"Idempotency-Key": "o311-1"},
+        )
+        assert r.status_code == 200, r.text
+        case_ids["open311"] = r.json()[0]["service_request_id"]
+
+        body = line_body(
+            line_event(
+                "01HLINE1", user="U" + "b" * 32, at=now, text="ถนนเป็นหลุมใหญ่ หมู่ 5 โทร ๐๘๙-๘๗๖-๕๔๓๒"
+            )
+        )
+        r = await http.post(
+            "/channels/line/webhook",
+            content=body,
+            headers={"x-line-signature": signed(body, SECRET)},
+        )
+        assert r.status_code == 200, r.text
+        case_ids["line"] = r.json()["events"][0]["case_id"]
+
+        r = await http.post(
+            "/v1/channels/phone",
+            json={
+                "call_id": "CALL-7",
+                "caller_number": "043-123-456",
+                "officer_id": "desk",
+                "call_time": (now - timedelta(hours=1)).isoformat(),
+                "summary": "น้ำประปาไม่ไหลสามวัน หมู่ที่ 2",
+            },
+        )
+        assert r.status_code == 202, r.text
+        case_ids["phone"] = r.json()["case_id"]
+
+        r = await http.post(
+            "/v1/channels/letter",
+            json={
+                "registration_no": "สปท 123/2569",
+                "received_date": "2569-05-14",
+                "sender_name": "นางมาลี ศรีสุข",
+                "sender_address": "บ้านเลขที่ 45/2 หมู่ 7",
+                "scan_ref": "scan/2569/123.pdf",
+                "text": "ขอให้ซ่อมสะพานข้ามลำห้วย",
+            },
+        )
+        assert r.status_code == 202, r.text
+        case_ids["letter"] = r.json()["case_id"]
+
+        r = await http.post(
+            "/v1/channels/suggestion-box",
+            params={
+                "box_id": "BOX-1",
+                "location": "หน้าที่ทำการ อบต.",
+                "opened_at": "2026-05-01T10:00:00+07:00",
+                "committee": "ปลัด,หัวหน้าสำนักปลัด",
+            },
+            content="slip_no,text,phone\n1,อยากให้ขยายเวลาเปิดศูนย์เด็กเล็ก,0891112222\n".encode(),
+            headers={"content-type": "text/csv"},
+        )
+        assert r.status_code == 202, r.text
+        case_ids["suggestion_box"] = r.json()["items"][0]["case_id"]
+
+        r = await http.post(
+            "/v1/channels/email",
+            content=tis620_message(),
+            headers={"content-type": "message/rfc822"},
+        )
+        assert r.status_code == 202, r.text
+        case_ids["email"] = r.json()["case_id"]
+
+        r = await http.post(
+            "/v1/channels/meeting",
+            json={
+                "activity_id": "ACT-2569-01",
+                "title": "ประชาคมหมู่บ้าน หมู่ 4",
+                "held_at": "2026-05-10T13:00:00+07:00",
+                "village_no": 4,
+                "attendees": {"ประชาชน": 52, "ผู้นำชุมชน": 6},
+                "opinions": [{"no": 1, "text": "ควรขุดลอกคลองก่อนฤดูฝน", "kind": "suggestion"}],
+            },
+        )
+        assert r.status_code == 202, r.text
+        case_ids["meeting"] = r.json()["items"][0]["case_id"]
+
+        # intake.raw: an adapter that speaks Kafka, normalized exactly like HTTP.
+        raw = RawPayloadReceived(
+            org_id="sraphonthong",
+            payload=RawPayloadReceivedPayload(
+                channel="phone",
+                received_at=now,
+                body=json.dumps(
+                    {
+                        "call_id": "CALL-RAW-1",
+                        "officer_id": "ivr",
+                        "call_time": now.isoformat(),
+                        "summary": "สุนัขจรจัดกัดเด็ก หมู่ 1",
+                    }
+                ),
+            ),
+        )
+        poison = b'{"type": "RawPayloadReceived", "payload": {"channel": "fax"}}'
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            raw_topic = name(Topic.INTAKE_RAW, settings.topic_prefix)
+            await producer.send_and_wait(raw_topic, raw.to_bytes())
+            await producer.send_and_wait(raw_topic, poison)
+            await producer.send_and_wait(raw_topic, raw.to_bytes())  # redelivered: no new case
+        finally:
+            await producer.stop()
+
+        async def raw_case() -> Any:
+            r = await http.get("/v1/channels")
+            phone = [c for c in r.json()["channels"] if c["channel"] == "phone"]
+            return phone and phone[0]["total"] == 2
+
+        await eventually(raw_case, timeout=60)
+
+        async def dead_lettered() -> Any:
+            r = await http.get("/v1/dlq")
+            return r.json()["items"]
+
+        letters = await eventually(dead_lettered, timeout=60)
+        assert letters[0]["body"] == poison.decode()
+        assert "invalid event" in letters[0]["reason"]
+        assert letters[0]["source_topic"] == raw_topic
+        replay = await http.post(f"/v1/dlq/{letters[0]['id']}/replay")
+        assert replay.status_code == 202
+
+        async def failed_again() -> Any:
+            r = await http.get("/v1/dlq")
+            return len(r.json()["items"]) == 2
+
+        await eventually(failed_again, timeout=60)  # nothing was fixed: a new dead letter
+        assert (await http.post("/v1/dlq/no-such-letter/replay")).status_code == 404
+
+        # Exactly one case per channel, each assigned by routing and shown by Open311.
+        assert len(set(case_ids.values())) == len(case_ids) == 7
+        for channel, case_id in case_ids.items():
+
+            async def assigned(case_id: str = case_id) -> Any:
+                r = await routing_http.get(f"/v1/cases/{case_id}")
+                return r.json() if r.status_code == 200 and r.json()["department"] else None
+
+            case = await eventually(assigned, timeout=60)
+            assert case["channel"] == channel
+
+            async def open311_knows(case_id: str = case_id) -> Any:
+                r = await http.get(f"/open311/v2/requests/{case_id}.json")
+                view = r.json()[0]
+                return view if view["agency_responsible"] else None
+
+            try:
+                view = await eventually(open311_knows, timeout=30)
+            except AssertionError:
+                r = await http.get(f"/open311/v2/requests/{case_id}.json")
+                m = (await http.get("/metrics")).text
+                raise AssertionError(
+                    (
+                        channel,
+                        case,
+                        r.text,
+                        [x for x in m.splitlines() if "case_updates_total" in x],
+                    )
+                ) from None
+            assert view["status"] == "open"
+            assert view["expected_datetime"] is not None
+
+        listed = await http.get(
+            "/open311/v2/requests.json", params={"service_request_id": ",".join(case_ids.values())}
+        )
+        answers = listed.text
+        stats = (await http.get("/v1/channels")).json()
+        assert stats["meets_assessment"] is True and stats["listening_channels"] == 7
+
+        async def all_public() -> Any:
+            items = await read_topic(settings, Topic.PUBLIC_CASES)
+            seen = {i["payload"]["case_id"] for i in items}
+            return items if set(case_ids.values()) <= seen else None
+
+        published = await eventually(all_public, timeout=60)
+    # Event ids are UUIDs, whose hex runs look like numbers: they are taken out first.
+    scanned = UUID.sub("<uuid>", json.dumps(published, ensure_ascii=False) + answers)
+    for pattern in PERSONAL:
+        assert not pattern.search(scanned), pattern.pattern
