@@ -1,12 +1,9 @@
 """Cases in MongoDB (collection `cases`, one document per case, _id = case id).
 
-Every write of a case is a compare-and-set on its version, and the compare-and-set is
-guarded by a claim: inserting `<case id>#<version>` into `case_claims`, whose unique _id
-lets exactly one writer move a case from a given version. The version filter alone is not
-enough on FerretDB v1 (SQLite): measured on the test stack, two concurrent
-`replace_one({"_id": x, "version": v}, ...)` both matched in 10 of 30 trials, and a
-concurrent `$set` undid a replace in 8 of 30. A unique-index insert is atomic there and on
-MongoDB alike. A claim left by a writer that died mid-write expires after CLAIM_TTL.
+Every write of a case is a compare-and-set on its version, guarded by a claim
+(`shared.outbox.claim_version`): the version filter alone is not enough on FerretDB v1
+(SQLite): measured on the test stack, two concurrent `replace_one({"_id": x, "version": v},
+...)` both matched in 10 of 30 trials, and a concurrent `$set` undid a replace in 8 of 30.
 
 Queries (work queues, loads, due timers, duplicate candidates, the outbox sweep) run on
 `case_index`, a slim projection written after each write of a case: FerretDB on SQLite
@@ -19,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -38,11 +35,10 @@ from services.routing.domain.model import (
 )
 from shared.errors import ConcurrencyError
 from shared.mongo import Document, is_duplicate_key
-from shared.outbox import Emission, RawPublisher
+from shared.outbox import Emission, RawPublisher, claim_version
 from shared.topics import Topic
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
-CLAIM_TTL = timedelta(seconds=30)
 
 
 def _category(c: CategoryScore) -> Document:
@@ -276,8 +272,10 @@ class MongoCaseRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._cases = db["cases"]
         self._index = db["case_index"]
-        self._claims = db["case_claims"]
         self._publisher = publisher
+        # Saved by this process and not yet published, so the flush that follows a save
+        # needs no read. Lost on a crash, which is fine: then the document is read.
+        self._unflushed: dict[str, tuple[int, list[Document]]] = {}
 
     async def ensure_indexes(self) -> None:
         await self._index.create_index([("outbox_pending", ASCENDING)])
@@ -310,46 +308,8 @@ class MongoCaseRepository:
         await self.reindex()
 
     async def _project(self, doc: Document) -> None:
-        """Bring the index entry up to this version of the case (never back to an older one)."""
-        entry = index_entry(doc)
-        indexed = await self._index.find_one({"_id": doc["_id"]}, {"version": 1})
-        if indexed is not None and indexed.get("version", 0) >= entry["version"]:
-            return
-        await self._index.replace_one({"_id": doc["_id"]}, entry, upsert=True)
-
-    # -- the guarded compare-and-set ------------------------------------------------
-
-    async def _claim(self, case_id: str, version: int) -> None:
-        claim_id = f"{case_id}#{version}"
-        for _ in range(2):
-            try:
-                await self._claims.insert_one({"_id": claim_id, "at": datetime.now(UTC)})
-                return
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
-            held = await self._claims.find_one({"_id": claim_id})
-            if held is None or datetime.now(UTC) - held["at"] < CLAIM_TTL:
-                break
-            # The writer that took it died before finishing: take the version over.
-            await self._claims.delete_one({"_id": claim_id, "at": held["at"]})
-        raise ConcurrencyError(f"{case_id} is being changed from version {version}")
-
-    async def _replace(self, case_id: str, version: int, body: Document) -> None:
-        """Move the case from `version` to version + 1, or raise ConcurrencyError.
-
-        The claim makes us the only writer from `version`; the filter is the _id alone
-        because FerretDB scans the whole collection for any other combination.
-        """
-        await self._claim(case_id, version)
-        current = await self._cases.find_one({"_id": case_id}, {"version": 1})
-        if current is None or current.get("version") != version:
-            raise ConcurrencyError(f"{case_id} is not at version {version}")
-        body = {**body, "version": version + 1}
-        await self._cases.replace_one({"_id": case_id}, body)
-        await self._project(body)
-        # Nobody can move from an older version any more: its claim is no longer needed.
-        await self._claims.delete_one({"_id": f"{case_id}#{version - 1}"})
+        """Write the index entry of this version of the case (the writer holds its claim)."""
+        await self._index.replace_one({"_id": doc["_id"]}, index_entry(doc), upsert=True)
 
     # -- CaseRepository ----------------------------------------------------------------
 
@@ -368,33 +328,44 @@ class MongoCaseRepository:
                 if is_duplicate_key(exc):
                     raise ConcurrencyError(f"{case.case_id} already exists") from exc
                 raise
-            await self._project(body)
-            case.version = 1
-            return
-        current = await self._cases.find_one({"_id": case.case_id}, {"outbox": 1, "version": 1})
-        if current is None or current.get("version") != case.version:
-            raise ConcurrencyError(f"{case.case_id} is not at version {case.version}")
-        pending = list(current.get("outbox") or []) + items
-        body.update(outbox=pending, outbox_pending=bool(pending))
-        await self._replace(case.case_id, case.version, body)
-        case.version += 1
+        else:
+            # The claim makes us the only writer from this version; every filter names
+            # the _id alone because FerretDB scans the whole collection for anything else.
+            await claim_version(self._cases, case.case_id, case.version)
+            current = await self._cases.find_one({"_id": case.case_id}, {"outbox": 1, "version": 1})
+            if current is None or current.get("version") != case.version:
+                raise ConcurrencyError(f"{case.case_id} is not at version {case.version}")
+            pending = list(current.get("outbox") or []) + items
+            body.update(version=case.version + 1, outbox=pending, outbox_pending=bool(pending))
+            await self._cases.replace_one({"_id": case.case_id}, body)
+        await self._project(body)
+        case.version = body["version"]
+        if body["outbox"]:
+            self._unflushed[case.case_id] = (case.version, body["outbox"])
 
     async def flush(self, case_id: str) -> int:
-        """Publish the case's pending events, then clear them (unless it changed meanwhile:
-        the next flush then republishes, which consumers absorb by event id)."""
-        doc = await self._cases.find_one({"_id": case_id})
-        if not doc or not doc.get("outbox"):
-            return 0
-        sent = len(doc["outbox"])
-        for item in doc["outbox"]:
+        """Publish the case's pending events, then clear them. Clearing is a version step
+        like any write, so it can never wipe events a concurrent writer appended; if it
+        loses, the next flush republishes, which consumers absorb by event id."""
+        known = self._unflushed.pop(case_id, None)
+        if known is None:
+            doc = await self._cases.find_one({"_id": case_id}, {"outbox": 1, "version": 1})
+            if not doc or not doc.get("outbox"):
+                return 0
+            known = (doc["version"], doc["outbox"])
+        version, items = known
+        for item in items:
             await self._publisher.publish_raw(
                 Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
             )
-        version = doc.pop("version")
-        doc.update(outbox=[], outbox_pending=False)
         with contextlib.suppress(ConcurrencyError):
-            await self._replace(case_id, version, doc)
-        return sent
+            await claim_version(self._cases, case_id, version)
+            cleared = {"outbox": [], "outbox_pending": False, "version": version + 1}
+            await self._cases.update_one({"_id": case_id}, {"$set": cleared})
+            await self._index.update_one(
+                {"_id": case_id}, {"$set": {"outbox_pending": False, "version": version + 1}}
+            )
+        return len(items)
 
     async def sweep(self, limit: int = 500) -> int:
         published = 0
