@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -78,12 +79,18 @@ async def claim_version(collection: AsyncCollection[Document], doc_id: Any, vers
     """
     claims = collection.database[f"{collection.name}_claims"]
     claim_id = f"{doc_id}#{version}"
+    token = uuid.uuid4().hex
     for _ in range(2):
         try:
-            await claims.insert_one({"_id": claim_id, "at": datetime.now(UTC)})
+            await claims.insert_one({"_id": claim_id, "at": datetime.now(UTC), "by": token})
             # Nobody can move from the previous version any more: its claim is done.
             await claims.delete_one({"_id": f"{doc_id}#{version - 1}"})
             return
+        except asyncio.CancelledError:
+            # Shutdown mid-claim: the insert may have landed. Drop it if it is ours, or it
+            # blocks the aggregate for CLAIM_TTL after a plain restart.
+            await asyncio.shield(claims.delete_one({"_id": claim_id, "by": token}))
+            raise
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
@@ -176,10 +183,14 @@ class OutboxRelay:
             # republishes, which consumers absorb by event id.
             with contextlib.suppress(ConcurrencyError):
                 await claim_version(self._collection, doc_id, version)
-                await self._collection.update_one(
-                    {"_id": doc_id},
-                    {"$set": {"outbox": [], "outbox_pending": False, "version": version + 1}},
-                )
+                # The claim of an old version can be taken again once the aggregate has
+                # moved on, so check it still is where we think before touching it.
+                current = await self._collection.find_one({"_id": doc_id}, {"version": 1})
+                if current is not None and current.get("version") == version:
+                    await self._collection.update_one(
+                        {"_id": doc_id},
+                        {"$set": {"outbox": [], "outbox_pending": False, "version": version + 1}},
+                    )
         except BaseException:
             self._unflushed[doc_id] = None  # retry by reading the document
             raise
@@ -199,20 +210,27 @@ class OutboxRelay:
         return published
 
 
-def relay_loop(
-    sweep: Callable[[], Awaitable[int]], interval: float
-) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
-    """A background loop that publishes whatever a crash left in outboxes."""
+def periodic(
+    work: Callable[[], Awaitable[int]], interval: float, what: str
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """A background loop: run `work` every `interval` seconds until stopped; log what it did."""
 
     async def loop(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                swept = await sweep()
-                if swept:
-                    log.info("outbox relay published %d pending event(s)", swept)
-            except Exception:  # keep relaying; the next sweep retries
-                log.exception("outbox sweep failed")
+                done = await work()
+                if done:
+                    log.info("%s: %d", what, done)
+            except Exception:  # keep going; the next round retries
+                log.exception("%s failed", what)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
     return loop
+
+
+def relay_loop(
+    sweep: Callable[[], Awaitable[int]], interval: float
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """A background loop that publishes whatever a crash left in outboxes."""
+    return periodic(sweep, interval, "outbox relay published pending event(s)")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from faststream.asgi import AsgiFastStream
@@ -20,7 +17,7 @@ from services.compliance.metrics import ComplianceMetrics
 from services.compliance.ports import Clock, ProjectRepository
 from services.compliance.settings import ComplianceSettings
 from shared.clock import SystemClock
-from shared.outbox import relay_loop
+from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
 
@@ -34,25 +31,6 @@ class ComplianceService:
     handlers: ComplianceHandlers
     faststream: AsgiFastStream
     asgi: ASGIApp
-
-
-def timer_loop(
-    check: Callable[[], Awaitable[int]], interval: float
-) -> Callable[[asyncio.Event], Awaitable[None]]:
-    """Warnings and overdue report-backs: each raised once, whenever first found due."""
-
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                raised = await check()
-                if raised:
-                    log.info("compliance timers raised %d warning(s)/violation(s)", raised)
-            except Exception:  # keep checking; the next round retries
-                log.exception("compliance timer check failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-
-    return loop
 
 
 def create_service(
@@ -75,7 +53,13 @@ def create_service(
         clock or SystemClock(),
         ComplianceMetrics(runtime.registry),
     )
-    runtime.loops.append(timer_loop(handlers.check_timers, settings.timer_interval_seconds))
+    runtime.loops.append(
+        periodic(
+            handlers.check_timers,
+            settings.timer_interval_seconds,
+            "compliance timers raised warning(s)/violation(s)",
+        )
+    )
     subscribers.register(runtime, handlers)
     fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam compliance")
     return ComplianceService(settings, runtime, handlers, fs_app, app)

@@ -4,22 +4,16 @@ Dates (not datetimes) are kept as ISO strings: BSON has no date-only type, and t
 strings sort like the dates. Parked early events are sub-documents holding the raw
 event JSON as a string.
 
-Every write of a project is a compare-and-set on its revision, guarded by a claim:
-inserting `<project id>#<revision>` into `project_claims`, whose unique _id lets
-exactly one writer move a project on from a given revision. A version filter alone is
-not atomic on FerretDB v1 (SQLite): routing measured two concurrent
-`replace_one({"_id": x, "version": v})` both matching, and a concurrent `$set` undoing
-a replace. Here the Kafka consumer, HTTP requests and the timer loop may all write one
-project. A claim left by a writer that died mid-write expires after CLAIM_TTL.
+Every write of a project is a compare-and-set on its revision (the stored `version`),
+through the shared outbox (`shared.outbox.OutboxRelay`), whose claims make it atomic on
+FerretDB too: here the Kafka consumer, HTTP requests and the timer loop may all write
+one project.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from pymongo import ASCENDING
@@ -37,13 +31,9 @@ from services.compliance.domain.model import (
     Violation,
 )
 from services.compliance.ports import ProjectQuery
-from shared.errors import ConcurrencyError
 from shared.events.compliance import Stage
-from shared.mongo import Document, is_duplicate_key
-from shared.outbox import Emission, RawPublisher
-from shared.topics import Topic
-
-CLAIM_TTL = timedelta(seconds=30)
+from shared.mongo import Document
+from shared.outbox import Emission, OutboxRelay, RawPublisher
 
 
 def _day(value: date | None) -> str | None:
@@ -242,8 +232,7 @@ def query_filter(query: ProjectQuery) -> Document:
 class MongoProjectRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._projects = db["projects"]
-        self._claims = db["project_claims"]
-        self._publisher = publisher
+        self._relay = OutboxRelay(self._projects, publisher)
 
     async def ensure_indexes(self) -> None:
         await self._projects.create_index([("outbox_pending", ASCENDING)])
@@ -252,52 +241,6 @@ class MongoProjectRepository:
         )
         await self._projects.create_index([("has_open_requirements", ASCENDING)])
 
-    # -- the guarded compare-and-set ------------------------------------------------
-
-    async def _claim(self, project_id: str, revision: int) -> str:
-        claim_id = f"{project_id}#{revision}"
-        token = uuid.uuid4().hex
-        for _ in range(2):
-            try:
-                await self._claims.insert_one(
-                    {"_id": claim_id, "at": datetime.now(UTC), "by": token}
-                )
-                return token
-            except asyncio.CancelledError:
-                # The insert may have landed: drop it if it is ours, or it blocks the
-                # project for CLAIM_TTL after a plain shutdown.
-                await asyncio.shield(self._claims.delete_one({"_id": claim_id, "by": token}))
-                raise
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
-            held = await self._claims.find_one({"_id": claim_id})
-            if held is None or datetime.now(UTC) - held["at"] < CLAIM_TTL:
-                break
-            # The writer that took it died before finishing: take the revision over.
-            await self._claims.delete_one({"_id": claim_id, "at": held["at"]})
-        raise ConcurrencyError(f"{project_id} is being changed from revision {revision}")
-
-    async def _replace(self, project_id: str, revision: int, body: Document) -> None:
-        """Move the project from `revision` to revision + 1, or raise ConcurrencyError."""
-        token = await self._claim(project_id, revision)
-        body = {**body, "version": revision + 1}
-        try:
-            result = await self._projects.replace_one(
-                {"_id": project_id, "version": revision}, body
-            )
-        except BaseException:
-            # Interrupted (shutdown, lost connection): free the revision at once instead
-            # of after CLAIM_TTL. Harmless if the replace did land: the project moved on.
-            await asyncio.shield(
-                self._claims.delete_one({"_id": f"{project_id}#{revision}", "by": token})
-            )
-            raise
-        if result.matched_count == 0:
-            raise ConcurrencyError(f"{project_id} is not at revision {revision}")
-        # Nobody can move on from an older revision any more: its claim is not needed.
-        await self._claims.delete_one({"_id": f"{project_id}#{revision - 1}"})
-
     # -- ProjectRepository -------------------------------------------------------------
 
     async def get(self, project_id: str) -> Project | None:
@@ -305,51 +248,15 @@ class MongoProjectRepository:
         return from_document(doc) if doc else None
 
     async def save(self, project: Project, emissions: Sequence[Emission]) -> None:
-        items = [e.to_item() for e in emissions]
-        body = to_document(project)
-        if project.revision == 0:
-            body.update(version=1, outbox=items, outbox_pending=bool(items))
-            try:
-                await self._projects.insert_one(body)
-            except Exception as exc:
-                if is_duplicate_key(exc):
-                    raise ConcurrencyError(f"{project.project_id} already exists") from exc
-                raise
-            project.revision = 1
-            return
-        current = await self._projects.find_one(
-            {"_id": project.project_id, "version": project.revision}, {"outbox": 1}
+        project.revision = await self._relay.save(
+            to_document(project), expected_version=project.revision, emissions=list(emissions)
         )
-        if current is None:
-            raise ConcurrencyError(f"{project.project_id} is not at revision {project.revision}")
-        pending = list(current.get("outbox") or []) + items
-        body.update(outbox=pending, outbox_pending=bool(pending))
-        await self._replace(project.project_id, project.revision, body)
-        project.revision += 1
 
     async def flush(self, project_id: str) -> int:
-        """Publish the project's pending events, then clear them (unless it changed
-        meanwhile: the next flush then republishes, which consumers absorb by event id)."""
-        doc = await self._projects.find_one({"_id": project_id})
-        if not doc or not doc.get("outbox"):
-            return 0
-        sent = len(doc["outbox"])
-        for item in doc["outbox"]:
-            await self._publisher.publish_raw(
-                Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
-            )
-        revision = doc.pop("version")
-        doc.update(outbox=[], outbox_pending=False)
-        with contextlib.suppress(ConcurrencyError):
-            await self._replace(project_id, revision, doc)
-        return sent
+        return await self._relay.flush(project_id)
 
-    async def sweep(self, limit: int = 500) -> int:
-        published = 0
-        cursor = self._projects.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
-        async for doc in cursor:
-            published += await self.flush(doc["_id"])
-        return published
+    async def sweep(self) -> int:
+        return await self._relay.sweep()
 
     async def find(self, query: ProjectQuery, limit: int, offset: int) -> list[Project]:
         cursor = (

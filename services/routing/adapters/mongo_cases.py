@@ -360,6 +360,11 @@ class MongoCaseRepository:
             )
         with contextlib.suppress(ConcurrencyError):
             await claim_version(self._cases, case_id, version)
+            # The claim of an old version can be taken again once the case has moved on:
+            # check it is still at the version we published before touching it.
+            current = await self._cases.find_one({"_id": case_id}, {"version": 1})
+            if current is None or current.get("version") != version:
+                return len(items)
             cleared = {"outbox": [], "outbox_pending": False, "version": version + 1}
             await self._cases.update_one({"_id": case_id}, {"$set": cleared})
             await self._index.update_one(

@@ -269,6 +269,8 @@ async def run(ctx: DemoContext) -> None:
             },
             content=box_csv(box).encode("utf-8"),
             headers={"content-type": "text/csv"},
+            # A whole box session in one upload: every slip is stored before the answer.
+            timeout=600.0,
         )
         items = {i["id"]: i for i in r.json().get("items", [])} if r.status_code == 202 else {}
         for report in box:
