@@ -189,9 +189,9 @@ def peak_rss_mb(profile: stack.Profile) -> dict[str, float]:
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("-n", "--count", type=int, default=2000, help="submissions for throughput")
-    parser.add_argument("--rate", type=float, default=50.0, help="offered rate for latency (msg/s)")
-    parser.add_argument("--latency-count", type=int, default=500)
+    parser.add_argument("-n", "--count", type=int, default=500, help="submissions for throughput")
+    parser.add_argument("--rate", type=float, default=4.0, help="offered rate for latency (msg/s)")
+    parser.add_argument("--latency-count", type=int, default=120)
     parser.add_argument("--profile", default="local")
     args = parser.parse_args(argv)
     profile = stack.get_profile(args.profile)
