@@ -96,17 +96,7 @@ def to_document(p: Project) -> Document:
             }
             for e in p.evidence
         ],
-        "violations": [
-            {
-                "code": v.code,
-                "requirement": v.requirement,
-                "severity": v.severity,
-                "stage": v.stage.value,
-                "at": v.at,
-                "message": v.message,
-            }
-            for v in p.violations
-        ],
+        "violations": [v.as_dict() for v in p.violations],
         "warnings": [
             {"code": w.code, "requirement": w.requirement, "at": w.at, "message": w.message}
             for w in p.warnings

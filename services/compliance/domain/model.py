@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from shared.events.compliance import Stage
 
@@ -144,6 +144,17 @@ class Violation:
     stage: Stage
     at: datetime
     message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The same plain shape for storage and for the API."""
+        return {
+            "code": self.code,
+            "requirement": self.requirement,
+            "severity": self.severity,
+            "stage": self.stage.value,
+            "at": self.at,
+            "message": self.message,
+        }
 
 
 @dataclass
