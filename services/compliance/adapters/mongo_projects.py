@@ -97,10 +97,7 @@ def to_document(p: Project) -> Document:
             for e in p.evidence
         ],
         "violations": [v.as_dict() for v in p.violations],
-        "warnings": [
-            {"code": w.code, "requirement": w.requirement, "at": w.at, "message": w.message}
-            for w in p.warnings
-        ],
+        "warnings": [w.as_dict() for w in p.warnings],
         "timeline": [
             {
                 "seq": t.seq,

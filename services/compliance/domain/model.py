@@ -164,6 +164,14 @@ class DueWarning:
     at: datetime
     message: str
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "requirement": self.requirement,
+            "at": self.at,
+            "message": self.message,
+        }
+
 
 @dataclass
 class TimelineEntry:
