@@ -85,7 +85,7 @@ def create_service(
         if agencies is not None
         else department_names(settings.org_id, settings.directory_path),
     )
-    runtime.loops.append(relay_loop(handlers.sweep, settings.outbox_sweep_seconds))
+    runtime.loops.append(relay_loop(submissions.sweep, settings.outbox_sweep_seconds))
     subscribers.register(runtime, handlers)
     fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam intake")
     return IntakeService(settings, runtime, handlers, fs_app, app)

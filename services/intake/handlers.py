@@ -51,7 +51,6 @@ from shared.topics import Topic
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 MAX_SEQUENCE_ATTEMPTS = 5
 MAX_UPDATE_ATTEMPTS = 8
-CASE_LOCK_STRIPES = 64
 BATCH_CONCURRENCY = 8
 
 
@@ -116,11 +115,6 @@ class IntakeHandlers:
         # One user's messages are decided one at a time (this process is the only
         # LINE consumer); across users, everything runs concurrently.
         self._thread_locks: dict[str, asyncio.Lock] = {}
-        # Updates of one case are serialized in this process: FerretDB (SQLite) does not
-        # make a replace filtered on `version` an atomic compare-and-set, so two
-        # concurrent consumers (assigned, status-changed) could both "win" and one
-        # change would be lost. Striped, so memory stays bounded.
-        self._case_locks = tuple(asyncio.Lock() for _ in range(CASE_LOCK_STRIPES))
 
     # ------------------------------------------------------------ the canonical path
 
@@ -146,13 +140,11 @@ class IntakeHandlers:
             seq = await self.submissions.next_sequence(rules.counter_key(self.org_id, at))
             case_id = rules.case_id(self.case_prefix, at, seq)
             record, emissions = self._record(sub, key, case_id, at, now, ref, correlation_id)
-            async with self._case_lock(case_id):
-                added = await self.submissions.add(record, emissions)
-                if added:
-                    # Inside the lock: routing may answer before this flush has cleared
-                    # the outbox, and its update must not interleave with ours.
-                    await self.submissions.flush(key)
+            # Concurrent writers of the case (routing's answers arriving before this
+            # flush) are ordered by the shared outbox's version claims.
+            added = await self.submissions.add(record, emissions)
             if added:
+                await self.submissions.flush(key)
                 self.metrics.accepted.labels(sub.channel.value, sub.kind.value).inc()
                 return Accepted(case_id, at, created=True)
             seen = await self.submissions.get(key)
@@ -344,8 +336,7 @@ class IntakeHandlers:
             thread = await self.threads.get(thread_key) if self.threads else None
             last_at = thread["last_at"] if thread else None
             if thread is not None and line.continues_thread(last_at, msg.at, self.line_window):
-                async with self._case_lock(thread["case_id"]):
-                    case_id = await self._add_to_case(thread["dedup_key"], msg)
+                case_id = await self._add_to_case(thread["dedup_key"], msg)
                 if case_id is not None:
                     await self._touch_thread(
                         thread_key, thread["dedup_key"], case_id, msg.at, last_at
@@ -487,29 +478,8 @@ class IntakeHandlers:
 
     # ------------------------------------------------------------ routing's facts
 
-    async def sweep(self) -> int:
-        """The outbox relay's sweep, while no case is being written in this process
-        (see _case_locks: on FerretDB a concurrent flush could undo an update)."""
-        held: list[asyncio.Lock] = []
-        try:
-            for lock in self._case_locks:
-                await lock.acquire()
-                held.append(lock)
-            return await self.submissions.sweep()
-        finally:
-            for lock in held:
-                lock.release()
-
-    def _case_lock(self, case_id: str) -> asyncio.Lock:
-        digest = hashlib.blake2b(case_id.encode("utf-8"), digest_size=4).digest()
-        return self._case_locks[int.from_bytes(digest, "big") % CASE_LOCK_STRIPES]
-
     async def case_event(self, event: CaseEvent) -> bool:
         """Apply a routing event to intake's view of the case; True if it changed it."""
-        async with self._case_lock(event.payload.case_id):
-            return await self._apply_case_event(event)
-
-    async def _apply_case_event(self, event: CaseEvent) -> bool:
         name = event.type
         for _ in range(MAX_UPDATE_ATTEMPTS):
             doc = await self.submissions.get_case(event.payload.case_id)
