@@ -7,6 +7,13 @@
 # built from it panics at start-up ("Invalid build/version/version.txt file content").
 # So we download the module with the Go toolchain (module proxy), copy its source into
 # the cache, write version.txt, and `go install` from that copy.
+#
+# The copy is patched first (ferretdb-sqlite-id-index.patch): the SQLite backend looks
+# documents up by `_ferretdb_sjson->'$._id'` (internal/backends/sqlite/metadata/metadata.go:30)
+# while its unique index is on `_ferretdb_sjson->"_id"` (metadata/registry.go:316-320, 483),
+# so SQLite never uses the index and every _id find/update/delete scans the table.
+# The patched binary reports `package: ruam-local+id-index` so an unpatched cached build
+# is rebuilt.
 set -euo pipefail
 
 FERRETDB_VERSION="${RUAM_FERRETDB_VERSION:-v1.24.2}"
@@ -14,8 +21,21 @@ CACHE="${RUAM_CACHE:-$HOME/.cache/ruam}"
 BIN_DIR="$CACHE/bin"
 BIN="$BIN_DIR/ferretdb"
 MODULE="github.com/FerretDB/FerretDB"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PATCH="$HERE/ferretdb-sqlite-id-index.patch"
+PATCH_SHA256="add05b145e427a054aa8590798887ce0c06349f9f6244d5ce8113f2671cea659"
+PATCHED_FILE="internal/backends/sqlite/metadata/metadata.go"
+PATCHED_FILE_SHA256="2a831ed534120b6adf5c819fbfc002894efe54ee03490d8526b977653e73c527"
+PACKAGE="ruam-local+id-index"
 
-if [[ -x "$BIN" ]] && "$BIN" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION\$"; then
+built() {
+  [[ -x "$BIN" ]] || return 1
+  local out
+  out="$("$BIN" --version 2>/dev/null)" || return 1
+  grep -q "version: $FERRETDB_VERSION\$" <<<"$out" && grep -q "package: $PACKAGE\$" <<<"$out"
+}
+
+if built; then
   echo "$BIN"
   exit 0
 fi
@@ -26,7 +46,7 @@ command -v go >/dev/null || { echo "build_ferretdb: go not found on PATH" >&2; e
 mkdir -p "$BIN_DIR"
 exec 9>"$BIN_DIR/.ferretdb-build.lock"
 flock 9
-if [[ -x "$BIN" ]] && "$BIN" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION\$"; then
+if built; then
   echo "$BIN"
   exit 0
 fi
@@ -44,7 +64,14 @@ mkdir -p "$(dirname "$SRC")"
 cp -r "$MOD_DIR" "$SRC"
 chmod -R u+w "$SRC"
 echo "$FERRETDB_VERSION" > "$SRC/build/version/version.txt"
-echo "ruam-local" > "$SRC/build/version/package.txt"
+echo "$PACKAGE" > "$SRC/build/version/package.txt"
+
+# The patch and the file it changes must be exactly the ones it was written for.
+echo "$PATCH_SHA256  $PATCH" | sha256sum -c --quiet - \
+  || { echo "build_ferretdb: $PATCH is not the reviewed patch" >&2; exit 1; }
+echo "$PATCHED_FILE_SHA256  $SRC/$PATCHED_FILE" | sha256sum -c --quiet - \
+  || { echo "build_ferretdb: $PATCHED_FILE differs from $FERRETDB_VERSION as patched" >&2; exit 1; }
+patch -d "$SRC" -p1 --forward --quiet < "$PATCH"
 
 echo "build_ferretdb: building (several minutes on a cold Go build cache) ..." >&2
 (cd "$SRC" && GOBIN="$BIN_DIR" go install -trimpath -buildvcs=false ./cmd/ferretdb)

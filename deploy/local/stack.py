@@ -46,6 +46,7 @@ CACHE_DIR = Path(os.environ.get("RUAM_CACHE") or Path.home() / ".cache" / "ruam"
 
 KAFKA_VERSION = os.environ.get("RUAM_KAFKA_VERSION", "4.1.1")
 FERRETDB_VERSION = os.environ.get("RUAM_FERRETDB_VERSION", "v1.24.2")
+FERRETDB_PACKAGE = "ruam-local+id-index"
 
 # Application services, in start order; value = env var carrying its HTTP port.
 SERVICES: dict[str, str] = {
@@ -635,7 +636,9 @@ def ensure_ferretdb() -> Path:
             out = subprocess.run(
                 [str(binary), "--version"], capture_output=True, text=True, timeout=10
             ).stdout
-            ok = f"version: {FERRETDB_VERSION}" in out
+            # The package line marks our patched build (build_ferretdb.sh): an unpatched
+            # binary from before the patch is rebuilt.
+            ok = f"version: {FERRETDB_VERSION}" in out and f"package: {FERRETDB_PACKAGE}" in out
     if not ok:
         _log(f"FerretDB {FERRETDB_VERSION} missing, building (deploy/local/build_ferretdb.sh)")
         subprocess.run(
