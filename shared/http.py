@@ -40,19 +40,28 @@ class ApiError(Exception):
     """An HTTP refusal with a reason a person can act on."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        # 503 means "try again": it always says when.
+        self.retry_after = retry_after if retry_after is not None or status != 503 else 1
 
     def response(self) -> Response:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
-        return JSON(body, status_code=self.status)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        return JSON(body, status_code=self.status, headers=headers)
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> Response:

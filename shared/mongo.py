@@ -9,13 +9,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from prometheus_client import CollectorRegistry, Counter
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
 
+# The commands our code sends; anything else is counted as "other" (fixed label set).
+COMMANDS = frozenset(
+    {"find", "insert", "update", "delete", "findAndModify", "aggregate", "count", "getMore"}
+)
 
-def create_client(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
+
+class OperationCounter(monitoring.CommandListener):
+    """Database commands by name: what `make bench` divides by cases to get ops per case."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.total = Counter(
+            "ruam_db_operations_total",
+            "Database commands sent, by command",
+            ["command"],
+            registry=registry,
+        )
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        self.total.labels(name if name in COMMANDS else "other").inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def create_client(
+    url: str, *, app_name: str, registry: CollectorRegistry | None = None
+) -> AsyncMongoClient[Document]:
     # tz_aware so datetimes come back as UTC-aware values, like the ones we store.
     return AsyncMongoClient(
         url,
@@ -24,6 +54,7 @@ def create_client(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
         retryWrites=False,  # FerretDB v1 does not support retryable writes
+        event_listeners=[OperationCounter(registry)] if registry is not None else [],
     )
 
 

@@ -104,7 +104,9 @@ def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = T
     broker, policy = create_broker(settings, registry=registry, dlq=dlq)
     router = KafkaRouter()
     mongo = (
-        create_client(settings.mongodb_url, app_name=settings.service_name) if with_mongo else None
+        create_client(settings.mongodb_url, app_name=settings.service_name, registry=registry)
+        if with_mongo
+        else None
     )
     return Runtime(
         settings=settings,

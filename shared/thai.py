@@ -63,8 +63,10 @@ def arabic_to_thai_digits(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """NFC, no zero-width characters, Thai digits read as numbers, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text)
+    # Zero-width characters first: removing one can bring two marks together that
+    # NFC must then put in canonical order.
     text = _ZERO_WIDTH.sub("", text)
+    text = unicodedata.normalize("NFC", text)
     text = thai_digits_to_arabic(text)
     text = _SPACES.sub(" ", text)
     text = _BLANK_LINES.sub("\n", text)

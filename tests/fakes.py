@@ -43,7 +43,8 @@ class FakePublisher:
 
 
 class OutboxStore:
-    """In-memory twin of shared.outbox.save_with_outbox + OutboxRelay."""
+    """In-memory twin of shared.store.AggregateStore: the same version rules, so a
+    writer that loaded before a flush sees a conflict, as it would on the real store."""
 
     def __init__(self, publisher: FakePublisher) -> None:
         self.docs: dict[Any, dict[str, Any]] = {}
@@ -78,6 +79,7 @@ class OutboxStore:
         for item in items:
             await self.publisher.publish_raw(item["topic"], item["key"], item["value"].encode())
         doc["outbox"] = []
+        doc["version"] += 1  # clearing is a version step, as in the real store
         return len(items)
 
     async def sweep(self) -> int:

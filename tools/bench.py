@@ -1,12 +1,17 @@
-"""`make bench`: throughput, latency and memory of the pipeline on the local stack.
+"""`make bench`: how the pipeline's speed and memory hold up as stored cases grow.
 
-Measures, in one run:
+In one run, on the local stack's Kafka and FerretDB:
   (a) raw: an aiokafka producer -> consumer relay on the same broker, same message size;
-  (b) pipeline: N submissions published to intake.raw until all are assigned cases
-      (intake normalizes and stores, routing consumes, decides, stores, announces);
-  (c) latency: submissions offered at a fixed rate, time from publish to case.assigned;
-  (d) peak RSS (VmHWM) of each service process of the stack.
-Writes bench-results/bench-<timestamp>.json and ends with a one-line verdict.
+  (b) for each stored-case level (0, 10,000 and 50,000 by default): bulk-load cases up
+      to that level straight into the store (not through the pipeline), restart intake
+      and routing on it, then
+      - pipeline: N submissions published to intake.raw as fast as they go, until all
+        are assigned cases (throughput; time spent in intake and in routing);
+      - latency: submissions offered at a fixed rate (100/s), publish -> case.assigned;
+      - database operations per case, from the services' own counters;
+  (c) peak RSS (VmHWM) of the intake and routing processes.
+The bench runs its own intake and routing on a database and topic prefix of its own, so
+the demo's data is neither counted nor touched. Results go to bench-results/.
 """
 
 from __future__ import annotations
@@ -14,21 +19,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import random
+import re
+import signal
 import statistics
+import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
 
 from deploy.local import stack
+from services.routing.adapters.mongo_cases import index_entry, to_document
+from services.routing.domain.model import Case, CategoryScore, Status, TimelineEntry
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
-from shared.topics import Topic
+from shared.topics import Topic, name
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "ถนนชำรุดเป็นหลุมลึก หน้าบ้านเลขที่ 12 หมู่ที่ 4 รถจักรยานยนต์ล้มบ่อย ขอให้ซ่อมด่วน"
+SEED_TEXTS = (
+    TEXT,
+    "ไฟฟ้าส่องสว่างดับทั้งซอย หมู่ที่ 2 กลางคืนมืดมาก",
+    "ท่อระบายน้ำอุดตัน น้ำท่วมขังหน้าตลาด หมู่ที่ 7",
+    "ขยะไม่มีคนเก็บมาสามวันแล้ว ส่งกลิ่นเหม็น หมู่ที่ 1",
+    "น้ำประปาไม่ไหลตั้งแต่เมื่อวาน หมู่ที่ 9",
+    "กิ่งไม้ใหญ่หักขวางถนน หมู่ที่ 5 รถผ่านไม่ได้",
+)
+SEED_CATEGORIES = ("road", "streetlight", "drainage", "waste", "water", "tree")
+PORTS = {"intake": 8101, "routing": 8102}
+ORG = "sraphonthong"
 
 
 def raw_submission(run: str, n: int) -> bytes:
@@ -42,7 +68,7 @@ def raw_submission(run: str, n: int) -> bytes:
         ensure_ascii=False,
     )
     event = RawPayloadReceived(
-        org_id="sraphonthong",
+        org_id=ORG,
         payload=RawPayloadReceivedPayload(
             channel="web",
             received_at=datetime.now(UTC),
@@ -84,16 +110,210 @@ async def raw_relay(bootstrap: str, count: int, size: int) -> float:
         await producer.stop()
 
 
+# ----------------------------------------------------------------------- the services
+
+
+@dataclass
+class BenchServices:
+    """intake and routing of the bench's own, on its own database and topic prefix."""
+
+    profile: stack.Profile
+    database: str
+    prefix: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    peak_rss: dict[str, float] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **self.profile.env()}
+        env.update(
+            MONGODB_DATABASE=self.database,
+            RUAM_TOPIC_PREFIX=self.prefix,
+            INTAKE_HTTP_PORT=str(PORTS["intake"]),
+            ROUTING_HTTP_PORT=str(PORTS["routing"]),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._spawn)
+        await self._wait_healthy()
+
+    def _spawn(self) -> None:
+        logs = REPO / "bench-results" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for svc in PORTS:
+            with (logs / f"{svc}.log").open("ab") as out:
+                self.procs[svc] = subprocess.Popen(
+                    [str(stack.service_python()), "-m", f"services.{svc}.main"],
+                    env=self.env(),
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    async def _wait_healthy(self) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            for svc, port in PORTS.items():
+                deadline = time.monotonic() + 300
+                while True:
+                    try:
+                        r = await client.get(f"http://127.0.0.1:{port}/healthz")
+                        if r.status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if self.procs[svc].poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"bench {svc} did not start; see bench-results/logs")
+                    await asyncio.sleep(0.2)
+
+    def rss(self) -> dict[str, float]:
+        for svc, proc in self.procs.items():
+            status = Path(f"/proc/{proc.pid}/status")
+            if status.exists():
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        mb = int(line.split()[1]) / 1024
+                        self.peak_rss[svc] = max(self.peak_rss.get(svc, 0.0), mb)
+        return dict(self.peak_rss)
+
+    async def stop(self) -> None:
+        self.rss()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    async def db_operations(self) -> float:
+        """Database commands the two services have sent so far."""
+        total = 0.0
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for port in PORTS.values():
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                for m in re.finditer(r"^ruam_db_operations_total\{[^}]*\} (\S+)$", text, re.M):
+                    total += float(m.group(1))
+        return total
+
+
+# ----------------------------------------------------------------------- the seeder
+
+
+def seeded_case(n: int, now: datetime, rng: random.Random) -> tuple[Case, dict[str, Any]]:
+    """A case as routing and intake would hold it after years of work: most closed."""
+    k = n % len(SEED_TEXTS)
+    received = now - timedelta(days=30 + rng.randrange(5 * 365))
+    is_open = rng.random() < 0.05
+    if is_open:
+        received = now - timedelta(days=rng.randrange(10))
+    case_id = f"SPT-{received.year + 543}-S{n:07d}"
+    village = 1 + rng.randrange(10)
+    lat, lon = 15.0 + rng.random() * 0.05, 103.0 + rng.random() * 0.05
+    category = CategoryScore(SEED_CATEGORIES[k], SEED_CATEGORIES[k], SEED_CATEGORIES[k], 0.9, ())
+    timeline = [
+        TimelineEntry(1, received, "received", "received", None, None),
+        TimelineEntry(2, received, "assigned", "assigned", None, None),
+    ]
+    if not is_open:
+        timeline += [
+            TimelineEntry(
+                3, received + timedelta(days=1), "acknowledge", "acknowledged", "o1", None
+            ),
+            TimelineEntry(4, received + timedelta(days=5), "resolve", "resolved", "o1", "ซ่อมแล้ว"),
+            TimelineEntry(5, received + timedelta(days=12), "close", "closed", "o1", None),
+        ]
+    case = Case(
+        case_id=case_id,
+        org_id=ORG,
+        kind="complaint",
+        channel="web",
+        text=SEED_TEXTS[k],
+        received_at=received,
+        status=Status.IN_PROGRESS if is_open else Status.CLOSED,
+        department="engineering",
+        officer_id=f"seed-officer-{n % 7}",
+        categories=[category],
+        ranking=[category],
+        reasons=["seeded by make bench"],
+        respond_due_at=received + timedelta(days=15),
+        village_no=village,
+        lat=lat,
+        lon=lon,
+        channel_message_id=f"seed-{n}",
+        timeline=timeline,
+        assigned_at=received,
+        updated_at=received,
+        closed_at=None if is_open else received + timedelta(days=12),
+        resolved_at=None if is_open else received + timedelta(days=5),
+        resolution=None if is_open else "ซ่อมแล้ว",
+    )
+    submission = {
+        "_id": f"web:seed-{n}",
+        "case_id": case_id,
+        "channel": "web",
+        "kind": "complaint",
+        "channel_message_id": f"seed-{n}",
+        "received_at": received,
+        "month": f"{received:%Y-%m}",
+        "stored_at": received,
+        "contact_ref": None,
+        "public": {"text": SEED_TEXTS[k], "lat": lat, "lon": lon, "village_no": village},
+        "additions": [],
+        "progress": {"status": case.status.value},
+        "is_open": is_open,
+        "version": 3,
+        "outbox": [],
+        "outbox_pending": False,
+    }
+    return case, submission
+
+
+async def seed(url: str, database: str, start: int, stop: int, batch: int = 2000) -> float:
+    """Insert cases start..stop-1 in bulk; returns documents per second."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
+    db = client[database]
+    rng = random.Random(start)
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    try:
+        for lo in range(start, stop, batch):
+            cases, index, submissions, keys = [], [], [], []
+            for n in range(lo, min(stop, lo + batch)):
+                case, submission = seeded_case(n, now, rng)
+                doc = to_document(case)
+                doc.update(version=4, outbox=[], outbox_pending=False)
+                cases.append(doc)
+                index.append(index_entry(doc))
+                submissions.append(submission)
+                keys.append({"_id": "case:" + case.case_id, "key": submission["_id"]})
+            await db["cases"].insert_many(cases, ordered=False)
+            await db["case_index"].insert_many(index, ordered=False)
+            await db["submissions"].insert_many(submissions, ordered=False)
+            await db["submission_keys"].insert_many(keys, ordered=False)
+    finally:
+        await client.close()
+    return (stop - start) * 4 / max(time.perf_counter() - t0, 1e-9)
+
+
+# ----------------------------------------------------------------------- the pipeline
+
+
 class AssignedWatcher:
     """Follows case.received (message id -> case id) and case.assigned (case id -> time)."""
 
-    def __init__(self, bootstrap: str, run: str) -> None:
+    def __init__(self, bootstrap: str, prefix: str, run: str) -> None:
         self.run = run
         self.case_of: dict[str, str] = {}
+        self.received_at: dict[str, float] = {}
         self.assigned_at: dict[str, float] = {}
         self.consumer = AIOKafkaConsumer(
-            Topic.CASE_RECEIVED.value,
-            Topic.CASE_ASSIGNED.value,
+            name(Topic.CASE_RECEIVED, prefix),
+            name(Topic.CASE_ASSIGNED, prefix),
             bootstrap_servers=bootstrap,
             group_id=f"bench.{run}",
             auto_offset_reset="latest",
@@ -118,6 +338,7 @@ class AssignedWatcher:
                 mid = payload.get("channel_message_id") or ""
                 if mid.startswith(f"bench-{self.run}-"):
                     self.case_of[mid] = payload["case_id"]
+                    self.received_at.setdefault(mid, now)
             elif event["type"] == "CaseAssigned":
                 self.assigned_at.setdefault(payload["case_id"], now)
 
@@ -130,13 +351,16 @@ class AssignedWatcher:
         await self.consumer.stop()
 
 
-async def pipeline(bootstrap: str, count: int, rate: float | None, run: str) -> dict[str, Any]:
-    watcher = AssignedWatcher(bootstrap, run)
+async def pipeline(
+    bootstrap: str, prefix: str, count: int, rate: float | None, run: str
+) -> dict[str, Any]:
+    watcher = AssignedWatcher(bootstrap, prefix, run)
     await watcher.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     sent_at: dict[str, float] = {}
     mids = [f"bench-{run}-{n}" for n in range(count)]
+    topic = name(Topic.INTAKE_RAW, prefix)
     try:
         start = time.perf_counter()
         for n, mid in enumerate(mids):
@@ -145,112 +369,151 @@ async def pipeline(bootstrap: str, count: int, rate: float | None, run: str) -> 
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent_at[mid] = time.perf_counter()
-            await producer.send(Topic.INTAKE_RAW.value, raw_submission(run, n), key=mid.encode())
+            await producer.send(topic, raw_submission(run, n), key=mid.encode())
         await producer.flush()
         deadline = time.perf_counter() + max(120.0, count / 5)
         while watcher.done(mids) < count and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - start
-        done = watcher.done(mids)
-        latencies = sorted(
-            (watcher.assigned_at[watcher.case_of[m]] - sent_at[m]) * 1000
-            for m in mids
-            if watcher.case_of.get(m) in watcher.assigned_at
+        done = [m for m in mids if watcher.case_of.get(m) in watcher.assigned_at]
+        total = sorted((watcher.assigned_at[watcher.case_of[m]] - sent_at[m]) * 1000 for m in done)
+        intake = sorted((watcher.received_at[m] - sent_at[m]) * 1000 for m in done)
+        routing = sorted(
+            (watcher.assigned_at[watcher.case_of[m]] - watcher.received_at[m]) * 1000 for m in done
         )
     finally:
         await producer.stop()
         await watcher.stop()
     return {
         "sent": count,
-        "assigned": done,
+        "assigned": len(done),
         "seconds": elapsed,
-        "per_second": done / elapsed,
-        "latencies_ms": latencies,
+        "per_second": len(done) / elapsed,
+        "latency_ms": summary(total),
+        "intake_ms": summary(intake),
+        "routing_ms": summary(routing),
     }
 
 
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
+    if len(values) < 2:
+        return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def peak_rss_mb(profile: stack.Profile) -> dict[str, float]:
-    out = {}
-    for name in ("intake", "routing", "survey", "compliance"):
-        pid = stack.tracked_pid(profile, name)
-        if pid is None:
-            continue
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                out[name] = int(line.split()[1]) / 1024
-    return out
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50": pct(values, 50), "p95": pct(values, 95), "p99": pct(values, 99)}
+
+
+async def level(
+    services: BenchServices, bootstrap: str, stored: int, args: argparse.Namespace, run: str
+) -> dict[str, Any]:
+    await services.start()
+    try:
+        ops0 = await services.db_operations()
+        burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
+        ops1 = await services.db_operations()
+        paced = await pipeline(
+            bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
+        )
+        services.rss()
+    finally:
+        await services.stop()
+    return {
+        "stored": stored,
+        "pipeline": burst,
+        "paced": {**paced, "offered_rate": args.rate},
+        "db_operations_per_case": (ops1 - ops0) / max(burst["assigned"], 1),
+    }
 
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("-n", "--count", type=int, default=500, help="submissions for throughput")
-    parser.add_argument("--rate", type=float, default=4.0, help="offered rate for latency (msg/s)")
-    parser.add_argument("--latency-count", type=int, default=120)
+    parser.add_argument("-n", "--count", type=int, default=600, help="submissions per burst")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered rate for latency")
+    parser.add_argument("--latency-count", type=int, default=600)
+    parser.add_argument("--levels", default="0,10000,50000", help="stored cases to measure at")
     parser.add_argument("--profile", default="local")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
     profile = stack.get_profile(args.profile)
     bootstrap = profile.kafka_bootstrap
     run = uuid.uuid4().hex[:8]
     size = len(raw_submission(run, 0))
+    levels = sorted(int(x) for x in args.levels.split(","))
+    services = BenchServices(profile, f"ruam_bench_{run}", f"bench{run}.")
 
     print(f"bench: raw relay of {args.count} x {size} B ...", flush=True)
     raw = await raw_relay(bootstrap, args.count, size)
-    print(f"bench: pipeline, {args.count} submissions as fast as they go ...", flush=True)
-    burst = await pipeline(bootstrap, args.count, None, run + "a")
-    print(f"bench: latency at {args.rate:g} msg/s x {args.latency_count} ...", flush=True)
-    paced = await pipeline(bootstrap, args.latency_count, args.rate, run + "b")
-    lat = paced["latencies_ms"]
-    rss = peak_rss_mb(profile)
-    result = {
+    results: list[dict[str, Any]] = []
+    stored = 0
+    try:
+        for target in levels:
+            if target > stored:
+                print(f"bench: bulk-loading cases {stored:,} -> {target:,} ...", flush=True)
+                rate = await seed(profile.mongodb_url, services.database, stored, target)
+                print(f"bench:   {rate:,.0f} documents/s", flush=True)
+                stored = target
+            print(
+                f"bench: {stored:,} stored: {args.count} as fast as they go, then "
+                f"{args.latency_count} at {args.rate:g}/s ...",
+                flush=True,
+            )
+            results.append(await level(services, bootstrap, stored, args, run))
+            r = results[-1]
+            print(
+                f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
+                f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
+                f"{r['db_operations_per_case']:.1f} db ops/case",
+                flush=True,
+            )
+    finally:
+        if not args.keep:
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongodb_url)
+            await client.drop_database(services.database)
+            await client.close()
+
+    first, last = results[0], results[-1]
+    flat = last["pipeline"]["per_second"] / first["pipeline"]["per_second"]
+    rss = services.peak_rss
+    out = {
         "at": datetime.now(UTC).isoformat(),
         "message_bytes": size,
         "raw_per_second": raw,
-        "pipeline": {k: v for k, v in burst.items() if k != "latencies_ms"},
-        "ratio": burst["per_second"] / raw if raw else None,
-        "latency": {
-            "offered_rate": args.rate,
-            "count": len(lat),
-            "assigned": paced["assigned"],
-            "p50_ms": pct(lat, 50),
-            "p95_ms": pct(lat, 95),
-            "p99_ms": pct(lat, 99),
-        },
+        "levels": results,
+        "flat": flat,
         "peak_rss_mb": rss,
     }
     out_dir = REPO / "bench-results"
     out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(result, indent=2))
+    path = out_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(out, indent=2))
 
-    rows = [
-        ("raw aiokafka relay", f"{raw:,.0f} msg/s"),
-        (
-            "pipeline intake.raw -> assigned",
-            f"{burst['per_second']:,.1f} msg/s "
-            f"({burst['assigned']}/{burst['sent']} in {burst['seconds']:.1f} s)",
-        ),
-        ("ratio pipeline/raw", f"{result['ratio']:.4f}"),
-        (
-            f"latency @ {args.rate:g}/s p50/p95/p99",
-            f"{pct(lat, 50):.0f} / {pct(lat, 95):.0f} / {pct(lat, 99):.0f} ms",
-        ),
-    ] + [(f"peak RSS {name}", f"{mb:.0f} MB") for name, mb in rss.items()]
-    width = max(len(r[0]) for r in rows)
-    for label, value in rows:
-        print(f"  {label.ljust(width)}  {value}")
-    print(f"  written to {out.relative_to(REPO)}")
+    print(f"\n  stored   cases/s  intake p50  routing p50  p50/p99 @{args.rate:g}/s   db ops/case")
+    for r in results:
+        p, q = r["pipeline"], r["paced"]
+        print(
+            f"  {r['stored']:>6,}  {p['per_second']:>8.1f}  {p['intake_ms']['p50']:>7.0f} ms"
+            f"  {p['routing_ms']['p50']:>8.0f} ms  {q['latency_ms']['p50']:>6.0f} /"
+            f" {q['latency_ms']['p99']:>5.0f} ms  {r['db_operations_per_case']:>10.1f}"
+        )
     print(
-        f"bench: pipeline {burst['per_second']:.1f}/s, raw {raw:.0f}/s, "
-        f"ratio {result['ratio']:.4f}, p99 {pct(lat, 99):.0f} ms, "
-        f"max RSS {max(rss.values(), default=0):.0f} MB"
+        f"  raw aiokafka relay {raw:,.0f} msg/s; peak RSS "
+        + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
     )
-    return 0 if burst["assigned"] == burst["sent"] and paced["assigned"] == paced["sent"] else 1
+    print(f"  written to {path.relative_to(REPO)}")
+    last_p = last["pipeline"]["per_second"]
+    print(
+        f"bench: pipeline {last_p:.1f}/s, raw {raw:.0f}/s, ratio {last_p / raw:.4f}, "
+        f"p99 {last['paced']['latency_ms']['p99']:.0f} ms, "
+        f"max RSS {max(rss.values(), default=0):.0f} MB, flat {flat:.2f}"
+    )
+    complete = all(
+        r["pipeline"]["assigned"] == r["pipeline"]["sent"]
+        and r["paced"]["assigned"] == r["paced"]["sent"]
+        for r in results
+    )
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

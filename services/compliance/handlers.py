@@ -15,7 +15,6 @@ dead-lettered. That keeps "the same events in any order give the same state" tru
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -71,19 +70,15 @@ from shared.events.compliance import (
 )
 from shared.events.envelope import new_event_id
 from shared.outbox import Emission
+from shared.store import Retry, retry_on_conflict
 from shared.topics import Topic
 
 log = logging.getLogger("ruam.compliance")
 
 # Writers of one project (the consumer, HTTP, the timer loop, the relay) race now and
 # then; and a writer that died mid-write holds its revision for the claim TTL (30 s).
-# Back off and retry for longer than that rather than dead-letter a good event.
-MAX_ATTEMPTS = 40
-MAX_BACKOFF_SECONDS = 1.0
-
-
-async def backoff(attempt: int) -> None:
-    await asyncio.sleep(min(0.01 * 2**attempt, MAX_BACKOFF_SECONDS))
+# A Kafka event backs off for longer than that rather than fail a good event.
+KAFKA_RETRY = Retry(attempts=40, cap_seconds=1.0)
 
 
 MANUAL_ON_KAFKA = (RecordParticipation, Waive)
@@ -176,10 +171,10 @@ class ComplianceHandlers:
     async def on_project_event(self, event: ProjectEvent) -> Project:
         change = change_from_event(event)  # refuses bad content before anything is kept
         assert change.version is not None
+        version = change.version
         pid = event.payload.project_id
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                await backoff(attempt)
+
+        async def attempt() -> Project:
             project = await self.projects.get(pid)
             if project is None:
                 project = Project(project_id=pid, org_id=event.org_id, source=Source.KAFKA)
@@ -187,7 +182,7 @@ class ComplianceHandlers:
                 raise WrongSource(f"project {pid} is entered by hand over HTTP, not fed by Kafka")
             elif project.org_id != event.org_id:
                 raise WrongSource(f"project {pid} belongs to {project.org_id}, not {event.org_id}")
-            disposition = rules.disposition(project, change.version)
+            disposition = rules.disposition(project, version)
             if disposition is rules.Disposition.DUPLICATE:
                 self.metrics.duplicates.labels("kafka").inc()
                 await self.projects.flush(pid)  # in case a crash left its events unpublished
@@ -196,7 +191,7 @@ class ComplianceHandlers:
             applied: list[Change] = []
             refused = 0
             if disposition is rules.Disposition.PARK:
-                rules.park(project, Pending(change.version, change.event_id, _raw(event)))
+                rules.park(project, Pending(version, change.event_id, _raw(event)))
             else:
                 nxt: Change | None = change
                 while nxt is not None:
@@ -212,13 +207,10 @@ class ComplianceHandlers:
                         if parked
                         else None
                     )
-            try:
-                await self.projects.save(
-                    project,
-                    self._emissions(project, facts, change.at, bool(applied) or refused > 0),
-                )
-            except ConcurrencyError:
-                continue  # an HTTP write or another consumer came first: decide again
+            await self.projects.save(
+                project,
+                self._emissions(project, facts, change.at, bool(applied) or refused > 0),
+            )
             if disposition is rules.Disposition.PARK:
                 self.metrics.parked.inc()
             self._count(applied, facts)
@@ -226,7 +218,9 @@ class ComplianceHandlers:
                 self.metrics.refused.labels("kafka").inc(refused)
             await self.projects.flush(pid)
             return project
-        raise ConcurrencyError(f"project {pid} kept changing; giving up for a redelivery")
+
+        # An HTTP write or another consumer may come first: decide again on their version.
+        return await retry_on_conflict(attempt, KAFKA_RETRY)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -237,9 +231,8 @@ class ComplianceHandlers:
         cmd = command_from(payload)
         pid = payload.project_id
         print_ = fingerprint(org_id, cmd)
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                await backoff(attempt)
+
+        async def attempt() -> tuple[Project, bool]:
             existing = await self.projects.get(pid)
             if existing is not None:
                 if existing.source is Source.HTTP and existing.registration_fingerprint == print_:
@@ -264,14 +257,12 @@ class ComplianceHandlers:
                 version=1,
             )
             facts = rules.apply(project, change, self.policies.for_org(org_id))
-            try:
-                await self.projects.save(project, self._emissions(project, facts, change.at, True))
-            except ConcurrencyError:
-                continue
+            await self.projects.save(project, self._emissions(project, facts, change.at, True))
             self._count([change], facts)
             await self._flush_quietly(pid)
             return project, True
-        raise ConcurrencyError(f"project {pid} kept changing")
+
+        return await retry_on_conflict(attempt)
 
     async def record(
         self, project_id: str, payload: ProjectFact, client_event_id: str | None
@@ -279,9 +270,8 @@ class ComplianceHandlers:
         """A manual change. Returns (project, applied); False when the event id was seen."""
         cmd = command_from(payload)
         event_id = self._http_event_id(project_id, client_event_id or str(uuid.uuid4()))
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                await backoff(attempt)
+
+        async def attempt() -> tuple[Project, bool]:
             project = await self.projects.get(project_id)
             if project is None or not project.registered:
                 raise LookupError(project_id)
@@ -302,14 +292,12 @@ class ComplianceHandlers:
                 version=project.applied_version + 1 if project.source is Source.HTTP else None,
             )
             facts = rules.apply(project, change, self.policies.for_org(project.org_id))
-            try:
-                await self.projects.save(project, self._emissions(project, facts, change.at, True))
-            except ConcurrencyError:
-                continue
+            await self.projects.save(project, self._emissions(project, facts, change.at, True))
             self._count([change], facts)
             await self._flush_quietly(project_id)
             return project, True
-        raise ConcurrencyError(f"project {project_id} kept changing")
+
+        return await retry_on_conflict(attempt)
 
     async def _flush_quietly(self, project_id: str) -> None:
         # The change is stored with its events; if Kafka is away, the relay publishes

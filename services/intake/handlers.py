@@ -45,12 +45,12 @@ from shared.events.intake import (
     RawPayloadReceived,
 )
 from shared.outbox import Emission, RawPublisher
+from shared.store import retry_on_conflict
 from shared.thai import format_thai_date, to_bangkok
 from shared.topics import Topic
 
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 MAX_SEQUENCE_ATTEMPTS = 5
-MAX_UPDATE_ATTEMPTS = 8
 BATCH_CONCURRENCY = 8
 
 
@@ -366,7 +366,8 @@ class IntakeHandlers:
 
     async def _add_to_case(self, dedup_key: str, msg: line.Incoming) -> str | None:
         """Append a follow-up message to the case its conversation opened; None if gone."""
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+
+        async def attempt() -> str | None:
             doc = await self.submissions.get(dedup_key)
             if doc is None:
                 return None
@@ -417,12 +418,14 @@ class IntakeHandlers:
                 payload=public_payload(doc, progress),
             )
             emission = Emission(Topic.PUBLIC_CASES, doc["case_id"], event)
-            if await self.submissions.update(doc, doc["version"], [emission]):
-                await self.submissions.alias(msg.message_key, dedup_key)
-                await self.submissions.flush(dedup_key)
-                self.metrics.additions.labels("line").inc()
-                return str(doc["case_id"])
-        raise ConcurrencyError(f"case of {dedup_key} kept changing")
+            if not await self.submissions.update(doc, doc["version"], [emission]):
+                raise ConcurrencyError(f"case of {dedup_key} changed meanwhile")
+            await self.submissions.alias(msg.message_key, dedup_key)
+            await self.submissions.flush(dedup_key)
+            self.metrics.additions.labels("line").inc()
+            return str(doc["case_id"])
+
+        return await retry_on_conflict(attempt)
 
     # ------------------------------------------------------------ Kafka: raw payloads
 
@@ -481,7 +484,8 @@ class IntakeHandlers:
     async def case_event(self, event: CaseEvent) -> bool:
         """Apply a routing event to intake's view of the case; True if it changed it."""
         name = event.type
-        for _ in range(MAX_UPDATE_ATTEMPTS):
+
+        async def attempt() -> bool:
             doc = await self.submissions.get_case(event.payload.case_id)
             if doc is None:
                 # Not a case intake received (another org, or a stream replayed into a
@@ -503,11 +507,13 @@ class IntakeHandlers:
                 payload=public_payload(doc, changed),
             )
             emission = Emission(Topic.PUBLIC_CASES, doc["case_id"], public)
-            if await self.submissions.update(doc, doc["version"], [emission]):
-                self.metrics.case_updates.labels(name, "applied").inc()
-                await self.submissions.flush(doc["_id"])
-                return True
-        raise ConcurrencyError(f"case {event.payload.case_id} kept changing")
+            if not await self.submissions.update(doc, doc["version"], [emission]):
+                raise ConcurrencyError(f"case {event.payload.case_id} changed meanwhile")
+            self.metrics.case_updates.labels(name, "applied").inc()
+            await self.submissions.flush(doc["_id"])
+            return True
+
+        return await retry_on_conflict(attempt)
 
     # ------------------------------------------------------------ dead letters
 

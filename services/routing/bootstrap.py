@@ -11,12 +11,12 @@ from services.routing import http, subscribers
 from services.routing.adapters.classifier import default_ranker
 from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFiles
 from services.routing.adapters.mongo_cases import MongoCaseRepository
-from services.routing.handlers import RoutingHandlers, timer_loop
+from services.routing.handlers import RoutingHandlers
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
 from services.routing.settings import RoutingSettings
 from shared.clock import SystemClock
-from shared.outbox import relay_loop
+from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
 
@@ -63,7 +63,11 @@ def create_service(
     )
     runtime.loops.append(relay_loop(cases.sweep, settings.outbox_sweep_seconds))
     runtime.loops.append(
-        timer_loop(lambda: handlers.fire_timers(settings.timer_batch), settings.timer_poll_seconds)
+        periodic(
+            lambda: handlers.fire_timers(settings.timer_batch),
+            settings.timer_poll_seconds,
+            "deadline timers fired event(s)",
+        )
     )
     subscribers.register(runtime, handlers)
     fs_app, app = asgi_app(runtime, http.routes(handlers), title="Ruam routing")

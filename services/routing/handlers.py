@@ -8,13 +8,12 @@ from the case and its timeline, so a repeat yields the same events, not new ones
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.routing.domain import lifecycle
@@ -57,14 +56,13 @@ from shared.events.cases import (
 from shared.events.envelope import new_event_id
 from shared.events.intake import NotificationRequested, NotificationRequestedPayload
 from shared.outbox import Emission
+from shared.store import retry_on_conflict
 from shared.topics import Topic
 
 log = logging.getLogger("ruam.routing")
 
 TOP_K = 5
 DUPLICATE_CANDIDATES = 50
-# A command that loses a race against a concurrent change is decided again on the new state.
-MAX_ATTEMPTS = 5
 # Actions a service may ask for without an officer (the survey reopens what citizens say
 # is not fixed); every other action names the officer who takes it.
 SYSTEM_ACTIONS = frozenset({"reopen"})
@@ -192,13 +190,13 @@ class RoutingHandlers:
         """One action on one case, the same whether it came over HTTP or Kafka."""
         if not cmd.command_id:
             cmd = Command(cmd.action, cmd.officer_id, cmd.params, f"cmd-{uuid.uuid4()}")
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+
+        async def attempt() -> tuple[Case, bool]:
             case = await self.cases.get(case_id)
             if case is None:
                 raise CaseNotFound(f"no case {case_id}")
             if cmd.command_id in case.applied_commands:
-                await self.cases.flush(case_id)  # its events may not have gone out yet
-                return case
+                return case, False
             directory = self.directory(case.org_id)
             try:
                 self.authorize(actor, cmd, case, directory)
@@ -213,17 +211,15 @@ class RoutingHandlers:
             except Exception as exc:
                 self.metrics.refused.labels(cmd.action[:40], type(exc).__name__).inc()
                 raise
-            try:
-                await self.cases.save(case, self._emissions(case, facts, correlation_id))
-            except ConcurrencyError:
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                continue
-            self.metrics.actions.labels(cmd.action).inc()
+            await self.cases.save(case, self._emissions(case, facts, correlation_id))
             self._count(facts, case)
-            await self.cases.flush(case_id)
-            return case
-        raise AssertionError("unreachable")  # pragma: no cover
+            return case, True
+
+        case, applied = await retry_on_conflict(attempt)
+        if applied:
+            self.metrics.actions.labels(cmd.action).inc()
+        await self.cases.flush(case_id)  # a repeat too: its events may not have gone out yet
+        return case
 
     async def _check_references(self, cmd: Command) -> None:
         original = cmd.params.get("duplicate_of")
@@ -247,24 +243,25 @@ class RoutingHandlers:
         now = self.clock.now()
         fired = 0
         for case_id in await self.cases.due(now, limit):
-            case = await self.cases.get(case_id)
-            if case is None:
-                continue
             try:
-                directory = self.directory(case.org_id)
-            except Exception:
-                log.exception("no directory for %s; its timers wait", case_id)
-                continue
-            facts = lifecycle.fire_due(case, now, directory)
-            try:
-                await self.cases.save(case, self._emissions(case, facts, None))
+                fired += await self._fire(case_id, now)
             except ConcurrencyError:
+                # Someone changed it meanwhile; the next round sees their version.
                 self.metrics.timer_conflicts.inc()
-                continue  # someone changed it meanwhile; the next round sees their version
-            fired += len(facts)
-            self._count(facts, case)
-            await self.cases.flush(case_id)
+            except Exception:
+                # One broken case must not hold back every other case's deadline.
+                log.exception("timers of %s not fired; retried next round", case_id)
         return fired
+
+    async def _fire(self, case_id: str, now: datetime) -> int:
+        case = await self.cases.get(case_id)  # fresh: the due list may be stale by now
+        if case is None or not any(t.due_at <= now for t in case.timers):
+            return 0  # nothing to write: leave the version free for officers
+        facts = lifecycle.fire_due(case, now, self.directory(case.org_id))
+        await self.cases.save(case, self._emissions(case, facts, None))
+        self._count(facts, case)
+        await self.cases.flush(case_id)
+        return len(facts)
 
     # -- preview -------------------------------------------------------------------------
 
@@ -473,22 +470,3 @@ def assigned_event(case: Case, fact: Assigned, corr: str) -> CaseAssigned:
             assignment_no=fact.assignment_no,
         ),
     )
-
-
-def timer_loop(
-    fire: Callable[[], Awaitable[int]], interval: float
-) -> Callable[[asyncio.Event], Awaitable[None]]:
-    """Background loop that fires due deadline timers (stored on cases, so restart-safe)."""
-
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                fired = await fire()
-                if fired:
-                    log.info("deadline timers fired %d event(s)", fired)
-            except Exception:  # keep the clock running; the next round retries
-                log.exception("deadline timer round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-
-    return loop

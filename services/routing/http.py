@@ -260,7 +260,9 @@ def routes(handlers: RoutingHandlers) -> list[BaseRoute]:
         except InvalidTransition as exc:
             raise ApiError(409, "invalid_transition", str(exc)) from exc
         except ConcurrencyError as exc:
-            raise ApiError(409, "conflict", f"the case is being changed, retry: {exc}") from exc
+            raise ApiError(
+                503, "busy", f"the case is being changed, try again: {exc}", retry_after=1
+            ) from exc
         except InvalidCommand as exc:
             raise ApiError(
                 422, "validation_failed", str(exc), [{"field": exc.field, "message": exc.message}]

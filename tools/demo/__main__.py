@@ -19,7 +19,7 @@ import httpx
 
 from deploy.local import stack
 from tools.demo import traffy
-from tools.demo.context import DemoContext, Report
+from tools.demo.context import DemoContext, Report, RetryAfterTransport
 
 STAGES = ("intake", "routing", "survey", "compliance")
 
@@ -79,7 +79,7 @@ async def main(argv: list[str] | None = None) -> int:
     reports, path = _load(args.data)
     urls = {name: f"http://127.0.0.1:{profile.port_of(name)}" for name in STAGES}
     timeout = httpx.Timeout(30.0, connect=5.0)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, transport=RetryAfterTransport()) as client:
         ctx = DemoContext(urls=urls, client=client, reports=reports, data_path=path)
         await _check_health(ctx)
         print(f"Ruam demo: {len(reports)} reports from {path or 'the built-in sample'}", flush=True)

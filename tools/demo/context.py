@@ -12,6 +12,30 @@ from typing import Any
 import httpx
 
 
+class RetryAfterTransport(httpx.AsyncBaseTransport):
+    """503 means "try again" (with Retry-After): do so, a bounded number of times.
+
+    409 is not retried: it means the step is not allowed now (for the demo: taken before).
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport | None = None, attempts: int = 20) -> None:
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._attempts = attempts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(self._attempts - 1):
+            response = await self._inner.handle_async_request(request)
+            if response.status_code != 503:
+                return response
+            await response.aclose()
+            retry_after = response.headers.get("retry-after", "1")
+            await asyncio.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 10.0))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 @dataclass(frozen=True)
 class Report:
     """One citizen report from the Traffy Fondue export (or a CSV of the same shape)."""

@@ -5,7 +5,7 @@ strings sort like the dates. Parked early events are sub-documents holding the r
 event JSON as a string.
 
 Every write of a project is a compare-and-set on its revision (the stored `version`),
-through the shared outbox (`shared.outbox.OutboxRelay`), whose claims make it atomic on
+through the shared store (`shared.store.AggregateStore`), whose claims make it atomic on
 FerretDB too: here the Kafka consumer, HTTP requests and the timer loop may all write
 one project.
 """
@@ -33,7 +33,8 @@ from services.compliance.domain.model import (
 from services.compliance.ports import ProjectQuery
 from shared.events.compliance import Stage
 from shared.mongo import Document
-from shared.outbox import Emission, OutboxRelay, RawPublisher
+from shared.outbox import Emission, RawPublisher
+from shared.store import AggregateStore
 
 
 def _day(value: date | None) -> str | None:
@@ -219,19 +220,17 @@ def query_filter(query: ProjectQuery) -> Document:
 class MongoProjectRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._projects = db["projects"]
-        self._relay = OutboxRelay(self._projects, publisher)
+        self._relay = AggregateStore(self._projects, publisher)
 
     async def ensure_indexes(self) -> None:
-        await self._projects.create_index([("outbox_pending", ASCENDING)])
-        await self._projects.create_index(
-            [("fiscal_year", ASCENDING), ("requires_participation", ASCENDING)]
+        await self._relay.ensure_indexes(
+            ("fiscal_year", "requires_participation"), "has_open_requirements"
         )
-        await self._projects.create_index([("has_open_requirements", ASCENDING)])
 
     # -- ProjectRepository -------------------------------------------------------------
 
     async def get(self, project_id: str) -> Project | None:
-        doc = await self._projects.find_one({"_id": project_id}, {"outbox": 0})
+        doc = await self._relay.get(project_id)
         return from_document(doc) if doc else None
 
     async def save(self, project: Project, emissions: Sequence[Emission]) -> None:

@@ -22,7 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.intake.domain.open311 import RequestQuery
 from shared.errors import ConcurrencyError
 from shared.mongo import Document, is_duplicate_key
-from shared.outbox import Emission, OutboxRelay, RawPublisher
+from shared.outbox import Emission, RawPublisher
+from shared.store import AggregateStore
 
 
 class MongoSubmissionRepository:
@@ -30,30 +31,29 @@ class MongoSubmissionRepository:
         self._submissions = db["submissions"]
         self._keys = db["submission_keys"]
         self._counters = db["counters"]
-        self._relay = OutboxRelay(self._submissions, publisher)
+        self._relay = AggregateStore(self._submissions, publisher)
         # FerretDB (SQLite) does not make find_one_and_update($inc) atomic: concurrent
         # callers can draw the same number. Drawing one at a time in this process keeps
         # numbers unique and gap-free; the unique index on case_id guards the rest.
         self._counter_lock = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
-        await self._submissions.create_index([("case_id", ASCENDING)], unique=True)
-        await self._submissions.create_index([("outbox_pending", ASCENDING)])
+        await self._relay.ensure_indexes("case_id", unique=("case_id",))
         await self._submissions.create_index([("received_at", DESCENDING)])
 
     async def get(self, dedup_key: str) -> dict[str, Any] | None:
-        doc = await self._submissions.find_one({"_id": dedup_key}, {"outbox": 0})
+        doc = await self._relay.get(dedup_key)
         if doc is not None:
             return doc
         alias = await self._keys.find_one({"_id": "msg:" + dedup_key})
         if alias is None:
             return None
-        return await self._submissions.find_one({"_id": alias["key"]}, {"outbox": 0})
+        return await self._relay.get(alias["key"])
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         alias = await self._keys.find_one({"_id": "case:" + case_id})
         if alias is not None:
-            return await self._submissions.find_one({"_id": alias["key"]}, {"outbox": 0})
+            return await self._relay.get(alias["key"])
         # Written before this index existed, or the index write was lost: look it up.
         doc = await self._submissions.find_one({"case_id": case_id}, {"outbox": 0})
         if doc is not None:

@@ -1,20 +1,15 @@
 """Cases in MongoDB (collection `cases`, one document per case, _id = case id).
 
-Every write of a case is a compare-and-set on its version, guarded by a claim
-(`shared.outbox.claim_version`): the version filter alone is not enough on FerretDB v1
-(SQLite): measured on the test stack, two concurrent `replace_one({"_id": x, "version": v},
-...)` both matched in 10 of 30 trials, and a concurrent `$set` undid a replace in 8 of 30.
-
-Queries (work queues, loads, due timers, duplicate candidates, the outbox sweep) run on
-`case_index`, a slim projection written after each write of a case: FerretDB on SQLite
-scans and decodes whole documents for such filters, and a case document with its
-timeline and outbox is many times the size of its index entry (measured: ~0.5 s per
-query over 145 full cases, ~0.1-0.2 s over 1,000 slim ones).
+Every write of a case goes through the shared aggregate store (`shared.store`), a
+compare-and-set on its version. After each write the store calls `_project`, which keeps
+`case_index` (the slim projection the HTTP lists query) and the in-memory working set of
+open cases (`open_cases.OpenCases`) that answers every per-event question.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,7 +17,8 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.routing.domain.duplicates import Candidate, bounding_box
+from services.routing.adapters.open_cases import OpenCases
+from services.routing.domain.duplicates import Candidate
 from services.routing.domain.model import (
     OPEN_STATUSES,
     AssignmentRecord,
@@ -33,10 +29,9 @@ from services.routing.domain.model import (
     TimelineEntry,
     Timer,
 )
-from shared.errors import ConcurrencyError
-from shared.mongo import Document, is_duplicate_key
-from shared.outbox import Emission, RawPublisher, claim_version
-from shared.topics import Topic
+from shared.mongo import Document
+from shared.outbox import Emission, RawPublisher
+from shared.store import AggregateStore
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
 
@@ -248,8 +243,6 @@ INDEX_FIELDS = (
     "escalation_level",
     "likely_duplicate_of",
     "received_at",
-    "outbox_pending",
-    "version",
 )
 INDEX_TEXT = 500  # enough words to compare for duplicates
 
@@ -269,115 +262,90 @@ def query(filters: dict[str, Any], overdue_at: datetime | None) -> Document:
 
 
 class MongoCaseRepository:
-    def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
+    """Cases through the shared aggregate store, with `case_index` written beside each.
+
+    Per-event questions (loads, due timers, duplicate candidates) are answered from the
+    in-memory working set of open cases (`OpenCases`); only the HTTP lists query
+    `case_index`.
+    """
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        publisher: RawPublisher,
+        *,
+        reload_every: float = 300.0,
+    ) -> None:
         self._cases = db["cases"]
         self._index = db["case_index"]
-        self._publisher = publisher
-        # Saved by this process and not yet published, so the flush that follows a save
-        # needs no read. Lost on a crash, which is fine: then the document is read.
-        self._unflushed: dict[str, tuple[int, list[Document]]] = {}
+        self._store = AggregateStore(self._cases, publisher, after_write=self._project)
+        self._open = OpenCases()
+        self._reload_every = reload_every
+        self._loaded_at = -math.inf
 
     async def ensure_indexes(self) -> None:
-        await self._index.create_index([("outbox_pending", ASCENDING)])
+        await self._store.ensure_indexes()
         await self._index.create_index([("department", ASCENDING), ("status", ASCENDING)])
         await self._index.create_index([("officer_id", ASCENDING), ("status", ASCENDING)])
         await self._index.create_index([("channel", ASCENDING), ("channel_message_id", ASCENDING)])
-        await self._index.create_index([("next_timer_at", ASCENDING)])
         await self._index.create_index([("overdue_from", ASCENDING)])
-        await self._index.create_index(
-            [("open", ASCENDING), ("category", ASCENDING), ("lat", ASCENDING)]
-        )
-        await self._index.create_index([("open", ASCENDING), ("village_no", ASCENDING)])
+        await self._index.create_index([("open", ASCENDING), ("received_at", ASCENDING)])
         await self._index.create_index([("received_at", ASCENDING), ("_id", ASCENDING)])
 
     async def reindex(self) -> int:
-        """Project the cases whose index entry lags (a crash between the two writes)."""
-        indexed = {
-            d["_id"]: d.get("version", 0)
-            async for d in self._index.find({}, {"_id": 1, "version": 1})
-        }
+        """Project the cases whose index entry differs (a crash between the two writes)."""
+        indexed = {d["_id"]: d async for d in self._index.find({})}
         fixed = 0
         async for doc in self._cases.find({}, {k: 1 for k in (*INDEX_FIELDS, "text")}):
-            if indexed.get(doc["_id"], -1) < doc.get("version", 0):
+            entry = index_entry(doc)
+            if indexed.get(doc["_id"]) != entry:
                 await self._project(doc)
                 fixed += 1
         return fixed
 
     async def repair_index(self) -> None:
-        """Start-up hook: what a crash between a case's write and its index entry left."""
+        """Start-up hook: repair the index, then load the working set of open cases."""
         await self.reindex()
+        await self.reload_open()
+
+    async def reload_open(self) -> int:
+        """Read the open cases again (other replicas' changes); returns how many."""
+        entries = [e async for e in self._index.find({"open": True})]
+        self._open.replace_all(entries)
+        self._loaded_at = time.monotonic()
+        return len(entries)
+
+    async def _fresh(self) -> OpenCases:
+        if time.monotonic() - self._loaded_at > self._reload_every:
+            await self.reload_open()
+        return self._open
 
     async def _project(self, doc: Document) -> None:
-        """Write the index entry of this version of the case (the writer holds its claim)."""
-        await self._index.replace_one({"_id": doc["_id"]}, index_entry(doc), upsert=True)
+        """Write the index entry of this version of the case (the writer holds it)."""
+        entry = index_entry(doc)
+        await self._index.replace_one({"_id": doc["_id"]}, entry, upsert=True)
+        self._open.put(entry)
 
     # -- CaseRepository ----------------------------------------------------------------
 
     async def get(self, case_id: str) -> Case | None:
-        doc = await self._cases.find_one({"_id": case_id}, {"outbox": 0})
-        return from_document(doc) if doc else None
+        doc = await self._store.get(case_id)
+        if doc is None:
+            return None
+        # Whatever is read is the truth: the working set follows it.
+        self._open.put(index_entry(doc))
+        return from_document(doc)
 
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
-        items = [e.to_item() for e in emissions]
-        body = to_document(case)
-        if case.version == 0:
-            body.update(version=1, outbox=items, outbox_pending=bool(items))
-            try:
-                await self._cases.insert_one(body)
-            except Exception as exc:
-                if is_duplicate_key(exc):
-                    raise ConcurrencyError(f"{case.case_id} already exists") from exc
-                raise
-        else:
-            # The claim makes us the only writer from this version; every filter names
-            # the _id alone because FerretDB scans the whole collection for anything else.
-            await claim_version(self._cases, case.case_id, case.version)
-            current = await self._cases.find_one({"_id": case.case_id}, {"outbox": 1, "version": 1})
-            if current is None or current.get("version") != case.version:
-                raise ConcurrencyError(f"{case.case_id} is not at version {case.version}")
-            pending = list(current.get("outbox") or []) + items
-            body.update(version=case.version + 1, outbox=pending, outbox_pending=bool(pending))
-            await self._cases.replace_one({"_id": case.case_id}, body)
-        await self._project(body)
-        case.version = body["version"]
-        if body["outbox"]:
-            self._unflushed[case.case_id] = (case.version, body["outbox"])
+        case.version = await self._store.save(
+            to_document(case), expected_version=case.version, emissions=emissions
+        )
 
     async def flush(self, case_id: str) -> int:
-        """Publish the case's pending events, then clear them. Clearing is a version step
-        like any write, so it can never wipe events a concurrent writer appended; if it
-        loses, the next flush republishes, which consumers absorb by event id."""
-        known = self._unflushed.pop(case_id, None)
-        if known is None:
-            doc = await self._cases.find_one({"_id": case_id}, {"outbox": 1, "version": 1})
-            if not doc or not doc.get("outbox"):
-                return 0
-            known = (doc["version"], doc["outbox"])
-        version, items = known
-        for item in items:
-            await self._publisher.publish_raw(
-                Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
-            )
-        with contextlib.suppress(ConcurrencyError):
-            await claim_version(self._cases, case_id, version)
-            # The claim of an old version can be taken again once the case has moved on:
-            # check it is still at the version we published before touching it.
-            current = await self._cases.find_one({"_id": case_id}, {"version": 1})
-            if current is None or current.get("version") != version:
-                return len(items)
-            cleared = {"outbox": [], "outbox_pending": False, "version": version + 1}
-            await self._cases.update_one({"_id": case_id}, {"$set": cleared})
-            await self._index.update_one(
-                {"_id": case_id}, {"$set": {"outbox_pending": False, "version": version + 1}}
-            )
-        return len(items)
+        return await self._store.flush(case_id)
 
-    async def sweep(self, limit: int = 500) -> int:
-        published = 0
-        cursor = self._index.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
-        async for doc in cursor:
-            published += await self.flush(doc["_id"])
-        return published
+    async def sweep(self) -> int:
+        return await self._store.sweep()
 
     async def find(
         self,
@@ -419,52 +387,13 @@ class MongoCaseRepository:
         return await self._index.count_documents(query(filters, overdue_at))
 
     async def loads(self) -> dict[str, int]:
-        pipeline: list[Document] = [
-            {"$match": {"open": True}},
-            {"$group": {"_id": "$officer_id", "n": {"$sum": 1}}},
-        ]
-        cursor = await self._index.aggregate(pipeline)
-        return {doc["_id"]: int(doc["n"]) async for doc in cursor if doc["_id"]}
+        return (await self._fresh()).loads()
 
     async def due(self, now: datetime, limit: int) -> list[str]:
-        cursor = (
-            self._index.find({"next_timer_at": {"$lte": now}}, {"_id": 1})
-            .sort([("next_timer_at", ASCENDING)])
-            .limit(limit)
-        )
-        return [doc["_id"] async for doc in cursor]
+        return (await self._fresh()).due(now, limit)
 
     async def duplicate_candidates(self, case: Case, limit: int) -> list[Candidate]:
-        ors: list[Document] = []
-        if case.category and case.lat is not None and case.lon is not None:
-            lat0, lat1, lon0, lon1 = bounding_box(case.lat, case.lon)
-            ors.append(
-                {
-                    "category": case.category,
-                    "lat": {"$gte": lat0, "$lte": lat1},
-                    "lon": {"$gte": lon0, "$lte": lon1},
-                }
-            )
-        if case.village_no is not None:
-            ors.append({"village_no": case.village_no})
-        if not ors:
-            return []
-        cursor = (
-            self._index.find(
-                {"open": True, "_id": {"$ne": case.case_id}, "$or": ors},
-                {"_id": 1, "category": 1, "lat": 1, "lon": 1, "village_no": 1, "text": 1},
-            )
-            .sort([("received_at", ASCENDING)])
-            .limit(limit)
+        open_cases = await self._fresh()
+        return open_cases.candidates(
+            case.case_id, case.category, case.lat, case.lon, case.village_no, limit
         )
-        return [
-            Candidate(
-                d["_id"],
-                d.get("category"),
-                d.get("lat"),
-                d.get("lon"),
-                d.get("village_no"),
-                d.get("text") or "",
-            )
-            async for d in cursor
-        ]

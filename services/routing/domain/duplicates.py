@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.routing.domain.classifier import normalize_text, tokenize
 from services.routing.domain.model import Case
@@ -76,6 +77,7 @@ def bounding_box(
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
+@lru_cache(maxsize=8192)  # the same open cases are compared with every new one
 def words(text: str) -> frozenset[str]:
     return frozenset(t for t in tokenize(normalize_text(text)) if t not in _STOP and len(t) > 1)
 

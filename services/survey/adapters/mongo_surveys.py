@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -30,8 +29,9 @@ from services.survey.domain.model import (
 )
 from services.survey.ports import Counts
 from shared.errors import ConcurrencyError
-from shared.mongo import Document, is_duplicate_key
-from shared.outbox import Emission, OutboxRelay, RawPublisher, save_with_outbox
+from shared.mongo import Document
+from shared.outbox import Emission, RawPublisher
+from shared.store import AggregateStore, Decision, change
 
 # ----------------------------------------------------------------------- mapping
 
@@ -198,9 +198,9 @@ def alert_from_document(doc: Document) -> Alert:
     )
 
 
-async def _insert(collection: Any, doc: Document, emissions: Sequence[Emission]) -> bool:
+async def _insert(store: AggregateStore, doc: Document, emissions: Sequence[Emission]) -> bool:
     try:
-        await save_with_outbox(collection, doc, expected_version=0, emissions=list(emissions))
+        await store.save(doc, expected_version=0, emissions=emissions)
     except ConcurrencyError:
         return False
     return True
@@ -212,15 +212,13 @@ async def _insert(collection: Any, doc: Document, emissions: Sequence[Emission])
 class MongoSurveyRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._surveys = db["surveys"]
-        self._relay = OutboxRelay(self._surveys, publisher)
+        self._relay = AggregateStore(self._surveys, publisher)
 
     async def ensure_indexes(self) -> None:
-        await self._surveys.create_index([("token", ASCENDING)], unique=True)
-        await self._surveys.create_index([("case_id", ASCENDING)])
-        await self._surveys.create_index([("outbox_pending", ASCENDING)])
+        await self._relay.ensure_indexes("token", "case_id", unique=("token",))
 
     async def add(self, survey: Survey, emissions: Sequence[Emission]) -> bool:
-        return await _insert(self._surveys, survey_to_document(survey), emissions)
+        return await _insert(self._relay, survey_to_document(survey), emissions)
 
     async def get(self, survey_id: str) -> Survey | None:
         doc = await self._surveys.find_one({"_id": survey_id}, {"outbox": 0})
@@ -244,10 +242,10 @@ class MongoSurveyRepository:
 class MongoResponseRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._responses = db["responses"]
-        self._relay = OutboxRelay(self._responses, publisher)
+        self._relay = AggregateStore(self._responses, publisher)
 
     async def ensure_indexes(self) -> None:
-        await self._responses.create_index([("outbox_pending", ASCENDING)])
+        await self._relay.ensure_indexes()
         for by in DIMENSIONS:
             await self._responses.create_index(
                 [("org_id", ASCENDING), ("fiscal_year", ASCENDING), (f"dims.{by}", ASCENDING)]
@@ -257,7 +255,7 @@ class MongoResponseRepository:
         )
 
     async def add(self, response: Response, emissions: Sequence[Emission]) -> bool:
-        return await _insert(self._responses, response_to_document(response), emissions)
+        return await _insert(self._relay, response_to_document(response), emissions)
 
     async def ensure(self, response: Response) -> None:
         doc = response_to_document(response)
@@ -336,33 +334,23 @@ class MongoResponseRepository:
 class MongoAggregateStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._buckets = db["satisfaction_buckets"]
+        self._store = AggregateStore(self._buckets, publisher=None)
 
     async def ensure_indexes(self) -> None:
-        await self._buckets.create_index(
-            [("org_id", ASCENDING), ("fiscal_year", ASCENDING), ("by", ASCENDING)]
-        )
+        await self._store.ensure_indexes(("org_id", "fiscal_year", "by"))
 
     async def put(self, bucket: Bucket, *, force: bool = False) -> bool:
         doc = bucket_to_document(bucket)
-        if force:
-            await self._buckets.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-            return True
-        body = {k: v for k, v in doc.items() if k != "_id"}
-        try:
+
+        def decide(current: Document | None) -> Decision:
             # Responses are only ever added, so a slice's response count only grows: a
-            # recomputation that saw fewer responses is stale and must not win. When
-            # the stored count is larger the filter misses, the upsert collides on
-            # _id, and the newer figures stay.
-            await self._buckets.update_one(
-                {"_id": doc["_id"], "responses": {"$lte": bucket.responses}},
-                {"$set": body},
-                upsert=True,
-            )
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+            # recomputation that saw fewer responses is stale and must not win.
+            if not force and current is not None and current["responses"] > bucket.responses:
+                return None
+            return doc, ()
+
+        stored = await change(self._store, doc["_id"], decide)
+        return stored is not None and stored.get("responses") == bucket.responses
 
     async def get(self, slice_: Slice) -> Bucket | None:
         doc = await self._buckets.find_one({"_id": slice_.key})
@@ -384,15 +372,14 @@ class MongoAggregateStore:
 class MongoAlertRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._alerts = db["satisfaction_alerts"]
-        self._relay = OutboxRelay(self._alerts, publisher)
+        self._relay = AggregateStore(self._alerts, publisher)
+        self._by_case = db["satisfaction_alert_cases"]
 
     async def ensure_indexes(self) -> None:
-        await self._alerts.create_index([("outbox_pending", ASCENDING)])
-        await self._alerts.create_index([("action.case_id", ASCENDING)])
-        await self._alerts.create_index([("org_id", ASCENDING), ("fiscal_year", ASCENDING)])
+        await self._relay.ensure_indexes(("org_id", "fiscal_year"))
 
     async def add(self, alert: Alert, emissions: Sequence[Emission]) -> bool:
-        return await _insert(self._alerts, alert_to_document(alert), emissions)
+        return await _insert(self._relay, alert_to_document(alert), emissions)
 
     async def flush(self, alert_id: str) -> int:
         return await self._relay.flush(alert_id)
@@ -401,18 +388,40 @@ class MongoAlertRepository:
         return await self._relay.sweep()
 
     async def link_case(self, alert_id: str, case_id: str) -> bool:
-        result = await self._alerts.update_one(
-            {"_id": alert_id, "action.case_id": None},
-            {"$set": {"action.case_id": case_id, "action.status": "received"}},
+        linked = False
+
+        def decide(current: Document | None) -> Decision:
+            nonlocal linked
+            action = dict((current or {}).get("action") or {})
+            if current is None or action.get("case_id") is not None:
+                return None
+            linked = True
+            return {**current, "action": {**action, "case_id": case_id, "status": "received"}}, ()
+
+        await change(self._relay, alert_id, decide)
+        # The case's status events find their alert by _id (FerretDB scans other filters).
+        await self._by_case.update_one(
+            {"_id": case_id}, {"$setOnInsert": {"alert_id": alert_id}}, upsert=True
         )
-        return result.modified_count > 0
+        return linked
 
     async def track(self, case_id: str, status: str, seq: int, at: datetime) -> bool:
-        result = await self._alerts.update_one(
-            {"action.case_id": case_id, "action.seq": {"$lt": seq}},
-            {"$set": {"action.status": status, "action.seq": seq, "action.updated_at": at}},
-        )
-        return result.modified_count > 0
+        link = await self._by_case.find_one({"_id": case_id})
+        if link is None:
+            return False
+        moved = False
+
+        def decide(current: Document | None) -> Decision:
+            nonlocal moved
+            action = dict((current or {}).get("action") or {})
+            if current is None or action.get("case_id") != case_id or action.get("seq", 0) >= seq:
+                return None
+            moved = True
+            action.update(status=status, seq=seq, updated_at=at)
+            return {**current, "action": action}, ()
+
+        await change(self._relay, link["alert_id"], decide)
+        return moved
 
     async def of_year(self, org_id: str, fiscal_year: int) -> list[Alert]:
         cursor = self._alerts.find({"org_id": org_id, "fiscal_year": fiscal_year}, {"outbox": 0})

@@ -1,4 +1,6 @@
-"""The embedded outbox on real FerretDB: stored events survive a crash and go out once."""
+"""The aggregate store on real FerretDB: stored events survive a crash and go out once,
+and a version moves once. The native compare-and-set (MongoDB's) runs here too for the
+single-writer paths; concurrent writers need the claims FerretDB is detected for."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import pytest
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.mongo import create_client
-from shared.outbox import Emission, OutboxRelay
+from shared.outbox import Emission
+from shared.store import AggregateStore, Cas, detect_cas
 from shared.topics import Topic
 from tests.fakes import FakePublisher
 
@@ -24,20 +27,21 @@ def command(n: int) -> Emission:
     return Emission(Topic.CASE_COMMANDS, "SPT-2569-000001", event)
 
 
+@pytest.mark.parametrize("cas", list(Cas))
 async def test_events_left_by_a_crash_are_published_by_the_next_process(
-    real_stack: Any, isolation: str
+    real_stack: Any, isolation: str, cas: Cas
 ) -> None:
     client = create_client(real_stack.mongodb_url, app_name="test")
     try:
         collection = client[f"ruam_{isolation}"]["aggregates"]
         down = FakePublisher(fail_next=1)
-        crashed = OutboxRelay(collection, down)
+        crashed = AggregateStore(collection, down, cas=cas)
         await crashed.save({"_id": "a1", "n": 1}, expected_version=0, emissions=[command(1)])
         with pytest.raises(ConnectionError):
             await crashed.flush("a1")  # the broker was down; then the process died
 
         up = FakePublisher()
-        restarted = OutboxRelay(collection, up)
+        restarted = AggregateStore(collection, up, cas=cas)
         assert await restarted.sweep() == 1  # the start-up scan finds it
         assert await restarted.sweep() == 0  # and publishes it once
         assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1"]
@@ -68,7 +72,8 @@ async def test_concurrent_writers_from_one_version_cannot_both_win(
     client = create_client(real_stack.mongodb_url, app_name="test")
     try:
         collection = client[f"ruam_{isolation}"]["aggregates"]
-        relay = OutboxRelay(collection, FakePublisher())
+        assert await detect_cas(collection.database) is Cas.CLAIMS
+        relay = AggregateStore(collection, FakePublisher())
         await relay.save({"_id": "a1", "n": 0}, expected_version=0, emissions=[])
         for round_ in range(5):
             current = await collection.find_one({"_id": "a1"})
@@ -91,14 +96,17 @@ async def test_concurrent_writers_from_one_version_cannot_both_win(
         await client.close()
 
 
-async def test_a_late_flush_never_moves_an_aggregate_back(real_stack: Any, isolation: str) -> None:
+@pytest.mark.parametrize("cas", list(Cas))
+async def test_a_late_flush_never_moves_an_aggregate_back(
+    real_stack: Any, isolation: str, cas: Cas
+) -> None:
     """A flush that learnt of version 1 arrives after the aggregate reached version 3."""
     client = create_client(real_stack.mongodb_url, app_name="test")
     try:
         collection = client[f"ruam_{isolation}"]["aggregates"]
-        late = OutboxRelay(collection, FakePublisher())
+        late = AggregateStore(collection, FakePublisher(), cas=cas)
         await late.save({"_id": "a1", "n": 1}, expected_version=0, emissions=[command(1)])
-        other = OutboxRelay(collection, FakePublisher())
+        other = AggregateStore(collection, FakePublisher(), cas=cas)
         assert await other.flush("a1") == 1  # version 1 -> 2 (outbox cleared)
         await other.save({"_id": "a1", "n": 3}, expected_version=2, emissions=[command(3)])
         assert await late.flush("a1") == 1  # publishes what it knew: harmless duplicate
@@ -106,5 +114,22 @@ async def test_a_late_flush_never_moves_an_aggregate_back(real_stack: Any, isola
         assert doc is not None
         assert doc["version"] == 3 and doc["n"] == 3
         assert ['"c3"' in i["value"] for i in doc["outbox"]] == [True]  # still to publish
+    finally:
+        await client.close()
+
+
+async def test_a_writer_that_fails_after_its_claim_frees_the_version(
+    real_stack: Any, isolation: str
+) -> None:
+    """A write refused by the server (too large) must not lock the aggregate for 30 s."""
+    client = create_client(real_stack.mongodb_url, app_name="test")
+    try:
+        collection = client[f"ruam_{isolation}"]["aggregates"]
+        store = AggregateStore(collection, FakePublisher(), cas=Cas.CLAIMS)
+        await store.save({"_id": "a1", "n": 1}, expected_version=0)
+        with pytest.raises(Exception) as failed:
+            await store.save({"_id": "a1", "blob": "x" * (17 * 1024 * 1024)}, expected_version=1)
+        assert not isinstance(failed.value, ConcurrencyError)
+        assert await store.save({"_id": "a1", "n": 2}, expected_version=1) == 2
     finally:
         await client.close()

@@ -1,0 +1,153 @@
+"""Routing's working set: the open cases, held in memory.
+
+What routing asks of every new case and every timer round (open cases per officer, open
+cases near this one or in its village, timers that are due) would be a scan of every
+stored case on FerretDB, which pushes no filter but `_id` down. Only open cases take
+part, and they are few next to all stored cases, so the working set is loaded once at
+start, kept current by this process's own saves, and reloaded every few minutes to
+pick up what other replicas changed (docs/storage.md has the reasons and figures).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.routing.domain.duplicates import NEAR_M, Candidate, bounding_box
+
+# Grid cell of the spatial lookup: larger than NEAR_M, so the 3x3 cells around a point
+# hold everything within NEAR_M of it.
+_CELL_DEG = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCase:
+    case_id: str
+    received_at: datetime
+    officer_id: str | None
+    category: str | None
+    lat: float | None
+    lon: float | None
+    village_no: int | None
+    text: str
+    next_timer_at: datetime | None
+
+    @staticmethod
+    def of(entry: dict[str, Any]) -> OpenCase:
+        return OpenCase(
+            entry["_id"],
+            entry["received_at"],
+            entry.get("officer_id"),
+            entry.get("category"),
+            entry.get("lat"),
+            entry.get("lon"),
+            entry.get("village_no"),
+            sys.intern(entry.get("text") or ""),
+            entry.get("next_timer_at"),
+        )
+
+
+def _cell(lat: float, lon: float) -> tuple[int, int]:
+    return math.floor(lat / _CELL_DEG), math.floor(lon / _CELL_DEG)
+
+
+class OpenCases:
+    """Open cases by id, officer, village and map cell, and their timers in due order."""
+
+    def __init__(self) -> None:
+        self._cases: dict[str, OpenCase] = {}
+        self._loads: Counter[str] = Counter()
+        self._by_village: dict[int, set[str]] = defaultdict(set)
+        self._by_cell: dict[tuple[str, int, int], set[str]] = defaultdict(set)
+        # (due, case id): stale pairs are skipped when popped (lazy deletion).
+        self._timers: list[tuple[datetime, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def replace_all(self, entries: list[dict[str, Any]]) -> None:
+        self.__init__()  # type: ignore[misc]
+        for entry in entries:
+            self.put(entry)
+
+    def put(self, entry: dict[str, Any]) -> None:
+        """The case as just stored (an index entry); an entry not open removes it."""
+        self._remove(entry["_id"])
+        if not entry.get("open"):
+            return
+        case = OpenCase.of(entry)
+        self._cases[case.case_id] = case
+        if case.officer_id:
+            self._loads[case.officer_id] += 1
+        if case.village_no is not None:
+            self._by_village[case.village_no].add(case.case_id)
+        if case.category and case.lat is not None and case.lon is not None:
+            self._by_cell[(case.category, *_cell(case.lat, case.lon))].add(case.case_id)
+        if case.next_timer_at is not None:
+            heapq.heappush(self._timers, (case.next_timer_at, case.case_id))
+
+    def _remove(self, case_id: str) -> None:
+        case = self._cases.pop(case_id, None)
+        if case is None:
+            return
+        if case.officer_id:
+            self._loads[case.officer_id] -= 1
+            if self._loads[case.officer_id] <= 0:
+                del self._loads[case.officer_id]
+        if case.village_no is not None:
+            self._by_village[case.village_no].discard(case_id)
+        if case.category and case.lat is not None and case.lon is not None:
+            self._by_cell[(case.category, *_cell(case.lat, case.lon))].discard(case_id)
+
+    def loads(self) -> dict[str, int]:
+        return dict(self._loads)
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Open cases whose earliest timer is due, earliest first, each once."""
+        out: list[str] = []
+        seen: set[str] = set()
+        keep: list[tuple[datetime, str]] = []
+        while self._timers and self._timers[0][0] <= now and len(out) < limit:
+            due_at, case_id = heapq.heappop(self._timers)
+            case = self._cases.get(case_id)
+            if case is None or case.next_timer_at != due_at or case_id in seen:
+                continue  # closed, or its timers changed since this was pushed
+            seen.add(case_id)
+            out.append(case_id)
+            # Stays in the heap until a save moves its timer: a round that fails to
+            # fire it tries again next round.
+            keep.append((due_at, case_id))
+        for item in keep:
+            heapq.heappush(self._timers, item)
+        return out
+
+    def candidates(
+        self,
+        case_id: str,
+        category: str | None,
+        lat: float | None,
+        lon: float | None,
+        village_no: int | None,
+        limit: int,
+    ) -> list[Candidate]:
+        """Open cases of the same category near the point, or in the same village."""
+        ids: set[str] = set()
+        if category and lat is not None and lon is not None:
+            lat0, lat1, lon0, lon1 = bounding_box(lat, lon, NEAR_M)
+            (a0, b0), (a1, b1) = _cell(lat0, lon0), _cell(lat1, lon1)
+            for a in range(a0, a1 + 1):
+                for b in range(b0, b1 + 1):
+                    ids |= self._by_cell.get((category, a, b), set())
+        if village_no is not None:
+            ids |= self._by_village.get(village_no, set())
+        ids.discard(case_id)
+        found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
+        return [
+            Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text)
+            for c in found[:limit]
+        ]

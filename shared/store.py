@@ -1,0 +1,348 @@
+"""The one aggregate store: every service keeps its aggregates through it.
+
+An aggregate is one document, saved together with the events its change produced
+(`outbox`) in one write, since a single-document write is the only atomic one without
+transactions. The events are published afterwards (`flush`) and then cleared; a crash
+in between leaves them in the document for the next flush or `sweep`, and consumers
+absorb a second publication by event id.
+
+Every write is a compare-and-set on `version`, and the way to do it is chosen once per
+server (see docs/storage.md):
+- MongoDB: a native filtered update, `{_id, version}`, whose match count tells.
+- FerretDB v1: a filtered update is not atomic there, so each version step first claims
+  `<id>#<version>` by a unique insert into `<collection>_claims`.
+Every other filter names `_id` alone, the only one FerretDB's SQLite backend pushes down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.errors import ConcurrencyError
+from shared.mongo import Document, is_duplicate_key
+from shared.outbox import Emission, RawPublisher
+from shared.topics import Topic
+
+log = logging.getLogger("ruam.store")
+
+T = TypeVar("T")
+
+# Fields the store owns in every aggregate document.
+STORE_FIELDS = ("version", "outbox", "outbox_pending")
+CLAIM_TTL = timedelta(seconds=30)
+
+
+class Cas(enum.StrEnum):
+    NATIVE = "native"  # MongoDB: update_one({_id, version}) is atomic
+    CLAIMS = "claims"  # FerretDB v1: a unique insert is the only atomic conditional write
+
+
+_detected: dict[int, Cas] = {}
+
+
+async def detect_cas(db: AsyncDatabase[Document]) -> Cas:
+    """Which compare-and-set the server behind `db` gives, asked once per client."""
+    key = id(db.client)
+    if key not in _detected:
+        info = await db.client.admin.command("buildInfo")
+        _detected[key] = Cas.CLAIMS if "ferretdbVersion" in info else Cas.NATIVE
+        log.info("compare-and-set by %s (server %s)", _detected[key], info.get("version"))
+    return _detected[key]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a decision that lost a race is tried again: bounded, with jittered backoff."""
+
+    attempts: int = 8
+    base_seconds: float = 0.01
+    cap_seconds: float = 0.4
+
+    def delay(self, attempt: int) -> float:
+        return float(
+            min(self.cap_seconds, self.base_seconds * 2**attempt) * random.uniform(0.5, 1.5)
+        )
+
+
+ON_CONFLICT = Retry()
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], policy: Retry = ON_CONFLICT) -> T:
+    """Run load -> decide -> save again while it loses the version race.
+
+    The last ConcurrencyError propagates: HTTP answers it 503 + Retry-After, a consumer
+    lets the message be redelivered.
+    """
+    for n in range(policy.attempts):
+        try:
+            return await attempt()
+        except ConcurrencyError:
+            if n == policy.attempts - 1:
+                raise
+            await asyncio.sleep(policy.delay(n))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+Decision = tuple[Document, Sequence[Emission]] | None
+
+
+async def change(
+    store: AggregateStore,
+    doc_id: Any,
+    decide: Callable[[Document | None], Decision],
+    *,
+    policy: Retry = ON_CONFLICT,
+) -> Document | None:
+    """load -> decide -> save -> (retry on conflict) -> flush, for one aggregate.
+
+    `decide` gets the stored document (None if there is none) and returns the new one
+    with its events, or None when nothing is to change. Returns the stored document.
+    """
+
+    async def attempt() -> Document | None:
+        current = await store.get(doc_id)
+        decided = decide(current)
+        if decided is None:
+            return current
+        doc, emissions = decided
+        version = int(current.get("version", 0)) if current else 0
+        doc = {**doc, "_id": doc_id}
+        doc["version"] = await store.save(doc, expected_version=version, emissions=emissions)
+        return doc
+
+    result = await retry_on_conflict(attempt, policy)
+    await store.flush(doc_id)
+    return result
+
+
+class AggregateStore:
+    """get / save / flush / sweep / ensure_indexes for one collection of aggregates."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        publisher: RawPublisher | None,
+        *,
+        cas: Cas | None = None,
+        after_write: Callable[[Document], Awaitable[None]] | None = None,
+        full_scan_every: float = 300.0,
+    ) -> None:
+        self.collection = collection
+        self._claims = collection.database[f"{collection.name}_claims"]
+        self._publisher = publisher
+        self._cas = cas
+        # A projection kept beside the aggregate (routing's case_index), written after
+        # each save while this writer still holds the version.
+        self._after_write = after_write
+        self._full_scan_every = full_scan_every
+        self._next_full_scan = 0.0  # monotonic; 0 = at the first sweep
+        # Saved here and not yet published, with the pending events, so the flush that
+        # follows a save needs no read; None = read the document. Lost on a crash, when
+        # the start-up sweep finds them instead.
+        self._unflushed: dict[Any, tuple[int, list[Document]] | None] = {}
+
+    async def cas(self) -> Cas:
+        if self._cas is None:
+            self._cas = await detect_cas(self.collection.database)
+        return self._cas
+
+    async def ensure_indexes(self, *keys: str | Sequence[str], unique: Iterable[str] = ()) -> None:
+        """The sweep's index plus the given ones (a name, or a compound tuple of names)."""
+        only_unique = set(unique)
+        await self.collection.create_index([("outbox_pending", ASCENDING)])
+        for key in keys:
+            fields = [key] if isinstance(key, str) else list(key)
+            await self.collection.create_index(
+                [(f, ASCENDING) for f in fields], unique=isinstance(key, str) and key in only_unique
+            )
+
+    async def get(self, doc_id: Any, projection: Document | None = None) -> Document | None:
+        return await self.collection.find_one({"_id": doc_id}, projection or {"outbox": 0})
+
+    async def save(
+        self, doc: Document, *, expected_version: int, emissions: Sequence[Emission] = ()
+    ) -> int:
+        """Insert (expected_version 0) or replace iff still at expected_version.
+
+        Returns the new version; raises ConcurrencyError when someone was first.
+        """
+        items = [e.to_item() for e in emissions]
+        body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
+        version = expected_version + 1
+        if expected_version == 0:
+            body.update(version=version, outbox=items, outbox_pending=bool(items))
+            try:
+                await self.collection.insert_one(body)
+            except Exception as exc:
+                if is_duplicate_key(exc):
+                    raise ConcurrencyError(f"{doc['_id']} already exists") from exc
+                raise
+            pending = items
+        elif await self.cas() is Cas.NATIVE:
+            pending = await self._replace_native(body, expected_version, items)
+        else:
+            pending = await self._replace_claimed(body, expected_version, items)
+        if self._after_write is not None:
+            await self._after_write({**body, "version": version, "outbox_pending": bool(pending)})
+        if pending:
+            self._unflushed[body["_id"]] = (version, pending)
+        return version
+
+    async def _replace_native(
+        self, body: Document, expected: int, items: list[Document]
+    ) -> list[Document]:
+        update: Document = {"$set": {**body, "version": expected + 1}}
+        if items:
+            update["$set"]["outbox_pending"] = True
+            update["$push"] = {"outbox": {"$each": items}}
+        stored = await self.collection.find_one_and_update(
+            {"_id": body["_id"], "version": expected},
+            update,
+            projection={"outbox": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if stored is None:
+            raise ConcurrencyError(f"{body['_id']} is not at version {expected}")
+        return list(stored.get("outbox") or [])
+
+    async def _replace_claimed(
+        self, body: Document, expected: int, items: list[Document]
+    ) -> list[Document]:
+        token = await self.claim(body["_id"], expected)
+        try:
+            current = await self.collection.find_one(
+                {"_id": body["_id"]}, {"outbox": 1, "version": 1}
+            )
+            if current is None or current.get("version") != expected:
+                raise ConcurrencyError(f"{body['_id']} is not at version {expected}")
+            pending = list(current.get("outbox") or []) + items
+            body = {
+                **body,
+                "version": expected + 1,
+                "outbox": pending,
+                "outbox_pending": bool(pending),
+            }
+            await self.collection.replace_one({"_id": body["_id"]}, body)
+        except BaseException as exc:
+            if not isinstance(exc, ConcurrencyError):
+                # The write may not have happened: free the version for the next writer
+                # now rather than after CLAIM_TTL.
+                await asyncio.shield(self._release(body["_id"], expected, token))
+            raise
+        return pending
+
+    async def claim(self, doc_id: Any, version: int) -> str:
+        """Become the one writer allowed to move `doc_id` from `version`, or raise.
+
+        A claim left by a writer that died mid-write is taken over after CLAIM_TTL.
+        """
+        claim_id = f"{doc_id}#{version}"
+        token = uuid.uuid4().hex
+        for _ in range(2):
+            try:
+                await self._claims.insert_one(
+                    {"_id": claim_id, "at": datetime.now(UTC), "by": token}
+                )
+            except asyncio.CancelledError:
+                # Shutdown mid-claim: the insert may have landed; drop it if it is ours.
+                await asyncio.shield(self._release(doc_id, version, token))
+                raise
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+            else:
+                # Nobody can move from the previous version any more: its claim is done.
+                await self._claims.delete_one({"_id": f"{doc_id}#{version - 1}"})
+                return token
+            held = await self._claims.find_one({"_id": claim_id})
+            if held is not None and datetime.now(UTC) - held["at"] < CLAIM_TTL:
+                break
+            if held is not None:
+                await self._claims.delete_one({"_id": claim_id, "at": held["at"]})
+        raise ConcurrencyError(f"{doc_id} is being changed from version {version}")
+
+    async def _release(self, doc_id: Any, version: int, token: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._claims.delete_one({"_id": f"{doc_id}#{version}", "by": token})
+
+    async def flush(self, doc_id: Any) -> int:
+        """Publish the pending events of one aggregate, then clear what was published.
+
+        Clearing is a version step like any write, so it never wipes events a
+        concurrent writer appended; if it loses, the next flush republishes, which
+        consumers absorb by event id.
+        """
+        known = self._unflushed.get(doc_id)
+        if known is None:
+            doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
+            if not doc or not doc.get("outbox"):
+                self._unflushed.pop(doc_id, None)
+                return 0
+            known = (int(doc["version"]), list(doc["outbox"]))
+        version, items = known
+        try:
+            for item in items:
+                if self._publisher is None:
+                    raise RuntimeError(f"{self.collection.name} has events but no publisher")
+                await self._publisher.publish_raw(
+                    Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
+                )
+            with contextlib.suppress(ConcurrencyError):
+                await self._clear(doc_id, version)
+        except BaseException:
+            self._unflushed[doc_id] = None  # retry by reading the document
+            raise
+        self._unflushed.pop(doc_id, None)
+        return len(items)
+
+    async def _clear(self, doc_id: Any, version: int) -> None:
+        cleared = {"outbox": [], "outbox_pending": False, "version": version + 1}
+        if await self.cas() is Cas.NATIVE:
+            result = await self.collection.update_one(
+                {"_id": doc_id, "version": version}, {"$set": cleared}
+            )
+            if result.matched_count == 0:
+                raise ConcurrencyError(f"{doc_id} moved on")
+        else:
+            await self.claim(doc_id, version)
+            # The claim of an old version can be taken again once the aggregate has
+            # moved on (the next claim deletes it): check it is still where we think.
+            current = await self.collection.find_one({"_id": doc_id}, {"version": 1})
+            if current is None or current.get("version") != version:
+                raise ConcurrencyError(f"{doc_id} moved on")
+            await self.collection.update_one({"_id": doc_id}, {"$set": cleared})
+
+    async def sweep(self, limit: int = 1000) -> int:
+        """Flush what this process left unpublished; rarely, also what others left.
+
+        Finding pending outboxes by query is a scan on FerretDB, so the full look runs at
+        the first sweep (what a crashed predecessor left) and then every few minutes. One
+        aggregate that fails is logged and skipped: the others still go out.
+        """
+        published = 0
+        ids = list(self._unflushed)
+        now = time.monotonic()
+        if now >= self._next_full_scan:
+            self._next_full_scan = now + self._full_scan_every
+            cursor = self.collection.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
+            ids += [doc["_id"] async for doc in cursor if doc["_id"] not in self._unflushed]
+        for doc_id in ids:
+            try:
+                published += await self.flush(doc_id)
+            except Exception:
+                log.exception("outbox of %s not flushed; retried at the next sweep", doc_id)
+        return published
