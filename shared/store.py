@@ -154,6 +154,7 @@ class AggregateStore:
         # follows a save needs no read; None = read the document. Lost on a crash, when
         # the start-up sweep finds them instead.
         self._unflushed: dict[Any, tuple[int, list[Document]] | None] = {}
+        self._flushing: set[Any] = set()
 
     async def cas(self) -> Cas:
         if self._cas is None:
@@ -212,7 +213,6 @@ class AggregateStore:
         stored = await self.collection.find_one_and_update(
             {"_id": body["_id"], "version": expected},
             update,
-            projection={"outbox": 1},
             return_document=ReturnDocument.AFTER,
         )
         if stored is None:
@@ -286,6 +286,15 @@ class AggregateStore:
         concurrent writer appended; if it loses, the next flush republishes, which
         consumers absorb by event id.
         """
+        if doc_id in self._flushing:
+            return 0  # a flush of it is under way here (the handler's, or the sweep's)
+        self._flushing.add(doc_id)
+        try:
+            return await self._flush(doc_id)
+        finally:
+            self._flushing.discard(doc_id)
+
+    async def _flush(self, doc_id: Any) -> int:
         known = self._unflushed.get(doc_id)
         if known is None:
             doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})

@@ -347,10 +347,12 @@ class MongoAggregateStore:
             # recomputation that saw fewer responses is stale and must not win.
             if not force and current is not None and current["responses"] > bucket.responses:
                 return None
+            if current is not None and all(current.get(k) == v for k, v in doc.items()):
+                return None  # the same figures: a replay changes nothing, not even the version
             return doc, ()
 
         stored = await change(self._store, doc["_id"], decide)
-        return stored is not None and stored.get("responses") == bucket.responses
+        return stored is not None and all(stored.get(k) == v for k, v in doc.items())
 
     async def get(self, slice_: Slice) -> Bucket | None:
         doc = await self._buckets.find_one({"_id": slice_.key})

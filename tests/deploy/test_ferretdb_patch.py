@@ -1,0 +1,90 @@
+"""The FerretDB we build looks documents up by `_id` through its unique index.
+
+Proved on the running binary (its own `explain` shows SQLite's query plan) and on its
+database file: the work SQLite does for one `_id` lookup, counted in virtual-machine
+steps (not seconds), stays the same from 1,000 to 50,000 documents, while the
+expression upstream sends grows with the table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.local import stack
+from shared.mongo import create_client
+
+pytestmark = pytest.mark.integration
+
+PATCHED = "_ferretdb_sjson->'_id'"  # what deploy/local/ferretdb-sqlite-id-index.patch sends
+UPSTREAM = "_ferretdb_sjson->'$._id'"
+
+
+def vm_steps(db: Path, table: str, expression: str, doc_id: str) -> int:
+    """SQLite virtual-machine steps for one lookup, as FerretDB's SELECT writes it."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        conn.set_progress_handler(count, 10)
+        rows = conn.execute(
+            f'SELECT _ferretdb_sjson FROM "{table}" WHERE {expression} = ?', (f'"{doc_id}"',)
+        ).fetchall()
+    assert len(rows) == 1
+    return steps * 10
+
+
+def table_of(db: Path, collection: str) -> str:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        (table,) = conn.execute(
+            "SELECT table_name FROM _ferretdb_collections WHERE name = ?", (collection,)
+        ).fetchone()
+    return str(table)
+
+
+async def test_id_lookups_use_the_index_and_stay_flat(real_stack: Any, isolation: str) -> None:
+    profile: stack.Profile = real_stack
+    database = f"ruam_{isolation}"
+    client = create_client(profile.mongodb_url, app_name="test")
+    try:
+        coll = client[database]["docs"]
+        docs = [{"_id": f"case-{n:06d}", "text": "ถนนชำรุด" * 20, "n": n} for n in range(50_000)]
+        await coll.insert_many(docs[:1_000])
+
+        plan = await client[database].command(
+            "explain", {"find": "docs", "filter": {"_id": "case-000500"}}
+        )
+        details = " ".join(str(x) for x in plan["queryPlanner"]["Plan"])
+        assert "USING INDEX" in details, plan
+        assert plan.get("filterPushdown") is True
+        scan = await client[database].command("explain", {"find": "docs", "filter": {"n": 5}})
+        assert "SCAN" in " ".join(str(x) for x in scan["queryPlanner"]["Plan"])
+
+        file = profile.ferretdb_dir / "data" / f"{database}.sqlite"
+        table = table_of(file, "docs")
+        small = vm_steps(file, table, PATCHED, "case-000500")
+        small_upstream = vm_steps(file, table, UPSTREAM, "case-000500")
+
+        await coll.insert_many(docs[1_000:])
+        assert await coll.count_documents({}) == 50_000
+        large = vm_steps(file, table, PATCHED, "case-049500")
+        large_upstream = vm_steps(file, table, UPSTREAM, "case-049500")
+
+        assert large <= small * 1.5, (small, large)  # flat: an index seek
+        assert large_upstream >= small_upstream * 20, (small_upstream, large_upstream)  # a scan
+
+        found = await coll.find_one({"_id": "case-049999"})
+        assert found is not None and found["n"] == 49_999
+        replaced = await coll.replace_one({"_id": "case-049999"}, {"text": "ซ่อมแล้ว", "n": -1})
+        assert replaced.matched_count == 1
+        assert (await coll.find_one({"_id": "case-049999"}) or {}).get("n") == -1
+    finally:
+        await client.drop_database(database)
+        await client.close()
