@@ -139,7 +139,7 @@ class AggregateStore:
         *,
         cas: Cas | None = None,
         after_write: Callable[[Document], Awaitable[None]] | None = None,
-        full_scan_every: float = 300.0,
+        full_scan_every: float = 3600.0,
     ) -> None:
         self.collection = collection
         self._claims = collection.database[f"{collection.name}_claims"]
@@ -148,8 +148,13 @@ class AggregateStore:
         # A projection kept beside the aggregate (routing's case_index), written after
         # each save while this writer still holds the version.
         self._after_write = after_write
+        # Ids whose outbox or projection may be unfinished, written before the aggregate
+        # and removed once both are done: what a crashed predecessor left is read from
+        # here, not by scanning the aggregates.
+        self._pending = collection.database[f"{collection.name}_pending"]
         self._full_scan_every = full_scan_every
-        self._next_full_scan = 0.0  # monotonic; 0 = at the first sweep
+        self._next_full_scan = time.monotonic() + full_scan_every
+        self._recovered = False
         # Saved here and not yet published, with the pending events, so the flush that
         # follows a save needs no read; None = read the document. Lost on a crash, when
         # the start-up sweep finds them instead.
@@ -184,6 +189,11 @@ class AggregateStore:
         items = [e.to_item() for e in emissions]
         body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
         version = expected_version + 1
+        tracked = bool(items) or self._after_write is not None
+        if tracked:
+            await self._pending.update_one(
+                {"_id": body["_id"]}, {"$setOnInsert": {"at": datetime.now(UTC)}}, upsert=True
+            )
         if expected_version == 0:
             body.update(version=version, outbox=items, outbox_pending=bool(items))
             try:
@@ -201,6 +211,8 @@ class AggregateStore:
             await self._after_write({**body, "version": version, "outbox_pending": bool(pending)})
         if pending:
             self._unflushed[body["_id"]] = (version, pending)
+        elif tracked:
+            await self._pending.delete_one({"_id": body["_id"]})
         return version
 
     async def _replace_native(
@@ -300,6 +312,7 @@ class AggregateStore:
             doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
             if not doc or not doc.get("outbox"):
                 self._unflushed.pop(doc_id, None)
+                await self._pending.delete_one({"_id": doc_id})
                 return 0
             known = (int(doc["version"]), list(doc["outbox"]))
         version, items = known
@@ -312,6 +325,9 @@ class AggregateStore:
                 )
             with contextlib.suppress(ConcurrencyError):
                 await self._clear(doc_id, version)
+                # A writer that appended meanwhile flushes its own events; the hourly
+                # full look catches the rare one that died before it could.
+                await self._pending.delete_one({"_id": doc_id})
         except BaseException:
             self._unflushed[doc_id] = None  # retry by reading the document
             raise
@@ -335,13 +351,27 @@ class AggregateStore:
                 raise ConcurrencyError(f"{doc_id} moved on")
             await self.collection.update_one({"_id": doc_id}, {"$set": cleared})
 
-    async def sweep(self, limit: int = 1000) -> int:
-        """Flush what this process left unpublished; rarely, also what others left.
+    async def recover(self) -> int:
+        """What a predecessor left unfinished: project it again, publish its events."""
+        ids = [d["_id"] async for d in self._pending.find({}, {"_id": 1})]
+        for doc_id in ids:
+            if self._after_write is not None:
+                doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 0})
+                if doc is not None:
+                    await self._after_write(doc)
+            self._unflushed.setdefault(doc_id, None)
+        self._recovered = True
+        return len(ids)
 
-        Finding pending outboxes by query is a scan on FerretDB, so the full look runs at
-        the first sweep (what a crashed predecessor left) and then every few minutes. One
-        aggregate that fails is logged and skipped: the others still go out.
+    async def sweep(self, limit: int = 1000) -> int:
+        """Flush what this process left unpublished, and what a predecessor left.
+
+        The first sweep recovers from the pending list; a full look for pending outboxes
+        (a scan on FerretDB) runs only hourly, as a safety net. One aggregate that fails
+        is logged and skipped: the others still go out.
         """
+        if not self._recovered:
+            await self.recover()
         published = 0
         ids = list(self._unflushed)
         now = time.monotonic()

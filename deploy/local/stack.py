@@ -708,7 +708,10 @@ def start_ferretdb(profile: Profile, timeout: float = FERRETDB_START_TIMEOUT) ->
     argv = [
         str(binary),
         "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
+        # WAL (FerretDB's default) with synchronous=NORMAL: a commit survives the crash
+        # of any process, FerretDB's included; only a power cut can take the last ones.
+        # Production runs on MongoDB with journaled writes (docs/storage.md).
+        f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
         f"--state-dir={state}",
         f"--listen-addr=127.0.0.1:{profile.mongo_port}",
         "--debug-addr=-",  # no debug HTTP listener: it would collide between profiles on :8088

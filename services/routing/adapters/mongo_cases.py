@@ -274,7 +274,7 @@ class MongoCaseRepository:
         db: AsyncDatabase[Document],
         publisher: RawPublisher,
         *,
-        reload_every: float = 300.0,
+        reload_every: float = 1800.0,
     ) -> None:
         self._cases = db["cases"]
         self._index = db["case_index"]
@@ -304,8 +304,9 @@ class MongoCaseRepository:
         return fixed
 
     async def repair_index(self) -> None:
-        """Start-up hook: repair the index, then load the working set of open cases."""
-        await self.reindex()
+        """Start-up hook: re-project what a crash left half-written, then load the
+        working set of open cases. (`reindex` compares every case: an operator's tool.)"""
+        await self._store.recover()
         await self.reload_open()
 
     async def reload_open(self) -> int:
