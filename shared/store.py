@@ -191,9 +191,13 @@ class AggregateStore:
         version = expected_version + 1
         tracked = bool(items) or self._after_write is not None
         if tracked:
-            await self._pending.update_one(
-                {"_id": body["_id"]}, {"$setOnInsert": {"at": datetime.now(UTC)}}, upsert=True
-            )
+            try:
+                await self._pending.update_one(
+                    {"_id": body["_id"]}, {"$setOnInsert": {"at": datetime.now(UTC)}}, upsert=True
+                )
+            except Exception as exc:
+                if not is_duplicate_key(exc):  # a concurrent writer's upsert: as good as ours
+                    raise
         if expected_version == 0:
             body.update(version=version, outbox=items, outbox_pending=bool(items))
             try:
