@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from shared.errors import ConcurrencyError
 from shared.mongo import Document, is_duplicate_key
@@ -42,8 +44,21 @@ log = logging.getLogger("ruam.store")
 T = TypeVar("T")
 
 # Fields the store owns in every aggregate document.
-STORE_FIELDS = ("version", "outbox", "outbox_pending")
+# `write_id` names each stored version, so a claim is of one version of one life of the
+# aggregate (a deleted and re-created aggregate starts with fresh claims).
+STORE_FIELDS = ("version", "write_id", "outbox", "outbox_pending")
 CLAIM_TTL = timedelta(seconds=30)
+# Errors after which a write surely did not happen (refused by the server, or by the
+# driver before sending).
+NOT_WRITTEN: tuple[type[BaseException], ...] = (OperationFailure, InvalidDocument)
+
+
+def _new_write_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def claim_of(doc_id: Any, version: int, write_id: str | None) -> str:
+    return f"{doc_id}#{version}#{write_id or ''}"
 
 
 class Cas(enum.StrEnum):
@@ -158,7 +173,7 @@ class AggregateStore:
         # Saved here and not yet published, with the pending events, so the flush that
         # follows a save needs no read; None = read the document. Lost on a crash, when
         # the start-up sweep finds them instead.
-        self._unflushed: dict[Any, tuple[int, list[Document]] | None] = {}
+        self._unflushed: dict[Any, tuple[int, str, list[Document]] | None] = {}
         self._flushing: set[Any] = set()
 
     async def cas(self) -> Cas:
@@ -199,7 +214,9 @@ class AggregateStore:
                 if not is_duplicate_key(exc):  # a concurrent writer's upsert: as good as ours
                     raise
         if expected_version == 0:
-            body.update(version=version, outbox=items, outbox_pending=bool(items))
+            body.update(
+                version=version, write_id=_new_write_id(), outbox=items, outbox_pending=bool(items)
+            )
             try:
                 await self.collection.insert_one(body)
             except Exception as exc:
@@ -214,7 +231,7 @@ class AggregateStore:
         if self._after_write is not None:
             await self._after_write({**body, "version": version, "outbox_pending": bool(pending)})
         if pending:
-            self._unflushed[body["_id"]] = (version, pending)
+            self._unflushed[body["_id"]] = (version, body["write_id"], pending)
         elif tracked:
             await self._pending.delete_one({"_id": body["_id"]})
         return version
@@ -222,6 +239,7 @@ class AggregateStore:
     async def _replace_native(
         self, body: Document, expected: int, items: list[Document]
     ) -> list[Document]:
+        body["write_id"] = _new_write_id()
         update: Document = {"$set": {**body, "version": expected + 1}}
         if items:
             update["$set"]["outbox_pending"] = True
@@ -238,62 +256,78 @@ class AggregateStore:
     async def _replace_claimed(
         self, body: Document, expected: int, items: list[Document]
     ) -> list[Document]:
-        token = await self.claim(body["_id"], expected)
+        doc_id = body["_id"]
+        current = await self.collection.find_one(
+            {"_id": doc_id}, {"outbox": 1, "version": 1, "write_id": 1}
+        )
+        if current is None or current.get("version") != expected:
+            raise ConcurrencyError(f"{doc_id} is not at version {expected}")
+        # Claimed after the read: nobody can have written since, or the claim would exist.
+        claim_id = claim_of(doc_id, expected, current.get("write_id"))
+        token, taken_over = await self.claim(claim_id)
+        if taken_over:  # the dead holder may have written after our read
+            again = await self.collection.find_one({"_id": doc_id}, {"version": 1, "write_id": 1})
+            if again is None or again.get("write_id") != current.get("write_id"):
+                raise ConcurrencyError(f"{doc_id} moved on")
+        pending = list(current.get("outbox") or []) + items
+        body.update(
+            version=expected + 1,
+            write_id=_new_write_id(),
+            outbox=pending,
+            outbox_pending=bool(pending),
+        )
         try:
-            current = await self.collection.find_one(
-                {"_id": body["_id"]}, {"outbox": 1, "version": 1}
-            )
-            if current is None or current.get("version") != expected:
-                raise ConcurrencyError(f"{body['_id']} is not at version {expected}")
-            pending = list(current.get("outbox") or []) + items
-            body = {
-                **body,
-                "version": expected + 1,
-                "outbox": pending,
-                "outbox_pending": bool(pending),
-            }
-            await self.collection.replace_one({"_id": body["_id"]}, body)
-        except BaseException as exc:
-            if not isinstance(exc, ConcurrencyError):
-                # The write may not have happened: free the version for the next writer
-                # now rather than after CLAIM_TTL.
-                await asyncio.shield(self._release(body["_id"], expected, token))
+            await self.collection.replace_one({"_id": doc_id}, body)
+        except NOT_WRITTEN:
+            # The server or the driver refused the write: free the version for the next
+            # writer now rather than after CLAIM_TTL. (After a lost connection the write
+            # may have landed, so that claim waits for its TTL.)
+            await asyncio.shield(self._release(claim_id, token))
             raise
         return pending
 
-    async def claim(self, doc_id: Any, version: int) -> str:
-        """Become the one writer allowed to move `doc_id` from `version`, or raise.
+    async def claim(self, claim_id: str) -> tuple[str, bool]:
+        """Become the one writer allowed to move an aggregate on from one version.
 
-        A claim left by a writer that died mid-write is taken over after CLAIM_TTL.
+        Returns (token, taken_over). Claims are kept, so a claim that could be inserted
+        means nobody ever moved the aggregate on from that version. A claim left by a
+        writer that died mid-write is taken over after CLAIM_TTL: one taker wins a unique
+        insert of its own, and a taker must check the version, since the dead writer may
+        have written after all.
         """
-        claim_id = f"{doc_id}#{version}"
         token = uuid.uuid4().hex
-        for _ in range(2):
-            try:
-                await self._claims.insert_one(
-                    {"_id": claim_id, "at": datetime.now(UTC), "by": token}
-                )
-            except asyncio.CancelledError:
-                # Shutdown mid-claim: the insert may have landed; drop it if it is ours.
-                await asyncio.shield(self._release(doc_id, version, token))
-                raise
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
-            else:
-                # Nobody can move from the previous version any more: its claim is done.
-                await self._claims.delete_one({"_id": f"{doc_id}#{version - 1}"})
-                return token
-            held = await self._claims.find_one({"_id": claim_id})
-            if held is not None and datetime.now(UTC) - held["at"] < CLAIM_TTL:
-                break
-            if held is not None:
-                await self._claims.delete_one({"_id": claim_id, "at": held["at"]})
-        raise ConcurrencyError(f"{doc_id} is being changed from version {version}")
+        if await self._insert_claim(claim_id, token):
+            return token, False
+        held = await self._claims.find_one({"_id": claim_id})
+        if held is not None and datetime.now(UTC) - held["at"] < CLAIM_TTL:
+            raise ConcurrencyError(f"{claim_id} is held by another writer")
+        if held is not None:
+            if not await self._insert_claim(f"{claim_id}#takeover#{held['by']}", token):
+                raise ConcurrencyError(f"{claim_id} is being taken over by another writer")
+            await self._claims.delete_one({"_id": claim_id})
+        if await self._insert_claim(claim_id, token):
+            return token, True
+        raise ConcurrencyError(f"{claim_id} is held by another writer")
 
-    async def _release(self, doc_id: Any, version: int, token: str) -> None:
+    async def _insert_claim(self, claim_id: str, token: str) -> bool:
+        try:
+            await self._claims.insert_one({"_id": claim_id, "at": datetime.now(UTC), "by": token})
+        except asyncio.CancelledError:
+            # Shutdown mid-claim: the insert may have landed; drop it if it is ours.
+            await asyncio.shield(self._release(claim_id, token))
+            raise
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            return False
+        return True
+
+    async def _release(self, claim_id: str, token: str) -> None:
+        """Give a claim back, when the write it guarded surely did not happen."""
         with contextlib.suppress(Exception):
-            await self._claims.delete_one({"_id": f"{doc_id}#{version}", "by": token})
+            held = await self._claims.find_one({"_id": claim_id})
+            if held is not None and held.get("by") == token:
+                await self._claims.delete_one({"_id": claim_id})
 
     async def flush(self, doc_id: Any) -> int:
         """Publish the pending events of one aggregate, then clear what was published.
@@ -313,13 +347,15 @@ class AggregateStore:
     async def _flush(self, doc_id: Any) -> int:
         known = self._unflushed.get(doc_id)
         if known is None:
-            doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
+            doc = await self.collection.find_one(
+                {"_id": doc_id}, {"outbox": 1, "version": 1, "write_id": 1}
+            )
             if not doc or not doc.get("outbox"):
                 self._unflushed.pop(doc_id, None)
                 await self._pending.delete_one({"_id": doc_id})
                 return 0
-            known = (int(doc["version"]), list(doc["outbox"]))
-        version, items = known
+            known = (int(doc["version"]), doc.get("write_id") or "", list(doc["outbox"]))
+        version, write_id, items = known
         try:
             for item in items:
                 if self._publisher is None:
@@ -328,7 +364,7 @@ class AggregateStore:
                     Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
                 )
             with contextlib.suppress(ConcurrencyError):
-                await self._clear(doc_id, version)
+                await self._clear(doc_id, version, write_id)
                 # A writer that appended meanwhile flushes its own events; the hourly
                 # full look catches the rare one that died before it could.
                 await self._pending.delete_one({"_id": doc_id})
@@ -338,22 +374,26 @@ class AggregateStore:
         self._unflushed.pop(doc_id, None)
         return len(items)
 
-    async def _clear(self, doc_id: Any, version: int) -> None:
-        cleared = {"outbox": [], "outbox_pending": False, "version": version + 1}
+    async def _clear(self, doc_id: Any, version: int, write_id: str) -> None:
+        cleared = {
+            "outbox": [],
+            "outbox_pending": False,
+            "version": version + 1,
+            "write_id": _new_write_id(),
+        }
         if await self.cas() is Cas.NATIVE:
             result = await self.collection.update_one(
                 {"_id": doc_id, "version": version}, {"$set": cleared}
             )
             if result.matched_count == 0:
                 raise ConcurrencyError(f"{doc_id} moved on")
-        else:
-            await self.claim(doc_id, version)
-            # The claim of an old version can be taken again once the aggregate has
-            # moved on (the next claim deletes it): check it is still where we think.
+            return
+        _, taken_over = await self.claim(claim_of(doc_id, version, write_id))
+        if taken_over:  # the dead holder may have written: check before clearing
             current = await self.collection.find_one({"_id": doc_id}, {"version": 1})
             if current is None or current.get("version") != version:
                 raise ConcurrencyError(f"{doc_id} moved on")
-            await self.collection.update_one({"_id": doc_id}, {"$set": cleared})
+        await self.collection.update_one({"_id": doc_id}, {"$set": cleared})
 
     async def recover(self) -> int:
         """What a predecessor left unfinished: project it again, publish its events."""
