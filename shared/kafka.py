@@ -4,10 +4,13 @@ Delivery contract (at least once, effects idempotent):
 - producers are idempotent with acks=all, so a retried send is not written twice;
 - subscribers commit only after the handler returned, i.e. after its effect is
   stored (AckPolicy.NACK_ON_ERROR: an exception rewinds to the message instead);
-- a message that fails is retried a bounded number of times with backoff; input that
-  can never succeed (undecodable, invalid, refused by the domain) is not retried;
-  either way it then goes to the service's dead-letter topic with the reason and the
-  original bytes, and the partition moves on: one poison message never blocks it.
+- a fault of what we depend on (the database or the broker down, timing out or failing
+  over; a version race) is transient: the message is retried with capped, jittered
+  backoff for as long as it takes, holding its partition, and never dead-lettered;
+- input that can never succeed (undecodable, invalid, refused by the domain) goes to
+  the service's dead-letter topic at once, with the reason and the original bytes;
+- any other error is retried a bounded number of times, then dead-lettered the same
+  way, so one message that breaks a handler never blocks its partition for good.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -28,8 +33,10 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
+from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
-from shared.errors import PermanentError
+from shared.errors import ConcurrencyError, PermanentError
 from shared.events.envelope import Envelope
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
@@ -42,6 +49,23 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     UnicodeDecodeError,
     PermanentError,
 )
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    PyMongoConnectionFailure,  # server selection, network timeouts, failover
+    PyMongoExecutionTimeout,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    ConcurrencyError,
+    ConnectionError,
+    TimeoutError,
+)
+TRANSIENT_BACKOFF_CAP_SECONDS = 5.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault of what we depend on, not of the message: it will pass."""
+    return isinstance(exc, TRANSIENT_ERRORS) or (
+        isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -64,6 +88,9 @@ class DeadLetterPolicy:
     broker: KafkaBroker | None = None
     dead_lettered: Counter = field(init=False)
 
+    transient_cap_seconds: float = TRANSIENT_BACKOFF_CAP_SECONDS
+    transient_retries: Counter = field(init=False)
+
     def __post_init__(self) -> None:
         self.dead_lettered = Counter(
             "ruam_dead_lettered_total",
@@ -71,6 +98,16 @@ class DeadLetterPolicy:
             ["service", "topic", "reason"],
             registry=self.registry,
         )
+        self.transient_retries = Counter(
+            "ruam_transient_retries_total",
+            "Messages retried after a transient fault (database or broker away, a race)",
+            ["service"],
+            registry=self.registry,
+        )
+
+    def transient_delay(self, attempt: int) -> float:
+        step = min(self.transient_cap_seconds, self.backoff_seconds * 2 ** min(attempt, 10))
+        return float(step * random.uniform(0.5, 1.0))
 
     async def dead_letter(self, msg: StreamMessage[Any], exc: BaseException, attempts: int) -> None:
         if self.broker is None:  # pragma: no cover - wiring error
@@ -112,17 +149,30 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
                 # Never dead-letter a dead letter: that would loop. Failures here
                 # rewind (nack) and retry, which an operator sees in the logs.
                 return await call_next(msg)
-            attempt = 0
+            attempt = 0  # failures of the message itself
+            outage = 0  # transient faults in a row
             while True:
-                attempt += 1
                 try:
                     return await call_next(msg)
                 except PERMANENT_ERRORS as exc:
-                    await policy.dead_letter(msg, exc, attempt)
+                    await policy.dead_letter(msg, exc, attempt + 1)
                     return None
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if is_transient(exc):
+                        outage += 1
+                        policy.transient_retries.labels(policy.service).inc()
+                        if outage == 1 or outage % 20 == 0:
+                            log.warning(
+                                "transient %s (%s), retrying (try %d)",
+                                type(exc).__name__,
+                                str(exc)[:200],
+                                outage,
+                            )
+                        await asyncio.sleep(policy.transient_delay(outage))
+                        continue
+                    attempt += 1
                     if attempt >= policy.max_attempts:
                         await policy.dead_letter(msg, exc, attempt)
                         return None
