@@ -318,21 +318,27 @@ class ComplianceHandlers:
         now = to_millis(self.clock.now())
         raised = 0
         for pid in await self.projects.with_open_requirements(limit=5000):
-            project = await self.projects.get(pid)
-            if project is None:
-                continue
-            facts = rules.check_timers(project, now, self.policies.for_org(project.org_id))
-            if not facts:
-                continue
             try:
-                await self.projects.save(project, self._emissions(project, facts, now, True))
+                raised += await self._check_project(pid, now)
             except ConcurrencyError:
                 continue  # changed meanwhile: the next round looks again
-            self._count([], facts)
-            await self.projects.flush(pid)
-            raised += len(facts)
+            except Exception:
+                # One broken project must not hold back every other project's deadlines.
+                log.exception("timers of project %s not checked; retried next round", pid)
         await self.refresh_gauges()
         return raised
+
+    async def _check_project(self, pid: str, now: datetime) -> int:
+        project = await self.projects.get(pid)
+        if project is None:
+            return 0
+        facts = rules.check_timers(project, now, self.policies.for_org(project.org_id))
+        if not facts:
+            return 0
+        await self.projects.save(project, self._emissions(project, facts, now, True))
+        self._count([], facts)
+        await self.projects.flush(pid)
+        return len(facts)
 
     async def refresh_gauges(self) -> None:
         q = ProjectQuery()

@@ -470,8 +470,9 @@ class IntakeHandlers:
         else:
             data.setdefault("channel", p.channel)
             data.setdefault("received_at", p.received_at.isoformat())
-            if p.channel_message_id:
-                data.setdefault("channel_message_id", p.channel_message_id)
+            # Without an id from the channel, the raw event's own id stands in: a
+            # redelivery or a dead-letter replay of the same bytes is the same case.
+            data.setdefault("channel_message_id", p.channel_message_id or f"raw-{cid}")
             sub = Submission.model_validate(data)
         return [await self._one(sub.channel_message_id or "", sub, cid)]
 

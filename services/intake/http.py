@@ -86,6 +86,10 @@ def routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute
         except ApiError as err:
             handlers.metrics.refused.labels("http", err.code).inc()
             raise
+        key = request.headers.get("idempotency-key", "").strip()[:200]
+        if sub.channel_message_id is None and key:
+            # A client retrying after a 500 or a lost answer gets the same case, not a new one.
+            sub = sub.model_copy(update={"channel_message_id": f"idem-{key}"})
         return await one(sub.channel.value, sub)
 
     def json_channel(channel: str, model: type[PhoneCall] | type[Letter]) -> Handler:

@@ -372,6 +372,11 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "note": (frozenset(Status), None),
 }
 ACTIONS = tuple(TRANSITIONS)
+# Bounds that keep a case document far below the 16 MB a document may hold, whatever is
+# sent: 100 notes of 2,000 Thai characters are about 0.6 MB.
+MAX_PARAMS = 10
+MAX_PARAM_CHARS = 2000
+MAX_NOTES = 100
 
 
 def _param(cmd: Command, name: str, *, required: bool = True) -> str | None:
@@ -379,6 +384,20 @@ def _param(cmd: Command, name: str, *, required: bool = True) -> str | None:
     if not value and required:
         raise InvalidCommand(f"params.{name}", f"required for {cmd.action}")
     return value or None
+
+
+def check_bounds(case: Case, cmd: Command) -> None:
+    """A case document must never grow past what the store can write: every parameter
+    is bounded, and so are the notes one case can collect."""
+    if len(cmd.params) > MAX_PARAMS:
+        raise InvalidCommand("params", f"at most {MAX_PARAMS} parameters")
+    for name, value in cmd.params.items():
+        if len(value) > MAX_PARAM_CHARS:
+            raise InvalidCommand(f"params.{name}", f"at most {MAX_PARAM_CHARS} characters")
+    if cmd.action == "note" and sum(t.action == "note" for t in case.timeline) >= MAX_NOTES:
+        raise InvalidTransition(
+            f"this case already has {MAX_NOTES} notes: add the rest to the case file"
+        )
 
 
 def apply_command(
@@ -389,6 +408,7 @@ def apply_command(
         raise InvalidCommand(
             "action", f"unknown action {cmd.action!r}; one of {', '.join(ACTIONS)}"
         )
+    check_bounds(case, cmd)
     sources, target = TRANSITIONS[cmd.action]
     if case.status not in sources:
         allowed = ", ".join(sorted(s.value for s in sources))

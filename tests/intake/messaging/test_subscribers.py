@@ -185,3 +185,16 @@ async def test_routing_facts_update_the_read_model_and_public_cases() -> None:
     assert all("081" not in p["text"] for p in public)
     doc = await world.submissions.get_case(accepted.case_id)
     assert doc is not None and doc["progress"]["department"] == "public_works"
+
+
+async def test_a_raw_payload_without_message_id_is_one_case_however_often_delivered() -> None:
+    """Redelivery and dead-letter replay send the same bytes: they are the same case."""
+    world, svc = setup()
+    same = raw("web", json.dumps({"text": "ไฟถนนดับทั้งซอย หมู่ 2"}, ensure_ascii=False))
+    other = raw("web", json.dumps({"text": "ไฟถนนดับทั้งซอย หมู่ 2"}, ensure_ascii=False))
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        for body in (same, same, other):
+            await broker.publish(body, topic=Topic.INTAKE_RAW.value)
+    ids = [c["case_id"] for c in cases(world)]
+    # The same words in a second, separate report are a second case.
+    assert len(ids) == 2 and len(set(ids)) == 2

@@ -288,3 +288,14 @@ async def test_channel_statistics_count_per_channel_month_and_kind() -> None:
     assert {"channel": "meeting", "month": "2026-05", "kind": "suggestion", "count": 1} in stats[
         "by_month"
     ]
+
+
+async def test_a_retried_submission_with_an_idempotency_key_is_one_case() -> None:
+    world = World()
+    body = {"channel": "web", "text": "ท่อระบายน้ำอุดตัน หน้าตลาด หมู่ 7"}
+    async with client(world) as c:
+        first = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-1"})
+        again = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-1"})
+        other = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-2"})
+    assert first.json()["case_id"] == again.json()["case_id"] != other.json()["case_id"]
+    assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 2

@@ -131,3 +131,22 @@ def test_unknown_actions_and_departments_name_the_field() -> None:
     with pytest.raises(InvalidCommand) as err:
         act(case, "transfer", department="police")
     assert err.value.field == "params.department"
+
+
+def test_a_case_cannot_be_grown_past_what_it_can_store() -> None:
+    """28 large notes once left a case too big to resolve; every input is now bounded."""
+    from services.routing.domain.lifecycle import MAX_NOTES, MAX_PARAM_CHARS
+
+    case = fresh()
+    officer = case.officer_id
+    with pytest.raises(InvalidCommand) as too_long:
+        apply_command(
+            case, Command("note", officer, {"note": "ก" * (MAX_PARAM_CHARS + 1)}), NOW, D, {}
+        )
+    assert too_long.value.field == "params.note"
+    for _ in range(MAX_NOTES):
+        apply_command(case, Command("note", officer, {"note": "ข" * MAX_PARAM_CHARS}), NOW, D, {})
+    with pytest.raises(InvalidTransition):
+        apply_command(case, Command("note", officer, {"note": "อีกหนึ่ง"}), NOW, D, {})
+    facts = apply_command(case, Command("resolve", officer, PARAMS["resolve"]), NOW, D, {})
+    assert case.status is Status.RESOLVED and any(isinstance(f, Resolved) for f in facts)
