@@ -17,6 +17,7 @@ from services.compliance.metrics import ComplianceMetrics
 from services.compliance.ports import Clock, ProjectRepository
 from services.compliance.settings import ComplianceSettings
 from shared.clock import SystemClock
+from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
@@ -29,6 +30,7 @@ class ComplianceService:
     settings: ComplianceSettings
     runtime: Runtime
     handlers: ComplianceHandlers
+    dead_letters: DeadLetterOffice | None
     faststream: AsgiFastStream
     asgi: ASGIApp
 
@@ -47,10 +49,11 @@ def create_service(
         runtime.startup.append(repo.ensure_indexes)
         projects = repo
     runtime.loops.append(relay_loop(projects.sweep, settings.outbox_sweep_seconds))
+    clock = clock or SystemClock()
     handlers = ComplianceHandlers(
         projects,
         policies or load_policies(settings.config_dir),
-        clock or SystemClock(),
+        clock,
         ComplianceMetrics(runtime.registry),
     )
     runtime.loops.append(
@@ -61,5 +64,7 @@ def create_service(
         )
     )
     subscribers.register(runtime, handlers)
-    fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam compliance")
-    return ComplianceService(settings, runtime, handlers, fs_app, app)
+    office = keep_dead_letters(runtime, clock)
+    routes = http.routes(handlers, settings) + (office.routes() if office else [])
+    fs_app, app = asgi_app(runtime, routes, title="Ruam compliance")
+    return ComplianceService(settings, runtime, handlers, office, fs_app, app)

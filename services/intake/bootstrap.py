@@ -12,23 +12,22 @@ from services.intake import http, subscribers
 from services.intake.adapters.directory import department_names
 from services.intake.adapters.mongo_submissions import (
     MongoContactVault,
-    MongoDeadLetters,
     MongoRecordBook,
     MongoSubmissionRepository,
     MongoThreads,
 )
-from services.intake.handlers import IntakeHandlers
+from services.intake.handlers import IntakeHandlers, channel_of
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     Clock,
     ContactVault,
-    DeadLetters,
     RecordBook,
     SubmissionRepository,
     Threads,
 )
 from services.intake.settings import IntakeSettings
 from shared.clock import SystemClock
+from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
 from shared.outbox import relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
@@ -39,6 +38,7 @@ class IntakeService:
     settings: IntakeSettings
     runtime: Runtime
     handlers: IntakeHandlers
+    dead_letters: DeadLetterOffice | None
     faststream: AsgiFastStream
     asgi: ASGIApp
 
@@ -50,7 +50,7 @@ def create_service(
     contacts: ContactVault | None = None,
     records: RecordBook | None = None,
     threads: Threads | None = None,
-    dead_letters: DeadLetters | None = None,
+    dead_letters: DeadLetterStore | None = None,
     agencies: dict[str, str] | None = None,
     clock: Clock | None = None,
 ) -> IntakeService:
@@ -66,17 +66,16 @@ def create_service(
     contacts = contacts or MongoContactVault(runtime.db)
     records = records or MongoRecordBook(runtime.db)
     threads = threads or MongoThreads(runtime.db)
-    dead_letters = dead_letters or MongoDeadLetters(runtime.db)
+    clock = clock or SystemClock()
     handlers = IntakeHandlers(
         submissions,
         contacts,
-        clock or SystemClock(),
+        clock,
         IntakeMetrics(runtime.registry),
         org_id=settings.org_id,
         case_prefix=settings.org_prefix,
         records=records,
         threads=threads,
-        dead_letters=dead_letters,
         publisher=runtime.publisher,
         api_keys=settings.api_keys,
         line_secret=settings.line_channel_secret,
@@ -87,5 +86,9 @@ def create_service(
     )
     runtime.loops.append(relay_loop(submissions.sweep, settings.outbox_sweep_seconds))
     subscribers.register(runtime, handlers)
-    fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam intake")
-    return IntakeService(settings, runtime, handlers, fs_app, app)
+    office = keep_dead_letters(
+        runtime, clock, store=dead_letters, describe=lambda text: {"channel": channel_of(text)}
+    )
+    routes = http.routes(handlers, settings) + (office.routes() if office else [])
+    fs_app, app = asgi_app(runtime, routes, title="Ruam intake")
+    return IntakeService(settings, runtime, handlers, office, fs_app, app)

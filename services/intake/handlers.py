@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     Clock,
     ContactVault,
-    DeadLetters,
     RecordBook,
     SubmissionRepository,
     Threads,
@@ -91,7 +89,6 @@ class IntakeHandlers:
         case_prefix: str,
         records: RecordBook | None = None,
         threads: Threads | None = None,
-        dead_letters: DeadLetters | None = None,
         publisher: RawPublisher | None = None,
         api_keys: frozenset[str] = frozenset(),
         line_secret: str = "",
@@ -106,7 +103,6 @@ class IntakeHandlers:
         self.case_prefix = case_prefix
         self.records = records
         self.threads = threads
-        self.dead_letters = dead_letters
         self.publisher = publisher
         self.api_keys = api_keys
         self.line_secret = line_secret
@@ -516,65 +512,6 @@ class IntakeHandlers:
 
         return await retry_on_conflict(attempt)
 
-    # ------------------------------------------------------------ dead letters
-
-    async def dead_letter(
-        self, body: bytes, headers: Mapping[str, str], key: bytes | None, where: str
-    ) -> bool:
-        """Keep a dead letter for operators; True if it was new."""
-        if self.dead_letters is None:
-            return False
-        source = headers.get("x-dlq-source-topic", "")
-        coords = f"{source}-{headers.get('x-dlq-partition', '')}-{headers.get('x-dlq-offset', '')}"
-        letter_id = f"{coords}-{hashlib.sha256(body).hexdigest()[:10]}"
-        try:
-            text, encoding = body.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(body).decode("ascii"), "base64"
-        new = await self.dead_letters.keep(
-            {
-                "_id": letter_id,
-                "reason": headers.get("x-dlq-reason", ""),
-                "exception": headers.get("x-dlq-exception", ""),
-                "service": headers.get("x-dlq-service", ""),
-                "source_topic": source,
-                "source_partition": headers.get("x-dlq-partition", ""),
-                "source_offset": headers.get("x-dlq-offset", ""),
-                "attempts": headers.get("x-dlq-attempts", ""),
-                "failed_at": headers.get("x-dlq-failed-at", ""),
-                "dlq_position": where,
-                "channel": _channel_of(text) if encoding == "utf-8" else None,
-                "key": key.decode("utf-8", errors="replace") if key else None,
-                "body": text,
-                "encoding": encoding,
-                "stored_at": self.clock.now(),
-                "replays": [],
-            }
-        )
-        if new:
-            self.metrics.dead_letters.labels(source).inc()
-        return new
-
-    async def replay(self, letter_id: str) -> dict[str, Any] | None:
-        """Republish a dead letter's original bytes to its source topic (after a fix)."""
-        if self.dead_letters is None or self.publisher is None:
-            return None
-        letter = await self.dead_letters.get(letter_id)
-        if letter is None:
-            return None
-        body = (
-            base64.b64decode(letter["body"])
-            if letter["encoding"] == "base64"
-            else letter["body"].encode("utf-8")
-        )
-        if not letter["source_topic"]:
-            raise IntakeError("the dead letter does not name its source topic")
-        await self.publisher.publish_raw(letter["source_topic"], letter.get("key"), body)
-        at = self.clock.now()
-        await self.dead_letters.mark_replayed(letter_id, at)
-        self.metrics.replays.inc()
-        return {**letter, "replayed_at": at}
-
 
 def public_text_of(kind: str, text: str) -> str:
     from services.intake.domain.progress import public_text
@@ -593,7 +530,7 @@ def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
-def _channel_of(text: str) -> str | None:
+def channel_of(text: str) -> str | None:
     try:
         data = json.loads(text)
     except ValueError:

@@ -164,37 +164,6 @@ def routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute
             }
         )
 
-    async def list_dead_letters(request: Request) -> Response:
-        if handlers.dead_letters is None:
-            raise ApiError(404, "no_dead_letters", "dead letters are not kept here")
-        q = request.query_params
-        try:
-            size = min(int(q.get("limit", "100")), MAX_PAGE)
-            offset = int(q.get("offset", "0"))
-        except ValueError as exc:
-            raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
-        if size < 1 or offset < 0:
-            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
-        letters = await handlers.dead_letters.list(size, offset)
-        return JSON({"items": [_letter_view(d) for d in letters], "limit": size, "offset": offset})
-
-    async def replay_dead_letter(request: Request) -> Response:
-        letter_id = request.path_params["letter_id"]
-        try:
-            replayed = await handlers.replay(letter_id)
-        except IntakeError as exc:
-            raise ApiError(409, "not_replayable", str(exc)) from exc
-        if replayed is None:
-            raise ApiError(404, "dead_letter_not_found", f"no dead letter {letter_id}")
-        return JSON(
-            {
-                "replayed": letter_id,
-                "to": replayed["source_topic"],
-                "replayed_at": replayed["replayed_at"],
-            },
-            status_code=202,
-        )
-
     return [
         Route("/v1/submissions", post_submission, methods=["POST"]),
         Route("/v1/channels", channel_stats, methods=["GET"]),
@@ -204,8 +173,6 @@ def routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute
         Route("/v1/channels/suggestion-box", post_box, methods=["POST"]),
         Route("/v1/channels/email", post_email, methods=["POST"]),
         Route("/channels/line/webhook", line_webhook, methods=["POST"]),
-        Route("/v1/dlq", list_dead_letters, methods=["GET"]),
-        Route("/v1/dlq/{letter_id}/replay", replay_dead_letter, methods=["POST"]),
         *open311_routes(handlers, settings),
     ]
 
@@ -247,24 +214,6 @@ async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str
     except UnicodeDecodeError as exc:
         raise InvalidInput("body", "the CSV must be UTF-8", status=400) from exc
     return session, text
-
-
-def _letter_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": doc["_id"],
-        "reason": doc.get("reason"),
-        "exception": doc.get("exception"),
-        "channel": doc.get("channel"),
-        "source_topic": doc.get("source_topic"),
-        "source_partition": doc.get("source_partition"),
-        "source_offset": doc.get("source_offset"),
-        "attempts": doc.get("attempts"),
-        "failed_at": doc.get("failed_at"),
-        "stored_at": doc.get("stored_at"),
-        "encoding": doc.get("encoding"),
-        "body": doc.get("body"),
-        "replays": doc.get("replays", []),
-    }
 
 
 # ---------------------------------------------------------------- Open311 GeoReport v2

@@ -35,17 +35,6 @@ class IntakeMetrics:
             ["channel"],
             registry=registry,
         )
-        self.dead_letters = Counter(
-            "ruam_intake_dead_letters_stored_total",
-            "Dead letters stored for operators, by source topic",
-            ["topic"],
-            registry=registry,
-        )
-        self.replays = Counter(
-            "ruam_intake_dead_letters_replayed_total",
-            "Dead letters republished to their source topic by an operator",
-            registry=registry,
-        )
         self.case_updates = Counter(
             "ruam_intake_case_updates_total",
             "Routing events applied to intake's read model (or ignored as stale), by outcome",

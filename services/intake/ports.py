@@ -67,16 +67,5 @@ class Threads(Protocol):
     async def put(self, thread_key: str, doc: dict[str, Any]) -> None: ...
 
 
-class DeadLetters(Protocol):
-    async def keep(self, letter: dict[str, Any]) -> bool:
-        """Store a dead letter under its id; False if it was already stored."""
-
-    async def get(self, letter_id: str) -> dict[str, Any] | None: ...
-
-    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]: ...
-
-    async def mark_replayed(self, letter_id: str, at: datetime) -> None: ...
-
-
 class Clock(Protocol):
     def now(self) -> datetime: ...

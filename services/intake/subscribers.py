@@ -3,8 +3,6 @@ facts for the Open311 read model, and the dead letters operators replay."""
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaMessage
-
 from services.intake.handlers import IntakeHandlers
 from shared.events.cases import CaseAssigned, CaseClosed, CaseResolved, CaseStatusChanged
 from shared.events.intake import RawPayloadReceived
@@ -47,16 +45,3 @@ def register(runtime: Runtime, handlers: IntakeHandlers) -> None:
     )
     async def case_closed(event: CaseClosed) -> None:
         await handlers.case_event(event)
-
-    @router.subscriber(
-        topic_name(settings, Topic.INTAKE_DLQ), **subscriber_options(settings, "intake-dlq")
-    )
-    async def dead_letter(message: KafkaMessage) -> None:
-        record = message.raw_message
-        where = (
-            f"{getattr(record, 'topic', '')}:{getattr(record, 'partition', '')}"
-            f":{getattr(record, 'offset', '')}"
-        )
-        key = getattr(record, "key", None)
-        headers = {k: v if isinstance(v, str) else str(v) for k, v in message.headers.items()}
-        await handlers.dead_letter(message.body, headers, key, where)

@@ -16,6 +16,7 @@ from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
 from services.routing.settings import RoutingSettings
 from shared.clock import SystemClock
+from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
@@ -26,6 +27,7 @@ class RoutingService:
     settings: RoutingSettings
     runtime: Runtime
     handlers: RoutingHandlers
+    dead_letters: DeadLetterOffice | None
     faststream: AsgiFastStream
     asgi: ASGIApp
 
@@ -51,11 +53,12 @@ def create_service(
         )
     # Fail at start-up, not on the first message, when our own organisation has no directory.
     directories.get(settings.org_id)
+    clock = clock or SystemClock()
     handlers = RoutingHandlers(
         cases,
         directories,
         ranker or default_ranker(),
-        clock or SystemClock(),
+        clock,
         RoutingMetrics(runtime.registry),
         org_id=settings.org_id,
         preview_cache_seconds=settings.preview_load_cache_seconds,
@@ -70,5 +73,7 @@ def create_service(
         )
     )
     subscribers.register(runtime, handlers)
-    fs_app, app = asgi_app(runtime, http.routes(handlers), title="Ruam routing")
-    return RoutingService(settings, runtime, handlers, fs_app, app)
+    office = keep_dead_letters(runtime, clock)
+    routes = http.routes(handlers) + (office.routes() if office else [])
+    fs_app, app = asgi_app(runtime, routes, title="Ruam routing")
+    return RoutingService(settings, runtime, handlers, office, fs_app, app)

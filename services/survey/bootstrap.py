@@ -29,6 +29,7 @@ from services.survey.ports import (
 )
 from services.survey.settings import SurveySettings
 from shared.clock import SystemClock
+from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime
 from shared.topics import Topic
@@ -39,6 +40,7 @@ class SurveyService:
     settings: SurveySettings
     runtime: Runtime
     handlers: SurveyHandlers
+    dead_letters: DeadLetterOffice | None
     faststream: AsgiFastStream
     asgi: ASGIApp
 
@@ -75,12 +77,13 @@ def create_service(
         alerts = alert_repo
     for sweep in (surveys.sweep, responses.sweep, alerts.sweep):
         runtime.loops.append(relay_loop(sweep, settings.outbox_sweep_seconds))
+    clock = clock or SystemClock()
     handlers = SurveyHandlers(
         surveys,
         responses,
         aggregates,
         alerts,
-        clock or SystemClock(),
+        clock,
         SurveyMetrics(runtime.registry),
         config or load_config(settings.config_dir),
         org_id=settings.org_id,
@@ -92,5 +95,7 @@ def create_service(
     # Gauges live in the process: after a restart, fill them from the stored figures.
     runtime.startup.append(handlers.refresh_gauges)
     subscribers.register(runtime, handlers)
-    fs_app, app = asgi_app(runtime, http.routes(handlers, settings), title="Ruam survey")
-    return SurveyService(settings, runtime, handlers, fs_app, app)
+    office = keep_dead_letters(runtime, clock)
+    routes = http.routes(handlers, settings) + (office.routes() if office else [])
+    fs_app, app = asgi_app(runtime, routes, title="Ruam survey")
+    return SurveyService(settings, runtime, handlers, office, fs_app, app)

@@ -6,14 +6,13 @@
   because FerretDB only pushes `_id` filters down: anything else is a full scan;
 - `counters`: case numbers per organisation and fiscal year;
 - `contacts`: the restricted store, the only place personal data is kept;
-- `intake_records` (box-opening sessions, activities), `line_threads`, `dead_letters`.
+- `intake_records` (box-opening sessions, activities), `line_threads`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -181,29 +180,3 @@ class MongoThreads:
         await self._threads.replace_one(
             {"_id": thread_key}, {"_id": thread_key, **doc}, upsert=True
         )
-
-
-class MongoDeadLetters:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._letters = db["dead_letters"]
-
-    async def keep(self, letter: dict[str, Any]) -> bool:
-        result = await self._letters.update_one(
-            {"_id": letter["_id"]}, {"$setOnInsert": letter}, upsert=True
-        )
-        return result.upserted_id is not None
-
-    async def get(self, letter_id: str) -> dict[str, Any] | None:
-        return await self._letters.find_one({"_id": letter_id})
-
-    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        cursor = (
-            self._letters.find({})
-            .sort([("stored_at", DESCENDING), ("_id", ASCENDING)])
-            .skip(offset)
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
-
-    async def mark_replayed(self, letter_id: str, at: datetime) -> None:
-        await self._letters.update_one({"_id": letter_id}, {"$push": {"replays": at}})

@@ -9,11 +9,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.intake.bootstrap import IntakeService
 from services.intake.domain.line import signature
 from services.intake.domain.model import Submission
+from shared.dead_letters import NotReplayable
 from shared.events.cases import CaseAssigned, CaseAssignedPayload, Channel, Kind
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
 from shared.topics import Topic
@@ -150,12 +152,17 @@ async def test_poison_is_dead_lettered_kept_and_replayable() -> None:
         assert letters[1]["channel"] == "fax" and "no parser" in letters[1]["reason"]
         assert "X-Line-Signature" in letters[2]["reason"]
         assert all(d["source_topic"] == Topic.INTAKE_RAW.value for d in letters)
-        replayed = await world.handlers.replay(letters[1]["_id"])
+        assert svc.dead_letters is not None
+        replayed = await svc.dead_letters.replay(letters[1]["_id"])
         assert replayed is not None
         # The replayed bytes failed again (nothing was fixed); in this in-memory broker
         # every offset is 0, so it comes back as the same letter (on Kafka: a new one).
-        assert world.handlers.metrics.replays._value.get() == 1
+        assert svc.dead_letters.replayed.labels("intake")._value.get() == 1
         assert len(world.dead.letters) == 3
+        # A second replay of the same letter is refused unless asked for again.
+        with pytest.raises(NotReplayable, match="already replayed"):
+            await svc.dead_letters.replay(letters[1]["_id"])
+        assert await svc.dead_letters.replay(letters[1]["_id"], again=True) is not None
     assert [p["channel_message_id"] for p in cases(world)] == ["ok"]  # the partition moved on
     assert world.dead.letters[letters[1]["_id"]]["replays"]
 

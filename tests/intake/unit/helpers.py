@@ -45,7 +45,6 @@ class World:
             case_prefix="SPT",
             records=self.records,
             threads=self.threads,
-            dead_letters=self.dead,
             publisher=self.publisher,
             api_keys=frozenset({API_KEY}),
             line_secret=SECRET,

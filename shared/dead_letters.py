@@ -1,0 +1,282 @@
+"""Every service's dead letters, kept for operators: list, inspect, replay.
+
+A message that can never succeed lands on `<service>.dlq` with the reason and the original
+bytes (`shared.kafka`). Each service consumes its own dead-letter topic into its
+`dead_letters` collection, so an operator can see what failed and why, fix the cause, and
+replay the original bytes to their source topic. A replay is sent once: a second replay of
+the same letter is refused with 409 unless asked for with `?again=true`. Consumers are
+idempotent by event id and channel message id, so even a forced second replay has one
+effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from faststream.kafka import KafkaMessage
+from prometheus_client import CollectorRegistry, Counter
+from pymongo import DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.http import JSON, ApiError
+from shared.mongo import Document
+from shared.outbox import RawPublisher
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger("ruam.dead_letters")
+
+MAX_PAGE = 500
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class DeadLetterStore(Protocol):
+    async def keep(self, letter: dict[str, Any]) -> bool:
+        """Store the letter unless one with its id exists; True if it was new."""
+
+    async def get(self, letter_id: str) -> dict[str, Any] | None: ...
+
+    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]: ...
+
+    async def mark_replayed(self, letter_id: str, at: datetime) -> None: ...
+
+
+class MongoDeadLetters:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._letters = db["dead_letters"]
+
+    async def keep(self, letter: dict[str, Any]) -> bool:
+        result = await self._letters.update_one(
+            {"_id": letter["_id"]}, {"$setOnInsert": letter}, upsert=True
+        )
+        return result.upserted_id is not None
+
+    async def get(self, letter_id: str) -> dict[str, Any] | None:
+        return await self._letters.find_one({"_id": letter_id})
+
+    async def list(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        cursor = (
+            self._letters.find({})
+            .sort([("stored_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def mark_replayed(self, letter_id: str, at: datetime) -> None:
+        await self._letters.update_one({"_id": letter_id}, {"$push": {"replays": at}})
+
+
+class NotReplayable(Exception):
+    """The letter cannot be replayed as it is (HTTP 409, with the reason)."""
+
+
+class DeadLetterOffice:
+    """Keeps the dead letters of one service and replays them."""
+
+    def __init__(
+        self,
+        store: DeadLetterStore,
+        publisher: RawPublisher,
+        clock: Clock,
+        *,
+        service: str,
+        registry: CollectorRegistry,
+        describe: Callable[[str], dict[str, Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._service = service
+        # Service-specific fields shown beside a letter (intake: the channel).
+        self._describe = describe
+        self.stored = Counter(
+            "ruam_dead_letters_stored_total",
+            "Dead letters kept for operators, by service and source topic",
+            ["service", "topic"],
+            registry=registry,
+        )
+        self.replayed = Counter(
+            "ruam_dead_letters_replayed_total",
+            "Dead letters replayed to their source topic, by service",
+            ["service"],
+            registry=registry,
+        )
+
+    async def keep(
+        self, body: bytes, headers: dict[str, str], key: bytes | None, where: str
+    ) -> bool:
+        """Keep one letter from the dead-letter topic; True if it was new."""
+        source = headers.get("x-dlq-source-topic", "")
+        coords = f"{source}-{headers.get('x-dlq-partition', '')}-{headers.get('x-dlq-offset', '')}"
+        letter_id = f"{coords}-{hashlib.sha256(body).hexdigest()[:10]}"
+        try:
+            text, encoding = body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+        extra = self._describe(text) if self._describe and encoding == "utf-8" else {}
+        new = await self.store.keep(
+            {
+                "_id": letter_id,
+                "reason": headers.get("x-dlq-reason", ""),
+                "exception": headers.get("x-dlq-exception", ""),
+                "service": headers.get("x-dlq-service", self._service),
+                "source_topic": source,
+                "source_partition": headers.get("x-dlq-partition", ""),
+                "source_offset": headers.get("x-dlq-offset", ""),
+                "attempts": headers.get("x-dlq-attempts", ""),
+                "failed_at": headers.get("x-dlq-failed-at", ""),
+                "dlq_position": where,
+                "key": key.decode("utf-8", errors="replace") if key else None,
+                "body": text,
+                "encoding": encoding,
+                "stored_at": self._clock.now(),
+                "replays": [],
+                **extra,
+            }
+        )
+        if new:
+            self.stored.labels(self._service, source).inc()
+        return new
+
+    async def replay(self, letter_id: str, *, again: bool = False) -> dict[str, Any] | None:
+        """Republish a letter's original bytes to its source topic (after a fix)."""
+        letter = await self.store.get(letter_id)
+        if letter is None:
+            return None
+        if not letter.get("source_topic"):
+            raise NotReplayable("the dead letter does not name its source topic")
+        if letter.get("replays") and not again:
+            raise NotReplayable(
+                f"already replayed at {letter['replays'][-1]}; add ?again=true to send it again"
+            )
+        body = (
+            base64.b64decode(letter["body"])
+            if letter["encoding"] == "base64"
+            else letter["body"].encode("utf-8")
+        )
+        await self._publisher.publish_raw(letter["source_topic"], letter.get("key"), body)
+        at = self._clock.now()
+        await self.store.mark_replayed(letter_id, at)
+        self.replayed.labels(self._service).inc()
+        log.info("dead letter %s replayed to %s", letter_id, letter["source_topic"])
+        return {**letter, "replayed_at": at}
+
+    # -- wiring ---------------------------------------------------------------------
+
+    async def on_message(self, message: KafkaMessage) -> None:
+        record = message.raw_message
+        where = (
+            f"{getattr(record, 'topic', '')}:{getattr(record, 'partition', '')}"
+            f":{getattr(record, 'offset', '')}"
+        )
+        key = getattr(record, "key", None)
+        headers = {k: v if isinstance(v, str) else str(v) for k, v in message.headers.items()}
+        await self.keep(message.body, headers, key, where)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/dlq", self._list, methods=["GET"]),
+            Route("/v1/dlq/{letter_id}", self._inspect, methods=["GET"]),
+            Route("/v1/dlq/{letter_id}/replay", self._replay, methods=["POST"]),
+        ]
+
+    async def _list(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            size = min(int(q.get("limit", "100")), MAX_PAGE)
+            offset = int(q.get("offset", "0"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
+        if size < 1 or offset < 0:
+            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+        letters = await self.store.list(size, offset)
+        # Bodies may hold personal data: they are shown one letter at a time.
+        items = [letter_view(d, with_body=False) for d in letters]
+        return JSON({"items": items, "limit": size, "offset": offset})
+
+    async def _inspect(self, request: Request) -> Response:
+        letter_id = request.path_params["letter_id"]
+        letter = await self.store.get(letter_id)
+        if letter is None:
+            raise ApiError(404, "dead_letter_not_found", f"no dead letter {letter_id}")
+        return JSON(letter_view(letter, with_body=True))
+
+    async def _replay(self, request: Request) -> Response:
+        letter_id = request.path_params["letter_id"]
+        again = request.query_params.get("again", "").lower() in ("1", "true", "yes")
+        try:
+            replayed = await self.replay(letter_id, again=again)
+        except NotReplayable as exc:
+            raise ApiError(409, "not_replayable", str(exc)) from exc
+        if replayed is None:
+            raise ApiError(404, "dead_letter_not_found", f"no dead letter {letter_id}")
+        return JSON(
+            {
+                "replayed": letter_id,
+                "to": replayed["source_topic"],
+                "replayed_at": replayed["replayed_at"],
+            },
+            status_code=202,
+        )
+
+
+def letter_view(doc: dict[str, Any], *, with_body: bool) -> dict[str, Any]:
+    view = {
+        "id": doc["_id"],
+        "service": doc.get("service"),
+        "reason": doc.get("reason"),
+        "exception": doc.get("exception"),
+        "channel": doc.get("channel"),
+        "source_topic": doc.get("source_topic"),
+        "source_partition": doc.get("source_partition"),
+        "source_offset": doc.get("source_offset"),
+        "attempts": doc.get("attempts"),
+        "failed_at": doc.get("failed_at"),
+        "stored_at": doc.get("stored_at"),
+        "encoding": doc.get("encoding"),
+        "replays": doc.get("replays", []),
+    }
+    if with_body:
+        view["body"] = doc.get("body")
+    return view
+
+
+def keep_dead_letters(
+    runtime: Runtime,
+    clock: Clock,
+    *,
+    store: DeadLetterStore | None = None,
+    describe: Callable[[str], dict[str, Any]] | None = None,
+) -> DeadLetterOffice | None:
+    """Consume the service's own dead-letter topic into its store; None without storage."""
+    from shared.kafka import subscriber_options
+
+    if store is None:
+        if runtime.mongo is None:
+            return None
+        store = MongoDeadLetters(runtime.db)
+    office = DeadLetterOffice(
+        store,
+        runtime.publisher,
+        clock,
+        service=runtime.settings.service_name,
+        registry=runtime.registry,
+        describe=describe,
+    )
+    runtime.router.subscriber(
+        runtime.dead_letters.dlq_topic, **subscriber_options(runtime.settings, "dlq")
+    )(office.on_message)
+    return office

@@ -1,0 +1,61 @@
+"""Every service keeps its dead letters for operators: list, inspect, replay once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.compliance.bootstrap import create_service as create_compliance
+from services.compliance.settings import ComplianceSettings
+from services.routing.bootstrap import create_service as create_routing
+from services.routing.settings import RoutingSettings
+from services.survey.bootstrap import create_service as create_survey
+from services.survey.settings import SurveySettings
+from shared.kafka import topic_name
+from shared.topics import Topic
+from tests.conftest import eventually, running
+
+pytestmark = pytest.mark.integration
+
+POISON = b'{"type": "not an event", "payload": 42}'
+
+SERVICES: list[tuple[str, Callable[..., Any], type[Any], Topic]] = [
+    ("routing", create_routing, RoutingSettings, Topic.CASE_COMMANDS),
+    ("survey", create_survey, SurveySettings, Topic.CASE_RESOLVED),
+    ("compliance", create_compliance, ComplianceSettings, Topic.PROJECT_EVENTS),
+]
+
+
+@pytest.mark.parametrize(("name", "create", "settings_type", "topic"), SERVICES)
+async def test_a_poison_message_is_kept_listed_inspected_and_replayed_once(
+    real_settings: Any,
+    name: str,
+    create: Callable[..., Any],
+    settings_type: type[Any],
+    topic: Topic,
+) -> None:
+    settings = real_settings(settings_type)
+    service = create(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        async with running(service) as http:
+            await producer.send_and_wait(topic_name(settings, topic), POISON, key=b"k")
+
+            async def listed() -> Any:
+                return (await http.get("/v1/dlq")).json()["items"]
+
+            (letter,) = await eventually(listed, timeout=60)
+            assert letter["service"] == name and letter["source_topic"].endswith(topic.value)
+            assert "invalid event" in letter["reason"] and "body" not in letter
+            inspected = (await http.get(f"/v1/dlq/{letter['id']}")).json()
+            assert inspected["body"] == POISON.decode()
+            assert (await http.post(f"/v1/dlq/{letter['id']}/replay")).status_code == 202
+            again = await http.post(f"/v1/dlq/{letter['id']}/replay")
+            assert again.status_code == 409 and "already replayed" in again.json()["message"]
+            assert (await http.get("/v1/dlq/no-such-letter")).status_code == 404
+    finally:
+        await producer.stop()
