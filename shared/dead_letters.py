@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.http import JSON, ApiError
+from shared.http import JSON, ApiError, page
 from shared.mongo import Document
 from shared.outbox import RawPublisher
 
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from shared.runtime import Runtime
 
 log = logging.getLogger("ruam.dead_letters")
-
-MAX_PAGE = 500
 
 
 class Clock(Protocol):
@@ -194,14 +192,7 @@ class DeadLetterOffice:
         ]
 
     async def _list(self, request: Request) -> Response:
-        q = request.query_params
-        try:
-            size = min(int(q.get("limit", "100")), MAX_PAGE)
-            offset = int(q.get("offset", "0"))
-        except ValueError as exc:
-            raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
-        if size < 1 or offset < 0:
-            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+        size, offset = page(request)
         letters = await self.store.list(size, offset)
         # Bodies may hold personal data: they are shown one letter at a time.
         items = [letter_view(d, with_body=False) for d in letters]

@@ -162,3 +162,19 @@ def compose(fs_app: AsgiFastStream, api: ASGIApp) -> ASGIApp:
         await api(scope, receive, send)
 
     return app
+
+
+MAX_PAGE = 500
+
+
+def page(request: Request, *, default: int = 100, maximum: int = MAX_PAGE) -> tuple[int, int]:
+    """`?limit=&offset=` of a list endpoint: (limit, offset), limit capped at `maximum`."""
+    q = request.query_params
+    try:
+        limit = min(int(q.get("limit", str(default))), maximum)
+        offset = int(q.get("offset", "0"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
+    if limit < 1 or offset < 0:
+        raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+    return limit, offset

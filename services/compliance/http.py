@@ -29,7 +29,7 @@ from shared.events.compliance import (
     ProjectStageChangedPayload,
     Stage,
 )
-from shared.http import JSON, ApiError, read_json, validation_details
+from shared.http import JSON, ApiError, page, read_json, validation_details
 from shared.thai import format_thai_date, thai_digits_to_arabic
 
 MAX_PAGE = 500
@@ -391,14 +391,9 @@ def routes(handlers: ComplianceHandlers, settings: ComplianceSettings) -> list[B
             stage=stage,
             org_id=q.get("org_id") or None,
         )
-        limit = _int(q.get("limit"), "limit") or 100
-        offset = _int(q.get("offset"), "offset") or 0
-        if limit < 1 or offset < 0:
-            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
-        found = await handlers.projects.find(query, min(limit, MAX_PAGE), offset)
-        return JSON(
-            {"items": [view(p) for p in found], "limit": min(limit, MAX_PAGE), "offset": offset}
-        )
+        limit, offset = page(request, maximum=MAX_PAGE)
+        found = await handlers.projects.find(query, limit, offset)
+        return JSON({"items": [view(p) for p in found], "limit": limit, "offset": offset})
 
     async def get_evidence(request: Request) -> Response:
         raw = request.path_params["fiscal_year"]

@@ -22,7 +22,7 @@ from services.routing.domain.model import Case
 from services.routing.handlers import Actor, RoutingHandlers
 from shared.errors import ConcurrencyError
 from shared.events.cases import Kind, Location
-from shared.http import JSON, ApiError, read_model, validation_error
+from shared.http import JSON, ApiError, page, read_model, validation_error
 
 MAX_PAGE = 500
 MAX_TEXT = 10_000
@@ -212,13 +212,7 @@ def routes(handlers: RoutingHandlers) -> list[BaseRoute]:
         overdue = q.get("overdue")
         if overdue not in (None, "", "true", "false"):
             raise ApiError(400, "bad_query", "overdue must be true or false")
-        try:
-            limit = min(int(q.get("limit", "100")), MAX_PAGE)
-            offset = int(q.get("offset", "0"))
-        except ValueError as exc:
-            raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
-        if limit < 1 or offset < 0:
-            raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
+        limit, offset = page(request, maximum=MAX_PAGE)
         view = q.get("view", "full")
         if view not in ("full", "summary"):
             raise ApiError(400, "bad_query", "view must be full or summary")
