@@ -1,6 +1,13 @@
+"""Time, as every service sees it: one protocol, the system clock, and a fixed one."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
 
 
 class SystemClock:

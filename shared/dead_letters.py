@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.clock import Clock
 from shared.http import JSON, ApiError, page
 from shared.mongo import Document
 from shared.outbox import RawPublisher
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     from shared.runtime import Runtime
 
 log = logging.getLogger("ruam.dead_letters")
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 class DeadLetterStore(Protocol):

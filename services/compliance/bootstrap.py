@@ -14,9 +14,9 @@ from services.compliance.adapters.mongo_projects import MongoProjectRepository
 from services.compliance.domain.policy import Policies
 from services.compliance.handlers import ComplianceHandlers
 from services.compliance.metrics import ComplianceMetrics
-from services.compliance.ports import Clock, ProjectRepository
+from services.compliance.ports import ProjectRepository
 from services.compliance.settings import ComplianceSettings
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime

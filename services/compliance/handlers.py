@@ -41,7 +41,8 @@ from services.compliance.domain.model import (
 from services.compliance.domain.money import InvalidMoney, parse_baht
 from services.compliance.domain.policy import Policies
 from services.compliance.metrics import ComplianceMetrics
-from services.compliance.ports import Clock, ProjectQuery, ProjectRepository
+from services.compliance.ports import ProjectQuery, ProjectRepository
+from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.compliance import (
     PROJECT_EVENT,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from services.compliance.domain.model import Project
@@ -45,7 +44,3 @@ class ProjectRepository(Protocol):
         """Ids of registered projects with at least one open requirement (timer checks)."""
 
     async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int: ...
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...

@@ -19,14 +19,13 @@ from services.intake.adapters.mongo_submissions import (
 from services.intake.handlers import IntakeHandlers, channel_of
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
-    Clock,
     ContactVault,
     RecordBook,
     SubmissionRepository,
     Threads,
 )
 from services.intake.settings import IntakeSettings
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
 from shared.outbox import relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime

@@ -23,12 +23,12 @@ from services.intake.domain.progress import CaseEvent, Progress, apply, default_
 from services.intake.domain.redact import redact
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
-    Clock,
     ContactVault,
     RecordBook,
     SubmissionRepository,
     Threads,
 )
+from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import (
     CaseReceived,

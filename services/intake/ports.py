@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 from services.intake.domain.open311 import RequestQuery
@@ -65,7 +64,3 @@ class Threads(Protocol):
     async def get(self, thread_key: str) -> dict[str, Any] | None: ...
 
     async def put(self, thread_key: str, doc: dict[str, Any]) -> None: ...
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...

@@ -13,9 +13,9 @@ from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFil
 from services.routing.adapters.mongo_cases import MongoCaseRepository
 from services.routing.handlers import RoutingHandlers
 from services.routing.metrics import RoutingMetrics
-from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
+from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from services.routing.settings import RoutingSettings
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import periodic, relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime

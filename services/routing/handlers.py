@@ -33,7 +33,8 @@ from services.routing.domain.lifecycle import (
 from services.routing.domain.model import Case, CategoryScore
 from services.routing.domain.rules import decide_assignment, village_from_text
 from services.routing.metrics import RoutingMetrics
-from services.routing.ports import CaseRepository, CategoryRanker, Clock, DirectorySource
+from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
+from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import (
     CaseAssigned,

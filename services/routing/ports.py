@@ -85,7 +85,3 @@ class RankedCategoryLike(Protocol):
 
 class CategoryRanker(Protocol):
     def rank(self, text: str | None, top_k: int = 5) -> Sequence[RankedCategoryLike]: ...
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...

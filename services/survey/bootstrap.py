@@ -22,13 +22,12 @@ from services.survey.metrics import SurveyMetrics
 from services.survey.ports import (
     AggregateStore,
     AlertRepository,
-    Clock,
     ResponseRepository,
     SurveyRepository,
     TokenSource,
 )
 from services.survey.settings import SurveySettings
-from shared.clock import SystemClock
+from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterOffice, keep_dead_letters
 from shared.outbox import relay_loop
 from shared.runtime import Runtime, asgi_app, build_runtime

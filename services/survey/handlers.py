@@ -49,12 +49,12 @@ from services.survey.metrics import SurveyMetrics
 from services.survey.ports import (
     AggregateStore,
     AlertRepository,
-    Clock,
     ResponseRepository,
     SurveyRepository,
     TokenSource,
 )
 from services.survey.views import bucket_view
+from shared.clock import Clock
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,

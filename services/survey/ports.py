@@ -90,9 +90,5 @@ class AlertRepository(Protocol):
     async def of_year(self, org_id: str, fiscal_year: int) -> list[Alert]: ...
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 class TokenSource(Protocol):
     def __call__(self) -> str: ...
