@@ -719,6 +719,10 @@ def start_ferretdb(profile: Profile, timeout: float = FERRETDB_START_TIMEOUT) ->
         "--log-level=warn",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
+    # Go's collector ran a fifth of FerretDB's CPU time under load; collecting at 4x the
+    # live heap instead of 2x gave ~18 % more cases/s for no measurable memory (peak RSS
+    # stayed ~65 MB; docs/storage.md).
+    env.setdefault("GOGC", "400")
     t0 = time.monotonic()
     pid = _spawn(profile, "ferretdb", argv, env=env, cwd=profile.ferretdb_dir)
     _log(f"ferretdb starting (pid {pid}, {profile.mongodb_url}) ...")
