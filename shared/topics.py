@@ -25,6 +25,7 @@ class Topic(StrEnum):
     CASE_ESCALATED = "case.escalated"
     CASE_CLOSED = "case.closed"
     CASE_COMMANDS = "case.commands"
+    CASE_AMENDED = "case.amended"  # the citizen added to an open matter (follow-up, reply)
     ROUTING_DLQ = "routing.dlq"
     # survey (measure 4)
     SURVEY_REQUESTED = "survey.requested"

@@ -31,8 +31,11 @@ from services.intake.ports import (
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import (
+    CaseAmended,
+    CaseAmendedPayload,
     CaseReceived,
     CaseReceivedPayload,
+    Channel,
     Kind,
     PublicCaseUpdated,
 )
@@ -413,8 +416,27 @@ class IntakeHandlers:
                 correlation_id=doc["case_id"],
                 payload=public_payload(doc, progress),
             )
-            emission = Emission(Topic.PUBLIC_CASES, doc["case_id"], event)
-            if not await self.submissions.update(doc, doc["version"], [emission]):
+            amended = CaseAmended(
+                event_id=new_event_id(msg.message_key, "amended"),
+                org_id=self.org_id,
+                correlation_id=doc["case_id"],
+                payload=CaseAmendedPayload(
+                    case_id=doc["case_id"],
+                    amendment_id=msg.message_key,
+                    channel=Channel.LINE,
+                    at=msg.at,
+                    kind=msg.kind,
+                    text=text,
+                    attachments=(msg.attachment,) if msg.attachment else (),
+                    location=place,
+                ),
+            )
+            emissions = [
+                Emission(Topic.PUBLIC_CASES, doc["case_id"], event),
+                # Routing puts it on the case's timeline and tells the officer.
+                Emission(Topic.CASE_AMENDED, doc["case_id"], amended),
+            ]
+            if not await self.submissions.update(doc, doc["version"], emissions):
                 raise ConcurrencyError(f"case of {dedup_key} changed meanwhile")
             await self.submissions.alias(msg.message_key, dedup_key)
             await self.submissions.flush(dedup_key)

@@ -37,6 +37,7 @@ from services.routing.ports import CaseRepository, CategoryRanker, DirectorySour
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import (
+    CaseAmended,
     CaseAssigned,
     CaseAssignedPayload,
     CaseClosed,
@@ -175,6 +176,31 @@ class RoutingHandlers:
         loads = await self.cases.loads()
         self._assign_cache = (at, loads)
         return loads
+
+    # -- case.amended ------------------------------------------------------------------
+
+    async def on_case_amended(self, event: CaseAmended) -> Case:
+        """A citizen's follow-up or answer: on the case's timeline, and to its officer."""
+        p = event.payload
+        summary = p.text or {"image": "(รูปภาพ)", "location": "(ตำแหน่ง)"}.get(p.kind, p.kind)
+
+        async def attempt() -> Case:
+            case = await self.cases.get(p.case_id)
+            if case is None:
+                # case.received and case.amended travel on different topics: the case
+                # may not be routed yet. A conflict is transient: this is retried.
+                raise ConcurrencyError(f"{p.case_id} is not routed yet")
+            recorded = len(case.timeline)
+            facts = lifecycle.amend(
+                case, p.amendment_id, summary, self.clock.now(), self.directory(case.org_id)
+            )
+            if len(case.timeline) != recorded:  # not seen before: keep it
+                await self.cases.save(case, self._emissions(case, facts, event.correlation_id))
+            return case
+
+        case = await retry_on_conflict(attempt)
+        await self.cases.flush(case.case_id)
+        return case
 
     # -- officer actions and case.commands -------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.routing.handlers import RoutingHandlers
-from shared.events.cases import CaseCommandIssued, CaseReceived
+from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived
 from shared.kafka import subscriber_options, topic_name
 from shared.runtime import Runtime
 from shared.topics import Topic
@@ -25,3 +25,9 @@ def register(runtime: Runtime, handlers: RoutingHandlers) -> None:
         # Refusals (unknown case, invalid transition, bad parameter) are PermanentErrors:
         # the shared middleware dead-letters them with the reason.
         await handlers.on_command(event)
+
+    @runtime.router.subscriber(
+        topic_name(settings, Topic.CASE_AMENDED), **subscriber_options(settings, "case-amended")
+    )
+    async def case_amended(event: CaseAmended) -> None:
+        await handlers.on_case_amended(event)

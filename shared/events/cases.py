@@ -167,6 +167,24 @@ class CaseCommandIssued(Envelope[CaseCommandPayload]):
     type: Literal["CaseCommandIssued"] = "CaseCommandIssued"
 
 
+class CaseAmendedPayload(Contract):
+    """The citizen added to their matter: a follow-up message, a photo, a place, or the
+    answer to an officer's question."""
+
+    case_id: str
+    amendment_id: str  # the channel's id of the addition: each is applied once
+    channel: Channel
+    at: AwareDatetime
+    kind: str  # text | image | location | ...
+    text: str | None = Field(default=None, max_length=10_000)
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+
+
+class CaseAmended(Envelope[CaseAmendedPayload]):
+    type: Literal["CaseAmended"] = "CaseAmended"
+
+
 class PublicCasePayload(Contract):
     """Redacted projection for publication (measure 1): no personal data."""
 

@@ -525,6 +525,35 @@ def _apply(
     return [_change(case, target, now, action, officer, note)]
 
 
+def amend(
+    case: Case, amendment_id: str, summary: str, now: datetime, directory: Directory
+) -> list[Fact]:
+    """The citizen added to the matter: on the timeline, to the officer, and a case that
+    waited for the citizen's answer goes on (its clock runs again)."""
+    key = f"amend:{amendment_id}"
+    if key in case.applied_commands:
+        return []
+    case.applied_commands = [*case.applied_commands, key][-MAX_REMEMBERED_COMMANDS:]
+    note = summary[:MAX_PARAM_CHARS]
+    if sum(t.action in CITIZEN_ACTIONS for t in case.timeline) >= MAX_NOTES:
+        return []  # kept by intake with the case; the timeline stays bounded
+    facts: list[Fact] = []
+    if case.status is Status.PENDING_CITIZEN:
+        _resume(case, now)
+        facts.append(_change(case, Status.IN_PROGRESS, now, "citizen_reply", None, note))
+        arm_timers(case, directory)
+    else:
+        case.record(now, "citizen_followup", None, note)
+    if case.officer_id:
+        facts.append(
+            Reminded("citizen_followup", (case.officer_id,), case.respond_due_at or now, key)
+        )
+    return facts
+
+
+CITIZEN_ACTIONS = frozenset({"citizen_reply", "citizen_followup"})
+
+
 def _change(
     case: Case, to: Status, now: datetime, action: str, officer: str | None, note: str | None
 ) -> StatusChanged:

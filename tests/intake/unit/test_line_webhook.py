@@ -157,3 +157,22 @@ async def test_oversized_body_is_413() -> None:
     async with client(world, max_body_bytes=1000) as c:
         r = await post(c, body, signed(body))
     assert r.status_code == 413 and world.publisher.sent == []
+
+
+async def test_follow_ups_reach_routing_as_case_amended_once_each() -> None:
+    world = World()
+    world.clock.set(NOW + timedelta(hours=1))
+    body = line_body(
+        line_event("01HA", text="กิ่งไม้หักพาดสายไฟ"),
+        line_event("01HB", at=NOW + timedelta(minutes=2), image="5551234"),
+        line_event("01HC", at=NOW + timedelta(minutes=3), text="ตอนนี้ไฟดับทั้งซอยแล้ว"),
+    )
+    async with client(world) as c:
+        r = await post(c, body, signed(body))
+        await post(c, body, signed(body))  # redelivered: nothing new
+    case_id = r.json()["events"][0]["case_id"]
+    amended = [e["payload"] for e in world.publisher.on(Topic.CASE_AMENDED)]
+    assert [(a["case_id"], a["kind"]) for a in amended] == [(case_id, "image"), (case_id, "text")]
+    assert amended[0]["attachments"][0]["ref"] == "line:message/5551234"
+    assert amended[1]["text"] == "ตอนนี้ไฟดับทั้งซอยแล้ว"
+    assert len({a["amendment_id"] for a in amended}) == 2

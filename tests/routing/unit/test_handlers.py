@@ -14,6 +14,7 @@ from shared.events.cases import (
     CaseCommandPayload,
     CaseReceived,
     CaseReceivedPayload,
+    Channel,
 )
 from shared.topics import Topic
 from tests.routing.fakes import FakeCaseRepository, make_handlers
@@ -174,3 +175,64 @@ async def test_the_survey_reopens_without_an_officer_and_the_clock_restarts() ->
     assert reopened.status == "reopened"
     assert reopened.respond_due_at == NOW + timedelta(days=35)
     assert not reopened.is_overdue(clock.now())
+
+
+def amended(case_id: str, amendment_id: str, text: str | None, kind: str = "text") -> Any:
+    from shared.events.cases import CaseAmended, CaseAmendedPayload
+
+    return CaseAmended(
+        org_id="sraphonthong",
+        payload=CaseAmendedPayload(
+            case_id=case_id,
+            amendment_id=amendment_id,
+            channel=Channel.LINE,
+            at=NOW,
+            kind=kind,
+            text=text,
+        ),
+    )
+
+
+async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() -> None:
+    clock = FixedClock(NOW)
+    h, repo = handlers(clock)
+    case = await h.on_case_received(received())
+    officer = case.officer_id
+    await h.act(
+        case.case_id,
+        Command("request_info", officer, {"question": "ซอยไหน"}),
+        Actor(officer, "http"),
+    )
+    waiting = await repo.get(case.case_id)
+    assert waiting is not None and waiting.respond_due_at is not None
+    due_before = waiting.respond_due_at
+    clock.set(NOW + timedelta(days=2))
+    for _ in range(2):  # delivered twice: applied once
+        await h.on_case_amended(amended(case.case_id, "line:01HX", "ซอยวัดป่า หมู่ 3"))
+    stored = await repo.get(case.case_id)
+    assert stored is not None and stored.status.value == "in_progress"
+    assert [t.action for t in stored.timeline].count("citizen_reply") == 1
+    assert stored.respond_due_at == due_before + timedelta(days=2)  # waiting did not count
+    notes = [
+        n["payload"]
+        for n in repo.publisher.on(Topic.NOTIFICATION_REQUESTED)
+        if n["payload"]["template"] == "citizen_followup"
+    ]
+    assert [n["recipient_ref"] for n in notes] == [f"officer:{officer}"]
+
+
+async def test_a_follow_up_on_an_open_case_goes_on_its_timeline() -> None:
+    h, repo = handlers()
+    case = await h.on_case_received(received())
+    await h.on_case_amended(amended(case.case_id, "line:01HY", None, kind="image"))
+    stored = await repo.get(case.case_id)
+    assert stored is not None and stored.status.value == "assigned"
+    assert [(t.action, t.note) for t in stored.timeline][-1] == ("citizen_followup", "(รูปภาพ)")
+
+
+async def test_a_follow_up_before_the_case_is_routed_waits() -> None:
+    from shared.errors import ConcurrencyError
+
+    h, _ = handlers()
+    with pytest.raises(ConcurrencyError):  # transient: redelivered until routed
+        await h.on_case_amended(amended("SPT-2569-000404", "line:01HZ", "เพิ่มเติม"))
