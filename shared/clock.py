@@ -10,6 +10,13 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+def to_millis(moment: datetime) -> datetime:
+    """MongoDB keeps milliseconds (in UTC): decide on the value that will be read back, so
+    fakes and the database agree."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

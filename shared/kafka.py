@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from prometheus_client import CollectorRegistry, Counter
@@ -37,7 +37,6 @@ from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
 from shared.errors import ConcurrencyError, PermanentError
-from shared.events.envelope import Envelope
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
 
@@ -247,10 +246,6 @@ class KafkaEventPublisher:
         )
 
 
-def envelope_type(event: BaseModel) -> str:
-    return event.type if isinstance(event, Envelope) else type(event).__name__
-
-
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tuple(Topic)) -> None:
     """Create our topics if missing (idempotent). Production clusters may pre-create them."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -280,7 +275,3 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tup
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
-
-
-def new_router() -> KafkaRouter:
-    return KafkaRouter()

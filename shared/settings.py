@@ -8,47 +8,51 @@ four without collisions.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+T = TypeVar("T")
 
 # Case-number prefixes of the organisations we ship a directory for; another
 # organisation sets RUAM_CASE_PREFIX.
 KNOWN_PREFIXES = {"sraphonthong": "SPT"}
 
 
-def shared_field(default: object, env: str) -> object:
-    """A field read from an unprefixed environment variable."""
-    return Field(default=default, validation_alias=AliasChoices(env, env.lower()))
+def shared_field(default: T, env: str) -> T:
+    """A field read from an unprefixed environment variable.
+
+    Typed as its default, as pydantic's own `Field` is at a class attribute.
+    """
+    field: T = Field(default=default, validation_alias=AliasChoices(env, env.lower()))
+    return field
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     service_name: str = "ruam"
-    kafka_bootstrap_servers: str = shared_field(  # type: ignore[assignment]
-        "127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS"
-    )
-    mongodb_url: str = shared_field(  # type: ignore[assignment]
-        "mongodb://127.0.0.1:27017", "MONGODB_URL"
-    )
-    mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")  # type: ignore[assignment]
-    org_id: str = shared_field("sraphonthong", "RUAM_ORG")  # type: ignore[assignment]
-    case_prefix: str = shared_field("", "RUAM_CASE_PREFIX")  # type: ignore[assignment]
+    kafka_bootstrap_servers: str = shared_field("127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS")
+    mongodb_url: str = shared_field("mongodb://127.0.0.1:27017", "MONGODB_URL")
+    mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")
+    org_id: str = shared_field("sraphonthong", "RUAM_ORG")
+    case_prefix: str = shared_field("", "RUAM_CASE_PREFIX")
     # Isolates test runs that share one broker; empty in production.
-    topic_prefix: str = shared_field("", "RUAM_TOPIC_PREFIX")  # type: ignore[assignment]
+    topic_prefix: str = shared_field("", "RUAM_TOPIC_PREFIX")
     # 1 on the single local broker; 3 on a production cluster.
-    topic_replication_factor: int = shared_field(1, "RUAM_TOPIC_REPLICATION_FACTOR")  # type: ignore[assignment]
+    topic_replication_factor: int = shared_field(1, "RUAM_TOPIC_REPLICATION_FACTOR")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Attempts before a message that keeps failing is dead-lettered.
-    max_delivery_attempts: int = shared_field(4, "RUAM_MAX_DELIVERY_ATTEMPTS")  # type: ignore[assignment]
-    retry_backoff_seconds: float = shared_field(0.2, "RUAM_RETRY_BACKOFF_SECONDS")  # type: ignore[assignment]
+    max_delivery_attempts: int = shared_field(4, "RUAM_MAX_DELIVERY_ATTEMPTS")
+    retry_backoff_seconds: float = shared_field(0.2, "RUAM_RETRY_BACKOFF_SECONDS")
     # How often the outbox relay looks for events that were stored but not yet published.
-    outbox_sweep_seconds: float = shared_field(2.0, "RUAM_OUTBOX_SWEEP_SECONDS")  # type: ignore[assignment]
+    outbox_sweep_seconds: float = shared_field(2.0, "RUAM_OUTBOX_SWEEP_SECONDS")
     # Consumers per subscription, each owning some partitions (order kept per partition,
     # commits stay after the effect). More than the topic's partitions is useless.
-    consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")  # type: ignore[assignment]
-    auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")  # type: ignore[assignment]
+    consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")
+    auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")
 
     @property
     def org_prefix(self) -> str:

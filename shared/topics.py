@@ -62,11 +62,6 @@ SPECS: dict[Topic, TopicSpec] = {
 }
 
 
-def dlq_for(service: str) -> Topic:
-    """The dead-letter topic of a service (each service owns one)."""
-    return Topic(f"{service}.dlq")
-
-
 def name(topic: Topic, prefix: str = "") -> str:
     """The broker-side name; a prefix isolates test runs on a shared broker."""
     return f"{prefix}{topic.value}"

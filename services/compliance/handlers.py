@@ -42,7 +42,7 @@ from services.compliance.domain.money import InvalidMoney, parse_baht
 from services.compliance.domain.policy import Policies
 from services.compliance.metrics import ComplianceMetrics
 from services.compliance.ports import ProjectQuery, ProjectRepository
-from shared.clock import Clock
+from shared.clock import Clock, to_millis
 from shared.errors import ConcurrencyError
 from shared.events.compliance import (
     PROJECT_EVENT,
@@ -83,11 +83,6 @@ KAFKA_RETRY = Retry(attempts=40, cap_seconds=1.0)
 
 
 MANUAL_ON_KAFKA = (RecordParticipation, Waive)
-
-
-def to_millis(moment: datetime) -> datetime:
-    # MongoDB keeps milliseconds: truncate first, so fakes and the database agree.
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def money(value: int | str, field: str) -> int:

@@ -54,7 +54,7 @@ from services.survey.ports import (
     TokenSource,
 )
 from services.survey.views import bucket_view
-from shared.clock import Clock
+from shared.clock import Clock, to_millis
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,
@@ -154,7 +154,7 @@ class SurveyHandlers:
         if existing is not None:
             await self.surveys.flush(survey_id)  # a crash may have left it unpublished
             return existing
-        now = rules.millis(self.clock.now())
+        now = to_millis(self.clock.now())
         token = self.tokens()
         questionnaire = self.config.case_questionnaire
         survey = Survey(
@@ -169,7 +169,7 @@ class SurveyHandlers:
             category=p.category,
             officer_id=p.officer_id,
             contact_ref=p.contact_ref,
-            resolved_at=rules.millis(p.resolved_at),
+            resolved_at=to_millis(p.resolved_at),
             requested_at=now,
             expires_at=now + self.token_ttl,
             questionnaire_version=questionnaire.version,
@@ -236,7 +236,7 @@ class SurveyHandlers:
             questionnaire_version=questionnaire.version,
             channel=survey.channel,
             responded_at=at,
-            recorded_at=rules.millis(now),
+            recorded_at=to_millis(now),
             answers=rules.parse_answers(questionnaire, submission.answers),
             survey_id=survey.survey_id,
             case_id=survey.case_id,
@@ -276,7 +276,7 @@ class SurveyHandlers:
             questionnaire_version=questionnaire.version,
             channel=channel,
             responded_at=at,
-            recorded_at=rules.millis(now),
+            recorded_at=to_millis(now),
             answers=rules.parse_answers(questionnaire, submission.answers),
             campaign_id=campaign.id,
             form_no=form_no,
@@ -478,7 +478,7 @@ class SurveyHandlers:
             await self._raise(decision, response)
 
     async def _raise(self, d: AlertDecision, cause: Response) -> None:
-        now = rules.millis(self.clock.now())
+        now = to_millis(self.clock.now())
         alert = Alert(decision=d, org_id=cause.org_id, raised_at=now)
         raised = SatisfactionAlertRaised(
             event_id=new_event_id(d.alert_id, "raised"),
@@ -562,8 +562,8 @@ def response_from_event(event: SurveyResponded) -> Response:
         source=p.source,
         questionnaire_version=p.questionnaire_version,
         channel=p.channel,
-        responded_at=rules.millis(p.responded_at),
-        recorded_at=rules.millis(event.occurred_at),
+        responded_at=to_millis(p.responded_at),
+        recorded_at=to_millis(event.occurred_at),
         answers=tuple(Answer(a.question_id, a.type, a.value) for a in p.answers),
         survey_id=p.survey_id,
         campaign_id=p.campaign_id,

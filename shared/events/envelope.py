@@ -64,14 +64,3 @@ class Envelope(BaseModel, Generic[P]):
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
-
-
-def parse_event(raw: bytes | str) -> BaseModel:
-    """Parse any registered event by its `type` (used by generic tools: DLQ, replay)."""
-    import json
-
-    data = json.loads(raw)
-    cls = REGISTRY.get(data.get("type", ""))
-    if cls is None:
-        raise ValueError(f"unknown event type {data.get('type')!r}")
-    return cls.model_validate(data)

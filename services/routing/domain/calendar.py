@@ -66,8 +66,3 @@ class WorkCalendar:
 
 def respond_due(received_at: datetime, respond_days: int) -> datetime:
     return received_at + timedelta(days=respond_days)
-
-
-def truncate_ms(moment: datetime) -> datetime:
-    """MongoDB keeps milliseconds: compute with what will be stored."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.routing.domain.calendar import WorkCalendar, respond_due, truncate_ms
+from services.routing.domain.calendar import WorkCalendar, respond_due
 from services.routing.domain.directory import Directory
 from services.routing.domain.errors import InvalidCommand, InvalidTransition
 from services.routing.domain.model import (
@@ -29,6 +29,7 @@ from services.routing.domain.rules import (
     is_corruption,
     village_from_text,
 )
+from shared.clock import to_millis
 from shared.taxonomy import by_code
 
 # Enough to recognise any redelivery of a recent command; older ones are long committed.
@@ -206,10 +207,10 @@ def set_deadlines(case: Case, directory: Directory, start: datetime | None = Non
     """Acknowledge in working days, respond in calendar days, from receipt (or a restart)."""
     policy = directory.deadlines.for_category(case.category)
     origin = start or case.received_at
-    case.acknowledge_due_at = truncate_ms(
+    case.acknowledge_due_at = to_millis(
         calendar_of(directory).acknowledge_due(origin, policy.acknowledge_working_days)
     )
-    case.respond_due_at = truncate_ms(respond_due(origin, policy.respond_days))
+    case.respond_due_at = to_millis(respond_due(origin, policy.respond_days))
 
 
 ROLE_OF_LEVEL = {1: "head_of_division", 2: "palad", 3: "mayor"}
@@ -332,9 +333,9 @@ def _resume(case: Case, now: datetime) -> None:
         return
     waited = max(now - case.paused_since, timedelta(0))
     if case.respond_due_at is not None:
-        case.respond_due_at = truncate_ms(case.respond_due_at + waited)
+        case.respond_due_at = to_millis(case.respond_due_at + waited)
     if case.acknowledge_due_at is not None and case.acknowledged_at is None:
-        case.acknowledge_due_at = truncate_ms(case.acknowledge_due_at + waited)
+        case.acknowledge_due_at = to_millis(case.acknowledge_due_at + waited)
     case.paused_since = None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.survey.domain.errors import InvalidAnswers, SurveyExpired
@@ -30,6 +30,7 @@ from services.survey.domain.model import (
     Tally,
     WindowRule,
 )
+from shared.clock import to_millis
 from shared.events.envelope import new_event_id
 from shared.thai import BANGKOK, BE_OFFSET, THAI_MONTHS_SHORT, format_thai_date, normalize_text
 
@@ -125,12 +126,6 @@ def reopen_reason(questionnaire: Questionnaire, response: Response) -> str | Non
 # ----------------------------------------------------------------------- time
 
 
-def millis(moment: datetime) -> datetime:
-    """MongoDB keeps milliseconds: decide on the value that will be read back."""
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def check_open(survey: Survey, at: datetime) -> None:
     if at > survey.expires_at:
         raise SurveyExpired(f"survey {survey.survey_id} expired {survey.expires_at.isoformat()}")
@@ -143,7 +138,7 @@ def responded_at(given: datetime | None, now: datetime, earliest: datetime) -> d
     month closed still lands in its month (the aggregates are recomputed per slice).
     """
     if given is None:
-        return millis(now)
+        return to_millis(now)
     if given.tzinfo is None:
         given = given.replace(tzinfo=BANGKOK)
     if given > now + CLOCK_SKEW:
@@ -160,7 +155,7 @@ def responded_at(given: datetime | None, now: datetime, earliest: datetime) -> d
                 }
             ]
         )
-    return millis(given)
+    return to_millis(given)
 
 
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
