@@ -79,7 +79,10 @@ def bounding_box(
 
 @lru_cache(maxsize=8192)  # the same open cases are compared with every new one
 def words(text: str) -> frozenset[str]:
-    return frozenset(t for t in tokenize(normalize_text(text)) if t not in _STOP and len(t) > 1)
+    # Bounded like classification: the opening words are what two reports share.
+    return frozenset(
+        t for t in tokenize(normalize_text(text[:2000])) if t not in _STOP and len(t) > 1
+    )
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -466,6 +466,12 @@ def _apply(
             raise InvalidCommand("params.category", f"unknown category {code!r}") from None
         if cat.code == case.category:
             raise InvalidTransition(f"the case is already in category {code}")
+        if is_corruption(case.kind, case.category) or case.accused_department:
+            # A new category would route it like any matter, possibly to the division
+            # it accuses: the whistle-blower's protection holds on every path.
+            raise InvalidTransition(
+                "a corruption report keeps its category and stays with the executives"
+            )
         _resume(case, now)
         case.categories = [
             CategoryScore(

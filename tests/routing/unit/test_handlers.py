@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from services.routing.domain.errors import CaseNotFound, InvalidTransition
+from services.routing.domain.errors import CaseNotFound, InvalidCommand, InvalidTransition
 from services.routing.domain.lifecycle import Command
 from services.routing.handlers import Actor, RoutingHandlers
 from shared.clock import FixedClock
@@ -236,3 +236,34 @@ async def test_a_follow_up_before_the_case_is_routed_waits() -> None:
     h, _ = handlers()
     with pytest.raises(ConcurrencyError):  # transient: redelivered until routed
         await h.on_case_amended(amended("SPT-2569-000404", "line:01HZ", "เพิ่มเติม"))
+
+
+async def test_client_sent_action_names_never_become_metric_series() -> None:
+    h, _ = handlers()
+    case = await h.on_case_received(received())
+    for n in range(50):
+        with pytest.raises(InvalidCommand):  # refused: an unknown action
+            await h.act(case.case_id, Command(f"hax-{n}", case.officer_id, {}), Actor(None, "http"))
+    labels = {
+        s.labels["action"]
+        for metric in h.metrics.refused.collect()
+        for s in metric.samples
+        if s.name.endswith("_total")
+    }
+    assert labels == {"unknown"}
+
+
+async def test_a_huge_text_is_classified_by_its_opening_words() -> None:
+    from tests.routing.fakes import FakeRanker
+
+    seen: list[int] = []
+
+    class Recording(FakeRanker):
+        def rank(self, text: str | None, top_k: int = 5) -> Any:
+            seen.append(len(text or ""))
+            return super().rank(text, top_k)
+
+    h, _ = handlers()
+    h.ranker = Recording()
+    case = await h.on_case_received(received(text="1" * 10_000, original_text="1" * 10_000))
+    assert case.department and seen == [2000]  # not all 10,000 characters tokenized

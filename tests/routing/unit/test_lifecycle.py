@@ -150,3 +150,18 @@ def test_a_case_cannot_be_grown_past_what_it_can_store() -> None:
         apply_command(case, Command("note", officer, {"note": "อีกหนึ่ง"}), NOW, D, {})
     facts = apply_command(case, Command("resolve", officer, PARAMS["resolve"]), NOW, D, {})
     assert case.status is Status.RESOLVED and any(isinstance(f, Resolved) for f in facts)
+
+
+def test_a_corruption_report_cannot_be_recategorized_to_the_division_it_accuses() -> None:
+    case = fresh()
+    case.kind = "corruption_report"
+    with pytest.raises(InvalidTransition, match="corruption report"):
+        apply_command(
+            case, Command("recategorize", "palad", {"category": "cleanliness"}), NOW, D, {}
+        )
+    accused = fresh()
+    accused.accused_department = "engineering"
+    with pytest.raises(InvalidTransition):
+        apply_command(
+            accused, Command("recategorize", "palad", {"category": "cleanliness"}), NOW, D, {}
+        )
