@@ -7,7 +7,8 @@ In one run, on the local stack's Kafka and FerretDB:
       and routing on it, then
       - pipeline: N submissions published to intake.raw as fast as they go, until all
         are assigned cases (throughput; time spent in intake and in routing);
-      - latency: submissions offered at a fixed rate (100/s), publish -> case.assigned;
+      - latency: submissions offered at a fixed rate (100/s), publish -> case.assigned,
+        and again at a rate the pipeline keeps up with (20/s);
       - database operations per case, from the services' own counters;
   (c) peak RSS (VmHWM) of the intake and routing processes.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
@@ -416,6 +417,10 @@ async def level(
         paced = await pipeline(
             bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
         )
+        # Latency where the pipeline keeps up, beside the one at the rate asked for.
+        steady = await pipeline(
+            bootstrap, services.prefix, args.steady_count, args.steady_rate, f"{run}c{stored}"
+        )
         services.rss()
     finally:
         await services.stop()
@@ -423,6 +428,7 @@ async def level(
         "stored": stored,
         "pipeline": burst,
         "paced": {**paced, "offered_rate": args.rate},
+        "steady": {**steady, "offered_rate": args.steady_rate},
         "db_operations_per_case": (ops1 - ops0) / max(burst["assigned"], 1),
     }
 
@@ -432,6 +438,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--count", type=int, default=600, help="submissions per burst")
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate for latency")
     parser.add_argument("--latency-count", type=int, default=600)
+    parser.add_argument("--steady-rate", type=float, default=20.0, help="a rate it keeps up with")
+    parser.add_argument("--steady-count", type=int, default=200)
     parser.add_argument("--levels", default="0,10000,50000", help="stored cases to measure at")
     parser.add_argument("--profile", default="local")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -489,13 +497,17 @@ async def main(argv: list[str] | None = None) -> int:
     path = out_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(out, indent=2))
 
-    print(f"\n  stored   cases/s  intake p50  routing p50  p50/p99 @{args.rate:g}/s   db ops/case")
+    print(
+        f"\n  stored   cases/s  intake p50  routing p50  p50/p99 @{args.rate:g}/s"
+        f"   p50/p99 @{args.steady_rate:g}/s  db ops/case"
+    )
     for r in results:
-        p, q = r["pipeline"], r["paced"]
+        p, q, st = r["pipeline"], r["paced"], r["steady"]
         print(
             f"  {r['stored']:>6,}  {p['per_second']:>8.1f}  {p['intake_ms']['p50']:>7.0f} ms"
             f"  {p['routing_ms']['p50']:>8.0f} ms  {q['latency_ms']['p50']:>6.0f} /"
-            f" {q['latency_ms']['p99']:>5.0f} ms  {r['db_operations_per_case']:>10.1f}"
+            f" {q['latency_ms']['p99']:>5.0f} ms  {st['latency_ms']['p50']:>6.0f} /"
+            f" {st['latency_ms']['p99']:>5.0f} ms  {r['db_operations_per_case']:>10.1f}"
         )
     print(
         f"  raw aiokafka relay {raw:,.0f} msg/s; peak RSS "
@@ -509,9 +521,9 @@ async def main(argv: list[str] | None = None) -> int:
         f"max RSS {max(rss.values(), default=0):.0f} MB, flat {flat:.2f}"
     )
     complete = all(
-        r["pipeline"]["assigned"] == r["pipeline"]["sent"]
-        and r["paced"]["assigned"] == r["paced"]["sent"]
+        r[run_]["assigned"] == r[run_]["sent"]
         for r in results
+        for run_ in ("pipeline", "paced", "steady")
     )
     return 0 if complete else 1
 
