@@ -79,6 +79,16 @@ async def detect_cas(db: AsyncDatabase[Document]) -> Cas:
     return _detected[key]
 
 
+async def ensure_index(
+    collection: AsyncCollection[Document], fields: Sequence[str], *, unique: bool = False
+) -> None:
+    """An ascending index on MongoDB. On FerretDB v1 only a unique one: its SQLite backend
+    serves no query from a secondary index, so there it would only slow every write."""
+    if not unique and await detect_cas(collection.database) is Cas.CLAIMS:
+        return
+    await collection.create_index([(f, ASCENDING) for f in fields], unique=unique)
+
+
 @dataclass(frozen=True)
 class Retry:
     """How a decision that lost a race is tried again: bounded, with jittered backoff."""
@@ -184,12 +194,11 @@ class AggregateStore:
     async def ensure_indexes(self, *keys: str | Sequence[str], unique: Iterable[str] = ()) -> None:
         """The sweep's index plus the given ones (a name, or a compound tuple of names)."""
         only_unique = set(unique)
-        await self.collection.create_index([("outbox_pending", ASCENDING)])
+        await ensure_index(self.collection, ["outbox_pending"])
         for key in keys:
             fields = [key] if isinstance(key, str) else list(key)
-            await self.collection.create_index(
-                [(f, ASCENDING) for f in fields], unique=isinstance(key, str) and key in only_unique
-            )
+            is_unique = isinstance(key, str) and key in only_unique
+            await ensure_index(self.collection, fields, unique=is_unique)
 
     async def get(self, doc_id: Any, projection: Document | None = None) -> Document | None:
         return await self.collection.find_one({"_id": doc_id}, projection or {"outbox": 0})
@@ -345,13 +354,14 @@ class AggregateStore:
             self._flushing.discard(doc_id)
 
     async def _flush(self, doc_id: Any) -> int:
-        known = self._unflushed.get(doc_id)
+        known = entry = self._unflushed.get(doc_id)
         if known is None:
             doc = await self.collection.find_one(
                 {"_id": doc_id}, {"outbox": 1, "version": 1, "write_id": 1}
             )
             if not doc or not doc.get("outbox"):
-                self._unflushed.pop(doc_id, None)
+                if self._unflushed.get(doc_id) is entry:
+                    self._unflushed.pop(doc_id, None)
                 await self._pending.delete_one({"_id": doc_id})
                 return 0
             known = (int(doc["version"]), doc.get("write_id") or "", list(doc["outbox"]))
@@ -371,7 +381,9 @@ class AggregateStore:
         except BaseException:
             self._unflushed[doc_id] = None  # retry by reading the document
             raise
-        self._unflushed.pop(doc_id, None)
+        if self._unflushed.get(doc_id) is entry:
+            # Not when a save came in meanwhile: its events are the next flush's.
+            self._unflushed.pop(doc_id, None)
         return len(items)
 
     async def _clear(self, doc_id: Any, version: int, write_id: str) -> None:

@@ -37,8 +37,7 @@ class MongoSubmissionRepository:
         self._counter_lock = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
-        await self._relay.ensure_indexes("case_id", unique=("case_id",))
-        await self._submissions.create_index([("received_at", DESCENDING)])
+        await self._relay.ensure_indexes("case_id", "received_at", unique=("case_id",))
 
     async def get(self, dedup_key: str) -> dict[str, Any] | None:
         doc = await self._relay.get(dedup_key)

@@ -20,7 +20,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.routing.adapters.open_cases import OpenCases
 from services.routing.domain.duplicates import Candidate
 from services.routing.domain.model import (
-    OPEN_STATUSES,
     AssignmentRecord,
     Case,
     CategoryScore,
@@ -31,9 +30,7 @@ from services.routing.domain.model import (
 )
 from shared.mongo import Document
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore
-
-OPEN = sorted(s.value for s in OPEN_STATUSES)
+from shared.store import AggregateStore, ensure_index
 
 
 def _category(c: CategoryScore) -> Document:
@@ -285,27 +282,19 @@ class MongoCaseRepository:
 
     async def ensure_indexes(self) -> None:
         await self._store.ensure_indexes()
-        await self._index.create_index([("department", ASCENDING), ("status", ASCENDING)])
-        await self._index.create_index([("officer_id", ASCENDING), ("status", ASCENDING)])
-        await self._index.create_index([("channel", ASCENDING), ("channel_message_id", ASCENDING)])
-        await self._index.create_index([("overdue_from", ASCENDING)])
-        await self._index.create_index([("open", ASCENDING), ("received_at", ASCENDING)])
-        await self._index.create_index([("received_at", ASCENDING), ("_id", ASCENDING)])
-
-    async def reindex(self) -> int:
-        """Project the cases whose index entry differs (a crash between the two writes)."""
-        indexed = {d["_id"]: d async for d in self._index.find({})}
-        fixed = 0
-        async for doc in self._cases.find({}, {k: 1 for k in (*INDEX_FIELDS, "text")}):
-            entry = index_entry(doc)
-            if indexed.get(doc["_id"]) != entry:
-                await self._project(doc)
-                fixed += 1
-        return fixed
+        for fields in (
+            ("department", "status"),
+            ("officer_id", "status"),
+            ("channel", "channel_message_id"),
+            ("overdue_from",),
+            ("open", "received_at"),
+            ("received_at", "_id"),
+        ):
+            await ensure_index(self._index, fields)
 
     async def repair_index(self) -> None:
         """Start-up hook: re-project what a crash left half-written, then load the
-        working set of open cases. (`reindex` compares every case: an operator's tool.)"""
+        working set of open cases."""
         await self._store.recover()
         await self.reload_open()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.survey.domain.model import (
@@ -245,13 +244,9 @@ class MongoResponseRepository:
         self._relay = AggregateStore(self._responses, publisher)
 
     async def ensure_indexes(self) -> None:
-        await self._relay.ensure_indexes()
-        for by in DIMENSIONS:
-            await self._responses.create_index(
-                [("org_id", ASCENDING), ("fiscal_year", ASCENDING), (f"dims.{by}", ASCENDING)]
-            )
-        await self._responses.create_index(
-            [("org_id", ASCENDING), ("dims.department", ASCENDING), ("responded_at", ASCENDING)]
+        await self._relay.ensure_indexes(
+            *(("org_id", "fiscal_year", f"dims.{by}") for by in DIMENSIONS),
+            ("org_id", "dims.department", "responded_at"),
         )
 
     async def add(self, response: Response, emissions: Sequence[Emission]) -> bool:
