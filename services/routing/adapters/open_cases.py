@@ -16,6 +16,7 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from services.routing.domain.duplicates import NEAR_M, Candidate, bounding_box
@@ -56,14 +57,28 @@ def _cell(lat: float, lon: float) -> tuple[int, int]:
     return math.floor(lat / _CELL_DEG), math.floor(lon / _CELL_DEG)
 
 
+def _bucket_keys(case: OpenCase | None) -> tuple[set[int], set[tuple[str, int, int]]]:
+    """The village and map-cell buckets a case belongs in."""
+    villages: set[int] = set()
+    cells: set[tuple[str, int, int]] = set()
+    if case is not None:
+        if case.village_no is not None:
+            villages.add(case.village_no)
+        if case.category and case.lat is not None and case.lon is not None:
+            cells.add((case.category, *_cell(case.lat, case.lon)))
+    return villages, cells
+
+
 class OpenCases:
     """Open cases by id, officer, village and map cell, and their timers in due order."""
 
     def __init__(self) -> None:
         self._cases: dict[str, OpenCase] = {}
         self._loads: Counter[str] = Counter()
-        self._by_village: dict[int, set[str]] = defaultdict(set)
-        self._by_cell: dict[tuple[str, int, int], set[str]] = defaultdict(set)
+        # Buckets keep the order cases came in (dicts as ordered sets), oldest first, so
+        # the oldest `limit` of a bucket are read without sorting all of it.
+        self._by_village: dict[int, dict[str, None]] = defaultdict(dict)
+        self._by_cell: dict[tuple[str, int, int], dict[str, None]] = defaultdict(dict)
         # (due, case id): stale pairs are skipped when popped (lazy deletion).
         self._timers: list[tuple[datetime, str]] = []
 
@@ -72,37 +87,36 @@ class OpenCases:
 
     def replace_all(self, entries: list[dict[str, Any]]) -> None:
         self.__init__()  # type: ignore[misc]
-        for entry in entries:
+        for entry in sorted(entries, key=lambda e: (e["received_at"], e["_id"])):
             self.put(entry)
 
     def put(self, entry: dict[str, Any]) -> None:
         """The case as just stored (an index entry); an entry not open removes it."""
-        self._remove(entry["_id"])
-        if not entry.get("open"):
+        old = self._cases.pop(entry["_id"], None)
+        case = OpenCase.of(entry) if entry.get("open") else None
+        if old is not None and old.officer_id:
+            self._loads[old.officer_id] -= 1
+            if self._loads[old.officer_id] <= 0:
+                del self._loads[old.officer_id]
+        # A case keeps its place in a bucket while it stays in it: buckets stay oldest first.
+        old_keys, new_keys = _bucket_keys(old), _bucket_keys(case)
+        for village in old_keys[0] - new_keys[0]:
+            self._by_village[village].pop(entry["_id"], None)
+        for cell_key in old_keys[1] - new_keys[1]:
+            self._by_cell[cell_key].pop(entry["_id"], None)
+        if case is None:
             return
-        case = OpenCase.of(entry)
         self._cases[case.case_id] = case
         if case.officer_id:
             self._loads[case.officer_id] += 1
-        if case.village_no is not None:
-            self._by_village[case.village_no].add(case.case_id)
-        if case.category and case.lat is not None and case.lon is not None:
-            self._by_cell[(case.category, *_cell(case.lat, case.lon))].add(case.case_id)
-        if case.next_timer_at is not None:
+        for village in new_keys[0] - old_keys[0]:
+            self._by_village[village][case.case_id] = None
+        for cell_key in new_keys[1] - old_keys[1]:
+            self._by_cell[cell_key][case.case_id] = None
+        if case.next_timer_at is not None and (
+            old is None or old.next_timer_at != case.next_timer_at
+        ):
             heapq.heappush(self._timers, (case.next_timer_at, case.case_id))
-
-    def _remove(self, case_id: str) -> None:
-        case = self._cases.pop(case_id, None)
-        if case is None:
-            return
-        if case.officer_id:
-            self._loads[case.officer_id] -= 1
-            if self._loads[case.officer_id] <= 0:
-                del self._loads[case.officer_id]
-        if case.village_no is not None:
-            self._by_village[case.village_no].discard(case_id)
-        if case.category and case.lat is not None and case.lon is not None:
-            self._by_cell[(case.category, *_cell(case.lat, case.lon))].discard(case_id)
 
     def loads(self) -> dict[str, int]:
         return dict(self._loads)
@@ -135,17 +149,21 @@ class OpenCases:
         village_no: int | None,
         limit: int,
     ) -> list[Candidate]:
-        """Open cases of the same category near the point, or in the same village."""
-        ids: set[str] = set()
+        """Open cases of the same category near the point, or in the same village:
+        the oldest `limit` of them. Reads at most `limit` (+1) of each bucket."""
+        buckets: list[dict[str, None]] = []
         if category and lat is not None and lon is not None:
             lat0, lat1, lon0, lon1 = bounding_box(lat, lon, NEAR_M)
             (a0, b0), (a1, b1) = _cell(lat0, lon0), _cell(lat1, lon1)
             for a in range(a0, a1 + 1):
                 for b in range(b0, b1 + 1):
-                    ids |= self._by_cell.get((category, a, b), set())
-        if village_no is not None:
-            ids |= self._by_village.get(village_no, set())
-        ids.discard(case_id)
+                    if (category, a, b) in self._by_cell:
+                        buckets.append(self._by_cell[(category, a, b)])
+        if village_no is not None and village_no in self._by_village:
+            buckets.append(self._by_village[village_no])
+        ids: set[str] = set()
+        for bucket in buckets:
+            ids.update(islice((i for i in bucket if i != case_id), limit))
         found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
         return [
             Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text)

@@ -1,0 +1,60 @@
+"""Routing's in-memory working set of open cases: loads, due timers, duplicate candidates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.routing.adapters.open_cases import OpenCases
+
+T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+
+def entry(n: int, **over: Any) -> dict[str, Any]:
+    return {
+        "_id": f"C-{n:03d}",
+        "open": True,
+        "received_at": T0 + timedelta(minutes=n),
+        "officer_id": f"o{n % 2}",
+        "category": "road",
+        "lat": 15.0,
+        "lon": 103.0,
+        "village_no": 4,
+        "text": "ถนนชำรุด",
+        "next_timer_at": T0 + timedelta(hours=n),
+        **over,
+    }
+
+
+def test_loads_follow_saves_and_closing() -> None:
+    cases = OpenCases()
+    cases.replace_all([entry(n) for n in range(6)])
+    assert cases.loads() == {"o0": 3, "o1": 3}
+    cases.put(entry(1, officer_id="o0"))  # reassigned
+    cases.put(entry(2, open=False))  # closed
+    assert cases.loads() == {"o0": 3, "o1": 2} and len(cases) == 5
+
+
+def test_due_timers_come_earliest_first_and_follow_changes() -> None:
+    cases = OpenCases()
+    cases.replace_all([entry(n) for n in range(5)])
+    assert cases.due(T0 + timedelta(hours=2, minutes=1), 10) == ["C-000", "C-001", "C-002"]
+    cases.put(entry(0, next_timer_at=T0 + timedelta(days=1)))  # fired: next timer later
+    cases.put(entry(1, open=False))
+    assert cases.due(T0 + timedelta(hours=2, minutes=1), 10) == ["C-002"]
+    assert cases.due(T0 + timedelta(hours=2, minutes=1), 10) == ["C-002"]  # until saved
+
+
+def test_candidates_are_the_oldest_nearby_or_in_the_village_whatever_is_saved_later() -> None:
+    cases = OpenCases()
+    far = {"lat": 15.5, "lon": 103.5, "village_no": 9}
+    cases.replace_all([entry(n) for n in range(100)] + [entry(200, **far)])
+    cases.put(entry(3, text="แก้ไขแล้ว"))  # a later save keeps its place among the oldest
+    found = cases.candidates("NEW", "road", 15.0, 103.0, 4, 5)
+    assert [c.case_id for c in found] == ["C-000", "C-001", "C-002", "C-003", "C-004"]
+    assert found[3].text == "แก้ไขแล้ว"
+    assert [c.case_id for c in cases.candidates("C-000", "road", 15.0, 103.0, None, 2)] == [
+        "C-001",
+        "C-002",
+    ]
+    assert [c.case_id for c in cases.candidates("NEW", "water", 15.5, 103.5, 9, 5)] == ["C-200"]
