@@ -10,6 +10,7 @@ pick up what other replicas changed (docs/storage.md has the reasons and figures
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import sys
@@ -57,6 +58,12 @@ def _cell(lat: float, lon: float) -> tuple[int, int]:
     return math.floor(lat / _CELL_DEG), math.floor(lon / _CELL_DEG)
 
 
+def _discard(bucket: list[tuple[datetime, str]], item: tuple[datetime, str]) -> None:
+    at = bisect.bisect_left(bucket, item)
+    if at < len(bucket) and bucket[at] == item:
+        del bucket[at]
+
+
 def _bucket_keys(case: OpenCase | None) -> tuple[set[int], set[tuple[str, int, int]]]:
     """The village and map-cell buckets a case belongs in."""
     villages: set[int] = set()
@@ -75,10 +82,10 @@ class OpenCases:
     def __init__(self) -> None:
         self._cases: dict[str, OpenCase] = {}
         self._loads: Counter[str] = Counter()
-        # Buckets keep the order cases came in (dicts as ordered sets), oldest first, so
-        # the oldest `limit` of a bucket are read without sorting all of it.
-        self._by_village: dict[int, dict[str, None]] = defaultdict(dict)
-        self._by_cell: dict[tuple[str, int, int], dict[str, None]] = defaultdict(dict)
+        # Buckets are kept sorted by receipt, oldest first, so the oldest `limit` of a
+        # bucket are read without sorting all of it.
+        self._by_village: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+        self._by_cell: dict[tuple[str, int, int], list[tuple[datetime, str]]] = defaultdict(list)
         # (due, case id): stale pairs are skipped when popped (lazy deletion).
         self._timers: list[tuple[datetime, str]] = []
 
@@ -87,7 +94,7 @@ class OpenCases:
 
     def replace_all(self, entries: list[dict[str, Any]]) -> None:
         self.__init__()  # type: ignore[misc]
-        for entry in sorted(entries, key=lambda e: (e["received_at"], e["_id"])):
+        for entry in entries:
             self.put(entry)
 
     def put(self, entry: dict[str, Any]) -> None:
@@ -98,21 +105,23 @@ class OpenCases:
             self._loads[old.officer_id] -= 1
             if self._loads[old.officer_id] <= 0:
                 del self._loads[old.officer_id]
-        # A case keeps its place in a bucket while it stays in it: buckets stay oldest first.
         old_keys, new_keys = _bucket_keys(old), _bucket_keys(case)
-        for village in old_keys[0] - new_keys[0]:
-            self._by_village[village].pop(entry["_id"], None)
-        for cell_key in old_keys[1] - new_keys[1]:
-            self._by_cell[cell_key].pop(entry["_id"], None)
+        if old is not None:
+            item = (old.received_at, old.case_id)
+            for village in old_keys[0] - new_keys[0]:
+                _discard(self._by_village[village], item)
+            for cell_key in old_keys[1] - new_keys[1]:
+                _discard(self._by_cell[cell_key], item)
         if case is None:
             return
         self._cases[case.case_id] = case
         if case.officer_id:
             self._loads[case.officer_id] += 1
+        item = (case.received_at, case.case_id)
         for village in new_keys[0] - old_keys[0]:
-            self._by_village[village][case.case_id] = None
+            bisect.insort(self._by_village[village], item)
         for cell_key in new_keys[1] - old_keys[1]:
-            self._by_cell[cell_key][case.case_id] = None
+            bisect.insort(self._by_cell[cell_key], item)
         if case.next_timer_at is not None and (
             old is None or old.next_timer_at != case.next_timer_at
         ):
@@ -151,7 +160,7 @@ class OpenCases:
     ) -> list[Candidate]:
         """Open cases of the same category near the point, or in the same village:
         the oldest `limit` of them. Reads at most `limit` (+1) of each bucket."""
-        buckets: list[dict[str, None]] = []
+        buckets: list[list[tuple[datetime, str]]] = []
         if category and lat is not None and lon is not None:
             lat0, lat1, lon0, lon1 = bounding_box(lat, lon, NEAR_M)
             (a0, b0), (a1, b1) = _cell(lat0, lon0), _cell(lat1, lon1)
@@ -163,7 +172,7 @@ class OpenCases:
             buckets.append(self._by_village[village_no])
         ids: set[str] = set()
         for bucket in buckets:
-            ids.update(islice((i for i in bucket if i != case_id), limit))
+            ids.update(islice((i for _, i in bucket if i != case_id), limit))
         found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
         return [
             Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text)
