@@ -43,11 +43,16 @@ class Emission:
 
 
 def periodic(
-    work: Callable[[], Awaitable[int]], interval: float, what: str
+    work: Callable[[], Awaitable[int]], interval: float, what: str, *, first_after: float = 0.0
 ) -> Callable[[asyncio.Event], Awaitable[None]]:
-    """A background loop: run `work` every `interval` seconds until stopped; log what it did."""
+    """A background loop: run `work` every `interval` seconds until stopped; log what it did.
+
+    `first_after` delays the first run (when start-up already did that work)."""
 
     async def loop(stop: asyncio.Event) -> None:
+        if first_after > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=first_after)
         while not stop.is_set():
             try:
                 done = await work()

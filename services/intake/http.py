@@ -28,7 +28,6 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 # Channels a citizen reaches without coming to the office (the assessment asks for one).
 ONLINE = frozenset({Channel.WEB, Channel.OPEN311, Channel.LINE, Channel.EMAIL})
-MAX_PAGE = 500
 
 
 def _refused(handlers: IntakeHandlers, channel: str, exc: Exception) -> ApiError:

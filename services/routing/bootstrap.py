@@ -46,6 +46,14 @@ def create_service(
         repo = MongoCaseRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
         runtime.startup.append(repo.repair_index)
+        runtime.loops.append(
+            periodic(
+                repo.reload_open,
+                repo.reload_every,
+                "open cases reloaded",
+                first_after=repo.reload_every,
+            )
+        )
         cases = repo
     if directories is None:
         directories = DirectoryFiles(

@@ -8,8 +8,6 @@ open cases (`open_cases.OpenCases`) that answers every per-event question.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -277,8 +275,8 @@ class MongoCaseRepository:
         self._index = db["case_index"]
         self._store = AggregateStore(self._cases, publisher, after_write=self._project)
         self._open = OpenCases()
-        self._reload_every = reload_every
-        self._loaded_at = -math.inf
+        # Other replicas' changes show at the next reload, a background loop's work.
+        self.reload_every = reload_every
 
     async def ensure_indexes(self) -> None:
         await self._store.ensure_indexes()
@@ -302,13 +300,7 @@ class MongoCaseRepository:
         """Read the open cases again (other replicas' changes); returns how many."""
         entries = [e async for e in self._index.find({"open": True})]
         self._open.replace_all(entries)
-        self._loaded_at = time.monotonic()
         return len(entries)
-
-    async def _fresh(self) -> OpenCases:
-        if time.monotonic() - self._loaded_at > self._reload_every:
-            await self.reload_open()
-        return self._open
 
     async def _project(self, doc: Document) -> None:
         """Write the index entry of this version of the case (the writer holds it)."""
@@ -377,13 +369,12 @@ class MongoCaseRepository:
         return await self._index.count_documents(query(filters, overdue_at))
 
     async def loads(self) -> dict[str, int]:
-        return (await self._fresh()).loads()
+        return self._open.loads()
 
     async def due(self, now: datetime, limit: int) -> list[str]:
-        return (await self._fresh()).due(now, limit)
+        return self._open.due(now, limit)
 
     async def duplicate_candidates(self, case: Case, limit: int) -> list[Candidate]:
-        open_cases = await self._fresh()
-        return open_cases.candidates(
+        return self._open.candidates(
             case.case_id, case.category, case.lat, case.lon, case.village_no, limit
         )

@@ -80,6 +80,9 @@ class OpenCases:
     """Open cases by id, officer, village and map cell, and their timers in due order."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._cases: dict[str, OpenCase] = {}
         self._loads: Counter[str] = Counter()
         # Buckets are kept sorted by receipt, oldest first, so the oldest `limit` of a
@@ -93,7 +96,7 @@ class OpenCases:
         return len(self._cases)
 
     def replace_all(self, entries: list[dict[str, Any]]) -> None:
-        self.__init__()  # type: ignore[misc]
+        self._reset()
         for entry in entries:
             self.put(entry)
 
