@@ -27,14 +27,19 @@ class OperationCounter(monitoring.CommandListener):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.total = Counter(
             "ruam_db_operations_total",
-            "Database commands sent, by command",
-            ["command"],
+            "Database commands sent, by command and collection",
+            ["command", "collection"],
             registry=registry,
         )
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
-        self.total.labels(name if name in COMMANDS else "other").inc()
+        if name not in COMMANDS:
+            self.total.labels("other", "").inc()
+            return
+        # The collection names are the code's own, so the label set stays fixed.
+        target = event.command.get(name)
+        self.total.labels(name, target if isinstance(target, str) else "").inc()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

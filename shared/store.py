@@ -23,13 +23,14 @@ import logging
 import random
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
@@ -46,7 +47,7 @@ T = TypeVar("T")
 # Fields the store owns in every aggregate document.
 # `write_id` names each stored version, so a claim is of one version of one life of the
 # aggregate (a deleted and re-created aggregate starts with fresh claims).
-STORE_FIELDS = ("version", "write_id", "outbox", "outbox_pending")
+STORE_FIELDS = ("version", "write_id", "outbox", "outbox_pending")  # the last: earlier layout
 CLAIM_TTL = timedelta(seconds=30)
 # Errors after which a write surely did not happen (refused by the server, or by the
 # driver before sending).
@@ -164,7 +165,7 @@ class AggregateStore:
         *,
         cas: Cas | None = None,
         after_write: Callable[[Document], Awaitable[None]] | None = None,
-        full_scan_every: float = 3600.0,
+        look_every: float = 60.0,
     ) -> None:
         self.collection = collection
         self._claims = collection.database[f"{collection.name}_claims"]
@@ -173,18 +174,22 @@ class AggregateStore:
         # A projection kept beside the aggregate (routing's case_index), written after
         # each save while this writer still holds the version.
         self._after_write = after_write
-        # Ids whose outbox or projection may be unfinished, written before the aggregate
-        # and removed once both are done: what a crashed predecessor left is read from
-        # here, not by scanning the aggregates.
-        self._pending = collection.database[f"{collection.name}_pending"]
-        self._full_scan_every = full_scan_every
-        self._next_full_scan = time.monotonic() + full_scan_every
+        # One marker per version whose events (or projection) may be unfinished, written
+        # before the aggregate and deleted once they are out: what a crashed writer left
+        # is read from this small collection, never by scanning the aggregates.
+        self._markers = collection.database[f"{collection.name}_pending"]
+        self._look_every = look_every
+        self._next_look = time.monotonic() + look_every
         self._recovered = False
-        # Saved here and not yet published, with the pending events, so the flush that
-        # follows a save needs no read; None = read the document. Lost on a crash, when
-        # the start-up sweep finds them instead.
-        self._unflushed: dict[Any, tuple[int, str, list[Document]] | None] = {}
+        self._left: dict[Any, set[int | None]] = {}
+        # Saved here and not yet published: (version, events), so the flush that follows
+        # a save needs no read. Lost on a crash, when the markers tell instead.
+        self._unflushed: dict[Any, tuple[int, list[Document]]] = {}
         self._flushing: set[Any] = set()
+        # What this process knows without a read: the store fields of the versions it
+        # last read, and up to which version each aggregate's events are out.
+        self._seen: Lru[tuple[int, str, list[Document]]] = Lru(10_000)
+        self._published: Lru[int] = Lru(50_000)
 
     async def cas(self) -> Cas:
         if self._cas is None:
@@ -192,16 +197,22 @@ class AggregateStore:
         return self._cas
 
     async def ensure_indexes(self, *keys: str | Sequence[str], unique: Iterable[str] = ()) -> None:
-        """The sweep's index plus the given ones (a name, or a compound tuple of names)."""
+        """The given indexes (a name, or a compound tuple of names)."""
         only_unique = set(unique)
-        await ensure_index(self.collection, ["outbox_pending"])
         for key in keys:
             fields = [key] if isinstance(key, str) else list(key)
             is_unique = isinstance(key, str) and key in only_unique
             await ensure_index(self.collection, fields, unique=is_unique)
 
     async def get(self, doc_id: Any, projection: Document | None = None) -> Document | None:
-        return await self.collection.find_one({"_id": doc_id}, projection or {"outbox": 0})
+        if projection is not None:
+            return await self.collection.find_one({"_id": doc_id}, projection)
+        doc = await self.collection.find_one({"_id": doc_id})
+        if doc is None:
+            return None
+        outbox = doc.pop("outbox", None) or []
+        self._seen.put(doc_id, (int(doc.get("version", 0)), doc.get("write_id") or "", outbox))
+        return doc
 
     async def save(
         self, doc: Document, *, expected_version: int, emissions: Sequence[Emission] = ()
@@ -210,81 +221,80 @@ class AggregateStore:
 
         Returns the new version; raises ConcurrencyError when someone was first.
         """
-        items = [e.to_item() for e in emissions]
-        body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
+        doc_id = doc["_id"]
         version = expected_version + 1
+        items = [{**e.to_item(), "v": version} for e in emissions]
+        body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
         tracked = bool(items) or self._after_write is not None
         if tracked:
-            try:
-                await self._pending.update_one(
-                    {"_id": body["_id"]}, {"$setOnInsert": {"at": datetime.now(UTC)}}, upsert=True
-                )
-            except Exception as exc:
-                if not is_duplicate_key(exc):  # a concurrent writer's upsert: as good as ours
-                    raise
+            await self._mark(doc_id, version)
+        seen = self._seen.pop(doc_id)
         if expected_version == 0:
-            body.update(
-                version=version, write_id=_new_write_id(), outbox=items, outbox_pending=bool(items)
-            )
+            body.update(version=version, write_id=_new_write_id(), outbox=items)
             try:
                 await self.collection.insert_one(body)
             except Exception as exc:
                 if is_duplicate_key(exc):
-                    raise ConcurrencyError(f"{doc['_id']} already exists") from exc
+                    raise ConcurrencyError(f"{doc_id} already exists") from exc
                 raise
             pending = items
-        elif await self.cas() is Cas.NATIVE:
-            pending = await self._replace_native(body, expected_version, items)
         else:
-            pending = await self._replace_claimed(body, expected_version, items)
+            if seen is None or seen[0] != expected_version:
+                seen = await self._state(doc_id)
+                if seen is None or seen[0] != expected_version:
+                    raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
+            pending = await self._unpublished(doc_id, seen[2]) + items
+            body.update(version=version, write_id=_new_write_id(), outbox=pending)
+            if await self.cas() is Cas.NATIVE:
+                result = await self.collection.update_one(
+                    {"_id": doc_id, "version": expected_version}, {"$set": body}
+                )
+                if result.matched_count == 0:
+                    raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
+            else:
+                await self._replace_claimed(body, expected_version, seen[1])
         if self._after_write is not None:
-            await self._after_write({**body, "version": version, "outbox_pending": bool(pending)})
+            await self._after_write(body)
         if pending:
-            self._unflushed[body["_id"]] = (version, body["write_id"], pending)
+            self._unflushed[doc_id] = (version, pending)
         elif tracked:
-            await self._pending.delete_one({"_id": body["_id"]})
+            await self._unmark(doc_id, version)
         return version
 
-    async def _replace_native(
-        self, body: Document, expected: int, items: list[Document]
-    ) -> list[Document]:
-        body["write_id"] = _new_write_id()
-        update: Document = {"$set": {**body, "version": expected + 1}}
-        if items:
-            update["$set"]["outbox_pending"] = True
-            update["$push"] = {"outbox": {"$each": items}}
-        stored = await self.collection.find_one_and_update(
-            {"_id": body["_id"], "version": expected},
-            update,
-            return_document=ReturnDocument.AFTER,
+    async def _state(self, doc_id: Any) -> tuple[int, str, list[Document]] | None:
+        doc = await self.collection.find_one(
+            {"_id": doc_id}, {"version": 1, "write_id": 1, "outbox": 1}
         )
-        if stored is None:
-            raise ConcurrencyError(f"{body['_id']} is not at version {expected}")
-        return list(stored.get("outbox") or [])
+        if doc is None:
+            return None
+        return int(doc.get("version", 0)), doc.get("write_id") or "", doc.get("outbox") or []
 
-    async def _replace_claimed(
-        self, body: Document, expected: int, items: list[Document]
-    ) -> list[Document]:
+    async def _unpublished(self, doc_id: Any, outbox: list[Document]) -> list[Document]:
+        """The stored events still to go out: flushing does not write the aggregate, so
+        its outbox keeps the last version's events after they are published."""
+        if not outbox:
+            return []
+        in_flight = self._unflushed.get(doc_id)
+        out_to = self._published.get(doc_id) or 0
+        keep: dict[Any, bool] = {}
+        for v in {item.get("v") for item in outbox}:
+            if in_flight is not None and v is not None and v <= in_flight[0]:
+                keep[v] = True
+            elif v is not None and v <= out_to:
+                keep[v] = False
+            else:
+                keep[v] = await self._marked(doc_id, v)
+        return [item for item in outbox if keep[item.get("v")]]
+
+    async def _replace_claimed(self, body: Document, expected: int, write_id: str) -> None:
         doc_id = body["_id"]
-        current = await self.collection.find_one(
-            {"_id": doc_id}, {"outbox": 1, "version": 1, "write_id": 1}
-        )
-        if current is None or current.get("version") != expected:
-            raise ConcurrencyError(f"{doc_id} is not at version {expected}")
-        # Claimed after the read: nobody can have written since, or the claim would exist.
-        claim_id = claim_of(doc_id, expected, current.get("write_id"))
+        # Claimed from the version read: if anyone moved it on, they hold this claim.
+        claim_id = claim_of(doc_id, expected, write_id)
         token, taken_over = await self.claim(claim_id)
         if taken_over:  # the dead holder may have written after our read
             again = await self.collection.find_one({"_id": doc_id}, {"version": 1, "write_id": 1})
-            if again is None or again.get("write_id") != current.get("write_id"):
+            if again is None or (again.get("write_id") or "") != write_id:
                 raise ConcurrencyError(f"{doc_id} moved on")
-        pending = list(current.get("outbox") or []) + items
-        body.update(
-            version=expected + 1,
-            write_id=_new_write_id(),
-            outbox=pending,
-            outbox_pending=bool(pending),
-        )
         try:
             await self.collection.replace_one({"_id": doc_id}, body)
         except NOT_WRITTEN:
@@ -293,8 +303,29 @@ class AggregateStore:
             # may have landed, so that claim waits for its TTL.)
             await asyncio.shield(self._release(claim_id, token))
             raise
-        return pending
 
+    # -- markers ------------------------------------------------------------------------
+
+    def _marker_id(self, doc_id: Any, version: int | None) -> Any:
+        # A marker of the earlier layout (one per aggregate) has the aggregate's id.
+        return doc_id if version is None else f"{doc_id}#{version}"
+
+    async def _mark(self, doc_id: Any, version: int) -> None:
+        marker = {"_id": self._marker_id(doc_id, version), "doc": doc_id, "v": version}
+        try:
+            await self._markers.insert_one({**marker, "at": datetime.now(UTC)})
+        except Exception as exc:
+            if not is_duplicate_key(exc):  # a concurrent writer's marker: as good as ours
+                raise
+
+    async def _marked(self, doc_id: Any, version: int | None) -> bool:
+        found = await self._markers.find_one({"_id": self._marker_id(doc_id, version)})
+        return found is not None
+
+    async def _unmark(self, doc_id: Any, version: int | None) -> None:
+        await self._markers.delete_one({"_id": self._marker_id(doc_id, version)})
+
+    # -- claims -------------------------------------------------------------------------
     async def claim(self, claim_id: str) -> tuple[str, bool]:
         """Become the one writer allowed to move an aggregate on from one version.
 
@@ -339,33 +370,39 @@ class AggregateStore:
                 await self._claims.delete_one({"_id": claim_id})
 
     async def flush(self, doc_id: Any) -> int:
-        """Publish the pending events of one aggregate, then clear what was published.
+        """Publish the pending events of one aggregate, then drop their markers.
 
-        Clearing is a version step like any write, so it never wipes events a
-        concurrent writer appended; if it loses, the next flush republishes, which
-        consumers absorb by event id.
+        The aggregate itself is not written: its outbox keeps the events until the next
+        save leaves them out, and a second publication (after a crash, or by a flush
+        that raced a save) is absorbed by consumers through the event id.
         """
+        return await self._flush(doc_id, None)
+
+    async def _flush(self, doc_id: Any, markers: set[int | None] | None) -> int:
         if doc_id in self._flushing:
             return 0  # a flush of it is under way here (the handler's, or the sweep's)
         self._flushing.add(doc_id)
         try:
-            return await self._flush(doc_id)
+            return await self._publish(doc_id, markers)
         finally:
             self._flushing.discard(doc_id)
 
-    async def _flush(self, doc_id: Any) -> int:
-        known = entry = self._unflushed.get(doc_id)
-        if known is None:
-            doc = await self.collection.find_one(
-                {"_id": doc_id}, {"outbox": 1, "version": 1, "write_id": 1}
-            )
-            if not doc or not doc.get("outbox"):
-                if self._unflushed.get(doc_id) is entry:
-                    self._unflushed.pop(doc_id, None)
-                await self._pending.delete_one({"_id": doc_id})
-                return 0
-            known = (int(doc["version"]), doc.get("write_id") or "", list(doc["outbox"]))
-        version, write_id, items = known
+    async def _publish(self, doc_id: Any, markers: set[int | None] | None) -> int:
+        entry = self._unflushed.get(doc_id)
+        if entry is not None:
+            version, items = entry
+            versions: set[int | None] = {item.get("v") for item in items}
+        else:
+            state = await self._state(doc_id)
+            version = state[0] if state else 0
+            stored = state[2] if state else []
+            if markers is None:  # asked by id: what is still marked of what is stored
+                items = await self._unpublished(doc_id, stored)
+            elif None in markers:  # a marker of the earlier layout: all that is stored
+                items = stored
+            else:
+                items = [item for item in stored if item.get("v") in markers]
+            versions = {item.get("v") for item in items} | (markers or set())
         try:
             for item in items:
                 if self._publisher is None:
@@ -373,71 +410,106 @@ class AggregateStore:
                 await self._publisher.publish_raw(
                     Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
                 )
-            with contextlib.suppress(ConcurrencyError):
-                await self._clear(doc_id, version, write_id)
-                # A writer that appended meanwhile flushes its own events; the hourly
-                # full look catches the rare one that died before it could.
-                await self._pending.delete_one({"_id": doc_id})
+            for v in versions:
+                if v is None or v <= version:
+                    await self._unmark(doc_id, v)
         except BaseException:
-            self._unflushed[doc_id] = None  # retry by reading the document
+            if self._unflushed.get(doc_id) is entry:
+                self._unflushed.pop(doc_id, None)  # retried from the markers
             raise
+        if entry is not None or items:
+            self._published.put(doc_id, max(version, self._published.get(doc_id) or 0))
         if self._unflushed.get(doc_id) is entry:
             # Not when a save came in meanwhile: its events are the next flush's.
             self._unflushed.pop(doc_id, None)
         return len(items)
 
-    async def _clear(self, doc_id: Any, version: int, write_id: str) -> None:
-        cleared = {
-            "outbox": [],
-            "outbox_pending": False,
-            "version": version + 1,
-            "write_id": _new_write_id(),
-        }
-        if await self.cas() is Cas.NATIVE:
-            result = await self.collection.update_one(
-                {"_id": doc_id, "version": version}, {"$set": cleared}
-            )
-            if result.matched_count == 0:
-                raise ConcurrencyError(f"{doc_id} moved on")
-            return
-        _, taken_over = await self.claim(claim_of(doc_id, version, write_id))
-        if taken_over:  # the dead holder may have written: check before clearing
-            current = await self.collection.find_one({"_id": doc_id}, {"version": 1})
-            if current is None or current.get("version") != version:
-                raise ConcurrencyError(f"{doc_id} moved on")
-        await self.collection.update_one({"_id": doc_id}, {"$set": cleared})
-
     async def recover(self) -> int:
         """What a predecessor left unfinished: project it again, publish its events."""
-        ids = [d["_id"] async for d in self._pending.find({}, {"_id": 1})]
-        for doc_id in ids:
+        left = await self._left_behind(older_than=None)
+        for doc_id in left:
             if self._after_write is not None:
                 doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 0})
                 if doc is not None:
                     await self._after_write(doc)
-            self._unflushed.setdefault(doc_id, None)
         self._recovered = True
-        return len(ids)
+        self._left = left
+        return len(left)
 
-    async def sweep(self, limit: int = 1000) -> int:
-        """Flush what this process left unpublished, and what a predecessor left.
+    async def _left_behind(self, older_than: timedelta | None) -> dict[Any, set[int | None]]:
+        """The marked versions, by aggregate: all of them, or those older than a writer
+        takes (another live writer's are its own business)."""
+        query: Document = {}
+        if older_than is not None:
+            query = {"at": {"$lt": datetime.now(UTC) - older_than}}
+        left: dict[Any, set[int | None]] = {}
+        async for marker in self._markers.find(query):
+            doc_id = marker.get("doc", marker["_id"])
+            left.setdefault(doc_id, set()).add(marker.get("v"))
+        return left
 
-        The first sweep recovers from the pending list; a full look for pending outboxes
-        (a scan on FerretDB) runs only hourly, as a safety net. One aggregate that fails
-        is logged and skipped: the others still go out.
+    async def sweep(self) -> int:
+        """Flush what this process left unpublished, and what others left behind.
+
+        The first sweep recovers from the markers; then once a minute the markers older
+        than a claim's lifetime are looked at, the safety net for a writer that died.
+        One aggregate that fails is logged and skipped: the others still go out.
         """
         if not self._recovered:
             await self.recover()
-        published = 0
-        ids = list(self._unflushed)
+        todo: dict[Any, set[int | None] | None] = {doc_id: None for doc_id in self._unflushed}
+        todo.update(self._left)
+        self._left = {}
+        aged: set[Any] = set()
         now = time.monotonic()
-        if now >= self._next_full_scan:
-            self._next_full_scan = now + self._full_scan_every
-            cursor = self.collection.find({"outbox_pending": True}, {"_id": 1}).limit(limit)
-            ids += [doc["_id"] async for doc in cursor if doc["_id"] not in self._unflushed]
-        for doc_id in ids:
+        if now >= self._next_look:
+            self._next_look = now + self._look_every
+            for doc_id, marked in (await self._left_behind(older_than=CLAIM_TTL)).items():
+                if doc_id not in self._unflushed:
+                    todo[doc_id] = marked
+                    aged.add(doc_id)
+        published = 0
+        for doc_id, versions in todo.items():
             try:
-                published += await self.flush(doc_id)
+                published += await self._flush(doc_id, versions)
+                if versions and doc_id in aged:
+                    # Marked versions never written, by a writer that died (a live one
+                    # would have written within a claim's lifetime).
+                    await self._drop_orphans(doc_id, versions)
             except Exception:
                 log.exception("outbox of %s not flushed; retried at the next sweep", doc_id)
         return published
+
+    async def _drop_orphans(self, doc_id: Any, versions: set[int | None]) -> None:
+        state = await self._state(doc_id)
+        version = state[0] if state else 0
+        for v in versions:
+            if v is not None and v > version:
+                await self._unmark(doc_id, v)
+
+
+V = TypeVar("V")
+
+
+class Lru(Generic[V]):
+    """A bounded map that forgets the least recently used: knowledge that saves a read,
+    never knowledge needed for correctness."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, V] = OrderedDict()
+
+    def get(self, key: Any) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def pop(self, key: Any) -> V | None:
+        return self._items.pop(key, None)

@@ -43,8 +43,8 @@ class FakePublisher:
 
 
 class OutboxStore:
-    """In-memory twin of shared.store.AggregateStore: the same version rules, so a
-    writer that loaded before a flush sees a conflict, as it would on the real store."""
+    """In-memory twin of shared.store.AggregateStore: the same version rules (every
+    save is one version step; publishing is none)."""
 
     def __init__(self, publisher: FakePublisher) -> None:
         self.docs: dict[Any, dict[str, Any]] = {}
@@ -78,8 +78,7 @@ class OutboxStore:
         items = list(doc["outbox"])
         for item in items:
             await self.publisher.publish_raw(item["topic"], item["key"], item["value"].encode())
-        doc["outbox"] = []
-        doc["version"] += 1  # clearing is a version step, as in the real store
+        doc["outbox"] = []  # published: no version step, as in the real store
         return len(items)
 
     async def sweep(self) -> int:

@@ -191,15 +191,18 @@ class BenchServices:
                 proc.wait()
         self.procs.clear()
 
-    async def db_operations(self) -> float:
-        """Database commands the two services have sent so far."""
-        total = 0.0
+    async def db_operations(self) -> dict[str, float]:
+        """Database commands the two services have sent so far, by service, command and
+        collection (`intake find submissions`)."""
+        counts: dict[str, float] = {}
         async with httpx.AsyncClient(timeout=5.0) as client:
-            for port in PORTS.values():
+            for service, port in PORTS.items():
                 text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-                for m in re.finditer(r"^ruam_db_operations_total\{[^}]*\} (\S+)$", text, re.M):
-                    total += float(m.group(1))
-        return total
+                for m in re.finditer(r"^ruam_db_operations_total\{([^}]*)\} (\S+)$", text, re.M):
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+                    key = f"{service} {labels.get('command')} {labels.get('collection', '')}"
+                    counts[key.strip()] = counts.get(key.strip(), 0.0) + float(m.group(2))
+        return counts
 
 
 # ----------------------------------------------------------------------- the seeder
@@ -269,7 +272,6 @@ def seeded_case(n: int, now: datetime, rng: random.Random) -> tuple[Case, dict[s
         "is_open": is_open,
         "version": 3,
         "outbox": [],
-        "outbox_pending": False,
     }
     return case, submission
 
@@ -287,7 +289,7 @@ async def seed(url: str, database: str, start: int, stop: int, batch: int = 2000
             for n in range(lo, min(stop, lo + batch)):
                 case, submission = seeded_case(n, now, rng)
                 doc = to_document(case)
-                doc.update(version=4, outbox=[], outbox_pending=False)
+                doc.update(version=4, outbox=[])
                 cases.append(doc)
                 index.append(index_entry(doc))
                 submissions.append(submission)
@@ -424,12 +426,19 @@ async def level(
         services.rss()
     finally:
         await services.stop()
+    cases = max(burst["assigned"], 1)
+    per_case = {
+        k: round((v - ops0.get(k, 0.0)) / cases, 2)
+        for k, v in ops1.items()
+        if v - ops0.get(k, 0.0) > 0
+    }
     return {
         "stored": stored,
         "pipeline": burst,
         "paced": {**paced, "offered_rate": args.rate},
         "steady": {**steady, "offered_rate": args.steady_rate},
-        "db_operations_per_case": (ops1 - ops0) / max(burst["assigned"], 1),
+        "db_operations_per_case": sum(per_case.values()),
+        "db_operations_by_kind": dict(sorted(per_case.items(), key=lambda kv: -kv[1])),
     }
 
 

@@ -153,9 +153,8 @@ class FakeCaseRepository:
         found = self._match(filters, overdue_at)[offset : offset + limit]
         out = []
         for c in found:
-            doc = {**to_document(c), "version": c.version, "outbox_pending": False}
-            entry = index_entry(doc)
-            out.append({k: entry[k] for k in ("_id", *INDEX_FIELDS) if k != "outbox_pending"})
+            entry = index_entry({**to_document(c), "version": c.version})
+            out.append({k: entry[k] for k in ("_id", *INDEX_FIELDS)})
         return out
 
     async def count(self, filters: dict[str, Any], *, overdue_at: datetime | None = None) -> int:

@@ -22,7 +22,10 @@ from services.intake.domain.open311 import RequestQuery
 from shared.errors import ConcurrencyError
 from shared.mongo import Document, is_duplicate_key
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore
+from shared.store import AggregateStore, Lru
+
+# Only LINE follow-ups are ever filed under another message's key (`alias`).
+ALIASED_PREFIX = "line:"
 
 
 class MongoSubmissionRepository:
@@ -35,13 +38,16 @@ class MongoSubmissionRepository:
         # callers can draw the same number. Drawing one at a time in this process keeps
         # numbers unique and gap-free; the unique index on case_id guards the rest.
         self._counter_lock = asyncio.Lock()
+        # case id -> key of the cases this process filed or looked up: routing's answers
+        # about a case then cost no lookup of its key.
+        self._case_keys: Lru[str] = Lru(20_000)
 
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("case_id", "received_at", unique=("case_id",))
 
     async def get(self, dedup_key: str) -> dict[str, Any] | None:
         doc = await self._relay.get(dedup_key)
-        if doc is not None:
+        if doc is not None or not dedup_key.startswith(ALIASED_PREFIX):
             return doc
         alias = await self._keys.find_one({"_id": "msg:" + dedup_key})
         if alias is None:
@@ -49,9 +55,15 @@ class MongoSubmissionRepository:
         return await self._relay.get(alias["key"])
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
-        alias = await self._keys.find_one({"_id": "case:" + case_id})
-        if alias is not None:
-            return await self._relay.get(alias["key"])
+        key = self._case_keys.get(case_id)
+        if key is None:
+            alias = await self._keys.find_one({"_id": "case:" + case_id})
+            key = alias["key"] if alias is not None else None
+        if key is not None:
+            doc = await self._relay.get(key)
+            if doc is not None:
+                self._case_keys.put(case_id, key)
+            return doc
         # Written before this index existed, or the index write was lost: look it up.
         doc = await self._submissions.find_one({"case_id": case_id}, {"outbox": 0})
         if doc is not None:
@@ -75,6 +87,7 @@ class MongoSubmissionRepository:
         except ConcurrencyError:
             return False
         await self._put_key("case:" + record["case_id"], record["_id"])
+        self._case_keys.put(record["case_id"], record["_id"])
         return True
 
     async def update(

@@ -358,7 +358,7 @@ class MongoCaseRepository:
         overdue_at: datetime | None = None,
     ) -> list[Document]:
         cursor = (
-            self._index.find(query(filters, overdue_at), {"text": 0, "outbox_pending": 0})
+            self._index.find(query(filters, overdue_at), {"text": 0})
             .sort([("received_at", ASCENDING), ("_id", ASCENDING)])
             .skip(offset)
             .limit(limit)

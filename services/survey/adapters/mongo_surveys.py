@@ -256,7 +256,7 @@ class MongoResponseRepository:
         doc = response_to_document(response)
         await self._responses.update_one(
             {"_id": response.response_id},
-            {"$setOnInsert": {**doc, "version": 1, "outbox": [], "outbox_pending": False}},
+            {"$setOnInsert": {**doc, "version": 1, "outbox": []}},
             upsert=True,
         )
 
