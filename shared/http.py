@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
@@ -18,8 +18,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ExceptionHandler
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 1_000_000  # 1 MB: far above any citizen's message, far below harm
 
@@ -64,11 +66,6 @@ class ApiError(Exception):
         return JSON(body, status_code=self.status, headers=headers)
 
 
-async def api_error_handler(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()
-
-
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [
         {
@@ -108,10 +105,15 @@ async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> Any:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
 
 
-async def read_model(request: Request, model: type[M], max_bytes: int = DEFAULT_MAX_BODY) -> M:
+async def read_object(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict[str, Any]:
     data = await read_json(request, max_bytes)
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
+    return data
+
+
+async def read_model(request: Request, model: type[M], max_bytes: int = DEFAULT_MAX_BODY) -> M:
+    data = await read_object(request, max_bytes)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -178,3 +180,57 @@ def page(request: Request, *, default: int = 100, maximum: int = MAX_PAGE) -> tu
     if limit < 1 or offset < 0:
         raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
     return limit, offset
+
+
+def app_state(request: Request, name: str, kind: type[T]) -> T:
+    """What the bootstrap put on the API's state (`asgi_app(state=...)`), typed: endpoints
+    live at module level, so this is how they reach the service they belong to."""
+    value = getattr(request.app.state, name)
+    if not isinstance(value, kind):  # a wiring mistake: say so rather than fail later
+        raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+# --------------------------------------------------------------------------- errors
+
+Refusal: TypeAlias = tuple[int, str] | Callable[[Any], ApiError]
+"""How a domain error is answered: (status, code) with the error's own message, or a
+function for the answers that carry more (field details, Retry-After)."""
+
+ErrorTable: TypeAlias = Mapping[type[Exception], Refusal]
+"""A service's domain errors and their answers; a base class answers for the subclasses
+the table does not name."""
+
+OnRefusal: TypeAlias = Callable[[Request, Exception, ApiError], None]
+"""Called with each refusal before it is sent: how a service counts its refusals."""
+
+
+def refusal_of(exc: Exception, refusal: Refusal) -> ApiError:
+    if callable(refusal):
+        return refusal(exc)
+    status, code = refusal
+    return ApiError(status, code, str(exc))
+
+
+def exception_handlers(
+    errors: ErrorTable, on_refusal: OnRefusal | None = None
+) -> dict[Any, ExceptionHandler]:
+    """Starlette exception handlers answering every ApiError and every error in `errors`,
+    so endpoints call the service and let its refusals raise. Starlette takes the first
+    class of the error's MRO that has a handler: a subclass's row wins over its base's."""
+
+    def handler(refusal: Refusal) -> ExceptionHandler:
+        async def answer(request: Request, exc: Exception) -> Response:
+            error = refusal_of(exc, refusal)
+            if on_refusal is not None:
+                on_refusal(request, exc, error)
+            return error.response()
+
+        return answer
+
+    table: dict[type[Exception], Refusal] = {ApiError: _as_is, **errors}
+    return {cls: handler(refusal) for cls, refusal in table.items()}
+
+
+def _as_is(exc: ApiError) -> ApiError:
+    return exc

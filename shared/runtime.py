@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from faststream.asgi import AsgiFastStream
@@ -23,7 +23,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from shared.http import ApiError, api_error_handler, compose, health_handler, metrics_handler
+from shared.http import (
+    ErrorTable,
+    OnRefusal,
+    compose,
+    exception_handlers,
+    health_handler,
+    metrics_handler,
+)
 from shared.kafka import DeadLetterPolicy, KafkaEventPublisher, create_broker, ensure_topics
 from shared.mongo import Document, create_client, ping
 from shared.settings import ServiceSettings
@@ -120,9 +127,18 @@ def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = T
 
 
 def asgi_app(
-    runtime: Runtime, routes: list[BaseRoute], *, title: str
+    runtime: Runtime,
+    routes: list[BaseRoute],
+    *,
+    title: str,
+    state: Mapping[str, object] | None = None,
+    errors: ErrorTable | None = None,
+    on_refusal: OnRefusal | None = None,
 ) -> tuple[AsgiFastStream, ASGIApp]:
-    """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API."""
+    """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API.
+
+    `state` is what the module-level endpoints read from `request.app.state` (the
+    service's handlers); `errors` is the service's error table (`exception_handlers`)."""
     runtime.broker.include_router(runtime.router)
     checks = {"kafka": runtime.kafka_ok, "mongodb": runtime.mongo_ok}
     fs_app = AsgiFastStream(
@@ -136,8 +152,10 @@ def asgi_app(
         after_startup=[runtime._after_startup],
         on_shutdown=[runtime._on_shutdown],
     )
-    api = Starlette(routes=routes, exception_handlers={ApiError: api_error_handler})
+    api = Starlette(routes=routes, exception_handlers=exception_handlers(errors or {}, on_refusal))
     api.state.title = title
+    for name, value in (state or {}).items():
+        setattr(api.state, name, value)
     return fs_app, compose(fs_app, api)
 
 

@@ -65,6 +65,9 @@ def create_service(
     )
     subscribers.register(runtime, handlers)
     office = keep_dead_letters(runtime, clock)
-    routes = http.routes(handlers, settings) + (office.routes() if office else [])
-    fs_app, app = asgi_app(runtime, routes, title="Ruam compliance")
+    routes = http.routes() + (office.routes() if office else [])
+    state = {"handlers": handlers, "settings": settings}
+    fs_app, app = asgi_app(
+        runtime, routes, title="Ruam compliance", state=state, errors=http.ERRORS
+    )
     return ComplianceService(settings, runtime, handlers, office, fs_app, app)

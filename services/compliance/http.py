@@ -12,7 +12,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.compliance.domain import rules
-from services.compliance.domain.errors import ChangeRefused, InvalidProjectEvent, WrongSource
+from services.compliance.domain.errors import (
+    ChangeRefused,
+    InvalidProjectEvent,
+    ProjectNotFound,
+    WrongSource,
+)
 from services.compliance.domain.model import Project
 from services.compliance.domain.money import format_baht
 from services.compliance.domain.policy import Policy
@@ -29,10 +34,9 @@ from shared.events.compliance import (
     ProjectStageChangedPayload,
     Stage,
 )
-from shared.http import JSON, ApiError, page, read_json, validation_details
+from shared.http import JSON, ApiError, ErrorTable, app_state, page, read_object, validation_details
 from shared.thai import format_thai_date, thai_digits_to_arabic
 
-MAX_PAGE = 500
 MAX_PACK = 5000
 ClientEventId = Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
 
@@ -101,6 +105,23 @@ def invalid(exc: InvalidProjectEvent) -> ApiError:
         str(exc),
         [{"field": exc.field, "message": exc.message, "type": "value_error"}],
     )
+
+
+ERRORS: ErrorTable = {
+    ValidationError: refused,
+    InvalidProjectEvent: invalid,
+    ProjectNotFound: (404, "project_not_found"),
+    ChangeRefused: (409, "conflict"),
+    WrongSource: (409, "conflict"),
+}
+
+
+def handlers_of(request: Request) -> ComplianceHandlers:
+    return app_state(request, "handlers", ComplianceHandlers)
+
+
+def settings_of(request: Request) -> ComplianceSettings:
+    return app_state(request, "settings", ComplianceSettings)
 
 
 # --------------------------------------------------------------------------- views
@@ -314,100 +335,83 @@ def _int(value: str | None, name: str) -> int | None:
         raise ApiError(400, "bad_query", f"{name} must be an integer") from exc
 
 
-def routes(handlers: ComplianceHandlers, settings: ComplianceSettings) -> list[BaseRoute]:
-    policies = handlers.policies
+def _view(handlers: ComplianceHandlers, p: Project) -> dict[str, Any]:
+    return project_view(p, handlers.policies.for_org(p.org_id))
 
-    def view(p: Project) -> dict[str, Any]:
-        return project_view(p, policies.for_org(p.org_id))
 
-    async def post_project(request: Request) -> Response:
-        data = await read_json(request, settings.max_body_bytes)
-        if not isinstance(data, dict):
-            raise ApiError(400, "invalid_json", "body must be a JSON object")
-        try:
-            body = RegisterBody.model_validate(data)
-        except ValidationError as exc:
-            raise refused(exc) from exc
-        payload = ProjectRegisteredPayload.model_validate(
-            body.model_dump(exclude={"org_id", "event_id"})
+async def post_project(request: Request) -> Response:
+    handlers, settings = handlers_of(request), settings_of(request)
+    body = RegisterBody.model_validate(await read_object(request, settings.max_body_bytes))
+    payload = ProjectRegisteredPayload.model_validate(
+        body.model_dump(exclude={"org_id", "event_id"})
+    )
+    project, created = await handlers.register(
+        body.org_id or settings.org_id, payload, body.event_id
+    )
+    return JSON(_view(handlers, project), status_code=201 if created else 200)
+
+
+async def post_event(request: Request) -> Response:
+    handlers = handlers_of(request)
+    project_id = request.path_params["project_id"]
+    data = await read_object(request, settings_of(request).max_body_bytes)
+    body = EVENT_BODY.validate_python(data)
+    if body.project_id and body.project_id != project_id:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "project_id: differs from the project in the path",
+            [{"field": "project_id", "message": "differs from the path", "type": "value_error"}],
         )
-        try:
-            project, created = await handlers.register(
-                body.org_id or settings.org_id, payload, body.event_id
-            )
-        except InvalidProjectEvent as exc:
-            raise invalid(exc) from exc
-        except ChangeRefused as exc:
-            raise ApiError(409, "conflict", str(exc)) from exc
-        return JSON(view(project), status_code=201 if created else 200)
+    try:
+        project, applied = await handlers.record(project_id, body, body.event_id)
+    except LookupError as exc:  # the handlers' "no such project" is a bare LookupError
+        raise ProjectNotFound(f"no project {project_id}") from exc
+    return JSON({**_view(handlers, project), "duplicate": not applied})
 
-    async def post_event(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        data = await read_json(request, settings.max_body_bytes)
-        if not isinstance(data, dict):
-            raise ApiError(400, "invalid_json", "body must be a JSON object")
-        try:
-            body = EVENT_BODY.validate_python(data)
-        except ValidationError as exc:
-            raise refused(exc) from exc
-        if body.project_id and body.project_id != project_id:
-            raise ApiError(
-                422,
-                "validation_failed",
-                "project_id: differs from the project in the path",
-                [
-                    {
-                        "field": "project_id",
-                        "message": "differs from the path",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        try:
-            project, applied = await handlers.record(project_id, body, body.event_id)
-        except InvalidProjectEvent as exc:
-            raise invalid(exc) from exc
-        except LookupError as exc:
-            raise ApiError(404, "project_not_found", f"no project {project_id}") from exc
-        except (ChangeRefused, WrongSource) as exc:
-            raise ApiError(409, "conflict", str(exc)) from exc
-        return JSON({**view(project), "duplicate": not applied})
 
-    async def get_project(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        project = await handlers.projects.get(project_id)
-        if project is None:
-            raise ApiError(404, "project_not_found", f"no project {project_id}")
-        return JSON(view(project))
+async def get_project(request: Request) -> Response:
+    handlers = handlers_of(request)
+    project_id = request.path_params["project_id"]
+    project = await handlers.projects.get(project_id)
+    if project is None:
+        raise ProjectNotFound(f"no project {project_id}")
+    return JSON(_view(handlers, project))
 
-    async def list_projects(request: Request) -> Response:
-        q = request.query_params
-        stage = q.get("stage") or None
-        if stage is not None and stage not in Stage.__members__.values():
-            raise ApiError(400, "bad_query", f"stage must be one of {[s.value for s in Stage]}")
-        query = ProjectQuery(
-            requires_participation=_bool(q.get("requires_participation"), "requires_participation"),
-            fiscal_year=_int(q.get("fiscal_year"), "fiscal_year"),
-            stage=stage,
-            org_id=q.get("org_id") or None,
-        )
-        limit, offset = page(request, maximum=MAX_PAGE)
-        found = await handlers.projects.find(query, limit, offset)
-        return JSON({"items": [view(p) for p in found], "limit": limit, "offset": offset})
 
-    async def get_evidence(request: Request) -> Response:
-        raw = request.path_params["fiscal_year"]
-        as_html = raw.endswith(".html")
-        fiscal_year = _int(raw.removesuffix(".html").removesuffix(".json"), "fiscal_year")
-        assert fiscal_year is not None
-        found = await handlers.projects.find(
-            ProjectQuery(requires_participation=True, fiscal_year=fiscal_year), MAX_PACK, 0
-        )
-        pack = evidence_pack(fiscal_year, found, policies)
-        if as_html:
-            return HTMLResponse(evidence_html(pack, settings.org_name))
-        return JSON(pack)
+async def list_projects(request: Request) -> Response:
+    q = request.query_params
+    stage = q.get("stage") or None
+    if stage is not None and stage not in Stage.__members__.values():
+        raise ApiError(400, "bad_query", f"stage must be one of {[s.value for s in Stage]}")
+    query = ProjectQuery(
+        requires_participation=_bool(q.get("requires_participation"), "requires_participation"),
+        fiscal_year=_int(q.get("fiscal_year"), "fiscal_year"),
+        stage=stage,
+        org_id=q.get("org_id") or None,
+    )
+    limit, offset = page(request)
+    handlers = handlers_of(request)
+    found = await handlers.projects.find(query, limit, offset)
+    return JSON({"items": [_view(handlers, p) for p in found], "limit": limit, "offset": offset})
 
+
+async def get_evidence(request: Request) -> Response:
+    handlers = handlers_of(request)
+    raw = request.path_params["fiscal_year"]
+    as_html = raw.endswith(".html")
+    fiscal_year = _int(raw.removesuffix(".html").removesuffix(".json"), "fiscal_year")
+    assert fiscal_year is not None
+    found = await handlers.projects.find(
+        ProjectQuery(requires_participation=True, fiscal_year=fiscal_year), MAX_PACK, 0
+    )
+    pack = evidence_pack(fiscal_year, found, handlers.policies)
+    if as_html:
+        return HTMLResponse(evidence_html(pack, settings_of(request).org_name))
+    return JSON(pack)
+
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/v1/projects", post_project, methods=["POST"]),
         Route("/v1/projects", list_projects, methods=["GET"]),

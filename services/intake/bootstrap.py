@@ -88,6 +88,14 @@ def create_service(
     office = keep_dead_letters(
         runtime, clock, store=dead_letters, describe=lambda text: {"channel": channel_of(text)}
     )
-    routes = http.routes(handlers, settings) + (office.routes() if office else [])
-    fs_app, app = asgi_app(runtime, routes, title="Ruam intake")
+    routes = http.routes() + (office.routes() if office else [])
+    state = {"handlers": handlers, "settings": settings}
+    fs_app, app = asgi_app(
+        runtime,
+        routes,
+        title="Ruam intake",
+        state=state,
+        errors=http.ERRORS,
+        on_refusal=http.count_refusal,
+    )
     return IntakeService(settings, runtime, handlers, office, fs_app, app)

@@ -4,10 +4,10 @@ Open311 GeoReport v2, the LINE webhook, channel statistics and the dead letters.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,37 +21,67 @@ from services.intake.domain.model import Submission
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
 from shared.events.cases import Channel
-from shared.http import JSON, ApiError, read_body, read_model, validation_error
+from shared.http import (
+    JSON,
+    ApiError,
+    ErrorTable,
+    app_state,
+    read_body,
+    read_model,
+    validation_error,
+)
 
-M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
 
 # Channels a citizen reaches without coming to the office (the assessment asks for one).
 ONLINE = frozenset({Channel.WEB, Channel.OPEN311, Channel.LINE, Channel.EMAIL})
 
 
-def _refused(handlers: IntakeHandlers, channel: str, exc: Exception) -> ApiError:
-    if isinstance(exc, ApiError):
-        handlers.metrics.refused.labels(channel, exc.code).inc()
-        return exc
-    if isinstance(exc, ValidationError):
-        handlers.metrics.refused.labels(channel, "validation_failed").inc()
-        return validation_error(exc)
-    if isinstance(exc, InvalidInput):
-        handlers.metrics.refused.labels(channel, "invalid_input").inc()
-        code = "payload_too_large" if exc.status == 413 else "invalid_input"
-        return ApiError(exc.status, code, str(exc), [{"field": exc.field, "message": exc.reason}])
-    handlers.metrics.refused.labels(channel, "refused").inc()
-    return ApiError(422, "refused", str(exc))
+def handlers_of(request: Request) -> IntakeHandlers:
+    return app_state(request, "handlers", IntakeHandlers)
 
 
-def _accepted(case_id: str, received_at: Any, created: bool) -> Response:
+def settings_of(request: Request) -> IntakeSettings:
+    return app_state(request, "settings", IntakeSettings)
+
+
+def _invalid_input(exc: InvalidInput) -> ApiError:
+    code = "payload_too_large" if exc.status == 413 else "invalid_input"
+    return ApiError(exc.status, code, str(exc), [{"field": exc.field, "message": exc.reason}])
+
+
+ERRORS: ErrorTable = {
+    BadSignature: (401, "bad_signature"),
+    InvalidInput: _invalid_input,
+    IntakeError: (422, "refused"),
+    ValidationError: validation_error,
+}
+
+
+def _count_as(request: Request, channel: str) -> None:
+    """Refusals from here on count under `channel`: a submission's channel is known only
+    once the endpoint has read that far (POST /v1/submissions names it in the body)."""
+    request.state.channel = channel
+
+
+def count_refusal(request: Request, exc: Exception, error: ApiError) -> None:
+    """Refusals by channel and reason, once the endpoint has said which channel it is.
+    A bad signature is not a malformed submission: the handlers count it apart."""
+    channel = getattr(request.state, "channel", None)
+    if channel is None or isinstance(exc, BadSignature):
+        return
+    reason = "invalid_input" if isinstance(exc, InvalidInput) else error.code
+    handlers_of(request).metrics.refused.labels(channel, reason).inc()
+
+
+async def _submit(request: Request, sub: Submission) -> Response:
+    accepted = await handlers_of(request).submit(sub)
     return JSON(
         {
-            "case_id": case_id,
+            "case_id": accepted.case_id,
             "status": "received",
-            "received_at": received_at,
-            "duplicate": not created,
+            "received_at": accepted.received_at,
+            "duplicate": not accepted.created,
         },
         status_code=202,
     )
@@ -69,110 +99,97 @@ def _batch(outcomes: list[Outcome], **extra: Any) -> Response:
     )
 
 
-def routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute]:
-    limit = settings.max_body_bytes
+async def post_submission(request: Request) -> Response:
+    _count_as(request, "http")
+    sub = await read_model(request, Submission, settings_of(request).max_body_bytes)
+    key = request.headers.get("idempotency-key", "").strip()[:200]
+    if sub.channel_message_id is None and key:
+        # A client retrying after a 500 or a lost answer gets the same case, not a new one.
+        sub = sub.model_copy(update={"channel_message_id": f"idem-{key}"})
+    _count_as(request, sub.channel.value)
+    return await _submit(request, sub)
 
-    async def one(channel: str, sub: Submission) -> Response:
-        try:
-            accepted = await handlers.submit(sub)
-        except IntakeError as exc:
-            raise _refused(handlers, channel, exc) from exc
-        return _accepted(accepted.case_id, accepted.received_at, accepted.created)
 
-    async def post_submission(request: Request) -> Response:
-        try:
-            sub = await read_model(request, Submission, limit)
-        except ApiError as err:
-            handlers.metrics.refused.labels("http", err.code).inc()
-            raise
-        key = request.headers.get("idempotency-key", "").strip()[:200]
-        if sub.channel_message_id is None and key:
-            # A client retrying after a 500 or a lost answer gets the same case, not a new one.
-            sub = sub.model_copy(update={"channel_message_id": f"idem-{key}"})
-        return await one(sub.channel.value, sub)
+async def _record(request: Request, channel: str, model: type[PhoneCall | Letter]) -> Response:
+    _count_as(request, channel)
+    record = await read_model(request, model, settings_of(request).max_body_bytes)
+    return await _submit(request, record.to_submission())
 
-    def json_channel(channel: str, model: type[PhoneCall] | type[Letter]) -> Handler:
-        async def post(request: Request) -> Response:
-            try:
-                record = await read_model(request, model, limit)
-                sub = record.to_submission()
-            except (ApiError, ValidationError, IntakeError) as exc:
-                raise _refused(handlers, channel, exc) from exc
-            return await one(channel, sub)
 
-        return post
+async def post_phone(request: Request) -> Response:
+    return await _record(request, "phone", PhoneCall)
 
-    async def post_meeting(request: Request) -> Response:
-        try:
-            meeting = await read_model(request, Meeting, settings.max_batch_bytes)
-            meeting.to_submissions()
-        except (ApiError, ValidationError, IntakeError) as exc:
-            raise _refused(handlers, "meeting", exc) from exc
-        outcomes = await handlers.meeting(meeting)
-        return _batch(outcomes, activity_id=meeting.activity_id)
 
-    async def post_box(request: Request) -> Response:
-        try:
-            session, csv_text = await _box_upload(request, settings.max_batch_bytes)
-            outcomes = await handlers.suggestion_box(session, csv_text)
-        except (ApiError, ValidationError, IntakeError) as exc:
-            raise _refused(handlers, "suggestion_box", exc) from exc
-        return _batch(outcomes, session_id=session.session_id)
+async def post_letter(request: Request) -> Response:
+    return await _record(request, "letter", Letter)
 
-    async def post_email(request: Request) -> Response:
-        try:
-            if _media_type(request) != "message/rfc822":
-                raise ApiError(
-                    415,
-                    "unsupported_media_type",
-                    "send the raw message as Content-Type: message/rfc822",
-                )
-            sub = parse_email(await read_body(request, limit))
-        except (ApiError, ValidationError, IntakeError) as exc:
-            raise _refused(handlers, "email", exc) from exc
-        return await one("email", sub)
 
-    async def line_webhook(request: Request) -> Response:
-        body = await read_body(request, limit)
-        try:
-            outcomes = await handlers.line_webhook(body, request.headers.get("x-line-signature"))
-        except BadSignature as exc:
-            raise ApiError(401, "bad_signature", str(exc)) from exc
-        except IntakeError as exc:
-            raise _refused(handlers, "line", exc) from exc
-        # LINE only needs the 200; the outcomes are for operators and the demo.
-        return JSON({"events": [o.view() for o in outcomes]})
+async def post_meeting(request: Request) -> Response:
+    _count_as(request, "meeting")
+    meeting = await read_model(request, Meeting, settings_of(request).max_batch_bytes)
+    outcomes = await handlers_of(request).meeting(meeting)
+    return _batch(outcomes, activity_id=meeting.activity_id)
 
-    async def channel_stats(request: Request) -> Response:
-        rows = await handlers.submissions.channel_counts()
-        totals: dict[str, int] = {}
-        for row in rows:
-            totals[row["channel"]] = totals.get(row["channel"], 0) + row["count"]
-        channels = sorted(totals)
-        online = [c for c in channels if c in ONLINE]
-        return JSON(
-            {
-                "channels": [
-                    {"channel": c, "total": totals[c], "online": c in ONLINE} for c in channels
-                ],
-                "by_month": sorted(rows, key=lambda r: (r["month"], r["channel"], r["kind"])),
-                "listening_channels": len(channels),
-                "online_channels": len(online),
-                # อปท. are assessed on at least three listening channels, one of them online.
-                "meets_assessment": len(channels) >= 3 and bool(online),
-            }
+
+async def post_box(request: Request) -> Response:
+    _count_as(request, "suggestion_box")
+    session, csv_text = await _box_upload(request, settings_of(request).max_batch_bytes)
+    outcomes = await handlers_of(request).suggestion_box(session, csv_text)
+    return _batch(outcomes, session_id=session.session_id)
+
+
+async def post_email(request: Request) -> Response:
+    _count_as(request, "email")
+    if _media_type(request) != "message/rfc822":
+        raise ApiError(
+            415, "unsupported_media_type", "send the raw message as Content-Type: message/rfc822"
         )
+    raw = await read_body(request, settings_of(request).max_body_bytes)
+    return await _submit(request, parse_email(raw))
 
+
+async def line_webhook(request: Request) -> Response:
+    body = await read_body(request, settings_of(request).max_body_bytes)
+    _count_as(request, "line")
+    outcomes = await handlers_of(request).line_webhook(
+        body, request.headers.get("x-line-signature")
+    )
+    # LINE only needs the 200; the outcomes are for operators and the demo.
+    return JSON({"events": [o.view() for o in outcomes]})
+
+
+async def channel_stats(request: Request) -> Response:
+    rows = await handlers_of(request).submissions.channel_counts()
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row["channel"]] = totals.get(row["channel"], 0) + row["count"]
+    channels = sorted(totals)
+    online = [c for c in channels if c in ONLINE]
+    return JSON(
+        {
+            "channels": [
+                {"channel": c, "total": totals[c], "online": c in ONLINE} for c in channels
+            ],
+            "by_month": sorted(rows, key=lambda r: (r["month"], r["channel"], r["kind"])),
+            "listening_channels": len(channels),
+            "online_channels": len(online),
+            # อปท. are assessed on at least three listening channels, one of them online.
+            "meets_assessment": len(channels) >= 3 and bool(online),
+        }
+    )
+
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/v1/submissions", post_submission, methods=["POST"]),
         Route("/v1/channels", channel_stats, methods=["GET"]),
-        Route("/v1/channels/phone", json_channel("phone", PhoneCall), methods=["POST"]),
-        Route("/v1/channels/letter", json_channel("letter", Letter), methods=["POST"]),
+        Route("/v1/channels/phone", post_phone, methods=["POST"]),
+        Route("/v1/channels/letter", post_letter, methods=["POST"]),
         Route("/v1/channels/meeting", post_meeting, methods=["POST"]),
         Route("/v1/channels/suggestion-box", post_box, methods=["POST"]),
         Route("/v1/channels/email", post_email, methods=["POST"]),
         Route("/channels/line/webhook", line_webhook, methods=["POST"]),
-        *open311_routes(handlers, settings),
+        *open311_routes(),
     ]
 
 
@@ -239,84 +256,99 @@ def _spec_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-def open311_routes(handlers: IntakeHandlers, settings: IntakeSettings) -> list[BaseRoute]:
-    base = "/open311/v2"
+OPEN311 = "/open311/v2"
+CHANGESET = "2026-11-27T00:00:00+07:00"
 
-    async def discovery(request: Request) -> Response:
-        return JSON(
-            {
-                "changeset": "2026-11-27T00:00:00+07:00",
-                "contact": "องค์การบริหารส่วนตำบลสระโพนทอง",
-                "key_service": "ขอ api_key ได้ที่สำนักปลัด อบต.",
-                "endpoints": [
-                    {
-                        "specification": "http://wiki.open311.org/GeoReport_v2",
-                        "url": str(request.base_url).rstrip("/") + base,
-                        "changeset": "2026-11-27T00:00:00+07:00",
-                        "type": "production",
-                        "formats": ["application/json"],
-                    }
-                ],
-            }
+
+async def discovery(request: Request) -> Response:
+    return JSON(
+        {
+            "changeset": CHANGESET,
+            "contact": "องค์การบริหารส่วนตำบลสระโพนทอง",
+            "key_service": "ขอ api_key ได้ที่สำนักปลัด อบต.",
+            "endpoints": [
+                {
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": str(request.base_url).rstrip("/") + OPEN311,
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["application/json"],
+                }
+            ],
+        }
+    )
+
+
+async def services(request: Request) -> Response:
+    return JSON(open311.service_list())
+
+
+async def service(request: Request) -> Response:
+    return JSON(open311.service_definition(request.path_params["service_code"]))
+
+
+async def _form(request: Request, max_bytes: int) -> list[tuple[str, str]]:
+    if _media_type(request) != "application/x-www-form-urlencoded":
+        handlers_of(request).metrics.refused.labels("open311", "media_type").inc()
+        raise open311.Open311Error(
+            400, "send the request form-encoded (application/x-www-form-urlencoded)"
         )
+    raw = await read_body(request, max_bytes)
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise open311.Open311Error(400, f"the form is not valid UTF-8 form data: {exc}") from exc
 
-    async def services(request: Request) -> Response:
-        return JSON(open311.service_list())
 
-    async def service(request: Request) -> Response:
-        return JSON(open311.service_definition(request.path_params["service_code"]))
+async def post_request(request: Request) -> Response:
+    handlers, settings = handlers_of(request), settings_of(request)
+    fields = await _form(request, settings.max_body_bytes)
+    try:
+        parsed = open311.parse_request(
+            fields,
+            api_keys=settings.api_keys,
+            message_id=request.headers.get("idempotency-key") or None,
+        )
+        accepted = await handlers.submit(parsed.submission)
+    except open311.Open311Error as exc:
+        handlers.metrics.refused.labels("open311", str(exc.status)).inc()
+        raise
+    except IntakeError as exc:
+        handlers.metrics.refused.labels("open311", "refused").inc()
+        raise open311.Open311Error(400, str(exc)) from exc
+    body = [
+        {
+            "service_request_id": accepted.case_id,
+            "service_notice": open311.service_notice(accepted.received_at),
+            "account_id": parsed.account_id,
+        }
+    ]
+    headers = {"Idempotent-Replayed": "true"} if not accepted.created else None
+    return JSON(body, status_code=200, headers=headers)
 
-    async def post_request(request: Request) -> Response:
-        if _media_type(request) != "application/x-www-form-urlencoded":
-            handlers.metrics.refused.labels("open311", "media_type").inc()
-            raise open311.Open311Error(
-                400, "send the request form-encoded (application/x-www-form-urlencoded)"
-            )
-        raw = await read_body(request, settings.max_body_bytes)
-        try:
-            fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise open311.Open311Error(
-                400, f"the form is not valid UTF-8 form data: {exc}"
-            ) from exc
-        try:
-            parsed = open311.parse_request(
-                fields,
-                api_keys=settings.api_keys,
-                message_id=request.headers.get("idempotency-key") or None,
-            )
-            accepted = await handlers.submit(parsed.submission)
-        except open311.Open311Error as exc:
-            handlers.metrics.refused.labels("open311", str(exc.status)).inc()
-            raise
-        except IntakeError as exc:
-            handlers.metrics.refused.labels("open311", "refused").inc()
-            raise open311.Open311Error(400, str(exc)) from exc
-        body = [
-            {
-                "service_request_id": accepted.case_id,
-                "service_notice": open311.service_notice(accepted.received_at),
-                "account_id": parsed.account_id,
-            }
-        ]
-        headers = {"Idempotent-Replayed": "true"} if not accepted.created else None
-        return JSON(body, status_code=200, headers=headers)
 
-    async def get_requests(request: Request) -> Response:
-        query = open311.parse_query(request.query_params, handlers.clock.now())
-        docs = await handlers.submissions.find(query)
-        return JSON([open311.request_view(d, handlers.agencies) for d in docs])
+async def get_requests(request: Request) -> Response:
+    handlers = handlers_of(request)
+    query = open311.parse_query(request.query_params, handlers.clock.now())
+    docs = await handlers.submissions.find(query)
+    return JSON([open311.request_view(d, handlers.agencies) for d in docs])
 
-    async def get_request(request: Request) -> Response:
-        case_id = request.path_params["request_id"]
-        doc = await handlers.submissions.get_case(case_id)
-        if doc is None:
-            raise open311.Open311Error(404, f"service_request_id {case_id!r} not found")
-        return JSON([open311.request_view(doc, handlers.agencies)])
 
-    async def not_found(request: Request) -> Response:
-        return _o311(404, f"no such resource: {request.url.path}")
+async def get_request(request: Request) -> Response:
+    handlers = handlers_of(request)
+    case_id = request.path_params["request_id"]
+    doc = await handlers.submissions.get_case(case_id)
+    if doc is None:
+        raise open311.Open311Error(404, f"service_request_id {case_id!r} not found")
+    return JSON([open311.request_view(doc, handlers.agencies)])
 
+
+async def not_found(request: Request) -> Response:
+    return _o311(404, f"no such resource: {request.url.path}")
+
+
+def open311_routes() -> list[BaseRoute]:
+    base = OPEN311
     return [
         Route(f"{base}/discovery.{{format}}", _spec_errors(discovery), methods=["GET"]),
         Route(f"{base}/services.{{format}}", _spec_errors(services), methods=["GET"]),

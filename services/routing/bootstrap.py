@@ -82,6 +82,7 @@ def create_service(
     )
     subscribers.register(runtime, handlers)
     office = keep_dead_letters(runtime, clock)
-    routes = http.routes(handlers) + (office.routes() if office else [])
-    fs_app, app = asgi_app(runtime, routes, title="Ruam routing")
+    routes = http.routes() + (office.routes() if office else [])
+    state = {"handlers": handlers}
+    fs_app, app = asgi_app(runtime, routes, title="Ruam routing", state=state, errors=http.ERRORS)
     return RoutingService(settings, runtime, handlers, office, fs_app, app)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,9 +23,16 @@ from services.routing.domain.model import Case
 from services.routing.handlers import Actor, RoutingHandlers
 from shared.errors import ConcurrencyError
 from shared.events.cases import Kind, Location
-from shared.http import JSON, ApiError, page, read_model, validation_error
+from shared.http import (
+    JSON,
+    ApiError,
+    ErrorTable,
+    app_state,
+    page,
+    read_model,
+    validation_error,
+)
 
-MAX_PAGE = 500
 MAX_TEXT = 10_000
 FILTERS = (
     "department",
@@ -187,92 +195,100 @@ def summary_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def routes(handlers: RoutingHandlers) -> list[BaseRoute]:
-    def directory_of(case: Case) -> Directory | None:
+def handlers_of(request: Request) -> RoutingHandlers:
+    return app_state(request, "handlers", RoutingHandlers)
+
+
+def _invalid_command(exc: InvalidCommand) -> ApiError:
+    details = [{"field": exc.field, "message": exc.message}]
+    return ApiError(422, "validation_failed", str(exc), details)
+
+
+def _busy(exc: ConcurrencyError) -> ApiError:
+    # Another writer won the case's version race: nothing is wrong, the officer retries.
+    return ApiError(503, "busy", f"the case is being changed, try again: {exc}", retry_after=1)
+
+
+ERRORS: ErrorTable = {
+    CaseNotFound: (404, "case_not_found"),
+    InvalidTransition: (409, "invalid_transition"),
+    InvalidCommand: _invalid_command,
+    ConcurrencyError: _busy,
+    ValidationError: validation_error,
+}
+
+
+def _directory(handlers: RoutingHandlers, case: Case) -> Directory | None:
+    # A case of an organisation whose directory is gone is still shown, unnamed.
+    try:
+        return handlers.directory(case.org_id)
+    except UnknownOrganisation:
+        return None
+
+
+def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
+    """The store's filters and `overdue` ("true", "false" or unset) of `GET /v1/cases`."""
+    filters: dict[str, Any] = {f: q[f] for f in FILTERS if q.get(f)}
+    if "village_no" in q:
         try:
-            return handlers.directory(case.org_id)
-        except UnknownOrganisation:
-            return None
+            filters["village_no"] = int(q["village_no"])
+        except ValueError as exc:
+            raise ApiError(400, "bad_query", "village_no must be an integer") from exc
+    overdue = q.get("overdue")
+    if overdue not in (None, "", "true", "false"):
+        raise ApiError(400, "bad_query", "overdue must be true or false")
+    return filters, overdue
 
-    async def get_case(request: Request) -> Response:
-        case_id = request.path_params["case_id"]
-        case = await handlers.cases.get(case_id)
-        if case is None:
-            raise ApiError(404, "case_not_found", f"no case {case_id}")
-        return JSON(case_view(case, handlers.clock.now(), directory_of(case)))
 
-    async def list_cases(request: Request) -> Response:
-        q = request.query_params
-        filters: dict[str, Any] = {f: q[f] for f in FILTERS if q.get(f)}
-        if "village_no" in q:
-            try:
-                filters["village_no"] = int(q["village_no"])
-            except ValueError as exc:
-                raise ApiError(400, "bad_query", "village_no must be an integer") from exc
-        overdue = q.get("overdue")
-        if overdue not in (None, "", "true", "false"):
-            raise ApiError(400, "bad_query", "overdue must be true or false")
-        limit, offset = page(request, maximum=MAX_PAGE)
-        view = q.get("view", "full")
-        if view not in ("full", "summary"):
-            raise ApiError(400, "bad_query", "view must be full or summary")
-        now = handlers.clock.now()
-        at = now if overdue == "true" else None
-        if view == "summary":
-            rows = await handlers.cases.summaries(filters, limit, offset, overdue_at=at)
-            total = await handlers.cases.count(filters, overdue_at=at)
-            return JSON(
-                {
-                    "items": [summary_view(r, now) for r in rows],
-                    "total": total,
-                    "limit": limit,
-                    "offset": offset,
-                }
-            )
+async def get_case(request: Request) -> Response:
+    handlers = handlers_of(request)
+    case_id = request.path_params["case_id"]
+    case = await handlers.cases.get(case_id)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}")
+    return JSON(case_view(case, handlers.clock.now(), _directory(handlers, case)))
+
+
+async def list_cases(request: Request) -> Response:
+    handlers = handlers_of(request)
+    filters, overdue = _case_filters(request.query_params)
+    limit, offset = page(request)
+    view = request.query_params.get("view", "full")
+    if view not in ("full", "summary"):
+        raise ApiError(400, "bad_query", "view must be full or summary")
+    now = handlers.clock.now()
+    at = now if overdue == "true" else None
+    items: list[dict[str, Any]]
+    if view == "summary":
+        rows = await handlers.cases.summaries(filters, limit, offset, overdue_at=at)
+        items = [summary_view(r, now) for r in rows]
+    else:
         found = await handlers.cases.find(filters, limit, offset, overdue_at=at)
         if overdue == "false":
             found = [c for c in found if not c.is_overdue(now)]
-        total = await handlers.cases.count(filters, overdue_at=at)
-        return JSON(
-            {
-                "items": [case_view(c, now, directory_of(c)) for c in found],
-                "total": total,
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        items = [case_view(c, now, _directory(handlers, c)) for c in found]
+    total = await handlers.cases.count(filters, overdue_at=at)
+    return JSON({"items": items, "total": total, "limit": limit, "offset": offset})
 
-    async def post_action(request: Request) -> Response:
-        case_id = request.path_params["case_id"]
-        body = await read_model(request, ActionRequest)
-        command_id = body.command_id or request.headers.get("idempotency-key") or ""
-        cmd = Command(body.action, body.officer_id, body.all_params(), command_id[:200])
-        try:
-            case = await handlers.act(case_id, cmd, Actor(body.officer_id, "http"))
-        except CaseNotFound as exc:
-            raise ApiError(404, "case_not_found", str(exc)) from exc
-        except InvalidTransition as exc:
-            raise ApiError(409, "invalid_transition", str(exc)) from exc
-        except ConcurrencyError as exc:
-            raise ApiError(
-                503, "busy", f"the case is being changed, try again: {exc}", retry_after=1
-            ) from exc
-        except InvalidCommand as exc:
-            raise ApiError(
-                422, "validation_failed", str(exc), [{"field": exc.field, "message": exc.message}]
-            ) from exc
-        return JSON(case_view(case, handlers.clock.now(), directory_of(case)))
 
-    async def preview(request: Request) -> Response:
-        body = await read_model(request, PreviewRequest, MAX_TEXT * 4 + 4096)
-        try:
-            result = await handlers.preview(
-                body.text, body.kind.value, body.location, body.service_code, body.department_hint
-            )
-        except ValidationError as exc:  # pragma: no cover - the model checked it already
-            raise validation_error(exc) from exc
-        return JSON(result)
+async def post_action(request: Request) -> Response:
+    handlers = handlers_of(request)
+    body = await read_model(request, ActionRequest)
+    command_id = body.command_id or request.headers.get("idempotency-key") or ""
+    cmd = Command(body.action, body.officer_id, body.all_params(), command_id[:200])
+    case = await handlers.act(request.path_params["case_id"], cmd, Actor(body.officer_id, "http"))
+    return JSON(case_view(case, handlers.clock.now(), _directory(handlers, case)))
 
+
+async def preview(request: Request) -> Response:
+    body = await read_model(request, PreviewRequest, MAX_TEXT * 4 + 4096)
+    result = await handlers_of(request).preview(
+        body.text, body.kind.value, body.location, body.service_code, body.department_hint
+    )
+    return JSON(result)
+
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/v1/cases", list_cases, methods=["GET"]),
         Route("/v1/cases/{case_id}", get_case, methods=["GET"]),

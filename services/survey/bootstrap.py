@@ -95,6 +95,14 @@ def create_service(
     runtime.startup.append(handlers.refresh_gauges)
     subscribers.register(runtime, handlers)
     office = keep_dead_letters(runtime, clock)
-    routes = http.routes(handlers, settings) + (office.routes() if office else [])
-    fs_app, app = asgi_app(runtime, routes, title="Ruam survey")
+    routes = http.routes() + (office.routes() if office else [])
+    state = {"handlers": handlers, "settings": settings}
+    fs_app, app = asgi_app(
+        runtime,
+        routes,
+        title="Ruam survey",
+        state=state,
+        errors=http.ERRORS,
+        on_refusal=http.count_refusal,
+    )
     return SurveyService(settings, runtime, handlers, office, fs_app, app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -23,24 +22,39 @@ from services.survey.domain.model import DIMENSIONS, ResponseSubmission, Survey
 from services.survey.handlers import SurveyHandlers
 from services.survey.report import build_report, render_chart, render_html
 from services.survey.settings import SurveySettings
-from shared.http import JSON, ApiError, read_body, read_model
+from shared.http import JSON, ApiError, ErrorTable, app_state, read_body, read_model
 from shared.thai import fiscal_year_be, thai_digits_to_arabic
 
 BY_VALUES = (*(d for d in DIMENSIONS if d != "org"), "question")
 
 
-def to_api_error(exc: SurveyError) -> ApiError:
-    if isinstance(exc, SurveyNotFound | CampaignNotFound):
-        return ApiError(404, "not_found", str(exc))
-    if isinstance(exc, SurveyExpired):
-        return ApiError(410, "survey_expired", str(exc))
-    if isinstance(exc, AlreadyAnswered):
-        return ApiError(409, "already_answered", str(exc))
-    if isinstance(exc, CampaignClosed):
-        return ApiError(409, "campaign_closed", str(exc))
-    if isinstance(exc, InvalidAnswers):
-        return ApiError(422, "validation_failed", str(exc), exc.details)
-    return ApiError(422, "refused", str(exc))
+def handlers_of(request: Request) -> SurveyHandlers:
+    return app_state(request, "handlers", SurveyHandlers)
+
+
+def settings_of(request: Request) -> SurveySettings:
+    return app_state(request, "settings", SurveySettings)
+
+
+def _invalid_answers(exc: InvalidAnswers) -> ApiError:
+    return ApiError(422, "validation_failed", str(exc), exc.details)
+
+
+ERRORS: ErrorTable = {
+    SurveyNotFound: (404, "not_found"),
+    CampaignNotFound: (404, "not_found"),
+    SurveyExpired: (410, "survey_expired"),
+    AlreadyAnswered: (409, "already_answered"),
+    CampaignClosed: (409, "campaign_closed"),
+    InvalidAnswers: _invalid_answers,
+    SurveyError: (422, "refused"),
+}
+
+
+def count_refusal(request: Request, exc: Exception, error: ApiError) -> None:
+    # The metric counts refused responses; a malformed query or body is not one.
+    if isinstance(exc, SurveyError):
+        handlers_of(request).metrics.refused.labels(error.code).inc()
 
 
 def survey_view(survey: Survey, answered: bool, now: Any) -> dict[str, Any]:
@@ -74,160 +88,165 @@ def _fiscal_year(raw: str | None, default: int) -> int:
     return int(text)
 
 
-def routes(handlers: SurveyHandlers, settings: SurveySettings) -> list[BaseRoute]:
-    def refusals(
-        endpoint: Callable[[Request], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def wrapped(request: Request) -> Response:
-            try:
-                return await endpoint(request)
-            except SurveyError as exc:
-                error = to_api_error(exc)
-                handlers.metrics.refused.labels(error.code).inc()
-                raise error from exc
+async def find_surveys(request: Request) -> Response:
+    handlers = handlers_of(request)
+    case_id = request.query_params.get("case_id")
+    if not case_id:
+        raise ApiError(400, "bad_query", "case_id is required")
+    now = handlers.clock.now()
+    found = await handlers.surveys_of_case(case_id)
+    return JSON({"items": [survey_view(s, answered, now) for s, answered in found]})
 
-        return wrapped
 
-    async def find_surveys(request: Request) -> Response:
-        case_id = request.query_params.get("case_id")
-        if not case_id:
-            raise ApiError(400, "bad_query", "case_id is required")
-        now = handlers.clock.now()
-        found = await handlers.surveys_of_case(case_id)
-        return JSON({"items": [survey_view(s, answered, now) for s, answered in found]})
+async def get_survey(request: Request) -> Response:
+    handlers = handlers_of(request)
+    survey, questionnaire, answered = await handlers.open_survey(request.path_params["token"])
+    return JSON(
+        {
+            **survey_view(survey, answered, handlers.clock.now()),
+            **questionnaire.view(),
+        }
+    )
 
-    async def get_survey(request: Request) -> Response:
-        survey, questionnaire, answered = await handlers.open_survey(request.path_params["token"])
-        return JSON(
-            {
-                **survey_view(survey, answered, handlers.clock.now()),
-                **questionnaire.view(),
-            }
-        )
 
-    async def post_response(request: Request) -> Response:
-        submission = await read_model(request, ResponseSubmission, settings.max_body_bytes)
-        response = await handlers.respond(request.path_params["token"], submission)
-        return JSON(
-            {
-                "response_id": response.response_id,
-                "case_id": response.case_id,
-                "responded_at": response.responded_at,
-                "fiscal_year": response.fiscal_year,
-                "month": response.month,
-            },
-            status_code=201,
-        )
+async def post_response(request: Request) -> Response:
+    submission = await read_model(request, ResponseSubmission, settings_of(request).max_body_bytes)
+    response = await handlers_of(request).respond(request.path_params["token"], submission)
+    return JSON(
+        {
+            "response_id": response.response_id,
+            "case_id": response.case_id,
+            "responded_at": response.responded_at,
+            "fiscal_year": response.fiscal_year,
+            "month": response.month,
+        },
+        status_code=201,
+    )
 
-    async def list_campaigns(_request: Request) -> Response:
-        return JSON({"items": [c.model_dump() for c in handlers.config.campaigns.values()]})
 
-    async def get_campaign(request: Request) -> Response:
-        campaign = handlers.campaign(request.path_params["campaign_id"])
-        questionnaire = handlers.questionnaire(campaign.questionnaire)
-        return JSON({**campaign.model_dump(), **questionnaire.view()})
+async def list_campaigns(request: Request) -> Response:
+    campaigns = handlers_of(request).config.campaigns.values()
+    return JSON({"items": [c.model_dump() for c in campaigns]})
 
-    async def post_campaign_response(request: Request) -> Response:
-        campaign_id = request.path_params["campaign_id"]
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "text/csv":
-            raw = await read_body(request, settings.max_body_bytes)
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ApiError(400, "invalid_csv", "the CSV must be UTF-8") from exc
-            result = await handlers.upload_campaign_csv(campaign_id, text)
-            return JSON(
-                {
-                    "accepted": len(result.accepted),
-                    "already_recorded": len(result.already_recorded),
-                    "rejected": result.rejected,
-                    "response_ids": result.accepted,
-                },
-                status_code=200,
-            )
-        submission = await read_model(request, ResponseSubmission, settings.max_body_bytes)
-        try:
-            response = await handlers.respond_campaign(campaign_id, submission)
-        except CampaignClosed as exc:
-            if submission.responded_at is None:
-                raise
-            raise InvalidAnswers(
-                [{"field": "responded_at", "message": str(exc), "type": "date"}]
-            ) from exc
-        return JSON(
-            {
-                "response_id": response.response_id,
-                "responded_at": response.responded_at,
-                "fiscal_year": response.fiscal_year,
-            },
-            status_code=201,
-        )
 
-    def _query(request: Request) -> tuple[str, int]:
-        org_id = request.query_params.get("org_id") or settings.org_id
-        current = fiscal_year_be(handlers.clock.now())
-        return org_id, _fiscal_year(request.query_params.get("fiscal_year"), current)
+async def get_campaign(request: Request) -> Response:
+    handlers = handlers_of(request)
+    campaign = handlers.campaign(request.path_params["campaign_id"])
+    questionnaire = handlers.questionnaire(campaign.questionnaire)
+    return JSON({**campaign.model_dump(), **questionnaire.view()})
 
-    async def get_satisfaction(request: Request) -> Response:
-        org_id, fiscal_year = _query(request)
-        by = request.query_params.get("by") or None
-        if by is not None and by not in BY_VALUES:
-            raise ApiError(400, "bad_query", f"by must be one of {', '.join(BY_VALUES)}")
-        return JSON(await handlers.satisfaction(org_id, fiscal_year, by))
 
-    async def rebuild(_request: Request) -> Response:
-        return JSON(await handlers.rebuild())
+async def _campaign_csv(request: Request, campaign_id: str) -> Response:
+    raw = await read_body(request, settings_of(request).max_body_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_csv", "the CSV must be UTF-8") from exc
+    result = await handlers_of(request).upload_campaign_csv(campaign_id, text)
+    return JSON(
+        {
+            "accepted": len(result.accepted),
+            "already_recorded": len(result.already_recorded),
+            "rejected": result.rejected,
+            "response_ids": result.accepted,
+        },
+        status_code=200,
+    )
 
-    async def list_alerts(request: Request) -> Response:
-        org_id, fiscal_year = _query(request)
-        report = await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
-        return JSON(
-            {
-                "fiscal_year": fiscal_year,
-                "items": report["alerts"],
-                "actions_by_status": report["actions_by_status"],
-            }
-        )
 
-    async def _report(request: Request) -> dict[str, Any]:
-        fiscal_year = _fiscal_year(request.path_params["fiscal_year"], 0)
-        org_id = request.query_params.get("org_id") or settings.org_id
-        return await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
+async def post_campaign_response(request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "text/csv":
+        return await _campaign_csv(request, campaign_id)
+    submission = await read_model(request, ResponseSubmission, settings_of(request).max_body_bytes)
+    try:
+        response = await handlers_of(request).respond_campaign(campaign_id, submission)
+    except CampaignClosed as exc:
+        if submission.responded_at is None:
+            raise
+        # A paper form dated outside the campaign is a wrong date, not a closed campaign.
+        raise InvalidAnswers(
+            [{"field": "responded_at", "message": str(exc), "type": "date"}]
+        ) from exc
+    return JSON(
+        {
+            "response_id": response.response_id,
+            "responded_at": response.responded_at,
+            "fiscal_year": response.fiscal_year,
+        },
+        status_code=201,
+    )
 
-    async def get_report(request: Request) -> Response:
-        report = await _report(request)
-        wants_json = request.query_params.get("format") == "json" or (
-            "application/json" in request.headers.get("accept", "")
-            and "text/html" not in request.headers.get("accept", "")
-        )
-        if wants_json:
-            return JSON(report)
-        # Drawing takes a CPU-bound moment: off the event loop, so consumers keep going.
-        png = await asyncio.to_thread(render_chart, report)
-        return HTMLResponse(render_html(report, png))
 
-    async def get_chart(request: Request) -> Response:
-        report = await _report(request)
-        png = await asyncio.to_thread(render_chart, report)
-        return Response(png, media_type="image/png")
+def _org_and_year(request: Request) -> tuple[str, int]:
+    org_id = request.query_params.get("org_id") or settings_of(request).org_id
+    current = fiscal_year_be(handlers_of(request).clock.now())
+    return org_id, _fiscal_year(request.query_params.get("fiscal_year"), current)
 
+
+async def get_satisfaction(request: Request) -> Response:
+    org_id, fiscal_year = _org_and_year(request)
+    by = request.query_params.get("by") or None
+    if by is not None and by not in BY_VALUES:
+        raise ApiError(400, "bad_query", f"by must be one of {', '.join(BY_VALUES)}")
+    return JSON(await handlers_of(request).satisfaction(org_id, fiscal_year, by))
+
+
+async def rebuild(request: Request) -> Response:
+    return JSON(await handlers_of(request).rebuild())
+
+
+async def list_alerts(request: Request) -> Response:
+    handlers = handlers_of(request)
+    org_id, fiscal_year = _org_and_year(request)
+    report = await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
+    return JSON(
+        {
+            "fiscal_year": fiscal_year,
+            "items": report["alerts"],
+            "actions_by_status": report["actions_by_status"],
+        }
+    )
+
+
+async def _report(request: Request) -> dict[str, Any]:
+    handlers = handlers_of(request)
+    fiscal_year = _fiscal_year(request.path_params["fiscal_year"], 0)
+    org_id = request.query_params.get("org_id") or settings_of(request).org_id
+    return await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
+
+
+async def get_report(request: Request) -> Response:
+    report = await _report(request)
+    wants_json = request.query_params.get("format") == "json" or (
+        "application/json" in request.headers.get("accept", "")
+        and "text/html" not in request.headers.get("accept", "")
+    )
+    if wants_json:
+        return JSON(report)
+    # Drawing takes a CPU-bound moment: off the event loop, so consumers keep going.
+    png = await asyncio.to_thread(render_chart, report)
+    return HTMLResponse(render_html(report, png))
+
+
+async def get_chart(request: Request) -> Response:
+    report = await _report(request)
+    png = await asyncio.to_thread(render_chart, report)
+    return Response(png, media_type="image/png")
+
+
+def routes() -> list[BaseRoute]:
     return [
-        Route("/v1/surveys", refusals(find_surveys), methods=["GET"]),
-        Route("/v1/surveys/{token}", refusals(get_survey), methods=["GET"]),
-        Route("/v1/surveys/{token}/responses", refusals(post_response), methods=["POST"]),
-        Route("/v1/campaigns", refusals(list_campaigns), methods=["GET"]),
-        Route("/v1/campaigns/{campaign_id}", refusals(get_campaign), methods=["GET"]),
-        Route(
-            "/v1/campaigns/{campaign_id}/responses",
-            refusals(post_campaign_response),
-            methods=["POST"],
-        ),
-        Route("/v1/satisfaction", refusals(get_satisfaction), methods=["GET"]),
-        Route("/v1/satisfaction/rebuild", refusals(rebuild), methods=["POST"]),
-        Route("/v1/alerts", refusals(list_alerts), methods=["GET"]),
-        Route("/v1/reports/satisfaction/{fiscal_year}", refusals(get_report), methods=["GET"]),
-        Route(
-            "/v1/reports/satisfaction/{fiscal_year}/chart.png", refusals(get_chart), methods=["GET"]
-        ),
+        Route("/v1/surveys", find_surveys, methods=["GET"]),
+        Route("/v1/surveys/{token}", get_survey, methods=["GET"]),
+        Route("/v1/surveys/{token}/responses", post_response, methods=["POST"]),
+        Route("/v1/campaigns", list_campaigns, methods=["GET"]),
+        Route("/v1/campaigns/{campaign_id}", get_campaign, methods=["GET"]),
+        Route("/v1/campaigns/{campaign_id}/responses", post_campaign_response, methods=["POST"]),
+        Route("/v1/satisfaction", get_satisfaction, methods=["GET"]),
+        Route("/v1/satisfaction/rebuild", rebuild, methods=["POST"]),
+        Route("/v1/alerts", list_alerts, methods=["GET"]),
+        Route("/v1/reports/satisfaction/{fiscal_year}", get_report, methods=["GET"]),
+        Route("/v1/reports/satisfaction/{fiscal_year}/chart.png", get_chart, methods=["GET"]),
     ]

@@ -17,6 +17,11 @@ class InvalidProjectEvent(ComplianceError):
         self.message = message
 
 
+class ProjectNotFound(ComplianceError, LookupError):
+    """No registered project by that id (HTTP 404). Also a LookupError, the type the
+    handlers have raised for it, so callers catching that still catch this."""
+
+
 class WrongSource(ComplianceError):
     """A project is fed by one source: its planning system on Kafka, or manual entry."""
 
