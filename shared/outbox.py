@@ -11,10 +11,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-
+from shared.events.envelope import Envelope
 from shared.mongo import Document
 from shared.topics import Topic
 
@@ -27,17 +26,28 @@ class RawPublisher(Protocol):
 
 @dataclass(frozen=True)
 class Emission:
-    """An event a handler decided to publish, with where and under which key."""
+    """An event a handler decided to publish, under `key`, on the topic its class declares.
 
-    topic: Topic
+    Build it with `Emission.of`."""
+
+    event: Envelope[Any]
     key: str | None
-    event: BaseModel
+
+    @classmethod
+    def of(cls, event: Envelope[Any], *, key: str | None = None) -> Emission:
+        """`key` overrides the payload field the event's class is keyed by; an event whose
+        class names no such field (a raw payload) must be given one."""
+        return cls(event, event.partition_key() if key is None else key)
+
+    @property
+    def topic(self) -> Topic:
+        return self.event.topic
 
     def to_item(self) -> Document:
         return {
             "topic": self.topic.value,
             "key": self.key,
-            "event_id": str(getattr(self.event, "event_id", "")),
+            "event_id": str(self.event.event_id),
             "value": self.event.model_dump_json(),
         }
 

@@ -1,7 +1,9 @@
 """The one place Kafka topic names are written.
 
-Every producer and consumer imports its topic from here, so renaming a topic is a
-one-line change and a typo is an ImportError rather than a silent new topic.
+Consumers import their topic from here, so renaming a topic is a one-line change and a
+typo is an ImportError rather than a silent new topic. Producers do not name topics:
+each event class declares its own and its key field (`Envelope.topic`, `keyed_by`), the
+one event-to-topic map, and `shared.outbox.Emission.of` takes both from the event.
 Case topics are keyed by case id so that every event of one case lands on one
 partition and is seen in order by each consumer group.
 """

@@ -21,8 +21,8 @@ import logging
 import uuid
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
+from services.compliance import outbound
 from services.compliance.domain import rules
 from services.compliance.domain.errors import ChangeRefused, InvalidProjectEvent, WrongSource
 from services.compliance.domain.model import (
@@ -46,11 +46,6 @@ from shared.clock import Clock, to_millis
 from shared.errors import ConcurrencyError
 from shared.events.compliance import (
     PROJECT_EVENT,
-    ComplianceViolationPayload,
-    ComplianceViolationRaised,
-    ComplianceWarningPayload,
-    ComplianceWarningRaised,
-    ParticipationKind,
     ParticipationRecordedPayload,
     ProjectBudgetChangedPayload,
     ProjectEvent,
@@ -59,25 +54,14 @@ from shared.events.compliance import (
     ProjectRegisteredPayload,
     ProjectRequirementWaivedPayload,
     ProjectStageChangedPayload,
-    PublicParticipation,
-    PublicProjectPayload,
-    PublicProjectUpdated,
-    PublicRequirement,
-    PublicViolation,
-    RequirementMet,
-    RequirementMetPayload,
-    RequirementRaised,
-    RequirementRaisedPayload,
 )
 from shared.events.envelope import new_event_id
-from shared.outbox import Emission
 from shared.store import Retry, retry_on_conflict
-from shared.topics import Topic
 
 log = logging.getLogger("ruam.compliance")
 
 # Writers of one project (the consumer, HTTP, the timer loop, the relay) race now and
-# then; and a writer that died mid-write holds its revision for the claim TTL (30 s).
+# then; and a writer that died mid-write holds its version for the claim TTL (30 s).
 # A Kafka event backs off for longer than that rather than fail a good event.
 KAFKA_RETRY = Retry(attempts=40, cap_seconds=1.0)
 
@@ -205,7 +189,7 @@ class ComplianceHandlers:
                     )
             await self.projects.save(
                 project,
-                self._emissions(project, facts, change.at, bool(applied) or refused > 0),
+                outbound.emissions(project, facts, change.at, bool(applied) or refused > 0),
             )
             if disposition is rules.Disposition.PARK:
                 self.metrics.parked.inc()
@@ -253,7 +237,7 @@ class ComplianceHandlers:
                 version=1,
             )
             facts = rules.apply(project, change, self.policies.for_org(org_id))
-            await self.projects.save(project, self._emissions(project, facts, change.at, True))
+            await self.projects.save(project, outbound.emissions(project, facts, change.at, True))
             self._count([change], facts)
             await self._flush_quietly(pid)
             return project, True
@@ -288,7 +272,7 @@ class ComplianceHandlers:
                 version=project.applied_version + 1 if project.source is Source.HTTP else None,
             )
             facts = rules.apply(project, change, self.policies.for_org(project.org_id))
-            await self.projects.save(project, self._emissions(project, facts, change.at, True))
+            await self.projects.save(project, outbound.emissions(project, facts, change.at, True))
             self._count([change], facts)
             await self._flush_quietly(project_id)
             return project, True
@@ -331,7 +315,7 @@ class ComplianceHandlers:
         facts = rules.check_timers(project, now, self.policies.for_org(project.org_id))
         if not facts:
             return 0
-        await self.projects.save(project, self._emissions(project, facts, now, True))
+        await self.projects.save(project, outbound.emissions(project, facts, now, True))
         self._count([], facts)
         await self.projects.flush(pid)
         return len(facts)
@@ -346,7 +330,7 @@ class ComplianceHandlers:
             await self.projects.count(q, with_violations=True)
         )
 
-    # ------------------------------------------------------------------ emissions
+    # ------------------------------------------------------------------ metrics
 
     def _count(self, applied: list[Change], facts: list[rules.Fact]) -> None:
         for change in applied:
@@ -361,165 +345,6 @@ class ComplianceHandlers:
                 self.metrics.violations.labels(v.requirement, v.severity).inc()
             else:
                 self.metrics.warnings.labels(fact.warning.code).inc()
-
-    def _emissions(
-        self, project: Project, facts: list[rules.Fact], at: datetime, changed: bool
-    ) -> list[Emission]:
-        pid = project.project_id
-        out: list[Emission] = []
-        common: dict[str, Any] = {
-            "org_id": project.org_id,
-            "correlation_id": pid,
-            "occurred_at": at,
-        }
-        for fact in facts:
-            if isinstance(fact, rules.Raised):
-                r = fact.requirement
-                out.append(
-                    Emission(
-                        Topic.COMPLIANCE_REQUIREMENT_RAISED,
-                        pid,
-                        RequirementRaised(
-                            event_id=new_event_id(pid, "requirement-raised", r.kind),
-                            payload=RequirementRaisedPayload(
-                                project_id=pid,
-                                project_name=project.name,
-                                fiscal_year=project.fiscal_year,
-                                requirement=r.kind,
-                                due_stage=r.due_stage,
-                                due=r.due,
-                                severity=r.severity,
-                                reasons=tuple(r.reasons),
-                                budget_satang=project.budget_satang,
-                                raised_at=r.raised_at,
-                            ),
-                            **common,
-                        ),
-                    )
-                )
-            elif isinstance(fact, rules.Met):
-                r, p = fact.requirement, fact.participation
-                assert r.met_at is not None
-                out.append(
-                    Emission(
-                        Topic.COMPLIANCE_REQUIREMENT_MET,
-                        pid,
-                        RequirementMet(
-                            event_id=new_event_id(pid, "requirement-met", r.kind),
-                            payload=RequirementMetPayload(
-                                project_id=pid,
-                                requirement=r.kind,
-                                record_id=p.record_id,
-                                participation_kind=ParticipationKind(p.kind),
-                                held_on=p.held_on,
-                                met_at=r.met_at,
-                            ),
-                            **common,
-                        ),
-                    )
-                )
-            elif isinstance(fact, rules.Violated):
-                v = fact.violation
-                out.append(
-                    Emission(
-                        Topic.COMPLIANCE_VIOLATION,
-                        pid,
-                        ComplianceViolationRaised(
-                            event_id=new_event_id(pid, "violation", v.code),
-                            payload=ComplianceViolationPayload(
-                                project_id=pid,
-                                project_name=project.name,
-                                code=v.code,
-                                requirement=v.requirement,
-                                severity=v.severity,
-                                stage=v.stage,
-                                message=v.message,
-                                at=v.at,
-                            ),
-                            **common,
-                        ),
-                    )
-                )
-            else:
-                w = fact.warning
-                out.append(
-                    Emission(
-                        Topic.COMPLIANCE_WARNING,
-                        pid,
-                        ComplianceWarningRaised(
-                            event_id=new_event_id(pid, "warning", w.code, w.requirement),
-                            payload=ComplianceWarningPayload(
-                                project_id=pid,
-                                project_name=project.name,
-                                code=w.code,
-                                requirement=w.requirement,
-                                message=w.message,
-                                planned_procurement_date=project.planned_procurement_date,
-                                at=w.at,
-                            ),
-                            **common,
-                        ),
-                    )
-                )
-        if project.registered and changed:
-            out.append(Emission(Topic.PUBLIC_PROJECTS, pid, public_projection(project, at)))
-        return out
-
-
-def public_revision(project: Project) -> int:
-    return len(project.timeline) + len(project.violations) + len(project.warnings)
-
-
-def public_projection(project: Project, at: datetime) -> PublicProjectUpdated:
-    """What may be published: no officer ids, no producer plumbing."""
-    revision = public_revision(project)
-    return PublicProjectUpdated(
-        event_id=new_event_id(project.project_id, "public", str(revision)),
-        org_id=project.org_id,
-        correlation_id=project.project_id,
-        occurred_at=at,
-        payload=PublicProjectPayload(
-            project_id=project.project_id,
-            name=project.name,
-            fiscal_year=project.fiscal_year,
-            budget_satang=project.budget_satang,
-            funding_source=project.funding_source,
-            key_policy=project.key_policy,
-            key_mission=project.key_mission,
-            stage=project.stage,
-            requires_participation=project.requires_participation,
-            requirements=tuple(
-                PublicRequirement(
-                    kind=r.kind,
-                    due_stage=r.due_stage,
-                    status=r.status.value,
-                    waiver_reason=r.waiver_reason,
-                )
-                for r in project.requirements
-            ),
-            participation=tuple(
-                PublicParticipation(
-                    record_id=p.record_id,
-                    kind=ParticipationKind(p.kind),
-                    held_on=p.held_on,
-                    participants=p.participants,  # type: ignore[arg-type]
-                    evidence_ref=p.evidence_ref,
-                    issues=tuple(p.issues),
-                    results=p.results,
-                    changes=p.changes,
-                )
-                for p in project.evidence
-            ),
-            violations=tuple(
-                PublicViolation(
-                    code=v.code, requirement=v.requirement, severity=v.severity, stage=v.stage
-                )
-                for v in project.violations
-            ),
-            revision=revision,
-            updated_at=project.updated_at or at,
-        ),
-    )
 
 
 def _raw(event: ProjectEvent) -> str:

@@ -48,7 +48,6 @@ from shared.events.intake import (
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
 from shared.thai import format_thai_date, to_bangkok
-from shared.topics import Topic
 
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 MAX_SEQUENCE_ATTEMPTS = 5
@@ -246,9 +245,9 @@ class IntakeHandlers:
             payload=public_payload(record, Progress()),
         )
         return record, [
-            Emission(Topic.CASE_RECEIVED, case_id, received),
-            Emission(Topic.NOTIFICATION_REQUESTED, case_id, acknowledgement),
-            Emission(Topic.PUBLIC_CASES, case_id, public),
+            Emission.of(received),
+            Emission.of(acknowledgement),
+            Emission.of(public),
         ]
 
     # ------------------------------------------------------------ batches
@@ -432,9 +431,9 @@ class IntakeHandlers:
                 ),
             )
             emissions = [
-                Emission(Topic.PUBLIC_CASES, doc["case_id"], event),
+                Emission.of(event),
                 # Routing puts it on the case's timeline and tells the officer.
-                Emission(Topic.CASE_AMENDED, doc["case_id"], amended),
+                Emission.of(amended),
             ]
             if not await self.submissions.update(doc, doc["version"], emissions):
                 raise ConcurrencyError(f"case of {dedup_key} changed meanwhile")
@@ -514,8 +513,8 @@ class IntakeHandlers:
             progress = Progress.from_doc(doc.get("progress"))
             changed = apply(progress, event)
             if changed is None:
+                # Events a crash left unpublished are the store's sweep's to find.
                 self.metrics.case_updates.labels(name, "stale").inc()
-                await self.submissions.flush(doc["_id"])
                 return False
             doc["progress"] = changed.to_doc()
             _index_fields(doc)
@@ -525,7 +524,7 @@ class IntakeHandlers:
                 correlation_id=event.correlation_id or doc["case_id"],
                 payload=public_payload(doc, changed),
             )
-            emission = Emission(Topic.PUBLIC_CASES, doc["case_id"], public)
+            emission = Emission.of(public)
             if not await self.submissions.update(doc, doc["version"], [emission]):
                 raise ConcurrencyError(f"case {event.payload.case_id} changed meanwhile")
             self.metrics.case_updates.labels(name, "applied").inc()

@@ -16,50 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.routing import outbound
 from services.routing.domain import lifecycle
 from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import likely_duplicate
 from services.routing.domain.errors import CaseNotFound, InvalidCommand
-from services.routing.domain.lifecycle import (
-    Assigned,
-    Closed,
-    Command,
-    Escalated,
-    Fact,
-    Reminded,
-    Resolved,
-    StatusChanged,
-)
+from services.routing.domain.lifecycle import Assigned, Command, Escalated, Fact
 from services.routing.domain.model import Case, CategoryScore
 from services.routing.domain.rules import decide_assignment, village_from_text
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import (
-    CaseAmended,
-    CaseAssigned,
-    CaseAssignedPayload,
-    CaseClosed,
-    CaseClosedPayload,
-    CaseCommandIssued,
-    CaseEscalated,
-    CaseEscalatedPayload,
-    CaseReceived,
-    CaseResolved,
-    CaseResolvedPayload,
-    CaseStatusChanged,
-    CaseStatusChangedPayload,
-    Channel,
-    Kind,
-    Location,
-    RankedCategory,
-)
-from shared.events.envelope import new_event_id
-from shared.events.intake import NotificationRequested, NotificationRequestedPayload
-from shared.outbox import Emission
+from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived, Location
 from shared.store import retry_on_conflict
-from shared.topics import Topic
 
 log = logging.getLogger("ruam.routing")
 
@@ -155,7 +125,7 @@ class RoutingHandlers:
         if match is not None:
             case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason
         try:
-            await self.cases.save(case, self._emissions(case, facts, event.correlation_id))
+            await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))
         except ConcurrencyError:
             # Another consumer (after a rebalance) stored it first: theirs stands.
             stored = await self.cases.get(p.case_id)
@@ -198,7 +168,7 @@ class RoutingHandlers:
                 case, p.amendment_id, summary, self.clock.now(), self.directory(case.org_id)
             )
             if len(case.timeline) != recorded:  # not seen before: keep it
-                await self.cases.save(case, self._emissions(case, facts, event.correlation_id))
+                await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))
             return case
 
         case = await retry_on_conflict(attempt)
@@ -241,7 +211,7 @@ class RoutingHandlers:
             except Exception as exc:
                 self.metrics.refused.labels(_action_label(cmd.action), type(exc).__name__).inc()
                 raise
-            await self.cases.save(case, self._emissions(case, facts, correlation_id))
+            await self.cases.save(case, outbound.emissions(case, facts, correlation_id))
             self._count(facts, case)
             return case, True
 
@@ -288,7 +258,7 @@ class RoutingHandlers:
         if case is None or not any(t.due_at <= now for t in case.timers):
             return 0  # nothing to write: leave the version free for officers
         facts = lifecycle.fire_due(case, now, self.directory(case.org_id))
-        await self.cases.save(case, self._emissions(case, facts, None))
+        await self.cases.save(case, outbound.emissions(case, facts, None))
         self._count(facts, case)
         await self.cases.flush(case_id)
         return len(facts)
@@ -365,7 +335,7 @@ class RoutingHandlers:
         self._loads_cache = (at, loads)
         return loads
 
-    # -- events --------------------------------------------------------------------------
+    # -- metrics -------------------------------------------------------------------------
 
     def _count(self, facts: Sequence[Fact], case: Case) -> None:
         for fact in facts:
@@ -373,133 +343,6 @@ class RoutingHandlers:
                 self.metrics.cases_assigned.labels(case.department or "").inc()
             elif isinstance(fact, Escalated):
                 self.metrics.escalations.labels(str(fact.level)).inc()
-
-    def _emissions(
-        self, case: Case, facts: Sequence[Fact], correlation_id: str | None
-    ) -> list[Emission]:
-        corr = correlation_id or case.case_id
-        out: list[Emission] = []
-        for fact in facts:
-            out.extend(self._emission(case, fact, corr))
-        return out
-
-    def _emission(self, case: Case, fact: Fact, corr: str) -> list[Emission]:
-        cid = case.case_id
-        if isinstance(fact, Assigned):
-            return [Emission(Topic.CASE_ASSIGNED, cid, assigned_event(case, fact, corr))]
-        if isinstance(fact, StatusChanged):
-            event = CaseStatusChanged(
-                event_id=new_event_id(cid, "status", str(fact.seq)),
-                org_id=case.org_id,
-                correlation_id=corr,
-                payload=CaseStatusChangedPayload(
-                    case_id=cid,
-                    from_status=fact.from_status,
-                    to_status=fact.to_status,
-                    action=fact.action,
-                    officer_id=fact.officer_id,
-                    note=fact.note,
-                    seq=fact.seq,
-                ),
-            )
-            return [Emission(Topic.CASE_STATUS_CHANGED, cid, event)]
-        if isinstance(fact, Resolved):
-            assert case.resolved_at is not None and case.resolution is not None
-            resolved = CaseResolved(
-                event_id=new_event_id(cid, "resolved", str(fact.seq)),
-                org_id=case.org_id,
-                correlation_id=corr,
-                payload=CaseResolvedPayload(
-                    case_id=cid,
-                    kind=Kind(case.kind),
-                    channel=Channel(case.channel),
-                    department=case.department or "",
-                    officer_id=case.officer_id,
-                    category=case.category,
-                    contact_ref=case.contact_ref,
-                    resolution=case.resolution,
-                    after_photo_ref=case.after_photo_ref,
-                    received_at=case.received_at,
-                    resolved_at=case.resolved_at,
-                    seq=fact.seq,
-                ),
-            )
-            return [Emission(Topic.CASE_RESOLVED, cid, resolved)]
-        if isinstance(fact, Closed):
-            assert case.closed_at is not None
-            closed = CaseClosed(
-                event_id=new_event_id(cid, "closed", str(fact.seq)),
-                org_id=case.org_id,
-                correlation_id=corr,
-                payload=CaseClosedPayload(
-                    case_id=cid, closed_at=case.closed_at, reason=fact.reason, seq=fact.seq
-                ),
-            )
-            return [Emission(Topic.CASE_CLOSED, cid, closed)]
-        if isinstance(fact, Escalated):
-            escalated = CaseEscalated(
-                event_id=new_event_id(cid, "escalated", fact.key),
-                org_id=case.org_id,
-                correlation_id=corr,
-                payload=CaseEscalatedPayload(
-                    case_id=cid,
-                    level=fact.level,
-                    to_role=fact.to_role,
-                    to_officer_id=fact.to_officer_id,
-                    reason=fact.reason,
-                    due_at=fact.due_at,
-                ),
-            )
-            return [Emission(Topic.CASE_ESCALATED, cid, escalated)]
-        assert isinstance(fact, Reminded)
-        return [
-            Emission(
-                Topic.NOTIFICATION_REQUESTED,
-                cid,
-                NotificationRequested(
-                    event_id=new_event_id(cid, fact.key, officer),
-                    org_id=case.org_id,
-                    correlation_id=corr,
-                    payload=NotificationRequestedPayload(
-                        case_id=cid,
-                        channel="internal",
-                        recipient_ref=f"officer:{officer}",
-                        template=fact.template,
-                        params={
-                            "case_id": cid,
-                            "due_at": fact.due_at.isoformat(),
-                            "officer_id": officer,
-                        },
-                    ),
-                ),
-            )
-            for officer in fact.officer_ids
-        ]
-
-
-def assigned_event(case: Case, fact: Assigned, corr: str) -> CaseAssigned:
-    assert case.department is not None
-    return CaseAssigned(
-        event_id=new_event_id(case.case_id, "assigned", str(fact.assignment_no)),
-        org_id=case.org_id,
-        correlation_id=corr,
-        payload=CaseAssignedPayload(
-            case_id=case.case_id,
-            kind=Kind(case.kind),
-            channel=Channel(case.channel),
-            department=case.department,
-            officer_id=case.officer_id,
-            categories=tuple(
-                RankedCategory(code=c.code, score=c.score, label_th=c.label_th)
-                for c in case.categories
-            ),
-            reasons=tuple(case.reasons),
-            received_at=case.received_at,
-            acknowledge_due_at=case.acknowledge_due_at,
-            respond_due_at=case.respond_due_at,
-            assignment_no=fact.assignment_no,
-        ),
-    )
 
 
 def _action_label(action: str) -> str:

@@ -79,7 +79,6 @@ from shared.events.survey import (
 )
 from shared.outbox import Emission
 from shared.thai import BANGKOK, normalize_text
-from shared.topics import Topic
 
 # The status routing gives a case once the improvement action is assigned; later
 # timeline entries (seq >= 2) supersede it.
@@ -191,9 +190,7 @@ class SurveyHandlers:
                 questionnaire_version=questionnaire.version,
             ),
         )
-        if not await self.surveys.add(
-            survey, [Emission(Topic.SURVEY_REQUESTED, p.case_id, requested)]
-        ):
+        if not await self.surveys.add(survey, [Emission.of(requested)]):
             stored = await self.surveys.get(survey_id)  # a concurrent delivery won
             await self.surveys.flush(survey_id)
             return stored
@@ -375,7 +372,7 @@ class SurveyHandlers:
                 ),
             ),
         )
-        return Emission(Topic.SURVEY_RESPONDED, r.response_id, event)
+        return Emission.of(event)
 
     @staticmethod
     def _reopen(r: Response, survey: Survey, reason: str) -> Emission:
@@ -394,7 +391,7 @@ class SurveyHandlers:
                 command_id=f"survey-reopen-{r.response_id}",
             ),
         )
-        return Emission(Topic.CASE_COMMANDS, survey.case_id, command)
+        return Emission.of(command)
 
     # ------------------------------------------------------------------- aggregating
 
@@ -519,8 +516,8 @@ class SurveyHandlers:
             ),
         )
         emissions = [
-            Emission(Topic.SATISFACTION_ALERT, d.alert_id, raised),
-            Emission(Topic.INTAKE_RAW, d.alert_id, raw),
+            Emission.of(raised),
+            Emission.of(raw, key=d.alert_id),
         ]
         if await self.alerts.add(alert, emissions):
             self.metrics.alerts.labels(d.rule).inc()

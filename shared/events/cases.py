@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from shared.events.envelope import Contract, Envelope
+from shared.topics import Topic
 
 
 class Channel(StrEnum):
@@ -69,6 +70,8 @@ class CaseReceivedPayload(Contract):
 
 
 class CaseReceived(Envelope[CaseReceivedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_RECEIVED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseReceived"] = "CaseReceived"
 
 
@@ -93,6 +96,8 @@ class CaseAssignedPayload(Contract):
 
 
 class CaseAssigned(Envelope[CaseAssignedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_ASSIGNED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseAssigned"] = "CaseAssigned"
 
 
@@ -107,6 +112,8 @@ class CaseStatusChangedPayload(Contract):
 
 
 class CaseStatusChanged(Envelope[CaseStatusChangedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_STATUS_CHANGED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseStatusChanged"] = "CaseStatusChanged"
 
 
@@ -126,6 +133,8 @@ class CaseResolvedPayload(Contract):
 
 
 class CaseResolved(Envelope[CaseResolvedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_RESOLVED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseResolved"] = "CaseResolved"
 
 
@@ -139,6 +148,8 @@ class CaseEscalatedPayload(Contract):
 
 
 class CaseEscalated(Envelope[CaseEscalatedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_ESCALATED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseEscalated"] = "CaseEscalated"
 
 
@@ -150,6 +161,8 @@ class CaseClosedPayload(Contract):
 
 
 class CaseClosed(Envelope[CaseClosedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_CLOSED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseClosed"] = "CaseClosed"
 
 
@@ -164,6 +177,8 @@ class CaseCommandPayload(Contract):
 
 
 class CaseCommandIssued(Envelope[CaseCommandPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_COMMANDS
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseCommandIssued"] = "CaseCommandIssued"
 
 
@@ -182,6 +197,8 @@ class CaseAmendedPayload(Contract):
 
 
 class CaseAmended(Envelope[CaseAmendedPayload]):
+    topic: ClassVar[Topic] = Topic.CASE_AMENDED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["CaseAmended"] = "CaseAmended"
 
 
@@ -201,4 +218,6 @@ class PublicCasePayload(Contract):
 
 
 class PublicCaseUpdated(Envelope[PublicCasePayload]):
+    topic: ClassVar[Topic] = Topic.PUBLIC_CASES
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["PublicCaseUpdated"] = "PublicCaseUpdated"

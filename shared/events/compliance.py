@@ -19,11 +19,12 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field, TypeAdapter
 
 from shared.events.envelope import Contract, Envelope, new_event_id
+from shared.topics import Topic
 
 
 class Stage(StrEnum):
@@ -84,6 +85,8 @@ class ProjectRegisteredPayload(ProjectFact):
 
 
 class ProjectRegistered(Envelope[ProjectRegisteredPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ProjectRegistered"] = "ProjectRegistered"
 
 
@@ -93,6 +96,8 @@ class ProjectBudgetChangedPayload(ProjectFact):
 
 
 class ProjectBudgetChanged(Envelope[ProjectBudgetChangedPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ProjectBudgetChanged"] = "ProjectBudgetChanged"
 
 
@@ -102,6 +107,8 @@ class ProjectStageChangedPayload(ProjectFact):
 
 
 class ProjectStageChanged(Envelope[ProjectStageChangedPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ProjectStageChanged"] = "ProjectStageChanged"
 
 
@@ -113,6 +120,8 @@ class ProjectFlaggedPayload(ProjectFact):
 
 
 class ProjectFlagged(Envelope[ProjectFlaggedPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ProjectFlagged"] = "ProjectFlagged"
 
 
@@ -123,6 +132,8 @@ class ProjectRequirementWaivedPayload(ProjectFact):
 
 
 class ProjectRequirementWaived(Envelope[ProjectRequirementWaivedPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ProjectRequirementWaived"] = "ProjectRequirementWaived"
 
 
@@ -143,6 +154,8 @@ class ParticipationRecordedPayload(ProjectFact):
 
 
 class ParticipationRecorded(Envelope[ParticipationRecordedPayload]):
+    topic: ClassVar[Topic] = Topic.PROJECT_EVENTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ParticipationRecorded"] = "ParticipationRecorded"
 
 
@@ -175,6 +188,8 @@ class RequirementRaisedPayload(Contract):
 
 
 class RequirementRaised(Envelope[RequirementRaisedPayload]):
+    topic: ClassVar[Topic] = Topic.COMPLIANCE_REQUIREMENT_RAISED
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["RequirementRaised"] = "RequirementRaised"
 
 
@@ -188,6 +203,8 @@ class RequirementMetPayload(Contract):
 
 
 class RequirementMet(Envelope[RequirementMetPayload]):
+    topic: ClassVar[Topic] = Topic.COMPLIANCE_REQUIREMENT_MET
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["RequirementMet"] = "RequirementMet"
 
 
@@ -203,6 +220,8 @@ class ComplianceViolationPayload(Contract):
 
 
 class ComplianceViolationRaised(Envelope[ComplianceViolationPayload]):
+    topic: ClassVar[Topic] = Topic.COMPLIANCE_VIOLATION
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ComplianceViolationRaised"] = "ComplianceViolationRaised"
 
 
@@ -217,6 +236,8 @@ class ComplianceWarningPayload(Contract):
 
 
 class ComplianceWarningRaised(Envelope[ComplianceWarningPayload]):
+    topic: ClassVar[Topic] = Topic.COMPLIANCE_WARNING
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["ComplianceWarningRaised"] = "ComplianceWarningRaised"
 
 
@@ -265,6 +286,8 @@ class PublicProjectPayload(Contract):
 
 
 class PublicProjectUpdated(Envelope[PublicProjectPayload]):
+    topic: ClassVar[Topic] = Topic.PUBLIC_PROJECTS
+    keyed_by: ClassVar[str | None] = "project_id"
     type: Literal["PublicProjectUpdated"] = "PublicProjectUpdated"
 
 

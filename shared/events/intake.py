@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from shared.events.envelope import Contract, Envelope
+from shared.topics import Topic
 
 
 class RawPayloadReceivedPayload(Contract):
@@ -25,6 +26,7 @@ class RawPayloadReceivedPayload(Contract):
 
 
 class RawPayloadReceived(Envelope[RawPayloadReceivedPayload]):
+    topic: ClassVar[Topic] = Topic.INTAKE_RAW
     type: Literal["RawPayloadReceived"] = "RawPayloadReceived"
 
 
@@ -37,4 +39,6 @@ class NotificationRequestedPayload(Contract):
 
 
 class NotificationRequested(Envelope[NotificationRequestedPayload]):
+    topic: ClassVar[Topic] = Topic.NOTIFICATION_REQUESTED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["NotificationRequested"] = "NotificationRequested"

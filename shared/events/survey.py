@@ -8,11 +8,12 @@ channel and scored answers), so a consumer can rebuild them from the topic alone
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from shared.events.envelope import Contract, Envelope
+from shared.topics import Topic
 
 
 class SurveyRequestedPayload(Contract):
@@ -28,6 +29,8 @@ class SurveyRequestedPayload(Contract):
 
 
 class SurveyRequested(Envelope[SurveyRequestedPayload]):
+    topic: ClassVar[Topic] = Topic.SURVEY_REQUESTED
+    keyed_by: ClassVar[str | None] = "case_id"
     type: Literal["SurveyRequested"] = "SurveyRequested"
 
 
@@ -56,6 +59,8 @@ class SurveyRespondedPayload(Contract):
 
 
 class SurveyResponded(Envelope[SurveyRespondedPayload]):
+    topic: ClassVar[Topic] = Topic.SURVEY_RESPONDED
+    keyed_by: ClassVar[str | None] = "response_id"
     type: Literal["SurveyResponded"] = "SurveyResponded"
 
 
@@ -74,4 +79,6 @@ class SatisfactionAlertPayload(Contract):
 
 
 class SatisfactionAlertRaised(Envelope[SatisfactionAlertPayload]):
+    topic: ClassVar[Topic] = Topic.SATISFACTION_ALERT
+    keyed_by: ClassVar[str | None] = "alert_id"
     type: Literal["SatisfactionAlertRaised"] = "SatisfactionAlertRaised"

@@ -16,11 +16,11 @@ class FakeProjectRepository:
     async def get(self, project_id: str) -> Project | None:
         project = self.store.load(project_id)
         if project is not None:
-            project.revision = self.store.docs[project_id]["version"]
+            project.version = self.store.docs[project_id]["version"]
         return project  # type: ignore[no-any-return]
 
     async def save(self, project: Project, emissions: Sequence[Emission]) -> None:
-        project.revision = self.store.save(project.project_id, project, project.revision, emissions)
+        project.version = self.store.save(project.project_id, project, project.version, emissions)
 
     async def flush(self, project_id: str) -> int:
         return await self.store.flush(project_id)

@@ -4,10 +4,9 @@ Dates (not datetimes) are kept as ISO strings: BSON has no date-only type, and t
 strings sort like the dates. Parked early events are sub-documents holding the raw
 event JSON as a string.
 
-Every write of a project is a compare-and-set on its revision (the stored `version`),
-through the shared store (`shared.store.AggregateStore`), whose claims make it atomic on
-FerretDB too: here the Kafka consumer, HTTP requests and the timer loop may all write
-one project.
+Every write of a project is a compare-and-set on its stored `version`, through the
+shared store (`shared.store.AggregateStore`), whose claims make it atomic on FerretDB
+too: here the Kafka consumer, HTTP requests and the timer loop may all write one project.
 """
 
 from __future__ import annotations
@@ -200,7 +199,7 @@ def from_document(doc: Document) -> Project:
         completed_at=doc.get("completed_at"),
         registered_at=doc.get("registered_at"),
         updated_at=doc.get("updated_at"),
-        revision=doc.get("version", 0),
+        version=doc.get("version", 0),
     )
 
 
@@ -234,8 +233,8 @@ class MongoProjectRepository:
         return from_document(doc) if doc else None
 
     async def save(self, project: Project, emissions: Sequence[Emission]) -> None:
-        project.revision = await self._relay.save(
-            to_document(project), expected_version=project.revision, emissions=list(emissions)
+        project.version = await self._relay.save(
+            to_document(project), expected_version=project.version, emissions=list(emissions)
         )
 
     async def flush(self, project_id: str) -> int:

@@ -221,8 +221,9 @@ class Project:
     completed_at: datetime | None = None
     registered_at: datetime | None = None
     updated_at: datetime | None = None
-    # Optimistic-concurrency version of the stored document (0 = never stored).
-    revision: int = 0
+    # Optimistic-concurrency version of the stored document (0 = never stored); not the
+    # producer's `applied_version`.
+    version: int = 0
 
     @property
     def requires_participation(self) -> bool:

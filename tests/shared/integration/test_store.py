@@ -13,7 +13,6 @@ from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.mongo import create_client
 from shared.outbox import Emission
 from shared.store import AggregateStore, Cas, detect_cas
-from shared.topics import Topic
 from tests.fakes import FakePublisher
 
 pytestmark = pytest.mark.integration
@@ -24,7 +23,7 @@ def command(n: int) -> Emission:
         org_id="sraphonthong",
         payload=CaseCommandPayload(case_id="SPT-2569-000001", action="note", command_id=f"c{n}"),
     )
-    return Emission(Topic.CASE_COMMANDS, "SPT-2569-000001", event)
+    return Emission.of(event)
 
 
 @pytest.mark.parametrize("cas", list(Cas))

@@ -1,0 +1,157 @@
+"""Routing's facts as the events that announce them: one builder per kind of fact.
+
+Event ids derive from the case and its timeline (the seq, the assignment number, the
+timer's key), so a redelivered command or a timer fired twice yields the events it
+yielded before and consumers absorb them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import singledispatch
+from typing import Any, get_args
+
+from services.routing.domain.lifecycle import (
+    Assigned,
+    Closed,
+    Escalated,
+    Fact,
+    Reminded,
+    Resolved,
+    StatusChanged,
+)
+from services.routing.domain.model import Case
+from shared.events.cases import (
+    CaseAssigned,
+    CaseAssignedPayload,
+    CaseClosed,
+    CaseClosedPayload,
+    CaseEscalated,
+    CaseEscalatedPayload,
+    CaseResolved,
+    CaseResolvedPayload,
+    CaseStatusChanged,
+    CaseStatusChangedPayload,
+    Channel,
+    Kind,
+    RankedCategory,
+)
+from shared.events.envelope import Cause, Envelope
+from shared.events.intake import NotificationRequested, NotificationRequestedPayload
+from shared.outbox import Emission
+
+
+def emissions(case: Case, facts: Sequence[Fact], correlation_id: str | None) -> list[Emission]:
+    """What to publish for `facts`; without a causing event, the case id correlates."""
+    cause = Cause(case.org_id, correlation_id or case.case_id)
+    return [Emission.of(event) for fact in facts for event in events(fact, case, cause)]
+
+
+@singledispatch
+def events(fact: Fact, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    raise TypeError(f"no event announces {type(fact).__name__}")
+
+
+@events.register
+def _assigned(fact: Assigned, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    assert case.department is not None
+    payload = CaseAssignedPayload(
+        case_id=case.case_id,
+        kind=Kind(case.kind),
+        channel=Channel(case.channel),
+        department=case.department,
+        officer_id=case.officer_id,
+        categories=tuple(
+            RankedCategory(code=c.code, score=c.score, label_th=c.label_th) for c in case.categories
+        ),
+        reasons=tuple(case.reasons),
+        received_at=case.received_at,
+        acknowledge_due_at=case.acknowledge_due_at,
+        respond_due_at=case.respond_due_at,
+        assignment_no=fact.assignment_no,
+    )
+    return [
+        CaseAssigned.caused_by(cause, payload, case.case_id, "assigned", str(fact.assignment_no))
+    ]
+
+
+@events.register
+def _status_changed(fact: StatusChanged, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    payload = CaseStatusChangedPayload(
+        case_id=case.case_id,
+        from_status=fact.from_status,
+        to_status=fact.to_status,
+        action=fact.action,
+        officer_id=fact.officer_id,
+        note=fact.note,
+        seq=fact.seq,
+    )
+    return [CaseStatusChanged.caused_by(cause, payload, case.case_id, "status", str(fact.seq))]
+
+
+@events.register
+def _resolved(fact: Resolved, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    assert case.resolved_at is not None and case.resolution is not None
+    payload = CaseResolvedPayload(
+        case_id=case.case_id,
+        kind=Kind(case.kind),
+        channel=Channel(case.channel),
+        department=case.department or "",
+        officer_id=case.officer_id,
+        category=case.category,
+        contact_ref=case.contact_ref,
+        resolution=case.resolution,
+        after_photo_ref=case.after_photo_ref,
+        received_at=case.received_at,
+        resolved_at=case.resolved_at,
+        seq=fact.seq,
+    )
+    return [CaseResolved.caused_by(cause, payload, case.case_id, "resolved", str(fact.seq))]
+
+
+@events.register
+def _closed(fact: Closed, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    assert case.closed_at is not None
+    payload = CaseClosedPayload(
+        case_id=case.case_id, closed_at=case.closed_at, reason=fact.reason, seq=fact.seq
+    )
+    return [CaseClosed.caused_by(cause, payload, case.case_id, "closed", str(fact.seq))]
+
+
+@events.register
+def _escalated(fact: Escalated, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    payload = CaseEscalatedPayload(
+        case_id=case.case_id,
+        level=fact.level,
+        to_role=fact.to_role,
+        to_officer_id=fact.to_officer_id,
+        reason=fact.reason,
+        due_at=fact.due_at,
+    )
+    return [CaseEscalated.caused_by(cause, payload, case.case_id, "escalated", fact.key)]
+
+
+@events.register
+def _reminded(fact: Reminded, case: Case, cause: Cause) -> list[Envelope[Any]]:
+    # One notification per officer reminded, each with its own id.
+    cid = case.case_id
+    return [
+        NotificationRequested.caused_by(
+            cause,
+            NotificationRequestedPayload(
+                case_id=cid,
+                channel="internal",
+                recipient_ref=f"officer:{officer}",
+                template=fact.template,
+                params={"case_id": cid, "due_at": fact.due_at.isoformat(), "officer_id": officer},
+            ),
+            cid,
+            fact.key,
+            officer,
+        )
+        for officer in fact.officer_ids
+    ]
+
+
+# A fact the lifecycle learns to produce must be announced, not fail at its first emission.
+assert set(get_args(Fact)) <= set(events.registry), "a routing fact has no event"
