@@ -41,24 +41,34 @@ async def test_events_left_by_a_crash_are_published_by_the_next_process(
 
         up = FakePublisher()
         restarted = AggregateStore(collection, up, cas=cas)
-        assert await restarted.sweep() == 1  # the start-up scan finds it
+        assert await restarted.sweep() == 1  # the start-up look at the markers finds it
         assert await restarted.sweep() == 0  # and publishes it once
+        assert await restarted.flush("a1") == 0  # a flush by id knows it is out
         assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1"]
+        assert await collection.database["aggregates_pending"].count_documents({}) == 0
 
         with pytest.raises(ConcurrencyError):  # a stale writer cannot overwrite
             await restarted.save({"_id": "a1", "n": 2}, expected_version=0, emissions=[])
-        stored = await collection.find_one({"_id": "a1"})
-        assert stored is not None  # clearing the outbox was itself a version step
         version = await restarted.save(
-            {"_id": "a1", "n": 2}, expected_version=stored["version"], emissions=[command(2)]
+            {"_id": "a1", "n": 2}, expected_version=1, emissions=[command(2)]
         )
         with pytest.raises(ConcurrencyError):
             await restarted.save({"_id": "a1", "n": 3}, expected_version=1, emissions=[])
         assert await restarted.flush("a1") == 1
         doc = await collection.find_one({"_id": "a1"})
-        assert doc is not None and doc["outbox"] == [] and doc["n"] == 2
-        assert doc["version"] == version + 1
+        assert doc is not None and doc["n"] == 2 and doc["version"] == version == 2
+        # Published events stay in the document until the next save leaves them out.
+        assert ['"c2"' in i["value"] for i in doc["outbox"]] == [True]
         assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1", "c2"]
+
+        fresh = AggregateStore(collection, up, cas=cas)  # knows nothing of what went out
+        current = await fresh.get("a1")
+        assert current is not None
+        await fresh.save({"_id": "a1", "n": 4}, expected_version=2, emissions=[command(4)])
+        assert await fresh.flush("a1") == 1
+        doc = await collection.find_one({"_id": "a1"})
+        assert doc is not None and len(doc["outbox"]) == 1
+        assert [p.json()["payload"]["command_id"] for p in up.sent] == ["c1", "c2", "c4"]
     finally:
         await client.close()
 
@@ -106,13 +116,19 @@ async def test_a_late_flush_never_moves_an_aggregate_back(
         late = AggregateStore(collection, FakePublisher(), cas=cas)
         await late.save({"_id": "a1", "n": 1}, expected_version=0, emissions=[command(1)])
         other = AggregateStore(collection, FakePublisher(), cas=cas)
-        assert await other.flush("a1") == 1  # version 1 -> 2 (outbox cleared)
+        assert await other.flush("a1") == 1  # publishing writes no version
+        await other.save({"_id": "a1", "n": 2}, expected_version=1, emissions=[command(2)])
         await other.save({"_id": "a1", "n": 3}, expected_version=2, emissions=[command(3)])
         assert await late.flush("a1") == 1  # publishes what it knew: harmless duplicate
         doc = await collection.find_one({"_id": "a1"})
         assert doc is not None
         assert doc["version"] == 3 and doc["n"] == 3
-        assert ['"c3"' in i["value"] for i in doc["outbox"]] == [True]  # still to publish
+        # c2 and c3 are still to publish, and marked so
+        assert ['"c2"' in i["value"] or '"c3"' in i["value"] for i in doc["outbox"]] == [
+            True,
+            True,
+        ]
+        assert await other.flush("a1") == 2
     finally:
         await client.close()
 
@@ -130,5 +146,38 @@ async def test_a_writer_that_fails_after_its_claim_frees_the_version(
             await store.save({"_id": "a1", "blob": "x" * (17 * 1024 * 1024)}, expected_version=1)
         assert not isinstance(failed.value, ConcurrencyError)
         assert await store.save({"_id": "a1", "n": 2}, expected_version=1) == 2
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("cas", list(Cas))
+async def test_a_marker_of_a_version_never_written_is_dropped_once_old(
+    real_stack: Any, isolation: str, cas: Cas
+) -> None:
+    """A writer marked version 2 and died before writing it: nothing to publish, and the
+    marker goes once it is older than any live writer could be."""
+    from datetime import UTC, datetime, timedelta
+
+    client = create_client(real_stack.mongodb_url, app_name="test")
+    try:
+        collection = client[f"ruam_{isolation}"]["aggregates"]
+        markers = collection.database["aggregates_pending"]
+        first = FakePublisher()
+        store = AggregateStore(collection, first, cas=cas)
+        await store.save({"_id": "a1", "n": 1}, expected_version=0, emissions=[command(1)])
+        assert await store.flush("a1") == 1
+        at = datetime.now(UTC)
+        await markers.insert_one({"_id": "a1#2", "doc": "a1", "v": 2, "at": at})
+
+        later = FakePublisher()
+        restarted = AggregateStore(collection, later, cas=cas, look_every=3600)
+        assert await restarted.sweep() == 0
+        assert await markers.count_documents({}) == 1  # young: maybe a live writer's
+
+        await markers.update_one({"_id": "a1#2"}, {"$set": {"at": at - timedelta(minutes=5)}})
+        looking = AggregateStore(collection, later, cas=cas, look_every=0)
+        assert await looking.sweep() == 0
+        assert await markers.count_documents({}) == 0
+        assert later.sent == []
     finally:
         await client.close()
