@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING
@@ -47,7 +47,15 @@ T = TypeVar("T")
 # Fields the store owns in every aggregate document.
 # `write_id` names each stored version, so a claim is of one version of one life of the
 # aggregate (a deleted and re-created aggregate starts with fresh claims).
-STORE_FIELDS = ("version", "write_id", "outbox", "outbox_pending")  # the last: earlier layout
+# `life` names one life of the aggregate (it is new when the aggregate is created), so
+# what this process remembers of a deleted aggregate is not taken for its successor's.
+STORE_FIELDS = (
+    "version",
+    "write_id",
+    "life",
+    "outbox",
+    "outbox_pending",
+)  # the last: earlier layout
 CLAIM_TTL = timedelta(seconds=30)
 # Errors after which a write surely did not happen (refused by the server, or by the
 # driver before sending).
@@ -60,6 +68,24 @@ def _new_write_id() -> str:
 
 def claim_of(doc_id: Any, version: int, write_id: str | None) -> str:
     return f"{doc_id}#{version}#{write_id or ''}"
+
+
+class Stored(NamedTuple):
+    """The store's fields of one stored version."""
+
+    version: int
+    write_id: str
+    life: str
+    outbox: list[Document]
+
+    @classmethod
+    def of(cls, doc: Document) -> Stored:
+        return cls(
+            int(doc.get("version", 0)),
+            doc.get("write_id") or "",
+            doc.get("life") or "",
+            list(doc.get("outbox") or []),
+        )
 
 
 class Cas(enum.StrEnum):
@@ -182,14 +208,15 @@ class AggregateStore:
         self._next_look = time.monotonic() + look_every
         self._recovered = False
         self._left: dict[Any, set[int | None]] = {}
-        # Saved here and not yet published: (version, events), so the flush that follows
-        # a save needs no read. Lost on a crash, when the markers tell instead.
-        self._unflushed: dict[Any, tuple[int, list[Document]]] = {}
+        # Saved here and not yet published, so the flush that follows a save needs no
+        # read; None: a flush failed, read the document and its markers again. Lost on a
+        # crash, when the markers tell instead.
+        self._unflushed: dict[Any, Stored | None] = {}
         self._flushing: set[Any] = set()
         # What this process knows without a read: the store fields of the versions it
-        # last read, and up to which version each aggregate's events are out.
-        self._seen: Lru[tuple[int, str, list[Document]]] = Lru(10_000)
-        self._published: Lru[int] = Lru(50_000)
+        # last read, and up to which version of which life each aggregate's events are out.
+        self._seen: Lru[Stored] = Lru(10_000)
+        self._published: Lru[tuple[str, int]] = Lru(50_000)
 
     async def cas(self) -> Cas:
         if self._cas is None:
@@ -210,8 +237,8 @@ class AggregateStore:
         doc = await self.collection.find_one({"_id": doc_id})
         if doc is None:
             return None
-        outbox = doc.pop("outbox", None) or []
-        self._seen.put(doc_id, (int(doc.get("version", 0)), doc.get("write_id") or "", outbox))
+        self._seen.put(doc_id, Stored.of(doc))
+        doc.pop("outbox", None)
         return doc
 
     async def save(
@@ -230,7 +257,8 @@ class AggregateStore:
             await self._mark(doc_id, version)
         seen = self._seen.pop(doc_id)
         if expected_version == 0:
-            body.update(version=version, write_id=_new_write_id(), outbox=items)
+            life = _new_write_id()
+            body.update(version=version, write_id=_new_write_id(), life=life, outbox=items)
             try:
                 await self.collection.insert_one(body)
             except Exception as exc:
@@ -239,52 +267,54 @@ class AggregateStore:
                 raise
             pending = items
         else:
-            if seen is None or seen[0] != expected_version:
+            if seen is None or seen.version != expected_version:
                 seen = await self._state(doc_id)
-                if seen is None or seen[0] != expected_version:
+                if seen is None or seen.version != expected_version:
                     raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
-            pending = await self._unpublished(doc_id, seen[2]) + items
-            body.update(version=version, write_id=_new_write_id(), outbox=pending)
+            life = seen.life
+            pending = await self._unpublished(doc_id, seen) + items
+            body.update(version=version, write_id=_new_write_id(), life=life, outbox=pending)
             if await self.cas() is Cas.NATIVE:
-                result = await self.collection.update_one(
-                    {"_id": doc_id, "version": expected_version}, {"$set": body}
+                result = await self.collection.replace_one(
+                    {"_id": doc_id, "version": expected_version}, body
                 )
                 if result.matched_count == 0:
                     raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
             else:
-                await self._replace_claimed(body, expected_version, seen[1])
+                await self._replace_claimed(body, expected_version, seen.write_id)
         if self._after_write is not None:
             await self._after_write(body)
         if pending:
-            self._unflushed[doc_id] = (version, pending)
+            self._unflushed[doc_id] = Stored(version, body["write_id"], life, pending)
         elif tracked:
             await self._unmark(doc_id, version)
         return version
 
-    async def _state(self, doc_id: Any) -> tuple[int, str, list[Document]] | None:
+    async def _state(self, doc_id: Any) -> Stored | None:
         doc = await self.collection.find_one(
-            {"_id": doc_id}, {"version": 1, "write_id": 1, "outbox": 1}
+            {"_id": doc_id}, {"version": 1, "write_id": 1, "life": 1, "outbox": 1}
         )
-        if doc is None:
-            return None
-        return int(doc.get("version", 0)), doc.get("write_id") or "", doc.get("outbox") or []
+        return None if doc is None else Stored.of(doc)
 
-    async def _unpublished(self, doc_id: Any, outbox: list[Document]) -> list[Document]:
+    async def _unpublished(self, doc_id: Any, stored: Stored) -> list[Document]:
         """The stored events still to go out: flushing does not write the aggregate, so
         its outbox keeps the last version's events after they are published."""
-        if not outbox:
+        if not stored.outbox:
             return []
         in_flight = self._unflushed.get(doc_id)
-        out_to = self._published.get(doc_id) or 0
+        if in_flight is not None and in_flight.life != stored.life:
+            in_flight = None
+        known = self._published.get(doc_id)
+        out_to = known[1] if known is not None and known[0] == stored.life else 0
         keep: dict[Any, bool] = {}
-        for v in {item.get("v") for item in outbox}:
-            if in_flight is not None and v is not None and v <= in_flight[0]:
+        for v in {item.get("v") for item in stored.outbox}:
+            if in_flight is not None and v is not None and v <= in_flight.version:
                 keep[v] = True
             elif v is not None and v <= out_to:
                 keep[v] = False
             else:
                 keep[v] = await self._marked(doc_id, v)
-        return [item for item in outbox if keep[item.get("v")]]
+        return [item for item in stored.outbox if keep[item.get("v")]]
 
     async def _replace_claimed(self, body: Document, expected: int, write_id: str) -> None:
         doc_id = body["_id"]
@@ -390,19 +420,21 @@ class AggregateStore:
     async def _publish(self, doc_id: Any, markers: set[int | None] | None) -> int:
         entry = self._unflushed.get(doc_id)
         if entry is not None:
-            version, items = entry
-            versions: set[int | None] = {item.get("v") for item in items}
+            state: Stored | None = entry
+            items = entry.outbox
         else:
             state = await self._state(doc_id)
-            version = state[0] if state else 0
-            stored = state[2] if state else []
-            if markers is None:  # asked by id: what is still marked of what is stored
-                items = await self._unpublished(doc_id, stored)
+            stored = state.outbox if state else []
+            if state is None:
+                items = []
+            elif markers is None:  # asked by id: what is still marked of what is stored
+                items = await self._unpublished(doc_id, state)
             elif None in markers:  # a marker of the earlier layout: all that is stored
                 items = stored
             else:
                 items = [item for item in stored if item.get("v") in markers]
-            versions = {item.get("v") for item in items} | (markers or set())
+        version = state.version if state else 0
+        versions: set[int | None] = {item.get("v") for item in items} | (markers or set())
         try:
             for item in items:
                 if self._publisher is None:
@@ -415,10 +447,13 @@ class AggregateStore:
                     await self._unmark(doc_id, v)
         except BaseException:
             if self._unflushed.get(doc_id) is entry:
-                self._unflushed.pop(doc_id, None)  # retried from the markers
+                self._unflushed[doc_id] = None  # the next sweep reads it again
             raise
-        if entry is not None or items:
-            self._published.put(doc_id, max(version, self._published.get(doc_id) or 0))
+        if state is not None and (entry is not None or items):
+            known = self._published.get(doc_id)
+            if known is not None and known[0] == state.life:
+                version = max(version, known[1])
+            self._published.put(doc_id, (state.life, version))
         if self._unflushed.get(doc_id) is entry:
             # Not when a save came in meanwhile: its events are the next flush's.
             self._unflushed.pop(doc_id, None)
