@@ -69,6 +69,7 @@ def _assigned(fact: Assigned, case: Case, cause: Cause) -> list[Envelope[Any]]:
         acknowledge_due_at=case.acknowledge_due_at,
         respond_due_at=case.respond_due_at,
         assignment_no=fact.assignment_no,
+        status_seq=fact.status_seq,
     )
     return [
         CaseAssigned.caused_by(cause, payload, case.case_id, "assigned", str(fact.assignment_no))

@@ -93,6 +93,9 @@ class CaseAssignedPayload(Contract):
     acknowledge_due_at: AwareDatetime | None = None
     respond_due_at: AwareDatetime | None = None
     assignment_no: int = 1  # bumps on transfer / re-route
+    # The seq of the status change to "assigned" that came with it, so a view can take
+    # both from this one event (the case.status_changed of that seq is then stale to it).
+    status_seq: int | None = None
 
 
 class CaseAssigned(Envelope[CaseAssignedPayload]):

@@ -73,10 +73,13 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             return None
         top = p.categories[0].code if p.categories else progress.category
         # Whether "assigned" is still the status is the timeline's call once it has one.
-        status = "assigned" if progress.status_seq == 0 else progress.status
+        status, seq = ("assigned" if progress.status_seq == 0 else progress.status), None
+        if p.status_seq is not None and p.status_seq > progress.status_seq:
+            status, seq = "assigned", p.status_seq
         return replace(
             progress,
             status=status,
+            status_seq=progress.status_seq if seq is None else seq,
             assignment_no=p.assignment_no,
             department=p.department,
             category=top,

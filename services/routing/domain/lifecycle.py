@@ -41,6 +41,7 @@ MAX_REMEMBERED_COMMANDS = 200
 @dataclass(frozen=True)
 class Assigned:
     assignment_no: int
+    status_seq: int | None = None  # the timeline entry that made the status "assigned"
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _assign(
     case.assigned_at = now
     entry = case.record(now, "assign", decision.officer_id, "; ".join(case.reasons))
     return [
-        Assigned(case.assignment_no),
+        Assigned(case.assignment_no, entry.seq),
         StatusChanged(
             before.value, case.status.value, "assign", decision.officer_id, None, entry.seq
         ),

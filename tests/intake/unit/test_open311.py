@@ -15,6 +15,8 @@ from shared.events.cases import (
     CaseAssignedPayload,
     CaseResolved,
     CaseResolvedPayload,
+    CaseStatusChanged,
+    CaseStatusChangedPayload,
     Channel,
     Kind,
     RankedCategory,
@@ -278,3 +280,38 @@ async def test_status_department_and_deadline_come_from_routing() -> None:
 def test_every_service_has_the_fields_of_the_spec() -> None:
     for s in service_list():
         assert s["metadata"] is True and isinstance(s["keywords"], str)
+
+
+async def test_an_assignment_carrying_its_status_seq_makes_that_status_change_stale() -> None:
+    """Routing announces an assignment as case.assigned and case.status_changed of one
+    seq; intake's view takes both from the first, so the second writes nothing."""
+    world = World()
+    async with client(world) as c:
+        r = await c.post(f"{BASE}/requests.json", data=form(service_code="general"))
+        case_id = r.json()[0]["service_request_id"]
+    assigned = CaseAssigned(
+        org_id="sraphonthong",
+        payload=CaseAssignedPayload(
+            case_id=case_id,
+            kind=Kind.COMPLAINT,
+            channel=Channel.OPEN311,
+            department="public_works",
+            officer_id="eng-1",
+            received_at=NOW,
+            status_seq=2,
+        ),
+    )
+    status = CaseStatusChanged(
+        org_id="sraphonthong",
+        payload=CaseStatusChangedPayload(
+            case_id=case_id, from_status="received", to_status="assigned", action="assign", seq=2
+        ),
+    )
+    assert await world.handlers.case_event(assigned) is True
+    assert await world.handlers.case_event(status) is False
+    later = status.model_copy(
+        update={"payload": status.payload.model_copy(update={"seq": 3, "to_status": "in_progress"})}
+    )
+    assert await world.handlers.case_event(later) is True
+    public = [p["payload"] for p in world.publisher.on(Topic.PUBLIC_CASES)]
+    assert [p["status"] for p in public] == ["received", "assigned", "in_progress"]

@@ -52,6 +52,10 @@ async def test_a_received_case_is_stored_assigned_and_announced() -> None:
     assert [e["payload"]["case_id"] for e in assigned] == ["SPT-2569-000001"]
     assert assigned[0]["payload"]["categories"][0]["code"] == "lighting"
     assert assigned[0]["payload"]["reasons"] == list(stored.reasons)
+    # The assignment names the status change that came with it, for views to take both.
+    status = repo.publisher.on(Topic.CASE_STATUS_CHANGED)
+    assert [s["payload"]["to_status"] for s in status] == ["assigned"]
+    assert assigned[0]["payload"]["status_seq"] == status[0]["payload"]["seq"]
 
 
 async def test_a_redelivered_event_assigns_nothing_twice() -> None:
