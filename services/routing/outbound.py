@@ -86,6 +86,7 @@ def _status_changed(fact: StatusChanged, case: Case, cause: Cause) -> list[Envel
         officer_id=fact.officer_id,
         note=fact.note,
         seq=fact.seq,
+        in_assignment=fact.in_assignment,
     )
     return [CaseStatusChanged.caused_by(cause, payload, case.case_id, "status", str(fact.seq))]
 

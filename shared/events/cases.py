@@ -112,6 +112,9 @@ class CaseStatusChangedPayload(Contract):
     officer_id: str | None = None
     note: str | None = None
     seq: int  # position in the case's timeline: consumers apply each seq once
+    # The case.assigned of the same change carries this seq (`status_seq`): a consumer
+    # of both may take it from there and skip this one.
+    in_assignment: bool = False
 
 
 class CaseStatusChanged(Envelope[CaseStatusChangedPayload]):

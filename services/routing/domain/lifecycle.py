@@ -52,6 +52,7 @@ class StatusChanged:
     officer_id: str | None
     note: str | None
     seq: int
+    in_assignment: bool = False  # announced by the Assigned beside it as well
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,13 @@ def _assign(
     return [
         Assigned(case.assignment_no, entry.seq),
         StatusChanged(
-            before.value, case.status.value, "assign", decision.officer_id, None, entry.seq
+            before.value,
+            case.status.value,
+            "assign",
+            decision.officer_id,
+            None,
+            entry.seq,
+            in_assignment=True,
         ),
     ]
 

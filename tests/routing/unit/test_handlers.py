@@ -56,6 +56,7 @@ async def test_a_received_case_is_stored_assigned_and_announced() -> None:
     status = repo.publisher.on(Topic.CASE_STATUS_CHANGED)
     assert [s["payload"]["to_status"] for s in status] == ["assigned"]
     assert assigned[0]["payload"]["status_seq"] == status[0]["payload"]["seq"]
+    assert status[0]["payload"]["in_assignment"] is True
 
 
 async def test_a_redelivered_event_assigns_nothing_twice() -> None:
