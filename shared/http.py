@@ -13,7 +13,6 @@ from typing import Any, TypeAlias, TypeVar
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from starlette.requests import Request
@@ -141,16 +140,6 @@ def health_handler(checks: Mapping[str, HealthCheck]) -> Any:
         )
 
     return healthz
-
-
-def metrics_handler(registry: CollectorRegistry) -> Any:
-    @get(include_in_schema=False)
-    async def metrics(scope: Scope) -> AsgiResponse:
-        return AsgiResponse(
-            generate_latest(registry), 200, headers={"content-type": CONTENT_TYPE_LATEST}
-        )
-
-    return metrics
 
 
 def compose(fs_app: AsgiFastStream, api: ASGIApp) -> ASGIApp:

@@ -1,4 +1,4 @@
-"""Kafka wiring shared by all services: broker factory, dead-lettering, publishing.
+"""Kafka wiring shared by all services: broker factory, subscribing, dead-lettering, publishing.
 
 Delivery contract (at least once, effects idempotent):
 - producers are idempotent with acks=all, so a retried send is not written twice;
@@ -20,10 +20,11 @@ import contextlib
 import json
 import logging
 import random
+import types
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
@@ -39,6 +40,11 @@ from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 from shared.errors import ConcurrencyError, PermanentError
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
+
+    from shared.runtime import Runtime
 
 log = logging.getLogger("ruam.kafka")
 
@@ -224,6 +230,50 @@ def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any
 
 def topic_name(settings: ServiceSettings, topic: Topic) -> str:
     return name(topic, settings.topic_prefix)
+
+
+E = TypeVar("E")
+
+
+def subscribe(
+    runtime: Runtime,
+    event: TypeForm[E],
+    purpose: str,
+    handler: Callable[[E], Awaitable[object]],
+) -> None:
+    """Hand every `event` on its class's topic to `handler`, in the consumer group of `purpose`.
+
+    `event` is an envelope class, or a union of envelope classes sharing one topic (decoded by
+    their discriminator). `purpose` names the group: it is where the group's committed offsets
+    live, so it never changes with a rename. What the handler returns is dropped (no reply)."""
+    settings = runtime.settings
+
+    async def consume(event: Any) -> None:
+        await handler(event)
+
+    # FastStream decodes with pydantic into the annotation of the function it is given. The
+    # parameter stays `event`: dead-letter reasons quote it ("event.payload.case_id: ...").
+    consume.__annotations__ = {"event": event, "return": None}
+    # The AsyncAPI document and FastStream's logs name a subscriber after its function.
+    consume.__name__ = consume.__qualname__ = purpose.replace("-", "_")
+    # With an options dict FastStream's overloads resolve to Any: applied by a call, not as a
+    # decorator, so no untyped decorator hides `consume`'s type.
+    subscriber = runtime.router.subscriber(
+        topic_name(settings, topic_of(event)), **subscriber_options(settings, purpose)
+    )
+    subscriber(consume)
+
+
+def topic_of(event: object) -> Topic:
+    """The topic of an envelope class, or the one topic every class of a union shares."""
+    if get_origin(event) is Annotated:
+        event = get_args(event)[0]
+    union = get_origin(event) in (Union, types.UnionType)
+    topics = {getattr(kind, "topic", None) for kind in (get_args(event) if union else (event,))}
+    topic = topics.pop() if len(topics) == 1 else None
+    if not isinstance(topic, Topic):
+        raise TypeError(f"{event!r} is not on one topic: no envelope class, or a mixed union")
+    return topic
 
 
 class KafkaEventPublisher:

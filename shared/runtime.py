@@ -1,9 +1,10 @@
 """The runtime every service is assembled on: broker, registry, MongoDB, ASGI app.
 
-Each service's bootstrap calls `build_runtime`, registers its subscribers on
-`runtime.router`, its HTTP routes, its start-up work and background loops, then
-`asgi_app`. Nothing here is created at import time, so tests build as many isolated
-runtimes as they like (fakes for storage, TestKafkaBroker for Kafka).
+Each service's bootstrap calls `build_runtime`, builds its adapters and handlers on it,
+registers their start-up work and background loops (`startup`, `loops`, `relay`), then hands
+them to `shared.service.assemble`, which registers the subscribers on `runtime.router` and
+builds the app with `asgi_app`. Nothing here is created at import time, so tests build as
+many isolated runtimes as they like (fakes for storage, TestKafkaBroker for Kafka).
 """
 
 from __future__ import annotations
@@ -17,22 +18,16 @@ from dataclasses import dataclass, field
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 from faststream.kafka import KafkaBroker, KafkaRouter
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, make_asgi_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from shared.http import (
-    ErrorTable,
-    OnRefusal,
-    compose,
-    exception_handlers,
-    health_handler,
-    metrics_handler,
-)
+from shared.http import ErrorTable, OnRefusal, compose, exception_handlers, health_handler
 from shared.kafka import DeadLetterPolicy, KafkaEventPublisher, create_broker, ensure_topics
 from shared.mongo import Document, create_client, ping
+from shared.outbox import relay_loop
 from shared.settings import ServiceSettings
 from shared.topics import Topic
 
@@ -62,6 +57,11 @@ class Runtime:
         if self.mongo is None:
             raise RuntimeError("this runtime was built without MongoDB (fakes in use)")
         return self.mongo[self.settings.mongodb_database]
+
+    def relay(self, *sweeps: Callable[[], Awaitable[int]]) -> None:
+        """Publish what a crash left in these outboxes, every `outbox_sweep_seconds`."""
+        for sweep in sweeps:
+            self.loops.append(relay_loop(sweep, self.settings.outbox_sweep_seconds))
 
     async def mongo_ok(self) -> bool:
         return True if self.mongo is None else await ping(self.db)
@@ -106,9 +106,15 @@ async def _retry_until_ready(hook: Hook, what: str, attempts: int = 30) -> None:
             await asyncio.sleep(min(0.5 * attempt, 3.0))
 
 
-def build_runtime(settings: ServiceSettings, *, dlq: Topic, with_mongo: bool = True) -> Runtime:
+def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runtime:
+    """`with_mongo=False` when every store is a fake. Failures go to `<service>.dlq`, a topic
+    of the registry like any other (ValueError here if it is missing there)."""
     registry = CollectorRegistry()
+    dlq = Topic(f"{settings.service_name}.dlq")
     broker, policy = create_broker(settings, registry=registry, dlq=dlq)
+    # No `prefix=settings.topic_prefix`: it would reach only what subscribes through this
+    # router, while the publisher, the dead-letter policy, its office's subscription and topic
+    # creation name topics with `topic_name`. One function names every topic instead.
     router = KafkaRouter()
     mongo = (
         create_client(settings.mongodb_url, app_name=settings.service_name, registry=registry)
@@ -145,7 +151,9 @@ def asgi_app(
         runtime.broker,
         asgi_routes=[
             ("/healthz", health_handler(checks)),
-            ("/metrics", metrics_handler(runtime.registry)),
+            # prometheus-client's own endpoint: the text format, or OpenMetrics and gzip when
+            # the scraper asks for them.
+            ("/metrics", make_asgi_app(runtime.registry)),
         ],
         asyncapi_path="/docs/asyncapi",
         on_startup=[runtime._on_startup],
@@ -157,20 +165,3 @@ def asgi_app(
     for name, value in (state or {}).items():
         setattr(api.state, name, value)
     return fs_app, compose(fs_app, api)
-
-
-def run(app: ASGIApp, settings: ServiceSettings) -> None:
-    import uvicorn
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="info",
-        access_log=False,
-        lifespan="on",
-        loop="uvloop",  # libuv's event loop: a quarter less CPU per message here
-    )

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
-from faststream.asgi import AsgiFastStream
-from faststream.asgi.types import ASGIApp
-
 from services.compliance import http, subscribers
 from services.compliance.adapters.config_files import load_policies
 from services.compliance.adapters.mongo_projects import MongoProjectRepository
@@ -17,22 +11,11 @@ from services.compliance.metrics import ComplianceMetrics
 from services.compliance.ports import ProjectRepository
 from services.compliance.settings import ComplianceSettings
 from shared.clock import Clock, SystemClock
-from shared.dead_letters import DeadLetterOffice, keep_dead_letters
-from shared.outbox import periodic, relay_loop
-from shared.runtime import Runtime, asgi_app, build_runtime
-from shared.topics import Topic
+from shared.outbox import periodic
+from shared.runtime import build_runtime
+from shared.service import Service, assemble
 
-log = logging.getLogger("ruam.compliance")
-
-
-@dataclass
-class ComplianceService:
-    settings: ComplianceSettings
-    runtime: Runtime
-    handlers: ComplianceHandlers
-    dead_letters: DeadLetterOffice | None
-    faststream: AsgiFastStream
-    asgi: ASGIApp
+ComplianceService = Service[ComplianceSettings, ComplianceHandlers]
 
 
 def create_service(
@@ -43,12 +26,12 @@ def create_service(
     clock: Clock | None = None,
 ) -> ComplianceService:
     settings = settings or ComplianceSettings()
-    runtime = build_runtime(settings, dlq=Topic.COMPLIANCE_DLQ, with_mongo=projects is None)
+    runtime = build_runtime(settings, with_mongo=projects is None)
     if projects is None:
         repo = MongoProjectRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
         projects = repo
-    runtime.loops.append(relay_loop(projects.sweep, settings.outbox_sweep_seconds))
+    runtime.relay(projects.sweep)
     clock = clock or SystemClock()
     handlers = ComplianceHandlers(
         projects,
@@ -63,11 +46,4 @@ def create_service(
             "compliance timers raised warning(s)/violation(s)",
         )
     )
-    subscribers.register(runtime, handlers)
-    office = keep_dead_letters(runtime, clock)
-    routes = http.routes() + (office.routes() if office else [])
-    state = {"handlers": handlers, "settings": settings}
-    fs_app, app = asgi_app(
-        runtime, routes, title="Ruam compliance", state=state, errors=http.ERRORS
-    )
-    return ComplianceService(settings, runtime, handlers, office, fs_app, app)
+    return assemble(settings, runtime, handlers, clock, subscribers.register, http)

@@ -10,17 +10,9 @@ from __future__ import annotations
 
 from services.compliance.handlers import ComplianceHandlers
 from shared.events.compliance import ProjectEvent
-from shared.kafka import subscriber_options, topic_name
+from shared.kafka import subscribe
 from shared.runtime import Runtime
-from shared.topics import Topic
 
 
 def register(runtime: Runtime, handlers: ComplianceHandlers) -> None:
-    settings = runtime.settings
-
-    # FastStream's decorator is untyped; the handler it wraps is fully typed.
-    @runtime.router.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-        topic_name(settings, Topic.PROJECT_EVENTS), **subscriber_options(settings, "project-events")
-    )
-    async def project_event(event: ProjectEvent) -> None:
-        await handlers.on_project_event(event)
+    subscribe(runtime, ProjectEvent, "project-events", handlers.on_project_event)

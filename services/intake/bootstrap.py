@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-
-from faststream.asgi import AsgiFastStream
-from faststream.asgi.types import ASGIApp
 
 from services.intake import http, subscribers
 from services.intake.adapters.directory import department_names
@@ -26,20 +22,11 @@ from services.intake.ports import (
 )
 from services.intake.settings import IntakeSettings
 from shared.clock import Clock, SystemClock
-from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
-from shared.outbox import relay_loop
-from shared.runtime import Runtime, asgi_app, build_runtime
-from shared.topics import Topic
+from shared.dead_letters import DeadLetterStore
+from shared.runtime import build_runtime
+from shared.service import Service, assemble
 
-
-@dataclass
-class IntakeService:
-    settings: IntakeSettings
-    runtime: Runtime
-    handlers: IntakeHandlers
-    dead_letters: DeadLetterOffice | None
-    faststream: AsgiFastStream
-    asgi: ASGIApp
+IntakeService = Service[IntakeSettings, IntakeHandlers]
 
 
 def create_service(
@@ -55,13 +42,12 @@ def create_service(
 ) -> IntakeService:
     settings = settings or IntakeSettings()
     ports = (submissions, contacts, records, threads, dead_letters)
-    runtime = build_runtime(
-        settings, dlq=Topic.INTAKE_DLQ, with_mongo=any(p is None for p in ports)
-    )
+    runtime = build_runtime(settings, with_mongo=any(p is None for p in ports))
     if submissions is None:
         repo = MongoSubmissionRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
         submissions = repo
+    runtime.relay(submissions.sweep)
     contacts = contacts or MongoContactVault(runtime.db)
     records = records or MongoRecordBook(runtime.db)
     threads = threads or MongoThreads(runtime.db)
@@ -83,19 +69,14 @@ def create_service(
         if agencies is not None
         else department_names(settings.org_id, settings.directory_path),
     )
-    runtime.loops.append(relay_loop(submissions.sweep, settings.outbox_sweep_seconds))
-    subscribers.register(runtime, handlers)
-    office = keep_dead_letters(
-        runtime, clock, store=dead_letters, describe=lambda text: {"channel": channel_of(text)}
-    )
-    routes = http.routes() + (office.routes() if office else [])
-    state = {"handlers": handlers, "settings": settings}
-    fs_app, app = asgi_app(
+    return assemble(
+        settings,
         runtime,
-        routes,
-        title="Ruam intake",
-        state=state,
-        errors=http.ERRORS,
-        on_refusal=http.count_refusal,
+        handlers,
+        clock,
+        subscribers.register,
+        http,
+        http.count_refusal,
+        letter_store=dead_letters,
+        describe_letter=lambda text: {"channel": channel_of(text)},
     )
-    return IntakeService(settings, runtime, handlers, office, fs_app, app)

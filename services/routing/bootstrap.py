@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from faststream.asgi import AsgiFastStream
-from faststream.asgi.types import ASGIApp
-
 from services.routing import http, subscribers
 from services.routing.adapters.classifier import default_ranker
 from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFiles
@@ -16,20 +11,11 @@ from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from services.routing.settings import RoutingSettings
 from shared.clock import Clock, SystemClock
-from shared.dead_letters import DeadLetterOffice, keep_dead_letters
-from shared.outbox import periodic, relay_loop
-from shared.runtime import Runtime, asgi_app, build_runtime
-from shared.topics import Topic
+from shared.outbox import periodic
+from shared.runtime import build_runtime
+from shared.service import Service, assemble
 
-
-@dataclass
-class RoutingService:
-    settings: RoutingSettings
-    runtime: Runtime
-    handlers: RoutingHandlers
-    dead_letters: DeadLetterOffice | None
-    faststream: AsgiFastStream
-    asgi: ASGIApp
+RoutingService = Service[RoutingSettings, RoutingHandlers]
 
 
 def create_service(
@@ -41,11 +27,10 @@ def create_service(
     clock: Clock | None = None,
 ) -> RoutingService:
     settings = settings or RoutingSettings()
-    runtime = build_runtime(settings, dlq=Topic.ROUTING_DLQ, with_mongo=cases is None)
+    runtime = build_runtime(settings, with_mongo=cases is None)
     if cases is None:
         repo = MongoCaseRepository(runtime.db, runtime.publisher)
-        runtime.startup.append(repo.ensure_indexes)
-        runtime.startup.append(repo.repair_index)
+        runtime.startup += [repo.ensure_indexes, repo.repair_index]
         runtime.loops.append(
             periodic(
                 repo.reload_open,
@@ -55,6 +40,7 @@ def create_service(
             )
         )
         cases = repo
+    runtime.relay(cases.sweep)
     if directories is None:
         directories = DirectoryFiles(
             settings.directory_path or DEFAULT_ROOT, check_every=settings.directory_check_seconds
@@ -72,7 +58,6 @@ def create_service(
         preview_cache_seconds=settings.preview_load_cache_seconds,
         loads_cache_seconds=settings.assignment_load_recount_seconds,
     )
-    runtime.loops.append(relay_loop(cases.sweep, settings.outbox_sweep_seconds))
     runtime.loops.append(
         periodic(
             lambda: handlers.fire_timers(settings.timer_batch),
@@ -80,9 +65,4 @@ def create_service(
             "deadline timers fired event(s)",
         )
     )
-    subscribers.register(runtime, handlers)
-    office = keep_dead_letters(runtime, clock)
-    routes = http.routes() + (office.routes() if office else [])
-    state = {"handlers": handlers}
-    fs_app, app = asgi_app(runtime, routes, title="Ruam routing", state=state, errors=http.ERRORS)
-    return RoutingService(settings, runtime, handlers, office, fs_app, app)
+    return assemble(settings, runtime, handlers, clock, subscribers.register, http)

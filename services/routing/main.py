@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from services.routing.bootstrap import create_service
-from shared.runtime import run
-
-
-def main() -> None:
-    service = create_service()
-    run(service.asgi, service.settings)
-
+from shared.service import main
 
 if __name__ == "__main__":
-    main()
+    main(create_service)

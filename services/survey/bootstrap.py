@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-
-from faststream.asgi import AsgiFastStream
-from faststream.asgi.types import ASGIApp
 
 from services.survey import http, subscribers
 from services.survey.adapters.config_files import load_config
@@ -28,20 +24,10 @@ from services.survey.ports import (
 )
 from services.survey.settings import SurveySettings
 from shared.clock import Clock, SystemClock
-from shared.dead_letters import DeadLetterOffice, keep_dead_letters
-from shared.outbox import relay_loop
-from shared.runtime import Runtime, asgi_app, build_runtime
-from shared.topics import Topic
+from shared.runtime import build_runtime
+from shared.service import Service, assemble
 
-
-@dataclass
-class SurveyService:
-    settings: SurveySettings
-    runtime: Runtime
-    handlers: SurveyHandlers
-    dead_letters: DeadLetterOffice | None
-    faststream: AsgiFastStream
-    asgi: ASGIApp
+SurveyService = Service[SurveySettings, SurveyHandlers]
 
 
 def create_service(
@@ -57,7 +43,7 @@ def create_service(
 ) -> SurveyService:
     settings = settings or SurveySettings()
     fakes = None not in (surveys, responses, aggregates, alerts)
-    runtime = build_runtime(settings, dlq=Topic.SURVEY_DLQ, with_mongo=not fakes)
+    runtime = build_runtime(settings, with_mongo=not fakes)
     if surveys is None:
         survey_repo = MongoSurveyRepository(runtime.db, runtime.publisher)
         runtime.startup.append(survey_repo.ensure_indexes)
@@ -74,8 +60,7 @@ def create_service(
         alert_repo = MongoAlertRepository(runtime.db, runtime.publisher)
         runtime.startup.append(alert_repo.ensure_indexes)
         alerts = alert_repo
-    for sweep in (surveys.sweep, responses.sweep, alerts.sweep):
-        runtime.loops.append(relay_loop(sweep, settings.outbox_sweep_seconds))
+    runtime.relay(surveys.sweep, responses.sweep, alerts.sweep)
     clock = clock or SystemClock()
     handlers = SurveyHandlers(
         surveys,
@@ -93,16 +78,6 @@ def create_service(
     )
     # Gauges live in the process: after a restart, fill them from the stored figures.
     runtime.startup.append(handlers.refresh_gauges)
-    subscribers.register(runtime, handlers)
-    office = keep_dead_letters(runtime, clock)
-    routes = http.routes() + (office.routes() if office else [])
-    state = {"handlers": handlers, "settings": settings}
-    fs_app, app = asgi_app(
-        runtime,
-        routes,
-        title="Ruam survey",
-        state=state,
-        errors=http.ERRORS,
-        on_refusal=http.count_refusal,
+    return assemble(
+        settings, runtime, handlers, clock, subscribers.register, http, http.count_refusal
     )
-    return SurveyService(settings, runtime, handlers, office, fs_app, app)
