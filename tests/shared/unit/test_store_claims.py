@@ -1,0 +1,143 @@
+"""The claims compare-and-set (FerretDB v1): a claim names one version of one life of an
+aggregate, a dead writer's claim is taken over after its lifetime, and a write the
+server refused frees the version at once. Also: the mode is detected from the server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.errors import AutoReconnect, OperationFailure
+
+from shared.errors import ConcurrencyError
+from shared.store import CLAIM_TTL, AggregateStore, Cas, claim_of, detect_cas
+from tests.fakes import FakePublisher
+from tests.shared.unit.fakes_mongo import FakeCollection, FakeDatabase, fake_collection
+
+
+async def created() -> tuple[FakeCollection, AggregateStore]:
+    fake, collection = fake_collection()
+    store = AggregateStore(collection, FakePublisher(), cas=Cas.CLAIMS)
+    assert await store.save({"_id": "a1", "n": 0}, expected_version=0) == 1
+    return fake, store
+
+
+# detect_cas remembers its answer by id(client): clients are kept alive, so that a later
+# client never reuses the id (and the cached answer) of a freed one.
+SERVERS: list[FakeDatabase] = []
+
+
+def server(*, ferret: bool) -> FakeDatabase:
+    info = {"version": "7.0.77", "ferretdbVersion": "v1.24.0"} if ferret else {"version": "7"}
+    SERVERS.append(FakeDatabase(info))
+    return SERVERS[-1]
+
+
+def claims(fake: FakeCollection) -> FakeCollection:
+    return fake.database[f"{fake.name}_claims"]
+
+
+def test_a_claim_names_the_aggregate_the_version_and_the_life() -> None:
+    assert claim_of("a1", 1, "w") != claim_of("a1", 2, "w")
+    assert claim_of("a1", 1, "w") != claim_of("a1", 1, "x")
+    assert claim_of("a1", 1, "w") != claim_of("a2", 1, "w")
+    assert claim_of("a1", 1, None) == claim_of("a1", 1, "")
+
+
+async def test_each_version_step_is_claimed_once() -> None:
+    fake, store = await created()
+    write_id = fake.docs["a1"]["write_id"]
+    assert await store.get("a1") is not None
+    assert await store.save({"_id": "a1", "n": 1}, expected_version=1) == 2
+    assert claim_of("a1", 1, write_id) in claims(fake).docs
+    assert fake.docs["a1"]["write_id"] != write_id  # the next version is a new claim
+
+
+async def test_a_re_created_aggregate_starts_with_fresh_claims() -> None:
+    fake, store = await created()
+    assert await store.get("a1") is not None
+    assert await store.save({"_id": "a1", "n": 1}, expected_version=1) == 2
+    await fake.delete_one({"_id": "a1"})
+    again = AggregateStore(store.collection, FakePublisher(), cas=Cas.CLAIMS)
+    assert await again.save({"_id": "a1", "n": 0}, expected_version=0) == 1
+    assert await again.get("a1") is not None
+    assert await again.save({"_id": "a1", "n": 1}, expected_version=1) == 2  # not blocked
+    assert fake.docs["a1"]["version"] == 2
+
+
+async def test_a_claim_held_by_a_live_writer_is_a_conflict() -> None:
+    fake, store = await created()
+    held = claim_of("a1", 1, fake.docs["a1"]["write_id"])
+    await claims(fake).insert_one({"_id": held, "at": datetime.now(UTC), "by": "alive"})
+    assert await store.get("a1") is not None
+    with pytest.raises(ConcurrencyError):
+        await store.save({"_id": "a1", "n": 1}, expected_version=1)
+    assert fake.docs["a1"]["version"] == 1
+    assert claims(fake).docs[held]["by"] == "alive"
+
+
+async def test_a_dead_writers_claim_is_taken_over_after_its_lifetime() -> None:
+    fake, store = await created()
+    held = claim_of("a1", 1, fake.docs["a1"]["write_id"])
+    long_ago = datetime.now(UTC) - CLAIM_TTL - timedelta(seconds=1)
+    await claims(fake).insert_one({"_id": held, "at": long_ago, "by": "dead"})
+    assert await store.get("a1") is not None
+    assert await store.save({"_id": "a1", "n": 1}, expected_version=1) == 2
+    assert claims(fake).docs[held]["by"] != "dead"
+    assert (fake.docs["a1"]["n"], fake.docs["a1"]["version"]) == (1, 2)
+
+
+async def test_a_dead_writer_that_wrote_after_all_wins_the_takeover() -> None:
+    fake, store = await created()
+    assert await store.get("a1") is not None  # read version 1
+    held = claim_of("a1", 1, fake.docs["a1"]["write_id"])
+    long_ago = datetime.now(UTC) - CLAIM_TTL - timedelta(seconds=1)
+    await claims(fake).insert_one({"_id": held, "at": long_ago, "by": "dead"})
+    fake.docs["a1"].update(n=7, version=2, write_id="written-by-the-dead")
+    with pytest.raises(ConcurrencyError):
+        await store.save({"_id": "a1", "n": 1}, expected_version=1)
+    assert fake.docs["a1"]["n"] == 7
+
+
+async def test_a_write_the_server_refused_frees_the_version_at_once() -> None:
+    fake, store = await created()
+    assert await store.get("a1") is not None
+    fake.fail_next_write = OperationFailure("refused", 2)
+    with pytest.raises(OperationFailure):
+        await store.save({"_id": "a1", "n": 1}, expected_version=1)
+    assert await store.save({"_id": "a1", "n": 2}, expected_version=1) == 2
+    assert fake.docs["a1"]["n"] == 2
+
+
+async def test_a_write_that_may_have_landed_keeps_its_claim() -> None:
+    fake, store = await created()
+    assert await store.get("a1") is not None
+    fake.fail_next_write = AutoReconnect("connection lost mid-write")
+    with pytest.raises(AutoReconnect):
+        await store.save({"_id": "a1", "n": 1}, expected_version=1)
+    with pytest.raises(ConcurrencyError):  # until the claim's lifetime is over
+        await store.save({"_id": "a1", "n": 2}, expected_version=1)
+    assert fake.docs["a1"]["n"] == 0
+
+
+async def test_the_mode_is_detected_from_the_server_once() -> None:
+    ferret, mongo = server(ferret=True), server(ferret=False)
+    assert await detect_cas(ferret) is Cas.CLAIMS  # type: ignore[arg-type]
+    assert await detect_cas(mongo) is Cas.NATIVE  # type: ignore[arg-type]
+    ferret.client.admin.build_info = {"version": "8.0.0"}  # asked once per client
+    assert await detect_cas(ferret) is Cas.CLAIMS  # type: ignore[arg-type]
+    store = AggregateStore(ferret["aggregates"], FakePublisher())  # type: ignore[arg-type]
+    assert await store.cas() is Cas.CLAIMS
+
+
+async def test_on_claims_only_unique_indexes_are_created() -> None:
+    ferret, mongo = server(ferret=True), server(ferret=False)
+    for database in (ferret, mongo):
+        store = AggregateStore(database["cases"], None)  # type: ignore[arg-type]
+        await store.ensure_indexes("status", ("department", "received_at"), "key", unique=["key"])
+    assert [(f, u) for _, f, u in ferret.indexes] == [([("key", 1)], True)]
+    assert [(f, u) for _, f, u in mongo.indexes] == [
+        ([("status", 1)], False),
+        ([("department", 1), ("received_at", 1)], False),
+        ([("key", 1)], True),
+    ]
