@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
+from shared.errors import ConcurrencyError
+
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -217,9 +219,15 @@ def exception_handlers(
 
         return answer
 
-    table: dict[type[Exception], Refusal] = {ApiError: _as_is, **errors}
+    table: dict[type[Exception], Refusal] = {ApiError: _as_is, ConcurrencyError: busy, **errors}
     return {cls: handler(refusal) for cls, refusal in table.items()}
 
 
 def _as_is(exc: ApiError) -> ApiError:
     return exc
+
+
+def busy(exc: ConcurrencyError) -> ApiError:
+    """A version race that outlasted its retries: nothing is wrong, the caller tries again
+    (503 + Retry-After; 409 stays "not allowed now")."""
+    return ApiError(503, "busy", f"being changed by someone else, try again: {exc}", retry_after=1)

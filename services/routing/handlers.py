@@ -163,11 +163,11 @@ class RoutingHandlers:
                 # case.received and case.amended travel on different topics: the case
                 # may not be routed yet. A conflict is transient: this is retried.
                 raise ConcurrencyError(f"{p.case_id} is not routed yet")
-            recorded = len(case.timeline)
+            recorded = case.timeline_seq
             facts = lifecycle.amend(
                 case, p.amendment_id, summary, self.clock.now(), self.directory(case.org_id)
             )
-            if len(case.timeline) != recorded:  # not seen before: keep it
+            if case.timeline_seq != recorded:  # not seen before: keep it
                 await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))
             return case
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +20,8 @@ from services.routing.domain.errors import (
     UnknownOrganisation,
 )
 from services.routing.domain.lifecycle import Command
-from services.routing.domain.model import Case
+from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KINDS, Case
 from services.routing.handlers import Actor, RoutingHandlers
-from shared.errors import ConcurrencyError
 from shared.events.cases import Kind, Location
 from shared.http import (
     JSON,
@@ -125,16 +125,7 @@ def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[st
         "overdue": case.is_overdue(now),
         "paused": case.paused_since is not None,
         "escalation_level": case.escalation_level,
-        "escalations": [
-            {
-                "level": e.level,
-                "at": e.at,
-                "to_role": e.to_role,
-                "to_officer_id": e.to_officer_id,
-                "reason": e.reason,
-            }
-            for e in case.escalations
-        ],
+        "escalations": [asdict(e) for e in case.escalations],
         "duplicate_of": case.duplicate_of,
         "likely_duplicate_of": case.likely_duplicate_of,
         "duplicate_reason": case.duplicate_reason,
@@ -146,30 +137,13 @@ def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[st
         "resolved_at": case.resolved_at,
         "closed_at": case.closed_at,
         "assignment_no": case.assignment_no,
-        "assignments": [
-            {
-                "no": a.no,
-                "at": a.at,
-                "department": a.department,
-                "officer_id": a.officer_id,
-                "cause": a.cause,
-                "reasons": list(a.reasons),
-            }
-            for a in case.assignments
-        ],
+        "assignments": [asdict(a) for a in case.assignments],
         "assigned_at": case.assigned_at,
         "updated_at": case.updated_at,
-        "timeline": [
-            {
-                "seq": t.seq,
-                "at": t.at,
-                "action": t.action,
-                "status": t.status,
-                "officer_id": t.officer_id,
-                "note": t.note,
-            }
-            for t in case.timeline
-        ],
+        "timeline": [asdict(t) for t in case.timeline],
+        # Older entries of each list, filed away: GET /v1/cases/{id}/history/{kind}/{chunk}
+        "filed": {kind: case.filed.get(kind, 0) for kind in HISTORY_KINDS},
+        "filed_chunk_size": HISTORY_CHUNK,
     }
 
 
@@ -204,16 +178,10 @@ def _invalid_command(exc: InvalidCommand) -> ApiError:
     return ApiError(422, "validation_failed", str(exc), details)
 
 
-def _busy(exc: ConcurrencyError) -> ApiError:
-    # Another writer won the case's version race: nothing is wrong, the officer retries.
-    return ApiError(503, "busy", f"the case is being changed, try again: {exc}", retry_after=1)
-
-
 ERRORS: ErrorTable = {
     CaseNotFound: (404, "case_not_found"),
     InvalidTransition: (409, "invalid_transition"),
     InvalidCommand: _invalid_command,
-    ConcurrencyError: _busy,
     ValidationError: validation_error,
 }
 
@@ -288,10 +256,29 @@ async def preview(request: Request) -> Response:
     return JSON(result)
 
 
+async def get_history(request: Request) -> Response:
+    """Filed entries of a case's history: chunk 0 is the oldest."""
+    handlers = handlers_of(request)
+    case_id, kind = request.path_params["case_id"], request.path_params["kind"]
+    if kind not in HISTORY_KINDS:
+        raise ApiError(404, "not_found", f"no history {kind!r}; one of {list(HISTORY_KINDS)}")
+    case = await handlers.cases.get(case_id)
+    if case is None:
+        raise CaseNotFound(f"no case {case_id}")
+    chunk = request.path_params["chunk"]
+    chunks = case.filed.get(kind, 0) // HISTORY_CHUNK
+    if chunk >= chunks:
+        raise ApiError(404, "not_found", f"{case_id} has {chunks} filed chunk(s) of {kind}")
+    entries = await handlers.cases.history(case_id, kind, chunk)
+    body = {"case_id": case_id, "kind": kind, "chunk": chunk, "chunks": chunks}
+    return JSON({**body, "entries": [asdict(e) for e in entries]})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/v1/cases", list_cases, methods=["GET"]),
         Route("/v1/cases/{case_id}", get_case, methods=["GET"]),
         Route("/v1/cases/{case_id}/actions", post_action, methods=["POST"]),
+        Route("/v1/cases/{case_id}/history/{kind}/{chunk:int}", get_history, methods=["GET"]),
         Route("/v1/routing/preview", preview, methods=["POST"]),
     ]

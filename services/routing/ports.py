@@ -25,6 +25,10 @@ class CaseRepository(Protocol):
         not move since it was loaded (ConcurrencyError otherwise). Bumps case.version.
         """
 
+    async def history(self, case_id: str, kind: str, no: int) -> list[Any]:
+        """Chunk `no` of the entries of a history list (`HISTORY_KINDS`) the case filed
+        away when saved (`Case.file_history`); [] if there is none."""
+
     async def flush(self, case_id: str) -> int:
         """Publish the case's stored-but-unpublished events; returns how many."""
 

@@ -15,7 +15,7 @@ from services.routing.adapters.mongo_cases import overdue_from
 from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import Candidate, bounding_box
 from services.routing.domain.errors import UnknownOrganisation
-from services.routing.domain.model import Case
+from services.routing.domain.model import Case, HistoryChunk
 from shared.outbox import Emission
 from shared.taxonomy import by_code
 from tests.fakes import FakePublisher, OutboxStore
@@ -100,6 +100,7 @@ class FakeCaseRepository:
     def __init__(self, publisher: FakePublisher | None = None) -> None:
         self.publisher = publisher or FakePublisher()
         self.store = OutboxStore(self.publisher)
+        self.filed: dict[str, list[Any]] = {}
 
     def all(self) -> list[Case]:
         return [c for c in (self.store.load(k) for k in self.store.docs) if c is not None]
@@ -111,7 +112,12 @@ class FakeCaseRepository:
         return case  # type: ignore[no-any-return]
 
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
+        for chunk in case.file_history():  # filed first, as the real repository does
+            self.filed[chunk.chunk_id] = list(chunk.entries)
         case.version = self.store.save(case.case_id, case, case.version, emissions)
+
+    async def history(self, case_id: str, kind: str, no: int) -> list[Any]:
+        return list(self.filed.get(HistoryChunk(case_id, kind, no, []).chunk_id, []))
 
     async def flush(self, case_id: str) -> int:
         return await self.store.flush(case_id)

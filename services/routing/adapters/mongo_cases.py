@@ -22,6 +22,7 @@ from services.routing.domain.model import (
     Case,
     CategoryScore,
     EscalationRecord,
+    HistoryChunk,
     Status,
     TimelineEntry,
     Timer,
@@ -99,17 +100,7 @@ def to_document(case: Case) -> Document:
         "links": [{"key": k, "value": v} for k, v in case.links.items()],  # keys may hold "."
         "accused_department": case.accused_department,
         "assignment_no": case.assignment_no,
-        "assignments": [
-            {
-                "no": a.no,
-                "at": a.at,
-                "department": a.department,
-                "officer_id": a.officer_id,
-                "reasons": list(a.reasons),
-                "cause": a.cause,
-            }
-            for a in case.assignments
-        ],
+        "assignments": [_assignment_doc(a) for a in case.assignments],
         "acknowledged_at": case.acknowledged_at,
         "resolved_at": case.resolved_at,
         "closed_at": case.closed_at,
@@ -124,34 +115,88 @@ def to_document(case: Case) -> Document:
         ],
         "next_timer_at": case.next_timer_at,
         "fired_timers": list(case.fired_timers),
-        "escalations": [
-            {
-                "level": e.level,
-                "at": e.at,
-                "to_role": e.to_role,
-                "to_officer_id": e.to_officer_id,
-                "reason": e.reason,
-            }
-            for e in case.escalations
-        ],
+        "escalations": [_escalation_doc(e) for e in case.escalations],
         "applied_commands": list(case.applied_commands),
-        "timeline": [
-            {
-                "seq": t.seq,
-                "at": t.at,
-                "action": t.action,
-                "status": t.status,
-                "officer_id": t.officer_id,
-                "note": t.note,
-            }
-            for t in case.timeline
-        ],
+        "timeline": [_timeline_doc(t) for t in case.timeline],
+        "timeline_seq": case.timeline_seq,
+        "filed": dict(case.filed),
         "assigned_at": case.assigned_at,
         "updated_at": case.updated_at,
     }
 
 
+def _assignment_doc(a: AssignmentRecord) -> Document:
+    return {
+        "no": a.no,
+        "at": a.at,
+        "department": a.department,
+        "officer_id": a.officer_id,
+        "reasons": list(a.reasons),
+        "cause": a.cause,
+    }
+
+
+def _assignment_from(a: Document) -> AssignmentRecord:
+    return AssignmentRecord(
+        a["no"],
+        a["at"],
+        a["department"],
+        a.get("officer_id"),
+        tuple(a.get("reasons") or ()),
+        a.get("cause", "receive"),
+    )
+
+
+def _escalation_doc(e: EscalationRecord) -> Document:
+    return {
+        "level": e.level,
+        "at": e.at,
+        "to_role": e.to_role,
+        "to_officer_id": e.to_officer_id,
+        "reason": e.reason,
+    }
+
+
+def _escalation_from(e: Document) -> EscalationRecord:
+    return EscalationRecord(e["level"], e["at"], e["to_role"], e.get("to_officer_id"), e["reason"])
+
+
+def _timeline_doc(t: TimelineEntry) -> Document:
+    return {
+        "seq": t.seq,
+        "at": t.at,
+        "action": t.action,
+        "status": t.status,
+        "officer_id": t.officer_id,
+        "note": t.note,
+    }
+
+
+def _timeline_from(t: Document) -> TimelineEntry:
+    return TimelineEntry(**t)
+
+
+# How each history list is written and read, in the case and in `case_history`.
+HISTORY_FORMS: dict[str, tuple[Any, Any]] = {
+    "timeline": (_timeline_doc, _timeline_from),
+    "assignments": (_assignment_doc, _assignment_from),
+    "escalations": (_escalation_doc, _escalation_from),
+}
+
+
+def chunk_document(chunk: HistoryChunk) -> Document:
+    write, _ = HISTORY_FORMS[chunk.kind]
+    return {
+        "_id": chunk.chunk_id,
+        "case_id": chunk.case_id,
+        "kind": chunk.kind,
+        "no": chunk.no,
+        "entries": [write(e) for e in chunk.entries],
+    }
+
+
 def from_document(doc: Document) -> Case:
+    timeline = [_timeline_from(t) for t in doc.get("timeline") or []]
     return Case(
         case_id=doc["_id"],
         org_id=doc["org_id"],
@@ -183,17 +228,7 @@ def from_document(doc: Document) -> Case:
         links={x["key"]: x["value"] for x in doc.get("links") or []},
         accused_department=doc.get("accused_department"),
         assignment_no=doc.get("assignment_no", 0),
-        assignments=[
-            AssignmentRecord(
-                a["no"],
-                a["at"],
-                a["department"],
-                a.get("officer_id"),
-                tuple(a.get("reasons") or ()),
-                a.get("cause", "receive"),
-            )
-            for a in doc.get("assignments") or []
-        ],
+        assignments=[_assignment_from(a) for a in doc.get("assignments") or []],
         acknowledged_at=doc.get("acknowledged_at"),
         resolved_at=doc.get("resolved_at"),
         closed_at=doc.get("closed_at"),
@@ -207,12 +242,11 @@ def from_document(doc: Document) -> Case:
             for t in doc.get("timers") or []
         ],
         fired_timers=list(doc.get("fired_timers") or []),
-        escalations=[
-            EscalationRecord(e["level"], e["at"], e["to_role"], e.get("to_officer_id"), e["reason"])
-            for e in doc.get("escalations") or []
-        ],
+        escalations=[_escalation_from(e) for e in doc.get("escalations") or []],
         applied_commands=list(doc.get("applied_commands") or []),
-        timeline=[TimelineEntry(**t) for t in doc.get("timeline") or []],
+        timeline=timeline,
+        timeline_seq=doc.get("timeline_seq") or max((t.seq for t in timeline), default=0),
+        filed={k: int(v) for k, v in (doc.get("filed") or {}).items()},
         assigned_at=doc.get("assigned_at"),
         updated_at=doc.get("updated_at"),
         version=doc.get("version", 0),
@@ -273,6 +307,7 @@ class MongoCaseRepository:
     ) -> None:
         self._cases = db["cases"]
         self._index = db["case_index"]
+        self._history = db["case_history"]
         self._store = AggregateStore(self._cases, publisher, after_write=self._project)
         self._open = OpenCases()
         # Other replicas' changes show at the next reload, a background loop's work.
@@ -319,9 +354,21 @@ class MongoCaseRepository:
         return from_document(doc)
 
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
+        # Filed before the case that no longer holds them; a chunk never changes, so a
+        # save that then loses its race and is decided again files the same chunk again.
+        for chunk in case.file_history():
+            doc = chunk_document(chunk)
+            await self._history.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         case.version = await self._store.save(
             to_document(case), expected_version=case.version, emissions=emissions
         )
+
+    async def history(self, case_id: str, kind: str, no: int) -> list[Any]:
+        doc = await self._history.find_one({"_id": HistoryChunk(case_id, kind, no, []).chunk_id})
+        if doc is None:
+            return []
+        _, read = HISTORY_FORMS[kind]
+        return [read(e) for e in doc["entries"]]
 
     async def flush(self, case_id: str) -> int:
         return await self._store.flush(case_id)

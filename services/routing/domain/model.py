@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -45,6 +46,27 @@ class TimelineEntry:
     status: str
     officer_id: str | None = None
     note: str | None = None
+
+
+# The lists that only grow, how many of each newest entries a case keeps, and how many
+# older ones make one filed chunk.
+HISTORY_KINDS = ("timeline", "assignments", "escalations")
+HISTORY_KEPT = 100
+HISTORY_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class HistoryChunk:
+    """Entries of a case's history filed away: number `no` of its `kind`, never changed."""
+
+    case_id: str
+    kind: str
+    no: int
+    entries: list[Any]
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.case_id}#{self.kind}#{self.no}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,10 @@ class Case:
     timeline: list[TimelineEntry] = field(default_factory=list)
     assigned_at: datetime | None = None
     updated_at: datetime | None = None
+    # The last timeline seq given out (entries filed away keep theirs).
+    timeline_seq: int = 0
+    # Entries of each history list filed away in chunks, oldest first (see file_history).
+    filed: dict[str, int] = field(default_factory=dict)
     # Optimistic-concurrency version of the stored document (0 = never stored).
     version: int = 0
 
@@ -144,12 +170,33 @@ class Case:
     def record(
         self, at: datetime, action: str, officer_id: str | None = None, note: str | None = None
     ) -> TimelineEntry:
-        entry = TimelineEntry(
-            len(self.timeline) + 1, at, action, self.status.value, officer_id, note
+        self.timeline_seq = max(
+            self.timeline_seq, len(self.timeline) + self.filed.get("timeline", 0)
         )
+        self.timeline_seq += 1
+        entry = TimelineEntry(self.timeline_seq, at, action, self.status.value, officer_id, note)
         self.timeline.append(entry)
         self.updated_at = at
         return entry
+
+    def file_history(self) -> list[HistoryChunk]:
+        """Cut each history list to its newest entries; return the older ones, in chunks,
+        for the store to file before the case. A case's document then stays the same size
+        however long it lives (a transfer ping-pong, years of notes)."""
+        chunks: list[HistoryChunk] = []
+        for kind in HISTORY_KINDS:
+            entries: list[Any] = getattr(self, kind)
+            while len(entries) >= HISTORY_KEPT + HISTORY_CHUNK:
+                filed = self.filed.get(kind, 0)
+                chunks.append(
+                    HistoryChunk(
+                        self.case_id, kind, filed // HISTORY_CHUNK, entries[:HISTORY_CHUNK]
+                    )
+                )
+                entries = entries[HISTORY_CHUNK:]
+                self.filed[kind] = filed + HISTORY_CHUNK
+            setattr(self, kind, entries)
+        return chunks
 
     def is_overdue(self, now: datetime) -> bool:
         if not self.is_open or self.respond_due_at is None:

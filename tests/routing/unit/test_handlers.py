@@ -272,3 +272,33 @@ async def test_a_huge_text_is_classified_by_its_opening_words() -> None:
     h.ranker = Recording()
     case = await h.on_case_received(received(text="1" * 10_000, original_text="1" * 10_000))
     assert case.department and seen == [2000]  # not all 10,000 characters tokenized
+
+
+async def test_a_long_lived_case_files_its_history_and_stays_the_same_size() -> None:
+    """A transfer ping-pong of 160 steps: the case keeps its newest entries, the older
+    ones are filed in chunks, and every entry stays readable, in order, once."""
+    from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KEPT
+
+    h, repo = handlers()
+    case = await h.on_case_received(received())
+    for n in range(160):
+        current = await repo.get(case.case_id)
+        assert current is not None and current.officer_id
+        target = "health" if n % 2 == 0 else "engineering"
+        cmd = Command("transfer", current.officer_id, {"department": target}, f"t{n}")
+        await h.act(case.case_id, cmd, Actor(current.officer_id, "http"))
+    stored = await repo.get(case.case_id)
+    assert stored is not None
+    for kind in ("timeline", "assignments"):
+        kept = getattr(stored, kind)
+        assert len(kept) < HISTORY_KEPT + HISTORY_CHUNK
+        filed = stored.filed[kind]
+        assert filed > 0 and filed % HISTORY_CHUNK == 0
+        chunks = [
+            await repo.history(case.case_id, kind, no) for no in range(filed // HISTORY_CHUNK)
+        ]
+        every = [e for chunk in chunks for e in chunk] + kept
+        numbers = [e.seq if kind == "timeline" else e.no for e in every]
+        assert numbers == list(range(1, len(every) + 1))
+    assert stored.assignment_no == 161 and stored.timeline_seq == stored.timeline[-1].seq
+    assert [a.department for a in stored.assignments[-2:]] == ["health", "engineering"]
