@@ -12,15 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from services.intake.domain import line, rules
-from services.intake.domain.channels import BoxSession, Letter, Meeting, PhoneCall, parse_box_csv
-from services.intake.domain.email_channel import parse_email
+from services.intake.channels import line
+from services.intake.channels.email import parse_email
+from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCall, parse_box_csv
+from services.intake.channels.open311 import parse_request
+from services.intake.domain import rules
 from services.intake.domain.errors import IntakeError, UnknownChannel
 from services.intake.domain.model import Accepted, Submission
-from services.intake.domain.normalize import locate
-from services.intake.domain.open311 import parse_request
-from services.intake.domain.progress import CaseEvent, Progress, apply, default_due, public_payload
-from services.intake.domain.redact import redact
+from services.intake.domain.progress import CaseEvent
+from services.intake.domain.record import Events, SubmissionRecord
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     ContactVault,
@@ -30,24 +30,10 @@ from services.intake.ports import (
 )
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import (
-    CaseAmended,
-    CaseAmendedPayload,
-    CaseReceived,
-    CaseReceivedPayload,
-    Channel,
-    Kind,
-    PublicCaseUpdated,
-)
-from shared.events.envelope import new_event_id
-from shared.events.intake import (
-    NotificationRequested,
-    NotificationRequestedPayload,
-    RawPayloadReceived,
-)
+from shared.events.cases import Kind
+from shared.events.intake import RawPayloadReceived
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
-from shared.thai import format_thai_date, to_bangkok
 
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 MAX_SEQUENCE_ATTEMPTS = 5
@@ -129,26 +115,34 @@ class IntakeHandlers:
         seen = await self.submissions.get(key)
         if seen is not None:
             self.metrics.duplicates.labels(sub.channel.value).inc()
-            await self.submissions.flush(seen["_id"])  # in case a crash left events unpublished
-            return Accepted(seen["case_id"], seen["received_at"], created=False)
+            await self.submissions.flush(seen.dedup_key)  # a crash may have left events unsent
+            return Accepted(seen.case_id, seen.received_at, created=False)
 
         at = rules.received_at(sub, now)
         ref = await self._keep_contact(sub, contact_key or key)
         for _ in range(MAX_SEQUENCE_ATTEMPTS):
             seq = await self.submissions.next_sequence(rules.counter_key(self.org_id, at))
-            case_id = rules.case_id(self.case_prefix, at, seq)
-            record, emissions = self._record(sub, key, case_id, at, now, ref, correlation_id)
+            record, events = SubmissionRecord.receive(
+                sub,
+                dedup_key=key,
+                case_id=rules.case_id(self.case_prefix, at, seq),
+                received_at=at,
+                stored_at=now,
+                contact_ref=ref,
+                org_id=self.org_id,
+                correlation_id=correlation_id,
+            )
             # Concurrent writers of the case (routing's answers arriving before this
             # flush) are ordered by the shared outbox's version claims.
-            added = await self.submissions.add(record, emissions)
+            added = await self.submissions.add(record, _emissions(events))
             if added:
                 await self.submissions.flush(key)
                 self.metrics.accepted.labels(sub.channel.value, sub.kind.value).inc()
-                return Accepted(case_id, at, created=True)
+                return Accepted(record.case_id, at, created=True)
             seen = await self.submissions.get(key)
             if seen is not None:  # the same message, concurrently: theirs stands
                 self.metrics.duplicates.labels(sub.channel.value).inc()
-                return Accepted(seen["case_id"], seen["received_at"], created=False)
+                return Accepted(seen.case_id, seen.received_at, created=False)
             # else the case number was taken (a counter race): draw the next one
         raise RuntimeError(f"could not allocate a case number for {key}")
 
@@ -162,93 +156,6 @@ class IntakeHandlers:
         ref = contact_ref(key)
         await self.contacts.put(ref, sub.contact.model_dump(exclude_none=True))
         return ref
-
-    def _record(
-        self,
-        sub: Submission,
-        key: str,
-        case_id: str,
-        at: datetime,
-        now: datetime,
-        ref: str | None,
-        correlation_id: str | None,
-    ) -> tuple[dict[str, Any], list[Emission]]:
-        location = locate(sub.location, sub.text)
-        received = CaseReceived(
-            event_id=new_event_id(key, "received"),
-            org_id=self.org_id,
-            correlation_id=correlation_id or case_id,
-            payload=CaseReceivedPayload(
-                case_id=case_id,
-                channel=sub.channel,
-                kind=sub.kind,
-                text=rules.normalized(sub),
-                original_text=sub.text,
-                received_at=at,
-                channel_message_id=sub.channel_message_id,
-                location=location,
-                contact_ref=ref,
-                attachments=sub.attachments,
-                service_code=sub.service_code,
-                department_hint=sub.department_hint,
-                links=sub.links,
-                wants_contact=bool(ref),
-            ),
-        )
-        due = default_due(at)
-        acknowledgement = NotificationRequested(
-            event_id=new_event_id(key, "ack"),
-            org_id=self.org_id,
-            correlation_id=received.correlation_id,
-            payload=NotificationRequestedPayload(
-                case_id=case_id,
-                channel=sub.channel.value,
-                recipient_ref=ref,
-                template="received",
-                params={
-                    "case_id": case_id,
-                    "respond_due_at": due.isoformat(),
-                    "respond_due_th": format_thai_date(due),
-                },
-            ),
-        )
-        record: dict[str, Any] = {
-            "_id": key,
-            "case_id": case_id,
-            "channel": sub.channel.value,
-            "kind": sub.kind.value,
-            "channel_message_id": sub.channel_message_id,
-            "received_at": at,
-            "month": f"{to_bangkok(at):%Y-%m}",
-            "stored_at": now,
-            "contact_ref": ref,
-            "service_code": sub.service_code,
-            "links": [{"name": k, "value": v} for k, v in sub.links.items()],
-            "attachments": [a.model_dump() for a in sub.attachments],
-            # The redacted projection: all that Open311 and public.cases ever show.
-            "public": {
-                "text": public_text_of(sub.kind.value, rules.normalized(sub)),
-                "address": redact(location.address) if location and location.address else None,
-                "lat": location.lat if location else None,
-                "lon": location.lon if location else None,
-                "village_no": location.village_no if location else None,
-                "media_url": next((a.ref for a in sub.attachments if a.kind == "link"), None),
-            },
-            "additions": [],
-            "progress": Progress().to_doc(),
-        }
-        _index_fields(record)
-        public = PublicCaseUpdated(
-            event_id=new_event_id(key, "public"),
-            org_id=self.org_id,
-            correlation_id=received.correlation_id,
-            payload=public_payload(record, Progress()),
-        )
-        return record, [
-            Emission.of(received),
-            Emission.of(acknowledgement),
-            Emission.of(public),
-        ]
 
     # ------------------------------------------------------------ batches
 
@@ -326,8 +233,8 @@ class IntakeHandlers:
         seen = await self.submissions.get(msg.message_key)
         if seen is not None:
             self.metrics.duplicates.labels("line").inc()
-            await self.submissions.flush(seen["_id"])
-            return Outcome(msg.event_id, seen["case_id"], duplicate=True)
+            await self.submissions.flush(seen.dedup_key)
+            return Outcome(msg.event_id, seen.case_id, duplicate=True)
         thread_key = contact_ref("line-user:" + msg.user_id)
         lock = self._thread_locks.setdefault(thread_key, asyncio.Lock())
         async with lock:
@@ -364,83 +271,22 @@ class IntakeHandlers:
 
     async def _add_to_case(self, dedup_key: str, msg: line.Incoming) -> str | None:
         """Append a follow-up message to the case its conversation opened; None if gone."""
+        follow_up = msg.follow_up()
 
         async def attempt() -> str | None:
-            doc = await self.submissions.get(dedup_key)
-            if doc is None:
+            record = await self.submissions.get(dedup_key)
+            if record is None:
                 return None
-            additions = list(doc.get("additions") or [])
-            if any(a["key"] == msg.message_key for a in additions):
-                await self.submissions.alias(msg.message_key, dedup_key)
-                return str(doc["case_id"])
-            text = msg.addition_text()
-            public = dict(doc.get("public") or {})
-            if text:
-                public["text"] = "\n".join(
-                    t for t in (public.get("text"), public_text_of(doc["kind"], text)) if t
-                )
-            place = locate(msg.location)
-            if place is not None and public.get("lat") is None:
-                public.update(
-                    lat=place.lat,
-                    lon=place.lon,
-                    address=redact(place.address) if place.address else None,
-                    village_no=public.get("village_no") or place.village_no,
-                )
-            additions.append(
-                {
-                    "key": msg.message_key,
-                    "at": msg.at,
-                    "type": msg.kind,
-                    # The citizen's own words stay with intake; only the redacted form is public.
-                    "original_text": msg.text,
-                    "attachment": msg.attachment.model_dump() if msg.attachment else None,
-                    "lat": msg.location.lat if msg.location else None,
-                    "lon": msg.location.lon if msg.location else None,
-                }
-            )
-            attachments = list(doc.get("attachments") or [])
-            if msg.attachment is not None:
-                attachments.append(msg.attachment.model_dump())
-            doc.update(public=public, additions=additions, attachments=attachments)
-            progress = Progress.from_doc(doc.get("progress"))
-            progress = Progress(
-                **{**progress.to_doc(), "updated_at": _later(progress.updated_at, msg.at)}
-            )
-            doc["progress"] = progress.to_doc()
-            _index_fields(doc)
-            event = PublicCaseUpdated(
-                event_id=new_event_id(msg.message_key, "public"),
-                org_id=self.org_id,
-                correlation_id=doc["case_id"],
-                payload=public_payload(doc, progress),
-            )
-            amended = CaseAmended(
-                event_id=new_event_id(msg.message_key, "amended"),
-                org_id=self.org_id,
-                correlation_id=doc["case_id"],
-                payload=CaseAmendedPayload(
-                    case_id=doc["case_id"],
-                    amendment_id=msg.message_key,
-                    channel=Channel.LINE,
-                    at=msg.at,
-                    kind=msg.kind,
-                    text=text,
-                    attachments=(msg.attachment,) if msg.attachment else (),
-                    location=place,
-                ),
-            )
-            emissions = [
-                Emission.of(event),
-                # Routing puts it on the case's timeline and tells the officer.
-                Emission.of(amended),
-            ]
-            if not await self.submissions.update(doc, doc["version"], emissions):
+            events = record.add_follow_up(follow_up, org_id=self.org_id)
+            if not events:  # added before, and maybe a crash lost its alias since
+                await self.submissions.alias(follow_up.key, dedup_key)
+                return record.case_id
+            if not await self.submissions.update(record, _emissions(events)):
                 raise ConcurrencyError(f"case of {dedup_key} changed meanwhile")
-            await self.submissions.alias(msg.message_key, dedup_key)
+            await self.submissions.alias(follow_up.key, dedup_key)
             await self.submissions.flush(dedup_key)
             self.metrics.additions.labels("line").inc()
-            return str(doc["case_id"])
+            return record.case_id
 
         return await retry_on_conflict(attempt)
 
@@ -504,51 +350,28 @@ class IntakeHandlers:
         name = event.type
 
         async def attempt() -> bool:
-            doc = await self.submissions.get_case(event.payload.case_id)
-            if doc is None:
+            record = await self.submissions.get_case(event.payload.case_id)
+            if record is None:
                 # Not a case intake received (another org, or a stream replayed into a
                 # fresh database): nothing to show for it.
                 self.metrics.case_updates.labels(name, "unknown_case").inc()
                 return False
-            progress = Progress.from_doc(doc.get("progress"))
-            changed = apply(progress, event)
-            if changed is None:
+            events = record.apply(event, org_id=self.org_id)
+            if not events:
                 # Events a crash left unpublished are the store's sweep's to find.
                 self.metrics.case_updates.labels(name, "stale").inc()
                 return False
-            doc["progress"] = changed.to_doc()
-            _index_fields(doc)
-            public = PublicCaseUpdated(
-                event_id=new_event_id(str(event.event_id), "public"),
-                org_id=self.org_id,
-                correlation_id=event.correlation_id or doc["case_id"],
-                payload=public_payload(doc, changed),
-            )
-            emission = Emission.of(public)
-            if not await self.submissions.update(doc, doc["version"], [emission]):
+            if not await self.submissions.update(record, _emissions(events)):
                 raise ConcurrencyError(f"case {event.payload.case_id} changed meanwhile")
             self.metrics.case_updates.labels(name, "applied").inc()
-            await self.submissions.flush(doc["_id"])
+            await self.submissions.flush(record.dedup_key)
             return True
 
         return await retry_on_conflict(attempt)
 
 
-def public_text_of(kind: str, text: str) -> str:
-    from services.intake.domain.progress import public_text
-
-    return public_text(kind, text)
-
-
-def _index_fields(doc: dict[str, Any]) -> None:
-    """Fields Open311 filters on, kept beside the state they are derived from."""
-    progress = Progress.from_doc(doc.get("progress"))
-    doc["is_open"] = progress.is_open
-    doc["effective_service_code"] = doc.get("service_code") or progress.category or "general"
-
-
-def _later(a: datetime | None, b: datetime) -> datetime:
-    return b if a is None or b > a else a
+def _emissions(events: Events) -> list[Emission]:
+    return [Emission.of(e) for e in events]
 
 
 def channel_of(text: str) -> str | None:

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from services.intake.domain import open311
-from services.intake.domain.channels import BoxSession, Letter, Meeting, PhoneCall
-from services.intake.domain.email_channel import parse_email
+from services.intake.channels import open311
+from services.intake.channels.email import parse_email
+from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCall
 from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
 from services.intake.handlers import IntakeHandlers, Outcome
@@ -330,17 +330,17 @@ async def post_request(request: Request) -> Response:
 async def get_requests(request: Request) -> Response:
     handlers = handlers_of(request)
     query = open311.parse_query(request.query_params, handlers.clock.now())
-    docs = await handlers.submissions.find(query)
-    return JSON([open311.request_view(d, handlers.agencies) for d in docs])
+    records = await handlers.submissions.find(query)
+    return JSON([open311.request_view(r, handlers.agencies) for r in records])
 
 
 async def get_request(request: Request) -> Response:
     handlers = handlers_of(request)
     case_id = request.path_params["request_id"]
-    doc = await handlers.submissions.get_case(case_id)
-    if doc is None:
+    record = await handlers.submissions.get_case(case_id)
+    if record is None:
         raise open311.Open311Error(404, f"service_request_id {case_id!r} not found")
-    return JSON([open311.request_view(doc, handlers.agencies)])
+    return JSON([open311.request_view(record, handlers.agencies)])
 
 
 async def not_found(request: Request) -> Response:

@@ -5,27 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from services.intake.domain.open311 import RequestQuery
+from services.intake.channels.open311 import RequestQuery
+from services.intake.domain.record import SubmissionRecord
 from shared.outbox import Emission
 
 
 class SubmissionRepository(Protocol):
-    """One document per case (keyed by channel + channel message id) with its outbox."""
+    """One record per case (keyed by channel + channel message id) with its outbox."""
 
-    async def get(self, dedup_key: str) -> dict[str, Any] | None:
+    async def get(self, dedup_key: str) -> SubmissionRecord | None:
         """The case a channel message belongs to: its own, or the one it was added to."""
 
-    async def get_case(self, case_id: str) -> dict[str, Any] | None: ...
+    async def get_case(self, case_id: str) -> SubmissionRecord | None: ...
 
     async def next_sequence(self, counter_key: str) -> int: ...
 
-    async def add(self, record: dict[str, Any], emissions: Sequence[Emission]) -> bool:
-        """Insert a submission with its events; False if its dedup key or case id exists."""
+    async def add(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
+        """Insert a new record with its events; False if its dedup key or case id exists."""
 
-    async def update(
-        self, record: dict[str, Any], expected_version: int, emissions: Sequence[Emission]
-    ) -> bool:
-        """Replace iff still at expected_version, appending the events; False otherwise."""
+    async def update(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
+        """Replace iff still at the version it was read at, appending the events (the
+        record then has its new version); False if someone changed it meanwhile."""
 
     async def alias(self, message_key: str, dedup_key: str) -> None:
         """Remember that a later channel message was added to an existing case (idempotent)."""
@@ -34,7 +34,7 @@ class SubmissionRepository(Protocol):
 
     async def sweep(self) -> int: ...
 
-    async def find(self, query: RequestQuery) -> list[dict[str, Any]]: ...
+    async def find(self, query: RequestQuery) -> list[SubmissionRecord]: ...
 
     async def channel_counts(self) -> list[dict[str, Any]]:
         """[{channel, month, kind, count}] over every case."""

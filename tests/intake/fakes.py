@@ -8,87 +8,85 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.intake.domain.open311 import RequestQuery
+from services.intake.adapters.mongo_submissions import from_document, to_document
+from services.intake.channels.open311 import RequestQuery
+from services.intake.domain.record import SubmissionRecord
+from shared.errors import ConcurrencyError
 from shared.outbox import Emission
 from shared.topics import Topic
-from tests.fakes import FakePublisher
+from tests.fakes import FakePublisher, OutboxStore
 
 
 class FakeSubmissions:
+    """Records kept as the Mongo adapter's documents, so every test also reads back what it
+    stored; the same version rules as the real store (tests.fakes.OutboxStore)."""
+
     def __init__(self, publisher: FakePublisher | None = None) -> None:
         self.publisher = publisher or FakePublisher()
-        self.docs: dict[str, dict[str, Any]] = {}
+        self.store = OutboxStore(self.publisher)
         self.keys: dict[str, str] = {}
         self.counters: Counter[str] = Counter()
 
-    def _copy(self, key: str | None) -> dict[str, Any] | None:
-        if key is None or key not in self.docs:
-            return None
-        doc = copy.deepcopy(self.docs[key])
-        doc.pop("outbox", None)
-        return doc
+    @property
+    def docs(self) -> dict[Any, dict[str, Any]]:
+        return self.store.docs
 
-    async def get(self, dedup_key: str) -> dict[str, Any] | None:
-        return self._copy(
-            dedup_key if dedup_key in self.docs else self.keys.get("msg:" + dedup_key)
+    def _load(self, key: str | None) -> SubmissionRecord | None:
+        if key is None or key not in self.store.docs:
+            return None
+        return from_document({**self.store.load(key), "version": self.store.docs[key]["version"]})
+
+    async def get(self, dedup_key: str) -> SubmissionRecord | None:
+        return self._load(
+            dedup_key if dedup_key in self.store.docs else self.keys.get("msg:" + dedup_key)
         )
 
-    async def get_case(self, case_id: str) -> dict[str, Any] | None:
-        return self._copy(self.keys.get("case:" + case_id))
+    async def get_case(self, case_id: str) -> SubmissionRecord | None:
+        return self._load(self.keys.get("case:" + case_id))
 
     async def next_sequence(self, counter_key: str) -> int:
         self.counters[counter_key] += 1
         return self.counters[counter_key]
 
-    async def add(self, record: dict[str, Any], emissions: Sequence[Emission]) -> bool:
-        if record["_id"] in self.docs or "case:" + record["case_id"] in self.keys:
+    async def add(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
+        if "case:" + record.case_id in self.keys:  # the unique index on case_id
             return False
-        self.docs[record["_id"]] = {
-            **copy.deepcopy(record),
-            "version": 1,
-            "outbox": [e.to_item() for e in emissions],
-        }
-        self.keys["case:" + record["case_id"]] = record["_id"]
+        try:
+            record.version = self.store.save(record.dedup_key, to_document(record), 0, emissions)
+        except ConcurrencyError:
+            return False
+        self.keys["case:" + record.case_id] = record.dedup_key
         return True
 
-    async def update(
-        self, record: dict[str, Any], expected_version: int, emissions: Sequence[Emission]
-    ) -> bool:
-        current = self.docs.get(record["_id"])
-        if current is None or current["version"] != expected_version:
+    async def update(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
+        try:
+            record.version = self.store.save(
+                record.dedup_key, to_document(record), record.version, emissions
+            )
+        except ConcurrencyError:
             return False
-        outbox = current["outbox"] + [e.to_item() for e in emissions]
-        body = {k: v for k, v in copy.deepcopy(record).items() if k not in ("version", "outbox")}
-        self.docs[record["_id"]] = {**body, "version": expected_version + 1, "outbox": outbox}
         return True
 
     async def alias(self, message_key: str, dedup_key: str) -> None:
         self.keys.setdefault("msg:" + message_key, dedup_key)
 
     async def flush(self, dedup_key: str) -> int:
-        doc = self.docs.get(dedup_key)
-        if not doc or not doc["outbox"]:
-            return 0
-        items = doc["outbox"]
-        for item in items:
-            await self.publisher.publish_raw(
-                Topic(item["topic"]), item["key"], item["value"].encode()
-            )
-        doc["outbox"] = []
-        return len(items)
+        return await self.store.flush(dedup_key)
 
     async def sweep(self) -> int:
-        return sum([await self.flush(k) for k in list(self.docs)])
+        return await self.store.sweep()
 
-    async def find(self, query: RequestQuery) -> list[dict[str, Any]]:
+    def _stored(self) -> list[dict[str, Any]]:
+        return [self.store.load(key) for key in self.store.docs]
+
+    async def find(self, query: RequestQuery) -> list[SubmissionRecord]:
         if query.case_ids:
             found = [await self.get_case(c) for c in query.case_ids]
-            return [d for d in found if d is not None]
+            return [r for r in found if r is not None]
+        assert query.start is not None and query.end is not None
         out = []
-        for key in self.docs:
-            doc = self._copy(key)
-            assert doc is not None
-            assert query.start is not None and query.end is not None
+        # The filters and the order of the real query, on the stored fields.
+        for doc in sorted(self._stored(), key=lambda d: str(d["_id"])):
             if not query.start <= doc["received_at"] <= query.end:
                 continue
             if query.service_code and doc["effective_service_code"] != query.service_code:
@@ -97,10 +95,10 @@ class FakeSubmissions:
                 continue
             out.append(doc)
         out.sort(key=lambda d: d["received_at"], reverse=True)
-        return out[: query.limit]
+        return [r for r in (self._load(d["_id"]) for d in out[: query.limit]) if r is not None]
 
     async def channel_counts(self) -> list[dict[str, Any]]:
-        counts = Counter((d["channel"], d["month"], d["kind"]) for d in self.docs.values())
+        counts = Counter((d["channel"], d["month"], d["kind"]) for d in self._stored())
         return [
             {"channel": c, "month": m, "kind": k, "count": n} for (c, m, k), n in counts.items()
         ]

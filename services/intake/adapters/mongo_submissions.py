@@ -13,19 +13,101 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.intake.domain.open311 import RequestQuery
+from services.intake.channels.open311 import RequestQuery
+from services.intake.domain.progress import Progress
+from services.intake.domain.record import Addition, PublicView, SubmissionRecord
 from shared.errors import ConcurrencyError
+from shared.events.cases import Attachment, Channel, Kind
 from shared.mongo import Document, is_duplicate_key
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, Lru
+from shared.thai import to_bangkok
 
 # Only LINE follow-ups are ever filed under another message's key (`alias`).
 ALIASED_PREFIX = "line:"
+
+
+def to_document(record: SubmissionRecord) -> Document:
+    return {
+        "_id": record.dedup_key,
+        "case_id": record.case_id,
+        "channel": record.channel.value,
+        "kind": record.kind.value,
+        "channel_message_id": record.channel_message_id,
+        "received_at": record.received_at,
+        # channel_counts groups by the month of receipt as the organisation counts it.
+        "month": f"{to_bangkok(record.received_at):%Y-%m}",
+        "stored_at": record.stored_at,
+        "contact_ref": record.contact_ref,
+        "service_code": record.service_code,
+        "links": [{"name": k, "value": v} for k, v in record.links.items()],
+        "attachments": [a.model_dump() for a in record.attachments],
+        "public": asdict(record.public),
+        "additions": [_addition(a) for a in record.additions],
+        "progress": asdict(record.progress),
+        # Open311 filters on these: stored beside the state they derive from, not computed.
+        "is_open": record.is_open,
+        "effective_service_code": record.effective_service_code,
+    }
+
+
+def _addition(a: Addition) -> Document:
+    return {
+        "key": a.key,
+        "at": a.at,
+        "type": a.kind,
+        "original_text": a.original_text,
+        "attachment": a.attachment.model_dump() if a.attachment else None,
+        "lat": a.lat,
+        "lon": a.lon,
+    }
+
+
+def from_document(doc: Document) -> SubmissionRecord:
+    public = doc.get("public") or {}
+    return SubmissionRecord(
+        dedup_key=doc["_id"],
+        case_id=doc["case_id"],
+        channel=Channel(doc["channel"]),
+        kind=Kind(doc["kind"]),
+        received_at=doc["received_at"],
+        stored_at=doc["stored_at"],
+        channel_message_id=doc.get("channel_message_id"),
+        contact_ref=doc.get("contact_ref"),
+        service_code=doc.get("service_code"),
+        links={x["name"]: x["value"] for x in doc.get("links") or []},
+        attachments=[Attachment.model_validate(a) for a in doc.get("attachments") or []],
+        public=PublicView(
+            text=public.get("text") or "",
+            address=public.get("address"),
+            lat=public.get("lat"),
+            lon=public.get("lon"),
+            village_no=public.get("village_no"),
+            media_url=public.get("media_url"),
+        ),
+        additions=[
+            Addition(
+                key=a["key"],
+                at=a["at"],
+                kind=a["type"],
+                original_text=a.get("original_text"),
+                attachment=Attachment.model_validate(a["attachment"])
+                if a.get("attachment")
+                else None,
+                lat=a.get("lat"),
+                lon=a.get("lon"),
+            )
+            for a in doc.get("additions") or []
+        ],
+        progress=Progress(**doc["progress"]) if doc.get("progress") else Progress(),
+        version=doc.get("version", 0),
+    )
 
 
 class MongoSubmissionRepository:
@@ -45,16 +127,19 @@ class MongoSubmissionRepository:
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("case_id", "received_at", unique=("case_id",))
 
-    async def get(self, dedup_key: str) -> dict[str, Any] | None:
+    async def get(self, dedup_key: str) -> SubmissionRecord | None:
         doc = await self._relay.get(dedup_key)
-        if doc is not None or not dedup_key.startswith(ALIASED_PREFIX):
-            return doc
-        alias = await self._keys.find_one({"_id": "msg:" + dedup_key})
-        if alias is None:
-            return None
-        return await self._relay.get(alias["key"])
+        if doc is None and dedup_key.startswith(ALIASED_PREFIX):
+            alias = await self._keys.find_one({"_id": "msg:" + dedup_key})
+            if alias is not None:
+                doc = await self._relay.get(alias["key"])
+        return None if doc is None else from_document(doc)
 
-    async def get_case(self, case_id: str) -> dict[str, Any] | None:
+    async def get_case(self, case_id: str) -> SubmissionRecord | None:
+        doc = await self._case_document(case_id)
+        return None if doc is None else from_document(doc)
+
+    async def _case_document(self, case_id: str) -> Document | None:
         key = self._case_keys.get(case_id)
         if key is None:
             alias = await self._keys.find_one({"_id": "case:" + case_id})
@@ -81,21 +166,21 @@ class MongoSubmissionRepository:
         assert doc is not None
         return int(doc["seq"])
 
-    async def add(self, record: dict[str, Any], emissions: Sequence[Emission]) -> bool:
+    async def add(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
         try:
-            await self._relay.save(record, expected_version=0, emissions=list(emissions))
+            record.version = await self._relay.save(
+                to_document(record), expected_version=0, emissions=list(emissions)
+            )
         except ConcurrencyError:
             return False
-        await self._put_key("case:" + record["case_id"], record["_id"])
-        self._case_keys.put(record["case_id"], record["_id"])
+        await self._put_key("case:" + record.case_id, record.dedup_key)
+        self._case_keys.put(record.case_id, record.dedup_key)
         return True
 
-    async def update(
-        self, record: dict[str, Any], expected_version: int, emissions: Sequence[Emission]
-    ) -> bool:
+    async def update(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
         try:
-            await self._relay.save(
-                record, expected_version=expected_version, emissions=list(emissions)
+            record.version = await self._relay.save(
+                to_document(record), expected_version=record.version, emissions=list(emissions)
             )
         except ConcurrencyError:
             return False
@@ -119,10 +204,10 @@ class MongoSubmissionRepository:
     async def sweep(self) -> int:
         return await self._relay.sweep()
 
-    async def find(self, query: RequestQuery) -> list[dict[str, Any]]:
+    async def find(self, query: RequestQuery) -> list[SubmissionRecord]:
         if query.case_ids:
-            docs = [await self.get_case(case_id) for case_id in query.case_ids]
-            return [d for d in docs if d is not None]
+            found = [await self.get_case(case_id) for case_id in query.case_ids]
+            return [r for r in found if r is not None]
         filters: dict[str, Any] = {"received_at": {"$gte": query.start, "$lte": query.end}}
         if query.service_code:
             filters["effective_service_code"] = query.service_code
@@ -133,7 +218,7 @@ class MongoSubmissionRepository:
             .sort([("received_at", DESCENDING), ("_id", ASCENDING)])
             .limit(query.limit)
         )
-        return [doc async for doc in cursor]
+        return [from_document(doc) async for doc in cursor]
 
     async def channel_counts(self) -> list[dict[str, Any]]:
         pipeline: list[dict[str, Any]] = [

@@ -8,9 +8,8 @@ topics, so their order between topics is not guaranteed: each carries a counter
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from services.intake.domain.redact import redact
 from shared.events.cases import (
@@ -19,7 +18,6 @@ from shared.events.cases import (
     CaseResolved,
     CaseStatusChanged,
     Kind,
-    PublicCasePayload,
 )
 
 # The default legal deadline for answering a citizen, until routing sets the real one.
@@ -56,13 +54,6 @@ class Progress:
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any] | None) -> Progress:
-        return cls(**doc) if doc else cls()
-
 
 def apply(progress: Progress, event: CaseEvent) -> Progress | None:
     """The progress after the event, or None when the event is stale or already applied."""
@@ -86,7 +77,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             officer_assigned=p.officer_id is not None,
             acknowledge_due_at=p.acknowledge_due_at,
             respond_due_at=p.respond_due_at or progress.respond_due_at,
-            updated_at=_later(progress.updated_at, at),
+            updated_at=later(progress.updated_at, at),
         )
     if isinstance(event, CaseStatusChanged):
         p2 = event.payload
@@ -97,7 +88,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             status=p2.to_status,
             status_seq=p2.seq,
             status_notes=redact(p2.note) if p2.note else progress.status_notes,
-            updated_at=_later(progress.updated_at, at),
+            updated_at=later(progress.updated_at, at),
         )
     if isinstance(event, CaseResolved):
         p3 = event.payload
@@ -116,7 +107,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             department=p3.department,
             category=p3.category or progress.category,
             status_notes=redact(p3.resolution),
-            updated_at=_later(progress.updated_at, p3.resolved_at),
+            updated_at=later(progress.updated_at, p3.resolved_at),
         )
     p4 = event.payload
     if p4.seq < progress.status_seq or (
@@ -128,26 +119,10 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
         status="closed",
         status_seq=p4.seq,
         status_notes=redact(p4.reason) if p4.reason else progress.status_notes,
-        updated_at=_later(progress.updated_at, p4.closed_at),
+        updated_at=later(progress.updated_at, p4.closed_at),
     )
 
 
-def _later(a: datetime | None, b: datetime) -> datetime:
+def later(a: datetime | None, b: datetime) -> datetime:
+    """The later of two moments: events arrive out of order, and time does not go back."""
     return b if a is None or b > a else a
-
-
-def public_payload(record: dict[str, Any], progress: Progress) -> PublicCasePayload:
-    """The redacted projection of a case: what measure 1 may publish."""
-    public = record.get("public") or {}
-    return PublicCasePayload(
-        case_id=record["case_id"],
-        kind=record["kind"],
-        channel=record["channel"],
-        status=progress.status,
-        category=progress.category or record.get("service_code"),
-        department=progress.department,
-        text=public.get("text", ""),
-        village_no=public.get("village_no"),
-        received_at=record["received_at"],
-        updated_at=progress.updated_at or record["received_at"],
-    )

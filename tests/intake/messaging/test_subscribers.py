@@ -13,7 +13,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.intake.bootstrap import IntakeService
-from services.intake.domain.line import signature
+from services.intake.channels.line import signature
 from services.intake.domain.model import Submission
 from shared.dead_letters import NotReplayable
 from shared.events.cases import CaseAssigned, CaseAssignedPayload, Channel, Kind
@@ -190,8 +190,8 @@ async def test_routing_facts_update_the_read_model_and_public_cases() -> None:
     public = [p["payload"] for p in world.publisher.on(Topic.PUBLIC_CASES)]
     assert [p["status"] for p in public] == ["received", "assigned"]  # the repeat changed nothing
     assert all("081" not in p["text"] for p in public)
-    doc = await world.submissions.get_case(accepted.case_id)
-    assert doc is not None and doc["progress"]["department"] == "public_works"
+    record = await world.submissions.get_case(accepted.case_id)
+    assert record is not None and record.progress.department == "public_works"
 
 
 async def test_a_raw_payload_without_message_id_is_one_case_however_often_delivered() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
-from services.intake.domain.line import signature
+from services.intake.channels.line import signature
 from services.intake.handlers import IntakeHandlers
 from services.intake.metrics import IntakeMetrics
 from shared.clock import FixedClock

@@ -9,7 +9,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from services.intake.domain.email_channel import parse_email
+from services.intake.channels.email import parse_email
 from services.intake.domain.errors import InvalidInput
 from shared.events.cases import Channel, Kind
 

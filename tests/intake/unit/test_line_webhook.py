@@ -122,11 +122,12 @@ async def test_text_photo_and_pin_within_ten_minutes_are_one_case() -> None:
     assert {e["case_id"] for e in again.json()["events"]} == {events[0]["case_id"]}
     assert r2.json()["events"][0]["case_id"] != events[0]["case_id"]
     assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 2
-    doc = await world.submissions.get_case(events[0]["case_id"])
-    assert doc is not None
-    assert [a["ref"] for a in doc["attachments"]] == ["line:message/5551234"]
-    assert doc["public"]["lat"] == 15.72 and doc["public"]["village_no"] == 3
-    assert "9" not in doc["public"]["address"]  # the house number is not published
+    record = await world.submissions.get_case(events[0]["case_id"])
+    assert record is not None
+    assert [a.ref for a in record.attachments] == ["line:message/5551234"]
+    assert record.public.lat == 15.72 and record.public.village_no == 3
+    assert record.public.address is not None
+    assert "9" not in record.public.address  # the house number is not published
 
 
 async def test_events_that_carry_no_matter_are_skipped_with_a_reason() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.intake.domain.open311 import service_list
+from services.intake.channels.open311 import service_list
 from shared.events.cases import (
     CaseAssigned,
     CaseAssignedPayload,

@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from services.intake.domain.line import signature
+from services.intake.channels.line import signature
 from services.intake.settings import DEMO_LINE_CHANNEL_SECRET, DEMO_OPEN311_API_KEY
 from shared.taxonomy import by_label_th
 from tools.demo.context import DemoContext, Report

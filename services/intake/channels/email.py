@@ -15,7 +15,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from services.intake.domain.channels import KIND_WORDS
+from services.intake.channels.forms import KIND_WORDS
 from services.intake.domain.errors import InvalidInput
 from services.intake.domain.model import MAX_TEXT, Contact, Submission
 from services.intake.domain.normalize import locate

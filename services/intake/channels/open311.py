@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from services.intake.domain.errors import IntakeError
 from services.intake.domain.model import Contact, Submission
 from services.intake.domain.normalize import locate
-from services.intake.domain.progress import Progress, default_due
+from services.intake.domain.progress import default_due
+from services.intake.domain.record import SubmissionRecord
 from shared.events.cases import CITIZEN_KINDS, Attachment, Channel, Kind, Location
 from shared.taxonomy import CATEGORIES, GENERAL_CODE, Category
 from shared.thai import format_thai_date, normalize_text, to_bangkok
@@ -315,29 +316,28 @@ def _time(value: datetime | None) -> str | None:
     return to_bangkok(value).isoformat(timespec="seconds") if value else None
 
 
-def request_view(record: Mapping[str, Any], agencies: Mapping[str, str]) -> dict[str, Any]:
+def request_view(record: SubmissionRecord, agencies: Mapping[str, str]) -> dict[str, Any]:
     """One service request as GeoReport v2 shows it: from the redacted projection only."""
-    progress = Progress.from_doc(record.get("progress"))
-    public = record.get("public") or {}
-    code = record.get("service_code") or progress.category or GENERAL_CODE
+    progress, public = record.progress, record.public
+    code = record.effective_service_code
     cat = category(code) or category(GENERAL_CODE)
-    received = record["received_at"]
+    received = record.received_at
     return {
-        "service_request_id": record["case_id"],
+        "service_request_id": record.case_id,
         "status": "open" if progress.is_open else "closed",
         "status_notes": progress.status_notes,
         "service_name": cat.label_th if cat else code,
         "service_code": code,
-        "description": public.get("text"),
+        "description": public.text,
         "agency_responsible": agencies.get(progress.department or "", progress.department),
         "service_notice": service_notice(received, progress.respond_due_at),
         "requested_datetime": _time(received),
         "updated_datetime": _time(progress.updated_at or received),
         "expected_datetime": _time(progress.respond_due_at or default_due(received)),
-        "address": public.get("address"),
+        "address": public.address,
         "address_id": None,
         "zipcode": None,
-        "lat": public.get("lat"),
-        "long": public.get("lon"),
-        "media_url": public.get("media_url"),
+        "lat": public.lat,
+        "long": public.lon,
+        "media_url": public.media_url,
     }

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.intake.domain.errors import BadSignature, InvalidInput
 from services.intake.domain.model import MAX_TEXT, Contact, Submission
 from services.intake.domain.normalize import locate
+from services.intake.domain.record import FollowUp
 from shared.events.cases import Attachment, Channel, Location
 
 MessageType = Literal["text", "location", "image", "video", "audio", "file", "sticker"]
@@ -106,6 +107,19 @@ class Incoming:
         if self.location is not None and self.location.address:
             return f"{LOCATION_TEXT} {self.location.address}"
         return None
+
+    def follow_up(self) -> FollowUp:
+        """This message as an addition to the case its conversation opened."""
+        return FollowUp(
+            key=self.message_key,
+            channel=Channel.LINE,
+            at=self.at,
+            kind=self.kind,
+            text=self.text,
+            addition=self.addition_text(),
+            location=self.location,
+            attachment=self.attachment,
+        )
 
     def to_submission(self) -> Submission:
         text = self.text or (

@@ -1,0 +1,285 @@
+"""A submission as intake keeps it: one record per case, and the decisions on it. Pure.
+
+The record is what intake may still say about a case once routing has it: the redacted
+projection Open311 and `public.cases` answer from, the messages a citizen added to it,
+and routing's word on its progress. Each decision changes the record and returns the
+events that tell of the change; the handler saves both in one write.
+
+Event ids derive from the dedup key or the causing event, never from the moment, so a
+decision taken again after a crash or a redelivery emits the same events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from services.intake.domain import rules
+from services.intake.domain.model import Submission
+from services.intake.domain.normalize import locate
+from services.intake.domain.progress import (
+    CaseEvent,
+    Progress,
+    apply,
+    default_due,
+    later,
+    public_text,
+)
+from services.intake.domain.redact import redact
+from shared.events.cases import (
+    Attachment,
+    CaseAmended,
+    CaseAmendedPayload,
+    CaseReceived,
+    CaseReceivedPayload,
+    Channel,
+    Kind,
+    Location,
+    PublicCasePayload,
+    PublicCaseUpdated,
+)
+from shared.events.envelope import Envelope, new_event_id
+from shared.events.intake import NotificationRequested, NotificationRequestedPayload
+from shared.taxonomy import GENERAL_CODE
+from shared.thai import format_thai_date
+
+Events = list[Envelope[Any]]
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """The redacted projection: all that Open311 and `public.cases` ever show."""
+
+    text: str = ""
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    village_no: int | None = None
+    media_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A later message of a conversation that already opened a case (LINE)."""
+
+    key: str  # its own dedup key: a message is added once
+    channel: Channel
+    at: datetime
+    kind: str  # text | location | image | ...
+    text: str | None  # the citizen's own words
+    addition: str | None  # what it adds to the case's text
+    location: Location | None
+    attachment: Attachment | None
+
+
+@dataclass(frozen=True)
+class Addition:
+    """A follow-up as the record keeps it; the citizen's own words stay with intake."""
+
+    key: str
+    at: datetime
+    kind: str
+    original_text: str | None
+    attachment: Attachment | None
+    lat: float | None
+    lon: float | None
+
+
+@dataclass
+class SubmissionRecord:
+    dedup_key: str  # channel + channel message id: the one case a message opens
+    case_id: str
+    channel: Channel
+    kind: Kind
+    received_at: datetime
+    stored_at: datetime
+    channel_message_id: str | None = None
+    contact_ref: str | None = None
+    service_code: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
+    public: PublicView = field(default_factory=PublicView)
+    additions: list[Addition] = field(default_factory=list)
+    progress: Progress = field(default_factory=Progress)
+    # Optimistic-concurrency version of the stored record (0 = never stored).
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.progress.is_open
+
+    @property
+    def effective_service_code(self) -> str:
+        """The service Open311 files it under: the citizen's choice, else routing's."""
+        return self.service_code or self.progress.category or GENERAL_CODE
+
+    @classmethod
+    def receive(
+        cls,
+        sub: Submission,
+        *,
+        dedup_key: str,
+        case_id: str,
+        received_at: datetime,
+        stored_at: datetime,
+        contact_ref: str | None,
+        org_id: str,
+        correlation_id: str | None,
+    ) -> tuple[SubmissionRecord, Events]:
+        """A new case for a submission, with its receipt, acknowledgement and public view."""
+        location = locate(sub.location, sub.text)
+        text = rules.normalized(sub)
+        record = cls(
+            dedup_key=dedup_key,
+            case_id=case_id,
+            channel=sub.channel,
+            kind=sub.kind,
+            received_at=received_at,
+            stored_at=stored_at,
+            channel_message_id=sub.channel_message_id,
+            contact_ref=contact_ref,
+            service_code=sub.service_code,
+            links=dict(sub.links),
+            attachments=list(sub.attachments),
+            public=PublicView(
+                text=public_text(sub.kind.value, text),
+                address=redact(location.address) if location and location.address else None,
+                lat=location.lat if location else None,
+                lon=location.lon if location else None,
+                village_no=location.village_no if location else None,
+                media_url=next((a.ref for a in sub.attachments if a.kind == "link"), None),
+            ),
+        )
+        received = CaseReceived(
+            event_id=new_event_id(dedup_key, "received"),
+            org_id=org_id,
+            correlation_id=correlation_id or case_id,
+            payload=CaseReceivedPayload(
+                case_id=case_id,
+                channel=sub.channel,
+                kind=sub.kind,
+                text=text,
+                original_text=sub.text,
+                received_at=received_at,
+                channel_message_id=sub.channel_message_id,
+                location=location,
+                contact_ref=contact_ref,
+                attachments=sub.attachments,
+                service_code=sub.service_code,
+                department_hint=sub.department_hint,
+                links=sub.links,
+                wants_contact=bool(contact_ref),
+            ),
+        )
+        due = default_due(received_at)
+        acknowledgement = NotificationRequested(
+            event_id=new_event_id(dedup_key, "ack"),
+            org_id=org_id,
+            correlation_id=received.correlation_id,
+            payload=NotificationRequestedPayload(
+                case_id=case_id,
+                channel=sub.channel.value,
+                recipient_ref=contact_ref,
+                template="received",
+                params={
+                    "case_id": case_id,
+                    "respond_due_at": due.isoformat(),
+                    "respond_due_th": format_thai_date(due),
+                },
+            ),
+        )
+        public = PublicCaseUpdated(
+            event_id=new_event_id(dedup_key, "public"),
+            org_id=org_id,
+            correlation_id=received.correlation_id,
+            payload=record.public_payload(),
+        )
+        return record, [received, acknowledgement, public]
+
+    def add_follow_up(self, msg: FollowUp, *, org_id: str) -> Events:
+        """Add a later message to the case; no events if it was added before."""
+        if any(a.key == msg.key for a in self.additions):
+            return []
+        public = self.public
+        if msg.addition:
+            joined = (public.text, public_text(self.kind.value, msg.addition))
+            public = replace(public, text="\n".join(t for t in joined if t))
+        place = locate(msg.location)
+        # A place is published once: a later pin does not move it.
+        if place is not None and public.lat is None:
+            public = replace(
+                public,
+                lat=place.lat,
+                lon=place.lon,
+                address=redact(place.address) if place.address else None,
+                village_no=public.village_no or place.village_no,
+            )
+        self.public = public
+        self.additions.append(
+            Addition(
+                key=msg.key,
+                at=msg.at,
+                kind=msg.kind,
+                original_text=msg.text,
+                attachment=msg.attachment,
+                lat=msg.location.lat if msg.location else None,
+                lon=msg.location.lon if msg.location else None,
+            )
+        )
+        if msg.attachment is not None:
+            self.attachments.append(msg.attachment)
+        self.progress = replace(self.progress, updated_at=later(self.progress.updated_at, msg.at))
+        updated = PublicCaseUpdated(
+            event_id=new_event_id(msg.key, "public"),
+            org_id=org_id,
+            correlation_id=self.case_id,
+            payload=self.public_payload(),
+        )
+        # Routing puts it on the case's timeline and tells the officer.
+        amended = CaseAmended(
+            event_id=new_event_id(msg.key, "amended"),
+            org_id=org_id,
+            correlation_id=self.case_id,
+            payload=CaseAmendedPayload(
+                case_id=self.case_id,
+                amendment_id=msg.key,
+                channel=msg.channel,
+                at=msg.at,
+                kind=msg.kind,
+                text=msg.addition,
+                attachments=(msg.attachment,) if msg.attachment else (),
+                location=place,
+            ),
+        )
+        return [updated, amended]
+
+    def apply(self, event: CaseEvent, *, org_id: str) -> Events:
+        """Take in routing's word on the case; no events if it is stale or already applied."""
+        changed = apply(self.progress, event)
+        if changed is None:
+            return []
+        self.progress = changed
+        return [
+            PublicCaseUpdated(
+                event_id=new_event_id(str(event.event_id), "public"),
+                org_id=org_id,
+                correlation_id=event.correlation_id or self.case_id,
+                payload=self.public_payload(),
+            )
+        ]
+
+    def public_payload(self) -> PublicCasePayload:
+        """The redacted projection of the case: what measure 1 may publish."""
+        return PublicCasePayload(
+            case_id=self.case_id,
+            kind=self.kind,
+            channel=self.channel,
+            status=self.progress.status,
+            category=self.progress.category or self.service_code,
+            department=self.progress.department,
+            text=self.public.text,
+            village_no=self.public.village_no,
+            received_at=self.received_at,
+            updated_at=self.progress.updated_at or self.received_at,
+        )
