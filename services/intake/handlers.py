@@ -30,7 +30,7 @@ from services.intake.ports import (
 )
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import Kind
+from shared.events.cases import CaseStatusChanged, Kind
 from shared.events.intake import RawPayloadReceived
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
@@ -111,7 +111,7 @@ class IntakeHandlers:
     ) -> Accepted:
         now = self.clock.now()
         rules.check_allowed(sub, now)
-        key = sub.dedup_key() or f"{sub.channel.value}:auto-{uuid.uuid4()}"
+        key = rules.dedup_key(sub, now)
         seen = await self.submissions.get(key)
         if seen is not None:
             self.metrics.duplicates.labels(sub.channel.value).inc()
@@ -277,6 +277,8 @@ class IntakeHandlers:
             record = await self.submissions.get(dedup_key)
             if record is None:
                 return None
+            if record.is_full() and not record.has_addition(follow_up.key):
+                return None  # a new case carries the conversation on
             events = record.add_follow_up(follow_up, org_id=self.org_id)
             if not events:  # added before, and maybe a crash lost its alias since
                 await self.submissions.alias(follow_up.key, dedup_key)
@@ -348,6 +350,11 @@ class IntakeHandlers:
     async def case_event(self, event: CaseEvent) -> bool:
         """Apply a routing event to intake's view of the case; True if it changed it."""
         name = event.type
+        if isinstance(event, CaseStatusChanged) and event.payload.in_assignment:
+            # The case.assigned of the same change brings this status too (status_seq):
+            # nothing to read or write for it.
+            self.metrics.case_updates.labels(name, "in_assignment").inc()
+            return False
 
         async def attempt() -> bool:
             record = await self.submissions.get_case(event.payload.case_id)

@@ -45,6 +45,8 @@ from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date
 
 Events = list[Envelope[Any]]
+# Follow-up messages one case keeps (each at most a LINE message of 5,000 characters).
+MAX_ADDITIONS = 100
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,14 @@ class SubmissionRecord:
     @property
     def is_open(self) -> bool:
         return self.progress.is_open
+
+    def is_full(self) -> bool:
+        """Whether the case takes no more follow-ups: its document stays bounded, and a
+        conversation that goes on past this is a new matter."""
+        return len(self.additions) >= MAX_ADDITIONS
+
+    def has_addition(self, key: str) -> bool:
+        return any(a.key == key for a in self.additions)
 
     @property
     def effective_service_code(self) -> str:
@@ -199,7 +209,7 @@ class SubmissionRecord:
 
     def add_follow_up(self, msg: FollowUp, *, org_id: str) -> Events:
         """Add a later message to the case; no events if it was added before."""
-        if any(a.key == msg.key for a in self.additions):
+        if self.has_addition(msg.key):
             return []
         public = self.public
         if msg.addition:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 from services.intake.domain.errors import IntakeError
 from services.intake.domain.model import ALLOWED_KINDS, Submission
-from shared.thai import fiscal_year_be, format_case_id, normalize_text
+from shared.thai import fiscal_year_be, format_case_id, normalize_text, to_bangkok
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -26,6 +28,19 @@ def received_at(sub: Submission, now: datetime) -> datetime:
     at = now if sub.received_at is None or sub.received_at > now else sub.received_at
     # MongoDB keeps milliseconds, in UTC: so does every answer, showing the stored value.
     return at.astimezone(UTC).replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def dedup_key(sub: Submission, now: datetime) -> str:
+    """The channel's message id where it gives one; else the submission's own content on
+    its day in Bangkok, so a client's retry (or a replayed letter) is the same case, while
+    the same words on another day are a new matter."""
+    given = sub.dedup_key()
+    if given is not None:
+        return given
+    content = sub.model_dump(mode="json")
+    day = None if sub.received_at is not None else f"{to_bangkok(now):%Y-%m-%d}"
+    digest = hashlib.sha256(json.dumps([day, content], sort_keys=True).encode()).hexdigest()
+    return f"{sub.channel.value}:content-{digest[:32]}"
 
 
 def counter_key(org_id: str, at: datetime) -> str:

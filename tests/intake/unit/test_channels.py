@@ -4,13 +4,14 @@ boxes, meetings, email, and the canonical submission endpoint (issue 2 rules).""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from shared.topics import Topic
 from tests.intake.unit.api import client
-from tests.intake.unit.helpers import World
+from tests.intake.unit.helpers import NOW, World
 from tests.intake.unit.test_email import tis620_message
 
 CALL = {
@@ -299,3 +300,19 @@ async def test_a_retried_submission_with_an_idempotency_key_is_one_case() -> Non
         other = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-2"})
     assert first.json()["case_id"] == again.json()["case_id"] != other.json()["case_id"]
     assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 2
+
+
+async def test_a_retried_submission_without_any_id_is_one_case_on_its_day() -> None:
+    """No message id and no Idempotency-Key (a client retrying after a timeout, a replayed
+    dead letter): the content names the case, until the day is over."""
+    world = World()
+    body = {"channel": "web", "text": "ไฟฟ้าดับทั้งซอย หมู่ 2"}
+    async with client(world) as c:
+        first = await c.post("/v1/submissions", json=body)
+        again = await c.post("/v1/submissions", json=body)
+        other = await c.post("/v1/submissions", json={**body, "text": "ไฟฟ้าดับทั้งซอย หมู่ 3"})
+        world.clock.set(NOW + timedelta(days=1))
+        tomorrow = await c.post("/v1/submissions", json=body)
+    assert first.json()["case_id"] == again.json()["case_id"]
+    assert len({first.json()["case_id"], other.json()["case_id"], tomorrow.json()["case_id"]}) == 3
+    assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 3

@@ -177,3 +177,25 @@ async def test_follow_ups_reach_routing_as_case_amended_once_each() -> None:
     assert amended[0]["attachments"][0]["ref"] == "line:message/5551234"
     assert amended[1]["text"] == "ตอนนี้ไฟดับทั้งซอยแล้ว"
     assert len({a["amendment_id"] for a in amended}) == 2
+
+
+async def test_a_case_takes_a_bounded_number_of_follow_ups_then_a_new_case_goes_on() -> None:
+    from services.intake.domain.record import MAX_ADDITIONS
+
+    world = World()
+    world.clock.set(NOW + timedelta(hours=6))
+    events = [
+        line_event(f"01M{n:04d}", at=NOW + timedelta(seconds=n), text=f"ข้อความที่ {n}")
+        for n in range(MAX_ADDITIONS + 2)
+    ]
+    async with client(world) as c:
+        for event in events:
+            body = line_body(event)
+            assert (await post(c, body, signed(body))).status_code == 200
+        redelivered = line_body(events[5])
+        again = await post(c, redelivered, signed(redelivered))
+    cases = world.publisher.on(Topic.CASE_RECEIVED)
+    assert len(cases) == 2  # the first case is full after MAX_ADDITIONS follow-ups
+    first = await world.submissions.get_case(cases[0]["payload"]["case_id"])
+    assert first is not None and len(first.additions) == MAX_ADDITIONS
+    assert again.json()["events"][0]["case_id"] == first.case_id  # still the same message

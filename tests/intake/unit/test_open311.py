@@ -313,5 +313,10 @@ async def test_an_assignment_carrying_its_status_seq_makes_that_status_change_st
         update={"payload": status.payload.model_copy(update={"seq": 3, "to_status": "in_progress"})}
     )
     assert await world.handlers.case_event(later) is True
+    # Routing marks the status change of an assignment: taken from case.assigned alone.
+    marked = status.model_copy(
+        update={"payload": status.payload.model_copy(update={"seq": 4, "in_assignment": True})}
+    )
+    assert await world.handlers.case_event(marked) is False
     public = [p["payload"] for p in world.publisher.on(Topic.PUBLIC_CASES)]
     assert [p["status"] for p in public] == ["received", "assigned", "in_progress"]
