@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import types
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -38,6 +38,7 @@ from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
 from shared.errors import ConcurrencyError, PermanentError
+from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
 
@@ -287,13 +288,25 @@ class KafkaEventPublisher:
         await self.publish_raw(topic, key, event.model_dump_json().encode("utf-8"))
 
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
-        target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
-        await self._broker.publish(
-            value,
-            topic=target,
-            key=key.encode("utf-8") if key is not None else None,
-            headers={"content-type": "application/json"},
-        )
+        await self.publish_all([(topic, key, value)])
+
+    async def publish_all(self, messages: Sequence[RawMessage]) -> None:
+        # All are handed to the producer before any acknowledgement is awaited, so an
+        # aggregate's events travel in one produce request instead of one round trip each;
+        # the producer keeps their order within a partition, hence within a key.
+        acks = []
+        for topic, key, value in messages:
+            target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
+            sent = await self._broker.publish(
+                value,
+                topic=target,
+                key=key.encode("utf-8") if key is not None else None,
+                headers={"content-type": "application/json"},
+                no_confirm=True,
+            )
+            if isinstance(sent, asyncio.Future):
+                acks.append(sent)
+        await asyncio.gather(*acks)
 
 
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tuple(Topic)) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,8 +20,14 @@ from shared.topics import Topic
 log = logging.getLogger("ruam.outbox")
 
 
+RawMessage = tuple[Topic | str, str | None, bytes]
+
+
 class RawPublisher(Protocol):
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None: ...
+
+    async def publish_all(self, messages: Sequence[RawMessage]) -> None:
+        """Publish all, in order per key; returns once every one is acknowledged."""
 
 
 @dataclass(frozen=True)

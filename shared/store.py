@@ -436,11 +436,14 @@ class AggregateStore:
         version = state.version if state else 0
         versions: set[int | None] = {item.get("v") for item in items} | (markers or set())
         try:
-            for item in items:
+            if items:
                 if self._publisher is None:
                     raise RuntimeError(f"{self.collection.name} has events but no publisher")
-                await self._publisher.publish_raw(
-                    Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8")
+                await self._publisher.publish_all(
+                    [
+                        (Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8"))
+                        for item in items
+                    ]
                 )
             for v in versions:
                 if v is None or v <= version:

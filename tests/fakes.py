@@ -30,6 +30,10 @@ class FakePublisher:
     sent: list[Published] = field(default_factory=list)
     fail_next: int = 0
 
+    async def publish_all(self, messages: Sequence[tuple[Topic | str, str | None, bytes]]) -> None:
+        for topic, key, value in messages:
+            await self.publish_raw(topic, key, value)
+
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
         if self.fail_next:
             self.fail_next -= 1
