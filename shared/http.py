@@ -106,6 +106,8 @@ async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> Any:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # thousands of nested brackets: refused, not a 500
         raise ApiError(400, "invalid_json", "body is nested too deeply") from exc
+    except ValueError as exc:  # a number of more than 4,300 digits: refused, not a 500
+        raise ApiError(400, "invalid_json", "body has a number too long to read") from exc
 
 
 async def read_object(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 
 from shared.http import ErrorTable, OnRefusal, compose, exception_handlers, health_handler
 from shared.kafka import DeadLetterPolicy, KafkaEventPublisher, create_broker, ensure_topics
+from shared.limits import rate_limited
 from shared.mongo import Document, create_client, ping
 from shared.outbox import relay_loop
 from shared.settings import ServiceSettings
@@ -144,7 +145,9 @@ def asgi_app(
     """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API.
 
     `state` is what the module-level endpoints read from `request.app.state` (the
-    service's handlers); `errors` is the service's error table (`exception_handlers`)."""
+    service's handlers); `errors` is the service's error table (`exception_handlers`).
+    The API, and only the API, is behind the per-client rate limit (`shared.limits`): an
+    orchestrator's probes and the metrics scraper are never refused."""
     runtime.broker.include_router(runtime.router)
     checks = {"kafka": runtime.kafka_ok, "mongodb": runtime.mongo_ok}
     fs_app = AsgiFastStream(
@@ -164,4 +167,4 @@ def asgi_app(
     api.state.title = title
     for name, value in (state or {}).items():
         setattr(api.state, name, value)
-    return fs_app, compose(fs_app, api)
+    return fs_app, compose(fs_app, rate_limited(api, runtime.settings, runtime.registry))

@@ -53,6 +53,27 @@ class ServiceSettings(BaseSettings):
     # commits stay after the effect). More than the topic's partitions is useless.
     consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")
     auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")
+    # Per-client HTTP rate limit (shared.limits; docs/limits.md): requests a second and at
+    # once per client; 0 turns it off. Far above a person at a form, far below a flood.
+    rate_limit_per_second: float = shared_field(50.0, "RUAM_RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = shared_field(200, "RUAM_RATE_LIMIT_BURST")
+    # Clients remembered at once; the least recently seen are forgotten (a full bucket again).
+    rate_limit_clients: int = shared_field(10_000, "RUAM_RATE_LIMIT_CLIENTS")
+    # Addresses never limited, comma-separated (CIDR or single). Loopback: the local stack's
+    # demo and chaos tools post a thousand reports from this machine as fast as they can.
+    rate_limit_exempt: str = shared_field("127.0.0.0/8,::1", "RUAM_RATE_LIMIT_EXEMPT")
+    # Off until sign-in verifies tokens: an unverified bearer token as the client's key would
+    # let anyone mint a fresh bucket per request.
+    rate_limit_by_token: bool = shared_field(False, "RUAM_RATE_LIMIT_BY_TOKEN")
+    # Reverse proxies in front of the service that append to X-Forwarded-For; 0 trusts none
+    # and keys clients by the peer address.
+    trusted_proxy_hops: int = shared_field(0, "RUAM_TRUSTED_PROXY_HOPS")
+
+    @property
+    def api_keys(self) -> frozenset[str]:
+        """The API keys this service issued: a request with one is its own client for the
+        rate limit. None here; intake has Open311's."""
+        return frozenset()
 
     @property
     def org_prefix(self) -> str:

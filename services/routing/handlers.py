@@ -8,10 +8,13 @@ from the case and its timeline, so a repeat yields the same events, not new ones
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +28,12 @@ from services.routing.domain.lifecycle import Assigned, Command, Escalated, Fact
 from services.routing.domain.model import Case, CategoryScore
 from services.routing.domain.rules import decide_assignment, village_from_text
 from services.routing.metrics import RoutingMetrics
-from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
+from services.routing.ports import (
+    CaseRepository,
+    CategoryRanker,
+    DirectorySource,
+    RankedCategoryLike,
+)
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived, Location
@@ -35,6 +43,9 @@ log = logging.getLogger("ruam.routing")
 
 TOP_K = 5
 MAX_CLASSIFIED_CHARS = 2000
+# Classification holds the GIL, so more threads add no throughput; two let one long text
+# be ranked without queueing the next.
+RANKING_THREADS = 2
 DUPLICATE_CANDIDATES = 50
 # Actions a service may ask for without an officer (the survey reopens what citizens say
 # is not fixed); every other action names the officer who takes it.
@@ -72,17 +83,28 @@ class RoutingHandlers:
         self._loads_cache: tuple[float, dict[str, int]] | None = None
         self._loads_seconds = loads_cache_seconds
         self._assign_cache: tuple[float, dict[str, int]] | None = None
+        # Its own few threads, not the loop's default executor (which also resolves Kafka's
+        # host names): a burst of long texts queues here, not in front of a reconnect.
+        self._ranking = ThreadPoolExecutor(RANKING_THREADS, thread_name_prefix="ruam-ranker")
 
     def directory(self, org_id: str | None = None) -> Directory:
         return self.directories.get(org_id or self.org_id)
 
-    def rank(self, text: str) -> list[CategoryScore]:
+    async def rank(self, text: str) -> list[CategoryScore]:
         # The opening words say what the matter is; tokenizing is superlinear in length,
         # and 10,000 digits took 0.7 s of the event loop (2,000 characters: under 40 ms).
+        # Even bounded, it is CPU work: on its own threads it never holds up the other
+        # consumers, the timers and the HTTP API of this process.
+        ranked = await asyncio.get_running_loop().run_in_executor(
+            self._ranking, functools.partial(self._rank, text[:MAX_CLASSIFIED_CHARS])
+        )
         return [
             CategoryScore(r.code, r.label_th, r.label_en, float(r.score), tuple(r.evidence))
-            for r in self.ranker.rank(text[:MAX_CLASSIFIED_CHARS], top_k=TOP_K)
+            for r in ranked
         ]
+
+    def _rank(self, text: str) -> Sequence[RankedCategoryLike]:
+        return self.ranker.rank(text, top_k=TOP_K)
 
     # -- case.received -------------------------------------------------------------
 
@@ -116,7 +138,7 @@ class RoutingHandlers:
             department_hint=p.department_hint,
             links=dict(p.links),
         )
-        ranking = self.rank(p.text)
+        ranking = await self.rank(p.text)
         loads = await self._assignment_loads()
         facts = lifecycle.receive(case, ranking, directory, loads, now)
         match = likely_duplicate(
@@ -291,7 +313,7 @@ class RoutingHandlers:
             service_code=service_code,
             department_hint=department_hint,
         )
-        notes = lifecycle.categorize(case, self.rank(text))
+        notes = lifecycle.categorize(case, await self.rank(text))
         if case.village_no is None:
             case.village_no = village_from_text(f"{text}\n{loc.address or ''}")
         decision = decide_assignment(

@@ -12,6 +12,12 @@ import re
 from shared.thai import arabic_to_thai_digits, thai_digits_to_arabic
 
 SATANG_PER_BAHT = 100
+# Ten trillion baht, nearly three times the Kingdom's yearly budget: more is a typo or an attack.
+# Stored as a 64-bit integer (MongoDB's widest), a larger amount would not even be kept.
+MAX_SATANG = 10**15
+# Digits of a whole number of baht that can be within MAX_SATANG: checked before the text is
+# turned into a number, which Python refuses beyond 4,300 digits with a bare ValueError.
+_MAX_WHOLE_DIGITS = len(str(MAX_SATANG // SATANG_PER_BAHT))
 
 # Either plain digits or digits grouped by three with commas; up to two decimals.
 _AMOUNT = re.compile(r"^(?P<int>\d+|\d{1,3}(?:,\d{3})+)(?:\.(?P<frac>\d{0,2}))?$")
@@ -29,7 +35,7 @@ def parse_baht(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise InvalidMoney(f"a negative amount ({value}) is not a budget")
-        return value * SATANG_PER_BAHT
+        return _bounded(value * SATANG_PER_BAHT)
     if isinstance(value, float):
         raise InvalidMoney(
             "a JSON number with a fraction is not an exact amount;"
@@ -56,9 +62,22 @@ def parse_baht(value: object) -> int:
         raise InvalidMoney(
             f'{value!r} is not an amount of baht such as "10,000,000.00" or "๑๒,๕๐๐,๐๐๐"'
         )
-    whole = int(match.group("int").replace(",", ""))
+    digits = match.group("int").replace(",", "").lstrip("0")
+    if len(digits) > _MAX_WHOLE_DIGITS:
+        raise _too_much()
     frac = (match.group("frac") or "").ljust(2, "0")
-    return whole * SATANG_PER_BAHT + int(frac)
+    return _bounded(int(digits or "0") * SATANG_PER_BAHT + int(frac))
+
+
+def _too_much() -> InvalidMoney:
+    limit = format_baht(MAX_SATANG)
+    return InvalidMoney(f"an amount over {limit} baht is not a budget (เกิน {limit} บาท)")
+
+
+def _bounded(satang: int) -> int:
+    if satang > MAX_SATANG:
+        raise _too_much()
+    return satang
 
 
 def format_baht(satang: int, *, thai_digits: bool = False) -> str:

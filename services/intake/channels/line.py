@@ -151,6 +151,8 @@ def parse_webhook(body: bytes) -> list[Incoming | Skipped]:
         hook = LineWebhook.model_validate(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"not JSON: {exc}", status=400) from exc
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise InvalidInput("body", "not JSON: a number too long to read", status=400) from exc
     except ValidationError as exc:
         raise InvalidInput(
             "body", f"not a LINE webhook body: {exc.errors()[0]['msg']}", status=400

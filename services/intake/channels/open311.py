@@ -156,7 +156,13 @@ def parse_request(
     location = _location(form)
     description = form.get("description", "")
     if len(description) > MAX_DESCRIPTION:
-        raise Open311Error(400, f"description is over {MAX_DESCRIPTION} characters")
+        # 422 as on every channel that carries text (the spec's error body all the same):
+        # the form is well formed, the text is more than a matter needs.
+        raise Open311Error(
+            422,
+            f"description is over {MAX_DESCRIPTION:,} characters"
+            f" (รายละเอียดยาวเกิน {MAX_DESCRIPTION:,} ตัวอักษร)",
+        )
     media_url = form.get("media_url", "").strip() or None
     if media_url and not media_url.startswith(("http://", "https://")):
         raise Open311Error(400, "media_url must be an http(s) URL")

@@ -11,11 +11,23 @@ from services.intake.domain.model import ALLOWED_KINDS, Submission
 from shared.thai import fiscal_year_be, format_case_id, normalize_text, to_bangkok
 
 CLOCK_SKEW = timedelta(minutes=5)
+# How far back a channel may say the agency received a matter. Older is a wrong date, not a
+# late one: a year in two digits (69 for 2569) or converted from B.E. twice, a timestamp in
+# seconds read as milliseconds (1970); its case would open years overdue, numbered in a long
+# closed fiscal year. Five years still takes an import of past fiscal years' registers (the
+# demo replays Traffy Fondue reports received in May 2023).
+MAX_AGE = timedelta(days=5 * 365 + 2)
 
 
-def check_allowed(sub: Submission, now: datetime) -> None:
+def check_allowed(sub: Submission, now: datetime, max_age: timedelta = MAX_AGE) -> None:
     if sub.received_at is not None and sub.received_at > now + CLOCK_SKEW:
         raise IntakeError(f"received_at {sub.received_at.isoformat()} is in the future")
+    if sub.received_at is not None and sub.received_at < now - max_age:
+        days = max_age.days
+        raise IntakeError(
+            f"received_at {sub.received_at.isoformat()} is more than {days:,} days ago"
+            f" (วันที่รับเรื่องเก่ากว่า {days:,} วัน: โปรดตรวจสอบวันที่ โดยเฉพาะปี พ.ศ./ค.ศ.)"
+        )
     if sub.kind not in ALLOWED_KINDS[sub.channel]:
         raise IntakeError(
             f"kind '{sub.kind.value}' cannot come through channel '{sub.channel.value}'"
