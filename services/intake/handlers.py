@@ -323,7 +323,10 @@ class IntakeHandlers:
             return [await self._one(p.channel_message_id or "", request.submission, cid)]
         if ctype != "application/json":
             raise UnknownChannel(f"no parser for channel {p.channel!r} with {p.content_type!r}")
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # invalid, a 5,000-digit number, too deep
+            raise IntakeError(f"raw JSON body is not valid JSON: {str(exc)[:200]}") from exc
         if not isinstance(data, dict):
             raise UnknownChannel("raw JSON body must be an object")
         if p.channel == "phone" and "summary" in data:

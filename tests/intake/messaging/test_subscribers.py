@@ -205,3 +205,16 @@ async def test_a_raw_payload_without_message_id_is_one_case_however_often_delive
     ids = [c["case_id"] for c in cases(world)]
     # The same words in a second, separate report are a second case.
     assert len(ids) == 2 and len(set(ids)) == 2
+
+
+async def test_a_raw_json_body_that_cannot_parse_is_dead_lettered_at_once() -> None:
+    """Not JSON, a 5,000-digit number, nesting too deep: permanent, never retried."""
+    world, svc = setup()
+    bodies = ["{not json", '{"text": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000]
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        for body in bodies:
+            await broker.publish(raw("web", body), topic=Topic.INTAKE_RAW.value)
+    letters = list(world.dead.letters.values())
+    assert len(letters) == 3
+    assert all("not valid JSON" in d["reason"] for d in letters), [d["reason"] for d in letters]
+    assert cases(world) == []
