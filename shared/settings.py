@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     service_name: str = "ruam"
+    # "dev" only on a developer's or CI's machine (the local stack sets it): the built-in
+    # demo secrets are accepted there and nowhere else.
+    env: str = shared_field("production", "RUAM_ENV")
     kafka_bootstrap_servers: str = shared_field("127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS")
     mongodb_url: str = shared_field("mongodb://127.0.0.1:27017", "MONGODB_URL")
     mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")

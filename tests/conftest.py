@@ -23,6 +23,10 @@ from deploy.local import stack
 
 S = TypeVar("S")
 
+# Tests run with the built-in demo secrets, as `make test` does (services refuse them
+# anywhere else).
+os.environ.setdefault("RUAM_ENV", "dev")
+
 TEST_PROFILE = stack.get_profile("test")
 
 

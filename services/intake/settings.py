@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -33,6 +33,23 @@ class IntakeSettings(ServiceSettings):
     line_thread_minutes: float = 10.0
     # Routing's organisation directory, for department names (agency_responsible).
     directory_path: str = ""
+
+    @model_validator(mode="after")
+    def _no_demo_secrets_outside_dev(self) -> IntakeSettings:
+        demo = [
+            name
+            for name, used in (
+                ("OPEN311_API_KEYS", DEMO_OPEN311_API_KEY in self.api_keys),
+                ("LINE_CHANNEL_SECRET", self.line_channel_secret == DEMO_LINE_CHANNEL_SECRET),
+            )
+            if used
+        ]
+        if demo and self.env != "dev":
+            raise ValueError(
+                f"{' and '.join(demo)} still hold the published demo value; set your own "
+                "(the demo values are accepted only with RUAM_ENV=dev)"
+            )
+        return self
 
     @property
     def api_keys(self) -> frozenset[str]:
