@@ -84,6 +84,64 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+class OffsetBook:
+    """Offsets of messages whose effects are done, committed together every `every` seconds
+    instead of one commit request per message.
+
+    Only a handled (or dead-lettered) message's offset is noted, so a commit never covers
+    one still in flight: a crash redelivers at most the last interval's messages, which
+    the handlers absorb by idempotency. FastStream's own per-message commit is skipped by
+    marking the message acknowledged; a failure still rewinds (nack) as before.
+    """
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every = every
+        self._done: dict[Any, dict[Any, int]] = {}
+
+    def done(self, msg: StreamMessage[Any]) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from faststream.message import AckStatus
+
+        consumer = getattr(msg, "consumer", None)
+        record = msg.raw_message
+        if not isinstance(consumer, AIOKafkaConsumer) or not hasattr(record, "offset"):
+            return  # an in-memory test broker: its own ack is a no-op anyway
+        tp = TopicPartition(record.topic, record.partition)
+        offsets = self._done.setdefault(consumer, {})
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        msg.committed = AckStatus.ACKED
+
+    async def commit(self) -> int:
+        from aiokafka.errors import CommitFailedError, IllegalStateError
+        from aiokafka.structs import OffsetAndMetadata
+
+        pending, self._done = self._done, {}
+        committed = 0
+        for consumer, offsets in pending.items():
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+                committed += len(offsets)
+            except (CommitFailedError, IllegalStateError):
+                # Rebalanced away meanwhile: the partition's new owner redelivers from the
+                # last commit, and idempotent handlers absorb the repeats.
+                log.info("offsets of a rebalanced consumer dropped: %s", offsets)
+            except KafkaError:
+                for tp, o in offsets.items():  # the broker is away: next round, newest wins
+                    mine = self._done.setdefault(consumer, {})
+                    mine[tp] = max(mine.get(tp, 0), o)
+        return committed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The background loop (a runtime loop): commit until stopped, then once more."""
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)
+            try:
+                await self.commit()
+            except Exception:
+                log.exception("committing offsets failed; retried next round")
+
+
 @dataclass
 class DeadLetterPolicy:
     service: str
@@ -92,6 +150,7 @@ class DeadLetterPolicy:
     backoff_seconds: float
     registry: CollectorRegistry
     broker: KafkaBroker | None = None
+    offsets: OffsetBook = field(default_factory=OffsetBook)
     dead_lettered: Counter = field(init=False)
 
     transient_cap_seconds: float = TRANSIENT_BACKOFF_CAP_SECONDS
@@ -149,6 +208,13 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
 
     class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
         async def consume_scope(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            result = await self._handle(call_next, msg)
+            policy.offsets.done(msg)  # reached only when handled or dead-lettered
+            return result
+
+        async def _handle(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
             if getattr(msg.raw_message, "topic", "").endswith(".dlq"):

@@ -88,6 +88,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        # What was handled since the last round, before the consumers close.
+        with contextlib.suppress(Exception):
+            await self.dead_letters.offsets.commit()
         for hook in self.shutdown:
             await hook()
         if self.mongo is not None:
@@ -122,7 +125,7 @@ def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runt
         if with_mongo
         else None
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         registry=registry,
         broker=broker,
@@ -131,6 +134,8 @@ def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runt
         publisher=KafkaEventPublisher(broker, settings),
         mongo=mongo,
     )
+    runtime.loops.append(policy.offsets.run)
+    return runtime
 
 
 def asgi_app(
