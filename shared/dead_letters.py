@@ -265,9 +265,10 @@ def keep_dead_letters(
         registry=runtime.registry,
         describe=describe,
     )
-    runtime.router.subscriber(
-        runtime.dead_letters.dlq_topic, **subscriber_options(runtime.settings, "dlq")
-    )(office.on_message)
+    # One consumer is plenty for a topic that is empty on a good day; each idle consumer
+    # costs the broker a fetch every half second.
+    options = {**subscriber_options(runtime.settings, "dlq"), "max_workers": 1}
+    runtime.router.subscriber(runtime.dead_letters.dlq_topic, **options)(office.on_message)
     return office
 
 
