@@ -71,6 +71,12 @@ class ServiceSettings(BaseSettings):
     # Reverse proxies in front of the service that append to X-Forwarded-For; 0 trusts none
     # and keys clients by the peer address.
     trusted_proxy_hops: int = shared_field(0, "RUAM_TRUSTED_PROXY_HOPS")
+    # Who signs the bearer tokens every service accepts (shared.auth, docs/auth.md): an
+    # OpenID Connect issuer, by default the built-in one that routing serves. An SAO with its
+    # own identity provider (Keycloak, Entra ID, ...) names it here, and the audience its
+    # tokens are minted for.
+    oidc_issuer: str = shared_field("http://127.0.0.1:8002/oidc", "RUAM_OIDC_ISSUER")
+    oidc_audience: str = shared_field("ruam", "RUAM_OIDC_AUDIENCE")
 
     @property
     def api_keys(self) -> frozenset[str]:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from starlette.routing import BaseRoute
+
 from services.routing import http, subscribers
 from services.routing.adapters.classifier import default_ranker
 from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFiles
 from services.routing.adapters.mongo_cases import MongoCaseRepository
 from services.routing.handlers import RoutingHandlers
+from services.routing.identity import Issuer, create_issuer
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from services.routing.settings import RoutingSettings
 from shared.clock import Clock, SystemClock
+from shared.http import ErrorTable
 from shared.outbox import periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
 
 RoutingService = Service[RoutingSettings, RoutingHandlers]
+
+
+class _Api:
+    """Routing's API with the built-in issuer's routes (`shared.service.Api`)."""
+
+    ERRORS: ErrorTable = http.ERRORS
+
+    def __init__(self, issuer: Issuer | None) -> None:
+        self.issuer = issuer
+
+    def routes(self) -> list[BaseRoute]:
+        return http.routes(self.issuer)
 
 
 def create_service(
@@ -47,6 +63,8 @@ def create_service(
         )
     # Fail at start-up, not on the first message, when our own organisation has no directory.
     directories.get(settings.org_id)
+    # Refuses to start outside dev without a signing key (IssuerMisconfigured).
+    issuer = create_issuer(settings, directories) if settings.builtin_issuer else None
     clock = clock or SystemClock()
     handlers = RoutingHandlers(
         cases,
@@ -65,4 +83,4 @@ def create_service(
             "deadline timers fired event(s)",
         )
     )
-    return assemble(settings, runtime, handlers, clock, subscribers.register, http)
+    return assemble(settings, runtime, handlers, clock, subscribers.register, _Api(issuer))

@@ -22,6 +22,8 @@ from services.routing.domain.errors import (
 from services.routing.domain.lifecycle import Command
 from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KINDS, Case
 from services.routing.handlers import Actor, RoutingHandlers
+from services.routing.identity import Issuer
+from services.routing.identity_http import routes as issuer_routes
 from shared.events.cases import Kind, Location
 from shared.http import (
     JSON,
@@ -274,8 +276,10 @@ async def get_history(request: Request) -> Response:
     return JSON({**body, "entries": [asdict(e) for e in entries]})
 
 
-def routes() -> list[BaseRoute]:
+def routes(issuer: Issuer | None = None) -> list[BaseRoute]:
+    """The API; with the built-in issuer's /oidc routes when routing serves one."""
     return [
+        *(issuer_routes(issuer) if issuer is not None else []),
         Route("/v1/cases", list_cases, methods=["GET"]),
         Route("/v1/cases/{case_id}", get_case, methods=["GET"]),
         Route("/v1/cases/{case_id}/actions", post_action, methods=["POST"]),

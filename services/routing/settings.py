@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, shared_field
 
 
 class RoutingSettings(ServiceSettings):
@@ -21,3 +22,16 @@ class RoutingSettings(ServiceSettings):
     preview_load_cache_seconds: float = 2.0
     # Assignment re-counts officers' open cases this often, counting its own in between.
     assignment_load_recount_seconds: float = 5.0
+    # The built-in OpenID Connect issuer (services/routing/identity.py, docs/auth.md), served
+    # under /oidc as RUAM_OIDC_ISSUER. Off when the SAO signs in with its own provider.
+    builtin_issuer: bool = True
+    # Its ES256 signing key, PEM (or a file holding it). Required outside RUAM_ENV=dev; in dev
+    # a key is made at start, and tokens do not outlive a restart.
+    oidc_signing_key: SecretStr = shared_field(SecretStr(""), "RUAM_OIDC_SIGNING_KEY")
+    oidc_signing_key_file: str = shared_field("", "RUAM_OIDC_SIGNING_KEY_FILE")
+    # Who may sign in: YAML of argon2id hashes and roles. In dev without one, every officer of
+    # the directory and the demo accounts sign in with the published demo password.
+    credentials_file: str = shared_field("", "RUAM_CREDENTIALS_FILE")
+    # Access tokens are short-lived: a stolen one is soon useless, and a changed role applies
+    # at the next sign-in.
+    access_token_seconds: int = 900
