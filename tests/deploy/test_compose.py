@@ -44,14 +44,25 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+SECRETS = ("OPEN311_API_KEYS", "LINE_CHANNEL_SECRET", "RUAM_OIDC_SIGNING_KEY")
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    env = {"OPEN311_API_KEYS": "k", "LINE_CHANNEL_SECRET": "s"}
+    env = {**{name: "x" for name in SECRETS}, "RUAM_CREDENTIALS_DIR": "/etc/ruam"}
     text = (REPO / "docker-compose.yml").read_text()
     for name, value in env.items():  # interpolation is Compose's job; the schema sees values
         text = text.replace(f"${{{name}:?set {name}}}", value)
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
+
+
+def test_every_secret_must_be_given_none_has_a_default() -> None:
+    """Compose runs without RUAM_ENV=dev: a secret left unset must stop `compose up`."""
+    text = (REPO / "docker-compose.yml").read_text()
+    for name in SECRETS:
+        assert f"${{{name}:?set {name}}}" in text, name
+        assert f"${{{name}:-" not in text, name
 
 
 def test_compose_file_matches_the_compose_specification(
