@@ -57,6 +57,7 @@ STORE_FIELDS = (
     "outbox_pending",
 )  # the last: earlier layout
 CLAIM_TTL = timedelta(seconds=30)
+MAX_TAKEOVER_STEPS = 20
 # Errors after which a write surely did not happen (refused by the server, or by the
 # driver before sending).
 NOT_WRITTEN: tuple[type[BaseException], ...] = (OperationFailure, InvalidDocument)
@@ -372,12 +373,24 @@ class AggregateStore:
         if held is not None and datetime.now(UTC) - held["at"] < CLAIM_TTL:
             raise ConcurrencyError(f"{claim_id} is held by another writer")
         if held is not None:
-            if not await self._insert_claim(f"{claim_id}#takeover#{held['by']}", token):
-                raise ConcurrencyError(f"{claim_id} is being taken over by another writer")
+            await self._take_over(claim_id, held["by"], token)
             await self._claims.delete_one({"_id": claim_id})
         if await self._insert_claim(claim_id, token):
             return token, True
         raise ConcurrencyError(f"{claim_id} is held by another writer")
+
+    async def _take_over(self, claim_id: str, dead: str, token: str) -> None:
+        """Win the right to replace a dead holder's claim: one taker wins each step by a
+        unique insert, and a step whose taker died in turn is itself taken over after
+        CLAIM_TTL by the next step, so no death leaves the aggregate locked for good."""
+        for step in range(MAX_TAKEOVER_STEPS):
+            step_id = f"{claim_id}#takeover#{dead}#{step}"
+            if await self._insert_claim(step_id, token):
+                return
+            taker = await self._claims.find_one({"_id": step_id})
+            if taker is not None and datetime.now(UTC) - taker["at"] < CLAIM_TTL:
+                raise ConcurrencyError(f"{claim_id} is being taken over by another writer")
+        raise ConcurrencyError(f"{claim_id}: {MAX_TAKEOVER_STEPS} takers died taking it over")
 
     async def _insert_claim(self, claim_id: str, token: str) -> bool:
         try:

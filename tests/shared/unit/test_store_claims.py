@@ -141,3 +141,21 @@ async def test_on_claims_only_unique_indexes_are_created() -> None:
         ([("department", 1), ("received_at", 1)], False),
         ([("key", 1)], True),
     ]
+
+
+async def test_a_taker_that_died_mid_takeover_does_not_lock_the_aggregate_for_good() -> None:
+    """The writer died holding its claim, then a taker died after winning the takeover:
+    the next taker takes over the takeover once that too is older than a claim's life."""
+    fake, store = await created()
+    held = claim_of("a1", 1, fake.docs["a1"]["write_id"])
+    long_ago = datetime.now(UTC) - CLAIM_TTL - timedelta(seconds=1)
+    await claims(fake).insert_one({"_id": held, "at": long_ago, "by": "dead"})
+    step = f"{held}#takeover#dead#0"
+    await claims(fake).insert_one({"_id": step, "at": datetime.now(UTC), "by": "taker"})
+    assert await store.get("a1") is not None
+    with pytest.raises(ConcurrencyError, match="being taken over"):  # a live taker: wait
+        await store.save({"_id": "a1", "n": 1}, expected_version=1)
+    claims(fake).docs[step]["at"] = long_ago  # ... who then died too
+    assert await store.get("a1") is not None
+    assert await store.save({"_id": "a1", "n": 1}, expected_version=1) == 2
+    assert (fake.docs["a1"]["n"], fake.docs["a1"]["version"]) == (1, 2)
