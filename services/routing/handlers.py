@@ -43,9 +43,9 @@ log = logging.getLogger("ruam.routing")
 
 TOP_K = 5
 MAX_CLASSIFIED_CHARS = 2000
-# Classification holds the GIL, so more threads add no throughput; two let one long text
-# be ranked without queueing the next.
-RANKING_THREADS = 2
+# Classification holds the GIL, so more threads add no throughput; and two threads racing
+# to the lazily loaded model each load it (peak RSS +70 MB, see docs/storage.md).
+RANKING_THREADS = 1
 DUPLICATE_CANDIDATES = 50
 # Actions a service may ask for without an officer (the survey reopens what citizens say
 # is not fixed); every other action names the officer who takes it.
