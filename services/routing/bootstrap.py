@@ -76,6 +76,7 @@ def create_service(
         preview_cache_seconds=settings.preview_load_cache_seconds,
         loads_cache_seconds=settings.assignment_load_recount_seconds,
     )
+    runtime.startup.append(handlers.warm_up)
     runtime.loops.append(
         periodic(
             lambda: handlers.fire_timers(settings.timer_batch),

@@ -43,9 +43,9 @@ log = logging.getLogger("ruam.routing")
 
 TOP_K = 5
 MAX_CLASSIFIED_CHARS = 2000
-# Classification holds the GIL, so more threads add no throughput; and two threads racing
-# to the lazily loaded model each load it (peak RSS +70 MB, see docs/storage.md).
-RANKING_THREADS = 1
+# Classification holds the GIL, so more threads add no throughput; two let one long text
+# be ranked without queueing the next.
+RANKING_THREADS = 2
 DUPLICATE_CANDIDATES = 50
 # Actions a service may ask for without an officer (the survey reopens what citizens say
 # is not fixed); every other action names the officer who takes it.
@@ -89,6 +89,11 @@ class RoutingHandlers:
 
     def directory(self, org_id: str | None = None) -> Directory:
         return self.directories.get(org_id or self.org_id)
+
+    async def warm_up(self) -> None:
+        """Start-up hook: load the tokenizer's dictionary once, before the ranking threads
+        race for it (each would load its own copy: peak RSS +70 MB)."""
+        await self.rank("ไฟถนนดับ")
 
     async def rank(self, text: str) -> list[CategoryScore]:
         # The opening words say what the matter is; tokenizing is superlinear in length,
