@@ -1,15 +1,16 @@
 """Use cases of the survey service: ask, record answers, aggregate, alert, report.
 
-Aggregation, argued: responses are stored once (unique id per token or paper form)
-and never change. A slice's figures (counts, sums, distribution) are *recomputed* from
-the stored responses with a $group/$sum aggregation and *set* on the bucket, never
-incremented. Setting a value computed from the source is idempotent: a redelivered or
-replayed `survey.responded` recomputes the same numbers, a crash between two steps
-leaves nothing half-counted (the redelivery recomputes), and a rebuild runs the very
-same computation for every slice. The price is one aggregation per slice per response
-(six slices), cheap at a subdistrict's volume. A response belongs to the period in
-which it was given (`responded_at`, Bangkok time), so a late or keyed-in answer lands
-in its own month and fiscal year whatever the arrival order.
+Aggregation, argued (docs/survey-aggregates.md): responses are stored once (unique id
+per token or paper form) and never change. A response's figures are *added* to each of
+its six slice buckets and to its department's day, one document each, read and written
+by id through a compare-and-set, so what one response costs does not grow with what is
+stored. Counts are integers, so adding stays exact. Each bucket remembers the responses
+it took last and the response is marked `counted` once every bucket has it: a redelivered
+or replayed `survey.responded` adds nothing twice. The trailing window of an alert is the
+sum of a few department months read by id. `rebuild` is the exact full recount from the
+stored responses. A response belongs to the period in which it was given (`responded_at`,
+Bangkok time), so a late or keyed-in answer lands in its own month and fiscal year
+whatever the arrival order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import io
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -38,6 +40,10 @@ from services.survey.domain.model import (
     Answer,
     Bucket,
     Campaign,
+    DepartmentMonth,
+    Figures,
+    KeptBucket,
+    MonthKey,
     Questionnaire,
     Response,
     ResponseSubmission,
@@ -396,30 +402,111 @@ class SurveyHandlers:
     # ------------------------------------------------------------------- aggregating
 
     async def on_survey_responded(self, event: SurveyResponded) -> Response:
-        # The stored response is the source of truth; an event replayed into a fresh
-        # database stores it first, so the topic alone can rebuild everything.
-        await self.responses.ensure(response_from_event(event))
-        response = await self.responses.get(event.payload.response_id)
-        assert response is not None
+        response_id = event.payload.response_id
+        stored = await self.responses.load(response_id)
+        if stored is None:
+            # The stored response is the source of truth; an event replayed into a fresh
+            # database stores it first, so the topic alone can rebuild everything.
+            response = response_from_event(event)
+            await self.responses.ensure(response)
+        elif stored.counted:
+            return stored.response  # a redelivery: every aggregate has it already
+        else:
+            response = stored.response
+        added = rules.figures_of(response)
         for slice_ in rules.slices_of(response):
-            await self.recompute(slice_)
-        await self._raise_alerts(response)
+            kept = await self.aggregates.change(slice_, _adding(slice_, response_id, added))
+            if kept is not None and slice_.by == "department":
+                self._gauge(rules.bucket_of(kept))
+        month = None
+        if (key := rules.month_of(response)) is not None:
+            day = rules.day_of(response).day
+            month = await self.aggregates.change_month(
+                key, lambda current: rules.count_in_month(current, key, day, response_id, added)
+            )
+        await self._raise_alerts(response, month)
+        # Last: a crash before it redelivers the response, and what it reached skips it.
+        await self.responses.mark_counted([response_id])
         return response
 
-    async def recompute(self, slice_: Slice, *, force: bool = False) -> Bucket:
-        responses, counts = await self.responses.count(slice_)
-        bucket = rules.bucket_from_counts(slice_, responses, counts)
-        if await self.aggregates.put(bucket, force=force) and slice_.by == "department":
-            self._gauge(bucket)
-        return bucket
-
     async def rebuild(self) -> dict[str, int]:
-        """Recompute every slice from the stored responses; drop buckets nothing backs."""
-        slices = await self.responses.slices()
-        for slice_ in slices:
-            await self.recompute(slice_, force=True)
-        removed = await self.aggregates.delete_except({s.key for s in slices})
-        return {"slices": len(slices), "removed": removed}
+        """The exact full recount from the stored responses, for the operator: every
+        bucket and department month is set to it, and buckets nothing backs are dropped.
+
+        Safe while responses keep arriving: what was added live to a bucket but not seen
+        by the recount is found by its applied id, loaded and kept (docs/survey-aggregates.md).
+        """
+        recount = _Recount()
+        async for stored in self.responses.scan():
+            recount.add(stored.response, stored.counted)
+        uncounted = [i for i, counted in recount.scanned.items() if not counted]
+        # Before the buckets are set: a delivery that reads the response from now on skips
+        # it, and one already in flight finds it in the applied lists set below.
+        await self.responses.mark_counted(uncounted)
+        late: dict[str, Response | None] = {}
+        for slice_, figures, waiting in recount.bucket_items():
+            await self._recount_bucket(slice_, figures, waiting, recount.scanned, late)
+        for month, days, waiting in recount.month_items():
+            await self._recount_month(month, days, waiting, recount.scanned, late)
+        removed = 0
+        # An aggregate no recounted response backs goes, unless a response the recount did
+        # not see (one that arrived meanwhile) was added to it.
+        for kept in await self.aggregates.all_kept():
+            if kept.slice.key not in recount.buckets and all(
+                i in recount.scanned for i in kept.applied
+            ):
+                await self.aggregates.delete(kept.slice)
+                removed += 1
+        for m in await self.aggregates.all_months():
+            if m.of.key not in recount.months and all(i in recount.scanned for i in m.applied):
+                await self.aggregates.delete_month(m.of)
+                removed += 1
+        await self.refresh_gauges()
+        return {
+            "responses": len(recount.scanned),
+            "slices": len(recount.buckets),
+            "months": len(recount.months),
+            "removed": removed,
+        }
+
+    async def _recount_bucket(
+        self,
+        slice_: Slice,
+        figures: Figures,
+        waiting: list[str],
+        scanned: dict[str, bool],
+        late: dict[str, Response | None],
+    ) -> None:
+        def decide(current: KeptBucket | None) -> KeptBucket | None:
+            return rules.recount_bucket(current, slice_, figures, waiting, scanned, late)
+
+        await self._loading_late(lambda: self.aggregates.change(slice_, decide), late)
+
+    async def _recount_month(
+        self,
+        month: MonthKey,
+        days: dict[int, Figures],
+        waiting: list[str],
+        scanned: dict[str, bool],
+        late: dict[str, Response | None],
+    ) -> None:
+        def decide(current: DepartmentMonth | None) -> DepartmentMonth | None:
+            return rules.recount_month(current, month, days, waiting, scanned, late)
+
+        await self._loading_late(lambda: self.aggregates.change_month(month, decide), late)
+
+    async def _loading_late(
+        self, write: Callable[[], Awaitable[object]], late: dict[str, Response | None]
+    ) -> None:
+        """Write, after loading the responses added live that the recount did not see."""
+        while True:
+            try:
+                await write()
+                return
+            except rules.Unseen as unseen:
+                for response_id in unseen.response_ids:
+                    stored = await self.responses.load(response_id)
+                    late[response_id] = stored.response if stored else None
 
     async def refresh_gauges(self) -> None:
         for bucket in await self.aggregates.all():
@@ -452,27 +539,40 @@ class SurveyHandlers:
 
     # ------------------------------------------------------------------- improving
 
-    async def _raise_alerts(self, response: Response) -> None:
+    async def _raise_alerts(self, response: Response, month: DepartmentMonth | None) -> None:
         policy = self.config.policy
         questionnaire = self.questionnaire(response.questionnaire_version)
         labels = self.config.labels
         decisions = rules.response_alerts(policy, response, questionnaire, labels)
-        if response.department:
-            for rule in rules.window_rules(policy):
-                start, end = rules.window_of(rule, response)
-                n, counts = await self.responses.count_window(
-                    response.org_id, response.department, start, end
-                )
-                window = rules.bucket_from_counts(
-                    Slice(response.org_id, response.fiscal_year, "window", response.department),
-                    n,
-                    counts,
-                )
-                decision = rules.window_alert(rule, response, n, window.tally(), labels)
-                if decision is not None:
-                    decisions.append(decision)
+        if month is not None:
+            decisions += await self._window_alerts(response, month)
         for decision in decisions:
             await self._raise(decision, response)
+
+    async def _window_alerts(
+        self, response: Response, month: DepartmentMonth
+    ) -> list[AlertDecision]:
+        """Each window rule judged on the sum of the department's days in its window."""
+        decisions = []
+        # The month just written is at hand; the window's earlier months are read by id.
+        months = {month.of: month}
+        for rule in rules.window_rules(self.config.policy):
+            first, last = rules.window_of(rule, response)
+            for key in rules.window_months(response, first, last):
+                if key not in months:
+                    months[key] = await self.aggregates.month(key) or DepartmentMonth(key)
+            window = rules.window_figures(months.values(), first, last)
+            bucket = rules.bucket_from_counts(
+                Slice(response.org_id, response.fiscal_year, "window", month.of.department),
+                window.responses,
+                window.counts,
+            )
+            decision = rules.window_alert(
+                rule, response, window.responses, bucket.tally(), self.config.labels
+            )
+            if decision is not None:
+                decisions.append(decision)
+        return decisions
 
     async def _raise(self, d: AlertDecision, cause: Response) -> None:
         now = to_millis(self.clock.now())
@@ -569,3 +669,52 @@ def response_from_event(event: SurveyResponded) -> Response:
         department=p.department,
         category=p.category,
     )
+
+
+def _adding(
+    slice_: Slice, response_id: str, added: Figures
+) -> Callable[[KeptBucket | None], KeptBucket | None]:
+    def decide(current: KeptBucket | None) -> KeptBucket | None:
+        return rules.count_in(current, slice_, response_id, added)
+
+    return decide
+
+
+@dataclass
+class _Recount:
+    """Every bucket and department month summed from a scan of the stored responses."""
+
+    scanned: dict[str, bool] = field(default_factory=dict)  # response id -> counted
+    buckets: dict[str, tuple[Slice, Figures]] = field(default_factory=dict)
+    months: dict[str, tuple[MonthKey, dict[int, Figures]]] = field(default_factory=dict)
+    # Per bucket and per month: its responses not marked counted when scanned.
+    bucket_uncounted: dict[str, list[str]] = field(default_factory=dict)
+    month_uncounted: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, response: Response, counted: bool) -> None:
+        response_id = response.response_id
+        self.scanned[response_id] = counted
+        added = rules.figures_of(response)
+        for slice_ in rules.slices_of(response):
+            _, figures = self.buckets.get(slice_.key, (slice_, Figures()))
+            self.buckets[slice_.key] = (slice_, figures + added)
+            if not counted:
+                self.bucket_uncounted.setdefault(slice_.key, []).append(response_id)
+        if (month := rules.month_of(response)) is not None:
+            _, days = self.months.setdefault(month.key, (month, {}))
+            day = rules.day_of(response).day
+            days[day] = days.get(day, Figures()) + added
+            if not counted:
+                self.month_uncounted.setdefault(month.key, []).append(response_id)
+
+    def bucket_items(self) -> list[tuple[Slice, Figures, list[str]]]:
+        return [
+            (slice_, figures, self.bucket_uncounted.get(key, []))
+            for key, (slice_, figures) in sorted(self.buckets.items())
+        ]
+
+    def month_items(self) -> list[tuple[MonthKey, dict[int, Figures], list[str]]]:
+        return [
+            (month, days, self.month_uncounted.get(key, []))
+            for key, (month, days) in sorted(self.months.items())
+        ]

@@ -1,20 +1,33 @@
 """What the survey handlers need from the outside world, as protocols.
 
 Adapters implement them on MongoDB; tests implement them with fakes. Every write is
-one document: a survey, a response or an alert with its outbox; an aggregate bucket.
+one document: a survey, a response or an alert with its outbox; an aggregate bucket; a
+department month.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from services.survey.domain.model import Alert, AnswerScalar, Bucket, Response, Slice, Survey
+from services.survey.domain.model import (
+    Alert,
+    Bucket,
+    DepartmentMonth,
+    KeptBucket,
+    MonthKey,
+    Response,
+    Slice,
+    Survey,
+)
 from shared.outbox import Emission
 
-# How many responses a slice holds, and how often each (question, answer) was given.
-Counts = tuple[int, dict[tuple[str, AnswerScalar], int]]
+
+class StoredResponse(NamedTuple):
+    response: Response
+    # Every bucket and department month of the response has it: a redelivery skips it all.
+    counted: bool
 
 
 class SurveyRepository(Protocol):
@@ -33,26 +46,24 @@ class SurveyRepository(Protocol):
 
 
 class ResponseRepository(Protocol):
+    """Per event, by id only: what costs the same however many responses are stored."""
+
     async def add(self, response: Response, emissions: Sequence[Emission]) -> bool:
         """Insert with its events; False if this response id was recorded already."""
 
     async def ensure(self, response: Response) -> None:
         """Store a response learnt from an event if it is not stored yet (no events)."""
 
-    async def get(self, response_id: str) -> Response | None: ...
+    async def load(self, response_id: str) -> StoredResponse | None: ...
 
     async def answered(self, response_ids: Sequence[str]) -> set[str]: ...
 
-    async def count(self, slice_: Slice) -> Counts:
-        """Count a slice's responses and answers from the stored responses."""
+    async def mark_counted(self, response_ids: Sequence[str]) -> None:
+        """Note that these responses are in every aggregate they belong to."""
 
-    async def count_window(
-        self, org_id: str, department: str, start: datetime, end: datetime
-    ) -> Counts:
-        """Same, for one department's responses given in (start, end]."""
-
-    async def slices(self) -> list[Slice]:
-        """Every slice some stored response falls in."""
+    def scan(self) -> AsyncIterator[StoredResponse]:
+        """Every stored response: for the operator's full recount only, never per event."""
+        ...
 
     async def flush(self, response_id: str) -> int: ...
 
@@ -60,9 +71,13 @@ class ResponseRepository(Protocol):
 
 
 class AggregateStore(Protocol):
-    async def put(self, bucket: Bucket, *, force: bool = False) -> bool:
-        """Set a slice's figures. Unless forced, never replace figures computed from more
-        responses (a slower recomputation must not undo a newer one); False if refused."""
+    """Buckets (one per slice) and department months (one per department and month), each
+    one document changed by load -> decide -> compare-and-set save -> retry on conflict."""
+
+    async def change(
+        self, slice_: Slice, decide: Callable[[KeptBucket | None], KeptBucket | None]
+    ) -> KeptBucket | None:
+        """Apply `decide` to the stored bucket (None: leave it); returns what is stored."""
 
     async def get(self, slice_: Slice) -> Bucket | None: ...
 
@@ -70,7 +85,21 @@ class AggregateStore(Protocol):
 
     async def all(self) -> list[Bucket]: ...
 
-    async def delete_except(self, keys: set[str]) -> int: ...
+    async def all_kept(self) -> list[KeptBucket]:
+        """Every bucket with its applied ids (a scan: for the full recount only)."""
+
+    async def delete(self, slice_: Slice) -> None: ...
+
+    async def change_month(
+        self, key: MonthKey, decide: Callable[[DepartmentMonth | None], DepartmentMonth | None]
+    ) -> DepartmentMonth | None: ...
+
+    async def month(self, key: MonthKey) -> DepartmentMonth | None: ...
+
+    async def all_months(self) -> list[DepartmentMonth]:
+        """Every department month (a scan: for the full recount only)."""
+
+    async def delete_month(self, key: MonthKey) -> None: ...
 
 
 class AlertRepository(Protocol):

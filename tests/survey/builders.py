@@ -19,6 +19,7 @@ from tests.survey.fakes import (
     FakeAlertRepository,
     FakeResponseRepository,
     FakeSurveyRepository,
+    Ops,
     SequentialTokens,
 )
 
@@ -75,13 +76,15 @@ class Wired:
     aggregates: FakeAggregateStore
     alerts: FakeAlertRepository
     clock: FixedClock
+    ops: Ops
 
 
 def wired(now: datetime = NOW) -> Wired:
     publisher = FakePublisher()
+    ops = Ops()
     surveys = FakeSurveyRepository(publisher)
-    responses = FakeResponseRepository(publisher)
-    aggregates = FakeAggregateStore()
+    responses = FakeResponseRepository(publisher, ops)
+    aggregates = FakeAggregateStore(ops)
     alerts = FakeAlertRepository(publisher)
     clock = FixedClock(now)
     handlers = SurveyHandlers(
@@ -97,4 +100,4 @@ def wired(now: datetime = NOW) -> Wired:
         public_base_url="https://survey.example/s/",
         tokens=SequentialTokens(),
     )
-    return Wired(handlers, publisher, surveys, responses, aggregates, alerts, clock)
+    return Wired(handlers, publisher, surveys, responses, aggregates, alerts, clock, ops)

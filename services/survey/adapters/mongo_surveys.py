@@ -2,35 +2,44 @@
 
 Collections: `surveys` (_id = survey id, one per resolution of a case), `responses`
 (_id = response id: unique, so a second answer to one token or one paper form cannot
-be stored), `satisfaction_buckets` (_id = org|fiscal year|dimension|value) and
-`satisfaction_alerts` (_id = alert id). Surveys, responses and alerts carry their
-events in an embedded outbox (shared.outbox).
+be stored), `satisfaction_buckets` (_id = org|fiscal year|dimension|value),
+`satisfaction_days` (_id = org|department|YYYY-MM: a department's figures per day of a
+month) and `satisfaction_alerts` (_id = alert id). Surveys, responses and alerts carry
+their events in an embedded outbox (shared.outbox).
+
+What a response's event does reads and writes by `_id` only: on FerretDB v1 every other
+filter scans the collection (docs/storage.md, docs/survey-aggregates.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.survey.domain import rules
 from services.survey.domain.model import (
-    DIMENSIONS,
     Alert,
     AlertDecision,
     Answer,
-    AnswerScalar,
     Bucket,
+    DepartmentMonth,
+    Figures,
+    KeptBucket,
+    MonthKey,
     QuestionStats,
     Response,
     Slice,
     Survey,
 )
-from services.survey.ports import Counts
+from services.survey.ports import StoredResponse
 from shared.errors import ConcurrencyError
 from shared.mongo import Document
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore, Decision, change
+from shared.store import AggregateStore, Decision, change, retry_on_conflict
 
 # ----------------------------------------------------------------------- mapping
 
@@ -84,10 +93,8 @@ def response_to_document(r: Response) -> Document:
         "entered_by": r.entered_by,
         "fiscal_year": r.fiscal_year,
         "answers": [{"q": a.question_id, "t": a.type, "v": a.value} for a in r.answers],
-        # What the aggregation pipelines read: the slice each dimension puts it in, and
-        # the answers that are counted (comments are not).
-        "dims": {by: r.slice_value(by) for by in DIMENSIONS},
-        "scored": [{"q": a.question_id, "v": a.value} for a in r.scored],
+        # Set once every bucket and department month has the response.
+        "counted": False,
     }
 
 
@@ -151,6 +158,73 @@ def bucket_from_document(doc: Document) -> Bucket:
     )
 
 
+_ESCAPED = re.compile(r"%(25|20)")
+
+
+def applied_to_field(ids: Sequence[str]) -> str:
+    """The applied ids as one space-separated string (spaces and '%' in an id escaped).
+
+    Not an array: FerretDB's SQLite format types every array element, and a bucket with
+    500 of them took about 3.5 ms more per read or write, one string about 1 ms."""
+    return " ".join(i.replace("%", "%25").replace(" ", "%20") for i in ids)
+
+
+def applied_from_field(value: str | list[str] | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, list):
+        return tuple(value)
+    unescape = {"25": "%", "20": " "}
+    return tuple(_ESCAPED.sub(lambda m: unescape[m.group(1)], i) for i in value.split(" "))
+
+
+def kept_to_document(kept: KeptBucket) -> Document:
+    # The stored shape stays what every reader knows (bucket_to_document), derived from
+    # the integer counts, which it keeps losslessly in `questions[].dist`.
+    return {**bucket_to_document(rules.bucket_of(kept)), "applied": applied_to_field(kept.applied)}
+
+
+def kept_from_document(doc: Document) -> KeptBucket:
+    bucket = bucket_from_document(doc)
+    return KeptBucket(
+        bucket.slice,
+        Figures(bucket.responses, rules.counts_of(bucket)),
+        applied_from_field(doc.get("applied")),
+    )
+
+
+def _figures_to_document(f: Figures) -> Document:
+    ordered = sorted(f.counts.items(), key=lambda kv: (kv[0][0], str(type(kv[0][1])), kv[0][1]))
+    return {
+        "responses": f.responses,
+        "counts": [{"q": q, "v": v, "n": n} for (q, v), n in ordered if n > 0],
+    }
+
+
+def _figures_from_document(doc: Document) -> Figures:
+    return Figures(doc["responses"], {(c["q"], c["v"]): c["n"] for c in doc.get("counts", [])})
+
+
+def month_to_document(m: DepartmentMonth) -> Document:
+    return {
+        "_id": m.of.key,
+        "org_id": m.of.org_id,
+        "department": m.of.department,
+        "month": m.of.month,
+        # Day keys are "01".."31": no '.' or '$', and no arrays of arrays anywhere.
+        "days": {f"{day:02d}": _figures_to_document(f) for day, f in sorted(m.days.items())},
+        "applied": applied_to_field(m.applied),
+    }
+
+
+def month_from_document(doc: Document) -> DepartmentMonth:
+    return DepartmentMonth(
+        MonthKey(doc["org_id"], doc["department"], doc["month"]),
+        {int(day): _figures_from_document(f) for day, f in (doc.get("days") or {}).items()},
+        applied_from_field(doc.get("applied")),
+    )
+
+
 def alert_to_document(a: Alert) -> Document:
     d = a.decision
     return {
@@ -208,6 +282,26 @@ async def _insert(store: AggregateStore, doc: Document, emissions: Sequence[Emis
 # ----------------------------------------------------------------------- repositories
 
 
+async def _change_figures(
+    store: AggregateStore, doc_id: str, decide: Callable[[Document | None], Decision]
+) -> Document | None:
+    """shared.store.change without its closing flush: figures carry no events, and that
+    flush reads the document back (one more read per bucket per response, for nothing)."""
+
+    async def attempt() -> Document | None:
+        current = await store.get(doc_id)
+        decided = decide(current)
+        if decided is None:
+            return current
+        doc, _ = decided
+        version = int(current.get("version", 0)) if current else 0
+        doc = {**doc, "_id": doc_id}
+        doc["version"] = await store.save(doc, expected_version=version)
+        return doc
+
+    return await retry_on_conflict(attempt)
+
+
 class MongoSurveyRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._surveys = db["surveys"]
@@ -239,15 +333,15 @@ class MongoSurveyRepository:
 
 
 class MongoResponseRepository:
+    MARK_BATCH = 1_000  # statements per command when a rebuild marks responses counted
+
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._responses = db["responses"]
         self._relay = AggregateStore(self._responses, publisher)
 
     async def ensure_indexes(self) -> None:
-        await self._relay.ensure_indexes(
-            *(("org_id", "fiscal_year", f"dims.{by}") for by in DIMENSIONS),
-            ("org_id", "dims.department", "responded_at"),
-        )
+        # None: responses are read by _id per event, and scanned whole by a rebuild.
+        return None
 
     async def add(self, response: Response, emissions: Sequence[Emission]) -> bool:
         return await _insert(self._relay, response_to_document(response), emissions)
@@ -260,64 +354,30 @@ class MongoResponseRepository:
             upsert=True,
         )
 
-    async def get(self, response_id: str) -> Response | None:
+    async def load(self, response_id: str) -> StoredResponse | None:
         doc = await self._responses.find_one({"_id": response_id}, {"outbox": 0})
-        return response_from_document(doc) if doc else None
+        return _stored(doc) if doc else None
 
     async def answered(self, response_ids: Sequence[str]) -> set[str]:
-        cursor = self._responses.find({"_id": {"$in": list(response_ids)}}, {"_id": 1})
-        return {d["_id"] async for d in cursor}
-
-    async def _counts(self, match: Document) -> Counts:
-        responses = await self._responses.count_documents(match)
-        counts: dict[tuple[str, AnswerScalar], int] = {}
-        if responses:
-            # $unwind + $group with $sum only: what FerretDB supports, and exact.
-            pipeline: list[Document] = [
-                {"$match": match},
-                {"$unwind": "$scored"},
-                {"$group": {"_id": {"q": "$scored.q", "v": "$scored.v"}, "n": {"$sum": 1}}},
-            ]
-            async for row in await self._responses.aggregate(pipeline):
-                key = (row["_id"]["q"], row["_id"]["v"])
-                counts[key] = counts.get(key, 0) + int(row["n"])
-        return responses, counts
-
-    async def count(self, slice_: Slice) -> Counts:
-        return await self._counts(
-            {
-                "org_id": slice_.org_id,
-                "fiscal_year": slice_.fiscal_year,
-                f"dims.{slice_.by}": slice_.value,
-            }
-        )
-
-    async def count_window(
-        self, org_id: str, department: str, start: datetime, end: datetime
-    ) -> Counts:
-        return await self._counts(
-            {
-                "org_id": org_id,
-                "dims.department": department,
-                "responded_at": {"$gt": start, "$lte": end},
-            }
-        )
-
-    async def slices(self) -> list[Slice]:
-        found: list[Slice] = []
-        for by in DIMENSIONS:
-            pipeline: list[Document] = [
-                {
-                    "$group": {
-                        "_id": {"o": "$org_id", "y": "$fiscal_year", "v": f"$dims.{by}"},
-                        "n": {"$sum": 1},
-                    }
-                }
-            ]
-            async for row in await self._responses.aggregate(pipeline):
-                key = row["_id"]
-                found.append(Slice(key["o"], int(key["y"]), by, key["v"]))
+        # One lookup by _id each: FerretDB would scan the collection for an $in.
+        found = set()
+        for response_id in response_ids:
+            if await self._responses.find_one({"_id": response_id}, {"_id": 1}) is not None:
+                found.add(response_id)
         return found
+
+    async def mark_counted(self, response_ids: Sequence[str]) -> None:
+        # One statement by _id per response, sent in batches: an $in would scan on FerretDB.
+        for n in range(0, len(response_ids), self.MARK_BATCH):
+            batch = response_ids[n : n + self.MARK_BATCH]
+            await self._responses.bulk_write(
+                [UpdateOne({"_id": i}, {"$set": {"counted": True}}) for i in batch],
+                ordered=False,
+            )
+
+    async def scan(self) -> AsyncIterator[StoredResponse]:
+        async for doc in self._responses.find({}, {"outbox": 0}):
+            yield _stored(doc)
 
     async def flush(self, response_id: str) -> int:
         return await self._relay.flush(response_id)
@@ -326,28 +386,31 @@ class MongoResponseRepository:
         return await self._relay.sweep()
 
 
+def _stored(doc: Document) -> StoredResponse:
+    # A response stored before `counted` existed reads as not counted: after such an
+    # upgrade one rebuild marks them all (docs/survey-aggregates.md).
+    return StoredResponse(response_from_document(doc), bool(doc.get("counted")))
+
+
 class MongoAggregateStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._buckets = db["satisfaction_buckets"]
         self._store = AggregateStore(self._buckets, publisher=None)
+        self._days = db["satisfaction_days"]
+        self._day_store = AggregateStore(self._days, publisher=None)
 
     async def ensure_indexes(self) -> None:
         await self._store.ensure_indexes(("org_id", "fiscal_year", "by"))
 
-    async def put(self, bucket: Bucket, *, force: bool = False) -> bool:
-        doc = bucket_to_document(bucket)
+    async def change(
+        self, slice_: Slice, decide: Callable[[KeptBucket | None], KeptBucket | None]
+    ) -> KeptBucket | None:
+        def on_document(current: Document | None) -> Decision:
+            kept = decide(kept_from_document(current) if current is not None else None)
+            return None if kept is None else (kept_to_document(kept), ())
 
-        def decide(current: Document | None) -> Decision:
-            # Responses are only ever added, so a slice's response count only grows: a
-            # recomputation that saw fewer responses is stale and must not win.
-            if not force and current is not None and current["responses"] > bucket.responses:
-                return None
-            if current is not None and all(current.get(k) == v for k, v in doc.items()):
-                return None  # the same figures: a replay changes nothing, not even the version
-            return doc, ()
-
-        stored = await change(self._store, doc["_id"], decide)
-        return stored is not None and all(stored.get(k) == v for k, v in doc.items())
+        stored = await _change_figures(self._store, slice_.key, on_document)
+        return kept_from_document(stored) if stored is not None else None
 
     async def get(self, slice_: Slice) -> Bucket | None:
         doc = await self._buckets.find_one({"_id": slice_.key})
@@ -361,9 +424,33 @@ class MongoAggregateStore:
         cursor = self._buckets.find({})
         return sorted([bucket_from_document(d) async for d in cursor], key=lambda b: b.slice.key)
 
-    async def delete_except(self, keys: set[str]) -> int:
-        result = await self._buckets.delete_many({"_id": {"$nin": sorted(keys)}})
-        return result.deleted_count
+    async def all_kept(self) -> list[KeptBucket]:
+        cursor = self._buckets.find({}, {"outbox": 0})
+        return sorted([kept_from_document(d) async for d in cursor], key=lambda k: k.slice.key)
+
+    async def delete(self, slice_: Slice) -> None:
+        await self._buckets.delete_one({"_id": slice_.key})
+
+    async def change_month(
+        self, key: MonthKey, decide: Callable[[DepartmentMonth | None], DepartmentMonth | None]
+    ) -> DepartmentMonth | None:
+        def on_document(current: Document | None) -> Decision:
+            month = decide(month_from_document(current) if current is not None else None)
+            return None if month is None else (month_to_document(month), ())
+
+        stored = await _change_figures(self._day_store, key.key, on_document)
+        return month_from_document(stored) if stored is not None else None
+
+    async def month(self, key: MonthKey) -> DepartmentMonth | None:
+        doc = await self._days.find_one({"_id": key.key}, {"outbox": 0})
+        return month_from_document(doc) if doc else None
+
+    async def all_months(self) -> list[DepartmentMonth]:
+        cursor = self._days.find({}, {"outbox": 0})
+        return sorted([month_from_document(d) async for d in cursor], key=lambda m: m.of.key)
+
+    async def delete_month(self, key: MonthKey) -> None:
+        await self._days.delete_one({"_id": key.key})
 
 
 class MongoAlertRepository:

@@ -6,6 +6,7 @@ validated here as pydantic models; the files are read by an adapter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -23,6 +24,9 @@ SATISFIED_FROM = 4
 DIMENSIONS = ("org", "department", "category", "channel", "month", "source")
 # Stands for "not known" in a slice (a campaign form names no department).
 UNSPECIFIED = "unspecified"
+# How many of the response ids last added to a kept bucket (or department month) it
+# remembers: enough to skip a redelivery that follows a crash, see docs/survey-aggregates.md.
+APPLIED_KEPT = 500
 
 
 class _Config(BaseModel):
@@ -309,6 +313,58 @@ class Bucket:
             if q.kind == "scale" and question_id in (None, q.question_id):
                 result = result + Tally(q.count, q.total, q.satisfied)
         return result
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a set of responses adds up to, in integers only: how many responses, and how
+    often each (question, answer) was given. Sums, means and shares derive from these, so
+    adding one response at a time stays exact."""
+
+    responses: int = 0
+    counts: Mapping[tuple[str, AnswerScalar], int] = field(default_factory=dict)
+
+    def __add__(self, other: Figures) -> Figures:
+        counts = dict(self.counts)
+        for key, n in other.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        return Figures(self.responses + other.responses, counts)
+
+
+@dataclass(frozen=True)
+class KeptBucket:
+    """A slice's bucket as kept: its figures, and the responses added to it last.
+
+    `applied` (newest last, at most APPLIED_KEPT) lets a redelivered response that a
+    crash interrupted skip the buckets it already reached (docs/survey-aggregates.md).
+    """
+
+    slice: Slice
+    figures: Figures
+    applied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MonthKey:
+    """One department's responses of one calendar month (Bangkok), for trailing windows."""
+
+    org_id: str
+    department: str
+    month: str  # YYYY-MM
+
+    @property
+    def key(self) -> str:
+        return f"{self.org_id}|{self.department}|{self.month}"
+
+
+@dataclass(frozen=True)
+class DepartmentMonth:
+    """A department's figures per day of one month, so a window of days is a sum of a few
+    documents read by id, never a query over the responses."""
+
+    of: MonthKey
+    days: Mapping[int, Figures] = field(default_factory=dict)  # day of the month -> figures
+    applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ response counts in, how a slice's figures follow from counted answers, when to a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.survey.domain.errors import InvalidAnswers, SurveyExpired
 from services.survey.domain.model import (
+    APPLIED_KEPT,
     DIMENSIONS,
     UNSPECIFIED,
     AlertDecision,
@@ -19,7 +20,11 @@ from services.survey.domain.model import (
     AnswerScalar,
     Bucket,
     ChoiceRule,
+    DepartmentMonth,
+    Figures,
+    KeptBucket,
     Labels,
+    MonthKey,
     Question,
     Questionnaire,
     QuestionStats,
@@ -32,7 +37,14 @@ from services.survey.domain.model import (
 )
 from shared.clock import to_millis
 from shared.events.envelope import new_event_id
-from shared.thai import BANGKOK, BE_OFFSET, THAI_MONTHS_SHORT, format_thai_date, normalize_text
+from shared.thai import (
+    BANGKOK,
+    BE_OFFSET,
+    THAI_MONTHS_SHORT,
+    format_thai_date,
+    normalize_text,
+    to_bangkok,
+)
 
 MAX_COMMENT = 2000
 CLOCK_SKEW = timedelta(minutes=5)
@@ -234,6 +246,130 @@ def bucket_from_counts(
     return Bucket(slice_, responses, questions)
 
 
+def counts_of(bucket: Bucket) -> dict[tuple[str, AnswerScalar], int]:
+    """The (question, answer) counts a bucket was derived from (bucket_from_counts undone):
+    a stored bucket keeps only integer counts, so it can be added to exactly."""
+    counts: dict[tuple[str, AnswerScalar], int] = {}
+    for q in bucket.questions:
+        for value, n in q.distribution:
+            counts[(q.question_id, int(value) if q.kind == "scale" else value)] = n
+    return counts
+
+
+def bucket_of(kept: KeptBucket) -> Bucket:
+    return bucket_from_counts(kept.slice, kept.figures.responses, kept.figures.counts)
+
+
+def figures_of(response: Response) -> Figures:
+    """What one response adds to every bucket and day it falls in."""
+    counts: dict[tuple[str, AnswerScalar], int] = {}
+    for a in response.scored:
+        counts[(a.question_id, a.value)] = counts.get((a.question_id, a.value), 0) + 1
+    return Figures(1, counts)
+
+
+def remember(applied: Sequence[str], response_id: str) -> tuple[str, ...]:
+    return (*applied, response_id)[-APPLIED_KEPT:]
+
+
+def count_in(
+    current: KeptBucket | None, slice_: Slice, response_id: str, added: Figures
+) -> KeptBucket | None:
+    """The bucket with one more response, or None if it has that response already."""
+    if current is not None and response_id in current.applied:
+        return None
+    base = current or KeptBucket(slice_, Figures())
+    return KeptBucket(slice_, base.figures + added, remember(base.applied, response_id))
+
+
+def month_of(response: Response) -> MonthKey | None:
+    """Where a response is kept for trailing windows; None if no window can be about it
+    (a window alert names a department)."""
+    department = response.department
+    if not department or department == UNSPECIFIED:
+        return None
+    return MonthKey(response.org_id, department, response.month)
+
+
+def day_of(response: Response) -> date:
+    return to_bangkok(response.responded_at).date()
+
+
+def count_in_month(
+    current: DepartmentMonth | None, key: MonthKey, day: int, response_id: str, added: Figures
+) -> DepartmentMonth | None:
+    """The month with one more response on `day`, or None if it has that response already."""
+    if current is not None and response_id in current.applied:
+        return None
+    days = dict(current.days) if current else {}
+    days[day] = days.get(day, Figures()) + added
+    applied = current.applied if current else ()
+    return DepartmentMonth(key, days, remember(applied, response_id))
+
+
+class Unseen(Exception):
+    """A kept aggregate names responses the recount did not see: load them, decide again."""
+
+    def __init__(self, response_ids: list[str]) -> None:
+        super().__init__(f"{len(response_ids)} responses added while the recount ran")
+        self.response_ids = response_ids
+
+
+def _recount_applied(
+    applied: Sequence[str],
+    uncounted: Sequence[str],
+    scanned: Container[str],
+    late: Mapping[str, Response | None],
+) -> tuple[tuple[str, ...], list[Response]]:
+    """The applied ids a recounted aggregate keeps, and the responses it must add to the
+    recount because they were added live while the recount read (so it did not see them).
+
+    Kept: every id whose response the new figures include (recounted, or added late), then
+    the recounted responses not yet marked counted, so that a delivery of them still in
+    flight skips what the recount already holds.
+    """
+    unknown = [i for i in applied if i not in scanned and i not in late]
+    if unknown:
+        raise Unseen(unknown)
+    added = [r for i in applied if i not in scanned and (r := late[i]) is not None]
+    kept = tuple(i for i in applied if i in scanned or late.get(i) is not None)
+    present = set(kept)
+    return kept + tuple(i for i in uncounted if i not in present), added
+
+
+def recount_bucket(
+    current: KeptBucket | None,
+    slice_: Slice,
+    figures: Figures,
+    uncounted: Sequence[str],
+    scanned: Container[str],
+    late: Mapping[str, Response | None],
+) -> KeptBucket | None:
+    """A bucket as a full recount makes it; None if it is so already."""
+    applied, added = _recount_applied(current.applied if current else (), uncounted, scanned, late)
+    for response in added:
+        figures = figures + figures_of(response)
+    new = KeptBucket(slice_, figures, applied)
+    return None if new == current else new
+
+
+def recount_month(
+    current: DepartmentMonth | None,
+    key: MonthKey,
+    days: Mapping[int, Figures],
+    uncounted: Sequence[str],
+    scanned: Container[str],
+    late: Mapping[str, Response | None],
+) -> DepartmentMonth | None:
+    applied, added = _recount_applied(current.applied if current else (), uncounted, scanned, late)
+    recounted = dict(days)
+    for response in added:
+        day = day_of(response).day
+        recounted[day] = recounted.get(day, Figures()) + figures_of(response)
+    new = DepartmentMonth(key, recounted, applied)
+    return None if new == current else new
+
+
 # ----------------------------------------------------------------------- alerts
 
 
@@ -305,13 +441,39 @@ def window_rules(policy: AlertPolicy) -> list[WindowRule]:
     return [r for r in policy.rules if isinstance(r, WindowRule)]
 
 
-def window_of(rule: WindowRule, response: Response) -> tuple[datetime, datetime]:
-    """(start, end] of the trailing window a response closes.
+def window_of(rule: WindowRule, response: Response) -> tuple[date, date]:
+    """The first and last day (Bangkok) of the trailing window a response closes: the
+    `window_days` whole days that end with the day it was given.
 
-    Anchored on the response's own time, not on the clock, so a replay judges the
-    same window the first delivery did.
+    Whole days, because the window is summed from per-day figures. Anchored on the
+    response's own day, not on the clock, so a replay judges the same days.
     """
-    return response.responded_at - timedelta(days=rule.window_days), response.responded_at
+    last = day_of(response)
+    return last - timedelta(days=rule.window_days - 1), last
+
+
+def window_months(response: Response, first: date, last: date) -> list[MonthKey]:
+    """The department months a window of days spans (four at most for 90 days)."""
+    key = month_of(response)
+    if key is None:
+        return []
+    months: list[MonthKey] = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(MonthKey(key.org_id, key.department, f"{year:04d}-{month:02d}"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def window_figures(months: Iterable[DepartmentMonth], first: date, last: date) -> Figures:
+    """The sum of the days from first to last (inclusive) that the months hold."""
+    total = Figures()
+    for m in months:
+        year, month = (int(p) for p in m.of.month.split("-"))
+        for day, figures in m.days.items():
+            if first <= date(year, month, day) <= last:
+                total = total + figures
+    return total
 
 
 def window_alert(
@@ -332,11 +494,11 @@ def window_alert(
     percent = tally.percent_satisfied
     if percent is None or percent >= rule.threshold_percent:
         return None
-    start, end = window_of(rule, response)
+    first, last = window_of(rule, response)
     name = labels.departments.get(department, department)
     text = (
         f"ร้อยละความพึงพอใจของ{name} ช่วง {rule.window_days} วันล่าสุด"
-        f" ({format_thai_date(start)} - {format_thai_date(end)}) เท่ากับ {percent:.2f}"
+        f" ({format_thai_date(first)} - {format_thai_date(last)}) เท่ากับ {percent:.2f}"
         f" จาก {responses} แบบสำรวจ ต่ำกว่าเกณฑ์ร้อยละ {rule.threshold_percent:g}"
         " ขอให้หัวหน้าส่วนราชการจัดทำแผนปรับปรุงการให้บริการ"
     )

@@ -15,7 +15,7 @@ from services.survey.settings import SurveySettings
 from shared.events.cases import CaseResolved, CaseResolvedPayload
 from shared.kafka import topic_name
 from shared.store import STORE_FIELDS
-from shared.thai import fiscal_year_be
+from shared.thai import BANGKOK, fiscal_year_be
 from shared.topics import Topic
 from tests.conftest import eventually, running
 
@@ -175,16 +175,25 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
         await eventually(lambda: _async(processed(service, responded_topic) >= 6))
         consumed = processed(service, responded_topic)
         before = await _buckets(service)
+        days_before = await _buckets(service, "satisfaction_days")
+        assert [d["_id"] for d in days_before] == [
+            f"sraphonthong|engineering|{datetime.now(UTC).astimezone(BANGKOK):%Y-%m}"
+        ]
         for raw in responded_raw:
             await service.runtime.publisher.publish_raw(Topic.SURVEY_RESPONDED, None, raw)
         await eventually(lambda: _async(processed(service, responded_topic) >= consumed + 6))
         assert await _buckets(service) == before
 
         # A rebuild from the stored responses gives identical aggregates.
-        await service.runtime.db["satisfaction_buckets"].delete_many({})
         rebuilt = await http.post("/v1/satisfaction/rebuild")
         assert rebuilt.status_code == 200 and rebuilt.json()["slices"] == len(before)
         assert await _buckets(service) == before
+        await service.runtime.db["satisfaction_buckets"].delete_many({})
+        await service.runtime.db["satisfaction_days"].delete_many({})
+        rebuilt = await http.post("/v1/satisfaction/rebuild")
+        assert rebuilt.status_code == 200 and rebuilt.json()["slices"] == len(before)
+        assert await _buckets(service) == before
+        assert await _buckets(service, "satisfaction_days") == days_before
 
         # The fiscal-year report: Thai, Buddhist-Era dates, chart embedded, same figures.
         report = (
@@ -213,10 +222,12 @@ async def _async(value: Any) -> Any:
     return value
 
 
-async def _buckets(service: Any) -> list[dict[str, Any]]:
-    # The figures, without the store's own bookkeeping (version, outbox).
-    cursor = service.runtime.db["satisfaction_buckets"].find({}).sort("_id", 1)
-    return [{k: v for k, v in doc.items() if k not in STORE_FIELDS} async for doc in cursor]
+async def _buckets(service: Any, collection: str = "satisfaction_buckets") -> list[dict[str, Any]]:
+    # The figures, without the bookkeeping: the store's (version, outbox) and which
+    # responses were added last (a rebuild from scratch remembers none).
+    cursor = service.runtime.db[collection].find({}).sort("_id", 1)
+    skip = {*STORE_FIELDS, "applied"}
+    return [{k: v for k, v in doc.items() if k not in skip} async for doc in cursor]
 
 
 async def _healthy(http: Any) -> bool:
