@@ -3,7 +3,7 @@
 
 Stdlib only (Python 3.11+), so it runs before the project venv exists.
 
-    deploy/local/stack.py up [--profile local|test] [--infra-only]
+    deploy/local/stack.py up [--profile local|test|chaos] [--infra-only]
     deploy/local/stack.py down [--profile ...]
     deploy/local/stack.py status [--profile ...]
     deploy/local/stack.py logs [--profile ...] [--follow] [-n LINES]
@@ -123,6 +123,10 @@ class Profile:
         out = {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "MONGODB_URL": self.mongodb_url,
+            # Every profile of this stack is a development stack: demo secrets allowed.
+            "RUAM_ENV": "dev",
+            # Sign-in: the built-in issuer on this profile's routing (docs/auth.md).
+            "RUAM_OIDC_ISSUER": f"http://127.0.0.1:{self.service_ports['routing']}/oidc",
         }
         for name, var in SERVICES.items():
             out[var] = str(self.service_ports[name])
@@ -136,10 +140,12 @@ def _env_int(var: str, default: int) -> int:
 
 def get_profile(name: str = "local") -> Profile:
     """``local``: what ``make up`` uses. ``test``: disjoint ports and run dir, for test suites.
+    ``chaos``: a third stack that ``make chaos`` kills and restarts (29092, 27019, 8201-8204).
 
     Env overrides: local profile -> KAFKA_PORT, KAFKA_CONTROLLER_PORT, MONGO_PORT,
     RUAM_RUN_DIR, <SERVICE>_HTTP_PORT; test profile -> the same names prefixed with
-    ``RUAM_TEST_`` (so a developer's exported local overrides never leak into tests).
+    ``RUAM_TEST_`` (so a developer's exported local overrides never leak into tests);
+    chaos profile -> prefixed with ``RUAM_CHAOS_``.
     """
     if name == "local":
         prefix, run_dir = "", Path(os.environ.get("RUAM_RUN_DIR") or REPO_ROOT / ".run" / "local")
@@ -150,8 +156,15 @@ def get_profile(name: str = "local") -> Profile:
             Path(os.environ.get("RUAM_TEST_RUN_DIR") or REPO_ROOT / ".run" / "test"),
         )
         kafka, controller, mongo, svc_base = 19092, 19093, 27018, 18000
+    elif name == "chaos":
+        # `make chaos` kills this stack's broker and database: nobody else may share it.
+        prefix, run_dir = (
+            "RUAM_CHAOS_",
+            Path(os.environ.get("RUAM_CHAOS_RUN_DIR") or REPO_ROOT / ".run" / "chaos"),
+        )
+        kafka, controller, mongo, svc_base = 29092, 29093, 27019, 8200
     else:
-        raise ValueError(f"unknown profile {name!r} (expected 'local' or 'test')")
+        raise ValueError(f"unknown profile {name!r} (expected 'local', 'test' or 'chaos')")
     service_ports = {
         svc: _env_int(prefix + var, svc_base + i + 1)
         for i, (svc, var) in enumerate(SERVICES.items())
@@ -877,7 +890,7 @@ def show_logs(profile: Profile, lines: int = 30, follow: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", choices=("local", "test"), default="local")
+    common.add_argument("--profile", choices=("local", "test", "chaos"), default="local")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser(
         "up", parents=[common], help="start Kafka, FerretDB and (unless --infra-only) services"
