@@ -164,9 +164,13 @@ async def change(
 
     `decide` gets the stored document (None if there is none) and returns the new one
     with its events, or None when nothing is to change. Returns the stored document.
+    A change without events publishes nothing, so it skips the flush (and its read);
+    anything an earlier writer left unpublished is the sweep's.
     """
+    emitted = False
 
     async def attempt() -> Document | None:
+        nonlocal emitted
         current = await store.get(doc_id)
         decided = decide(current)
         if decided is None:
@@ -175,10 +179,12 @@ async def change(
         version = int(current.get("version", 0)) if current else 0
         doc = {**doc, "_id": doc_id}
         doc["version"] = await store.save(doc, expected_version=version, emissions=emissions)
+        emitted = bool(emissions)
         return doc
 
     result = await retry_on_conflict(attempt, policy)
-    await store.flush(doc_id)
+    if emitted:
+        await store.flush(doc_id)
     return result
 
 

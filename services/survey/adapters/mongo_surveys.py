@@ -39,7 +39,7 @@ from services.survey.ports import StoredResponse
 from shared.errors import ConcurrencyError
 from shared.mongo import Document
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore, Decision, change, retry_on_conflict
+from shared.store import AggregateStore, Decision, change
 
 # ----------------------------------------------------------------------- mapping
 
@@ -282,26 +282,6 @@ async def _insert(store: AggregateStore, doc: Document, emissions: Sequence[Emis
 # ----------------------------------------------------------------------- repositories
 
 
-async def _change_figures(
-    store: AggregateStore, doc_id: str, decide: Callable[[Document | None], Decision]
-) -> Document | None:
-    """shared.store.change without its closing flush: figures carry no events, and that
-    flush reads the document back (one more read per bucket per response, for nothing)."""
-
-    async def attempt() -> Document | None:
-        current = await store.get(doc_id)
-        decided = decide(current)
-        if decided is None:
-            return current
-        doc, _ = decided
-        version = int(current.get("version", 0)) if current else 0
-        doc = {**doc, "_id": doc_id}
-        doc["version"] = await store.save(doc, expected_version=version)
-        return doc
-
-    return await retry_on_conflict(attempt)
-
-
 class MongoSurveyRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._surveys = db["surveys"]
@@ -409,7 +389,7 @@ class MongoAggregateStore:
             kept = decide(kept_from_document(current) if current is not None else None)
             return None if kept is None else (kept_to_document(kept), ())
 
-        stored = await _change_figures(self._store, slice_.key, on_document)
+        stored = await change(self._store, slice_.key, on_document)
         return kept_from_document(stored) if stored is not None else None
 
     async def get(self, slice_: Slice) -> Bucket | None:
@@ -438,7 +418,7 @@ class MongoAggregateStore:
             month = decide(month_from_document(current) if current is not None else None)
             return None if month is None else (month_to_document(month), ())
 
-        stored = await _change_figures(self._day_store, key.key, on_document)
+        stored = await change(self._day_store, key.key, on_document)
         return month_from_document(stored) if stored is not None else None
 
     async def month(self, key: MonthKey) -> DepartmentMonth | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -40,6 +39,7 @@ from shared.kafka import (
     dead_letter_middleware,
     is_transient,
 )
+from tests.shared.unit.test_dead_letters import Broker, Message, Record
 
 
 class Strict(BaseModel):
@@ -145,26 +145,9 @@ def test_the_wait_after_a_transient_fault_is_capped() -> None:
             assert step * 0.5 <= p.transient_delay(outage) <= step <= 5.0
 
 
-@dataclass
-class Record:
-    topic: str = "case.received"
-    partition: int = 0
-    offset: int = 7
-    key: bytes | None = b"SPT-2569-000001"
-
-
-@dataclass
-class Message:
-    body: bytes = b"{}"
-    raw_message: Record = field(default_factory=Record)
-
-
-@dataclass
-class Broker:
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    async def publish(self, body: bytes, **kwargs: Any) -> None:
-        self.sent.append({"body": body, **kwargs})
+def routed() -> Message:
+    """A case.received message, as routing consumes it."""
+    return Message(b"{}", Record("case.received", 0, 7, b"SPT-2569-000001"))
 
 
 async def deliver(p: DeadLetterPolicy, errors: list[BaseException]) -> tuple[Any, Broker, int]:
@@ -179,8 +162,8 @@ async def deliver(p: DeadLetterPolicy, errors: list[BaseException]) -> tuple[Any
             raise errors.pop(0)
         return "handled"
 
-    middleware = dead_letter_middleware(p)(Message(), context=ContextRepo())
-    result = await asyncio.wait_for(middleware.consume_scope(handler, Message()), 5)  # type: ignore[arg-type]
+    middleware = dead_letter_middleware(p)(routed(), context=ContextRepo())
+    result = await asyncio.wait_for(middleware.consume_scope(handler, routed()), 5)  # type: ignore[arg-type]
     return result, broker, calls
 
 
