@@ -49,7 +49,7 @@ bench: up
 	$(BIN)/python -m tools.bench
 
 ## Nothing lost under faults: 10,000 events (EVENTS=n) while services, Kafka and FerretDB
-## are killed, on a stack of its own (profile chaos); about 20 minutes, not part of `test`.
+## are killed, on a stack of its own (profile chaos); about 17 minutes, not part of `test`.
 chaos: install
 	$(BIN)/python -m tools.chaos $(if $(EVENTS),--events $(EVENTS),)
 
