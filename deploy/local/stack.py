@@ -303,6 +303,12 @@ def stop_component(
         kill_deadline = time.monotonic() + 10
         while _group_alive(pid) and time.monotonic() < kill_deadline:
             time.sleep(0.1)
+    # A killed JVM is a zombie while its other threads still hold its sockets: a start
+    # right now would find the port taken ("not started by this stack"). Wait, bounded.
+    ports = [profile.port_of(name)] + ([profile.controller_port] if name == "kafka" else [])
+    free_deadline = time.monotonic() + 10
+    while any(_port_open(p, timeout=0.2) for p in ports) and time.monotonic() < free_deadline:
+        time.sleep(0.1)
     _clear_pid(profile, name)
     return True
 
