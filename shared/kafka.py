@@ -26,12 +26,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+)
+from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.message import StreamMessage
+from faststream.message import AckStatus, StreamMessage
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
@@ -99,9 +107,6 @@ class OffsetBook:
         self._done: dict[Any, dict[Any, int]] = {}
 
     def done(self, msg: StreamMessage[Any]) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from faststream.message import AckStatus
-
         consumer = getattr(msg, "consumer", None)
         record = msg.raw_message
         if not isinstance(consumer, AIOKafkaConsumer) or not hasattr(record, "offset"):
@@ -112,9 +117,6 @@ class OffsetBook:
         msg.committed = AckStatus.ACKED
 
     async def commit(self) -> int:
-        from aiokafka.errors import CommitFailedError, IllegalStateError
-        from aiokafka.structs import OffsetAndMetadata
-
         pending, self._done = self._done, {}
         committed = 0
         for consumer, offsets in pending.items():

@@ -229,23 +229,28 @@ async def test_get_requests_filters_as_the_spec_says() -> None:
     assert_spec_error(unknown, 404)
 
 
+def assigned_to_public_works(case_id: str, **over: Any) -> CaseAssigned:
+    payload = CaseAssignedPayload(
+        case_id=case_id,
+        kind=Kind.COMPLAINT,
+        channel=Channel.OPEN311,
+        department="public_works",
+        officer_id="eng-1",
+        received_at=NOW,
+        **over,
+    )
+    return CaseAssigned(org_id="sraphonthong", payload=payload)
+
+
 async def test_status_department_and_deadline_come_from_routing() -> None:
     world = World()
     async with client(world) as c:
         r = await c.post(f"{BASE}/requests.json", data=form(service_code="general"))
         case_id = r.json()[0]["service_request_id"]
-        assigned = CaseAssigned(
-            org_id="sraphonthong",
-            payload=CaseAssignedPayload(
-                case_id=case_id,
-                kind=Kind.COMPLAINT,
-                channel=Channel.OPEN311,
-                department="public_works",
-                officer_id="eng-1",
-                categories=(RankedCategory(code="road", score=0.9),),
-                received_at=NOW,
-                respond_due_at=NOW + timedelta(days=7),
-            ),
+        assigned = assigned_to_public_works(
+            case_id,
+            categories=(RankedCategory(code="road", score=0.9),),
+            respond_due_at=NOW + timedelta(days=7),
         )
         resolved = CaseResolved(
             org_id="sraphonthong",
@@ -289,18 +294,7 @@ async def test_an_assignment_carrying_its_status_seq_makes_that_status_change_st
     async with client(world) as c:
         r = await c.post(f"{BASE}/requests.json", data=form(service_code="general"))
         case_id = r.json()[0]["service_request_id"]
-    assigned = CaseAssigned(
-        org_id="sraphonthong",
-        payload=CaseAssignedPayload(
-            case_id=case_id,
-            kind=Kind.COMPLAINT,
-            channel=Channel.OPEN311,
-            department="public_works",
-            officer_id="eng-1",
-            received_at=NOW,
-            status_seq=2,
-        ),
-    )
+    assigned = assigned_to_public_works(case_id, status_seq=2)
     status = CaseStatusChanged(
         org_id="sraphonthong",
         payload=CaseStatusChangedPayload(
