@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.intake.domain.redact import redact
+from shared.redact import redact
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,

@@ -26,7 +26,7 @@ from services.intake.domain.progress import (
     later,
     public_text,
 )
-from services.intake.domain.redact import redact
+from shared.redact import redact
 from shared.events.cases import (
     Attachment,
     CaseAmended,

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.domain.redact import redact
+from shared.redact import redact
 from shared.thai import arabic_to_thai_digits
 
 # What must never be published: phones, emails, LINE user ids, ID-card numbers.
