@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.http import ApiError, app_state
+from shared.roles import ROLE_NAMES, Role
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("ruam.auth")
@@ -46,18 +46,6 @@ MAX_KEY_AGE_SECONDS = 3600.0
 RETRY_AFTER_FAILURE_SECONDS = 2.0
 # Far above any real access token (Keycloak's with many roles is a few KB).
 MAX_TOKEN_BYTES = 16_384
-
-
-class Role(StrEnum):
-    OFFICER = "officer"  # their department's cases; acts on the cases assigned to them
-    HEAD = "head"  # every case of their department
-    EXECUTIVE = "executive"  # ปลัด and นายก: everything
-    PLANNER = "planner"  # projects and participation records
-    AUDITOR = "auditor"  # reads everything but personal data; changes nothing
-    OPERATOR = "operator"  # dead letters, rebuilds, directory reload
-
-
-ROLE_NAMES = frozenset(r.value for r in Role)
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def asgi_app(
     state: Mapping[str, object] | None = None,
     errors: ErrorTable | None = None,
     on_refusal: OnRefusal | None = None,
-) -> tuple[AsgiFastStream, ASGIApp]:
+) -> tuple[AsgiFastStream, ASGIApp, Starlette]:
     """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API.
 
     `state` is what the module-level endpoints read from `request.app.state` (the
@@ -172,4 +172,4 @@ def asgi_app(
     api.state.title = title
     for name, value in (state or {}).items():
         setattr(api.state, name, value)
-    return fs_app, compose(fs_app, rate_limited(api, runtime.settings, runtime.registry))
+    return fs_app, compose(fs_app, rate_limited(api, runtime.settings, runtime.registry)), api

@@ -16,8 +16,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from shared.auth import verifier_for
 from shared.clock import Clock
 from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
 from shared.http import ErrorTable, OnRefusal
@@ -46,6 +48,7 @@ class Service(Generic[S, H]):
     dead_letters: DeadLetterOffice | None  # None when built on fakes without a letter store
     faststream: AsgiFastStream  # the broker's lifecycle: tests start it in-process
     asgi: ASGIApp  # what uvicorn serves
+    api: Starlette  # the API inside it: its `state` holds the handlers and the token verifier
 
 
 def assemble(
@@ -66,15 +69,15 @@ def assemble(
     service's own fields shown beside one."""
     subscribers(runtime, handlers)
     office = keep_dead_letters(runtime, clock, store=letter_store, describe=describe_letter)
-    fs_app, app = asgi_app(
+    fs_app, app, api_app = asgi_app(
         runtime,
         [*api.routes(), *(office.routes() if office else [])],
         title=f"Ruam {settings.service_name}",
-        state={"handlers": handlers, "settings": settings},
+        state={"handlers": handlers, "settings": settings, "verifier": verifier_for(settings)},
         errors=api.ERRORS,
         on_refusal=on_refusal,
     )
-    return Service(settings, runtime, handlers, office, fs_app, app)
+    return Service(settings, runtime, handlers, office, fs_app, app, api_app)
 
 
 def main(create_service: Callable[[], Service[Any, Any]]) -> None:

@@ -41,6 +41,9 @@ class Topic(StrEnum):
     COMPLIANCE_VIOLATION = "compliance.violation"
     COMPLIANCE_WARNING = "compliance.warning"
     COMPLIANCE_DLQ = "compliance.dlq"
+    # the audit trail: who did what (officer actions, reads of personal data, replays,
+    # waivers, role changes), keyed by what was acted on; compliance keeps it
+    AUDIT_TRAIL = "audit.trail"
     # publication (measure 1): redacted projections, no personal data
     PUBLIC_CASES = "public.cases"
     PUBLIC_PROJECTS = "public.projects"

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from deploy.local import stack
+from tests.signing import sign_in
 
 S = TypeVar("S")
 
@@ -76,7 +77,9 @@ def real_settings(real_stack: stack.Profile, isolation: str) -> Callable[..., An
 
 @asynccontextmanager
 async def running(service: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run a service in-process (broker, hooks, loops) and give an HTTP client to it."""
+    """Run a service in-process (broker, hooks, loops) and give an HTTP client to it; the
+    service trusts the tests' identity provider (tests/signing.py)."""
+    sign_in(service)
     async with service.faststream.start_lifespan_context():
         transport = httpx.ASGITransport(app=service.asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:

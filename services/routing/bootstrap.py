@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from starlette.routing import BaseRoute
 
 from services.routing import http, subscribers
@@ -13,6 +14,7 @@ from services.routing.identity import Issuer, create_issuer
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from services.routing.settings import RoutingSettings
+from shared.auth import TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.http import ErrorTable
 from shared.outbox import periodic
@@ -84,4 +86,14 @@ def create_service(
             "deadline timers fired event(s)",
         )
     )
-    return assemble(settings, runtime, handlers, clock, subscribers.register, _Api(issuer))
+    service = assemble(settings, runtime, handlers, clock, subscribers.register, _Api(issuer))
+    if issuer is not None and issuer.issuer_url == settings.oidc_issuer:
+        # Routing verifies the tokens of the issuer it serves itself by asking its own API in
+        # process: the same discovery and JWKS checks, no request over the network to itself.
+        api = service.api
+        service.api.state.verifier = TokenVerifier(
+            issuer.issuer_url,
+            settings.oidc_audience,
+            http=lambda: httpx.AsyncClient(transport=httpx.ASGITransport(app=api)),
+        )
+    return service

@@ -21,9 +21,10 @@ from typing import Any
 
 from services.routing import outbound
 from services.routing.domain import lifecycle
+from services.routing.domain.access import Viewer, refusal_to_act
 from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import likely_duplicate
-from services.routing.domain.errors import CaseNotFound, InvalidCommand
+from services.routing.domain.errors import CaseNotFound, InvalidCommand, NotPermitted
 from services.routing.domain.lifecycle import Assigned, Command, Escalated, Fact
 from services.routing.domain.model import Case, CategoryScore
 from services.routing.domain.rules import decide_assignment, village_from_text
@@ -34,9 +35,12 @@ from services.routing.ports import (
     DirectorySource,
     RankedCategoryLike,
 )
+from shared.audit import audit_event
+from shared.auth import Principal
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived, Location
+from shared.outbox import Emission
 from shared.store import retry_on_conflict
 
 log = logging.getLogger("ruam.routing")
@@ -54,10 +58,18 @@ SYSTEM_ACTIONS = frozenset({"reopen"})
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asks. Authentication comes in a later issue; `authorize` is where it will look."""
+    """Who asks: a signed-in person over HTTP (`principal`, checked against the case and
+    put on the audit trail), or a service over Kafka (trusted: the bus is the boundary)."""
 
     officer_id: str | None
     via: str  # http | kafka
+    principal: Principal | None = None
+    source: str | None = None  # the client's address, for the audit trail
+
+    @property
+    def viewer(self) -> Viewer | None:
+        who = self.principal
+        return None if who is None else Viewer(who.roles, who.department, who.officer_id)
 
 
 class RoutingHandlers:
@@ -225,6 +237,7 @@ class RoutingHandlers:
             if cmd.command_id in case.applied_commands:
                 return case, False
             directory = self.directory(case.org_id)
+            before = _audited(case)
             try:
                 self.authorize(actor, cmd, case, directory)
                 await self._check_references(cmd)
@@ -238,7 +251,21 @@ class RoutingHandlers:
             except Exception as exc:
                 self.metrics.refused.labels(_action_label(cmd.action), type(exc).__name__).inc()
                 raise
-            await self.cases.save(case, outbound.emissions(case, facts, correlation_id))
+            emissions = outbound.emissions(case, facts, correlation_id)
+            if actor.principal is not None:  # the act and its audit record are one write
+                record = audit_event(
+                    actor.principal,
+                    service="routing",
+                    action=f"case.{cmd.action}",
+                    target=f"case:{case.case_id}",
+                    at=self.clock.now(),
+                    source=actor.source,
+                    before=before,
+                    after=_audited(case),
+                    record_id=f"{case.case_id}:{cmd.command_id}",
+                )
+                emissions.append(Emission.of(record))
+            await self.cases.save(case, emissions)
             self._count(facts, case)
             return case, True
 
@@ -254,7 +281,13 @@ class RoutingHandlers:
             raise InvalidCommand("params.duplicate_of", f"no case {original}")
 
     def authorize(self, actor: Actor, cmd: Command, case: Case, directory: Directory) -> None:
-        """The door for officer authentication: today it checks who is named, not who asks."""
+        """A person acts within their role and department (`domain.access`); a service's
+        command names a known officer or is one the services may give."""
+        viewer = actor.viewer
+        if viewer is not None:
+            refusal = refusal_to_act(viewer, case)
+            if refusal is not None:
+                raise NotPermitted(refusal)
         if cmd.officer_id is None:
             if cmd.action not in SYSTEM_ACTIONS:
                 raise InvalidCommand("officer_id", f"required for {cmd.action}")
@@ -370,6 +403,16 @@ class RoutingHandlers:
                 self.metrics.cases_assigned.labels(case.department or "").inc()
             elif isinstance(fact, Escalated):
                 self.metrics.escalations.labels(str(fact.level)).inc()
+
+
+def _audited(case: Case) -> dict[str, object]:
+    """What the audit trail keeps of a case before and after an act."""
+    return {
+        "status": case.status.value,
+        "department": case.department,
+        "officer_id": case.officer_id,
+        "category": case.category,
+    }
 
 
 def _action_label(action: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -10,20 +11,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from services.routing.domain.access import (
+    Viewer,
+    department_scope,
+    may_read,
+    sees_personal_data,
+    sees_whistleblowing,
+)
 from services.routing.domain.directory import Directory
 from services.routing.domain.errors import (
     CaseNotFound,
     InvalidCommand,
     InvalidTransition,
+    NotPermitted,
     UnknownOrganisation,
 )
 from services.routing.domain.lifecycle import Command
 from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KINDS, Case
+from services.routing.domain.rules import is_corruption
 from services.routing.handlers import Actor, RoutingHandlers
 from services.routing.identity import Issuer
 from services.routing.identity_http import routes as issuer_routes
+from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, roles
+from shared.audit import source_of
+from shared.auth import Principal, principal
 from shared.events.cases import Kind, Location
 from shared.http import (
     JSON,
@@ -34,6 +47,7 @@ from shared.http import (
     read_model,
     validation_error,
 )
+from shared.redact import redact
 
 MAX_TEXT = 10_000
 FILTERS = (
@@ -88,7 +102,12 @@ class PreviewRequest(BaseModel):
         return value
 
 
-def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[str, Any]:
+def case_view(
+    case: Case, now: datetime, directory: Directory | None, *, personal: bool = False
+) -> dict[str, Any]:
+    """A case as `GET /v1/cases/{id}` shows it; free text redacted unless `personal` (the
+    viewer may see personal data: `domain.access.sees_personal_data`)."""
+    shown = _as_is if personal else redact
     dept = directory.department(case.department) if directory else None
     officer = directory.officer(case.officer_id) if directory else None
     return {
@@ -98,7 +117,8 @@ def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[st
         "kind": case.kind,
         "channel": case.channel,
         "channel_message_id": case.channel_message_id,
-        "text": case.text,
+        "text": shown(case.text),
+        "personal_data": personal,
         "received_at": case.received_at,
         "category": case.category,
         "category_source": case.category_source,
@@ -133,7 +153,7 @@ def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[st
         "duplicate_reason": case.duplicate_reason,
         "accused_department": case.accused_department,
         "forwarded_to": case.forwarded_to,
-        "resolution": case.resolution,
+        "resolution": shown(case.resolution) if case.resolution else None,
         "after_photo_ref": case.after_photo_ref,
         "acknowledged_at": case.acknowledged_at,
         "resolved_at": case.resolved_at,
@@ -142,11 +162,20 @@ def case_view(case: Case, now: datetime, directory: Directory | None) -> dict[st
         "assignments": [asdict(a) for a in case.assignments],
         "assigned_at": case.assigned_at,
         "updated_at": case.updated_at,
-        "timeline": [asdict(t) for t in case.timeline],
+        "timeline": [_entry(asdict(t), shown) for t in case.timeline],
         # Older entries of each list, filed away: GET /v1/cases/{id}/history/{kind}/{chunk}
         "filed": {kind: case.filed.get(kind, 0) for kind in HISTORY_KINDS},
         "filed_chunk_size": HISTORY_CHUNK,
     }
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def _entry(entry: dict[str, Any], shown: Callable[[str], str]) -> dict[str, Any]:
+    note = entry.get("note")
+    return {**entry, "note": shown(note)} if isinstance(note, str) else entry
 
 
 def summary_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -182,6 +211,7 @@ def _invalid_command(exc: InvalidCommand) -> ApiError:
 
 ERRORS: ErrorTable = {
     CaseNotFound: (404, "case_not_found"),
+    NotPermitted: (403, "forbidden"),
     InvalidTransition: (409, "invalid_transition"),
     InvalidCommand: _invalid_command,
     ValidationError: validation_error,
@@ -210,18 +240,45 @@ def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
     return filters, overdue
 
 
-async def get_case(request: Request) -> Response:
+async def viewer_of(request: Request) -> tuple[Principal, Viewer]:
+    who = await principal(request)
+    return who, Viewer(who.roles, who.department, who.officer_id)
+
+
+async def readable_case(request: Request) -> tuple[Case, Viewer]:
+    """The case of the path, if the signed-in viewer may read it (403 if not; 404 if none)."""
     handlers = handlers_of(request)
     case_id = request.path_params["case_id"]
     case = await handlers.cases.get(case_id)
     if case is None:
         raise CaseNotFound(f"no case {case_id}")
-    return JSON(case_view(case, handlers.clock.now(), _directory(handlers, case)))
+    _, viewer = await viewer_of(request)
+    if not may_read(viewer, case):
+        raise NotPermitted(f"{case_id} is not a case this role or department may see")
+    return case, viewer
+
+
+async def get_case(request: Request) -> Response:
+    handlers = handlers_of(request)
+    case, viewer = await readable_case(request)
+    personal = sees_personal_data(viewer, case)
+    return JSON(
+        case_view(case, handlers.clock.now(), _directory(handlers, case), personal=personal)
+    )
 
 
 async def list_cases(request: Request) -> Response:
+    """The cases the viewer may see: officers and heads their own department's only (asking
+    for another department is refused, not answered empty), whistle-blowers' reports only
+    for executives and auditors."""
     handlers = handlers_of(request)
+    _, viewer = await viewer_of(request)
     filters, overdue = _case_filters(request.query_params)
+    scope = department_scope(viewer)
+    if scope is not None:
+        if filters.get("department", scope) != scope:
+            raise NotPermitted("an officer or head lists only their own department's cases")
+        filters["department"] = scope
     limit, offset = page(request)
     view = request.query_params.get("view", "full")
     if view not in ("full", "summary"):
@@ -231,23 +288,41 @@ async def list_cases(request: Request) -> Response:
     items: list[dict[str, Any]]
     if view == "summary":
         rows = await handlers.cases.summaries(filters, limit, offset, overdue_at=at)
-        items = [summary_view(r, now) for r in rows]
+        items = [
+            summary_view(r, now)
+            for r in rows
+            if sees_whistleblowing(viewer)
+            or not is_corruption(r.get("kind", ""), r.get("category"))
+        ]
     else:
         found = await handlers.cases.find(filters, limit, offset, overdue_at=at)
         if overdue == "false":
             found = [c for c in found if not c.is_overdue(now)]
-        items = [case_view(c, now, _directory(handlers, c)) for c in found]
+        items = [
+            case_view(c, now, _directory(handlers, c), personal=sees_personal_data(viewer, c))
+            for c in found
+            if may_read(viewer, c)
+        ]
     total = await handlers.cases.count(filters, overdue_at=at)
     return JSON({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 async def post_action(request: Request) -> Response:
+    """An officer action. The officer is the one signed in: an `officer_id` in the body
+    that names someone else is refused."""
     handlers = handlers_of(request)
+    who, viewer = await viewer_of(request)
     body = await read_model(request, ActionRequest)
+    if body.officer_id is not None and body.officer_id != who.officer_id:
+        raise NotPermitted("officer_id is the signed-in officer's; leave it out")
     command_id = body.command_id or request.headers.get("idempotency-key") or ""
-    cmd = Command(body.action, body.officer_id, body.all_params(), command_id[:200])
-    case = await handlers.act(request.path_params["case_id"], cmd, Actor(body.officer_id, "http"))
-    return JSON(case_view(case, handlers.clock.now(), _directory(handlers, case)))
+    cmd = Command(body.action, who.officer_id, body.all_params(), command_id[:200])
+    actor = Actor(who.officer_id, "http", principal=who, source=source_of(request))
+    case = await handlers.act(request.path_params["case_id"], cmd, actor)
+    personal = sees_personal_data(viewer, case)
+    return JSON(
+        case_view(case, handlers.clock.now(), _directory(handlers, case), personal=personal)
+    )
 
 
 async def preview(request: Request) -> Response:
@@ -264,25 +339,29 @@ async def get_history(request: Request) -> Response:
     case_id, kind = request.path_params["case_id"], request.path_params["kind"]
     if kind not in HISTORY_KINDS:
         raise ApiError(404, "not_found", f"no history {kind!r}; one of {list(HISTORY_KINDS)}")
-    case = await handlers.cases.get(case_id)
-    if case is None:
-        raise CaseNotFound(f"no case {case_id}")
+    case, viewer = await readable_case(request)
+    shown = _as_is if sees_personal_data(viewer, case) else redact
     chunk = request.path_params["chunk"]
     chunks = case.filed.get(kind, 0) // HISTORY_CHUNK
     if chunk >= chunks:
         raise ApiError(404, "not_found", f"{case_id} has {chunks} filed chunk(s) of {kind}")
     entries = await handlers.cases.history(case_id, kind, chunk)
     body = {"case_id": case_id, "kind": kind, "chunk": chunk, "chunks": chunks}
-    return JSON({**body, "entries": [asdict(e) for e in entries]})
+    return JSON({**body, "entries": [_entry(asdict(e), shown) for e in entries]})
 
 
 def routes(issuer: Issuer | None = None) -> list[BaseRoute]:
     """The API; with the built-in issuer's /oidc routes when routing serves one."""
     return [
         *(issuer_routes(issuer) if issuer is not None else []),
-        Route("/v1/cases", list_cases, methods=["GET"]),
-        Route("/v1/cases/{case_id}", get_case, methods=["GET"]),
-        Route("/v1/cases/{case_id}/actions", post_action, methods=["POST"]),
-        Route("/v1/cases/{case_id}/history/{kind}/{chunk:int}", get_history, methods=["GET"]),
-        Route("/v1/routing/preview", preview, methods=["POST"]),
+        Endpoint("/v1/cases", list_cases, ["GET"], roles(*CASE_READERS)),
+        Endpoint("/v1/cases/{case_id}", get_case, ["GET"], roles(*CASE_READERS)),
+        Endpoint("/v1/cases/{case_id}/actions", post_action, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint(
+            "/v1/cases/{case_id}/history/{kind}/{chunk:int}",
+            get_history,
+            ["GET"],
+            roles(*CASE_READERS),
+        ),
+        Endpoint("/v1/routing/preview", preview, ["POST"], roles(*CASE_WORKERS)),
     ]

@@ -29,3 +29,7 @@ class InvalidCommand(RoutingError):
 
 class UnknownOrganisation(RoutingError):
     """No directory for the organisation an event names."""
+
+
+class NotPermitted(RoutingError):
+    """The signed-in person may not see or act on this case (HTTP 403)."""

@@ -11,8 +11,10 @@ import pytest
 from services.routing.bootstrap import create_service
 from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
+from shared.roles import Role
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
 from tests.routing.unit.test_handlers import NOW, received
+from tests.signing import EXECUTIVE, as_, sign_in
 
 CASE = "SPT-2569-000001"
 
@@ -33,9 +35,16 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, FakeCaseRepository]]:
             "SPT-2569-000002", text="ถนนพัง", channel="letter", received_at=NOW - timedelta(days=20)
         )
     )
+    sign_in(svc)
     transport = httpx.ASGITransport(app=svc.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    # The executive sees every case; each action below is sent as the officer who takes it.
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://routing", headers=EXECUTIVE
+    ) as client:
         yield client, repo
+
+
+ANAN = as_(Role.OFFICER, officer_id="eng-anan", department="engineering")
 
 
 async def test_a_case_shows_its_owner_reasons_deadlines_and_timeline(
@@ -97,25 +106,25 @@ async def test_actions_answer_409_422_and_404_with_the_reason(
 ) -> None:
     client, _repo = api
     url = f"/v1/cases/{CASE}/actions"
-    r = await client.post(url, json={"action": "close", "officer_id": "eng-anan"})
+    r = await client.post(url, json={"action": "close"}, headers=ANAN)
     assert r.status_code == 409 and "cannot close a case that is assigned" in r.json()["message"]
-    r = await client.post(url, json={"action": "resolve", "officer_id": "eng-anan"})
+    r = await client.post(url, json={"action": "resolve", "officer_id": "eng-anan"}, headers=ANAN)
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "params.resolution"
-    r = await client.post(url, json={"action": "acknowledge", "officer_id": "ghost"})
-    assert r.status_code == 422 and r.json()["details"][0]["field"] == "officer_id"
-    r = await client.post(url, json={"officer_id": "eng-anan"})
+    # The officer is the one signed in: naming another is refused.
+    r = await client.post(url, json={"action": "acknowledge", "officer_id": "ghost"}, headers=ANAN)
+    assert r.status_code == 403
+    r = await client.post(url, json={"officer_id": "eng-anan"}, headers=ANAN)
     assert r.status_code == 422
-    r = await client.post(url, content=b"{not json")
+    r = await client.post(url, content=b"{not json", headers=ANAN)
     assert r.status_code == 400
     r = await client.post(
-        "/v1/cases/SPT-0000-000000/actions",
-        json={"action": "acknowledge", "officer_id": "eng-anan"},
+        "/v1/cases/SPT-0000-000000/actions", json={"action": "acknowledge"}, headers=ANAN
     )
     assert r.status_code == 404
     # Parameters may sit beside the action; the Idempotency-Key makes a retry harmless.
-    body = {"action": "resolve", "officer_id": "eng-anan", "resolution": "เปลี่ยนหลอดแล้ว"}
-    first = await client.post(url, json=body, headers={"Idempotency-Key": "k-1"})
-    again = await client.post(url, json=body, headers={"Idempotency-Key": "k-1"})
+    body = {"action": "resolve", "resolution": "เปลี่ยนหลอดแล้ว"}
+    first = await client.post(url, json=body, headers={"Idempotency-Key": "k-1", **ANAN})
+    again = await client.post(url, json=body, headers={"Idempotency-Key": "k-1", **ANAN})
     assert first.status_code == again.status_code == 200
     assert first.json()["status"] == "resolved" and first.json()["resolution"] == "เปลี่ยนหลอดแล้ว"
     assert len(again.json()["timeline"]) == len(first.json()["timeline"])

@@ -110,8 +110,15 @@ async def test_routing_serves_the_discovery_document_and_jwks() -> None:
         assert key["kty"] == "EC" and key["crv"] == "P-256"
         assert key["alg"] == "ES256" and key["use"] == "sig" and key["kid"]
         assert "d" not in key  # the public half only
-        # The service's own API is still there beside it.
-        assert (await client.get("/v1/cases")).status_code == 200
+        # The service's own API is still there beside it, and takes the tokens it issues
+        # (verified in process through the same discovery and JWKS).
+        assert (await client.get("/v1/cases")).status_code == 401
+        token = await client.post(
+            "/oidc/token",
+            data={"grant_type": "password", "username": "eng-head", "password": "ruam-demo"},
+        )
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        assert (await client.get("/v1/cases", headers=bearer)).status_code == 200
 
 
 async def test_a_configured_key_is_published_under_a_stable_kid() -> None:

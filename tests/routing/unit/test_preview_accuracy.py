@@ -16,9 +16,13 @@ from services.routing.adapters.classifier import default_ranker
 from services.routing.bootstrap import create_service
 from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
+from shared.roles import Role
 from tests.routing.fakes import FakeCaseRepository, StaticDirectories
 from tests.routing.unit.test_handlers import NOW
+from tests.signing import as_, sign_in
 from tools.train_classifier import default_csv_path, load_reports, split_reports
+
+OFFICER = as_(Role.OFFICER, officer_id="desk", department="office")
 
 TARGET = 0.88
 
@@ -34,11 +38,13 @@ async def test_preview_hit_at_1_on_held_out_traffy_reports() -> None:
         ranker=default_ranker(),
         clock=FixedClock(NOW),
     )
-    transport = httpx.ASGITransport(app=svc.asgi)
+    transport = httpx.ASGITransport(app=sign_in(svc).asgi)
     hits = 0
     gate = asyncio.Semaphore(8)
     started = time.perf_counter()
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://routing", headers=OFFICER
+    ) as client:
 
         async def ask(text: str) -> dict[str, object]:
             async with gate:
