@@ -7,22 +7,25 @@ from datetime import timedelta
 from services.intake import http, subscribers
 from services.intake.adapters.directory import department_names
 from services.intake.adapters.mongo_submissions import (
-    MongoContactVault,
     MongoRecordBook,
     MongoSubmissionRepository,
     MongoThreads,
+    MongoVault,
 )
 from services.intake.handlers import IntakeHandlers, channel_of
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
-    ContactVault,
     RecordBook,
     SubmissionRepository,
     Threads,
+    VaultStore,
 )
-from services.intake.settings import IntakeSettings
+from services.intake.settings import DEV_VAULT_KEY, IntakeSettings
+from services.intake.vault import PersonalVault, sealer_of
+from shared.audit import AuditTrail
 from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterStore
+from shared.outbox import RawPublisher, periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
 
@@ -33,41 +36,63 @@ def create_service(
     settings: IntakeSettings | None = None,
     *,
     submissions: SubmissionRepository | None = None,
-    contacts: ContactVault | None = None,
+    vault: VaultStore | None = None,
     records: RecordBook | None = None,
     threads: Threads | None = None,
     dead_letters: DeadLetterStore | None = None,
     agencies: dict[str, str] | None = None,
     clock: Clock | None = None,
+    publisher: RawPublisher | None = None,
 ) -> IntakeService:
+    """`publisher` takes what is published outside an outbox (audit records of reads);
+    the broker by default, a fake in the tests."""
     settings = settings or IntakeSettings()
-    ports = (submissions, contacts, records, threads, dead_letters)
+    ports = (submissions, vault, records, threads, dead_letters)
     runtime = build_runtime(settings, with_mongo=any(p is None for p in ports))
     if submissions is None:
         repo = MongoSubmissionRepository(runtime.db, runtime.publisher)
         runtime.startup.append(repo.ensure_indexes)
         submissions = repo
     runtime.relay(submissions.sweep)
-    contacts = contacts or MongoContactVault(runtime.db)
+    if vault is None:
+        mongo_vault = MongoVault(runtime.db)
+        runtime.startup.append(mongo_vault.ensure_indexes)
+        vault = mongo_vault
     records = records or MongoRecordBook(runtime.db)
     threads = threads or MongoThreads(runtime.db)
     clock = clock or SystemClock()
+    personal = PersonalVault(
+        vault,
+        sealer_of(settings.vault_keys, DEV_VAULT_KEY),
+        clock,
+        retention=timedelta(days=settings.vault_retention_days),
+    )
+    runtime.loops.append(
+        periodic(
+            personal.purge,
+            settings.vault_purge_seconds,
+            "vault purged expired entries",
+            # Not in the rush of a start (a backlog of redeliveries); retention is in days.
+            first_after=min(60.0, settings.vault_purge_seconds),
+        )
+    )
     handlers = IntakeHandlers(
         submissions,
-        contacts,
+        personal,
         clock,
         IntakeMetrics(runtime.registry),
         org_id=settings.org_id,
         case_prefix=settings.org_prefix,
         records=records,
         threads=threads,
-        publisher=runtime.publisher,
+        publisher=publisher or runtime.publisher,
         api_keys=settings.api_keys,
         line_secret=settings.line_channel_secret,
         line_window=timedelta(minutes=settings.line_thread_minutes),
         agencies=agencies
         if agencies is not None
         else department_names(settings.org_id, settings.directory_path),
+        audit=AuditTrail(publisher or runtime.publisher, settings.service_name, clock),
     )
     return assemble(
         settings,

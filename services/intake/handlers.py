@@ -23,19 +23,21 @@ from services.intake.domain.progress import CaseEvent
 from services.intake.domain.record import Events, SubmissionRecord
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
-    ContactVault,
     RecordBook,
     SubmissionRepository,
     Threads,
 )
+from services.intake.vault import PersonalVault
+from shared.audit import AuditTrail
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import CaseStatusChanged, Kind
+from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Kind
 from shared.events.intake import RawPayloadReceived
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
 
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
+_TEXT_NS = uuid.UUID("5d0c6a8e-2b47-4f0e-8a3c-9b1e7d6f4a20")
 MAX_SEQUENCE_ATTEMPTS = 5
 BATCH_CONCURRENCY = 8
 
@@ -65,11 +67,16 @@ def contact_ref(contact_key: str) -> str:
     return "ct_" + uuid.uuid5(_CONTACT_NS, contact_key).hex
 
 
+def text_ref(message_key: str) -> str:
+    """Where a message's own words are in the vault: one per channel message."""
+    return "tx_" + uuid.uuid5(_TEXT_NS, message_key).hex
+
+
 class IntakeHandlers:
     def __init__(
         self,
         submissions: SubmissionRepository,
-        contacts: ContactVault,
+        vault: PersonalVault,
         clock: Clock,
         metrics: IntakeMetrics,
         *,
@@ -82,9 +89,14 @@ class IntakeHandlers:
         line_secret: str = "",
         line_window: timedelta = timedelta(minutes=10),
         agencies: Mapping[str, str] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.submissions = submissions
-        self.contacts = contacts
+        self.vault = vault
+        # The vault purges nothing of a case that is still open.
+        vault.still_needed = self._still_open
+        # Reads of the vault go on the audit trail before anything is shown.
+        self.audit = audit or (AuditTrail(publisher, "intake", clock) if publisher else None)
         self.clock = clock
         self.metrics = metrics
         self.org_id = org_id
@@ -119,7 +131,9 @@ class IntakeHandlers:
             return Accepted(seen.case_id, seen.received_at, created=False)
 
         at = rules.received_at(sub, now)
-        ref = await self._keep_contact(sub, contact_key or key)
+        ref = await self._keep_contact(sub, contact_key or key, owner=key)
+        words = text_ref(key)
+        await self.vault.keep(words, "text", sub.text, owner=key)
         for _ in range(MAX_SEQUENCE_ATTEMPTS):
             seq = await self.submissions.next_sequence(rules.counter_key(self.org_id, at))
             record, events = SubmissionRecord.receive(
@@ -129,6 +143,7 @@ class IntakeHandlers:
                 received_at=at,
                 stored_at=now,
                 contact_ref=ref,
+                text_ref=words,
                 org_id=self.org_id,
                 correlation_id=correlation_id,
             )
@@ -146,7 +161,7 @@ class IntakeHandlers:
             # else the case number was taken (a counter race): draw the next one
         raise RuntimeError(f"could not allocate a case number for {key}")
 
-    async def _keep_contact(self, sub: Submission, key: str) -> str | None:
+    async def _keep_contact(self, sub: Submission, key: str, *, owner: str) -> str | None:
         if sub.contact is None or sub.contact.is_empty():
             return None
         if sub.kind is Kind.CORRUPTION_REPORT and not sub.wants_contact:
@@ -154,8 +169,36 @@ class IntakeHandlers:
         if sub.wants_contact is False:
             return None
         ref = contact_ref(key)
-        await self.contacts.put(ref, sub.contact.model_dump(exclude_none=True))
+        await self.vault.keep(
+            ref, "contact", sub.contact.model_dump(exclude_none=True), owner=owner
+        )
         return ref
+
+    async def _still_open(self, dedup_key: str) -> bool:
+        record = await self.submissions.get(dedup_key)
+        return record is not None and record.is_open
+
+    async def personal(self, record: SubmissionRecord) -> dict[str, Any]:
+        """The case's personal data from the vault. The caller has checked who asks
+        (domain.access) and put the reads on the audit trail."""
+        contact = await self.vault.read(record.contact_ref) if record.contact_ref else None
+        text = await self.vault.read(record.text_ref) if record.text_ref else None
+        additions = []
+        for a in record.additions:
+            words = await self.vault.read(a.text_ref) if a.text_ref else None
+            additions.append({"at": a.at, "kind": a.kind, "text": words})
+        return {
+            "case_id": record.case_id,
+            "kind": record.kind.value,
+            "channel": record.channel.value,
+            "received_at": record.received_at,
+            # None once retention has purged it, or for a case stored before the vault.
+            "text": text,
+            "additions": additions,
+            "contact": contact,
+            # A contact given but purged is not the same as none given.
+            "contact_given": record.contact_ref is not None,
+        }
 
     # ------------------------------------------------------------ batches
 
@@ -272,6 +315,7 @@ class IntakeHandlers:
     async def _add_to_case(self, dedup_key: str, msg: line.Incoming) -> str | None:
         """Append a follow-up message to the case its conversation opened; None if gone."""
         follow_up = msg.follow_up()
+        words = text_ref(follow_up.key) if follow_up.text else None
 
         async def attempt() -> str | None:
             record = await self.submissions.get(dedup_key)
@@ -279,7 +323,9 @@ class IntakeHandlers:
                 return None
             if record.is_full() and not record.has_addition(follow_up.key):
                 return None  # a new case carries the conversation on
-            events = record.add_follow_up(follow_up, org_id=self.org_id)
+            if words is not None and not record.has_addition(follow_up.key):
+                await self.vault.keep(words, "text", follow_up.text, owner=record.dedup_key)
+            events = record.add_follow_up(follow_up, org_id=self.org_id, text_ref=words)
             if not events:  # added before, and maybe a crash lost its alias since
                 await self.submissions.alias(follow_up.key, dedup_key)
                 return record.case_id
@@ -371,6 +417,15 @@ class IntakeHandlers:
                 # Events a crash left unpublished are the store's sweep's to find.
                 self.metrics.case_updates.labels(name, "stale").inc()
                 return False
+            if isinstance(event, CaseResolved | CaseClosed):
+                # Retention runs from the (last) closing. Before the record is saved: once it
+                # is, a redelivery of this event is stale and would not come here again.
+                closed = (
+                    event.payload.resolved_at
+                    if isinstance(event, CaseResolved)
+                    else event.payload.closed_at
+                )
+                await self.vault.retain(record.vault_refs, since=closed, owner=record.dedup_key)
             if not await self.submissions.update(record, _emissions(events)):
                 raise ConcurrencyError(f"case {event.payload.case_id} changed meanwhile")
             self.metrics.case_updates.labels(name, "applied").inc()

@@ -1,5 +1,13 @@
 """Intake's HTTP API: the canonical submission endpoint, one endpoint per channel,
-Open311 GeoReport v2, the LINE webhook, channel statistics and the dead letters."""
+Open311 GeoReport v2, the LINE webhook, channel statistics, the personal data of a case
+(audited) and the dead letters.
+
+Who may call what is declared with each route (`routes()`, shared/access.py). Channels
+that carry their own credential (Open311's api_key, LINE's signature) are public here
+and check it themselves; so is the citizens' web form. Everything staff enter on a
+citizen's behalf needs an officer's token, and what a system forwards (LINE, Open311,
+e-mail, Traffy, the platform's own improvement actions) a service account's.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +19,18 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from services.intake.channels import open311
 from services.intake.channels.email import parse_email
 from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCall
+from services.intake.domain.access import Reader, refusal_to_read_personal
 from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
+from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
+from shared.auth import Forbidden, Principal, require
 from shared.events.cases import Channel
 from shared.http import (
     JSON,
@@ -28,13 +39,22 @@ from shared.http import (
     app_state,
     read_body,
     read_model,
+    read_object,
     validation_error,
 )
+from shared.roles import Role
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 # Channels a citizen reaches without coming to the office (the assessment asks for one).
 ONLINE = frozenset({Channel.WEB, Channel.OPEN311, Channel.LINE, Channel.EMAIL})
+# What staff write down for a citizen who came, called, wrote or spoke at a meeting.
+STAFF_ENTERED = frozenset(
+    {Channel.PHONE, Channel.LETTER, Channel.WALK_IN, Channel.SUGGESTION_BOX, Channel.MEETING}
+)
+# Who may enter them through POST /v1/submissions: the staff, and service accounts (a
+# call-centre system, a script). The channels' own endpoints are the staff's.
+CLERKS = (*CASE_WORKERS, Role.OPERATOR)
 
 
 def handlers_of(request: Request) -> IntakeHandlers:
@@ -99,9 +119,38 @@ def _batch(outcomes: list[Outcome], **extra: Any) -> Response:
     )
 
 
+async def _of_this_org(request: Request, *allowed: Role) -> Principal:
+    """The caller, if they hold one of `allowed` in this organisation; a token of another
+    organisation is refused like a missing role."""
+    who = await require(request, *allowed)
+    if who.org_id != handlers_of(request).org_id:
+        raise Forbidden(f"this intake serves {handlers_of(request).org_id}, not {who.org_id}")
+    return who
+
+
+async def _submitter(request: Request, channel: object) -> None:
+    """Who may submit on `channel`: anyone on the web form; staff for what they take down
+    on a citizen's behalf; a service account for what a system with its own credential
+    (LINE, Open311, e-mail, Traffy, the platform) forwards, since here that credential
+    cannot be checked."""
+    if channel == Channel.WEB.value:
+        return
+    if channel in {c.value for c in STAFF_ENTERED}:
+        await _of_this_org(request, *CLERKS)
+    else:  # a system's channel, or no channel at all (refused once the caller is known)
+        await _of_this_org(request, Role.OPERATOR)
+
+
 async def post_submission(request: Request) -> Response:
     _count_as(request, "http")
-    sub = await read_model(request, Submission, settings_of(request).max_body_bytes)
+    data = await read_object(request, settings_of(request).max_body_bytes)
+    # Who asks comes before what is wrong with the body: an anonymous caller learns
+    # nothing about what a LINE submission must look like.
+    await _submitter(request, data.get("channel"))
+    try:
+        sub = Submission.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
     key = request.headers.get("idempotency-key", "").strip()[:200]
     if sub.channel_message_id is None and key:
         # A client retrying after a 500 or a lost answer gets the same case, not a new one.
@@ -111,8 +160,16 @@ async def post_submission(request: Request) -> Response:
 
 
 async def _record(request: Request, channel: str, model: type[PhoneCall | Letter]) -> Response:
+    who = await _of_this_org(request, *CASE_WORKERS)
     _count_as(request, channel)
-    record = await read_model(request, model, settings_of(request).max_body_bytes)
+    data = await read_object(request, settings_of(request).max_body_bytes)
+    if model is PhoneCall:
+        # Who took the call, unless the record names a colleague: the one signed in.
+        data.setdefault("officer_id", who.officer_id or who.subject)
+    try:
+        record = model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
     return await _submit(request, record.to_submission())
 
 
@@ -125,6 +182,7 @@ async def post_letter(request: Request) -> Response:
 
 
 async def post_meeting(request: Request) -> Response:
+    await _of_this_org(request, *CASE_WORKERS)
     _count_as(request, "meeting")
     meeting = await read_model(request, Meeting, settings_of(request).max_batch_bytes)
     outcomes = await handlers_of(request).meeting(meeting)
@@ -132,6 +190,7 @@ async def post_meeting(request: Request) -> Response:
 
 
 async def post_box(request: Request) -> Response:
+    await _of_this_org(request, *CASE_WORKERS)
     _count_as(request, "suggestion_box")
     session, csv_text = await _box_upload(request, settings_of(request).max_batch_bytes)
     outcomes = await handlers_of(request).suggestion_box(session, csv_text)
@@ -139,6 +198,7 @@ async def post_box(request: Request) -> Response:
 
 
 async def post_email(request: Request) -> Response:
+    await _of_this_org(request, Role.OPERATOR)
     _count_as(request, "email")
     if _media_type(request) != "message/rfc822":
         raise ApiError(
@@ -159,6 +219,7 @@ async def line_webhook(request: Request) -> Response:
 
 
 async def channel_stats(request: Request) -> Response:
+    await _of_this_org(request, *CASE_READERS)
     rows = await handlers_of(request).submissions.channel_counts()
     totals: dict[str, int] = {}
     for row in rows:
@@ -179,16 +240,50 @@ async def channel_stats(request: Request) -> Response:
     )
 
 
+async def personal(request: Request) -> Response:
+    """The case's contact and the citizen's own words: for its officer, their head and the
+    executives (a corruption report: the executives only); each read audited first."""
+    who = await _of_this_org(request, *CASE_WORKERS)
+    handlers = handlers_of(request)
+    case_id = request.path_params["case_id"]
+    record = await handlers.submissions.get_case(case_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"no case {case_id}")
+    refusal = refusal_to_read_personal(
+        Reader(who.roles, department=who.department, officer_id=who.officer_id), record
+    )
+    if refusal is not None:
+        raise Forbidden(refusal)
+    if handlers.audit is None:
+        raise ApiError(503, "audit_unavailable", "no audit trail to record this read on")
+    target = f"case:{record.case_id}"
+    # Recorded before the vault is opened: a read that cannot be recorded does not happen.
+    await handlers.audit.record(who, request, "text.read", target)
+    if record.contact_ref is not None:
+        await handlers.audit.record(who, request, "contact.read", target)
+    return JSON(await handlers.personal(record), headers={"Cache-Control": "no-store"})
+
+
+# Public: the citizens' form; the channels with credentials of their own below.
+SUBMITTERS = "web submissions; other channels need an operator token (staff-entered: staff)"
+
+
 def routes() -> list[BaseRoute]:
     return [
-        Route("/v1/submissions", post_submission, methods=["POST"]),
-        Route("/v1/channels", channel_stats, methods=["GET"]),
-        Route("/v1/channels/phone", post_phone, methods=["POST"]),
-        Route("/v1/channels/letter", post_letter, methods=["POST"]),
-        Route("/v1/channels/meeting", post_meeting, methods=["POST"]),
-        Route("/v1/channels/suggestion-box", post_box, methods=["POST"]),
-        Route("/v1/channels/email", post_email, methods=["POST"]),
-        Route("/channels/line/webhook", line_webhook, methods=["POST"]),
+        Endpoint("/v1/submissions", post_submission, ["POST"], anyone(SUBMITTERS)),
+        Endpoint("/v1/channels", channel_stats, ["GET"], roles(*CASE_READERS)),
+        Endpoint("/v1/channels/phone", post_phone, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/channels/letter", post_letter, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/channels/meeting", post_meeting, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/channels/suggestion-box", post_box, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/channels/email", post_email, ["POST"], roles(Role.OPERATOR)),
+        Endpoint(
+            "/channels/line/webhook",
+            line_webhook,
+            ["POST"],
+            anyone("LINE's signature (X-Line-Signature) over the body"),
+        ),
+        Endpoint("/v1/cases/{case_id}/personal", personal, ["GET"], roles(*CASE_WORKERS)),
         *open311_routes(),
     ]
 
@@ -347,18 +442,40 @@ async def not_found(request: Request) -> Response:
     return _o311(404, f"no such resource: {request.url.path}")
 
 
+# GeoReport v2 is a public API: its answers come from the redacted projection only.
+PUBLIC_VIEW = anyone("Open311: public information, from the redacted projection only")
+
+
 def open311_routes() -> list[BaseRoute]:
     base = OPEN311
+
+    def get(path: str, handler: Handler) -> Endpoint:
+        wrapped = _named(_spec_errors(handler), handler.__name__)
+        return Endpoint(f"{base}/{path}", wrapped, ["GET"], PUBLIC_VIEW)
+
     return [
-        Route(f"{base}/discovery.{{format}}", _spec_errors(discovery), methods=["GET"]),
-        Route(f"{base}/services.{{format}}", _spec_errors(services), methods=["GET"]),
-        Route(
-            f"{base}/services/{{service_code}}.{{format}}", _spec_errors(service), methods=["GET"]
+        get("discovery.{format}", discovery),
+        get("services.{format}", services),
+        get("services/{service_code}.{format}", service),
+        get("requests.{format}", get_requests),
+        Endpoint(
+            f"{base}/requests.{{format}}",
+            _named(_spec_errors(post_request), "post_request"),
+            ["POST"],
+            anyone("Open311's api_key, checked against OPEN311_API_KEYS"),
         ),
-        Route(f"{base}/requests.{{format}}", _spec_errors(get_requests), methods=["GET"]),
-        Route(f"{base}/requests.{{format}}", _spec_errors(post_request), methods=["POST"]),
-        Route(
-            f"{base}/requests/{{request_id}}.{{format}}", _spec_errors(get_request), methods=["GET"]
+        get("requests/{request_id}.{format}", get_request),
+        Endpoint(
+            f"{base}/{{rest:path}}",
+            not_found,
+            ["GET", "POST"],
+            anyone("answers 404 in Open311's shape for any other path"),
         ),
-        Route(f"{base}/{{rest:path}}", not_found, methods=["GET", "POST"]),
     ]
+
+
+def _named(handler: Handler, name: str) -> Handler:
+    # Routes (and the README's access matrix) are named after their handler, not the
+    # Open311 wrapper around it.
+    handler.__name__ = name
+    return handler

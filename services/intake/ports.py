@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.intake.channels.open311 import RequestQuery
@@ -40,13 +42,35 @@ class SubmissionRepository(Protocol):
         """[{channel, month, kind, count}] over every case."""
 
 
-class ContactVault(Protocol):
-    """The restricted store of personal data; everything else holds only the reference."""
+@dataclass(frozen=True)
+class VaultEntry:
+    """One sealed entry of the vault (services/intake/vault.py seals and opens them)."""
 
-    async def put(self, ref: str, contact: dict[str, Any]) -> None:
-        """Store under a reference derived from the submission (idempotent)."""
+    ref: str  # ct_... (a contact) or tx_... (a citizen's words)
+    kind: str  # contact | text
+    sealed: str  # Fernet token: nothing personal is stored in the clear
+    owner: str  # the dedup key of the case that last set its retention
+    stored_at: datetime
+    purge_at: datetime  # when its retention runs out
 
-    async def get(self, ref: str) -> dict[str, Any] | None: ...
+
+class VaultStore(Protocol):
+    """The `vault` collection: sealed entries by reference, and when each expires."""
+
+    async def insert(self, entry: VaultEntry) -> bool:
+        """Store a new entry; False (and nothing changed) if its reference exists."""
+
+    async def get(self, ref: str) -> VaultEntry | None: ...
+
+    async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
+        """Move these entries' `purge_at` to `purge_at` where that is later (never earlier),
+        naming `owner` as the case that keeps them."""
+
+    async def expired(self, now: datetime, limit: int) -> list[VaultEntry]:
+        """Up to `limit` entries whose `purge_at` is not after `now`."""
+
+    async def delete(self, refs: Sequence[str], now: datetime) -> int:
+        """Delete those of `refs` still expired at `now`; the count deleted."""
 
 
 class RecordBook(Protocol):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -9,6 +10,9 @@ from shared.settings import ServiceSettings
 # OPEN311_API_KEYS and LINE_CHANNEL_SECRET; the demo and the service agree by default.
 DEMO_OPEN311_API_KEY = "ruam-demo-open311-key"
 DEMO_LINE_CHANNEL_SECRET = "ruam-demo-line-channel-secret"
+# The vault's key on a dev stack (a Fernet key, so published and worthless): anything
+# encrypted with it is readable by anyone with this repository.
+DEV_VAULT_KEY = "Z0SDRch8_5iSTTxPD_qtNt0rlsxYCEvFvg9G7IjgmOE="
 
 
 def _env(name: str) -> AliasChoices:
@@ -33,6 +37,17 @@ class IntakeSettings(ServiceSettings):
     line_thread_minutes: float = 10.0
     # Routing's organisation directory, for department names (agency_responsible).
     directory_path: str = ""
+    # The vault's keys (Fernet, `python -m services.intake.vault keygen`), comma-separated:
+    # the first seals, all of them open, so a key is rotated by putting the new one first.
+    vault_key: str = Field(
+        DEV_VAULT_KEY,
+        validation_alias=AliasChoices("RUAM_VAULT_KEY", "INTAKE_VAULT_KEY", "vault_key"),
+    )
+    # How long the vault keeps a contact or a citizen's words after their case was last
+    # closed (or, for a case never closed, after they were stored); docs/personal-data.md.
+    vault_retention_days: float = 730.0
+    # How often expired entries are looked for (one indexed query; no work per event).
+    vault_purge_seconds: float = 3600.0
 
     @model_validator(mode="after")
     def _no_demo_secrets_outside_dev(self) -> IntakeSettings:
@@ -44,12 +59,27 @@ class IntakeSettings(ServiceSettings):
             )
             if used
         ]
+        keys = self.vault_keys
+        for key in keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    "RUAM_VAULT_KEY is not a list of Fernet keys (32 url-safe base64 bytes); "
+                    "make one with `python -m services.intake.vault keygen`"
+                ) from None
+        if not keys or DEV_VAULT_KEY in keys:
+            demo.append("RUAM_VAULT_KEY")
         if demo and self.env != "dev":
             raise ValueError(
-                f"{' and '.join(demo)} still hold the published demo value; set your own "
+                f"{' and '.join(demo)} still hold the published demo value or none; set your own "
                 "(the demo values are accepted only with RUAM_ENV=dev)"
             )
         return self
+
+    @property
+    def vault_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.vault_key.split(",") if k.strip())
 
     @property
     def api_keys(self) -> frozenset[str]:

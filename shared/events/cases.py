@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from shared.events.envelope import Contract, Envelope
 from shared.topics import Topic
@@ -53,11 +53,16 @@ class Attachment(Contract):
 
 
 class CaseReceivedPayload(Contract):
+    """A new matter, with no personal data: Kafka is read by every service, and a topic keeps
+    what it was given for as long as its retention (docs/personal-data.md)."""
+
     case_id: str
     channel: Channel
     kind: Kind
-    text: str  # normalized
-    original_text: str
+    text: str  # normalized, then redacted (shared.redact): what routing classifies and shows
+    # The citizen's own words stay in intake's encrypted vault, under this reference; they are
+    # read through intake's audited GET /v1/cases/{case_id}/personal.
+    text_ref: str | None = None
     received_at: AwareDatetime  # when the agency received the matter (the legal clock)
     channel_message_id: str | None = None
     location: Location | None = None
@@ -67,6 +72,16 @@ class CaseReceivedPayload(Contract):
     department_hint: str | None = None  # for internal cases addressed to a department
     links: dict[str, str] = Field(default_factory=dict)  # e.g. {"activity_id": ...}
     wants_contact: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_original_text(cls, data: Any) -> Any:
+        # Events published before the vault carried the original words as `original_text`;
+        # they stay on the topics until retention drops them, and a consumer replaying them
+        # must not dead-letter them for a field that is no longer read.
+        if isinstance(data, dict) and "original_text" in data:
+            return {k: v for k, v in data.items() if k != "original_text"}
+        return data
 
 
 class CaseReceived(Envelope[CaseReceivedPayload]):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from services.intake.adapters.mongo_submissions import from_document, to_document
 from services.intake.channels.open311 import RequestQuery
 from services.intake.domain.record import SubmissionRecord
+from services.intake.ports import VaultEntry
 from shared.errors import ConcurrencyError
 from shared.outbox import Emission
 from shared.topics import Topic
@@ -107,15 +109,38 @@ class FakeSubmissions:
         return self.publisher.on(topic)
 
 
-class FakeContacts:
+class FakeVault:
+    """The vault's store as the Mongo adapter keeps it: sealed entries by reference."""
+
     def __init__(self) -> None:
-        self.contacts: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, VaultEntry] = {}
 
-    async def put(self, ref: str, contact: dict[str, Any]) -> None:
-        self.contacts.setdefault(ref, dict(contact))
+    async def insert(self, entry: VaultEntry) -> bool:
+        if entry.ref in self.entries:
+            return False
+        self.entries[entry.ref] = entry
+        return True
 
-    async def get(self, ref: str) -> dict[str, Any] | None:
-        return self.contacts.get(ref)
+    async def get(self, ref: str) -> VaultEntry | None:
+        return self.entries.get(ref)
+
+    async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
+        for ref in refs:
+            entry = self.entries.get(ref)
+            if entry is not None and entry.purge_at < purge_at:
+                self.entries[ref] = replace(entry, purge_at=purge_at, owner=owner)
+
+    async def expired(self, now: datetime, limit: int) -> list[VaultEntry]:
+        return [e for e in self.entries.values() if e.purge_at <= now][:limit]
+
+    async def delete(self, refs: Sequence[str], now: datetime) -> int:
+        gone = [r for r in refs if r in self.entries and self.entries[r].purge_at <= now]
+        for ref in gone:
+            del self.entries[ref]
+        return len(gone)
+
+    def of(self, kind: str) -> dict[str, VaultEntry]:
+        return {ref: e for ref, e in self.entries.items() if e.kind == kind}
 
 
 class FakeRecords:

@@ -5,7 +5,8 @@
 - `submission_keys`: _id lookups onto it (case id -> key, later LINE message -> key),
   because FerretDB only pushes `_id` filters down: anything else is a full scan;
 - `counters`: case numbers per organisation and fiscal year;
-- `contacts`: the restricted store, the only place personal data is kept;
+- `vault`: the only place personal data is kept (contacts, the citizen's own words),
+  sealed with RUAM_VAULT_KEY (services/intake/vault.py);
 - `intake_records` (box-opening sessions, activities), `line_threads`.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -22,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.intake.channels.open311 import RequestQuery
 from services.intake.domain.progress import Progress
 from services.intake.domain.record import Addition, PublicView, SubmissionRecord
+from services.intake.ports import VaultEntry
 from shared.errors import ConcurrencyError
 from shared.events.cases import Attachment, Channel, Kind
 from shared.mongo import Document, is_duplicate_key
@@ -45,6 +48,7 @@ def to_document(record: SubmissionRecord) -> Document:
         "month": f"{to_bangkok(record.received_at):%Y-%m}",
         "stored_at": record.stored_at,
         "contact_ref": record.contact_ref,
+        "text_ref": record.text_ref,
         "service_code": record.service_code,
         "links": [{"name": k, "value": v} for k, v in record.links.items()],
         "attachments": [a.model_dump() for a in record.attachments],
@@ -62,7 +66,7 @@ def _addition(a: Addition) -> Document:
         "key": a.key,
         "at": a.at,
         "type": a.kind,
-        "original_text": a.original_text,
+        "text_ref": a.text_ref,
         "attachment": a.attachment.model_dump() if a.attachment else None,
         "lat": a.lat,
         "lon": a.lon,
@@ -80,6 +84,7 @@ def from_document(doc: Document) -> SubmissionRecord:
         stored_at=doc["stored_at"],
         channel_message_id=doc.get("channel_message_id"),
         contact_ref=doc.get("contact_ref"),
+        text_ref=doc.get("text_ref"),
         service_code=doc.get("service_code"),
         links={x["name"]: x["value"] for x in doc.get("links") or []},
         attachments=[Attachment.model_validate(a) for a in doc.get("attachments") or []],
@@ -96,7 +101,9 @@ def from_document(doc: Document) -> SubmissionRecord:
                 key=a["key"],
                 at=a["at"],
                 kind=a["type"],
-                original_text=a.get("original_text"),
+                # Follow-ups stored before the vault kept their words in the clear here;
+                # those are not read back (the vault holds all that is shown).
+                text_ref=a.get("text_ref"),
                 attachment=Attachment.model_validate(a["attachment"])
                 if a.get("attachment")
                 else None,
@@ -235,19 +242,67 @@ class MongoSubmissionRepository:
         return rows
 
 
-class MongoContactVault:
-    """The restricted `contacts` collection: the only place personal data is kept."""
+class MongoVault:
+    """The `vault` collection: sealed contacts and texts (services/intake/vault.py)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._contacts = db["contacts"]
+        self._vault = db["vault"]
 
-    async def put(self, ref: str, contact: dict[str, Any]) -> None:
-        await self._contacts.update_one(
-            {"_id": ref}, {"$setOnInsert": {"_id": ref, **contact}}, upsert=True
+    async def ensure_indexes(self) -> None:
+        # The purge loop's one query. On MongoDB it reads the index; FerretDB scans the
+        # collection, once a round (hourly), never per event.
+        await self._vault.create_index([("purge_at", ASCENDING)])
+
+    async def insert(self, entry: VaultEntry) -> bool:
+        try:
+            await self._vault.insert_one(
+                {
+                    "_id": entry.ref,
+                    "kind": entry.kind,
+                    "sealed": entry.sealed,
+                    "owner": entry.owner,
+                    "stored_at": entry.stored_at,
+                    "purge_at": entry.purge_at,
+                }
+            )
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return False
+            raise
+        return True
+
+    async def get(self, ref: str) -> VaultEntry | None:
+        doc = await self._vault.find_one({"_id": ref})
+        return None if doc is None else _entry(doc)
+
+    async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
+        # A filter on purge_at rather than $max: it only ever moves later, on any server.
+        for ref in refs:
+            await self._vault.update_one(
+                {"_id": ref, "purge_at": {"$lt": purge_at}},
+                {"$set": {"purge_at": purge_at, "owner": owner}},
+            )
+
+    async def expired(self, now: datetime, limit: int) -> list[VaultEntry]:
+        cursor = self._vault.find({"purge_at": {"$lte": now}}).limit(limit)
+        return [_entry(doc) async for doc in cursor]
+
+    async def delete(self, refs: Sequence[str], now: datetime) -> int:
+        result = await self._vault.delete_many(
+            {"_id": {"$in": list(refs)}, "purge_at": {"$lte": now}}
         )
+        return int(result.deleted_count)
 
-    async def get(self, ref: str) -> dict[str, Any] | None:
-        return await self._contacts.find_one({"_id": ref})
+
+def _entry(doc: Document) -> VaultEntry:
+    return VaultEntry(
+        ref=doc["_id"],
+        kind=doc["kind"],
+        sealed=doc["sealed"],
+        owner=doc.get("owner", ""),
+        stored_at=doc["stored_at"],
+        purge_at=doc["purge_at"],
+    )
 
 
 class MongoRecordBook:

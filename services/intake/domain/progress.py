@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.redact import redact
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,
@@ -19,10 +18,13 @@ from shared.events.cases import (
     CaseStatusChanged,
     Kind,
 )
+from shared.redact import redact
 
 # The default legal deadline for answering a citizen, until routing sets the real one.
 DEFAULT_RESPONSE_DAYS = 15
 CLOSED_STATUSES = frozenset({"resolved", "closed", "duplicate", "not_our_responsibility"})
+# Routing's category for a matter of corruption, whatever kind it came in as.
+CORRUPTION_CATEGORY = "corruption"
 CORRUPTION_TEXT = "(เรื่องร้องเรียนการทุจริต: ไม่เปิดเผยรายละเอียดเพื่อคุ้มครองผู้แจ้ง)"
 
 CaseEvent = CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed
@@ -45,6 +47,9 @@ class Progress:
     department: str | None = None
     category: str | None = None
     officer_assigned: bool = False
+    # Who has it (case.assigned): the one officer, besides the department's head and the
+    # executives, who may read its personal data.
+    officer_id: str | None = None
     acknowledge_due_at: datetime | None = None
     respond_due_at: datetime | None = None
     status_notes: str | None = None
@@ -75,6 +80,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             department=p.department,
             category=top,
             officer_assigned=p.officer_id is not None,
+            officer_id=p.officer_id,
             acknowledge_due_at=p.acknowledge_due_at,
             respond_due_at=p.respond_due_at or progress.respond_due_at,
             updated_at=later(progress.updated_at, at),

@@ -19,6 +19,7 @@ from services.intake.domain import rules
 from services.intake.domain.model import Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.progress import (
+    CORRUPTION_CATEGORY,
     CaseEvent,
     Progress,
     apply,
@@ -26,7 +27,6 @@ from services.intake.domain.progress import (
     later,
     public_text,
 )
-from shared.redact import redact
 from shared.events.cases import (
     Attachment,
     CaseAmended,
@@ -41,8 +41,9 @@ from shared.events.cases import (
 )
 from shared.events.envelope import Envelope, new_event_id
 from shared.events.intake import NotificationRequested, NotificationRequestedPayload
+from shared.redact import redact
 from shared.taxonomy import GENERAL_CODE
-from shared.thai import format_thai_date
+from shared.thai import format_thai_date, normalize_text
 
 Events = list[Envelope[Any]]
 # Follow-up messages one case keeps (each at most a LINE message of 5,000 characters).
@@ -77,12 +78,12 @@ class FollowUp:
 
 @dataclass(frozen=True)
 class Addition:
-    """A follow-up as the record keeps it; the citizen's own words stay with intake."""
+    """A follow-up as the record keeps it; the citizen's own words are in the vault."""
 
     key: str
     at: datetime
     kind: str
-    original_text: str | None
+    text_ref: str | None  # the words in the vault; None for a photo or a pin
     attachment: Attachment | None
     lat: float | None
     lon: float | None
@@ -98,6 +99,7 @@ class SubmissionRecord:
     stored_at: datetime
     channel_message_id: str | None = None
     contact_ref: str | None = None
+    text_ref: str | None = None  # the citizen's own words, in the vault
     service_code: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
@@ -120,6 +122,18 @@ class SubmissionRecord:
         return any(a.key == key for a in self.additions)
 
     @property
+    def vault_refs(self) -> list[str]:
+        """Every vault entry this case keeps: its contact, its words, its follow-ups'."""
+        refs = [self.contact_ref, self.text_ref, *(a.text_ref for a in self.additions)]
+        return [r for r in refs if r]
+
+    @property
+    def is_corruption(self) -> bool:
+        """A corruption report by kind, or by routing's category (a complaint found to be
+        one): either way its whistle-blower is protected."""
+        return self.kind is Kind.CORRUPTION_REPORT or self.progress.category == CORRUPTION_CATEGORY
+
+    @property
     def effective_service_code(self) -> str:
         """The service Open311 files it under: the citizen's choice, else routing's."""
         return self.service_code or self.progress.category or GENERAL_CODE
@@ -134,12 +148,18 @@ class SubmissionRecord:
         received_at: datetime,
         stored_at: datetime,
         contact_ref: str | None,
+        text_ref: str | None,
         org_id: str,
         correlation_id: str | None,
     ) -> tuple[SubmissionRecord, Events]:
-        """A new case for a submission, with its receipt, acknowledgement and public view."""
+        """A new case for a submission, with its receipt, acknowledgement and public view.
+
+        No event carries the citizen's own words, name, number or address: the receipt
+        has the redacted text (what routing classifies) and references into the vault."""
         location = locate(sub.location, sub.text)
         text = rules.normalized(sub)
+        # A corruption report's place can point at whoever reported it: it is not published.
+        shown = None if sub.kind is Kind.CORRUPTION_REPORT else location
         record = cls(
             dedup_key=dedup_key,
             case_id=case_id,
@@ -149,16 +169,19 @@ class SubmissionRecord:
             stored_at=stored_at,
             channel_message_id=sub.channel_message_id,
             contact_ref=contact_ref,
+            text_ref=text_ref,
             service_code=sub.service_code,
             links=dict(sub.links),
             attachments=list(sub.attachments),
             public=PublicView(
                 text=public_text(sub.kind.value, text),
-                address=redact(location.address) if location and location.address else None,
-                lat=location.lat if location else None,
-                lon=location.lon if location else None,
-                village_no=location.village_no if location else None,
-                media_url=next((a.ref for a in sub.attachments if a.kind == "link"), None),
+                address=redact(shown.address) if shown and shown.address else None,
+                lat=shown.lat if shown else None,
+                lon=shown.lon if shown else None,
+                village_no=shown.village_no if shown else None,
+                media_url=None
+                if sub.kind is Kind.CORRUPTION_REPORT
+                else next((a.ref for a in sub.attachments if a.kind == "link"), None),
             ),
         )
         received = CaseReceived(
@@ -169,11 +192,11 @@ class SubmissionRecord:
                 case_id=case_id,
                 channel=sub.channel,
                 kind=sub.kind,
-                text=text,
-                original_text=sub.text,
+                text=redact(text),
+                text_ref=text_ref,
                 received_at=received_at,
                 channel_message_id=sub.channel_message_id,
-                location=location,
+                location=redacted(location),
                 contact_ref=contact_ref,
                 attachments=sub.attachments,
                 service_code=sub.service_code,
@@ -207,8 +230,9 @@ class SubmissionRecord:
         )
         return record, [received, acknowledgement, public]
 
-    def add_follow_up(self, msg: FollowUp, *, org_id: str) -> Events:
-        """Add a later message to the case; no events if it was added before."""
+    def add_follow_up(self, msg: FollowUp, *, org_id: str, text_ref: str | None) -> Events:
+        """Add a later message to the case (its words kept in the vault under `text_ref`);
+        no events if it was added before."""
         if self.has_addition(msg.key):
             return []
         public = self.public
@@ -231,7 +255,7 @@ class SubmissionRecord:
                 key=msg.key,
                 at=msg.at,
                 kind=msg.kind,
-                original_text=msg.text,
+                text_ref=text_ref,
                 attachment=msg.attachment,
                 lat=msg.location.lat if msg.location else None,
                 lon=msg.location.lon if msg.location else None,
@@ -257,9 +281,9 @@ class SubmissionRecord:
                 channel=msg.channel,
                 at=msg.at,
                 kind=msg.kind,
-                text=msg.addition,
+                text=redact(normalize_text(msg.addition)) if msg.addition else None,
                 attachments=(msg.attachment,) if msg.attachment else (),
-                location=place,
+                location=redacted(place),
             ),
         )
         return [updated, amended]
@@ -293,3 +317,10 @@ class SubmissionRecord:
             received_at=self.received_at,
             updated_at=self.progress.updated_at or self.received_at,
         )
+
+
+def redacted(location: Location | None) -> Location | None:
+    """A place fit for an event: its address redacted (a house number, a name)."""
+    if location is None or not location.address:
+        return location
+    return location.model_copy(update={"address": redact(location.address)})

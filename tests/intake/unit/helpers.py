@@ -4,31 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from services.intake.channels.line import signature
 from services.intake.handlers import IntakeHandlers
 from services.intake.metrics import IntakeMetrics
+from services.intake.settings import DEV_VAULT_KEY
+from services.intake.vault import PersonalVault, sealer_of
 from shared.clock import FixedClock
+from shared.roles import Role
 from tests.fakes import FakePublisher
 from tests.intake.fakes import (
-    FakeContacts,
     FakeDeadLetters,
     FakeRecords,
     FakeSubmissions,
     FakeThreads,
+    FakeVault,
 )
+from tests.signing import as_
 
 NOW = datetime(2026, 5, 16, 3, 0, tzinfo=UTC)  # 10:00 in Bangkok, FY2569
+# A clerk at the front desk, who takes calls and letters down for citizens.
+CLERK = as_(Role.OFFICER, officer_id="desk-01", department="office")
 SECRET = "test-line-secret"
+RETENTION = timedelta(days=730)
 API_KEY = "test-key"
 
 
 @dataclass
 class World:
     publisher: FakePublisher = field(default_factory=FakePublisher)
-    contacts: FakeContacts = field(default_factory=FakeContacts)
+    vault: FakeVault = field(default_factory=FakeVault)
     records: FakeRecords = field(default_factory=FakeRecords)
     threads: FakeThreads = field(default_factory=FakeThreads)
     dead: FakeDeadLetters = field(default_factory=FakeDeadLetters)
@@ -36,9 +44,10 @@ class World:
 
     def __post_init__(self) -> None:
         self.submissions = FakeSubmissions(self.publisher)
+        self.sealer = sealer_of((), DEV_VAULT_KEY)
         self.handlers = IntakeHandlers(
             self.submissions,
-            self.contacts,
+            PersonalVault(self.vault, self.sealer, self.clock, retention=RETENTION),
             self.clock,
             IntakeMetrics(CollectorRegistry()),
             org_id="sraphonthong",
@@ -100,6 +109,24 @@ def line_body(*events: dict[str, object]) -> bytes:
         {"destination": "Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "events": list(events)},
         ensure_ascii=False,
     ).encode("utf-8")
+
+
+def contact(world: World, ref: str) -> dict[str, Any]:
+    """The contact the vault keeps under `ref`, opened (as the personal endpoint would)."""
+    entry = world.vault.entries[ref]
+    assert entry.kind == "contact"
+    value: dict[str, Any] = world.sealer.open(ref, entry.sealed)
+    return value
+
+
+def contacts(world: World) -> list[dict[str, Any]]:
+    return [contact(world, ref) for ref in world.vault.of("contact")]
+
+
+def words(world: World, ref: str) -> str:
+    """The citizen's own words under `ref` in the vault."""
+    value: str = world.sealer.open(ref, world.vault.entries[ref].sealed)
+    return value
 
 
 def signed(body: bytes, secret: str = SECRET) -> str:

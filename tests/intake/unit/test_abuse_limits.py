@@ -19,9 +19,10 @@ from services.intake.domain.model import Submission
 from shared.events.cases import Channel
 from shared.topics import Topic
 from tests.intake.unit.api import client, service
-from tests.intake.unit.helpers import API_KEY, NOW, World, line_body, line_event, signed
+from tests.intake.unit.helpers import API_KEY, CLERK, NOW, World, line_body, line_event, signed
 from tests.intake.unit.test_channels import BOX, CALL, LETTER, MEETING
 from tests.intake.unit.test_open311 import BASE, assert_spec_error, form
+from tests.signing import AUDITOR, OPERATOR, sign_in
 
 DIGITS = "1" * 20_000
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -64,7 +65,7 @@ async def test_the_20000_digit_text_is_422_and_creates_nothing(
     path: str, kwargs: dict[str, Any]
 ) -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, OPERATOR if path == "/v1/channels/email" else CLERK) as c:
         r = await c.post(path, **kwargs)
     assert r.status_code == 422, r.text
     assert r.json()["error"] in {"validation_failed", "invalid_input"}
@@ -74,7 +75,7 @@ async def test_the_20000_digit_text_is_422_and_creates_nothing(
 
 async def test_the_20000_digit_text_is_422_in_open311s_own_error_shape() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(f"{BASE}/requests.json", data=form(description=DIGITS))
     assert_spec_error(r, 422)
     assert "4,000" in r.json()[0]["description"]
@@ -84,7 +85,7 @@ async def test_the_20000_digit_text_is_422_in_open311s_own_error_shape() -> None
 async def test_the_20000_digit_line_message_is_skipped_with_a_reason() -> None:
     world = World()
     body = line_body(line_event("LONG", text=DIGITS), line_event("SHORT", text="ไฟถนนดับ"))
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(
             "/channels/line/webhook",
             content=body,
@@ -100,7 +101,7 @@ async def test_the_20000_digit_line_message_is_skipped_with_a_reason() -> None:
 async def test_the_20000_digit_slip_is_refused_and_the_rest_of_the_box_goes_on() -> None:
     world = World()
     slips = f"ลำดับ,ข้อความ\n1,{DIGITS}\n2,ขอให้ซ่อมไฟถนนหมู่ 4\n"
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(
             "/v1/channels/suggestion-box",
             params=BOX,
@@ -117,7 +118,7 @@ async def test_a_20000_digit_number_where_text_belongs_is_400_not_500() -> None:
     world = World()
     body = b'{"channel": "web", "text": ' + DIGITS.encode() + b"}"
     line = b'{"destination": "U1", "events": [{"timestamp": ' + DIGITS.encode() + b"}]}"
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         web = await c.post(
             "/v1/submissions", content=body, headers={"content-type": "application/json"}
         )
@@ -161,7 +162,7 @@ async def test_an_implausibly_old_received_at_is_refused_on_each_channel() -> No
     seconds_not_ms = line_event("SEC", text="ไฟถนนดับ")
     seconds_not_ms["timestamp"] = int(NOW.timestamp())  # read as milliseconds: January 1970
     hook = line_body(seconds_not_ms)
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         web = await c.post(
             "/v1/submissions", json={"channel": "web", "text": "ไฟถนนดับ", "received_at": epoch}
         )
@@ -182,7 +183,7 @@ async def test_an_implausibly_old_received_at_is_refused_on_each_channel() -> No
 
 async def test_a_slightly_old_letter_is_still_received() -> None:
     world = World()
-    async with client(world) as c:  # 500 days before NOW: beyond 400, within five years
+    async with client(world, CLERK) as c:  # 500 days before NOW: beyond 400, within five years
         r = await c.post("/v1/channels/letter", json={**LETTER, "received_date": "2568-01-02"})
     assert r.status_code == 202
 
@@ -192,10 +193,13 @@ async def test_a_slightly_old_letter_is_still_received() -> None:
 
 @asynccontextmanager
 async def from_ip(world: World, ip: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    svc = service(world, **settings)
+    """An auditor's client from `ip` (GET /v1/channels is for staff and auditors)."""
+    svc = sign_in(service(world, **settings))
     world.handlers = svc.handlers
     transport = httpx.ASGITransport(app=svc.asgi, client=(ip, 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=AUDITOR
+    ) as c:
         yield c
 
 
@@ -250,7 +254,7 @@ async def test_no_client_input_becomes_a_metric_label() -> None:
     hostile["message"] = {"id": "1", "type": f"{marker}-type"}
     odd = {**line_event(f"{marker}-2", text="x"), "type": f"{marker}-event"}
     hook = line_body(hostile, odd)
-    async with client(world) as c:
+    async with client(world, OPERATOR) as c:
         await c.post("/v1/submissions", json={"channel": f"{marker}-channel", "text": "x"})
         await c.post("/v1/submissions", json={"channel": "web", "text": "x", "kind": marker})
         await c.post("/v1/submissions", content=b"{" + marker.encode())

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from shared.roles import Role
 from shared.topics import Topic
 from tests.intake.unit.api import client
-from tests.intake.unit.helpers import NOW, World
+from tests.intake.unit.helpers import CLERK, NOW, World, contact
 from tests.intake.unit.test_email import tis620_message
+from tests.signing import OPERATOR, as_
 
 CALL = {
     "caller_number": "๐๘๑-๒๓๔-๕๖๗๘",
@@ -63,7 +65,7 @@ def received(world: World) -> list[dict[str, Any]]:
 
 async def test_phone_record_with_thai_digits_and_be_date() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post("/v1/channels/phone", json=CALL)
         again = await c.post("/v1/channels/phone", json=CALL)  # entered twice by staff
     assert r.status_code == 202 and again.json()["duplicate"] is True
@@ -71,13 +73,13 @@ async def test_phone_record_with_thai_digits_and_be_date() -> None:
     assert p["channel"] == "phone" and p["received_at"] == "2026-05-16T02:30:00Z"
     assert p["text"] == "น้ำประปาไม่ไหลตั้งแต่เมื่อวาน หมู่ที่ 2 บ้านโนนสว่าง"
     assert p["location"]["village_no"] == 2 and p["links"] == {"taken_by": "desk-01"}
-    assert world.contacts.contacts[p["contact_ref"]]["phone"] == "+66812345678"
+    assert contact(world, p["contact_ref"])["phone"] == "+66812345678"
     assert "0812345678" not in str(world.publisher.sent)
 
 
 async def test_letter_keeps_the_scan_and_only_the_village_of_the_sender() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post("/v1/channels/letter", json=LETTER)
     assert r.status_code == 202
     (p,) = received(world)
@@ -97,7 +99,6 @@ async def test_letter_keeps_the_scan_and_only_the_village_of_the_sender() -> Non
         ("/v1/channels/phone", {**CALL, "summary": "  "}, "summary"),
         ("/v1/channels/phone", {**CALL, "caller_number": "12345"}, "phone"),
         ("/v1/channels/phone", {**CALL, "call_time": "เมื่อวาน"}, "call_time"),
-        ("/v1/channels/phone", {k: v for k, v in CALL.items() if k != "officer_id"}, "officer_id"),
         ("/v1/channels/letter", {**LETTER, "kind": "ขายของ"}, "kind"),
         ("/v1/channels/letter", {**LETTER, "received_date": "2099-01-01"}, "received_at"),
         ("/v1/channels/meeting", {**MEETING, "opinions": []}, "opinions"),
@@ -112,7 +113,7 @@ async def test_malformed_records_are_refused_naming_the_field(
     path: str, body: dict[str, Any], field: str
 ) -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(path, json=body)
     assert r.status_code == 422, r.text
     assert field in r.text
@@ -121,7 +122,7 @@ async def test_malformed_records_are_refused_naming_the_field(
 
 async def test_suggestion_box_batch_records_the_session_and_each_slip() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(
             "/v1/channels/suggestion-box",
             params=BOX,
@@ -152,7 +153,7 @@ async def test_suggestion_box_batch_records_the_session_and_each_slip() -> None:
 
 async def test_suggestion_box_as_multipart_upload() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(
             "/v1/channels/suggestion-box",
             data=BOX,
@@ -175,7 +176,7 @@ async def test_malformed_box_uploads_are_refused_whole(
     params: dict[str, str], body: str, ctype: str, status: int
 ) -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post(
             "/v1/channels/suggestion-box",
             params=params,
@@ -188,7 +189,7 @@ async def test_malformed_box_uploads_are_refused_whole(
 
 async def test_meeting_minutes_become_linked_opinions_and_an_activity() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         r = await c.post("/v1/channels/meeting", json=MEETING)
     assert r.status_code == 202 and r.json()["accepted"] == 2
     ps = received(world)
@@ -202,7 +203,7 @@ async def test_meeting_minutes_become_linked_opinions_and_an_activity() -> None:
 
 async def test_email_endpoint_takes_rfc822_only() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, OPERATOR) as c:
         ok = await c.post(
             "/v1/channels/email",
             content=tis620_message(),
@@ -233,7 +234,7 @@ async def test_canonical_submissions_keep_the_issue_2_rules(
     body: bytes, status: int, names: str
 ) -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, OPERATOR) as c:
         r = await c.post(
             "/v1/submissions", content=body, headers={"content-type": "application/json"}
         )
@@ -249,7 +250,7 @@ async def test_corruption_reports_are_anonymous_unless_contact_is_asked_for() ->
         "text": "เจ้าหน้าที่เรียกรับเงินค่าออกใบอนุญาต นายสมปอง ใจร้าย",
         "contact": {"name": "ผู้แจ้ง", "phone": "0812345678"},
     }
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         anon = await c.post("/v1/submissions", json={**base, "channel_message_id": "c1"})
         named = await c.post(
             "/v1/submissions", json={**base, "channel_message_id": "c2", "wants_contact": True}
@@ -257,15 +258,25 @@ async def test_corruption_reports_are_anonymous_unless_contact_is_asked_for() ->
     assert anon.status_code == named.status_code == 202
     first, second = received(world)
     assert first["contact_ref"] is None and first["wants_contact"] is False
-    assert second["contact_ref"] in world.contacts.contacts
-    assert len(world.contacts.contacts) == 1
+    assert second["contact_ref"] in world.vault.of("contact")
+    assert len(world.vault.of("contact")) == 1
     public = [p["payload"]["text"] for p in world.publisher.on(Topic.PUBLIC_CASES)]
     assert all("สมปอง" not in t and "เรียกรับเงิน" not in t for t in public)
 
 
+async def test_a_call_is_taken_by_the_officer_signed_in_unless_it_names_a_colleague() -> None:
+    world = World()
+    unnamed = {k: v for k, v in CALL.items() if k != "officer_id"}
+    async with client(world, as_(Role.OFFICER, officer_id="desk-02")) as c:
+        mine = await c.post("/v1/channels/phone", json={**unnamed, "call_id": "c-1"})
+        theirs = await c.post("/v1/channels/phone", json={**CALL, "call_id": "c-2"})
+    assert mine.status_code == theirs.status_code == 202
+    assert [p["links"]["taken_by"] for p in received(world)] == ["desk-02", "desk-01"]
+
+
 async def test_every_new_case_asks_for_an_acknowledgement_with_the_deadline() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         await c.post("/v1/channels/phone", json=CALL)
     (ack,) = [e["payload"] for e in world.publisher.on(Topic.NOTIFICATION_REQUESTED)]
     assert ack["template"] == "received" and ack["channel"] == "phone"
@@ -275,7 +286,7 @@ async def test_every_new_case_asks_for_an_acknowledgement_with_the_deadline() ->
 
 async def test_channel_statistics_count_per_channel_month_and_kind() -> None:
     world = World()
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         await c.post("/v1/channels/phone", json=CALL)
         await c.post("/v1/channels/letter", json=LETTER)
         await c.post("/v1/channels/meeting", json=MEETING)
@@ -294,7 +305,7 @@ async def test_channel_statistics_count_per_channel_month_and_kind() -> None:
 async def test_a_retried_submission_with_an_idempotency_key_is_one_case() -> None:
     world = World()
     body = {"channel": "web", "text": "ท่อระบายน้ำอุดตัน หน้าตลาด หมู่ 7"}
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         first = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-1"})
         again = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-1"})
         other = await c.post("/v1/submissions", json=body, headers={"Idempotency-Key": "t-2"})
@@ -307,7 +318,7 @@ async def test_a_retried_submission_without_any_id_is_one_case_on_its_day() -> N
     dead letter): the content names the case, until the day is over."""
     world = World()
     body = {"channel": "web", "text": "ไฟฟ้าดับทั้งซอย หมู่ 2"}
-    async with client(world) as c:
+    async with client(world, CLERK) as c:
         first = await c.post("/v1/submissions", json=body)
         again = await c.post("/v1/submissions", json=body)
         other = await c.post("/v1/submissions", json={**body, "text": "ไฟฟ้าดับทั้งซอย หมู่ 3"})

@@ -10,7 +10,7 @@ import pytest
 
 from shared.topics import Topic
 from tests.intake.unit.api import client
-from tests.intake.unit.helpers import NOW, World, line_body, line_event, signed
+from tests.intake.unit.helpers import NOW, World, contacts, line_body, line_event, signed
 
 URL = "/channels/line/webhook"
 
@@ -79,7 +79,7 @@ async def test_text_message_becomes_a_case_with_the_user_kept_private() -> None:
     assert payload["text"] == "ถนนเป็นหลุม หมู่ที่ 7 ช่วยด้วยครับ"
     assert payload["location"]["village_no"] == 7
     assert "U" + "a" * 32 not in json.dumps(world.publisher.on(Topic.CASE_RECEIVED))
-    (contact,) = world.contacts.contacts.values()
+    (contact,) = contacts(world)
     assert contact == {"line_user_id": "U" + "a" * 32}
     ack = world.publisher.on(Topic.NOTIFICATION_REQUESTED)[0]["payload"]
     assert ack["template"] == "received" and ack["recipient_ref"] == payload["contact_ref"]

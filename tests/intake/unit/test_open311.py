@@ -25,6 +25,7 @@ from shared.taxonomy import CATEGORIES
 from shared.topics import Topic
 from tests.intake.unit.api import client
 from tests.intake.unit.helpers import API_KEY, NOW, World
+from tests.intake.unit.helpers import contact as contact_of
 from tests.intake.unit.test_privacy import PERSONAL
 
 BASE = "/open311/v2"
@@ -108,7 +109,7 @@ async def test_post_answers_the_case_id_and_keeps_personal_data_out() -> None:
     assert "สมชาย" not in text
     received = world.publisher.on(Topic.CASE_RECEIVED)[0]["payload"]
     assert received["service_code"] == "road" and received["channel"] == "open311"
-    contact = world.contacts.contacts[received["contact_ref"]]
+    contact = contact_of(world, received["contact_ref"])
     assert contact["phone"] == "+66812345678" and contact["email"] == "somchai@example.co.th"
 
 

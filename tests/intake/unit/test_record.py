@@ -36,6 +36,7 @@ STORED: dict[str, Any] = {
     "month": "2026-05",
     "stored_at": AT + timedelta(seconds=1),
     "contact_ref": "ct_0123",
+    "text_ref": "tx_0123",
     "service_code": None,
     "links": [{"name": "activity_id", "value": "A1"}],
     "attachments": [{"kind": "image", "ref": "line:message/555"}],
@@ -52,7 +53,7 @@ STORED: dict[str, Any] = {
             "key": "line:01HB",
             "at": AT + timedelta(minutes=1),
             "type": "image",
-            "original_text": None,
+            "text_ref": None,
             "attachment": {"kind": "image", "ref": "line:message/555"},
             "lat": None,
             "lon": None,
@@ -65,6 +66,7 @@ STORED: dict[str, Any] = {
         "department": "public_works",
         "category": "lighting",
         "officer_assigned": True,
+        "officer_id": "eng-somchai",
         "acknowledge_due_at": AT + timedelta(days=1),
         "respond_due_at": AT + timedelta(days=7),
         "status_notes": None,
@@ -86,6 +88,7 @@ def receive(contact_ref: str | None = None) -> tuple[SubmissionRecord, Events]:
         received_at=AT,
         stored_at=AT,
         contact_ref=contact_ref,
+        text_ref="tx_1",
         org_id=ORG,
         correlation_id=None,
     )
@@ -130,6 +133,19 @@ def test_a_stored_case_reads_back_and_is_stored_again_field_for_field() -> None:
     assert to_document(record) == STORED
 
 
+def test_a_case_stored_before_the_vault_reads_back_without_its_words() -> None:
+    """Stored before the vault: a follow-up's words in the clear, no text_ref, no officer."""
+    progress = {k: v for k, v in STORED["progress"].items() if k != "officer_id"}
+    addition = {**STORED["additions"][0], "type": "text", "original_text": "นายดำ 0812223333"}
+    del addition["text_ref"]
+    old = {k: v for k, v in STORED.items() if k != "text_ref"}
+    record = from_document({**old, "progress": progress, "additions": [addition]})
+    assert record.text_ref is None and record.progress.officer_id is None
+    assert record.vault_refs == ["ct_0123"]
+    # Written again, the words in the clear are gone.
+    assert "นายดำ" not in str(to_document(record))
+
+
 def test_a_case_stored_before_follow_ups_and_progress_reads_back_as_new() -> None:
     old = {k: v for k, v in STORED.items() if k not in ("additions", "progress")}
     record = from_document(old)
@@ -146,17 +162,49 @@ def test_receipt_emits_the_events_of_its_key_and_keeps_only_the_redacted_text() 
     assert all(e.correlation_id == "SPT-2569-000007" for e in events)
     assert "081" not in record.public.text and record.public.village_no == 3
     assert to_document(record)["month"] == "2026-05"
+    # What goes on Kafka: the redacted words and a reference to the citizen's own.
+    payload = events[0].payload
+    assert payload.text == "ไฟดับ หมู่ 3 โทร [เบอร์โทร]" and payload.text_ref == "tx_1"
+    assert "original_text" not in events[0].model_dump_json()
+    assert record.vault_refs == ["ct_1", "tx_1"]
+
+
+def test_a_corruption_report_publishes_neither_its_words_nor_its_place() -> None:
+    sub = Submission(
+        channel=Channel.WEB,
+        kind=Kind.CORRUPTION_REPORT,
+        text="นายช่างเรียกเงินใต้โต๊ะ ที่บ้านเลขที่ 12 หมู่ 5",
+        location=Location(lat=15.7, lon=104.1, address="บ้านเลขที่ 12 หมู่ 5"),
+        channel_message_id="c-1",
+    )
+    record, (received_event, _, public) = SubmissionRecord.receive(
+        sub,
+        dedup_key="web:c-1",
+        case_id="SPT-2569-000008",
+        received_at=AT,
+        stored_at=AT,
+        contact_ref=None,
+        text_ref="tx_2",
+        org_id=ORG,
+        correlation_id=None,
+    )
+    assert record.is_corruption
+    assert (record.public.lat, record.public.address, record.public.village_no) == (None,) * 3
+    assert "ใต้โต๊ะ" not in public.model_dump_json()
+    # Routing still needs the redacted words: they name whom the report accuses.
+    assert "นายช่าง" in received_event.payload.text
+    assert "12" not in received_event.payload.text
 
 
 def test_a_follow_up_is_added_once() -> None:
     record = received()
-    events = record.add_follow_up(photo(), org_id=ORG)
+    events = record.add_follow_up(photo(), org_id=ORG, text_ref=None)
     assert [type(e) for e in events] == [PublicCaseUpdated, CaseAmended]
     assert [e.event_id for e in events] == [
         new_event_id("line:01HB", "public"),
         new_event_id("line:01HB", "amended"),
     ]
-    assert record.add_follow_up(photo(), org_id=ORG) == []
+    assert record.add_follow_up(photo(), org_id=ORG, text_ref=None) == []
     assert [a.key for a in record.additions] == ["line:01HB"]
     assert [a.ref for a in record.attachments] == ["line:message/line:01HB"]
     assert record.progress.updated_at == AT + timedelta(minutes=1)
@@ -164,16 +212,16 @@ def test_a_follow_up_is_added_once() -> None:
 
 def test_the_first_place_given_is_the_one_published() -> None:
     record = received()
-    record.add_follow_up(pin(15.72), org_id=ORG)
-    record.add_follow_up(pin(16.0, minutes=3), org_id=ORG)
+    record.add_follow_up(pin(15.72), org_id=ORG, text_ref=None)
+    record.add_follow_up(pin(16.0, minutes=3), org_id=ORG, text_ref=None)
     assert record.public.lat == 15.72 and record.public.village_no == 3
     assert record.public.text.count("ตำแหน่งที่ส่งทาง LINE") == 2
 
 
 def test_a_follow_up_arriving_late_does_not_move_the_update_time_back() -> None:
     record = received()
-    record.add_follow_up(photo("line:01HC", minutes=5), org_id=ORG)
-    record.add_follow_up(photo("line:01HB", minutes=1), org_id=ORG)
+    record.add_follow_up(photo("line:01HC", minutes=5), org_id=ORG, text_ref=None)
+    record.add_follow_up(photo("line:01HB", minutes=1), org_id=ORG, text_ref=None)
     assert record.progress.updated_at == AT + timedelta(minutes=5)
 
 
@@ -187,13 +235,14 @@ def test_routing_facts_apply_once() -> None:
             kind=Kind.COMPLAINT,
             channel=Channel.LINE,
             department="public_works",
-            officer_id=None,
+            officer_id="eng-somchai",
             received_at=AT,
         ),
     )
     events = record.apply(assigned, org_id=ORG)
     assert [e.event_id for e in events] == [new_event_id(str(assigned.event_id), "public")]
     assert record.progress.status == "assigned"
+    assert record.progress.officer_id == "eng-somchai"
     before = to_document(record)
     assert record.apply(assigned, org_id=ORG) == []
     assert to_document(record) == before
