@@ -14,6 +14,7 @@ from datetime import datetime
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import PurePosixPath
 
 from services.intake.channels.forms import KIND_WORDS
 from services.intake.domain.errors import InvalidInput
@@ -55,24 +56,32 @@ def _header(msg: Message, name: str) -> str:
     return "".join(parts).strip()
 
 
-def _body(msg: Message) -> tuple[str, list[Attachment]]:
+def message_ref(message_id: str) -> str:
+    """The id the case knows a mail by. A Message-ID is an address (`<local@host>`), often
+    made from the sender's own, and it travels on Kafka with the case: it is hashed, which
+    keeps one mail one case without saying whose it was."""
+    return "mid-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
+
+
+def _body(msg: Message, ref: str) -> tuple[str, list[Attachment]]:
     plain: list[str] = []
     html_parts: list[str] = []
     attachments: list[Attachment] = []
-    message_id = (msg.get("Message-ID") or "").strip("<> ")
-    for part in msg.walk() if msg.is_multipart() else [msg]:
+    for n, part in enumerate(msg.walk() if msg.is_multipart() else [msg]):
         if part.is_multipart():
             continue
         filename = part.get_filename()
         ctype = part.get_content_type()
         if filename or part.get_content_disposition() == "attachment":
             name = str(make_header(decode_header(filename))) if filename else "attachment"
-            # The bytes belong to the mail store; the case keeps a reference.
-            ref = f"email:{message_id}/{name}"
+            # The bytes belong to the mail store; the case keeps a reference: the part's
+            # number and type, not its file name ("บัตรประชาชน นายสมชาย.jpg").
+            suffix = PurePosixPath(name).suffix.lower()[:10]
+            part_ref = f"email:{ref}/part-{n}{suffix}"
             attachments.append(
-                Attachment(kind="image", ref=ref)
+                Attachment(kind="image", ref=part_ref)
                 if ctype.startswith("image/")
-                else Attachment(kind="document", ref=ref)
+                else Attachment(kind="document", ref=part_ref)
             )
             continue
         payload = part.get_payload(decode=True)
@@ -97,23 +106,24 @@ def parse_email(raw: bytes) -> Submission:
     if "@" not in address:
         raise InvalidInput("From", "the message has no sender address")
     subject = _header(msg, "Subject")
-    body, attachments = _body(msg)
+    message_id = (msg.get("Message-ID") or "").strip().strip("<>")
+    # Without a Message-ID, the same bytes are the same message.
+    ref = (
+        message_ref(message_id) if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+    )
+    body, attachments = _body(msg, ref)
     text = "\n".join(t for t in (subject, body) if t)
     if not text.strip():
         raise InvalidInput("body", "the message has neither subject nor text")
     if len(text) > MAX_TEXT:
         raise InvalidInput("body", f"the text is over {MAX_TEXT} characters")
-    message_id = (msg.get("Message-ID") or "").strip().strip("<>")
-    if not message_id:
-        # Without a Message-ID, the same bytes are the same message.
-        message_id = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
     return Submission(
         channel=Channel.EMAIL,
         kind=_kind(subject),
         text=text,
         location=locate(None, text),
         contact=Contact(name=name or None, email=address),
-        channel_message_id=message_id[:200],
+        channel_message_id=ref,
         received_at=_date(msg),
         attachments=tuple(attachments),
     )

@@ -4,6 +4,7 @@ Open311; nothing personal on public.cases; raw payloads and dead letters on Kafk
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,17 +16,21 @@ from services.intake.settings import IntakeSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.roles import Role
 from shared.topics import SPECS, Topic, name
 from tests.conftest import eventually, running
 from tests.intake.unit.helpers import line_body, line_event, signed
 from tests.intake.unit.test_email import tis620_message
 from tests.intake.unit.test_privacy import PERSONAL
+from tests.signing import AUDITOR, EXECUTIVE, OPERATOR, as_
 from tools.demo.stages.intake import UUID
 
 pytestmark = pytest.mark.integration
 
 KEY = "stack-key"
 SECRET = "stack-secret"
+REF = re.compile(r"\b(?:ct|tx)_[0-9a-f]{32}\b")
+DESK = as_(Role.OFFICER, officer_id="desk", department="office")
 
 
 async def read_topic(settings: Any, topic: Topic) -> list[dict[str, Any]]:
@@ -100,6 +105,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
                 "call_time": (now - timedelta(hours=1)).isoformat(),
                 "summary": "น้ำประปาไม่ไหลสามวัน หมู่ที่ 2",
             },
+            headers=DESK,
         )
         assert r.status_code == 202, r.text
         case_ids["phone"] = r.json()["case_id"]
@@ -114,6 +120,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
                 "scan_ref": "scan/2569/123.pdf",
                 "text": "ขอให้ซ่อมสะพานข้ามลำห้วย",
             },
+            headers=DESK,
         )
         assert r.status_code == 202, r.text
         case_ids["letter"] = r.json()["case_id"]
@@ -127,7 +134,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
                 "committee": "ปลัด,หัวหน้าสำนักปลัด",
             },
             content="slip_no,text,phone\n1,อยากให้ขยายเวลาเปิดศูนย์เด็กเล็ก,0891112222\n".encode(),
-            headers={"content-type": "text/csv"},
+            headers={"content-type": "text/csv", **DESK},
         )
         assert r.status_code == 202, r.text
         case_ids["suggestion_box"] = r.json()["items"][0]["case_id"]
@@ -135,7 +142,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
         r = await http.post(
             "/v1/channels/email",
             content=tis620_message(),
-            headers={"content-type": "message/rfc822"},
+            headers={"content-type": "message/rfc822", **OPERATOR},
         )
         assert r.status_code == 202, r.text
         case_ids["email"] = r.json()["case_id"]
@@ -150,6 +157,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
                 "attendees": {"ประชาชน": 52, "ผู้นำชุมชน": 6},
                 "opinions": [{"no": 1, "text": "ควรขุดลอกคลองก่อนฤดูฝน", "kind": "suggestion"}],
             },
+            headers=DESK,
         )
         assert r.status_code == 202, r.text
         case_ids["meeting"] = r.json()["items"][0]["case_id"]
@@ -182,40 +190,42 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
             await producer.stop()
 
         async def raw_case() -> Any:
-            r = await http.get("/v1/channels")
+            r = await http.get("/v1/channels", headers=AUDITOR)
             phone = [c for c in r.json()["channels"] if c["channel"] == "phone"]
             return phone and phone[0]["total"] == 2
 
         await eventually(raw_case, timeout=60)
 
         async def dead_lettered() -> Any:
-            r = await http.get("/v1/dlq")
+            r = await http.get("/v1/dlq", headers=OPERATOR)
             return r.json()["items"]
 
         letters = await eventually(dead_lettered, timeout=60)
         assert "body" not in letters[0]  # listed without bodies; inspected one at a time
-        inspected = (await http.get(f"/v1/dlq/{letters[0]['id']}")).json()
+        inspected = (await http.get(f"/v1/dlq/{letters[0]['id']}", headers=OPERATOR)).json()
         assert inspected["body"] == poison.decode()
         assert "invalid event" in letters[0]["reason"]
         assert letters[0]["source_topic"] == raw_topic
-        replay = await http.post(f"/v1/dlq/{letters[0]['id']}/replay")
+        replay = await http.post(f"/v1/dlq/{letters[0]['id']}/replay", headers=OPERATOR)
         assert replay.status_code == 202
-        again = await http.post(f"/v1/dlq/{letters[0]['id']}/replay")
+        again = await http.post(f"/v1/dlq/{letters[0]['id']}/replay", headers=OPERATOR)
         assert again.status_code == 409 and "already replayed" in again.text
 
         async def failed_again() -> Any:
-            r = await http.get("/v1/dlq")
+            r = await http.get("/v1/dlq", headers=OPERATOR)
             return len(r.json()["items"]) == 2
 
         await eventually(failed_again, timeout=60)  # nothing was fixed: a new dead letter
-        assert (await http.post("/v1/dlq/no-such-letter/replay")).status_code == 404
+        assert (
+            await http.post("/v1/dlq/no-such-letter/replay", headers=OPERATOR)
+        ).status_code == 404
 
         # Exactly one case per channel, each assigned by routing and shown by Open311.
         assert len(set(case_ids.values())) == len(case_ids) == 7
         for channel, case_id in case_ids.items():
 
             async def assigned(case_id: str = case_id) -> Any:
-                r = await routing_http.get(f"/v1/cases/{case_id}")
+                r = await routing_http.get(f"/v1/cases/{case_id}", headers=EXECUTIVE)
                 return r.json() if r.status_code == 200 and r.json()["department"] else None
 
             case = await eventually(assigned, timeout=60)
@@ -246,7 +256,7 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
             "/open311/v2/requests.json", params={"service_request_id": ",".join(case_ids.values())}
         )
         answers = listed.text
-        stats = (await http.get("/v1/channels")).json()
+        stats = (await http.get("/v1/channels", headers=AUDITOR)).json()
         assert stats["meets_assessment"] is True and stats["listening_channels"] == 7
 
         async def all_public() -> Any:
@@ -255,7 +265,37 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
             return items if set(case_ids.values()) <= seen else None
 
         published = await eventually(all_public, timeout=60)
-    # Event ids are UUIDs, whose hex runs look like numbers: they are taken out first.
-    scanned = UUID.sub("<uuid>", json.dumps(published, ensure_ascii=False) + answers)
+
+        # The citizen's own words and contact: for the executives, and on the audit trail.
+        personal = await http.get(f"/v1/cases/{case_ids['open311']}/personal", headers=EXECUTIVE)
+        assert personal.status_code == 200, personal.text
+        assert "นายสมชาย ใจดี 081-234-5678" in personal.json()["text"]
+        assert personal.json()["contact"]["email"] == "somchai@example.co.th"
+        refused = await http.get(f"/v1/cases/{case_ids['open311']}/personal", headers=DESK)
+        assert refused.status_code == 403
+
+        async def audited() -> Any:
+            records = [r["payload"] for r in await read_topic(settings, Topic.AUDIT_TRAIL)]
+            reads = [r for r in records if r["target"].startswith("case:")]
+            return reads if len(reads) >= 2 else None
+
+        reads = await eventually(audited, timeout=30)  # the dead letters' are there too
+        assert {r["action"] for r in reads} == {"text.read", "contact.read"}
+        assert {r["target"] for r in reads} == {f"case:{case_ids['open311']}"}
+        received = await read_topic(settings, Topic.CASE_RECEIVED)
+    assert all("original_text" not in e["payload"] for e in received)
+    # Event ids and vault references are hex, whose digit runs look like numbers: they are
+    # taken out first.
+    scanned = REF.sub(
+        "<ref>",
+        UUID.sub(
+            "<uuid>",
+            json.dumps(published, ensure_ascii=False)
+            + answers
+            + json.dumps(received, ensure_ascii=False),
+        ),
+    )
     for pattern in PERSONAL:
         assert not pattern.search(scanned), pattern.pattern
+    for name_given in ("สมชาย", "มาลี", "somchai"):
+        assert name_given not in scanned

@@ -9,7 +9,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from services.intake.channels.email import parse_email
+from services.intake.channels.email import message_ref, parse_email
 from services.intake.domain.errors import InvalidInput
 from shared.events.cases import Channel, Kind
 
@@ -45,7 +45,9 @@ def test_thai_legacy_charsets_are_read(charset: str) -> None:
     assert sub.location is not None and sub.location.village_no == 6
     assert sub.contact is not None and sub.contact.email == "somying@example.co.th"
     assert sub.contact.name == "สมหญิง รักดี"
-    assert sub.channel_message_id == "letter-1@mail.example.th"
+    # The Message-ID, hashed: one mail is one case, and no address travels with it.
+    assert sub.channel_message_id == message_ref("letter-1@mail.example.th")
+    assert "@" not in sub.channel_message_id
     assert sub.received_at is not None and sub.received_at.utcoffset() is not None
 
 
@@ -55,15 +57,17 @@ def test_utf8_multipart_with_attachment_keeps_a_reference_not_bytes() -> None:
     msg["Subject"] = "ข้อเสนอแนะ เรื่องไฟทาง"
     msg["Message-ID"] = "<m2@example.com>"
     msg.attach(MIMEText("อยากให้ติดไฟทางเพิ่ม ม.2", "plain", "utf-8"))
-    photo = MIMEApplication(b"\x89PNG...", "png", Name="lamp.png")
+    photo = MIMEApplication(b"\x89PNG...", "png", Name="ไฟทาง นายสมชาย.PNG")
     photo.replace_header("Content-Type", "image/png")
-    photo["Content-Disposition"] = 'attachment; filename="lamp.png"'
+    photo.add_header(
+        "Content-Disposition", "attachment", filename=("utf-8", "", "ไฟทาง นายสมชาย.PNG")
+    )
     msg.attach(photo)
     sub = parse_email(msg.as_bytes())
     assert sub.kind is Kind.SUGGESTION
     assert "อยากให้ติดไฟทางเพิ่ม" in sub.text
     assert [(a.kind, a.ref) for a in sub.attachments] == [
-        ("image", "email:m2@example.com/lamp.png")
+        ("image", f"email:{message_ref('m2@example.com')}/part-2.png")
     ]
 
 
