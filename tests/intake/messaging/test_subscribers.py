@@ -13,6 +13,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.intake.bootstrap import IntakeService
+from services.intake.channels.email import message_ref
 from services.intake.channels.line import signature
 from services.intake.domain.model import Submission
 from shared.dead_letters import NotReplayable
@@ -100,7 +101,7 @@ async def test_raw_payloads_of_every_channel_are_normalized_like_http() -> None:
         )
     assert [(p["channel"], p["channel_message_id"]) for p in cases(world)] == [
         ("line", "01HRAW"),
-        ("email", "letter-1@mail.example.th"),
+        ("email", message_ref("letter-1@mail.example.th")),
         ("suggestion_box", "B9@20260515T0900/1"),
         ("suggestion_box", "B9@20260515T0900/2"),
         ("phone", "IVR-1"),
