@@ -9,12 +9,18 @@ import pytest
 
 from services.intake.bootstrap import create_service
 from services.intake.settings import IntakeSettings
+from shared.roles import Role
 from tests.conftest import running
+from tests.signing import TEST_IDP
 from tools.demo import traffy
 from tools.demo.context import DemoContext
 from tools.demo.stages import intake as stage
 
 pytestmark = pytest.mark.integration
+
+
+async def desk(username: str) -> str:
+    return TEST_IDP.token(Role.OFFICER, officer_id=username, department="office")
 
 
 async def test_the_stage_is_idempotent_across_runs(
@@ -30,7 +36,11 @@ async def test_the_stage_is_idempotent_across_runs(
         runs = []
         for _ in range(2):
             ctx = DemoContext(
-                urls={"intake": "http://service"}, client=http, reports=reports, data_path=None
+                urls={"intake": "http://service"},
+                client=http,
+                reports=reports,
+                data_path=None,
+                sign_in=desk,
             )
             await stage.run(ctx)
             runs.append(ctx.results["intake"])
