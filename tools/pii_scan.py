@@ -1,0 +1,599 @@
+"""`python -m tools.pii_scan`: after `make demo`, does personal data of the demo's input show
+anywhere it must not?
+
+It rebuilds exactly what the demo sent (the same reports, through the same functions of
+tools/demo/stages/intake.py) and collects from it every phone number, e-mail address, LINE
+user id, Thai national ID number and personal name (a Thai title with the name after it).
+Then it reads every message of every Ruam topic under the demo's prefix from the start, and
+the answers of every GET endpoint that an auditor or an anonymous caller may call (each
+service's declared routes, shared/access.py), and reports each of those values it finds.
+An item matches in any of its forms: a phone as 0812345678, 081-234-5678, +66 81 234 5678
+or in Thai digits; an e-mail in any case; a name with or without its title.
+
+    python -m tools.pii_scan [--profile local] [--data CSV]   # exit 1 on any finding
+
+What the vault keeps (sealed) and the audited personal endpoint are the only places these
+values may be read from; neither is scanned. See docs/personal-data.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.thai import thai_digits_to_arabic
+
+# --------------------------------------------------------------------------- matching
+
+_THAI_LETTER = "\u0e01-\u0e4e"
+_SEP = r"[\s\-.]?"
+# A Thai phone in any of its usual spellings: 0X-XXXX-XXXX, 0XX-XXX-XXXX, +66 X XXXX XXXX.
+_PHONE = re.compile(rf"(?<!\d)(?:\+?66{_SEP}(?:\(?0\)?)?|\(?0\)?)\d(?:{_SEP}\d){{7,8}}(?!\d)")
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_LINE_ID = re.compile(r"U[0-9a-f]{32}")
+_ID_CARD = re.compile(r"(?<!\d)\d(?:[\s\-]?\d){12}(?!\d)")
+# A Thai word starts with a consonant or a leading vowel (ใจดี, เอี่ยม).
+_FIRST = "[ก-ฮเ-ไ]"
+_TITLES = r"นางสาว|น\.ส\.|นาง|นาย|เด็กชาย|เด็กหญิง|ด\.ช\.|ด\.ญ\."
+# Not after เจ้า: เจ้านาย is "the boss", whatever follows.
+_NAME = re.compile(
+    rf"(?<!เจ้า)(?P<title>{_TITLES})\s*(?P<given>{_FIRST}[{_THAI_LETTER}]{{1,24}})"
+    rf"(?:[ \t]+(?P<surname>{_FIRST}[{_THAI_LETTER}]{{1,30}}))?"
+)
+# Words that start like a title and a name but are not one (นายก: the mayor).
+_NOT_NAMES = (
+    "นายก", "นายอำเภอ", "นายช่าง", "นายจ้าง", "นายทุน", "นายหน้า", "นายประกัน", "นายทหาร",
+    "นายตำรวจ", "นายแพทย์", "นายสิบ", "นายร้อย", "นายพัน", "นายพล", "นายท่า", "นายด่าน",
+    "นายเทศมนตรี", "นายอ", "นางพยาบาล", "นางงาม", "นางฟ้า", "นางแบบ", "นางเอก", "นางรำ",
+    "นางเลิ้ง", "นางรอง", "นางแล", "นางลิ้นจี่",  # places
+)  # fmt: skip
+# What follows a title when it is a word of the sentence, not a name ("...นายให้กลับบ้าน").
+_NOT_GIVEN = ("ให้", "ได้", "ที่", "ก็", "ว่า", "จะ", "ไม่", "มา", "ไป", "ของ", "และ", "กับ")
+# Ids that are hex (event ids, vault references, hashes): their digit runs are not numbers.
+_HEX_IDS = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\b(?:ct|tx)_[0-9a-f]{32}\b|\bmid-[0-9a-f]{32}\b|\bsha256:[0-9a-f]+"
+)
+
+
+@dataclass(frozen=True)
+class Name:
+    title: str
+    given: str
+    surname: str | None = None
+
+    def patterns(self) -> list[str]:
+        """How the name shows in text: with its title, or given name and surname (a given
+        name alone is too often a word as well)."""
+        out = []
+        if self.title:
+            out.append(re.escape(self.title + self.given) + f"(?![{_THAI_LETTER}])")
+        if self.surname:
+            out.append(re.escape(self.given) + r"\s*" + re.escape(self.surname))
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.title}{self.given}" + (f" {self.surname}" if self.surname else "")
+
+
+@dataclass(frozen=True)
+class Needles:
+    """The personal data of the input, each in one canonical form."""
+
+    phones: frozenset[str] = frozenset()  # national form: 0 and 8 or 9 digits
+    emails: frozenset[str] = frozenset()  # lower case
+    line_ids: frozenset[str] = frozenset()
+    national_ids: frozenset[str] = frozenset()  # 13 digits
+    names: tuple[Name, ...] = ()
+    _names: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "phone": len(self.phones),
+            "e-mail": len(self.emails),
+            "LINE user id": len(self.line_ids),
+            "national ID": len(self.national_ids),
+            "name": len(self.names),
+        }
+
+    def name_pattern(self) -> re.Pattern[str] | None:
+        if not self.names:
+            return None
+        if self._names is None:
+            alternatives = sorted({p for n in self.names for p in n.patterns()}, key=len)
+            object.__setattr__(self, "_names", re.compile("|".join(reversed(alternatives))))
+        return self._names
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str
+    value: str
+    where: str
+
+    def masked(self) -> str:
+        """The value with its middle hidden: a report is read, and pasted, by many."""
+        v = self.value
+        keep = max(1, len(v) // 4)
+        return v[:keep] + "•" * (len(v) - 2 * keep) + v[-keep:] if len(v) > 3 else "•••"
+
+
+def canonical_phone(raw: str) -> str | None:
+    digits = re.sub(r"\D", "", thai_digits_to_arabic(raw))
+    if digits.startswith("66") and len(digits) in (10, 11):
+        digits = "0" + digits[2:]
+    elif digits.startswith("660") and len(digits) in (11, 12):
+        digits = digits[2:]
+    return digits if digits.startswith("0") and len(digits) in (9, 10) else None
+
+
+def valid_national_id(digits: str) -> bool:
+    """The check digit of a Thai national ID: a 13-digit run that fails it is not one."""
+    if len(digits) != 13 or not digits.isdigit():
+        return False
+    total = sum(int(d) * (13 - i) for i, d in enumerate(digits[:12]))
+    return (11 - total % 11) % 10 == int(digits[12])
+
+
+def normalized(text: str) -> str:
+    """Text as it is compared: NFC, Arabic digits, hex ids taken out."""
+    return _HEX_IDS.sub(" ", thai_digits_to_arabic(unicodedata.normalize("NFC", text)))
+
+
+def names_in(text: str) -> list[Name]:
+    found = []
+    for m in _NAME.finditer(unicodedata.normalize("NFC", text)):
+        title, given = m.group("title"), m.group("given")
+        if (title + given).startswith(_NOT_NAMES) or given.startswith(_NOT_GIVEN):
+            continue
+        found.append(Name(title, given, m.group("surname")))
+    return found
+
+
+def needles_from(
+    free_text: Iterable[str],
+    *,
+    phones: Iterable[str] = (),
+    emails: Iterable[str] = (),
+    line_ids: Iterable[str] = (),
+    names: Iterable[Name] = (),
+) -> Needles:
+    """What is personal in an input: the fields that are (a caller's number, a LINE user),
+    and what the words people wrote contain."""
+    texts = [normalized(t) for t in free_text if t]
+    found_phones = {p for p in (canonical_phone(x) for x in phones if x) if p}
+    found_emails = {e.lower() for e in emails if e}
+    found_ids = set(line_ids)
+    national: set[str] = set()
+    found_names = list(names)
+    for text in texts:
+        found_phones |= {p for p in (canonical_phone(m) for m in _PHONE.findall(text)) if p}
+        found_emails |= {e.lower() for e in _EMAIL.findall(text)}
+        found_ids |= set(_LINE_ID.findall(text))
+        national |= {d for m in _ID_CARD.findall(text) if valid_national_id(d := _digits(m))}
+        found_names += names_in(text)
+    return Needles(
+        phones=frozenset(found_phones),
+        emails=frozenset(found_emails),
+        line_ids=frozenset(found_ids),
+        national_ids=frozenset(national),
+        names=tuple(dict.fromkeys(found_names)),
+    )
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def find(needles: Needles, text: str, where: str) -> list[Hit]:
+    """Every value of `needles` that `text` shows, in any of its forms."""
+    text = normalized(text)
+    hits: list[Hit] = []
+    for m in _PHONE.findall(text):
+        phone = canonical_phone(m)
+        if phone in needles.phones:
+            hits.append(Hit("phone", phone, where))
+    for m in _ID_CARD.findall(text):
+        if (digits := _digits(m)) in needles.national_ids:
+            hits.append(Hit("national ID", digits, where))
+    lowered = text.lower()
+    hits += [Hit("e-mail", e, where) for e in sorted(needles.emails) if e in lowered]
+    hits += [Hit("LINE user id", u, where) for u in _LINE_ID.findall(text) if u in needles.line_ids]
+    pattern = needles.name_pattern()
+    if pattern is not None:
+        spaced = re.sub(r"[ \t\u00a0]+", " ", text)
+        hits += [Hit("name", m.group(0), where) for m in pattern.finditer(spaced)]
+    return hits
+
+
+def strings_of(raw: bytes | str) -> str:
+    """The text of a message or an answer: its JSON strings (keys too), unescaped, one per
+    line; the raw text when it is not JSON."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return "\n".join(_walk(value))
+
+
+def _walk(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+    elif value is not None:
+        yield str(value)
+
+
+# --------------------------------------------------------------------------- the demo's input
+
+
+def demo_input(reports: Sequence[Any]) -> Needles:
+    """The personal data of what `make demo` sends for `reports`, built by the demo's own
+    functions (so that the scan follows the demo if it changes)."""
+    from tools.demo.stages import intake as stage
+
+    texts: list[str] = []
+    phones: list[str] = []
+    emails: list[str] = []
+    line_ids: list[str] = []
+    names: list[Name] = []
+    box = []
+    for report in reports:
+        channel = stage.channel_of(report)
+        texts += [report.text, report.address]
+        if channel == "open311":
+            form = stage.open311_form(report, "key")
+            phones.append(form.get("phone", ""))
+            emails.append(form.get("email", ""))
+            first, last = form.get("first_name", "").strip(), form.get("last_name", "").strip()
+            if first and last:
+                names.append(Name("", first, last))
+        elif channel == "line":
+            body = json.loads(stage.line_body(report))
+            for event in body["events"]:
+                line_ids.append(event["source"]["userId"])
+                message = event.get("message", {})
+                texts += [message.get("text") or "", message.get("address") or ""]
+        elif channel == "phone":
+            record = stage.phone_record(report)
+            phones.append(record.get("caller_number") or "")
+            texts.append(record.get("caller_name") or "")
+        elif channel == "letter":
+            letter = stage.letter(report)
+            texts += [letter.get("sender_name") or "", letter.get("sender_address") or ""]
+        else:
+            box.append(report)
+    if box:
+        for row in csv.DictReader(io.StringIO(stage.box_csv(box))):
+            phones.append(row.get("phone") or "")
+            texts.append(row.get("name") or "")
+    return needles_from(texts, phones=phones, emails=emails, line_ids=line_ids, names=names)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+async def read_topics(bootstrap: str, prefix: str, timeout: float = 60.0) -> dict[str, list[str]]:
+    """Every message of every Ruam topic under `prefix`, from the start to the end as it
+    is now, as text (key, then value)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from shared.topics import Topic
+
+    wanted = {prefix + t.value for t in Topic}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    out: dict[str, list[str]] = {}
+    await consumer.start()
+    try:
+        topics = sorted(t for t in await consumer.topics() if t in wanted)
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        starts = await consumer.beginning_offsets(parts)
+        reached = {p: starts[p] for p in parts}
+        deadline = time.monotonic() + timeout
+        while any(reached[p] < ends[p] for p in parts):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics not read to their end within {timeout:.0f} s")
+            for part, records in (await consumer.getmany(timeout_ms=1000)).items():
+                texts = out.setdefault(part.topic, [])
+                for r in records:
+                    key = r.key.decode("utf-8", errors="replace") if r.key else ""
+                    texts.append(key + "\n" + (strings_of(r.value) if r.value else ""))
+                reached[part] = records[-1].offset + 1
+    finally:
+        await consumer.stop()
+    return out
+
+
+@dataclass(frozen=True)
+class Get:
+    service: str
+    path: str  # with {params}
+    auditor: bool  # an auditor may call it
+    anonymous: bool  # anyone may
+
+
+def readable_routes() -> list[Get]:
+    """The GET endpoints an auditor or an anonymous caller may call, as each service
+    declares them (shared/access.py), and the dead letters every service serves."""
+    import importlib
+
+    from shared.access import Endpoint
+    from shared.roles import Role
+
+    auditor = frozenset({Role.AUDITOR})
+    out: list[Get] = []
+    for service in ("intake", "routing", "survey", "compliance"):
+        module = importlib.import_module(f"services.{service}.http")
+        for route in module.routes():
+            methods = getattr(route, "methods", None) or set()
+            path = getattr(route, "path", "")
+            if "GET" not in methods or ":path}" in path:
+                continue
+            if isinstance(route, Endpoint):
+                public = route.access.public is not None
+                if public or route.access.allows(auditor):
+                    out.append(Get(service, path, route.access.allows(auditor), public))
+            else:  # undeclared: call it both ways, and let its answer say
+                out.append(Get(service, path, True, True))
+        out += [
+            Get(service, "/v1/dlq", True, False),
+            Get(service, "/v1/dlq/{letter_id}", True, False),
+        ]
+    return out
+
+
+_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+# Path parameters named otherwise than the payload field that holds their values.
+_ALIASES = {"request_id": "case_id", "letter_id": "id"}
+
+
+def values_in(texts: Iterable[str], names: set[str]) -> dict[str, set[str]]:
+    """Values of the JSON fields called `names` in the messages (the ids to call with)."""
+    found: dict[str, set[str]] = {n: set() for n in names}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if k in found and isinstance(v, str | int) and not isinstance(v, bool):
+                    found[k].add(str(v))
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith(("{", "[")):
+                try:
+                    walk(json.loads(line))
+                except ValueError:
+                    continue
+    return found
+
+
+def _fiscal_years(now: datetime) -> set[str]:
+    # Thai fiscal years (B.E.) start on 1 October.
+    current = now.year + 543 + (1 if now.month >= 10 else 0)
+    return {str(current), str(current - 1)}
+
+
+async def api_answers(
+    client: httpx.AsyncClient,
+    urls: Mapping[str, str],
+    routes: Sequence[Get],
+    identities: Mapping[str, dict[str, str]],
+    values: Mapping[str, set[str]],
+    *,
+    concurrency: int = 8,
+    max_calls: int = 20_000,
+) -> tuple[list[tuple[str, str]], Counter[str]]:
+    """(where, text) of every answer; and how many calls answered with each status."""
+    gate = asyncio.Semaphore(concurrency)
+    answers: list[tuple[str, str]] = []
+    statuses: Counter[str] = Counter()
+    calls: list[tuple[str, str, str, dict[str, str]]] = []
+    for route in routes:
+        who = [n for n in identities if (n == "anonymous" and route.anonymous) or
+               (n == "auditor" and route.auditor)]  # fmt: skip
+        for path in _expand(route.path, values):
+            for name in who:
+                calls.append((route.service, path, name, identities[name]))
+    for route in routes:  # Open311 lists answer for named requests, 100 at a time
+        if route.path.endswith("/requests.{format}"):
+            ids = sorted(values.get("case_id", ()))
+            for i in range(0, len(ids), 100):
+                q = quote(",".join(ids[i : i + 100]))
+                path = route.path.replace("{format}", "json") + f"?service_request_id={q}"
+                calls += [(route.service, path, "anonymous", identities["anonymous"])]
+
+    async def call(service: str, path: str, name: str, headers: dict[str, str]) -> None:
+        async with gate:
+            r = await client.get(urls[service].rstrip("/") + path, headers=headers)
+        statuses[str(r.status_code)] += 1
+        if r.status_code < 400 and r.headers.get("content-type", "").startswith(
+            ("application/json", "text/")
+        ):
+            answers.append((f"GET {service}{path} ({name})", strings_of(r.text)))
+
+    await asyncio.gather(*(call(*c) for c in calls[:max_calls]))
+    return answers, statuses
+
+
+def _expand(path: str, values: Mapping[str, set[str]]) -> list[str]:
+    params = _PARAM.findall(path)
+    paths = [path]
+    for p in params:
+        if p == "format":
+            options = {"json"}
+        else:
+            options = values.get(_ALIASES.get(p, p), set()) | values.get(p, set())
+        if not options:
+            return []  # nothing to call it with
+        paths = [
+            re.sub(r"\{" + p + r"(?::\w+)?\}", quote(str(v), safe=""), q)
+            for q in paths
+            for v in sorted(options)
+        ]
+    return paths
+
+
+async def sign_in(client: httpx.AsyncClient, issuer: str, username: str) -> dict[str, str]:
+    """An access token of the built-in issuer's demo account (docs/auth.md); or the one
+    in RUAM_SCAN_TOKEN, for an identity provider of the SAO's own."""
+    given = os.environ.get("RUAM_SCAN_TOKEN")
+    if given:
+        return {"Authorization": f"Bearer {given}"}
+    config = await client.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
+    config.raise_for_status()
+    r = await client.post(
+        config.json()["token_endpoint"],
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": os.environ.get("RUAM_DEMO_PASSWORD", "ruam-demo"),
+        },
+    )
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Report:
+    needles: Needles
+    topics: dict[str, int] = field(default_factory=dict)  # messages read per topic
+    answers: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    hits: list[Hit] = field(default_factory=list)
+
+    def line(self) -> str:
+        looked = (
+            f"{sum(self.topics.values())} messages on {len(self.topics)} topics and "
+            f"{self.answers} API answers (auditor, anonymous)"
+        )
+        wanted = ", ".join(f"{n} {k}s" for k, n in self.needles.counts().items() if n)
+        if not self.hits:
+            return f"pii scan: none of the input's {wanted} in {looked}"
+        by_kind = Counter(h.kind for h in self.hits)
+        found = ", ".join(f"{n} × {k}" for k, n in by_kind.most_common())
+        return f"pii scan: FOUND {found} from the input in {looked}"
+
+    def details(self, limit: int = 25) -> list[str]:
+        where = Counter((h.kind, h.where.split(" (")[0].split("?")[0]) for h in self.hits)
+        lines = [f"  {n:>5} × {kind:<12} {place}" for (kind, place), n in where.most_common(limit)]
+        examples = {h.kind: h for h in self.hits}
+        lines += [f"  e.g. {h.kind}: {h.masked()} in {h.where}" for h in examples.values()]
+        return lines
+
+
+async def scan(
+    needles: Needles,
+    *,
+    bootstrap: str,
+    prefix: str,
+    urls: Mapping[str, str],
+    issuer: str,
+    auditor: str = "auditor",
+) -> Report:
+    report = Report(needles)
+    topics = await read_topics(bootstrap, prefix)
+    for topic, texts in topics.items():
+        report.topics[topic] = len(texts)
+        for n, text in enumerate(texts):
+            report.hits += find(needles, text, f"{topic} #{n}")
+    names = {p for g in readable_routes() for p in _PARAM.findall(g.path)}
+    names |= {_ALIASES.get(n, n) for n in names}
+    values = values_in((t for texts in topics.values() for t in texts), names)
+    values.setdefault("fiscal_year", set()).update(_fiscal_years(datetime.now(UTC)))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
+        identities = {"anonymous": {}, "auditor": await sign_in(client, issuer, auditor)}
+        routes = readable_routes()
+        # Lists first: the ids they show (dead letters, campaigns) are what the rest is
+        # called with.
+        flat = [r for r in routes if not _PARAM.findall(r.path.replace("{format}", ""))]
+        first, statuses = await api_answers(client, urls, flat, identities, values)
+        listed = values_in((text for _, text in first), {"id", *names})
+        for k, v in listed.items():
+            values.setdefault(k, set()).update(v)
+        deep = [r for r in routes if r not in flat]
+        rest, more = await api_answers(client, urls, deep, identities, values)
+    report.statuses = statuses + more
+    for where, text in first + rest:
+        report.answers += 1
+        report.hits += find(needles, text, where)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.pii_scan", description=__doc__)
+    parser.add_argument("--profile", default="local", help="the stack `make demo` ran on")
+    parser.add_argument("--data", help="the CSV the demo replayed (default: as the demo)")
+    parser.add_argument("--prefix", default=os.environ.get("RUAM_TOPIC_PREFIX", ""))
+    args = parser.parse_args(argv)
+
+    from deploy.local import stack
+    from tools.demo import traffy
+
+    profile = stack.get_profile(args.profile)
+    if args.data:
+        reports = traffy.load(Path(args.data))
+    else:
+        path = traffy.default_path()
+        reports = traffy.load(path) if path.exists() else traffy.sample()
+    needles = demo_input(reports)
+    urls = {s: f"http://127.0.0.1:{profile.port_of(s)}" for s in STAGES}
+    issuer = os.environ.get("RUAM_OIDC_ISSUER") or urls["routing"] + "/oidc"
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or profile.kafka_bootstrap
+    try:
+        report = asyncio.run(
+            scan(needles, bootstrap=bootstrap, prefix=args.prefix, urls=urls, issuer=issuer)
+        )
+    except (httpx.HTTPError, OSError, TimeoutError) as exc:
+        print(f"pii scan: could not scan ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
+    print(report.line(), flush=True)
+    if report.hits:
+        print("\n".join(report.details()), flush=True)
+    return 1 if report.hits else 0
+
+
+STAGES = ("intake", "routing", "survey", "compliance")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
