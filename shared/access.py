@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shared.auth import Role, require
+from shared.auth import require
+from shared.roles import Role
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -21,7 +21,7 @@ from shared.auth import Principal
 from shared.clock import Clock
 from shared.events.audit import AuditPayload, AuditRecorded
 from shared.events.envelope import new_event_id
-from shared.http import ApiError
+from shared.http import ApiError, app_state
 from shared.outbox import Emission, RawPublisher
 
 log = logging.getLogger("ruam.audit")
@@ -73,6 +73,11 @@ def audit_event(
 
 def _texts(values: Mapping[str, object] | None) -> dict[str, str]:
     return {k: "" if v is None else str(v)[:500] for k, v in (values or {}).items()}
+
+
+def audit_trail(request: Request) -> AuditTrail:
+    """The service's trail, as `shared.service.assemble` put it on the API's state."""
+    return app_state(request, "audit", AuditTrail)
 
 
 class AuditTrail:

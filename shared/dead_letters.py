@@ -24,12 +24,15 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from shared.access import Endpoint, roles
+from shared.audit import AuditTrail
+from shared.auth import principal
 from shared.clock import Clock
 from shared.http import JSON, ApiError, page
 from shared.mongo import Document
 from shared.outbox import RawPublisher
+from shared.roles import Role
 from shared.topics import Topic
 
 if TYPE_CHECKING:
@@ -96,6 +99,7 @@ class DeadLetterOffice:
         self._publisher = publisher
         self._clock = clock
         self._service = service
+        self.audit = AuditTrail(publisher, service, clock)
         # Service-specific fields shown beside a letter (intake: the channel).
         self._describe = describe
         self.stored = Counter(
@@ -182,11 +186,12 @@ class DeadLetterOffice:
         headers = {k: v if isinstance(v, str) else str(v) for k, v in message.headers.items()}
         await self.keep(message.body, headers, key, where)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[Endpoint]:
+        watchers = roles(Role.OPERATOR, Role.EXECUTIVE, Role.AUDITOR)
         return [
-            Route("/v1/dlq", self._list, methods=["GET"]),
-            Route("/v1/dlq/{letter_id}", self._inspect, methods=["GET"]),
-            Route("/v1/dlq/{letter_id}/replay", self._replay, methods=["POST"]),
+            Endpoint("/v1/dlq", self._list, ["GET"], watchers),
+            Endpoint("/v1/dlq/{letter_id}", self._inspect, ["GET"], watchers),
+            Endpoint("/v1/dlq/{letter_id}/replay", self._replay, ["POST"], roles(Role.OPERATOR)),
         ]
 
     async def _list(self, request: Request) -> Response:
@@ -197,15 +202,24 @@ class DeadLetterOffice:
         return JSON({"items": items, "limit": size, "offset": offset})
 
     async def _inspect(self, request: Request) -> Response:
+        """One letter; its body (which may hold personal data) for operators only, and each
+        such read is on the audit trail before it is shown."""
         letter_id = request.path_params["letter_id"]
         letter = await self.store.get(letter_id)
         if letter is None:
             raise ApiError(404, "dead_letter_not_found", f"no dead letter {letter_id}")
-        return JSON(letter_view(letter, with_body=True))
+        who = await principal(request)
+        with_body = who.has(Role.OPERATOR)
+        if with_body:
+            await self.audit.record(who, request, "dlq.read", f"letter:{letter_id}")
+        return JSON(letter_view(letter, with_body=with_body))
 
     async def _replay(self, request: Request) -> Response:
         letter_id = request.path_params["letter_id"]
         again = request.query_params.get("again", "").lower() in ("1", "true", "yes")
+        who = await principal(request)
+        detail = "again" if again else None
+        await self.audit.record(who, request, "dlq.replay", f"letter:{letter_id}", detail=detail)
         try:
             replayed = await self.replay(letter_id, again=again)
         except NotReplayable as exc:

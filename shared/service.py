@@ -19,6 +19,7 @@ from faststream.asgi.types import ASGIApp
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from shared.audit import AuditTrail
 from shared.auth import verifier_for
 from shared.clock import Clock
 from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
@@ -73,7 +74,12 @@ def assemble(
         runtime,
         [*api.routes(), *(office.routes() if office else [])],
         title=f"Ruam {settings.service_name}",
-        state={"handlers": handlers, "settings": settings, "verifier": verifier_for(settings)},
+        state={
+            "handlers": handlers,
+            "settings": settings,
+            "verifier": verifier_for(settings),
+            "audit": AuditTrail(runtime.publisher, settings.service_name, clock),
+        },
         errors=api.ERRORS,
         on_refusal=on_refusal,
     )

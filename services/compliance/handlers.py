@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import asdict
 from datetime import datetime
@@ -41,9 +42,12 @@ from services.compliance.domain.model import (
 from services.compliance.domain.money import InvalidMoney, parse_baht
 from services.compliance.domain.policy import Policies
 from services.compliance.metrics import ComplianceMetrics
-from services.compliance.ports import ProjectQuery, ProjectRepository
+from services.compliance.ports import AuditTrailStore, ProjectQuery, ProjectRepository
+from shared.audit import audit_event
+from shared.auth import Principal
 from shared.clock import Clock, to_millis
 from shared.errors import ConcurrencyError
+from shared.events.audit import AuditRecorded
 from shared.events.compliance import (
     PROJECT_EVENT,
     ParticipationRecordedPayload,
@@ -56,6 +60,7 @@ from shared.events.compliance import (
     ProjectStageChangedPayload,
 )
 from shared.events.envelope import new_event_id
+from shared.outbox import Emission
 from shared.store import Retry, retry_on_conflict
 
 log = logging.getLogger("ruam.compliance")
@@ -128,6 +133,18 @@ def change_from_event(event: ProjectEvent) -> Change:
     )
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _requirements(project: Project) -> dict[str, object]:
+    """What the audit trail keeps of a project before and after a change."""
+    return {
+        "stage": project.stage.value,
+        **{f"requirement {r.kind}": r.status.value for r in project.requirements},
+    }
+
+
 def fingerprint(org_id: str, cmd: Command) -> str:
     canonical = json.dumps([org_id, asdict(cmd)], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -140,11 +157,24 @@ class ComplianceHandlers:
         policies: Policies,
         clock: Clock,
         metrics: ComplianceMetrics,
+        audit_trail: AuditTrailStore | None = None,  # None: a replay that keeps no records
     ) -> None:
         self.projects = projects
         self.policies = policies
         self.clock = clock
         self.metrics = metrics
+        self.audit_trail = audit_trail
+
+    # ------------------------------------------------------------------ the audit trail
+
+    async def on_audit_recorded(self, event: AuditRecorded) -> None:
+        """Every service's audit records, kept here once each."""
+        await self.audit_trail_of().keep(event.org_id, event.payload)
+
+    def audit_trail_of(self) -> AuditTrailStore:
+        if self.audit_trail is None:
+            raise RuntimeError("this compliance keeps no audit trail")
+        return self.audit_trail
 
     # ------------------------------------------------------------------ Kafka
 
@@ -245,9 +275,16 @@ class ComplianceHandlers:
         return await retry_on_conflict(attempt)
 
     async def record(
-        self, project_id: str, payload: ProjectFact, client_event_id: str | None
+        self,
+        project_id: str,
+        payload: ProjectFact,
+        client_event_id: str | None,
+        *,
+        by: Principal | None = None,
+        source: str | None = None,
     ) -> tuple[Project, bool]:
-        """A manual change. Returns (project, applied); False when the event id was seen."""
+        """A manual change by `by`, audited in the same write. Returns (project, applied);
+        False when the event id was seen."""
         cmd = command_from(payload)
         event_id = self._http_event_id(project_id, client_event_id or str(uuid.uuid4()))
 
@@ -271,8 +308,26 @@ class ComplianceHandlers:
                 command=cmd,
                 version=project.applied_version + 1 if project.source is Source.HTTP else None,
             )
+            if by is not None and by.org_id != project.org_id:
+                raise ChangeRefused(f"{project_id} is another organisation's project")
+            before = _requirements(project)
             facts = rules.apply(project, change, self.policies.for_org(project.org_id))
-            await self.projects.save(project, outbound.emissions(project, facts, change.at, True))
+            emissions = outbound.emissions(project, facts, change.at, True)
+            if by is not None:  # the change and its audit record are one write
+                record = audit_event(
+                    by,
+                    service="compliance",
+                    action=f"project.{_snake(type(cmd).__name__)}",
+                    target=f"project:{project_id}",
+                    at=self.clock.now(),
+                    source=source,
+                    before=before,
+                    after=_requirements(project),
+                    detail=getattr(payload, "reason", None),
+                    record_id=event_id,
+                )
+                emissions.append(Emission.of(record))
+            await self.projects.save(project, emissions)
             self._count([change], facts)
             await self._flush_quietly(project_id)
             return project, True

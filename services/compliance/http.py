@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from services.compliance.domain import rules
 from services.compliance.domain.errors import (
@@ -22,8 +22,11 @@ from services.compliance.domain.model import Project
 from services.compliance.domain.money import format_baht
 from services.compliance.domain.policy import Policy
 from services.compliance.handlers import ComplianceHandlers
-from services.compliance.ports import ProjectQuery
+from services.compliance.ports import AuditQuery, ProjectQuery
 from services.compliance.settings import ComplianceSettings
+from shared.access import OVERSEERS, Endpoint, anyone, roles
+from shared.audit import source_of
+from shared.auth import Forbidden, principal
 from shared.events.compliance import (
     ParticipationRecordedPayload,
     ProjectBudgetChangedPayload,
@@ -35,6 +38,7 @@ from shared.events.compliance import (
     Stage,
 )
 from shared.http import JSON, ApiError, ErrorTable, app_state, page, read_object, validation_details
+from shared.roles import Role
 from shared.thai import format_thai_date, thai_digits_to_arabic
 
 MAX_PACK = 5000
@@ -340,22 +344,30 @@ def _view(handlers: ComplianceHandlers, p: Project) -> dict[str, Any]:
 
 
 async def post_project(request: Request) -> Response:
+    """A project of the signed-in person's organisation (the token's `org_id`; a body that
+    names another organisation is refused)."""
     handlers, settings = handlers_of(request), settings_of(request)
+    who = await principal(request)
     body = RegisterBody.model_validate(await read_object(request, settings.max_body_bytes))
+    if body.org_id is not None and body.org_id != who.org_id:
+        raise Forbidden("org_id is the signed-in organisation's; leave it out")
     payload = ProjectRegisteredPayload.model_validate(
         body.model_dump(exclude={"org_id", "event_id"})
     )
-    project, created = await handlers.register(
-        body.org_id or settings.org_id, payload, body.event_id
-    )
+    project, created = await handlers.register(who.org_id, payload, body.event_id)
     return JSON(_view(handlers, project), status_code=201 if created else 200)
 
 
 async def post_event(request: Request) -> Response:
+    """A manual change of one of the organisation's projects, on the audit trail. Waivers
+    lift a legal duty to involve the public: only the executives may grant one."""
     handlers = handlers_of(request)
+    who = await principal(request)
     project_id = request.path_params["project_id"]
     data = await read_object(request, settings_of(request).max_body_bytes)
     body = EVENT_BODY.validate_python(data)
+    if isinstance(body, WaivedBody) and not who.has(Role.EXECUTIVE):
+        raise Forbidden("only the executives (ปลัด, นายก) may waive a participation requirement")
     if body.project_id and body.project_id != project_id:
         raise ApiError(
             422,
@@ -364,7 +376,9 @@ async def post_event(request: Request) -> Response:
             [{"field": "project_id", "message": "differs from the path", "type": "value_error"}],
         )
     try:
-        project, applied = await handlers.record(project_id, body, body.event_id)
+        project, applied = await handlers.record(
+            project_id, body, body.event_id, by=who, source=source_of(request)
+        )
     except LookupError as exc:  # the handlers' "no such project" is a bare LookupError
         raise ProjectNotFound(f"no project {project_id}") from exc
     return JSON({**_view(handlers, project), "duplicate": not applied})
@@ -411,11 +425,34 @@ async def get_evidence(request: Request) -> Response:
     return JSON(pack)
 
 
+async def get_audit(request: Request) -> Response:
+    """The audit trail of the signed-in organisation, newest first; `action`, `target` and
+    `subject` narrow it (`?target=case:SPT-2569-000123`)."""
+    handlers = handlers_of(request)
+    who = await principal(request)
+    q = request.query_params
+    query = AuditQuery(
+        org_id=who.org_id,
+        action=q.get("action") or None,
+        target=q.get("target") or None,
+        subject=q.get("subject") or None,
+    )
+    limit, offset = page(request)
+    found = await handlers.audit_trail_of().find(query, limit, offset)
+    return JSON({"items": [r.model_dump() for r in found], "limit": limit, "offset": offset})
+
+
+# Projects, evidence packs and their HTML are what measure 1 publishes: open to anyone.
+PUBLISHED = anyone("published: projects and participation evidence (measure 1)")
+PLANNERS = roles(Role.PLANNER, Role.EXECUTIVE)
+
+
 def routes() -> list[BaseRoute]:
     return [
-        Route("/v1/projects", post_project, methods=["POST"]),
-        Route("/v1/projects", list_projects, methods=["GET"]),
-        Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
-        Route("/v1/projects/{project_id}/events", post_event, methods=["POST"]),
-        Route("/v1/evidence/{fiscal_year}", get_evidence, methods=["GET"]),
+        Endpoint("/v1/projects", post_project, ["POST"], PLANNERS),
+        Endpoint("/v1/projects", list_projects, ["GET"], PUBLISHED),
+        Endpoint("/v1/projects/{project_id}", get_project, ["GET"], PUBLISHED),
+        Endpoint("/v1/projects/{project_id}/events", post_event, ["POST"], PLANNERS),
+        Endpoint("/v1/evidence/{fiscal_year}", get_evidence, ["GET"], PUBLISHED),
+        Endpoint("/v1/audit", get_audit, ["GET"], roles(*OVERSEERS)),
     ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.compliance.domain.model import Project
+from shared.events.audit import AuditPayload
 from shared.outbox import Emission
 
 
@@ -44,3 +45,21 @@ class ProjectRepository(Protocol):
         """Ids of registered projects with at least one open requirement (timer checks)."""
 
     async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int: ...
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    org_id: str
+    action: str | None = None
+    target: str | None = None
+    subject: str | None = None
+
+
+class AuditTrailStore(Protocol):
+    """The audit trail: append-only, one record per id (a redelivered record is kept once)."""
+
+    async def keep(self, org_id: str, record: AuditPayload) -> bool:
+        """True if the record was new."""
+
+    async def find(self, query: AuditQuery, limit: int, offset: int) -> list[AuditPayload]:
+        """Newest first."""

@@ -9,6 +9,7 @@ middleware dead-letters with the reason.
 from __future__ import annotations
 
 from services.compliance.handlers import ComplianceHandlers
+from shared.events.audit import AuditRecorded
 from shared.events.compliance import ProjectEvent
 from shared.kafka import subscribe
 from shared.runtime import Runtime
@@ -16,3 +17,5 @@ from shared.runtime import Runtime
 
 def register(runtime: Runtime, handlers: ComplianceHandlers) -> None:
     subscribe(runtime, ProjectEvent, "project-events", handlers.on_project_event)
+    # Every service's audit records (shared/audit.py) are kept here, for GET /v1/audit.
+    subscribe(runtime, AuditRecorded, "audit-trail", handlers.on_audit_recorded)

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from services.routing.domain.directory import Directory, Officer, OfficerStatus
 from services.routing.ports import DirectorySource
 from services.routing.settings import RoutingSettings
-from shared.auth import Role
+from shared.roles import Role
 
 log = logging.getLogger("ruam.routing.identity")
 

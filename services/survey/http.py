@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from services.survey.domain.errors import (
     AlreadyAnswered,
@@ -22,7 +22,11 @@ from services.survey.domain.model import DIMENSIONS, ResponseSubmission, Survey
 from services.survey.handlers import SurveyHandlers
 from services.survey.report import build_report, render_chart, render_html
 from services.survey.settings import SurveySettings
+from shared.access import CASE_READERS, CASE_WORKERS, OVERSEERS, Endpoint, anyone, roles
+from shared.audit import audit_trail
+from shared.auth import principal, require
 from shared.http import JSON, ApiError, ErrorTable, app_state, read_body, read_model
+from shared.roles import Role
 from shared.thai import fiscal_year_be, thai_digits_to_arabic
 
 BY_VALUES = (*(d for d in DIMENSIONS if d != "org"), "question")
@@ -57,13 +61,17 @@ def count_refusal(request: Request, exc: Exception, error: ApiError) -> None:
         handlers_of(request).metrics.refused.labels(error.code).inc()
 
 
-def survey_view(survey: Survey, answered: bool, now: Any) -> dict[str, Any]:
+def survey_view(
+    survey: Survey, answered: bool, now: Any, *, with_token: bool = False
+) -> dict[str, Any]:
+    """A survey; its token and link (which let anyone answer as the citizen) only for the one
+    who already holds the token."""
     status = "answered" if answered else ("expired" if now > survey.expires_at else "open")
+    secret = {"token": survey.token, "link": survey.link} if with_token else {}
     return {
         "survey_id": survey.survey_id,
         "case_id": survey.case_id,
-        "token": survey.token,
-        "link": survey.link,
+        **secret,
         "status": status,
         "channel": survey.channel,
         "department": survey.department,
@@ -89,13 +97,18 @@ def _fiscal_year(raw: str | None, default: int) -> int:
 
 
 async def find_surveys(request: Request) -> Response:
+    """Whether a case's surveys were answered (never their tokens); officers and heads see
+    their own department's."""
     handlers = handlers_of(request)
+    who = await principal(request)
     case_id = request.query_params.get("case_id")
     if not case_id:
         raise ApiError(400, "bad_query", "case_id is required")
     now = handlers.clock.now()
     found = await handlers.surveys_of_case(case_id)
-    return JSON({"items": [survey_view(s, answered, now) for s, answered in found]})
+    every = who.has(*OVERSEERS)
+    shown = [(s, a) for s, a in found if every or s.department == who.department]
+    return JSON({"items": [survey_view(s, answered, now) for s, answered in shown]})
 
 
 async def get_survey(request: Request) -> Response:
@@ -103,7 +116,7 @@ async def get_survey(request: Request) -> Response:
     survey, questionnaire, answered = await handlers.open_survey(request.path_params["token"])
     return JSON(
         {
-            **survey_view(survey, answered, handlers.clock.now()),
+            **survey_view(survey, answered, handlers.clock.now(), with_token=True),
             **questionnaire.view(),
         }
     )
@@ -155,9 +168,12 @@ async def _campaign_csv(request: Request, campaign_id: str) -> Response:
 
 
 async def post_campaign_response(request: Request) -> Response:
+    """One answer from anyone (the questionnaire is public); a CSV of paper forms only from
+    the officers who typed them in."""
     campaign_id = request.path_params["campaign_id"]
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "text/csv":
+        await require(request, *CASE_WORKERS)
         return await _campaign_csv(request, campaign_id)
     submission = await read_model(request, ResponseSubmission, settings_of(request).max_body_bytes)
     try:
@@ -194,6 +210,8 @@ async def get_satisfaction(request: Request) -> Response:
 
 
 async def rebuild(request: Request) -> Response:
+    who = await principal(request)
+    await audit_trail(request).record(who, request, "satisfaction.rebuild", "satisfaction")
     return JSON(await handlers_of(request).rebuild())
 
 
@@ -236,17 +254,24 @@ async def get_chart(request: Request) -> Response:
     return Response(png, media_type="image/png")
 
 
+TOKEN = anyone("the survey token in the path is the citizen's credential")
+PUBLISHED = anyone("published: satisfaction figures and the ITA report (measure 1)")
+CAMPAIGNS = anyone("public questionnaires; a CSV of paper forms needs an officer's token")
+
+
 def routes() -> list[BaseRoute]:
     return [
-        Route("/v1/surveys", find_surveys, methods=["GET"]),
-        Route("/v1/surveys/{token}", get_survey, methods=["GET"]),
-        Route("/v1/surveys/{token}/responses", post_response, methods=["POST"]),
-        Route("/v1/campaigns", list_campaigns, methods=["GET"]),
-        Route("/v1/campaigns/{campaign_id}", get_campaign, methods=["GET"]),
-        Route("/v1/campaigns/{campaign_id}/responses", post_campaign_response, methods=["POST"]),
-        Route("/v1/satisfaction", get_satisfaction, methods=["GET"]),
-        Route("/v1/satisfaction/rebuild", rebuild, methods=["POST"]),
-        Route("/v1/alerts", list_alerts, methods=["GET"]),
-        Route("/v1/reports/satisfaction/{fiscal_year}", get_report, methods=["GET"]),
-        Route("/v1/reports/satisfaction/{fiscal_year}/chart.png", get_chart, methods=["GET"]),
+        Endpoint("/v1/surveys", find_surveys, ["GET"], roles(*CASE_READERS)),
+        Endpoint("/v1/surveys/{token}", get_survey, ["GET"], TOKEN),
+        Endpoint("/v1/surveys/{token}/responses", post_response, ["POST"], TOKEN),
+        Endpoint("/v1/campaigns", list_campaigns, ["GET"], CAMPAIGNS),
+        Endpoint("/v1/campaigns/{campaign_id}", get_campaign, ["GET"], CAMPAIGNS),
+        Endpoint(
+            "/v1/campaigns/{campaign_id}/responses", post_campaign_response, ["POST"], CAMPAIGNS
+        ),
+        Endpoint("/v1/satisfaction", get_satisfaction, ["GET"], PUBLISHED),
+        Endpoint("/v1/satisfaction/rebuild", rebuild, ["POST"], roles(Role.OPERATOR)),
+        Endpoint("/v1/alerts", list_alerts, ["GET"], roles(*CASE_READERS)),
+        Endpoint("/v1/reports/satisfaction/{fiscal_year}", get_report, ["GET"], PUBLISHED),
+        Endpoint("/v1/reports/satisfaction/{fiscal_year}/chart.png", get_chart, ["GET"], PUBLISHED),
     ]

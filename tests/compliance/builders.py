@@ -18,7 +18,7 @@ from shared.events.compliance import (
     ProjectEvent,
     project_event_id,
 )
-from tests.compliance.fakes import FakeProjectRepository
+from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
 
 ORG = "sraphonthong"
 T0 = datetime(2025, 11, 3, 2, 0, tzinfo=UTC)  # FY2569
@@ -43,7 +43,11 @@ def handlers(
 ) -> tuple[ComplianceHandlers, FakeProjectRepository]:
     repo = repo or FakeProjectRepository()
     h = ComplianceHandlers(
-        repo, policies(), clock or FixedClock(NOW), ComplianceMetrics(CollectorRegistry())
+        repo,
+        policies(),
+        clock or FixedClock(NOW),
+        ComplianceMetrics(CollectorRegistry()),
+        FakeAuditTrail(),
     )
     return h, repo
 

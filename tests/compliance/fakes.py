@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.compliance.domain.model import Project
-from services.compliance.ports import ProjectQuery
+from services.compliance.ports import AuditQuery, ProjectQuery
+from shared.events.audit import AuditPayload
 from shared.outbox import Emission
 from tests.fakes import FakePublisher, OutboxStore
 
@@ -51,3 +52,30 @@ class FakeProjectRepository:
     async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int:
         found = await self.find(query, 10**9, 0)
         return len([p for p in found if p.violations or not with_violations])
+
+
+class FakeAuditTrail:
+    """The audit trail in memory, with the real store's rules: one record per id, newest
+    first."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[str, AuditPayload]] = {}
+
+    async def keep(self, org_id: str, record: AuditPayload) -> bool:
+        if record.record_id in self.records:
+            return False
+        self.records[record.record_id] = (org_id, record)
+        return True
+
+    async def find(self, query: AuditQuery, limit: int, offset: int) -> list[AuditPayload]:
+        found = [
+            r
+            for org, r in self.records.values()
+            if org == query.org_id
+            and all(
+                getattr(query, f) is None or getattr(r, f) == getattr(query, f)
+                for f in ("action", "target", "subject")
+            )
+        ]
+        found.sort(key=lambda r: (r.at, r.record_id), reverse=True)
+        return found[offset : offset + limit]

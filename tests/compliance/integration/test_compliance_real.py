@@ -20,6 +20,7 @@ from shared.topics import Topic
 from tests.compliance.builders import hearing, raw, registration
 from tests.compliance.unit.test_handlers import PID, deliver, history
 from tests.conftest import eventually, running
+from tests.signing import EXECUTIVE
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,7 @@ def collect(service: ComplianceService, *topics: Topic) -> dict[Topic, Seen]:
 async def serving(service: ComplianceService) -> AsyncIterator[httpx.AsyncClient]:
     """`running`, plus waiting for the broker: the lifespan yields before it connects."""
     async with running(service) as api:
+        api.headers.update(EXECUTIVE)  # registers projects and may waive
 
         async def healthy() -> bool:
             return (await api.get("/healthz")).status_code == 200

@@ -13,12 +13,14 @@ from services.compliance.settings import ComplianceSettings
 from shared.clock import FixedClock
 from shared.topics import Topic
 from tests.compliance.builders import NOW, hearing, raw, registration
-from tests.compliance.fakes import FakeProjectRepository
+from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
 
 
 def service_with_fakes() -> tuple[Any, FakeProjectRepository]:
     repo = FakeProjectRepository()
-    service = create_service(ComplianceSettings(), projects=repo, clock=FixedClock(NOW))
+    service = create_service(
+        ComplianceSettings(), projects=repo, clock=FixedClock(NOW), audit_trail=FakeAuditTrail()
+    )
     return service, repo
 
 

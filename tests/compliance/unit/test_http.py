@@ -13,7 +13,8 @@ from services.compliance.settings import ComplianceSettings
 from shared.clock import FixedClock
 from shared.topics import Topic
 from tests.compliance.builders import NOW, hearing, registration
-from tests.compliance.fakes import FakeProjectRepository
+from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
+from tests.signing import EXECUTIVE, PLANNER, sign_in
 
 
 @pytest.fixture
@@ -23,9 +24,14 @@ def repo() -> FakeProjectRepository:
 
 @pytest.fixture
 async def api(repo: FakeProjectRepository) -> AsyncIterator[httpx.AsyncClient]:
-    service = create_service(ComplianceSettings(), projects=repo, clock=FixedClock(NOW))
-    transport = httpx.ASGITransport(app=service.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://compliance") as client:
+    service = create_service(
+        ComplianceSettings(), projects=repo, clock=FixedClock(NOW), audit_trail=FakeAuditTrail()
+    )
+    transport = httpx.ASGITransport(app=sign_in(service).asgi)
+    # A planner of the organisation; waivers are sent as the ปลัด.
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://compliance", headers=PLANNER
+    ) as client:
         yield client
 
 
@@ -160,7 +166,9 @@ async def test_conflicts_not_found_and_idempotent_registration(api: httpx.AsyncC
     assert missing.status_code == 404
     assert (await api.get("/v1/projects/NOPE")).status_code == 404
     waive = await api.post(
-        "/v1/projects/P-R/events", json={"type": "waived", "requirement": "no_such", "reason": "x"}
+        "/v1/projects/P-R/events",
+        json={"type": "waived", "requirement": "no_such", "reason": "x"},
+        headers=EXECUTIVE,
     )
     assert waive.status_code == 409
     assert (await api.post("/v1/projects", content=b"{")).status_code == 400
@@ -174,6 +182,7 @@ async def test_listing_filters_and_the_evidence_pack(api: httpx.AsyncClient) -> 
     await api.post(
         "/v1/projects/P-1/events",
         json={"type": "waived", "requirement": "public_report_back", "reason": "รวมในรายงานประจำปี"},
+        headers=EXECUTIVE,
     )
 
     listed = await api.get(

@@ -15,7 +15,8 @@ from services.compliance.domain.money import MAX_SATANG, InvalidMoney, parse_bah
 from services.compliance.settings import ComplianceSettings
 from shared.clock import FixedClock
 from tests.compliance.builders import NOW, event, handlers, registration
-from tests.compliance.fakes import FakeProjectRepository
+from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
+from tests.signing import PLANNER, sign_in
 
 LIMIT_BAHT = MAX_SATANG // 100  # 10,000,000,000,000
 
@@ -48,10 +49,15 @@ def test_more_is_refused_naming_the_limit(value: object) -> None:
 @pytest.fixture
 async def api() -> AsyncIterator[httpx.AsyncClient]:
     service = create_service(
-        ComplianceSettings(), projects=FakeProjectRepository(), clock=FixedClock(NOW)
+        ComplianceSettings(),
+        projects=FakeProjectRepository(),
+        clock=FixedClock(NOW),
+        audit_trail=FakeAuditTrail(),
     )
-    transport = httpx.ASGITransport(app=service.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://compliance") as client:
+    transport = httpx.ASGITransport(app=sign_in(service).asgi)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://compliance", headers=PLANNER
+    ) as client:
         yield client
 
 

@@ -21,6 +21,7 @@ from shared.mongo import create_client
 from tests.fakes import FakePublisher
 from tests.routing.fakes import FakeRanker, StaticDirectories
 from tests.routing.unit.test_handlers import received
+from tests.signing import EXECUTIVE, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -66,8 +67,10 @@ async def test_a_transfer_ping_pong_files_history_and_keeps_the_case_small(
         from services.routing.bootstrap import create_service
 
         service = create_service(settings, cases=repo)
-        transport = httpx.ASGITransport(app=service.asgi)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as http:
+        transport = httpx.ASGITransport(app=sign_in(service).asgi)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://routing", headers=EXECUTIVE
+        ) as http:
             view = (await http.get(f"/v1/cases/{case.case_id}")).json()
             first = await http.get(f"/v1/cases/{case.case_id}/history/timeline/0")
             beyond = await http.get(f"/v1/cases/{case.case_id}/history/timeline/99")

@@ -14,10 +14,12 @@ from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload, CaseReceived
 from shared.kafka import topic_name
+from shared.roles import Role
 from shared.topics import Topic
 from tests.conftest import eventually, running
 from tests.routing.fakes import FakeRanker
 from tests.routing.unit.test_handlers import received
+from tests.signing import EXECUTIVE, as_
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +75,7 @@ async def test_received_assigned_acted_on_over_http_and_kafka(real_settings: Any
     clock = FixedClock(NOW)
     svc = routing(real_settings, clock)
     async with running(svc) as http:
+        http.headers.update(EXECUTIVE)  # reads every case
         await publish(
             svc,
             Topic.CASE_RECEIVED,
@@ -94,6 +97,7 @@ async def test_received_assigned_acted_on_over_http_and_kafka(real_settings: Any
         r = await http.post(
             "/v1/cases/SPT-2569-000101/actions",
             json={"action": "acknowledge", "officer_id": "eng-anan"},
+            headers=as_(Role.OFFICER, officer_id="eng-anan", department="engineering"),
         )
         assert r.status_code == 200 and r.json()["status"] == "acknowledged"
         command = CaseCommandIssued(
@@ -137,6 +141,7 @@ async def test_a_late_letter_is_overdue_and_escalated_on_arrival(real_settings: 
     clock = FixedClock(NOW)
     svc = routing(real_settings, clock)
     async with running(svc) as http:
+        http.headers.update(EXECUTIVE)  # reads every case
         await publish(
             svc,
             Topic.CASE_RECEIVED,
@@ -191,6 +196,7 @@ async def test_timers_survive_a_restart_and_fire_once(real_settings: Any) -> Non
     clock = FixedClock(NOW)
     first = routing(real_settings, clock)
     async with running(first) as http:
+        http.headers.update(EXECUTIVE)  # reads every case
         await publish(
             first,
             Topic.CASE_RECEIVED,
@@ -207,6 +213,7 @@ async def test_timers_survive_a_restart_and_fire_once(real_settings: Any) -> Non
     a = routing(real_settings, clock)
     b = routing(real_settings, clock)
     async with running(a) as http, running(b):
+        http.headers.update(EXECUTIVE)  # reads every case
 
         async def escalated() -> Any:
             case = (await http.get("/v1/cases/SPT-2569-000104")).json()
@@ -222,6 +229,7 @@ async def test_likely_duplicates_are_found_on_ferretdb(real_settings: Any) -> No
     clock = FixedClock(NOW)
     svc = routing(real_settings, clock)
     async with running(svc) as http:
+        http.headers.update(EXECUTIVE)  # reads every case
         loc = {"lat": 15.7201, "lon": 103.5102}
         await publish(
             svc,

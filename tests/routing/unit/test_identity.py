@@ -32,8 +32,9 @@ from services.routing.identity import (
     main,
 )
 from services.routing.settings import RoutingSettings
-from shared.auth import Principal, Role, TokenVerifier, Unauthorized
+from shared.auth import Principal, TokenVerifier, Unauthorized
 from shared.http import exception_handlers
+from shared.roles import Role
 from tests.routing.fakes import (
     FakeCaseRepository,
     FakeRanker,

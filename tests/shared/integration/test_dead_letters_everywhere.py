@@ -17,6 +17,7 @@ from services.survey.settings import SurveySettings
 from shared.kafka import topic_name
 from shared.topics import Topic
 from tests.conftest import eventually, running
+from tests.signing import OPERATOR
 
 pytestmark = pytest.mark.integration
 
@@ -46,16 +47,18 @@ async def test_a_poison_message_is_kept_listed_inspected_and_replayed_once(
             await producer.send_and_wait(topic_name(settings, topic), POISON, key=b"k")
 
             async def listed() -> Any:
-                return (await http.get("/v1/dlq")).json()["items"]
+                return (await http.get("/v1/dlq", headers=OPERATOR)).json()["items"]
 
             (letter,) = await eventually(listed, timeout=60)
             assert letter["service"] == name and letter["source_topic"].endswith(topic.value)
             assert "invalid event" in letter["reason"] and "body" not in letter
-            inspected = (await http.get(f"/v1/dlq/{letter['id']}")).json()
+            inspected = (await http.get(f"/v1/dlq/{letter['id']}", headers=OPERATOR)).json()
             assert inspected["body"] == POISON.decode()
-            assert (await http.post(f"/v1/dlq/{letter['id']}/replay")).status_code == 202
-            again = await http.post(f"/v1/dlq/{letter['id']}/replay")
+            assert (
+                await http.post(f"/v1/dlq/{letter['id']}/replay", headers=OPERATOR)
+            ).status_code == 202
+            again = await http.post(f"/v1/dlq/{letter['id']}/replay", headers=OPERATOR)
             assert again.status_code == 409 and "already replayed" in again.json()["message"]
-            assert (await http.get("/v1/dlq/no-such-letter")).status_code == 404
+            assert (await http.get("/v1/dlq/no-such-letter", headers=OPERATOR)).status_code == 404
     finally:
         await producer.stop()

@@ -25,7 +25,6 @@ from starlette.routing import Route
 from shared.auth import (
     Forbidden,
     Principal,
-    Role,
     TokenVerifier,
     Unauthorized,
     principal,
@@ -34,6 +33,7 @@ from shared.auth import (
     verifier_for,
 )
 from shared.http import exception_handlers
+from shared.roles import Role
 from shared.settings import ServiceSettings
 
 ISSUER = "https://idp.example/realms/sao"

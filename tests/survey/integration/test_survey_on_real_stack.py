@@ -14,10 +14,15 @@ from services.survey.bootstrap import create_service
 from services.survey.settings import SurveySettings
 from shared.events.cases import CaseResolved, CaseResolvedPayload
 from shared.kafka import topic_name
+from shared.roles import Role
 from shared.store import STORE_FIELDS
 from shared.thai import BANGKOK, fiscal_year_be
 from shared.topics import Topic
 from tests.conftest import eventually, running
+from tests.signing import AUDITOR, OPERATOR, as_
+
+ENGINEER = as_(Role.OFFICER, officer_id="eng-somchai", department="engineering")
+CLERK = as_(Role.OFFICER, officer_id="fin-01", department="finance")
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +98,19 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
     async def on_responded(message: KafkaMessage) -> None:
         responded_raw.append(message.body)
 
+    # The citizen's token reaches them only in the invitation (survey.requested), which a
+    # channel adapter delivers; no API lists it.
+    invited: dict[str, str] = {}
+
+    @service.runtime.broker.subscriber(
+        topic_name(settings, Topic.SURVEY_REQUESTED),
+        group_id=f"{settings.topic_prefix}test.requested",
+        auto_offset_reset="earliest",
+    )
+    async def on_requested(message: KafkaMessage) -> None:
+        payload = json.loads(message.body)["payload"]
+        invited[payload["case_id"]] = payload["token"]
+
     fy = fiscal_year_be(datetime.now(UTC))
     async with running(service) as http:
         # `running` yields once start-up hooks ran, before the broker is connected
@@ -108,14 +126,20 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
         )
 
         async def survey_of(case_id: str) -> Any:
-            r = await http.get("/v1/surveys", params={"case_id": case_id})
+            r = await http.get("/v1/surveys", params={"case_id": case_id}, headers=ENGINEER)
             return r.json()["items"] if r.status_code == 200 else None
 
-        tokens = {}
         for case_id in SCORES:
             (survey,) = await eventually(lambda c=case_id: survey_of(c))  # type: ignore[misc]
-            tokens[case_id] = survey["token"]
             assert survey["status"] == "open" and survey["department"] == "engineering"
+            assert "token" not in survey and "link" not in survey
+        # Another department's officer sees none of them; nobody signed in, nothing.
+        other = await http.get("/v1/surveys", params={"case_id": "SPT-2570-000101"}, headers=CLERK)
+        assert other.json()["items"] == []
+        anonymous = await http.get("/v1/surveys", params={"case_id": "SPT-2570-000101"})
+        assert anonymous.status_code == 401
+        await eventually(lambda: _async(len(invited) == len(SCORES)))
+        tokens = dict(invited)
 
         questionnaire = (await http.get(f"/v1/surveys/{tokens['SPT-2570-000101']}")).json()
         assert {q["type"] for q in questionnaire["questions"]} == {"scale", "choice", "text"}
@@ -185,12 +209,13 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
         assert await _buckets(service) == before
 
         # A rebuild from the stored responses gives identical aggregates.
-        rebuilt = await http.post("/v1/satisfaction/rebuild")
+        assert (await http.post("/v1/satisfaction/rebuild", headers=AUDITOR)).status_code == 403
+        rebuilt = await http.post("/v1/satisfaction/rebuild", headers=OPERATOR)
         assert rebuilt.status_code == 200 and rebuilt.json()["slices"] == len(before)
         assert await _buckets(service) == before
         await service.runtime.db["satisfaction_buckets"].delete_many({})
         await service.runtime.db["satisfaction_days"].delete_many({})
-        rebuilt = await http.post("/v1/satisfaction/rebuild")
+        rebuilt = await http.post("/v1/satisfaction/rebuild", headers=OPERATOR)
         assert rebuilt.status_code == 200 and rebuilt.json()["slices"] == len(before)
         assert await _buckets(service) == before
         assert await _buckets(service, "satisfaction_days") == days_before
@@ -214,7 +239,9 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
         assert chart.content[:8] == b"\x89PNG\r\n\x1a\n"
 
         # The "not fixed" answer raised an alert that became an improvement action.
-        alerts = (await http.get("/v1/alerts", params={"fiscal_year": str(fy)})).json()
+        alerts = (
+            await http.get("/v1/alerts", params={"fiscal_year": str(fy)}, headers=AUDITOR)
+        ).json()
         assert {a["rule"] for a in alerts["items"]} == {"not_fixed"}
 
 
