@@ -65,7 +65,7 @@ _NOT_NAMES = (
     "นางเลิ้ง", "นางรอง", "นางแล", "นางลิ้นจี่",  # places
 )  # fmt: skip
 # What follows a title when it is a word of the sentence, not a name ("...นายให้กลับบ้าน").
-_NOT_GIVEN = ("ให้", "ได้", "ที่", "ก็", "ว่า", "จะ", "ไม่", "มา", "ไป", "ของ", "และ", "กับ")
+_NOT_GIVEN = ("ให้", "ได้", "ที่", "ก็", "ว่า", "ไม่", "ของ", "และ", "กับ")
 # Ids that are hex (event ids, vault references, hashes): their digit runs are not numbers.
 _HEX_IDS = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -203,8 +203,9 @@ def _digits(text: str) -> str:
 
 
 def find(needles: Needles, text: str, where: str) -> list[Hit]:
-    """Every value of `needles` that `text` shows, in any of its forms."""
-    text = normalized(text)
+    """Every value of `needles` that `text` (a message, an answer; JSON read as its
+    strings) shows, in any of its forms."""
+    text = normalized(readable(text))
     hits: list[Hit] = []
     for m in _PHONE.findall(text):
         phone = canonical_phone(m)
@@ -232,6 +233,31 @@ def strings_of(raw: bytes | str) -> str:
     except ValueError:
         return text
     return "\n".join(_walk(value))
+
+
+def readable(text: str) -> str:
+    """`text` with its JSON, whole or a line of it, as strings (\\u escapes undone)."""
+    try:
+        return "\n".join(_walk(json.loads(text)))
+    except ValueError:
+        pass
+    return "\n".join(
+        strings_of(line) if line.startswith(("{", "[")) else line for line in text.splitlines()
+    )
+
+
+def _json_values(text: str) -> Iterator[Any]:
+    try:
+        yield json.loads(text)
+        return
+    except ValueError:
+        pass
+    for line in text.splitlines():
+        if line.startswith(("{", "[")):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
 
 
 def _walk(value: Any) -> Iterator[str]:
@@ -302,19 +328,17 @@ async def read_topics(bootstrap: str, prefix: str, timeout: float = 60.0) -> dic
     is now, as text (key, then value)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from shared.topics import Topic
+    from shared.topics import SPECS, Topic
 
-    wanted = {prefix + t.value for t in Topic}
+    wanted = {prefix + t.value: t for t in Topic}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     out: dict[str, list[str]] = {}
     await consumer.start()
     try:
         topics = sorted(t for t in await consumer.topics() if t in wanted)
-        parts = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        # Partitions as Ruam creates them (shared/topics.py): the consumer knows a topic's
+        # partitions only once it is subscribed to it.
+        parts = [TopicPartition(t, p) for t in topics for p in range(SPECS[wanted[t]].partitions)]
         if not parts:
             return out
         consumer.assign(parts)
@@ -330,7 +354,8 @@ async def read_topics(bootstrap: str, prefix: str, timeout: float = 60.0) -> dic
                 texts = out.setdefault(part.topic, [])
                 for r in records:
                     key = r.key.decode("utf-8", errors="replace") if r.key else ""
-                    texts.append(key + "\n" + (strings_of(r.value) if r.value else ""))
+                    value = r.value.decode("utf-8", errors="replace") if r.value else ""
+                    texts.append(key + "\n" + value)
                 reached[part] = records[-1].offset + 1
     finally:
         await consumer.stop()
@@ -395,12 +420,8 @@ def values_in(texts: Iterable[str], names: set[str]) -> dict[str, set[str]]:
                 walk(v)
 
     for text in texts:
-        for line in text.splitlines():
-            if line.startswith(("{", "[")):
-                try:
-                    walk(json.loads(line))
-                except ValueError:
-                    continue
+        for value in _json_values(text):
+            walk(value)
     return found
 
 
@@ -446,7 +467,7 @@ async def api_answers(
         if r.status_code < 400 and r.headers.get("content-type", "").startswith(
             ("application/json", "text/")
         ):
-            answers.append((f"GET {service}{path} ({name})", strings_of(r.text)))
+            answers.append((f"GET {service}{path} ({name})", r.text))
 
     await asyncio.gather(*(call(*c) for c in calls[:max_calls]))
     return answers, statuses
