@@ -15,7 +15,9 @@ import pytest
 from services.intake.bootstrap import create_service as create_intake
 from services.intake.settings import IntakeSettings
 from shared.mongo import create_client
+from shared.roles import Role
 from tests.conftest import eventually, running
+from tests.signing import as_
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +62,7 @@ async def test_routing_killed_mid_stream_assigns_every_case_exactly_once(
     routing = start_routing(settings, port, log)
     try:
         async with running(create_intake(settings)) as intake:
+            intake.headers.update(as_(Role.OFFICER, officer_id="desk", department="office"))
             case_ids: dict[str, str] = {}
 
             async def submit(n: int) -> None:

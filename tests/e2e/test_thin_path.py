@@ -10,7 +10,11 @@ from services.intake.bootstrap import create_service as create_intake
 from services.intake.settings import IntakeSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
+from shared.roles import Role
 from tests.conftest import eventually, running
+from tests.signing import EXECUTIVE, as_
+
+CLERK = as_(Role.OFFICER, officer_id="desk", department="office")
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +23,8 @@ async def test_a_submission_becomes_one_assigned_case(real_settings: Any) -> Non
     intake = create_intake(real_settings(IntakeSettings))
     routing = create_routing(real_settings(RoutingSettings))
     async with running(intake) as intake_http, running(routing) as routing_http:
+        intake_http.headers.update(CLERK)  # the desk clerk types in a phone call
+        routing_http.headers.update(EXECUTIVE)
         body = {
             "channel": "phone",
             "kind": "complaint",
