@@ -30,9 +30,13 @@ logs:
 status:
 	$(STACK) status
 
-## The main job: bring the stack up and replay a day of citizen reports (DATA=path.csv).
+## The main job: bring the stack up and replay a day of citizen reports (DATA=path.csv);
+## then scan every topic and every auditor's and anyone's answer for the input's personal
+## data (docs/personal-data.md). The demo shows the verdict and goes on; CI runs the scan
+## itself, which exits 1 on a finding.
 demo: up
 	$(BIN)/python -m tools.demo $(if $(DATA),--data "$(DATA)",)
+	-$(BIN)/python -m tools.pii_scan $(if $(DATA),--data "$(DATA)",)
 
 ## Unit, messaging, integration and e2e tests; starts and stops its own test stack.
 test: install
