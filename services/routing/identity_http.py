@@ -14,9 +14,10 @@ from urllib.parse import parse_qs, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from services.routing.identity import PATH, Issuer, TokenError
+from shared.access import Endpoint, anyone
 from shared.http import JSON, read_body
 
 MAX_FORM_BYTES = 8_192  # a user name and a password, with room to spare
@@ -52,10 +53,11 @@ def routes(issuer: Issuer) -> list[BaseRoute]:
             return _refusal(exc)
         return JSON(body, headers=NO_STORE)
 
+    published = anyone("the issuer's public documents (OpenID Connect Discovery, JWKS)")
     return [
-        Route(f"{PATH}/.well-known/openid-configuration", discovery, methods=["GET"]),
-        Route(f"{PATH}/jwks", jwks, methods=["GET"]),
-        Route(f"{PATH}/token", token, methods=["POST"]),
+        Endpoint(f"{PATH}/.well-known/openid-configuration", discovery, ["GET"], published),
+        Endpoint(f"{PATH}/jwks", jwks, ["GET"], published),
+        Endpoint(f"{PATH}/token", token, ["POST"], anyone("sign-in with a password or secret")),
     ]
 
 
