@@ -27,7 +27,7 @@ from services.intake.ports import (
     SubmissionRepository,
     Threads,
 )
-from services.intake.vault import PersonalVault
+from services.intake.vault import EntryKind, PersonalVault
 from shared.audit import AuditTrail
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
@@ -131,9 +131,13 @@ class IntakeHandlers:
             return Accepted(seen.case_id, seen.received_at, created=False)
 
         at = rules.received_at(sub, now)
-        ref = await self._keep_contact(sub, contact_key or key, owner=key)
+        ref = self._contact_ref(sub, contact_key or key)
         words = text_ref(key)
-        await self.vault.keep(words, "text", sub.text, owner=key)
+        personal: list[tuple[str, EntryKind, Any]] = [(words, "text", sub.text)]
+        if ref is not None and sub.contact is not None:
+            personal.append((ref, "contact", sub.contact.model_dump(exclude_none=True)))
+        # In the vault before the case exists: no event ever names a reference to nothing.
+        await self.vault.keep_all(personal, owner=key)
         for _ in range(MAX_SEQUENCE_ATTEMPTS):
             seq = await self.submissions.next_sequence(rules.counter_key(self.org_id, at))
             record, events = SubmissionRecord.receive(
@@ -161,18 +165,15 @@ class IntakeHandlers:
             # else the case number was taken (a counter race): draw the next one
         raise RuntimeError(f"could not allocate a case number for {key}")
 
-    async def _keep_contact(self, sub: Submission, key: str, *, owner: str) -> str | None:
+    def _contact_ref(self, sub: Submission, key: str) -> str | None:
+        """Where the submission's contact is kept; None if it gives none or asks for none."""
         if sub.contact is None or sub.contact.is_empty():
             return None
         if sub.kind is Kind.CORRUPTION_REPORT and not sub.wants_contact:
             return None  # anonymous unless the person explicitly asks to be contacted
         if sub.wants_contact is False:
             return None
-        ref = contact_ref(key)
-        await self.vault.keep(
-            ref, "contact", sub.contact.model_dump(exclude_none=True), owner=owner
-        )
-        return ref
+        return contact_ref(key)
 
     async def _still_open(self, dedup_key: str) -> bool:
         record = await self.submissions.get(dedup_key)

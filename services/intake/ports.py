@@ -57,8 +57,9 @@ class VaultEntry:
 class VaultStore(Protocol):
     """The `vault` collection: sealed entries by reference, and when each expires."""
 
-    async def insert(self, entry: VaultEntry) -> bool:
-        """Store a new entry; False (and nothing changed) if its reference exists."""
+    async def insert(self, entries: Sequence[VaultEntry]) -> set[str]:
+        """Store the entries that are new, in one write; the references that existed
+        already (those are left as they were)."""
 
     async def get(self, ref: str) -> VaultEntry | None: ...
 

@@ -90,20 +90,28 @@ class PersonalVault:
         self.still_needed = still_needed
 
     async def keep(self, ref: str, kind: EntryKind, value: Any, *, owner: str) -> None:
-        """Store `value` under `ref` for the case `owner` (its dedup key). A reference kept
-        before (the same LINE user, a redelivery) keeps its first value, and its retention
-        runs from now if that is later."""
+        await self.keep_all([(ref, kind, value)], owner=owner)
+
+    async def keep_all(self, items: Sequence[tuple[str, EntryKind, Any]], *, owner: str) -> None:
+        """Store each `value` under its `ref` for the case `owner` (its dedup key), in one
+        write. A reference kept before (the same LINE user, a redelivery) keeps its first
+        value, and its retention runs from now if that is later."""
         now = self.clock.now()
-        entry = VaultEntry(
-            ref=ref,
-            kind=kind,
-            sealed=self.sealer.seal(ref, value),
-            owner=owner,
-            stored_at=now,
-            purge_at=now + self.retention,
-        )
-        if not await self.store.insert(entry):
-            await self.store.extend([ref], entry.purge_at, owner)
+        purge_at = now + self.retention
+        entries = [
+            VaultEntry(
+                ref=ref,
+                kind=kind,
+                sealed=self.sealer.seal(ref, value),
+                owner=owner,
+                stored_at=now,
+                purge_at=purge_at,
+            )
+            for ref, kind, value in items
+        ]
+        existing = await self.store.insert(entries)
+        if existing:
+            await self.store.extend(sorted(existing), purge_at, owner)
 
     async def retain(self, refs: Sequence[str], *, since: datetime, owner: str) -> None:
         """The case `owner` closed at `since`: keep its entries a full retention from then."""

@@ -114,12 +114,13 @@ class FakeVault:
 
     def __init__(self) -> None:
         self.entries: dict[str, VaultEntry] = {}
+        self.writes = 0  # inserts: one per case, whatever it keeps
 
-    async def insert(self, entry: VaultEntry) -> bool:
-        if entry.ref in self.entries:
-            return False
-        self.entries[entry.ref] = entry
-        return True
+    async def insert(self, entries: Sequence[VaultEntry]) -> set[str]:
+        self.writes += 1
+        existing = {e.ref for e in entries if e.ref in self.entries}
+        self.entries.update({e.ref: e for e in entries if e.ref not in existing})
+        return existing
 
     async def get(self, ref: str) -> VaultEntry | None:
         return self.entries.get(ref)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from services.intake.channels.open311 import RequestQuery
 from services.intake.domain.progress import Progress
@@ -253,23 +254,28 @@ class MongoVault:
         # collection, once a round (hourly), never per event.
         await self._vault.create_index([("purge_at", ASCENDING)])
 
-    async def insert(self, entry: VaultEntry) -> bool:
+    async def insert(self, entries: Sequence[VaultEntry]) -> set[str]:
+        docs = [
+            {
+                "_id": e.ref,
+                "kind": e.kind,
+                "sealed": e.sealed,
+                "owner": e.owner,
+                "stored_at": e.stored_at,
+                "purge_at": e.purge_at,
+            }
+            for e in entries
+        ]
         try:
-            await self._vault.insert_one(
-                {
-                    "_id": entry.ref,
-                    "kind": entry.kind,
-                    "sealed": entry.sealed,
-                    "owner": entry.owner,
-                    "stored_at": entry.stored_at,
-                    "purge_at": entry.purge_at,
-                }
-            )
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
-        return True
+            # One round trip for a case's contact and words; unordered, so an entry that
+            # exists (a LINE user's contact) does not stop the others.
+            await self._vault.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if not is_duplicate_key(exc):
+                raise
+            failed = {e["index"] for e in exc.details.get("writeErrors", [])}
+            return {docs[i]["_id"] for i in failed}
+        return set()
 
     async def get(self, ref: str) -> VaultEntry | None:
         doc = await self._vault.find_one({"_id": ref})

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from cryptography.fernet import Fernet
 
+from services.intake.domain.model import Contact, Submission
 from services.intake.settings import DEV_VAULT_KEY
 from services.intake.vault import OPEN_CASE_GRACE, PersonalVault, Sealer, VaultKeyError
 from shared.clock import FixedClock
-from shared.events.cases import CaseClosed, CaseClosedPayload
+from shared.events.cases import CaseClosed, CaseClosedPayload, Channel
 from tests.intake.fakes import FakeVault
 from tests.intake.unit.helpers import NOW, RETENTION, World, line_body, line_event, signed
 from tests.intake.unit.test_open311 import assigned_to_public_works
@@ -122,3 +123,17 @@ async def test_a_case_keeps_its_personal_data_a_retention_after_it_closes() -> N
     assert await world.handlers.vault.purge() == 0
     world.clock.set(closed_at + RETENTION)
     assert await world.handlers.vault.purge() == 2 and world.vault.entries == {}
+
+
+async def test_a_case_keeps_its_words_and_contact_in_one_write() -> None:
+    world = World()
+    sub = Submission(
+        channel=Channel.WEB,
+        text="ไฟดับ หมู่ 3",
+        contact=Contact(name="นางสมศรี มีสุข", phone="0812345678"),
+        channel_message_id="w-1",
+    )
+    await world.handlers.submit(sub)
+    await world.handlers.submit(sub)  # again: known, nothing written
+    assert world.vault.writes == 1
+    assert sorted(e.kind for e in world.vault.entries.values()) == ["contact", "text"]
