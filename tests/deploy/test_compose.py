@@ -44,7 +44,7 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-SECRETS = ("OPEN311_API_KEYS", "LINE_CHANNEL_SECRET", "RUAM_OIDC_SIGNING_KEY")
+SECRETS = ("OPEN311_API_KEYS", "LINE_CHANNEL_SECRET", "RUAM_OIDC_SIGNING_KEY", "RUAM_VAULT_KEY")
 
 
 @pytest.fixture(scope="module")
