@@ -256,16 +256,23 @@ async def run(ctx: DemoContext) -> None:
     url = ctx.url
     http_status: dict[str, str] = {}
 
+    planner = await ctx.as_("planner")
     for registration, events in HTTP_PROJECTS:
         pid = registration["project_id"]
-        r = await ctx.client.post(url("compliance", "/v1/projects"), json=registration)
+        r = await ctx.client.post(
+            url("compliance", "/v1/projects"), json=registration, headers=planner
+        )
         if r.status_code not in (200, 201):
             http_status[pid] = f"{r.status_code} {r.json().get('message', r.text)}"
             continue
         http_status[pid] = "new" if r.status_code == 201 else "known"
         for n, ev in enumerate(events, start=1):
             body = {**ev, "event_id": f"demo-{pid}-{n}"}
-            e = await ctx.client.post(url("compliance", f"/v1/projects/{pid}/events"), json=body)
+            # Only the executives may waive a duty to involve the public.
+            who = await ctx.as_("palad") if ev.get("type") == "waived" else planner
+            e = await ctx.client.post(
+                url("compliance", f"/v1/projects/{pid}/events"), json=body, headers=who
+            )
             if e.status_code != 200:
                 ctx.line(f"  {pid} event {n} refused: {e.status_code} {e.text}")
 
@@ -295,7 +302,7 @@ async def run(ctx: DemoContext) -> None:
 
     # A float budget is refused, naming the field.
     bad = project("SPT-P2569-999", "ตัวอย่างงบประมาณไม่ถูกต้อง", 12_000_000.5, "เงินรายได้")
-    refusal = await ctx.client.post(url("compliance", "/v1/projects"), json=bad)
+    refusal = await ctx.client.post(url("compliance", "/v1/projects"), json=bad, headers=planner)
 
     listed = await ctx.client.get(
         url("compliance", "/v1/projects"), params={"fiscal_year": str(FY), "limit": "100"}

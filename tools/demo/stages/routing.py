@@ -14,6 +14,7 @@ from typing import Any
 from tools.demo.context import DemoContext
 
 PAGE = 500
+READER = "palad"  # the ปลัด sees every department's cases (docs/auth.md)
 SAMPLE = 6
 
 
@@ -25,6 +26,7 @@ async def _all_cases(ctx: DemoContext) -> list[dict[str, Any]]:
         r = await ctx.client.get(
             ctx.url("routing", "/v1/cases"),
             params={"view": "summary", "limit": PAGE, "offset": offset},
+            headers=await ctx.as_(READER),
         )
         r.raise_for_status()
         page = r.json()
@@ -60,7 +62,9 @@ async def run(ctx: DemoContext) -> None:
     samples: dict[str, dict[str, Any]] = {}
     for c in assigned:
         if c["department"] not in samples and len(samples) < SAMPLE:
-            r = await ctx.client.get(ctx.url("routing", f"/v1/cases/{c['case_id']}"))
+            r = await ctx.client.get(
+                ctx.url("routing", f"/v1/cases/{c['case_id']}"), headers=await ctx.as_(READER)
+            )
             if r.status_code == 200:
                 samples[c["department"]] = r.json()
     names = {d: (s.get("department_name") or {}).get("th") or d for d, s in samples.items()}

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
 import random
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.thai import fiscal_year_be
+from shared.topics import Topic
 from tools.demo.context import DemoContext
+from tools.kafka_read import read_to_end
 
 SHARE_PERCENT = 15
+READER = "palad"  # the ปลัด reads every case and survey status (docs/auth.md)
 CONCURRENCY = 8
 DIMENSIONS = ("process", "channels", "staff", "facilities", "quality")
 RESOLUTIONS = (
@@ -65,7 +70,9 @@ def answers_for(case_id: str, star: str) -> dict[str, Any]:
 
 async def _resolve(ctx: DemoContext, case_id: str) -> str:
     """Take a case through acknowledge -> start -> resolve; what happened, in a word."""
-    r = await ctx.client.get(ctx.url("routing", f"/v1/cases/{case_id}"))
+    r = await ctx.client.get(
+        ctx.url("routing", f"/v1/cases/{case_id}"), headers=await ctx.as_(READER)
+    )
     if r.status_code != 200:
         return "missing"
     case = r.json()
@@ -85,16 +92,38 @@ async def _resolve(ctx: DemoContext, case_id: str) -> str:
             "officer_id": officer,
             "command_id": f"demo-survey-{step['action']}-{case_id}",
         }
-        r = await ctx.client.post(ctx.url("routing", f"/v1/cases/{case_id}/actions"), json=body)
+        r = await ctx.client.post(
+            ctx.url("routing", f"/v1/cases/{case_id}/actions"),
+            json=body,
+            headers=await ctx.as_(officer),  # the case's own officer takes each step
+        )
         if r.status_code not in (200, 409):  # 409: that step was taken before
             return f"refused {r.status_code}"
     return "resolved"
 
 
 async def _survey_of(ctx: DemoContext, case_id: str) -> dict[str, Any] | None:
-    r = await ctx.client.get(ctx.url("survey", "/v1/surveys"), params={"case_id": case_id})
+    """Whether a case was surveyed (as the ปลัด sees it: no token)."""
+    r = await ctx.client.get(
+        ctx.url("survey", "/v1/surveys"), params={"case_id": case_id}, headers=await ctx.as_(READER)
+    )
     items = r.json().get("items", []) if r.status_code == 200 else []
     return items[0] if items else None
+
+
+async def _invitations() -> dict[str, str]:
+    """Case id -> survey token, from the invitations on `survey.requested`: the token reaches
+    the citizen only there (the LINE or SMS adapter delivers it), never through an API."""
+    from deploy.local import stack
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or stack.get_profile().kafka_bootstrap
+    topic = os.environ.get("RUAM_TOPIC_PREFIX", "") + Topic.SURVEY_REQUESTED.value
+    records = (await read_to_end(bootstrap, [topic])).get(topic, [])
+    tokens = {}
+    for record in records:
+        payload = json.loads(record.value)["payload"]
+        tokens[payload["case_id"]] = payload["token"]
+    return tokens
 
 
 async def run(ctx: DemoContext) -> None:
@@ -136,33 +165,26 @@ async def run(ctx: DemoContext) -> None:
         + ", ".join(f"{k} {n}" for k, n in sorted(outcomes.items()))
     )
 
-    surveys: dict[str, dict[str, Any]] = {}
+    tokens: dict[str, str] = {}
 
     async def asked() -> tuple[int, int]:
-        async def one(case_id: str) -> None:
-            if case_id not in surveys:
-                async with gate:
-                    found = await _survey_of(ctx, case_id)
-                if found is not None:
-                    surveys[case_id] = found
+        tokens.update(await _invitations())
+        return sum(c in tokens for c, _ in expecting), len(expecting)
 
-        await asyncio.gather(*(one(c) for c, _ in expecting))
-        return len(surveys), len(expecting)
-
-    await ctx.wait_for(asked, "surveys requested", timeout=120.0)
+    await ctx.wait_for(asked, "survey invitations sent", timeout=120.0)
 
     results: Counter[str] = Counter()
     fixed: Counter[str] = Counter()
 
     async def answer(case_id: str, star: str) -> None:
-        survey = surveys.get(case_id)
-        if survey is None:
+        token = tokens.get(case_id)
+        if token is None:
             results["no survey"] += 1
             return
         body = answers_for(case_id, star)
         async with gate:
             r = await ctx.client.post(
-                ctx.url("survey", f"/v1/surveys/{survey['token']}/responses"),
+                ctx.url("survey", f"/v1/surveys/{token}/responses"),
                 json={"answers": body},
             )
         if r.status_code == 201:
@@ -244,7 +266,11 @@ async def _print_figures(ctx: DemoContext, fy: int) -> None:
             + ", ".join(f"{k} {v}" for k, v in per_q["fixed"]["distribution"].items())
         )
     alerts = (
-        await ctx.client.get(ctx.url("survey", "/v1/alerts"), params={"fiscal_year": str(fy)})
+        await ctx.client.get(
+            ctx.url("survey", "/v1/alerts"),
+            params={"fiscal_year": str(fy)},
+            headers=await ctx.as_(READER),
+        )
     ).json()
     items = alerts.get("items", [])
     ctx.line(
