@@ -62,6 +62,8 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pymongo import AsyncMongoClient
 
 from deploy.local import stack
@@ -100,6 +102,13 @@ OPINIONS = (
 SERVICE_CODES = ("road", "lighting", "drainage", "cleanliness", "tree", "water_supply")
 KINDS = ("complaint",) * 6 + ("suggestion", "question", "compliment")
 OFFICER_DESK = "desk"
+OPERATOR = "operator"
+SIGNING_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    .decode()
+)
+READER = "palad"  # the ปลัด reads every case and survey status
 
 # What the driver draws, by weight; a box or meeting draw is a batch of several events.
 MIX: dict[str, float] = {
@@ -380,10 +389,13 @@ class Services:
 
 
 class Watcher:
-    """Follows case.assigned: when each case was first assigned, and to whom."""
+    """Follows case.assigned: when each case was first assigned, and to whom; and the survey
+    invitations (survey.requested), the only place a citizen's survey token travels."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self.topic = topic(prefix, "case.assigned")
+        self.invitations = topic(prefix, "survey.requested")
+        self.tokens: dict[str, str] = {}  # survey id -> token
         self.bootstrap = bootstrap
         self.assigned_at: dict[str, float] = {}
         self.officer: dict[str, str | None] = {}
@@ -396,6 +408,7 @@ class Watcher:
         # No group: the watcher must not show up in the lag it waits for.
         self.consumer = AIOKafkaConsumer(
             self.topic,
+            self.invitations,
             bootstrap_servers=self.bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
@@ -419,13 +432,17 @@ class Watcher:
             for records in batch.values():
                 for record in records:
                     self._take(record, now)
-                    self.times.append(now)
+                    if record.topic == self.topic:
+                        self.times.append(now)
 
     def _take(self, record: ConsumerRecord[bytes, bytes], now: float) -> None:
         try:
             event = json.loads(record.value or b"{}")
             payload = event["payload"]
             case_id = payload["case_id"]
+            if record.topic == self.invitations:
+                self.tokens[str(payload["survey_id"])] = str(payload["token"])
+                return
         except (ValueError, KeyError, TypeError):
             return
         if case_id not in self.assigned_at:
@@ -503,31 +520,73 @@ class Reply:
     ambiguous: bool  # an earlier attempt may have taken effect
 
 
+class Accounts:
+    """Signing in as the demo accounts of routing's built-in issuer, as a script would
+    (docs/auth.md): a token per account, taken again before it expires or when refused."""
+
+    REUSE_SECONDS = 600.0
+
+    def __init__(self, client: httpx.AsyncClient, services: Services) -> None:
+        self.client = client
+        self.services = services
+        self._tokens: dict[str, tuple[float, str]] = {}
+
+    async def headers(self, username: str) -> dict[str, str] | None:
+        """None while the issuer cannot be reached (routing is down): the caller retries."""
+        cached = self._tokens.get(username)
+        if cached is None or cached[0] < time.monotonic():
+            try:
+                r = await self.client.post(
+                    self.services.url("routing", "/oidc/token"),
+                    data={"grant_type": "password", "username": username, "password": "ruam-demo"},
+                    timeout=10.0,
+                )
+            except httpx.HTTPError:
+                return None
+            if r.status_code != 200:
+                return None
+            cached = (time.monotonic() + self.REUSE_SECONDS, r.json()["access_token"])
+            self._tokens[username] = cached
+        return {"Authorization": f"Bearer {cached[1]}"}
+
+    def forget(self, username: str) -> None:
+        self._tokens.pop(username, None)
+
+
 async def call(
     client: httpx.AsyncClient,
     method: str,
     url: str,
     *,
     patience: float = REQUEST_PATIENCE,
+    who: tuple[Accounts, str] | None = None,
     **kwargs: Any,
 ) -> Reply:
-    """One request, retried while the answer is "try again" (503), a 5xx or no answer.
+    """One request, retried while the answer is "try again" (503), a 5xx or no answer; as
+    the account `who` names, signed in again if its token is refused (a 401 after routing,
+    the issuer, restarted with a token cached from before).
 
     Every request the driver sends is idempotent (channel message id, Idempotency-Key,
     command id, event id), so a retry is the same request, not a second one."""
     deadline = time.monotonic() + patience
     ambiguous = False
     attempt = 0
+    extra = kwargs.pop("headers", None) or {}
     while True:
         attempt += 1
+        signed = await who[0].headers(who[1]) if who is not None else {}
         try:
-            r = await client.request(method, url, **kwargs)
+            if signed is None:
+                raise httpx.ConnectError("the issuer cannot be reached")
+            r = await client.request(method, url, headers={**extra, **signed}, **kwargs)
         except httpx.ConnectError:
             pass  # nothing reached the server
         except httpx.HTTPError:
             ambiguous = True  # sent, and the answer was lost
         else:
-            if r.status_code < 500:
+            if r.status_code == 401 and who is not None:
+                who[0].forget(who[1])  # refused before anything was done: sign in again
+            elif r.status_code < 500:
                 try:
                     body: Any = r.json()
                 except ValueError:
@@ -562,6 +621,7 @@ class Driver:
         self.prefix = prefix
         self.services = services
         self.client = client
+        self.accounts = Accounts(client, services)
         self.producer = producer
         self.watcher = watcher
         self.rng = rng
@@ -781,6 +841,7 @@ class Driver:
             self.services.url("intake", "/v1/channels/email"),
             content=msg.as_bytes(),
             headers={"Content-Type": "message/rfc822"},
+            who=(self.accounts, OPERATOR),  # the mail gateway's service account
         )
         if reply.status == 202 and isinstance(reply.body, dict):
             self.note_accepted(sent, reply.body.get("case_id"))
@@ -814,7 +875,13 @@ class Driver:
     async def _record(self, kind: str, mid: str, path: str, body: dict[str, Any]) -> None:
         sent = Sent(kind, kind, mid)
         self.submissions.append(sent)
-        reply = await call(self.client, "POST", self.services.url("intake", path), json=body)
+        reply = await call(
+            self.client,
+            "POST",
+            self.services.url("intake", path),
+            json=body,
+            who=(self.accounts, OFFICER_DESK),  # the clerk types it in
+        )
         if reply.status == 202 and isinstance(reply.body, dict):
             self.note_accepted(sent, reply.body.get("case_id"))
         self.unanswered([sent], reply)
@@ -842,6 +909,7 @@ class Driver:
             },
             content="\n".join(rows).encode(),
             headers={"Content-Type": "text/csv"},
+            who=(self.accounts, OFFICER_DESK),
         )
         self._batch(items, reply)
 
@@ -862,7 +930,11 @@ class Driver:
         items = [Sent("meeting", "meeting", f"{activity}/{no}") for no in range(1, opinions + 1)]
         self.submissions.extend(items)
         reply = await call(
-            self.client, "POST", self.services.url("intake", "/v1/channels/meeting"), json=body
+            self.client,
+            "POST",
+            self.services.url("intake", "/v1/channels/meeting"),
+            json=body,
+            who=(self.accounts, OFFICER_DESK),
         )
         self._batch(items, reply)
 
@@ -964,6 +1036,7 @@ class Driver:
                     "params": params,
                     "command_id": command_id,
                 },
+                who=(self.accounts, state.officer),  # the case's own officer
             )
             act.code = reply.status
             if reply.status == 200 and isinstance(reply.body, dict):
@@ -990,6 +1063,7 @@ class Driver:
             "GET",
             self.services.url("routing", f"/v1/cases/{state.case_id}"),
             patience=30,
+            who=(self.accounts, READER),
         )
         if reply.status == 200 and isinstance(reply.body, dict):
             state.status = str(reply.body.get("status") or state.status)
@@ -1009,17 +1083,21 @@ class Driver:
             self.services.url("survey", "/v1/surveys"),
             params={"case_id": wait.case_id},
             patience=60,
+            who=(self.accounts, READER),
         )
         items = reply.body.get("items", []) if isinstance(reply.body, dict) else []
         open_ = [i for i in items if i.get("status") == "open"]
-        if not open_:
-            if not items and wait.tries < 30:  # case.resolved is still on its way
+        # The token is the citizen's: it reaches us, as it would them, in the invitation.
+        invited = [i for i in open_ if str(i.get("survey_id")) in self.watcher.tokens]
+        if not invited:
+            if (not items or open_) and wait.tries < 30:  # still on its way
                 wait.tries += 1
                 wait.ready_at = now + 5
                 self.survey_queue.append(wait)
             return False
-        item = max(open_, key=lambda i: str(i.get("survey_id")))
+        item = max(invited, key=lambda i: str(i.get("survey_id")))
         survey_id = str(item["survey_id"])
+        token = self.watcher.tokens[survey_id]
         base = self.rng.choices((5, 4, 3, 2, 1), weights=(30, 35, 18, 10, 7))[0]
         fixed = "no" if self.rng.random() < 0.15 else self.rng.choice(("yes",) * 6 + ("dont_know",))
         answers: dict[str, Any] = {
@@ -1033,7 +1111,7 @@ class Driver:
         reply = await call(
             self.client,
             "POST",
-            self.services.url("survey", f"/v1/surveys/{item['token']}/responses"),
+            self.services.url("survey", f"/v1/surveys/{token}/responses"),
             json={"answers": answers},
         )
         if reply.status == 201 or (reply.status == 409 and reply.ambiguous):
@@ -1214,8 +1292,14 @@ class Driver:
             record = ProjectCall(project.project_id, key, what)
             self.project_calls.append(record)
             path = "/v1/projects" if first else f"/v1/projects/{project.project_id}/events"
+            # Planners register and change projects; only the ปลัด may waive a requirement.
+            account = "palad" if step.get("type") == "waived" else "planner"
             reply = await call(
-                self.client, "POST", self.services.url("compliance", path), json=step
+                self.client,
+                "POST",
+                self.services.url("compliance", path),
+                json=step,
+                who=(self.accounts, account),
             )
             record.code = reply.status
             project.next += 1
@@ -2297,6 +2381,9 @@ def service_env(profile: stack.Profile, database: str, prefix: str) -> dict[str,
         RUAM_TOPIC_PREFIX=prefix,
         OPEN311_API_KEYS=OPEN311_KEY,
         LINE_CHANNEL_SECRET=LINE_SECRET,
+        # One signing key for the run: tokens taken before routing is killed stay valid
+        # after it restarts (in dev, routing would otherwise make a new key each start).
+        RUAM_OIDC_SIGNING_KEY=SIGNING_KEY,
         # Due timers are looked for every second: a deadline fires within a second or so.
         ROUTING_TIMER_POLL_SECONDS="1",
         PYTHONUNBUFFERED="1",
