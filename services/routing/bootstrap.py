@@ -13,6 +13,7 @@ from services.routing.handlers import RoutingHandlers
 from services.routing.identity import Issuer, create_issuer
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
+from services.routing.roles import RoleChanges
 from services.routing.settings import RoutingSettings
 from shared.auth import TokenVerifier
 from shared.clock import Clock, SystemClock
@@ -22,6 +23,8 @@ from shared.runtime import build_runtime
 from shared.service import Service, assemble
 
 RoutingService = Service[RoutingSettings, RoutingHandlers]
+# How often who-may-sign-in-as-what is compared with the last look (services/routing/roles.py).
+ROLE_CHECK_SECONDS = 60.0
 
 
 class _Api:
@@ -79,6 +82,9 @@ def create_service(
         loads_cache_seconds=settings.assignment_load_recount_seconds,
     )
     runtime.startup.append(handlers.warm_up)
+    if issuer is not None and runtime.mongo is not None:
+        roles = RoleChanges(issuer, runtime.db, runtime.publisher, clock)
+        runtime.loops.append(periodic(roles.check, ROLE_CHECK_SECONDS, "role changes recorded"))
     runtime.loops.append(
         periodic(
             lambda: handlers.fire_timers(settings.timer_batch),

@@ -98,6 +98,10 @@ class Account:
     name: str | None = None
 
 
+def _grant(account: Account) -> str:
+    return ",".join(sorted(r.value for r in account.roles)) + "|" + (account.department or "")
+
+
 def directory_roles(directory: Directory, officer: Officer) -> frozenset[Role]:
     """The role the directory gives an officer: ปลัด and นายก are the executives, a
     department's `head` heads it, everyone else is an officer."""
@@ -304,6 +308,26 @@ class Issuer:
         if roles is None:
             roles = directory_roles(directory, officer)
         return _Login(_officer(officer, roles), credential.password_hash)
+
+    def accounts(self) -> dict[str, str]:
+        """Everyone who can sign in now, with what they get: `roles|department` by id.
+        What the audit trail compares to notice a role change (`services/routing/roles.py`)."""
+        directory = self._directories.get(self.org_id)
+        ids = [o.id for o in directory.officers]
+        if self._demo:
+            ids += [*DEV_ACCOUNTS]
+        else:
+            ids += [k for k, c in (self._credentials or {}).items() if not c.client]
+        out: dict[str, str] = {}
+        for username in ids:
+            login = self._person(username)
+            if login is not None:
+                out[username] = _grant(login.account)
+        for client_id in [DEV_CLIENT] if self._demo else list(self._credentials or {}):
+            login = self._client(client_id)
+            if login is not None:
+                out[client_id] = _grant(login.account)
+        return out
 
     def _client(self, client_id: str) -> _Login | None:
         if self._demo:

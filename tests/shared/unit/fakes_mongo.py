@@ -88,12 +88,14 @@ class FakeCollection:
         self.docs[doc["_id"]] = copy.deepcopy(doc)
         return Result()
 
-    async def replace_one(self, query: Doc, doc: Doc) -> Result:
+    async def replace_one(self, query: Doc, doc: Doc, upsert: bool = False) -> Result:
         await self._turn(write=True)
         for key, stored in self.docs.items():
             if _matches(stored, query):
                 self.docs[key] = copy.deepcopy({**doc, "_id": key})
                 return Result(matched_count=1, modified_count=1)
+        if upsert and "_id" in query:
+            self.docs[query["_id"]] = copy.deepcopy({**doc, "_id": query["_id"]})
         return Result()
 
     async def update_one(self, query: Doc, update: Doc, upsert: bool = False) -> Result:
