@@ -69,7 +69,9 @@ class Actor:
     @property
     def viewer(self) -> Viewer | None:
         who = self.principal
-        return None if who is None else Viewer(who.roles, who.department, who.officer_id)
+        if who is None:
+            return None
+        return Viewer(who.roles, who.department, who.officer_id, who.org_id)
 
 
 class RoutingHandlers:

@@ -242,7 +242,7 @@ def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
 
 async def viewer_of(request: Request) -> tuple[Principal, Viewer]:
     who = await principal(request)
-    return who, Viewer(who.roles, who.department, who.officer_id)
+    return who, Viewer(who.roles, who.department, who.officer_id, who.org_id)
 
 
 async def readable_case(request: Request) -> tuple[Case, Viewer]:
@@ -272,8 +272,9 @@ async def list_cases(request: Request) -> Response:
     for another department is refused, not answered empty), whistle-blowers' reports only
     for executives and auditors."""
     handlers = handlers_of(request)
-    _, viewer = await viewer_of(request)
+    who, viewer = await viewer_of(request)
     filters, overdue = _case_filters(request.query_params)
+    filters["org_id"] = who.org_id  # one cluster serves many organisations
     scope = department_scope(viewer)
     if scope is not None:
         if filters.get("department", scope) != scope:

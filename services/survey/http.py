@@ -107,7 +107,11 @@ async def find_surveys(request: Request) -> Response:
     now = handlers.clock.now()
     found = await handlers.surveys_of_case(case_id)
     every = who.has(*OVERSEERS)
-    shown = [(s, a) for s, a in found if every or s.department == who.department]
+    shown = [
+        (s, a)
+        for s, a in found
+        if s.org_id == who.org_id and (every or s.department == who.department)
+    ]
     return JSON({"items": [survey_view(s, answered, now) for s, answered in shown]})
 
 

@@ -22,6 +22,7 @@ class Viewer:
     roles: frozenset[Role]
     department: str | None = None
     officer_id: str | None = None
+    org_id: str | None = None  # None: a test's viewer of any organisation
 
     def is_(self, role: Role) -> bool:
         return role in self.roles
@@ -31,7 +32,14 @@ def whistleblowing(case: Case) -> bool:
     return is_corruption(case.kind, case.category) or bool(case.accused_department)
 
 
+def _other_org(who: Viewer, case: Case) -> bool:
+    return who.org_id is not None and who.org_id != case.org_id
+
+
 def may_read(who: Viewer, case: Case) -> bool:
+    # 0. nobody reads another organisation's cases (one cluster serves many)
+    if _other_org(who, case):
+        return False
     # 1. executives read every case
     if who.is_(Role.EXECUTIVE):
         return True
@@ -46,6 +54,8 @@ def may_read(who: Viewer, case: Case) -> bool:
 
 
 def sees_personal_data(who: Viewer, case: Case) -> bool:
+    if _other_org(who, case):
+        return False
     # 1. executives
     if who.is_(Role.EXECUTIVE):
         return True
@@ -61,6 +71,8 @@ def sees_personal_data(who: Viewer, case: Case) -> bool:
 
 def refusal_to_act(who: Viewer, case: Case) -> str | None:
     """Why `who` may not act on `case`; None when they may."""
+    if _other_org(who, case):
+        return f"{case.case_id} is another organisation's case"
     # 1. executives act on everything
     if who.is_(Role.EXECUTIVE):
         return None

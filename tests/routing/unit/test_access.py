@@ -137,3 +137,14 @@ async def test_a_corruption_report_is_the_executives_alone(
     ):
         r = await client.post(url, json={"action": action, "params": params}, headers=EXECUTIVE)
         assert r.status_code == 409, r.text
+
+
+async def test_another_organisations_staff_see_and_do_nothing_here(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    elsewhere = as_(Role.EXECUTIVE, officer_id="palad", department="executive", org_id="other")
+    assert (await client.get(f"/v1/cases/{ROAD}", headers=elsewhere)).status_code == 403
+    assert (await client.get("/v1/cases", headers=elsewhere)).json()["total"] == 0
+    r = await client.post(f"/v1/cases/{ROAD}/actions", json={"action": "note"}, headers=elsewhere)
+    assert r.status_code == 403
