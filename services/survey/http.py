@@ -220,8 +220,10 @@ async def rebuild(request: Request) -> Response:
 
 
 async def list_alerts(request: Request) -> Response:
+    """The signed-in organisation's alerts and improvement actions."""
     handlers = handlers_of(request)
-    org_id, fiscal_year = _org_and_year(request)
+    _, fiscal_year = _org_and_year(request)
+    org_id = (await principal(request)).org_id
     report = await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
     return JSON(
         {
