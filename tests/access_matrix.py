@@ -18,8 +18,6 @@ from services.compliance.bootstrap import create_service as create_compliance
 from services.compliance.settings import ComplianceSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
-from services.survey.bootstrap import create_service as create_survey
-from services.survey.settings import SurveySettings
 from shared.access import Access, Endpoint
 from shared.clock import FixedClock
 from shared.roles import Role
@@ -28,12 +26,11 @@ from tests.intake.unit.api import service as intake_on
 from tests.intake.unit.helpers import World
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
 from tests.routing.unit.test_handlers import NOW
-from tests.survey.builders import wired
+from tests.survey.builders import service_on, wired
 
 
 def services() -> dict[str, Any]:
     """The four services on fakes (intake's with its dead-letter office)."""
-    w = wired()
     return {
         "intake": intake_on(World()),
         "routing": create_routing(
@@ -43,14 +40,7 @@ def services() -> dict[str, Any]:
             ranker=FakeRanker(),
             clock=FixedClock(NOW),
         ),
-        "survey": create_survey(
-            SurveySettings(),
-            surveys=w.surveys,
-            responses=w.responses,
-            aggregates=w.aggregates,
-            alerts=w.alerts,
-            clock=w.clock,
-        ),
+        "survey": service_on(wired()),
         "compliance": create_compliance(
             ComplianceSettings(),
             projects=FakeProjectRepository(),
@@ -88,9 +78,7 @@ def markdown(found: list[Row] | None = None) -> str:
     lines = [head, rule]
     for row in found or rows():
         public = row.access.public
-        marks = [
-            "✓" if public is None and role in row.access.roles else "" for role in roles
-        ]
+        marks = ["✓" if public is None and role in row.access.roles else "" for role in roles]
         anyone = public or ""
         lines.append(
             f"| {row.service} | `{row.method} {row.path}` | " + " | ".join(marks) + f" | {anyone} |"

@@ -9,8 +9,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from services.survey.adapters.config_files import load_config
+from services.survey.bootstrap import SurveyService, create_service
 from services.survey.handlers import SurveyHandlers
 from services.survey.metrics import SurveyMetrics
+from services.survey.settings import SurveySettings
 from shared.clock import FixedClock
 from shared.events.cases import CaseResolved, CaseResolvedPayload
 from tests.fakes import FakePublisher
@@ -101,3 +103,15 @@ def wired(now: datetime = NOW) -> Wired:
         tokens=SequentialTokens(),
     )
     return Wired(handlers, publisher, surveys, responses, aggregates, alerts, clock, ops)
+
+
+def service_on(w: Wired) -> SurveyService:
+    """The whole survey service (API, subscriptions) on the wired fakes."""
+    return create_service(
+        SurveySettings(),
+        surveys=w.surveys,
+        responses=w.responses,
+        aggregates=w.aggregates,
+        alerts=w.alerts,
+        clock=w.clock,
+    )

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
-from services.survey.bootstrap import SurveyService, create_service
 from services.survey.domain.model import ResponseSubmission, Slice
-from services.survey.settings import SurveySettings
 from shared.events.survey import SurveyResponded
 from shared.topics import Topic
-from tests.survey.builders import NOW, ORG, Wired, answers, resolved, wired
-
-
-def service_on(w: Wired) -> SurveyService:
-    return create_service(
-        SurveySettings(),
-        surveys=w.surveys,
-        responses=w.responses,
-        aggregates=w.aggregates,
-        alerts=w.alerts,
-        clock=w.clock,
-    )
+from tests.survey.builders import NOW, ORG, answers, resolved, service_on, wired
 
 
 async def test_case_resolved_on_kafka_asks_for_a_survey() -> None:
