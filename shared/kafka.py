@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import types
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -40,11 +41,13 @@ from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import AckStatus, StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
+from shared.bus import ADMIN, DEV_PASSWORDS, reads, writes
 from shared.errors import ConcurrencyError, PermanentError
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
@@ -256,6 +259,61 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
     return DeadLetterMiddleware
 
 
+def client_options(settings: ServiceSettings | None = None) -> dict[str, Any]:
+    """Who we are on the bus, as aiokafka's keywords: every producer, consumer and admin
+    client of ours passes these beside its bootstrap servers.
+
+    `settings` are a service's: its own principal, or none (PLAINTEXT). Without them (a tool,
+    a test's own reader or writer) the environment's KAFKA_SASL_* are used, and where it
+    names no user at all, the dev stack's admin (deploy/local/stack.py): a tool needs to
+    read and write every topic, and on a dev stack that is the admin's to do.
+    """
+    if settings is None:
+        settings = tool_settings()
+    protocol = settings.kafka_security_protocol.upper() or (
+        "SASL_PLAINTEXT" if settings.kafka_sasl_username else "PLAINTEXT"
+    )
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism.upper(),
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    if protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile or None)
+    return options
+
+
+def tool_settings() -> ServiceSettings:
+    """The environment's connection settings, as a tool connects: the dev admin unless
+    KAFKA_SASL_USERNAME is set (to empty, for no SASL at all)."""
+    settings = ServiceSettings()
+    if "KAFKA_SASL_USERNAME" not in os.environ:
+        settings = settings.model_copy(
+            update={"kafka_sasl_username": ADMIN, "kafka_sasl_password": DEV_PASSWORDS[ADMIN]}
+        )
+    return settings
+
+
+_SASL = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512, "PLAIN": SASLPlaintext}
+
+
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """`client_options` in FastStream's terms."""
+    options = client_options(settings)
+    ssl_context = options.get("ssl_context")
+    mechanism = options.get("sasl_mechanism")
+    if mechanism is None:
+        return BaseSecurity(ssl_context=ssl_context) if ssl_context is not None else None
+    security: BaseSecurity = _SASL[mechanism](
+        options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=ssl_context
+    )
+    return security
+
+
 def create_broker(
     settings: ServiceSettings, *, registry: CollectorRegistry, dlq: Topic
 ) -> tuple[KafkaBroker, DeadLetterPolicy]:
@@ -269,6 +327,7 @@ def create_broker(
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"ruam-{settings.service_name}",
+        security=broker_security(settings),
         enable_idempotence=True,
         acks="all",
         # "Received"/"Processed" for every message is noise at INFO and costs CPU on the
@@ -377,12 +436,27 @@ class KafkaEventPublisher:
         await asyncio.gather(*acks)
 
 
-async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tuple(Topic)) -> None:
-    """Create our topics if missing (idempotent). Production clusters may pre-create them."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+def own_topics(settings: ServiceSettings) -> tuple[Topic, ...]:
+    """The topics this connection may create: all for the admin or a broker without ACLs,
+    those it writes or reads for a service's own principal (shared/bus.py)."""
+    user = settings.kafka_sasl_username
+    if not user or user == ADMIN:
+        return tuple(Topic)
+    mine = writes(user) | reads(user)
+    return tuple(t for t in Topic if t in mine)
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] | None = None) -> None:
+    """Create our topics if missing (idempotent); by default those `own_topics` names, so
+    that between them the services create every topic. Production may pre-create them."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+    if topics is None:
+        topics = own_topics(settings)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -403,6 +477,11 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] = tup
             )
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
-                await admin.create_topics(wanted)
+                response = await admin.create_topics(wanted)
+                for topic_full, code, *_ in response.topic_errors:
+                    # A refusal (no CREATE for the principal, say) would otherwise surface
+                    # only as a consumer that never gets a partition.
+                    if code and code != TopicAlreadyExistsError.errno:
+                        raise for_code(code)(f"creating {topic_full}")
     finally:
         await admin.close()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.bus import DEV_PASSWORDS
 
 T = TypeVar("T")
 
@@ -37,6 +39,16 @@ class ServiceSettings(BaseSettings):
     # demo secrets are accepted there and nowhere else.
     env: str = shared_field("production", "RUAM_ENV")
     kafka_bootstrap_servers: str = shared_field("127.0.0.1:9092", "KAFKA_BOOTSTRAP_SERVERS")
+    # Who the service is on the bus: its own principal, which the broker's ACLs confine to
+    # its topics (shared/bus.py; docs/auth.md, "The bus"). No username: no SASL, for
+    # FastStream's in-memory test broker or a cluster that knows clients by TLS certificate.
+    kafka_sasl_username: str = shared_field("", "KAFKA_SASL_USERNAME")
+    kafka_sasl_password: str = shared_field("", "KAFKA_SASL_PASSWORD")
+    kafka_sasl_mechanism: str = shared_field("SCRAM-SHA-256", "KAFKA_SASL_MECHANISM")
+    # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; empty: SASL_PLAINTEXT with a username,
+    # else PLAINTEXT. Production uses SASL_SSL (or SSL), trusting KAFKA_SSL_CAFILE if given.
+    kafka_security_protocol: str = shared_field("", "KAFKA_SECURITY_PROTOCOL")
+    kafka_ssl_cafile: str = shared_field("", "KAFKA_SSL_CAFILE")
     mongodb_url: str = shared_field("mongodb://127.0.0.1:27017", "MONGODB_URL")
     mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")
     org_id: str = shared_field("sraphonthong", "RUAM_ORG")
@@ -77,6 +89,15 @@ class ServiceSettings(BaseSettings):
     # tokens are minted for.
     oidc_issuer: str = shared_field("http://127.0.0.1:8002/oidc", "RUAM_OIDC_ISSUER")
     oidc_audience: str = shared_field("ruam", "RUAM_OIDC_AUDIENCE")
+
+    @model_validator(mode="after")
+    def _no_dev_kafka_password_outside_dev(self) -> ServiceSettings:
+        if self.kafka_sasl_password in DEV_PASSWORDS.values() and self.env != "dev":
+            raise ValueError(
+                "KAFKA_SASL_PASSWORD holds a published dev password; set the principal's own "
+                "(the dev passwords are accepted only with RUAM_ENV=dev)"
+            )
+        return self
 
     @property
     def api_keys(self) -> frozenset[str]:

@@ -67,6 +67,75 @@ SPECS: dict[Topic, TopicSpec] = {
 }
 
 
+# Who writes and who reads each topic: the one table the broker's ACLs are made from
+# (shared/bus.py), each service connecting as its own principal. A writer produces the
+# topic's events; a reader consumes it in its own consumer groups. Replaying a dead letter
+# writes back to the topic it came from, which shared/bus.py grants each reader of a topic
+# on its own; it is not listed here. Readers outside Ruam (notifiers, the publication
+# site, an archive) get principals of their own from the cluster's operator.
+INTAKE, ROUTING, SURVEY, COMPLIANCE = "intake", "routing", "survey", "compliance"
+SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE)
+# The planning and finance systems that feed project.events: a producer, not a service.
+PLANNING = "planning"
+
+WRITERS: dict[Topic, frozenset[str]] = {
+    Topic.INTAKE_RAW: frozenset({SURVEY}),  # improvement actions; channel gateways too
+    Topic.INTAKE_DLQ: frozenset({INTAKE}),
+    Topic.NOTIFICATION_REQUESTED: frozenset({INTAKE, ROUTING}),
+    Topic.CASE_RECEIVED: frozenset({INTAKE}),
+    Topic.CASE_ASSIGNED: frozenset({ROUTING}),
+    Topic.CASE_STATUS_CHANGED: frozenset({ROUTING}),
+    Topic.CASE_RESOLVED: frozenset({ROUTING}),
+    Topic.CASE_ESCALATED: frozenset({ROUTING}),
+    Topic.CASE_CLOSED: frozenset({ROUTING}),
+    Topic.CASE_COMMANDS: frozenset({SURVEY}),  # reopen after a "not fixed" answer
+    Topic.CASE_AMENDED: frozenset({INTAKE}),
+    Topic.ROUTING_DLQ: frozenset({ROUTING}),
+    Topic.SURVEY_REQUESTED: frozenset({SURVEY}),
+    Topic.SURVEY_RESPONDED: frozenset({SURVEY}),
+    Topic.SATISFACTION_ALERT: frozenset({SURVEY}),
+    Topic.SURVEY_DLQ: frozenset({SURVEY}),
+    Topic.PROJECT_EVENTS: frozenset({PLANNING}),
+    Topic.COMPLIANCE_REQUIREMENT_RAISED: frozenset({COMPLIANCE}),
+    Topic.COMPLIANCE_REQUIREMENT_MET: frozenset({COMPLIANCE}),
+    Topic.COMPLIANCE_VIOLATION: frozenset({COMPLIANCE}),
+    Topic.COMPLIANCE_WARNING: frozenset({COMPLIANCE}),
+    Topic.COMPLIANCE_DLQ: frozenset({COMPLIANCE}),
+    # Every service audits its own privileged acts (dead-letter reads and replays at least).
+    Topic.AUDIT_TRAIL: frozenset(SERVICES),
+    Topic.PUBLIC_CASES: frozenset({INTAKE}),
+    Topic.PUBLIC_PROJECTS: frozenset({COMPLIANCE}),
+}
+
+READERS: dict[Topic, frozenset[str]] = {
+    Topic.INTAKE_RAW: frozenset({INTAKE}),
+    Topic.INTAKE_DLQ: frozenset({INTAKE}),
+    Topic.NOTIFICATION_REQUESTED: frozenset(),
+    Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY}),
+    Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY}),
+    Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY}),
+    Topic.CASE_RESOLVED: frozenset({INTAKE, SURVEY}),
+    Topic.CASE_ESCALATED: frozenset(),
+    Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY}),
+    Topic.CASE_COMMANDS: frozenset({ROUTING}),
+    Topic.CASE_AMENDED: frozenset({ROUTING}),
+    Topic.ROUTING_DLQ: frozenset({ROUTING}),
+    Topic.SURVEY_REQUESTED: frozenset(),
+    Topic.SURVEY_RESPONDED: frozenset({SURVEY}),
+    Topic.SATISFACTION_ALERT: frozenset(),
+    Topic.SURVEY_DLQ: frozenset({SURVEY}),
+    Topic.PROJECT_EVENTS: frozenset({COMPLIANCE}),
+    Topic.COMPLIANCE_REQUIREMENT_RAISED: frozenset(),
+    Topic.COMPLIANCE_REQUIREMENT_MET: frozenset(),
+    Topic.COMPLIANCE_VIOLATION: frozenset(),
+    Topic.COMPLIANCE_WARNING: frozenset(),
+    Topic.COMPLIANCE_DLQ: frozenset({COMPLIANCE}),
+    Topic.AUDIT_TRAIL: frozenset({COMPLIANCE}),
+    Topic.PUBLIC_CASES: frozenset(),
+    Topic.PUBLIC_PROJECTS: frozenset(),
+}
+
+
 def name(topic: Topic, prefix: str = "") -> str:
     """The broker-side name; a prefix isolates test runs on a shared broker."""
     return f"{prefix}{topic.value}"

@@ -63,6 +63,10 @@ def real_settings(real_stack: stack.Profile, isolation: str) -> Callable[..., An
     def build(cls: type[S], **overrides: Any) -> S:
         values: dict[str, Any] = {
             "kafka_bootstrap_servers": real_stack.kafka_bootstrap,
+            # Kafka's admin: a test's topic prefix is its own, which no service's ACLs name
+            # (tests/deploy/test_kafka_acls.py gives services their own principals).
+            "kafka_sasl_username": real_stack.env()["KAFKA_SASL_USERNAME"],
+            "kafka_sasl_password": real_stack.env()["KAFKA_SASL_PASSWORD"],
             "mongodb_url": real_stack.mongodb_url,
             "mongodb_database": f"ruam_{isolation}",
             "topic_prefix": f"{isolation}.",

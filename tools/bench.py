@@ -41,6 +41,7 @@ from deploy.local import stack
 from services.routing.adapters.mongo_cases import index_entry, to_document
 from services.routing.domain.model import Case, CategoryScore, Status, TimelineEntry
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.kafka import client_options
 from shared.topics import Topic, name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,10 +83,13 @@ def raw_submission(run: str, n: int) -> bytes:
 
 async def raw_relay(bootstrap: str, count: int, size: int) -> float:
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **client_options(), enable_idempotence=True, acks="all"
+    )
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
+        **client_options(),
         group_id=f"{topic}.g",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -318,6 +322,7 @@ class AssignedWatcher:
             name(Topic.CASE_RECEIVED, prefix),
             name(Topic.CASE_ASSIGNED, prefix),
             bootstrap_servers=bootstrap,
+            **client_options(),
             group_id=f"bench.{run}",
             auto_offset_reset="latest",
             enable_auto_commit=False,
@@ -359,7 +364,9 @@ async def pipeline(
 ) -> dict[str, Any]:
     watcher = AssignedWatcher(bootstrap, prefix, run)
     await watcher.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **client_options(), enable_idempotence=True, acks="all"
+    )
     await producer.start()
     sent_at: dict[str, float] = {}
     mids = [f"bench-{run}-{n}" for n in range(count)]

@@ -67,6 +67,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pymongo import AsyncMongoClient
 
 from deploy.local import stack
+from shared.kafka import client_options
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
@@ -326,7 +327,8 @@ class Services:
             out.flush()
             self.procs[svc] = subprocess.Popen(
                 [str(stack.service_python()), "-m", f"services.{svc}.main"],
-                env=self.env,
+                # Each as its own Kafka principal, held to its topics by the run's ACLs.
+                env={**self.env, **stack.kafka_principal_env(svc)},
                 cwd=self.src,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -410,6 +412,7 @@ class Watcher:
             self.topic,
             self.invitations,
             bootstrap_servers=self.bootstrap,
+            **client_options(),
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -474,6 +477,7 @@ class Producer:
                 await self.producer.stop()
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
+            **client_options(),
             enable_idempotence=True,
             acks="all",
             request_timeout_ms=10_000,
@@ -1627,8 +1631,12 @@ async def consumer_lag(bootstrap: str, prefix: str) -> dict[str, int]:
     from shared.topics import Topic
 
     by_purpose = {t.value.replace(".", "-"): t.value for t in Topic}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, **client_options(), request_timeout_ms=10_000
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_options(), enable_auto_commit=False
+    )
     try:
         await admin.start()
         await consumer.start()
@@ -1713,8 +1721,12 @@ async def settle(
 
 async def read_topic(bootstrap: str, full: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic, from the beginning, in partition order."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, **client_options(), request_timeout_ms=10_000
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_options(), enable_auto_commit=False
+    )
     try:
         await admin.start()
         await consumer.start()
@@ -2425,6 +2437,8 @@ async def run(args: argparse.Namespace) -> int:
     profile = stack.get_profile(args.profile)
     log(f"run {run_id}: {args.events} events at {args.rate:g}/s on profile {profile.name}")
     await asyncio.to_thread(fresh_stack, profile)
+    acls = await asyncio.to_thread(stack.apply_acls, profile, prefix)
+    log(f"kafka ACLs for {prefix}*: {acls} bindings, one principal per service")
     src = snapshot_code(profile.run_dir, run_id)
     use_code(src)
     services = Services(profile, src, service_env(profile, database, prefix))

@@ -14,11 +14,15 @@ async def read_to_end(
     bootstrap: str, topics: Iterable[str], timeout: float = 60.0, **client: Any
 ) -> dict[str, list[Any]]:
     """Every record of `topics` (full names; those that do not exist are skipped), by topic.
-    `client` is passed to the consumer (credentials)."""
+    `client` is passed to the consumer (credentials; by default the tools' own)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from shared.kafka import client_options
+
     by_name = {t.value: t for t in Topic}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **(client or client_options())
+    )
     out: dict[str, list[Any]] = {}
     await consumer.start()
     try:

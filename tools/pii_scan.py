@@ -328,10 +328,13 @@ async def read_topics(bootstrap: str, prefix: str, timeout: float = 60.0) -> dic
     is now, as text (key, then value)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from shared.kafka import client_options
     from shared.topics import SPECS, Topic
 
     wanted = {prefix + t.value: t for t in Topic}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
+    )
     out: dict[str, list[str]] = {}
     await consumer.start()
     try:

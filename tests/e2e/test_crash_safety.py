@@ -35,6 +35,8 @@ def start_routing(settings: IntakeSettings, port: int, log: Path) -> subprocess.
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "KAFKA_SASL_PASSWORD": settings.kafka_sasl_password,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DATABASE": settings.mongodb_database,
         "RUAM_TOPIC_PREFIX": settings.topic_prefix,

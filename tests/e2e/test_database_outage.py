@@ -19,7 +19,7 @@ from services.intake.settings import IntakeSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
-from shared.kafka import topic_name
+from shared.kafka import client_options, topic_name
 from shared.mongo import create_client
 from shared.topics import Topic
 from tests.conftest import eventually, running
@@ -63,7 +63,10 @@ async def test_a_30_second_database_outage_loses_and_dead_letters_nothing(
         topic_prefix=intake_settings.topic_prefix,
     )
     intake, routing = create_intake(intake_settings), create_routing(routing_settings)
-    producer = AIOKafkaProducer(bootstrap_servers=intake_settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=intake_settings.kafka_bootstrap_servers,
+        **client_options(intake_settings),
+    )
     client = create_client(intake_settings.mongodb_url, app_name="test")
     cases = client[intake_settings.mongodb_database]["cases"]
     topic = topic_name(intake_settings, Topic.INTAKE_RAW)

@@ -16,6 +16,7 @@ from services.intake.settings import IntakeSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.kafka import client_options
 from shared.roles import Role
 from shared.topics import SPECS, Topic, name
 from tests.conftest import eventually, running
@@ -36,7 +37,9 @@ DESK = as_(Role.OFFICER, officer_id="desk", department="office")
 async def read_topic(settings: Any, topic: Topic) -> list[dict[str, Any]]:
     """Everything on a topic so far (from the beginning to the current end)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        **client_options(settings),
     )
     await consumer.start()
     try:
@@ -179,7 +182,9 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
             ),
         )
         poison = b'{"type": "RawPayloadReceived", "payload": {"channel": "fax"}}'
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+        )
         await producer.start()
         try:
             raw_topic = name(Topic.INTAKE_RAW, settings.topic_prefix)

@@ -13,7 +13,7 @@ from services.routing.bootstrap import RoutingService, create_service
 from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload, CaseReceived
-from shared.kafka import topic_name
+from shared.kafka import client_options, topic_name
 from shared.roles import Role
 from shared.topics import Topic
 from tests.conftest import eventually, running
@@ -50,6 +50,7 @@ async def read_topic(svc: RoutingService, topic: Topic, expect: int) -> list[dic
     consumer = AIOKafkaConsumer(
         topic_name(svc.settings, topic),
         bootstrap_servers=svc.settings.kafka_bootstrap_servers,
+        **client_options(svc.settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -14,7 +14,7 @@ from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
 from services.survey.bootstrap import create_service as create_survey
 from services.survey.settings import SurveySettings
-from shared.kafka import topic_name
+from shared.kafka import client_options, topic_name
 from shared.topics import Topic
 from tests.conftest import eventually, running
 from tests.signing import OPERATOR
@@ -40,7 +40,9 @@ async def test_a_poison_message_is_kept_listed_inspected_and_replayed_once(
 ) -> None:
     settings = real_settings(settings_type)
     service = create(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+    )
     await producer.start()
     try:
         async with running(service) as http:

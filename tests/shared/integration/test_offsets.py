@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.intake.bootstrap import create_service
 from services.intake.settings import IntakeSettings
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.kafka import client_options
 from tests.conftest import eventually, running
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.integration
 async def test_handled_messages_are_committed_in_rounds(real_settings: Any) -> None:
     settings = real_settings(IntakeSettings)
     service = create_service(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+    )
     await admin.start()
     try:
         async with running(service):

@@ -234,7 +234,11 @@ async def publish_kafka(ctx: DemoContext, messages: list[dict[str, Any]]) -> str
         return "aiokafka is not installed"
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     topic = name(Topic.PROJECT_EVENTS, os.environ.get("RUAM_TOPIC_PREFIX", ""))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    from shared.kafka import client_options
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, **client_options()
+    )
     try:
         await asyncio.wait_for(producer.start(), timeout=20)
     except Exception as exc:

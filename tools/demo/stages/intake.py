@@ -336,11 +336,14 @@ async def _read_public_cases(timeout: float = 20.0) -> list[str]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from deploy.local import stack
+    from shared.kafka import client_options
     from shared.topics import SPECS, Topic
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or stack.get_profile().kafka_bootstrap
     topic = os.environ.get("RUAM_TOPIC_PREFIX", "") + Topic.PUBLIC_CASES.value
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
+    )
     out: list[str] = []
     try:
         await consumer.start()
