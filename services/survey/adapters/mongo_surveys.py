@@ -282,24 +282,52 @@ async def _insert(store: AggregateStore, doc: Document, emissions: Sequence[Emis
 # ----------------------------------------------------------------------- repositories
 
 
+BACKFILLED = "#backfilled"  # no token starts with "#" (they are URL-safe base64)
+
+
 class MongoSurveyRepository:
+    """Surveys by id, and by token through `survey_tokens` (`_id` = token): a citizen's
+    answer finds its survey by `_id` twice instead of filtering `surveys` on `token`, which
+    FerretDB v1 answers by reading every survey (docs/storage.md)."""
+
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._surveys = db["surveys"]
+        self._tokens = db["survey_tokens"]
         self._relay = AggregateStore(self._surveys, publisher)
 
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("token", "case_id", unique=("token",))
+        await self._backfill_tokens()
+
+    async def _backfill_tokens(self) -> None:
+        """Once per database: the token entries of surveys stored before `survey_tokens`
+        existed (one scan, at start; a marker says it is done)."""
+        if await self._tokens.find_one({"_id": BACKFILLED}) is not None:
+            return
+        async for doc in self._surveys.find({}, {"token": 1}):
+            await self._remember_token(doc["token"], doc["_id"])
+        await self._tokens.update_one({"_id": BACKFILLED}, {"$set": {"done": True}}, upsert=True)
 
     async def add(self, survey: Survey, emissions: Sequence[Emission]) -> bool:
+        # The token's entry first: a survey stored without it would only be found by a scan.
+        await self._remember_token(survey.token, survey.survey_id)
         return await _insert(self._relay, survey_to_document(survey), emissions)
+
+    async def _remember_token(self, token: str, survey_id: str) -> None:
+        await self._tokens.update_one(
+            {"_id": token}, {"$setOnInsert": {"survey_id": survey_id}}, upsert=True
+        )
 
     async def get(self, survey_id: str) -> Survey | None:
         doc = await self._surveys.find_one({"_id": survey_id}, {"outbox": 0})
         return survey_from_document(doc) if doc else None
 
     async def by_token(self, token: str) -> Survey | None:
-        doc = await self._surveys.find_one({"token": token}, {"outbox": 0})
-        return survey_from_document(doc) if doc else None
+        entry = await self._tokens.find_one({"_id": token})
+        if entry is None or "survey_id" not in entry:
+            return None
+        survey = await self.get(entry["survey_id"])
+        return survey if survey is not None and survey.token == token else None
 
     async def of_case(self, case_id: str) -> list[Survey]:
         cursor = self._surveys.find({"case_id": case_id}, {"outbox": 0}).sort("case_seq", 1)
