@@ -100,3 +100,20 @@ def test_prometheus_scrapes_every_service() -> None:
     config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
     assert sorted(targets) == ["compliance:8004", "intake:8001", "routing:8002", "survey:8003"]
+
+
+def test_only_what_citizens_and_officers_use_is_published_to_the_network(
+    compose: dict[str, Any],
+) -> None:
+    published: dict[str, list[str]] = {
+        name: [str(p) for p in svc.get("ports", [])] for name, svc in compose["services"].items()
+    }
+    # The four APIs on every interface; the operators' tools on loopback; the broker and the
+    # database not at all.
+    for api, port in (("intake", 8001), ("routing", 8002), ("survey", 8003), ("compliance", 8004)):
+        assert published[api] == [f"{port}:{port}"]
+    for tool in ("prometheus", "grafana"):
+        assert published[tool] and all(p.startswith("127.0.0.1:") for p in published[tool])
+    for name, ports in published.items():
+        if name not in ("intake", "routing", "survey", "compliance", "prometheus", "grafana"):
+            assert ports == [], f"{name} publishes {ports}"
