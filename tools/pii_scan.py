@@ -26,7 +26,6 @@ import json
 import os
 import re
 import sys
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from shared.thai import thai_digits_to_arabic
+from tools.kafka_read import read_to_end
 
 # --------------------------------------------------------------------------- matching
 
@@ -326,43 +326,18 @@ def demo_input(reports: Sequence[Any]) -> Needles:
 async def read_topics(bootstrap: str, prefix: str, timeout: float = 60.0) -> dict[str, list[str]]:
     """Every message of every Ruam topic under `prefix`, from the start to the end as it
     is now, as text (key, then value)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from shared.topics import Topic
 
-    from shared.kafka import client_options
-    from shared.topics import SPECS, Topic
-
-    wanted = {prefix + t.value: t for t in Topic}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
-    )
-    out: dict[str, list[str]] = {}
-    await consumer.start()
-    try:
-        topics = sorted(t for t in await consumer.topics() if t in wanted)
-        # Partitions as Ruam creates them (shared/topics.py): the consumer knows a topic's
-        # partitions only once it is subscribed to it.
-        parts = [TopicPartition(t, p) for t in topics for p in range(SPECS[wanted[t]].partitions)]
-        if not parts:
-            return out
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        starts = await consumer.beginning_offsets(parts)
-        reached = {p: starts[p] for p in parts}
-        deadline = time.monotonic() + timeout
-        while any(reached[p] < ends[p] for p in parts):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics not read to their end within {timeout:.0f} s")
-            for part, records in (await consumer.getmany(timeout_ms=1000)).items():
-                texts = out.setdefault(part.topic, [])
-                for r in records:
-                    key = r.key.decode("utf-8", errors="replace") if r.key else ""
-                    value = r.value.decode("utf-8", errors="replace") if r.value else ""
-                    texts.append(key + "\n" + value)
-                reached[part] = records[-1].offset + 1
-    finally:
-        await consumer.stop()
-    return out
+    records = await read_to_end(bootstrap, [prefix + t.value for t in Topic], timeout)
+    return {
+        topic: [
+            (r.key.decode("utf-8", errors="replace") if r.key else "")
+            + "\n"
+            + (r.value.decode("utf-8", errors="replace") if r.value else "")
+            for r in found
+        ]
+        for topic, found in records.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from services.intake.channels.line import signature
 from services.intake.settings import DEMO_LINE_CHANNEL_SECRET, DEMO_OPEN311_API_KEY
 from shared.taxonomy import by_label_th
 from tools.demo.context import DemoContext, Report
+from tools.kafka_read import read_to_end
 
 CONCURRENCY = 8
 # Out of 20 buckets of the ticket id's hash.
@@ -333,34 +334,14 @@ async def _privacy_scan(ctx: DemoContext, case_ids: list[str]) -> None:
 
 
 async def _read_public_cases(timeout: float = 20.0) -> list[str]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     from deploy.local import stack
-    from shared.kafka import client_options
-    from shared.topics import SPECS, Topic
+    from shared.topics import Topic
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or stack.get_profile().kafka_bootstrap
     topic = os.environ.get("RUAM_TOPIC_PREFIX", "") + Topic.PUBLIC_CASES.value
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
-    )
-    out: list[str] = []
     try:
-        await consumer.start()
-        parts = [TopicPartition(topic, p) for p in range(SPECS[Topic.PUBLIC_CASES].partitions)]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        reached = {p: 0 for p in parts}
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(reached[p] < ends[p] for p in parts):
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            for part, records in (await consumer.getmany(timeout_ms=1000)).items():
-                out += [r.value.decode("utf-8", errors="replace") for r in records if r.value]
-                reached[part] = records[-1].offset + 1
+        records = (await read_to_end(bootstrap, [topic], timeout)).get(topic, [])
     except Exception as exc:  # the scan is a check; the demo goes on without it
         print(f"  (public.cases not readable: {exc})", flush=True)
-    finally:
-        await consumer.stop()
-    return out
+        return []
+    return [r.value.decode("utf-8", errors="replace") for r in records if r.value]
