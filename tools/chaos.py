@@ -67,7 +67,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pymongo import AsyncMongoClient
 
 from deploy.local import stack
-from shared.kafka import client_options
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
@@ -289,11 +288,28 @@ def snapshot_code(run_dir: Path, run: str) -> Path:
 
 
 def use_code(src: Path) -> None:
-    """Import the project's modules from `src` from now on (nothing of it is imported yet)."""
-    loaded = [m for m in sys.modules if m.split(".")[0] in ("services", "shared")]
-    if loaded:
-        raise RuntimeError(f"project modules imported before the snapshot: {loaded[:3]}")
+    """Import the project's modules from `src` from now on. The few already imported (the
+    stack's own: shared.bus and shared.topics, which name the broker's users and ACLs) must
+    be exactly what the snapshot holds."""
+    loaded = {
+        name: module
+        for name, module in sys.modules.items()
+        if name.split(".")[0] in ("services", "shared")
+    }
+    for name, module in loaded.items():
+        path = Path(getattr(module, "__file__", "") or "")
+        if path.is_file() and path.suffix == ".py":
+            copy = src / path.relative_to(REPO)
+            if not copy.is_file() or copy.read_bytes() != path.read_bytes():
+                raise RuntimeError(f"{name} was imported before the snapshot and differs from it")
     sys.path.insert(0, str(src))
+
+
+def kafka_client() -> dict[str, Any]:
+    """The tools' Kafka credentials (the stack's admin), from the code under test."""
+    from shared.kafka import client_options
+
+    return client_options()
 
 
 def topic(prefix: str, name: str) -> str:
@@ -412,7 +428,7 @@ class Watcher:
             self.topic,
             self.invitations,
             bootstrap_servers=self.bootstrap,
-            **client_options(),
+            **kafka_client(),
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -477,7 +493,7 @@ class Producer:
                 await self.producer.stop()
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
-            **client_options(),
+            **kafka_client(),
             enable_idempotence=True,
             acks="all",
             request_timeout_ms=10_000,
@@ -837,7 +853,10 @@ class Driver:
         msg["Date"] = format_datetime(now_utc())
         msg["Message-ID"] = f"<{mid}>"
         msg.set_content(self.text(mid))
-        sent = Sent("email", "email", mid)
+        # The case knows a mail by a hash of its Message-ID (which names the sender).
+        from services.intake.channels.email import message_ref
+
+        sent = Sent("email", "email", message_ref(mid))
         self.submissions.append(sent)
         reply = await call(
             self.client,
@@ -1632,10 +1651,10 @@ async def consumer_lag(bootstrap: str, prefix: str) -> dict[str, int]:
 
     by_purpose = {t.value.replace(".", "-"): t.value for t in Topic}
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, **client_options(), request_timeout_ms=10_000
+        bootstrap_servers=bootstrap, **kafka_client(), request_timeout_ms=10_000
     )
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, **client_options(), enable_auto_commit=False
+        bootstrap_servers=bootstrap, **kafka_client(), enable_auto_commit=False
     )
     try:
         await admin.start()
@@ -1722,10 +1741,10 @@ async def settle(
 async def read_topic(bootstrap: str, full: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic, from the beginning, in partition order."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, **client_options(), request_timeout_ms=10_000
+        bootstrap_servers=bootstrap, **kafka_client(), request_timeout_ms=10_000
     )
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, **client_options(), enable_auto_commit=False
+        bootstrap_servers=bootstrap, **kafka_client(), enable_auto_commit=False
     )
     try:
         await admin.start()
