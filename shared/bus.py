@@ -64,10 +64,9 @@ class AclBinding:
 
 
 def writes(principal: str) -> frozenset[Topic]:
-    """The topics `principal` may produce to: its own, and, for a service, those it reads,
-    since a replayed dead letter goes back to the topic it came from."""
-    own = {t for t, who in WRITERS.items() if principal in who}
-    return frozenset(own | reads(principal)) if principal in SERVICES else frozenset(own)
+    """The topics `principal` may produce to: its own only. (A dead letter is replayed
+    through the consumer that refused it, in its process, not sent back to its topic.)"""
+    return frozenset(t for t, who in WRITERS.items() if principal in who)
 
 
 def reads(principal: str) -> frozenset[Topic]:

@@ -3,10 +3,12 @@
 A message that can never succeed lands on `<service>.dlq` with the reason and the original
 bytes (`shared.kafka`). Each service consumes its own dead-letter topic into its
 `dead_letters` collection, so an operator can see what failed and why, fix the cause, and
-replay the original bytes to their source topic. A replay is sent once: a second replay of
-the same letter is refused with 409 unless asked for with `?again=true`. Consumers are
-idempotent by event id and channel message id, so even a forced second replay has one
-effect.
+replay the letter: its original bytes go again to the subscription that refused them, in this
+process (`Runtime.replayers`), so only that consumer sees them again and no service needs to
+write a topic another produces (shared/bus.py). A replay still refused is answered 409 with
+the reason and the letter kept; a second replay of the same letter is refused with 409
+unless asked for with `?again=true`. Consumers are idempotent by event id and channel
+message id, so even a forced second replay has one effect.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,6 +31,7 @@ from shared.access import Endpoint, roles
 from shared.audit import AuditTrail
 from shared.auth import principal
 from shared.clock import Clock
+from shared.errors import PERMANENT_ERRORS
 from shared.http import JSON, ApiError, page
 from shared.mongo import Document
 from shared.outbox import RawPublisher
@@ -94,8 +97,10 @@ class DeadLetterOffice:
         service: str,
         registry: CollectorRegistry,
         describe: Callable[[str], dict[str, Any]] | None = None,
+        replayers: Mapping[str, Callable[[bytes], Awaitable[object]]] | None = None,
     ) -> None:
         self.store = store
+        self._replayers = replayers if replayers is not None else {}
         self._publisher = publisher
         self._clock = clock
         self._service = service
@@ -110,7 +115,7 @@ class DeadLetterOffice:
         )
         self.replayed = Counter(
             "ruam_dead_letters_replayed_total",
-            "Dead letters replayed to their source topic, by service",
+            "Dead letters replayed through the subscription that refused them, by service",
             ["service"],
             registry=registry,
         )
@@ -152,12 +157,18 @@ class DeadLetterOffice:
         return new
 
     async def replay(self, letter_id: str, *, again: bool = False) -> dict[str, Any] | None:
-        """Republish a letter's original bytes to its source topic (after a fix)."""
+        """Hand a letter's original bytes again to the subscription that refused it (after a
+        fix), in this process: only that consumer sees it again, and no service needs the
+        right to write to another's topic. Handlers are idempotent, so a forced second
+        replay has one effect."""
         letter = await self.store.get(letter_id)
         if letter is None:
             return None
-        if not letter.get("source_topic"):
-            raise NotReplayable("the dead letter does not name its source topic")
+        replayer = self._replayers.get(letter.get("source_topic") or "")
+        if replayer is None:
+            raise NotReplayable(
+                f"no subscription of {self._service} reads {letter.get('source_topic')!r}"
+            )
         if letter.get("replays") and not again:
             raise NotReplayable(
                 f"already replayed at {letter['replays'][-1]}; add ?again=true to send it again"
@@ -167,11 +178,14 @@ class DeadLetterOffice:
             if letter["encoding"] == "base64"
             else letter["body"].encode("utf-8")
         )
-        await self._publisher.publish_raw(letter["source_topic"], letter.get("key"), body)
+        try:
+            await replayer(body)
+        except PERMANENT_ERRORS as exc:
+            raise NotReplayable(f"refused again: {type(exc).__name__}: {exc}"[:1000]) from exc
         at = self._clock.now()
         await self.store.mark_replayed(letter_id, at)
         self.replayed.labels(self._service).inc()
-        log.info("dead letter %s replayed to %s", letter_id, letter["source_topic"])
+        log.info("dead letter %s replayed through %s", letter_id, letter["source_topic"])
         return {**letter, "replayed_at": at}
 
     # -- wiring ---------------------------------------------------------------------
@@ -278,6 +292,7 @@ def keep_dead_letters(
         service=runtime.settings.service_name,
         registry=runtime.registry,
         describe=describe,
+        replayers=runtime.replayers,
     )
     # One consumer is plenty for a topic that is empty on a good day; each idle consumer
     # costs the broker a fetch every half second.

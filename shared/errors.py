@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from pydantic import ValidationError
+
 
 class PermanentError(Exception):
     """Input that will never succeed as it is: dead-letter it, don't retry it."""
@@ -9,3 +13,13 @@ class PermanentError(Exception):
 
 class ConcurrencyError(Exception):
     """Someone else changed the aggregate first: reload and decide again."""
+
+
+# What a message can fail with that no retry will mend: it is dead-lettered at once, and a
+# replay that meets it again is refused with the reason.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    PermanentError,
+)

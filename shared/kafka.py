@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import random
@@ -43,12 +42,12 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import AckStatus, StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
 from shared.bus import ADMIN, DEV_PASSWORDS, reads, writes
-from shared.errors import ConcurrencyError, PermanentError
+from shared.errors import PERMANENT_ERRORS, ConcurrencyError
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
@@ -60,12 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ruam.kafka")
 
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    ValidationError,
-    json.JSONDecodeError,
-    UnicodeDecodeError,
-    PermanentError,
-)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     PyMongoConnectionFailure,  # server selection, network timeouts, failover
     PyMongoExecutionTimeout,
@@ -386,10 +379,15 @@ def subscribe(
     consume.__name__ = consume.__qualname__ = purpose.replace("-", "_")
     # With an options dict FastStream's overloads resolve to Any: applied by a call, not as a
     # decorator, so no untyped decorator hides `consume`'s type.
-    subscriber = runtime.router.subscriber(
-        topic_name(settings, topic_of(event)), **subscriber_options(settings, purpose)
-    )
+    full = topic_name(settings, topic_of(event))
+    subscriber = runtime.router.subscriber(full, **subscriber_options(settings, purpose))
     subscriber(consume)
+    decoder: TypeAdapter[Any] = TypeAdapter(event)
+
+    async def replay(body: bytes) -> object:
+        return await handler(decoder.validate_json(body))
+
+    runtime.replayers[full] = replay
 
 
 def topic_of(event: object) -> Topic:

@@ -50,6 +50,9 @@ class Runtime:
     startup: list[Hook] = field(default_factory=list)
     loops: list[Loop] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
+    # Full topic name -> what its subscription does with a message's bytes: how the
+    # dead-letter office replays a letter through the consumer that refused it.
+    replayers: dict[str, Callable[[bytes], Awaitable[object]]] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
     _tasks: list[asyncio.Future[None]] = field(default_factory=list)
 

@@ -97,9 +97,13 @@ async def test_intake_writes_its_topic_and_not_routings(
     real_stack: stack.Profile, prefix: str
 ) -> None:
     await produce(real_stack, "intake", name(Topic.CASE_RECEIVED, prefix))
-    # Routing's announcements and survey's commands. (case.assigned is routing's too, but
-    # intake reads it, so it may write it back: a replayed dead letter goes to its source.)
-    for topic in (Topic.CASE_ESCALATED, Topic.CASE_COMMANDS, Topic.SURVEY_RESPONDED):
+    # Routing's topics (case.assigned too, which intake reads) and survey's.
+    for topic in (
+        Topic.CASE_ASSIGNED,
+        Topic.CASE_ESCALATED,
+        Topic.CASE_COMMANDS,
+        Topic.SURVEY_RESPONDED,
+    ):
         with pytest.raises(TopicAuthorizationFailedError):
             await produce(real_stack, "intake", name(topic, prefix))
 
