@@ -1,10 +1,11 @@
 """Per-client rate limits for every service's HTTP API: a token bucket per client, in process.
 
-A client is the first of: a known Open311 `api_key` (query string or form body), the bearer
-token of an `Authorization` header (only when `rate_limit_by_token` is on: until sign-in
-verifies tokens, a made-up token would be a fresh bucket per request), the client's address
-(an IPv6 client by its /64, which one subscriber is usually given whole). Beyond its burst a
-client is answered 429 with Retry-After. Memory is bounded: the least recently seen clients
+A client is the first of: a known Open311 `api_key` (query string or form body), the
+verified subject of a bearer token (`rate_limit_by_token`, on by default; a token that does
+not verify names no client, or a made-up token would be a fresh bucket per request), the
+client's address (an IPv6 client by its /64, which one subscriber is usually given whole).
+The principal verified here is left on the request, so the endpoint does not verify again.
+Beyond its burst a client is answered 429 with Retry-After. Memory is bounded: the least recently seen clients
 are forgotten, and a forgotten client starts again with a full bucket.
 
 `asgi_app` wraps the service's API in `rate_limited`; /healthz, /metrics and the AsyncAPI
@@ -25,6 +26,7 @@ from urllib.parse import parse_qsl
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter
 
+from shared.auth import TokenVerifier
 from shared.http import ApiError
 from shared.settings import ServiceSettings
 from shared.store import Lru
@@ -107,10 +109,12 @@ class Identify:
         api_keys: Iterable[str] = (),
         by_token: bool = False,
         proxy_hops: int = 0,
+        verifier: Callable[[], TokenVerifier | None] = lambda: None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         self.by_token = by_token
         self.proxy_hops = proxy_hops
+        self.verifier = verifier
 
     def address(self, scope: Scope) -> str:
         """The client's address: the peer, or with `proxy_hops` reverse proxies in front,
@@ -138,19 +142,25 @@ class Identify:
             return f"ip:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
         return f"ip:{ip}"
 
-    def __call__(self, scope: Scope, form_api_key: str | None = None) -> Client:
+    async def __call__(self, scope: Scope, form_api_key: str | None = None) -> Client:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         for candidate in (query.get("api_key"), form_api_key):
             # Only a key we issued names a client: made-up keys would each be a new bucket.
             if candidate and candidate in self.api_keys:
                 return Client("api_key", f"key:{_digest(candidate)}")
-        if self.by_token:
+        verifier = self.verifier() if self.by_token else None
+        if verifier is not None:
             for value in _headers(scope, b"authorization"):
                 scheme, _, token = value.partition(" ")
-                if scheme.lower() == "bearer" and token.strip():
-                    # Sign-in will put the token's verified subject here; the whole header
-                    # stands in for it until then.
-                    return Client("token", f"token:{_digest(value.strip())}")
+                if scheme.lower() != "bearer" or not token.strip():
+                    continue
+                try:
+                    who = await verifier.verify(token.strip())
+                except Exception:
+                    break  # refused by the endpoint in a moment; until then, its address
+                # The endpoint's `principal(request)` finds it here and verifies no more.
+                scope.setdefault("state", {})["principal"] = who
+                return Client("token", f"sub:{_digest(who.org_id + '|' + who.subject)}")
         return Client("ip", self.ip_key(self.address(scope)))
 
 
@@ -235,7 +245,7 @@ def limit(
             seen, body = await _peek(receive)
             receive = _replay(seen, receive)
             form_key = _form_api_key(body)
-        client = identify(scope, form_key)
+        client = await identify(scope, form_key)
         wait = bucket.take(client.key)
         if wait <= 0:
             await app(scope, receive, send)
@@ -272,10 +282,12 @@ def rate_limited(app: ASGIApp, settings: ServiceSettings, registry: CollectorReg
         settings.rate_limit_burst,
         clients=settings.rate_limit_clients,
     )
+    state = getattr(app, "state", None)  # the Starlette API: its verifier, once assembled
     identify = Identify(
         api_keys=settings.api_keys,
         by_token=settings.rate_limit_by_token,
         proxy_hops=settings.trusted_proxy_hops,
+        verifier=lambda: getattr(state, "verifier", None),
     )
     return limit(
         app,

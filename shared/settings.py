@@ -77,9 +77,9 @@ class ServiceSettings(BaseSettings):
     # Addresses never limited, comma-separated (CIDR or single). Loopback: the local stack's
     # demo and chaos tools post a thousand reports from this machine as fast as they can.
     rate_limit_exempt: str = shared_field("127.0.0.0/8,::1", "RUAM_RATE_LIMIT_EXEMPT")
-    # Off until sign-in verifies tokens: an unverified bearer token as the client's key would
-    # let anyone mint a fresh bucket per request.
-    rate_limit_by_token: bool = shared_field(False, "RUAM_RATE_LIMIT_BY_TOKEN")
+    # A signed-in caller is limited by the token's verified subject, not its address (many
+    # clerks share an office's address); a token that does not verify names no client.
+    rate_limit_by_token: bool = shared_field(True, "RUAM_RATE_LIMIT_BY_TOKEN")
     # Reverse proxies in front of the service that append to X-Forwarded-For; 0 trusts none
     # and keys clients by the peer address.
     trusted_proxy_hops: int = shared_field(0, "RUAM_TRUSTED_PROXY_HOPS")

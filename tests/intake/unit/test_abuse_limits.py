@@ -214,7 +214,8 @@ async def test_the_api_answers_429_beyond_the_burst_but_never_health_or_metrics(
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert limited.json()["error"] == "rate_limited" and world.publisher.sent == []
     assert 429 not in health and metrics.status_code == 200
-    assert 'ruam_http_rate_limited_total{key_kind="ip",service="intake"} 2.0' in metrics.text
+    # A signed-in caller is limited by the token's subject.
+    assert 'ruam_http_rate_limited_total{key_kind="token",service="intake"} 2.0' in metrics.text
 
 
 async def test_an_open311_partner_is_limited_by_its_key_not_its_address() -> None:

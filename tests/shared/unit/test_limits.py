@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from shared.http import JSON, read_body
 from shared.limits import Identify, RateLimited, TokenBucket, limit, networks, rate_limited
+from shared.roles import Role
 from shared.settings import ServiceSettings
+from tests.signing import TEST_IDP
 
 
 class Clock:
@@ -78,10 +80,13 @@ def app(
 ) -> tuple[object, RateLimited]:
     api = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
     metrics = RateLimited(registry or CollectorRegistry())
+    verifier = TEST_IDP.verifier()
     limited = limit(
         api,
         TokenBucket(1.0, burst, clock=clock or Clock()),
-        Identify(api_keys={KEY}, by_token=by_token, proxy_hops=proxy_hops),
+        Identify(
+            api_keys={KEY}, by_token=by_token, proxy_hops=proxy_hops, verifier=lambda: verifier
+        ),
         service="intake",
         metrics=metrics,
         exempt=networks(exempt),
@@ -182,21 +187,28 @@ async def test_a_large_form_is_not_held_back_for_its_api_key() -> None:
     assert r.status_code == 200 and r.json()["body"] == body  # passed through, as one client
 
 
-async def test_bearer_tokens_name_a_client_only_when_turned_on() -> None:
-    def bearer(n: int) -> dict[str, str]:
-        return {"authorization": f"Bearer token-{n}"}
+async def test_a_verified_token_names_its_subject_a_made_up_one_nothing() -> None:
+    def signed(subject: str) -> dict[str, str]:
+        return TEST_IDP.headers(Role.OFFICER, subject=subject)
 
     off, _ = app(burst=1)
     async with client(off) as c:
-        codes = [(await c.get("/x", headers=bearer(n))).status_code for n in range(2)]
-    assert codes == [200, 429]  # a new token per request is still the same address
+        codes = [(await c.get("/x", headers=signed(f"s{n}"))).status_code for n in range(2)]
+    assert codes == [200, 429]  # turned off: every caller at one address is one client
 
     on, metrics = app(burst=1, by_token=True)
     async with client(on) as c:
-        first = [(await c.get("/x", headers=bearer(n))).status_code for n in range(3)]
-        again = await c.get("/x", headers=bearer(0))
-    assert first == [200, 200, 200] and again.status_code == 429
-    assert refused(metrics) == {"token": 1.0}
+        # Two clerks behind one office address each get their own bucket...
+        first = [(await c.get("/x", headers=signed(s))).status_code for s in ("a", "b")]
+        again = await c.get("/x", headers=signed("a"))  # a fresh token, the same subject
+        # ...but tokens that do not verify are all the address's, however many are made up.
+        made_up = [
+            (await c.get("/x", headers={"authorization": f"Bearer x{n}"})).status_code
+            for n in range(2)
+        ]
+    assert first == [200, 200] and again.status_code == 429
+    assert made_up == [200, 429]
+    assert refused(metrics) == {"token": 1.0, "ip": 1.0}
 
 
 async def test_forwarded_for_counts_only_behind_a_trusted_proxy() -> None:
@@ -235,4 +247,4 @@ def test_defaults_let_the_demo_through_and_still_limit_a_stranger() -> None:
     assert (s.rate_limit_per_second, s.rate_limit_burst) == (50.0, 200)
     loopback = networks(s.rate_limit_exempt)
     assert any(n.version == 4 and n.num_addresses > 1 for n in loopback)
-    assert not s.rate_limit_by_token and s.trusted_proxy_hops == 0
+    assert s.rate_limit_by_token and s.trusted_proxy_hops == 0
