@@ -5,8 +5,8 @@ verified subject of a bearer token (`rate_limit_by_token`, on by default; a toke
 not verify names no client, or a made-up token would be a fresh bucket per request), the
 client's address (an IPv6 client by its /64, which one subscriber is usually given whole).
 The principal verified here is left on the request, so the endpoint does not verify again.
-Beyond its burst a client is answered 429 with Retry-After. Memory is bounded: the least recently seen clients
-are forgotten, and a forgotten client starts again with a full bucket.
+Beyond its burst a client is answered 429 with Retry-After. Memory is bounded: the least
+recently seen clients are forgotten, and a forgotten client starts again with a full bucket.
 
 `asgi_app` wraps the service's API in `rate_limited`; /healthz, /metrics and the AsyncAPI
 document are served beside it and never limited. docs/limits.md lists the settings.
