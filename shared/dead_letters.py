@@ -36,7 +36,7 @@ from shared.http import JSON, ApiError, page
 from shared.mongo import Document
 from shared.outbox import RawPublisher
 from shared.roles import Role
-from shared.topics import Topic
+from shared.topics import of_name
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -304,4 +304,5 @@ def keep_dead_letters(
 def topic_label(source: str) -> str:
     """The topic a letter came from as a metric label: one of ours (without a test run's
     prefix), else "other". The name is a header of the letter, not to be trusted as a series."""
-    return next((t.value for t in Topic if source.endswith(t.value)), "other")
+    topic = of_name(source)
+    return topic.value if topic is not None else "other"

@@ -7,6 +7,7 @@ $group with $sum/$count only, money as integer satang, no TTL indexes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -68,6 +69,18 @@ async def ping(db: AsyncDatabase[Document]) -> bool:
         await db.command("ping")
     except Exception:  # any failure means "not healthy"; /healthz reports it
         return False
+    return True
+
+
+async def once(db: AsyncDatabase[Document], name: str, work: Callable[[], Awaitable[None]]) -> bool:
+    """Run `work` unless this database's `migrations` collection says `name` was done; then
+    say so. For the one-time upgrades of stored data at start (a scan then, never again).
+    `work` must be safe to run twice: two replicas starting together may both run it."""
+    migrations = db["migrations"]
+    if await migrations.find_one({"_id": name}) is not None:
+        return False
+    await work()
+    await migrations.update_one({"_id": name}, {"$set": {"done": True}}, upsert=True)
     return True
 
 

@@ -136,6 +136,13 @@ READERS: dict[Topic, frozenset[str]] = {
 }
 
 
+def of_name(full: str) -> Topic | None:
+    """The topic a full name stands for, whatever prefix a run gave it; None if not ours.
+    (The longest match wins: no topic's name may pass for the end of another's.)"""
+    found = [t for t in Topic if full.endswith(t.value)]
+    return max(found, key=lambda t: len(t.value)) if found else None
+
+
 def name(topic: Topic, prefix: str = "") -> str:
     """The broker-side name; a prefix isolates test runs on a shared broker."""
     return f"{prefix}{topic.value}"

@@ -67,6 +67,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pymongo import AsyncMongoClient
 
 from deploy.local import stack
+from tools.accounts import Accounts, SignInRefused
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
@@ -540,37 +541,21 @@ class Reply:
     ambiguous: bool  # an earlier attempt may have taken effect
 
 
-class Accounts:
-    """Signing in as the demo accounts of routing's built-in issuer, as a script would
-    (docs/auth.md): a token per account, taken again before it expires or when refused."""
-
-    REUSE_SECONDS = 600.0
+class Signer:
+    """The run's demo accounts (tools/accounts.py), signed in through routing's issuer."""
 
     def __init__(self, client: httpx.AsyncClient, services: Services) -> None:
-        self.client = client
-        self.services = services
-        self._tokens: dict[str, tuple[float, str]] = {}
+        self.accounts = Accounts.of(client, services.url("routing", "/oidc"))
 
     async def headers(self, username: str) -> dict[str, str] | None:
         """None while the issuer cannot be reached (routing is down): the caller retries."""
-        cached = self._tokens.get(username)
-        if cached is None or cached[0] < time.monotonic():
-            try:
-                r = await self.client.post(
-                    self.services.url("routing", "/oidc/token"),
-                    data={"grant_type": "password", "username": username, "password": "ruam-demo"},
-                    timeout=10.0,
-                )
-            except httpx.HTTPError:
-                return None
-            if r.status_code != 200:
-                return None
-            cached = (time.monotonic() + self.REUSE_SECONDS, r.json()["access_token"])
-            self._tokens[username] = cached
-        return {"Authorization": f"Bearer {cached[1]}"}
+        try:
+            return await self.accounts.headers(username)
+        except (httpx.HTTPError, SignInRefused):
+            return None
 
     def forget(self, username: str) -> None:
-        self._tokens.pop(username, None)
+        self.accounts.forget(username)
 
 
 async def call(
@@ -579,7 +564,7 @@ async def call(
     url: str,
     *,
     patience: float = REQUEST_PATIENCE,
-    who: tuple[Accounts, str] | None = None,
+    who: tuple[Signer, str] | None = None,
     **kwargs: Any,
 ) -> Reply:
     """One request, retried while the answer is "try again" (503), a 5xx or no answer; as
@@ -641,7 +626,7 @@ class Driver:
         self.prefix = prefix
         self.services = services
         self.client = client
-        self.accounts = Accounts(client, services)
+        self.accounts = Signer(client, services)
         self.producer = producer
         self.watcher = watcher
         self.rng = rng

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from shared.topics import SPECS, Topic
+from shared.topics import SPECS, of_name
 
 
 async def read_to_end(
@@ -19,7 +19,6 @@ async def read_to_end(
 
     from shared.kafka import client_options
 
-    by_name = {t.value: t for t in Topic}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, **(client or client_options())
     )
@@ -27,13 +26,14 @@ async def read_to_end(
     await consumer.start()
     try:
         existing = await consumer.topics()
-        wanted = sorted(t for t in set(topics) if t in existing)
+        ours = {full: of_name(full) for full in set(topics) if full in existing}
+        wanted = {full: topic for full, topic in sorted(ours.items()) if topic is not None}
         # Partitions as Ruam creates them (shared/topics.py): a consumer that is assigned
         # partitions, not subscribed, does not learn a topic's partitions by itself.
         parts = [
-            TopicPartition(t, p)
-            for t in wanted
-            for p in range(SPECS[_topic_of(t, by_name)].partitions)
+            TopicPartition(full, p)
+            for full, topic in wanted.items()
+            for p in range(SPECS[topic].partitions)
         ]
         if not parts:
             return out
@@ -51,8 +51,3 @@ async def read_to_end(
     finally:
         await consumer.stop()
     return out
-
-
-def _topic_of(full: str, by_name: dict[str, Topic]) -> Topic:
-    """The Ruam topic a full (possibly prefixed) name stands for."""
-    return next(t for name, t in by_name.items() if full.endswith(name))

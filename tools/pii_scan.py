@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from shared.thai import thai_digits_to_arabic
+from tools.accounts import Accounts
 from tools.kafka_read import read_to_end
 
 # --------------------------------------------------------------------------- matching
@@ -477,18 +478,7 @@ async def sign_in(client: httpx.AsyncClient, issuer: str, username: str) -> dict
     given = os.environ.get("RUAM_SCAN_TOKEN")
     if given:
         return {"Authorization": f"Bearer {given}"}
-    config = await client.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
-    config.raise_for_status()
-    r = await client.post(
-        config.json()["token_endpoint"],
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": os.environ.get("RUAM_DEMO_PASSWORD", "ruam-demo"),
-        },
-    )
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return await Accounts.of(client, issuer).headers(username)
 
 
 # --------------------------------------------------------------------------- the run

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tools.accounts import Accounts, SignIn
+
 
 class RetryAfterTransport(httpx.AsyncBaseTransport):
     """503 means "try again" (with Retry-After): do so, a bounded number of times.
@@ -52,14 +54,6 @@ class Report:
     star: str
 
 
-# Username -> access token: how the demo signs in (the built-in issuer by default).
-SignIn = Callable[[str], Awaitable[str]]
-# The built-in issuer's published dev password (docs/auth.md; refused outside RUAM_ENV=dev).
-DEMO_PASSWORD = "ruam-demo"
-# Its tokens last 15 minutes: the demo signs in again well before.
-TOKEN_REUSE_SECONDS = 600.0
-
-
 @dataclass
 class DemoContext:
     urls: dict[str, str]  # service name -> base URL, e.g. {"intake": "http://127.0.0.1:8001"}
@@ -71,7 +65,7 @@ class DemoContext:
     started: float = field(default_factory=time.monotonic)
     # The tests sign in with their own identity provider; the demo, like everyone else.
     sign_in: SignIn | None = None
-    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _accounts: Accounts | None = None
 
     def url(self, service: str, path: str) -> str:
         return self.urls[service].rstrip("/") + path
@@ -79,29 +73,12 @@ class DemoContext:
     async def as_(self, username: str) -> dict[str, str]:
         """The Authorization header of `username`, a demo account of the built-in issuer
         (`desk`, `eng-head`, `palad`, `auditor`, ...: docs/auth.md)."""
-        cached = self._tokens.get(username)
-        if cached is None or cached[0] < time.monotonic():
-            token = await (self.sign_in or self._password_grant)(username)
-            cached = (time.monotonic() + TOKEN_REUSE_SECONDS, token)
-            self._tokens[username] = cached
-        return {"Authorization": f"Bearer {cached[1]}"}
-
-    async def _password_grant(self, username: str) -> str:
-        issuer = os.environ.get("RUAM_OIDC_ISSUER") or self.url("routing", "/oidc")
-        found = await self.client.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
-        found.raise_for_status()
-        r = await self.client.post(
-            found.json()["token_endpoint"],
-            data={
-                "grant_type": "password",
-                "username": username,
-                "password": os.environ.get("RUAM_DEMO_PASSWORD", DEMO_PASSWORD),
-            },
-        )
-        if r.status_code != 200:
-            raise RuntimeError(f"demo: {username} cannot sign in at {issuer}: {r.text[:200]}")
-        token: str = r.json()["access_token"]
-        return token
+        if self._accounts is None and self.sign_in is not None:
+            self._accounts = Accounts(self.sign_in)
+        if self._accounts is None:
+            issuer = os.environ.get("RUAM_OIDC_ISSUER") or self.url("routing", "/oidc")
+            self._accounts = Accounts.of(self.client, issuer)
+        return await self._accounts.headers(username)
 
     @staticmethod
     def heading(title: str) -> None:

@@ -27,7 +27,7 @@ from services.routing.domain.model import (
     TimelineEntry,
     Timer,
 )
-from shared.mongo import Document
+from shared.mongo import Document, once
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, ensure_index
 
@@ -309,7 +309,7 @@ class MongoCaseRepository:
         self._cases = db["cases"]
         self._index = db["case_index"]
         self._history = db["case_history"]
-        self._migrations = db["migrations"]
+        self._db = db
         self._store = AggregateStore(self._cases, publisher, after_write=self._project)
         self._open = OpenCases()
         # Other replicas' changes show at the next reload, a background loop's work.
@@ -331,21 +331,16 @@ class MongoCaseRepository:
         """Start-up hook: re-project what a crash left half-written, then load the
         working set of open cases."""
         await self._store.recover()
-        await self._index_org_ids()
+        await once(self._db, "case_index.org_id", self._index_org_ids)
         await self.reload_open()
 
     async def _index_org_ids(self) -> None:
-        """Once per database: entries written before `case_index` carried `org_id` (the
-        lists filter on it) are projected again from their case. A marker says it is done,
-        so later starts do not scan."""
-        done = "case_index.org_id"
-        if await self._migrations.find_one({"_id": done}) is not None:
-            return
+        """Entries written before `case_index` carried `org_id` (the lists filter on it)
+        are projected again from their case."""
         async for entry in self._index.find({"org_id": {"$exists": False}}, {"_id": 1}):
             doc = await self._cases.find_one({"_id": entry["_id"]}, {"outbox": 0})
             if doc is not None:
                 await self._index.replace_one({"_id": doc["_id"]}, index_entry(doc), upsert=True)
-        await self._migrations.update_one({"_id": done}, {"$set": {"done": True}}, upsert=True)
 
     async def reload_open(self) -> int:
         """Read the open cases again (other replicas' changes); returns how many."""

@@ -37,7 +37,7 @@ from services.survey.domain.model import (
 )
 from services.survey.ports import StoredResponse
 from shared.errors import ConcurrencyError
-from shared.mongo import Document
+from shared.mongo import Document, once
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, Decision, change
 
@@ -282,31 +282,25 @@ async def _insert(store: AggregateStore, doc: Document, emissions: Sequence[Emis
 # ----------------------------------------------------------------------- repositories
 
 
-BACKFILLED = "#backfilled"  # no token starts with "#" (they are URL-safe base64)
-
-
 class MongoSurveyRepository:
     """Surveys by id, and by token through `survey_tokens` (`_id` = token): a citizen's
     answer finds its survey by `_id` twice instead of filtering `surveys` on `token`, which
     FerretDB v1 answers by reading every survey (docs/storage.md)."""
 
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
+        self._db = db
         self._surveys = db["surveys"]
         self._tokens = db["survey_tokens"]
         self._relay = AggregateStore(self._surveys, publisher)
 
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("token", "case_id", unique=("token",))
-        await self._backfill_tokens()
+        await once(self._db, "survey_tokens", self._backfill_tokens)
 
     async def _backfill_tokens(self) -> None:
-        """Once per database: the token entries of surveys stored before `survey_tokens`
-        existed (one scan, at start; a marker says it is done)."""
-        if await self._tokens.find_one({"_id": BACKFILLED}) is not None:
-            return
+        """The token entries of surveys stored before `survey_tokens` existed."""
         async for doc in self._surveys.find({}, {"token": 1}):
             await self._remember_token(doc["token"], doc["_id"])
-        await self._tokens.update_one({"_id": BACKFILLED}, {"$set": {"done": True}}, upsert=True)
 
     async def add(self, survey: Survey, emissions: Sequence[Emission]) -> bool:
         # The token's entry first: a survey stored without it would only be found by a scan.
