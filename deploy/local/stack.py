@@ -548,6 +548,12 @@ def _prepare_kafka(profile: Profile, libs: Path) -> Path:
         # keeps a day of messages (log.retention.hours), and services re-create their topics.
         _log(f"{data} was formatted without the current SCRAM users: its topics are dropped")
         shutil.rmtree(data)
+        # The database holds what those topics carried (survey invitations, outboxes already
+        # published): kept alone, a demo rerun would find cases whose events are gone.
+        stored = profile.ferretdb_dir / "data"
+        if stored.exists() and tracked_pid(profile, "ferretdb") is None:
+            _log(f"{stored} is dropped with them, so the stack starts as one consistent pair")
+            shutil.rmtree(stored)
     data.mkdir(parents=True, exist_ok=True)
     props = kdir / "server.properties"
     props.write_text(_kafka_server_properties(profile))
