@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  := $(PYTHON) deploy/local/stack.py
+ASSETS := $(PYTHON) deploy/local/web_assets.py
+BROWSER := $(PYTHON) deploy/local/chromium.py
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install up down logs status demo test test-unit bench chaos lint format clean
+.PHONY: install assets browser up down logs status demo test test-unit bench chaos lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	./scripts/thai-fonts.sh
 	touch $(STAMP)
 
-install: $(STAMP)
+## The venv, and the portal's web assets (npm packages at pinned versions, cached in
+## ~/.cache/ruam/web, copied into services/portal/static/vendor; docs/portal-testing.md).
+install: $(STAMP) assets
+
+assets:
+	$(ASSETS)
+
+## Debian's chromium and chromium-driver for the browser tests (apt-get when missing).
+browser:
+	$(BROWSER)
 
 ## Start Kafka, FerretDB and the four services in the background (idempotent).
 up: install
@@ -39,7 +50,7 @@ demo: up
 	-$(BIN)/python -m tools.pii_scan $(if $(DATA),--data "$(DATA)",)
 
 ## Unit, messaging, integration and e2e tests; starts and stops its own test stack.
-test: install
+test: install browser
 	$(STACK) up --profile test --infra-only
 	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --profile test; exit $$rc
@@ -48,9 +59,10 @@ test: install
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-## Throughput, latency and memory on the local stack.
+## Throughput, latency and memory on the local stack; the portal's home page render time.
 bench: up
 	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench_portal
 
 ## Nothing lost under faults: 10,000 events (EVENTS=n) while services, Kafka and FerretDB
 ## are killed, on a stack of its own (profile chaos); about 17 minutes, not part of `test`.
