@@ -47,6 +47,11 @@ class Topic(StrEnum):
     # publication (measure 1): redacted projections, no personal data
     PUBLIC_CASES = "public.cases"
     PUBLIC_PROJECTS = "public.projects"
+    # one anonymous fact per survey answer: its fiscal year, department and scores (never
+    # a comment, a case or a token), keyed by a digest of the response id
+    PUBLIC_SATISFACTION = "public.satisfaction"
+    # the public website (services/portal/), which reads only the public.* topics
+    PORTAL_DLQ = "portal.dlq"
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ DEFAULT_PARTITIONS = 3
 SPECS: dict[Topic, TopicSpec] = {
     topic: TopicSpec(
         partitions=DEFAULT_PARTITIONS,
-        compacted=topic in (Topic.PUBLIC_CASES, Topic.PUBLIC_PROJECTS),
+        compacted=topic in (Topic.PUBLIC_CASES, Topic.PUBLIC_PROJECTS, Topic.PUBLIC_SATISFACTION),
     )
     for topic in Topic
 }
@@ -71,10 +76,12 @@ SPECS: dict[Topic, TopicSpec] = {
 # (shared/bus.py), each service connecting as its own principal. A writer produces the
 # topic's events; a reader consumes it in its own consumer groups. Replaying a dead letter
 # writes back to the topic it came from, which shared/bus.py grants each reader of a topic
-# on its own; it is not listed here. Readers outside Ruam (notifiers, the publication
-# site, an archive) get principals of their own from the cluster's operator.
+# on its own; it is not listed here. Readers outside Ruam (notifiers, an archive)
+# get principals of their own from the cluster's operator.
 INTAKE, ROUTING, SURVEY, COMPLIANCE = "intake", "routing", "survey", "compliance"
-SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE)
+# The public website: it reads the public projections only, so no personal data reaches it.
+PORTAL = "portal"
+SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE, PORTAL)
 # The planning and finance systems that feed project.events: a producer, not a service.
 PLANNING = "planning"
 
@@ -105,6 +112,8 @@ WRITERS: dict[Topic, frozenset[str]] = {
     Topic.AUDIT_TRAIL: frozenset(SERVICES),
     Topic.PUBLIC_CASES: frozenset({INTAKE}),
     Topic.PUBLIC_PROJECTS: frozenset({COMPLIANCE}),
+    Topic.PUBLIC_SATISFACTION: frozenset({SURVEY}),
+    Topic.PORTAL_DLQ: frozenset({PORTAL}),
 }
 
 READERS: dict[Topic, frozenset[str]] = {
@@ -131,8 +140,10 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.COMPLIANCE_WARNING: frozenset(),
     Topic.COMPLIANCE_DLQ: frozenset({COMPLIANCE}),
     Topic.AUDIT_TRAIL: frozenset({COMPLIANCE}),
-    Topic.PUBLIC_CASES: frozenset(),
-    Topic.PUBLIC_PROJECTS: frozenset(),
+    Topic.PUBLIC_CASES: frozenset({PORTAL}),
+    Topic.PUBLIC_PROJECTS: frozenset({PORTAL}),
+    Topic.PUBLIC_SATISFACTION: frozenset({PORTAL}),
+    Topic.PORTAL_DLQ: frozenset({PORTAL}),
 }
 
 

@@ -16,6 +16,7 @@ whatever the arrival order.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import secrets
@@ -76,6 +77,8 @@ from shared.events.envelope import new_event_id
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
 from shared.events.survey import (
     AnswerValue,
+    PublicSatisfactionCounted,
+    PublicSatisfactionPayload,
     SatisfactionAlertPayload,
     SatisfactionAlertRaised,
     SurveyRequested,
@@ -347,6 +350,8 @@ class SurveyHandlers:
         return CsvResult(accepted, already, rejected)
 
     async def _record(self, response: Response, emissions: list[Emission]) -> Response:
+        # The public website's figures travel with the answer, in the same outbox.
+        emissions = [*emissions, _public(response)]
         if not await self.responses.add(response, emissions):
             raise AlreadyAnswered(f"{response.response_id} was recorded already")
         self.metrics.responses.labels(response.source, response.channel).inc()
@@ -645,6 +650,28 @@ class SurveyHandlers:
     async def on_case_closed(self, event: CaseClosed) -> None:
         p = event.payload
         await self.alerts.track(p.case_id, "closed", p.seq, p.closed_at)
+
+
+def _public(r: Response) -> Emission:
+    """The anonymous fact of an answer for `public.satisfaction`: scores only."""
+    fact_id = hashlib.sha256(r.response_id.encode("utf-8")).hexdigest()[:32]
+    fact = PublicSatisfactionCounted(
+        event_id=new_event_id(r.response_id, "public"),
+        org_id=r.org_id,
+        correlation_id=fact_id,
+        payload=PublicSatisfactionPayload(
+            fact_id=fact_id,
+            source=r.source,
+            fiscal_year=r.fiscal_year,
+            department=r.department,
+            scores={
+                a.question_id: a.value
+                for a in r.answers
+                if a.type == "scale" and isinstance(a.value, int)
+            },
+        ),
+    )
+    return Emission.of(fact)
 
 
 def response_id_for(survey: Survey) -> str:

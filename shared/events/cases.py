@@ -223,8 +223,18 @@ class CaseAmended(Envelope[CaseAmendedPayload]):
     type: Literal["CaseAmended"] = "CaseAmended"
 
 
+class PublicStep(Contract):
+    """One step of a case's public timeline: the status it reached, and when."""
+
+    status: str
+    at: AwareDatetime
+
+
 class PublicCasePayload(Contract):
-    """Redacted projection for publication (measure 1): no personal data."""
+    """Redacted projection for publication (measure 1): no personal data.
+
+    The fields after `updated_at` came later (the public website's tracker and map): a
+    projection published before them reads with their defaults."""
 
     case_id: str
     kind: Kind
@@ -236,6 +246,14 @@ class PublicCasePayload(Contract):
     village_no: int | None = None
     received_at: AwareDatetime
     updated_at: AwareDatetime
+    # Status changes after receipt, oldest first (bounded: the first and the newest).
+    timeline: tuple[PublicStep, ...] = ()
+    acknowledge_due_at: AwareDatetime | None = None
+    respond_due_at: AwareDatetime | None = None  # the legal reply deadline (15 days)
+    resolution: str | None = None  # what was done, redacted
+    # A coarse point for the map (rounded to about 100 m); never a corruption report's.
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
 
 
 class PublicCaseUpdated(Envelope[PublicCasePayload]):

@@ -82,3 +82,22 @@ class SatisfactionAlertRaised(Envelope[SatisfactionAlertPayload]):
     topic: ClassVar[Topic] = Topic.SATISFACTION_ALERT
     keyed_by: ClassVar[str | None] = "alert_id"
     type: Literal["SatisfactionAlertRaised"] = "SatisfactionAlertRaised"
+
+
+class PublicSatisfactionPayload(Contract):
+    """One answer to a survey as the public may see it (measure 1): the period, the
+    department and the scores, counts only. No comment, no case, no token, no channel:
+    nothing that could point at who answered. `fact_id` is a digest of the response id."""
+
+    fact_id: str
+    source: Literal["case", "campaign"]
+    fiscal_year: int  # Buddhist Era, 1 Oct - 30 Sep
+    department: str | None = None
+    # question id -> the score given, scale questions only (1-5)
+    scores: dict[str, int] = Field(default_factory=dict)
+
+
+class PublicSatisfactionCounted(Envelope[PublicSatisfactionPayload]):
+    topic: ClassVar[Topic] = Topic.PUBLIC_SATISFACTION
+    keyed_by: ClassVar[str | None] = "fact_id"
+    type: Literal["PublicSatisfactionCounted"] = "PublicSatisfactionCounted"

@@ -28,6 +28,18 @@ CORRUPTION_CATEGORY = "corruption"
 CORRUPTION_TEXT = "(เรื่องร้องเรียนการทุจริต: ไม่เปิดเผยรายละเอียดเพื่อคุ้มครองผู้แจ้ง)"
 
 CaseEvent = CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed
+# Timeline steps a record keeps for the public tracker: the first few (how the matter
+# began) and the newest; a case reopened again and again stays one bounded document.
+MAX_STEPS = 30
+FIRST_STEPS = 5
+
+
+@dataclass(frozen=True)
+class Step:
+    """A status the case reached, and when (routing's moment of the change)."""
+
+    status: str
+    at: datetime
 
 
 def default_due(received_at: datetime) -> datetime:
@@ -54,10 +66,25 @@ class Progress:
     respond_due_at: datetime | None = None
     status_notes: str | None = None
     updated_at: datetime | None = None
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A stored record comes back through `Progress(**document)`: its steps as mappings.
+        steps = tuple(s if isinstance(s, Step) else Step(**s) for s in self.steps)
+        object.__setattr__(self, "steps", steps)
 
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    def stepped(self, status: str, at: datetime) -> tuple[Step, ...]:
+        """The steps with `status` reached at `at` (nothing new if it is the last one)."""
+        if self.steps and self.steps[-1].status == status:
+            return self.steps
+        steps = (*self.steps, Step(status, at))
+        if len(steps) > MAX_STEPS:
+            steps = steps[:FIRST_STEPS] + steps[-(MAX_STEPS - FIRST_STEPS) :]
+        return steps
 
 
 def apply(progress: Progress, event: CaseEvent) -> Progress | None:
@@ -75,6 +102,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
         return replace(
             progress,
             status=status,
+            steps=progress.stepped(status, at) if status != progress.status else progress.steps,
             status_seq=progress.status_seq if seq is None else seq,
             assignment_no=p.assignment_no,
             department=p.department,
@@ -93,6 +121,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             progress,
             status=p2.to_status,
             status_seq=p2.seq,
+            steps=progress.stepped(p2.to_status, at),
             status_notes=redact(p2.note) if p2.note else progress.status_notes,
             updated_at=later(progress.updated_at, at),
         )
@@ -110,6 +139,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
             progress,
             status="resolved",
             status_seq=p3.seq,
+            steps=progress.stepped("resolved", p3.resolved_at),
             department=p3.department,
             category=p3.category or progress.category,
             status_notes=redact(p3.resolution),
@@ -124,6 +154,7 @@ def apply(progress: Progress, event: CaseEvent) -> Progress | None:
         progress,
         status="closed",
         status_seq=p4.seq,
+        steps=progress.stepped("closed", p4.closed_at),
         status_notes=redact(p4.reason) if p4.reason else progress.status_notes,
         updated_at=later(progress.updated_at, p4.closed_at),
     )

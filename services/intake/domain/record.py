@@ -38,6 +38,7 @@ from shared.events.cases import (
     Location,
     PublicCasePayload,
     PublicCaseUpdated,
+    PublicStep,
 )
 from shared.events.envelope import Envelope, new_event_id
 from shared.events.intake import NotificationRequested, NotificationRequestedPayload
@@ -316,7 +317,23 @@ class SubmissionRecord:
             village_no=self.public.village_no,
             received_at=self.received_at,
             updated_at=self.progress.updated_at or self.received_at,
+            timeline=tuple(PublicStep(status=s.status, at=s.at) for s in self.progress.steps),
+            acknowledge_due_at=self.progress.acknowledge_due_at,
+            respond_due_at=self.progress.respond_due_at or default_due(self.received_at),
+            # The notes of a closed matter say what was done (routing's resolution); a
+            # corruption report's could point at whoever reported it.
+            resolution=None if self.is_open or self.is_corruption else self.progress.status_notes,
+            lat=_coarse(self.public.lat),
+            lon=_coarse(self.public.lon),
         )
+
+
+# Decimal places of a published coordinate: 3 is about 110 m, a street, not a house.
+PUBLIC_COORDINATE_PLACES = 3
+
+
+def _coarse(degrees: float | None) -> float | None:
+    return None if degrees is None else round(degrees, PUBLIC_COORDINATE_PLACES)
 
 
 def redacted(location: Location | None) -> Location | None:

@@ -71,6 +71,8 @@ STORED: dict[str, Any] = {
         "respond_due_at": AT + timedelta(days=7),
         "status_notes": None,
         "updated_at": AT + timedelta(hours=1),
+        # As MongoDB gives it back: a list of mappings (asdict writes a tuple of them).
+        "steps": ({"status": "assigned", "at": AT + timedelta(hours=1)},),
     },
     "is_open": True,
     "effective_service_code": "lighting",

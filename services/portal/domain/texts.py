@@ -1,0 +1,112 @@
+"""Names of the codes the public projections carry, in Thai and English. Page wording lives
+in the templates beside the markup it belongs to (`tr("ไทย", "English")`)."""
+
+from __future__ import annotations
+
+STATUS = {
+    "received": ("รับเรื่องแล้ว", "Received"),
+    "assigned": ("มอบหมายผู้รับผิดชอบแล้ว", "Assigned"),
+    "acknowledged": ("เจ้าหน้าที่รับทราบแล้ว", "Acknowledged"),
+    "in_progress": ("กำลังดำเนินการ", "In progress"),
+    "pending_citizen": ("รอข้อมูลเพิ่มเติมจากผู้แจ้ง", "Waiting for the citizen"),
+    "resolved": ("ดำเนินการแล้วเสร็จ", "Resolved"),
+    "closed": ("ปิดเรื่อง", "Closed"),
+    "reopened": ("เปิดเรื่องใหม่", "Reopened"),
+    "transferred": ("โอนเรื่อง", "Transferred"),
+    "duplicate": ("เรื่องซ้ำ", "Duplicate"),
+    "not_our_responsibility": ("ไม่อยู่ในอำนาจหน้าที่ (แจ้งหน่วยงานที่เกี่ยวข้อง)", "Not ours"),
+}
+KIND = {
+    "complaint": ("เรื่องร้องเรียน/ร้องทุกข์", "Complaint"),
+    "suggestion": ("ข้อเสนอแนะ", "Suggestion"),
+    "opinion": ("ความคิดเห็น", "Opinion"),
+    "compliment": ("คำชมเชย", "Compliment"),
+    "question": ("สอบถาม", "Question"),
+    "corruption_report": ("แจ้งเบาะแสการทุจริต", "Corruption report"),
+    "improvement_action": ("การปรับปรุงบริการ", "Improvement action"),
+}
+CHANNEL = {
+    "web": ("เว็บไซต์", "Website"),
+    "open311": ("Open311", "Open311"),
+    "line": ("LINE", "LINE"),
+    "phone": ("โทรศัพท์", "Telephone"),
+    "letter": ("หนังสือ", "Letter"),
+    "suggestion_box": ("ตู้รับความคิดเห็น", "Suggestion box"),
+    "email": ("อีเมล", "E-mail"),
+    "meeting": ("เวทีประชาคม", "Public meeting"),
+    "walk_in": ("ติดต่อด้วยตนเอง", "In person"),
+    "traffy": ("Traffy Fondue", "Traffy Fondue"),
+    "internal": ("ภายใน", "Internal"),
+}
+DEADLINE = {
+    "acknowledge": ("รับทราบเรื่อง", "Acknowledge"),
+    "respond": (
+        "ตอบผู้ร้องภายใน 15 วัน (พ.ร.ฎ. ว่าด้วยหลักเกณฑ์และวิธีการบริหารกิจการบ้านเมืองที่ดี พ.ศ. 2546 ม.38)",
+        "Reply within 15 days (Royal Decree on Good Governance B.E. 2546, s. 38)",
+    ),
+}
+DEADLINE_STATE = {
+    "met": ("ทันกำหนด", "Met"),
+    "missed": ("เกินกำหนด", "Missed"),
+    "pending": ("ยังไม่ถึงกำหนด", "Not yet due"),
+    "overdue": ("เลยกำหนดแล้ว ยังไม่แล้วเสร็จ", "Overdue"),
+}
+STAGE = {
+    "planning": ("วางแผน", "Planning"),
+    "approved": ("อนุมัติแล้ว", "Approved"),
+    "procurement": ("จัดซื้อจัดจ้าง", "Procurement"),
+    "contracted": ("ลงนามสัญญาแล้ว", "Contracted"),
+    "in_progress": ("กำลังดำเนินการ", "In progress"),
+    "inspection": ("ตรวจรับ", "Inspection"),
+    "completed": ("แล้วเสร็จ", "Completed"),
+    "cancelled": ("ยกเลิก", "Cancelled"),
+}
+PARTICIPATION = {
+    "public_hearing": ("การรับฟังความคิดเห็นของประชาชน", "Public hearing"),
+    "community_forum": ("เวทีประชาคม", "Community forum"),
+    "inspection_committee": ("ผู้แทนประชาชนร่วมตรวจรับ", "Citizens on the inspection committee"),
+    "public_report_back": ("รายงานผลต่อสาธารณะ", "Public report-back"),
+    "other": ("อื่น ๆ", "Other"),
+}
+REQUIREMENT_STATUS = {
+    "open": ("ยังไม่ดำเนินการ", "Open"),
+    "met": ("ดำเนินการแล้ว", "Met"),
+    "waived": ("ได้รับการยกเว้น", "Waived"),
+}
+GROUP = {
+    "citizens": ("ประชาชน", "Citizens"),
+    "community_leaders": ("ผู้นำชุมชน", "Community leaders"),
+    "private_sector": ("ภาคเอกชน", "Private sector"),
+    "civil_society": ("ภาคประชาสังคม", "Civil society"),
+}
+QUESTION = {
+    "process": ("ด้านกระบวนการ/ขั้นตอน", "Process"),
+    "channels": ("ด้านช่องทางการให้บริการ", "Channels"),
+    "staff": ("ด้านเจ้าหน้าที่", "Staff"),
+    "facilities": ("ด้านสิ่งอำนวยความสะดวก", "Facilities"),
+    "quality": ("ด้านคุณภาพการให้บริการ", "Quality"),
+    "overall": ("ความพึงพอใจโดยรวม", "Overall"),
+}
+
+TABLES = {
+    "status": STATUS,
+    "kind": KIND,
+    "channel": CHANNEL,
+    "deadline": DEADLINE,
+    "deadline_state": DEADLINE_STATE,
+    "stage": STAGE,
+    "participation": PARTICIPATION,
+    "requirement_status": REQUIREMENT_STATUS,
+    "group": GROUP,
+    "question": QUESTION,
+}
+
+
+def label(table: str, code: str | None, lang: str = "th") -> str:
+    """The name of `code` in `table`, or the code itself when it has none."""
+    if code is None:
+        return "–"
+    names = TABLES[table].get(code)
+    if names is None:
+        return code
+    return names[0] if lang == "th" else names[1]

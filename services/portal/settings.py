@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings, shared_field
+
+
+class PortalSettings(ServiceSettings):
+    """The public website. It calls the other services' public endpoints only: the survey
+    (questionnaires, answers, the ITA report), intake (the web form's submissions) and
+    compliance (evidence packs); each is found by its URL, or on this host by its port."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "portal"
+    http_port: int = 8005
+    # Empty: the service on this host at the port the stack gives it (<NAME>_HTTP_PORT).
+    intake_url: str = ""
+    survey_url: str = ""
+    compliance_url: str = ""
+    intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
+    survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
+    compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
+    # Seconds the site waits for another service before telling the citizen to try later.
+    upstream_timeout_seconds: float = 10.0
+    # Where the site is reached from outside: tracking links and QR codes name it.
+    public_base_url: str = "http://127.0.0.1:8005"
+    # The map's tile server, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: the map
+    # shows the located cases on a blank background and says tiles are off.
+    tile_url: str = ""
+    tile_attribution: str = ""
+    # Contact channels, villages and department names; None = the shipped config/.
+    config_dir: Path | None = None
+    # The SAO's announcement on participation (announcement*.md), published on /ita; it is
+    # the SAO's document, kept where the SAO keeps it, not in this repository.
+    announcement_dir: Path | None = Path(__file__).resolve().parents[3] / "shared" / "mission"
+    page_size: int = 50
+    # The web form: a photo of at most this many bytes, re-encoded without its metadata.
+    max_photo_bytes: int = 5_000_000
+    max_form_bytes: int = 6_000_000
+    # Reports per client address: a burst, then one every `report_every_seconds`.
+    report_burst: int = 5
+    report_every_seconds: float = 60.0
+    # The key that signs the human check's question; empty: one made at start (a restart
+    # then voids the questions on forms already open, which only asks for a new sum).
+    human_check_secret: str = ""
+    # How long a form's question stays good.
+    human_check_ttl_seconds: int = 3600
+
+    def url_of(self, service: str) -> str:
+        given = {
+            "intake": self.intake_url,
+            "survey": self.survey_url,
+            "compliance": self.compliance_url,
+        }[service]
+        if given:
+            return given.rstrip("/")
+        port = {
+            "intake": self.intake_port,
+            "survey": self.survey_port,
+            "compliance": self.compliance_port,
+        }[service]
+        return f"http://127.0.0.1:{port}"
