@@ -12,10 +12,13 @@ from services.portal.settings import PortalSettings
 from shared.clock import FixedClock
 from shared.events.cases import Channel, Kind, PublicCasePayload, PublicStep
 from shared.events.compliance import (
+    ParticipantGroup,
+    ParticipationKind,
     PublicParticipation,
     PublicProjectPayload,
     PublicRequirement,
     PublicViolation,
+    Stage,
 )
 from shared.events.survey import PublicSatisfactionPayload
 from shared.thai import BANGKOK
@@ -165,18 +168,23 @@ def project(
         funding_source="เงินอุดหนุนเฉพาะกิจ",
         key_policy=True,
         key_mission=False,
-        stage="approved",
+        stage=Stage.APPROVED,
         requires_participation=budget_baht > 10_000_000,
         requirements=(
-            PublicRequirement(kind="public_hearing", due_stage="procurement", status="met"),
-            PublicRequirement(kind="inspection_committee", due_stage="completed", status="open"),
+            PublicRequirement(kind="public_hearing", due_stage=Stage.PROCUREMENT, status="met"),
+            PublicRequirement(
+                kind="inspection_committee", due_stage=Stage.COMPLETED, status="open"
+            ),
         ),
         participation=(
             PublicParticipation(
                 record_id="R1",
-                kind="public_hearing",
+                kind=ParticipationKind.PUBLIC_HEARING,
                 held_on=NOW.date() - timedelta(days=10),
-                participants={"citizens": 120, "community_leaders": 10},
+                participants={
+                    ParticipantGroup.CITIZENS: 120,
+                    ParticipantGroup.COMMUNITY_LEADERS: 10,
+                },
                 evidence_ref="minutes-2570-01.pdf",
                 issues=("ความกว้างของถนน",),
                 results="ขอให้ขยายไหล่ทาง",
@@ -190,7 +198,7 @@ def project(
                 code="stage_without_participation",
                 requirement="community_forum",
                 severity="high",
-                stage="approved",
+                stage=Stage.APPROVED,
             ),
         ),
         revision=revision,
