@@ -654,9 +654,9 @@ async def report_submit(request: Request) -> Response:
             lat=lat,
             lon=lon,
             photo=photo,
-            name=values.get("name", "").strip()[:200] or None,
-            phone=values.get("phone", "").strip()[:40] or None,
-            email=values.get("email", "").strip()[:254] or None,
+            name=values.get("contact_name", "").strip()[:200] or None,
+            phone=values.get("contact_phone", "").strip()[:40] or None,
+            email=values.get("contact_email", "").strip()[:254] or None,
             consent=values.get("consent") == "yes",
             form_token=values.get("human_token", ""),
         )

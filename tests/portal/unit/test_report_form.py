@@ -93,8 +93,8 @@ async def test_a_report_reaches_intake_on_the_web_channel_and_returns_a_tracking
                 "village": "4",
                 "lat": "",
                 "lon": "",
-                "name": "สมชาย ใจดี",
-                "phone": "0812345678",
+                "contact_name": "สมชาย ใจดี",
+                "contact_phone": "0812345678",
                 "consent": "yes",
                 "human_token": token,
                 "human_answer": answer,
@@ -148,7 +148,7 @@ async def test_refusals_are_shown_on_the_form_and_nothing_is_sent() -> None:
         assert "ถนนพัง" in wrong.text, "what was typed stays"
         no_consent = await c.post(
             "/report",
-            data={"text": "ถนนพัง", "phone": "0812345678", "human_token": token,
+            data={"text": "ถนนพัง", "contact_phone": "0812345678", "human_token": token,
                   "human_answer": answer},
         )  # fmt: skip
         assert no_consent.status_code == 422 and 'id="err-consent"' in no_consent.text
