@@ -1,4 +1,4 @@
-# One image for the four services; the command picks which one runs.
+# One image for the five services; the command picks which one runs.
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -13,5 +13,6 @@ RUN pip install --no-cache-dir -c constraints.txt .
 RUN useradd --system --uid 10001 ruam
 USER ruam
 # Services listen on all interfaces inside the container.
-ENV INTAKE_HTTP_HOST=0.0.0.0 ROUTING_HTTP_HOST=0.0.0.0 SURVEY_HTTP_HOST=0.0.0.0 COMPLIANCE_HTTP_HOST=0.0.0.0
+ENV INTAKE_HTTP_HOST=0.0.0.0 ROUTING_HTTP_HOST=0.0.0.0 SURVEY_HTTP_HOST=0.0.0.0 \
+    COMPLIANCE_HTTP_HOST=0.0.0.0 PORTAL_HTTP_HOST=0.0.0.0
 CMD ["python", "-m", "services.intake.main"]

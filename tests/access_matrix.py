@@ -24,13 +24,14 @@ from shared.roles import Role
 from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
 from tests.intake.unit.api import service as intake_on
 from tests.intake.unit.helpers import World
+from tests.portal.fakes import portal
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
 from tests.routing.unit.test_handlers import NOW
 from tests.survey.builders import service_on, wired
 
 
 def services() -> dict[str, Any]:
-    """The four services on fakes (intake's with its dead-letter office)."""
+    """The five services on fakes (intake's with its dead-letter office)."""
     return {
         "intake": intake_on(World()),
         "routing": create_routing(
@@ -47,6 +48,7 @@ def services() -> dict[str, Any]:
             clock=FixedClock(NOW),
             audit_trail=FakeAuditTrail(),
         ),
+        "portal": portal(),
     }
 
 

@@ -76,6 +76,7 @@ SERVICES: dict[str, str] = {
     "routing": "ROUTING_HTTP_PORT",
     "survey": "SURVEY_HTTP_PORT",
     "compliance": "COMPLIANCE_HTTP_PORT",
+    "portal": "PORTAL_HTTP_PORT",  # the public website: last, it reads what the others publish
 }
 INFRA = ("kafka", "ferretdb")
 
@@ -154,6 +155,10 @@ class Profile:
         }
         for name, var in SERVICES.items():
             out[var] = str(self.service_ports[name])
+        # The public website on this profile: where tracking links and survey links lead.
+        site = f"http://127.0.0.1:{self.service_ports['portal']}"
+        out["PORTAL_PUBLIC_BASE_URL"] = site
+        out["SURVEY_PUBLIC_BASE_URL"] = f"{site}/survey/"
         return out
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -174,7 +179,7 @@ def _env_int(var: str, default: int) -> int:
 
 def get_profile(name: str = "local") -> Profile:
     """``local``: what ``make up`` uses. ``test``: disjoint ports and run dir, for test suites.
-    ``chaos``: a third stack that ``make chaos`` kills and restarts (29092, 27019, 8201-8204).
+    ``chaos``: a third stack that ``make chaos`` kills and restarts (29092, 27019, 8201-8205).
 
     Env overrides: local profile -> KAFKA_PORT, KAFKA_CONTROLLER_PORT, MONGO_PORT,
     RUAM_RUN_DIR, <SERVICE>_HTTP_PORT; test profile -> the same names prefixed with

@@ -203,7 +203,7 @@ def _case_page(request: Request, case_id: str) -> Response:
     case = handlers.model.cases.get(case_id)
     if case is None or case.kind.value == "improvement_action":
         return render(request, "track_missing.html", status=404, case_id=case_id[:40])
-    link = f"{settings_of(request).public_base_url.rstrip('/')}/track/{case.case_id}"
+    link = f"{settings_of(request).site_url}/track/{case.case_id}"
     qr = segno.make(link, error="m").svg_inline(scale=3, title=case.case_id)
     return render(
         request,

@@ -25,8 +25,9 @@ class PortalSettings(ServiceSettings):
     compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
     # Seconds the site waits for another service before telling the citizen to try later.
     upstream_timeout_seconds: float = 10.0
-    # Where the site is reached from outside: tracking links and QR codes name it.
-    public_base_url: str = "http://127.0.0.1:8005"
+    # Where the site is reached from outside: tracking links and QR codes name it; empty,
+    # this host at `http_port`.
+    public_base_url: str = ""
     # The map's tile server, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: the map
     # shows the located cases on a blank background and says tiles are off.
     tile_url: str = ""
@@ -48,6 +49,10 @@ class PortalSettings(ServiceSettings):
     human_check_secret: str = ""
     # How long a form's question stays good.
     human_check_ttl_seconds: int = 3600
+
+    @property
+    def site_url(self) -> str:
+        return (self.public_base_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
 
     def url_of(self, service: str) -> str:
         given = {

@@ -44,7 +44,13 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-SECRETS = ("OPEN311_API_KEYS", "LINE_CHANNEL_SECRET", "RUAM_OIDC_SIGNING_KEY", "RUAM_VAULT_KEY")
+SECRETS = (
+    "OPEN311_API_KEYS",
+    "LINE_CHANNEL_SECRET",
+    "RUAM_OIDC_SIGNING_KEY",
+    "RUAM_VAULT_KEY",
+    "PORTAL_HUMAN_CHECK_SECRET",
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +93,12 @@ def test_every_service_runs_with_a_healthcheck(compose: dict[str, Any]) -> None:
         "routing",
         "survey",
         "compliance",
+        "portal",
         "prometheus",
         "grafana",
     ):
         assert "healthcheck" in services[name], name
-    for name in ("intake", "routing", "survey", "compliance"):
+    for name in ("intake", "routing", "survey", "compliance", "portal"):
         assert services[name]["command"] == ["python", "-m", f"services.{name}.main"]
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
@@ -99,7 +106,13 @@ def test_every_service_runs_with_a_healthcheck(compose: dict[str, Any]) -> None:
 def test_prometheus_scrapes_every_service() -> None:
     config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert sorted(targets) == ["compliance:8004", "intake:8001", "routing:8002", "survey:8003"]
+    assert sorted(targets) == [
+        "compliance:8004",
+        "intake:8001",
+        "portal:8005",
+        "routing:8002",
+        "survey:8003",
+    ]
 
 
 def test_only_what_citizens_and_officers_use_is_published_to_the_network(
@@ -108,12 +121,13 @@ def test_only_what_citizens_and_officers_use_is_published_to_the_network(
     published: dict[str, list[str]] = {
         name: [str(p) for p in svc.get("ports", [])] for name, svc in compose["services"].items()
     }
-    # The four APIs on every interface; the operators' tools on loopback; the broker and the
-    # database not at all.
-    for api, port in (("intake", 8001), ("routing", 8002), ("survey", 8003), ("compliance", 8004)):
+    # The four APIs and the public website on every interface; the operators' tools on
+    # loopback; the broker and the database not at all.
+    apis = (("intake", 8001), ("routing", 8002), ("survey", 8003), ("compliance", 8004))
+    for api, port in (*apis, ("portal", 8005)):
         assert published[api] == [f"{port}:{port}"]
     for tool in ("prometheus", "grafana"):
         assert published[tool] and all(p.startswith("127.0.0.1:") for p in published[tool])
     for name, ports in published.items():
-        if name not in ("intake", "routing", "survey", "compliance", "prometheus", "grafana"):
+        if name not in (*(a for a, _ in apis), "portal", "prometheus", "grafana"):
             assert ports == [], f"{name} publishes {ports}"
