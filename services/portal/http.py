@@ -161,9 +161,12 @@ def _now(request: Request) -> datetime:
 
 
 def _fiscal_year(request: Request) -> int:
-    current = fiscal_year_be(_now(request))
+    """`?fy=2569`, or the year the page opens on (figures.shown_year)."""
     raw = thai_digits_to_arabic(request.query_params.get("fy", "").strip())
-    return int(raw) if raw.isdigit() and 2400 <= int(raw) <= 2800 else current
+    if raw.isdigit() and 2400 <= int(raw) <= 2800:
+        return int(raw)
+    cases = handlers_of(request).model.cases.values()
+    return figures.shown_year(cases, fiscal_year_be(_now(request)))
 
 
 # --------------------------------------------------------------------------- home
@@ -172,11 +175,12 @@ def _fiscal_year(request: Request) -> int:
 async def home(request: Request) -> Response:
     handlers = handlers_of(request)
     model = handlers.model
-    fiscal_year = fiscal_year_be(_now(request))
+    current = fiscal_year_be(_now(request))
+    fiscal_year = figures.shown_year(model.cases.values(), current)
     numbers = figures.year_numbers(
         model.cases.values(), model.facts.values(), fiscal_year, _now(request)
     )
-    return render(request, "home.html", numbers=numbers)
+    return render(request, "home.html", numbers=numbers, current=current)
 
 
 # --------------------------------------------------------------------------- tracking

@@ -44,6 +44,27 @@ async def _check_health(ctx: DemoContext) -> None:
             sys.exit(f"demo: {name} is not healthy ({r.status_code}: {r.text}); try `make logs`")
 
 
+async def _portal(ctx: DemoContext, base: str) -> None:
+    """The public website shows what the demo put in: wait until its read model (from
+    public.cases) holds the cases, then say where it is."""
+    ctx.heading("Public website (portal)")
+    wanted = len(set(ctx.results.get("intake", {}).get("accepted", {}).values()))
+
+    async def probe() -> tuple[int, int]:
+        try:
+            r = await ctx.client.get(base + "/cases.json")
+        except httpx.HTTPError:
+            return 0, wanted
+        shown = int(r.json().get("count", 0)) if r.status_code == 200 else 0
+        return min(shown, wanted), wanted
+
+    if wanted:
+        await ctx.wait_for(probe, "cases on the public website", timeout=120.0)
+    ctx.line(f"  the public website: {base}/")
+    ctx.line(f"  track a case:       {base}/track   ·   all cases: {base}/cases")
+    ctx.line(f"  statistics:         {base}/stats   ·   projects:  {base}/projects")
+
+
 def _summary(ctx: DemoContext) -> None:
     ctx.heading("Summary")
     intake = ctx.results.get("intake", {})
@@ -87,6 +108,8 @@ async def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(f"tools.demo.stages.{name}")
             await module.run(ctx)
         _summary(ctx)
+        # Last, so it is what the demo ends with.
+        await _portal(ctx, f"http://127.0.0.1:{profile.port_of('portal')}")
     return 0
 
 

@@ -175,6 +175,15 @@ def year_stats(cases: Iterable[Case], facts: Iterable[Fact], fiscal_year: int) -
     )
 
 
+def shown_year(cases: Iterable[Case], current: int) -> int:
+    """The fiscal year a page opens on: the current one, or, before it has any case (the
+    first days of October, or data replayed from an earlier year), the latest that has."""
+    years = {fiscal_year_of(c) for c in cases if c.kind.value != "improvement_action"}
+    if current in years or not years:
+        return current
+    return max(years)
+
+
 def fiscal_years(cases: Iterable[Case], facts: Iterable[Fact], current: int) -> list[int]:
     """The fiscal years there is something to show for, newest first (always the current)."""
     years = {fiscal_year_of(c) for c in cases} | {f.fiscal_year for f in facts} | {current}

@@ -132,3 +132,10 @@ def test_pages_clamp() -> None:
     assert figures.page_of(items, 2, 2) == (items[2:4], 3)
     assert figures.page_of(items, 99, 2) == (items[4:], 3)
     assert figures.page_of([], 1, 2) == ([], 1)
+
+
+def test_pages_open_on_the_current_year_or_the_latest_with_cases() -> None:
+    old = resolved_case("SPT-2566-000001", NOW.replace(year=2023, month=5), 3)
+    assert figures.shown_year([], 2570) == 2570
+    assert figures.shown_year([old], 2570) == 2566
+    assert figures.shown_year([old, case()], 2570) == 2570
