@@ -92,41 +92,75 @@ class OffsetBook:
     """Offsets of messages whose effects are done, committed together every `every` seconds
     instead of one commit request per message.
 
-    Only a handled (or dead-lettered) message's offset is noted, so a commit never covers
-    one still in flight: a crash redelivers at most the last interval's messages, which
-    the handlers absorb by idempotency. FastStream's own per-message commit is skipped by
-    marking the message acknowledged; a failure still rewinds (nack) as before.
+    A message is noted when it is taken (`started`) and when it is handled or dead-lettered
+    (`done`); a partition is committed up to its oldest message still under way, never past
+    it, so a crash redelivers only what was unfinished or handled since the last round,
+    which the handlers absorb by idempotency. FastStream's own commit (of everything
+    fetched) is skipped by marking each message acknowledged; a failure still rewinds.
     """
 
     def __init__(self, every: float = 0.5) -> None:
         self.every = every
-        self._done: dict[Any, dict[Any, int]] = {}
+        self._done: dict[Any, dict[Any, int]] = {}  # the offset after the last handled
+        self._open: dict[Any, dict[Any, set[int]]] = {}  # taken, not yet handled
+        self._committed: dict[Any, dict[Any, int]] = {}
 
-    def done(self, msg: StreamMessage[Any]) -> None:
+    @staticmethod
+    def locate(msg: StreamMessage[Any]) -> tuple[AIOKafkaConsumer, TopicPartition, int] | None:
         consumer = getattr(msg, "consumer", None)
         record = msg.raw_message
         if not isinstance(consumer, AIOKafkaConsumer) or not hasattr(record, "offset"):
-            return  # an in-memory test broker: its own ack is a no-op anyway
-        tp = TopicPartition(record.topic, record.partition)
+            return None  # an in-memory test broker: its own ack is a no-op anyway
+        return consumer, TopicPartition(record.topic, record.partition), record.offset
+
+    def started(self, msg: StreamMessage[Any]) -> None:
+        where = self.locate(msg)
+        if where is not None:
+            consumer, tp, offset = where
+            self._open.setdefault(consumer, {}).setdefault(tp, set()).add(offset)
+            msg.committed = AckStatus.ACKED
+
+    def done(self, msg: StreamMessage[Any]) -> None:
+        where = self.locate(msg)
+        if where is None:
+            return
+        consumer, tp, offset = where
+        self._open.get(consumer, {}).get(tp, set()).discard(offset)
         offsets = self._done.setdefault(consumer, {})
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        offsets[tp] = max(offsets.get(tp, 0), offset + 1)
         msg.committed = AckStatus.ACKED
 
+    def _ready(self, consumer: AIOKafkaConsumer) -> dict[Any, int]:
+        """Per partition still ours: up to where everything taken is handled, if further
+        than the last commit."""
+        opened = self._open.get(consumer, {})
+        last = self._committed.setdefault(consumer, {})
+        assigned = consumer.assignment()
+        ready = {}
+        for tp, done_to in self._done.get(consumer, {}).items():
+            waiting = opened.get(tp)
+            point = min(min(waiting), done_to) if waiting else done_to
+            if tp in assigned and point > last.get(tp, -1):
+                ready[tp] = point
+        return ready
+
     async def commit(self) -> int:
-        pending, self._done = self._done, {}
         committed = 0
-        for consumer, offsets in pending.items():
+        for consumer in list(self._done):
+            ready = self._ready(consumer)
+            if not ready:
+                continue
             try:
-                await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
-                committed += len(offsets)
+                await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in ready.items()})
             except (CommitFailedError, IllegalStateError):
                 # Rebalanced away meanwhile: the partition's new owner redelivers from the
                 # last commit, and idempotent handlers absorb the repeats.
-                log.info("offsets of a rebalanced consumer dropped: %s", offsets)
+                log.info("offsets of a rebalanced consumer not committed: %s", ready)
+                continue
             except KafkaError:
-                for tp, o in offsets.items():  # the broker is away: next round, newest wins
-                    mine = self._done.setdefault(consumer, {})
-                    mine[tp] = max(mine.get(tp, 0), o)
+                continue  # the broker is away: next round, newest wins
+            self._committed[consumer].update(ready)
+            committed += len(ready)
         return committed
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -140,6 +174,87 @@ class OffsetBook:
                 log.exception("committing offsets failed; retried next round")
 
 
+class KeyedPipeline:
+    """Handles a consumer's messages concurrently, those of one key (or, unkeyed, of one
+    partition) strictly one after the other.
+
+    FastStream hands a consumer's messages over one at a time; waiting for each effect
+    (several database round trips, the broker's acknowledgement) before taking the next
+    made a service's throughput its latency's inverse. Here a message is started and the
+    next one taken at once, up to `limit` under way; per-key order is what the handlers rely
+    on (one case's events in order), and the offset book commits a partition only up to its
+    oldest message still under way.
+    """
+
+    def __init__(self, offsets: OffsetBook, limit: int, backoff_cap: float) -> None:
+        self._offsets = offsets
+        self._limit = limit
+        self._slots: asyncio.Semaphore | None = None
+        self._backoff_cap = backoff_cap
+        self._tails: dict[Any, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def submit(self, msg: StreamMessage[Any], work: Callable[[], Awaitable[object]]) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._limit)
+        if self._closing:
+            # Shutting down: take nothing more; the consumer is stopped (and this
+            # cancelled) next, and the message is redelivered to whoever comes after.
+            await asyncio.Event().wait()
+        await self._slots.acquire()
+        record = msg.raw_message
+        key = (record.topic, record.partition, record.key)
+        before = self._tails.get(key)
+        self._offsets.started(msg)
+        task = asyncio.create_task(self._run(key, before, msg, work))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self,
+        key: Any,
+        before: asyncio.Task[None] | None,
+        msg: StreamMessage[Any],
+        work: Callable[[], Awaitable[object]],
+    ) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])
+            failures = 0
+            while True:
+                try:
+                    await work()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # What reaches here is not the message's fault (that is dead-lettered
+                    # inside `work`): the dead-letter topic itself is away, say. The message
+                    # holds its key and its partition's commits until it goes through.
+                    failures += 1
+                    log.exception("handling a message failed outside its handler; retrying")
+                    await asyncio.sleep(min(self._backoff_cap, 0.2 * 2 ** min(failures, 10)))
+            self._offsets.done(msg)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+            if self._tails.get(key) is asyncio.current_task():
+                del self._tails[key]
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: take nothing more, let what is under way finish for up to `timeout`
+        seconds, then cancel the rest (uncommitted, so redelivered)."""
+        self._closing = True
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 @dataclass
 class DeadLetterPolicy:
     service: str
@@ -149,12 +264,17 @@ class DeadLetterPolicy:
     registry: CollectorRegistry
     broker: KafkaBroker | None = None
     offsets: OffsetBook = field(default_factory=OffsetBook)
+    concurrency: int = 1
+    pipeline: KeyedPipeline = field(init=False)
     dead_lettered: Counter = field(init=False)
 
     transient_cap_seconds: float = TRANSIENT_BACKOFF_CAP_SECONDS
     transient_retries: Counter = field(init=False)
 
     def __post_init__(self) -> None:
+        self.pipeline = KeyedPipeline(
+            self.offsets, max(1, self.concurrency), self.transient_cap_seconds
+        )
         self.dead_lettered = Counter(
             "ruam_dead_lettered_total",
             "Messages sent to the dead-letter topic, by source topic and reason class",
@@ -208,6 +328,11 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
         async def consume_scope(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
+            dead_letter = getattr(msg.raw_message, "topic", "").endswith(".dlq")
+            if policy.concurrency > 1 and not dead_letter and OffsetBook.locate(msg):
+                # Handled in the background; nothing is ever replied to a message.
+                await policy.pipeline.submit(msg, lambda: self._handle(call_next, msg))
+                return None
             result = await self._handle(call_next, msg)
             policy.offsets.done(msg)  # reached only when handled or dead-lettered
             return result
@@ -316,6 +441,7 @@ def create_broker(
         max_attempts=settings.max_delivery_attempts,
         backoff_seconds=settings.retry_backoff_seconds,
         registry=registry,
+        concurrency=settings.consumer_concurrency,
     )
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,

@@ -7,14 +7,18 @@ $group with $sum/$count only, money as integer satang, no TTL indexes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, ReturnDocument, monitoring
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, WriteError
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 # The commands our code sends; anything else is counted as "other" (fixed label set).
 COMMANDS = frozenset(
@@ -92,3 +96,149 @@ def is_duplicate_key(exc: BaseException) -> bool:
     if isinstance(exc, BulkWriteError):
         return all(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
     return False
+
+
+class BulkWriter:
+    """Inserts and deletes by `_id` into one collection, from many concurrent writers, in
+    as few requests as there are writers waiting ("group commit").
+
+    Each caller awaits its own outcome, as with insert_one/delete_one: the first caller's
+    request goes out at once; callers that come while it is in flight are sent together in
+    the next one. So a lone writer waits no longer than before, and a service handling many
+    messages at once sends one request where it sent dozens (a round trip costs far more
+    than a document, on FerretDB as on MongoDB). Inserts are unordered: a duplicate `_id`
+    fails that document alone, and its caller only.
+    """
+
+    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 500) -> None:
+        self.collection = collection
+        self._max = max_batch
+        self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
+        self._deletes: list[tuple[Any, asyncio.Future[bool]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def insert(self, doc: Document) -> bool:
+        """True if inserted, False if a document with its `_id` exists; other errors raise."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inserts.append((doc, future))
+        self._start()
+        return await _outcome(future)
+
+    async def delete(self, doc_id: Any) -> None:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._deletes.append((doc_id, future))
+        self._start()
+        await _outcome(future)
+
+    def _start(self) -> None:
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._inserts or self._deletes:
+            if self._inserts:
+                batch, self._inserts = self._inserts[: self._max], self._inserts[self._max :]
+                await self._insert_batch(batch)
+            if self._deletes:
+                gone, self._deletes = self._deletes[: self._max], self._deletes[self._max :]
+                await self._delete_batch(gone)
+
+    async def _insert_batch(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
+        failed: dict[int, Document] = {}
+        try:
+            await self.collection.insert_many([doc for doc, _ in batch], ordered=False)
+        except BulkWriteError as exc:
+            failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+        except Exception as exc:  # nothing is known of any of them: each caller decides
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
+        for i, (_, future) in enumerate(batch):
+            error = failed.get(i)
+            if error is None:
+                _settle(future, True)
+            elif error.get("code") == 11000:
+                _settle(future, False)
+            else:
+                _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
+
+    async def _delete_batch(self, batch: list[tuple[Any, asyncio.Future[bool]]]) -> None:
+        try:
+            ids = list({doc_id: None for doc_id, _ in batch})
+            if len(ids) == 1:
+                await self.collection.delete_one({"_id": ids[0]})
+            else:
+                await self.collection.delete_many({"_id": {"$in": ids}})
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
+        for _, future in batch:
+            _settle(future, True)
+
+
+async def _outcome(future: asyncio.Future[T]) -> T:
+    """The caller's outcome; a cancelled caller leaves the request to finish without it."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
+
+
+def _settle(
+    future: asyncio.Future[T], result: T | None = None, *, exc: BaseException | None = None
+) -> None:
+    if future.done():  # its caller was cancelled and gave up on it
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(cast(T, result))
+
+
+class SequenceDrawer:
+    """Numbers drawn from counters (`{_id: key, seq: n}`), unique and in order, with one
+    request for all the callers waiting on a key.
+
+    FerretDB does not make find_one_and_update($inc) atomic, so concurrent requests could
+    draw the same number: one request at a time per process keeps numbers unique (a unique
+    index on what they number guards against another process). Drawing one number per
+    request made every writer wait in line for a round trip; callers that come while a
+    request is in flight now share the next one, which draws as many numbers as they are.
+    """
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self._waiting: dict[str, list[asyncio.Future[int]]] = {}
+        self._running: asyncio.Task[None] | None = None
+
+    async def next(self, key: str) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self._drain())
+        # A caller cancelled meanwhile leaves its number drawn and unused: a gap, at shutdown.
+        return await _outcome(future)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            key = next(iter(self._waiting))
+            await self._draw(key, self._waiting.pop(key))
+
+    async def _draw(self, key: str, waiting: list[asyncio.Future[int]]) -> None:
+        """Draw for everyone waiting on `key`: each gets its number, or the error."""
+        try:
+            doc = await self.collection.find_one_and_update(
+                {"_id": key},
+                {"$inc": {"seq": len(waiting)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except Exception as exc:
+            for future in waiting:
+                _settle(future, exc=exc)
+            return
+        last = int(doc["seq"]) if doc else 0
+        for n, future in enumerate(waiting, start=last - len(waiting) + 1):
+            _settle(future, n)

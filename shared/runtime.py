@@ -91,6 +91,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.dead_letters.pipeline.drain(timeout=5.0)
         # What was handled since the last round, before the consumers close.
         with contextlib.suppress(Exception):
             await self.dead_letters.offsets.commit()

@@ -67,6 +67,9 @@ class ServiceSettings(BaseSettings):
     # Consumers per subscription, each owning some partitions (order kept per partition,
     # commits stay after the effect). More than the topic's partitions is useless.
     consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")
+    # Messages of one consumer handled at once, those of one key always one after the
+    # other (shared.kafka.KeyedPipeline); 1 handles a partition strictly in order.
+    consumer_concurrency: int = shared_field(32, "RUAM_CONSUMER_CONCURRENCY")
     auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")
     # Per-client HTTP rate limit (shared.limits; docs/limits.md): requests a second and at
     # once per client; 0 turns it off. Far above a person at a form, far below a flood.

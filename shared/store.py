@@ -36,7 +36,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from shared.errors import ConcurrencyError
-from shared.mongo import Document, is_duplicate_key
+from shared.mongo import BulkWriter, Document
 from shared.outbox import Emission, RawPublisher
 from shared.topics import Topic
 
@@ -211,6 +211,10 @@ class AggregateStore:
         # before the aggregate and deleted once they are out: what a crashed writer left
         # is read from this small collection, never by scanning the aggregates.
         self._markers = collection.database[f"{collection.name}_pending"]
+        # Concurrent writers' inserts and marker deletes go out together (group commit).
+        self._inserts = BulkWriter(collection)
+        self._claim_inserts = BulkWriter(self._claims)
+        self._marker_writes = BulkWriter(self._markers)
         self._look_every = look_every
         self._next_look = time.monotonic() + look_every
         self._recovered = False
@@ -266,12 +270,8 @@ class AggregateStore:
         if expected_version == 0:
             life = _new_write_id()
             body.update(version=version, write_id=_new_write_id(), life=life, outbox=items)
-            try:
-                await self.collection.insert_one(body)
-            except Exception as exc:
-                if is_duplicate_key(exc):
-                    raise ConcurrencyError(f"{doc_id} already exists") from exc
-                raise
+            if not await self._inserts.insert(body):
+                raise ConcurrencyError(f"{doc_id} already exists")
             pending = items
         else:
             if seen is None or seen.version != expected_version:
@@ -349,18 +349,15 @@ class AggregateStore:
 
     async def _mark(self, doc_id: Any, version: int) -> None:
         marker = {"_id": self._marker_id(doc_id, version), "doc": doc_id, "v": version}
-        try:
-            await self._markers.insert_one({**marker, "at": datetime.now(UTC)})
-        except Exception as exc:
-            if not is_duplicate_key(exc):  # a concurrent writer's marker: as good as ours
-                raise
+        # False: a concurrent writer's marker, as good as ours.
+        await self._marker_writes.insert({**marker, "at": datetime.now(UTC)})
 
     async def _marked(self, doc_id: Any, version: int | None) -> bool:
         found = await self._markers.find_one({"_id": self._marker_id(doc_id, version)})
         return found is not None
 
     async def _unmark(self, doc_id: Any, version: int | None) -> None:
-        await self._markers.delete_one({"_id": self._marker_id(doc_id, version)})
+        await self._marker_writes.delete(self._marker_id(doc_id, version))
 
     # -- claims -------------------------------------------------------------------------
     async def claim(self, claim_id: str) -> tuple[str, bool]:
@@ -400,16 +397,13 @@ class AggregateStore:
 
     async def _insert_claim(self, claim_id: str, token: str) -> bool:
         try:
-            await self._claims.insert_one({"_id": claim_id, "at": datetime.now(UTC), "by": token})
+            return await self._claim_inserts.insert(
+                {"_id": claim_id, "at": datetime.now(UTC), "by": token}
+            )
         except asyncio.CancelledError:
             # Shutdown mid-claim: the insert may have landed; drop it if it is ours.
             await asyncio.shield(self._release(claim_id, token))
             raise
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-            return False
-        return True
 
     async def _release(self, claim_id: str, token: str) -> None:
         """Give a claim back, when the write it guarded surely did not happen."""

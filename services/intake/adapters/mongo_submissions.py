@@ -18,9 +18,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.intake.channels.open311 import RequestQuery
 from services.intake.domain.progress import Progress
@@ -28,7 +27,7 @@ from services.intake.domain.record import Addition, PublicView, SubmissionRecord
 from services.intake.ports import VaultEntry
 from shared.errors import ConcurrencyError
 from shared.events.cases import Attachment, Channel, Kind
-from shared.mongo import Document, is_duplicate_key
+from shared.mongo import BulkWriter, Document, SequenceDrawer
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, Lru
 from shared.thai import to_bangkok
@@ -122,12 +121,10 @@ class MongoSubmissionRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._submissions = db["submissions"]
         self._keys = db["submission_keys"]
-        self._counters = db["counters"]
         self._relay = AggregateStore(self._submissions, publisher)
-        # FerretDB (SQLite) does not make find_one_and_update($inc) atomic: concurrent
-        # callers can draw the same number. Drawing one at a time in this process keeps
-        # numbers unique and gap-free; the unique index on case_id guards the rest.
-        self._counter_lock = asyncio.Lock()
+        # Unique and gap-free in this process; the unique index on case_id guards the rest.
+        self._numbers = SequenceDrawer(db["counters"])
+        self._key_inserts = BulkWriter(self._keys)
         # case id -> key of the cases this process filed or looked up: routing's answers
         # about a case then cost no lookup of its key.
         self._case_keys: Lru[str] = Lru(20_000)
@@ -164,15 +161,7 @@ class MongoSubmissionRepository:
         return doc
 
     async def next_sequence(self, counter_key: str) -> int:
-        async with self._counter_lock:
-            doc = await self._counters.find_one_and_update(
-                {"_id": counter_key},
-                {"$inc": {"seq": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        assert doc is not None
-        return int(doc["seq"])
+        return await self._numbers.next(counter_key)
 
     async def add(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
         try:
@@ -198,13 +187,8 @@ class MongoSubmissionRepository:
         await self._put_key("msg:" + message_key, dedup_key)
 
     async def _put_key(self, key_id: str, dedup_key: str) -> None:
-        try:
-            await self._keys.update_one(
-                {"_id": key_id}, {"$setOnInsert": {"key": dedup_key}}, upsert=True
-            )
-        except Exception as exc:
-            if not is_duplicate_key(exc):  # a concurrent upsert of the same key: fine
-                raise
+        # False: the key is there already (a redelivery, or a concurrent writer): fine.
+        await self._key_inserts.insert({"_id": key_id, "key": dedup_key})
 
     async def flush(self, dedup_key: str) -> int:
         return await self._relay.flush(dedup_key)
@@ -248,6 +232,7 @@ class MongoVault:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._vault = db["vault"]
+        self._inserts = BulkWriter(self._vault)
 
     async def ensure_indexes(self) -> None:
         # The purge loop's one query. On MongoDB it reads the index; FerretDB scans the
@@ -266,16 +251,10 @@ class MongoVault:
             }
             for e in entries
         ]
-        try:
-            # One round trip for a case's contact and words; unordered, so an entry that
-            # exists (a LINE user's contact) does not stop the others.
-            await self._vault.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if not is_duplicate_key(exc):
-                raise
-            failed = {e["index"] for e in exc.details.get("writeErrors", [])}
-            return {docs[i]["_id"] for i in failed}
-        return set()
+        # Each on its own (an entry that exists, a LINE user's contact, does not stop the
+        # others), sent together with the other cases' entries under way.
+        inserted = await asyncio.gather(*(self._inserts.insert(doc) for doc in docs))
+        return {str(doc["_id"]) for doc, new in zip(docs, inserted, strict=True) if not new}
 
     async def get(self, ref: str) -> VaultEntry | None:
         doc = await self._vault.find_one({"_id": ref})

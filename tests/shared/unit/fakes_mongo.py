@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Doc = dict[str, Any]
 
@@ -35,6 +35,9 @@ def _matches(doc: Doc, query: Doc) -> bool:
             for op, operand in wanted.items():
                 if op == "$lt":
                     if value is None or not value < operand:
+                        return False
+                elif op == "$in":
+                    if value not in operand:
                         return False
                 else:
                     raise NotImplementedError(f"fake: query operator {op}")
@@ -88,6 +91,21 @@ class FakeCollection:
         self.docs[doc["_id"]] = copy.deepcopy(doc)
         return Result()
 
+    async def insert_many(self, docs: list[Doc], ordered: bool = True) -> Result:
+        """Unordered only, as the store sends it: each document on its own, the duplicates
+        reported by index the way the server does (a BulkWriteError after the others)."""
+        assert not ordered, "fake: ordered insert_many"
+        await self._turn(write=True)
+        errors = []
+        for i, doc in enumerate(docs):
+            if doc["_id"] in self.docs:
+                errors.append({"index": i, "code": 11000, "errmsg": f"E11000 {doc['_id']!r}"})
+            else:
+                self.docs[doc["_id"]] = copy.deepcopy(doc)
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "nInserted": len(docs) - len(errors)})
+        return Result()
+
     async def replace_one(self, query: Doc, doc: Doc, upsert: bool = False) -> Result:
         await self._turn(write=True)
         for key, stored in self.docs.items():
@@ -123,6 +141,28 @@ class FakeCollection:
                 del self.docs[key]
                 return Result(deleted_count=1)
         return Result()
+
+    async def find_one_and_update(
+        self, query: Doc, update: Doc, upsert: bool = False, return_document: Any = None
+    ) -> Doc | None:
+        """`$inc` on an `_id`, returning the document after (what counters send)."""
+        await self._turn(write=True)
+        assert set(update) == {"$inc"} and set(query) == {"_id"}, "fake: counters only"
+        doc = self.docs.get(query["_id"])
+        if doc is None:
+            if not upsert:
+                return None
+            doc = self.docs[query["_id"]] = {"_id": query["_id"]}
+        for field, by in update["$inc"].items():
+            doc[field] = doc.get(field, 0) + by
+        return copy.deepcopy(doc)
+
+    async def delete_many(self, query: Doc) -> Result:
+        await self._turn()
+        gone = [key for key, stored in self.docs.items() if _matches(stored, query)]
+        for key in gone:
+            del self.docs[key]
+        return Result(deleted_count=len(gone))
 
     async def create_index(self, keys: Any, unique: bool = False) -> str:
         await self._turn()

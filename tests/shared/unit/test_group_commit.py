@@ -1,0 +1,141 @@
+"""shared.mongo's group commit: concurrent writers share requests, each keeps its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect
+
+from shared.mongo import BulkWriter, Document, SequenceDrawer
+from tests.shared.unit.fakes_mongo import FakeCollection, fake_collection
+
+
+class Counting:
+    """The fake collection, counting the requests each method was sent."""
+
+    def __init__(self, fake: FakeCollection) -> None:
+        self.fake = fake
+        self.calls: dict[str, int] = {}
+        self.gate: asyncio.Event | None = None  # when set: requests wait for it
+
+    async def _sent(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.gate is not None:
+            await self.gate.wait()
+        return await getattr(self.fake, name)(*args, **kwargs)
+
+    async def insert_many(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("insert_many", *args, **kwargs)
+
+    async def delete_one(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("delete_one", *args, **kwargs)
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("delete_many", *args, **kwargs)
+
+    async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("find_one_and_update", *args, **kwargs)
+
+
+def counting() -> tuple[FakeCollection, Counting, AsyncCollection[Document]]:
+    fake, _ = fake_collection("things")
+    wrapped = Counting(fake)
+    return fake, wrapped, cast("AsyncCollection[Document]", wrapped)
+
+
+async def test_a_lone_insert_is_one_request() -> None:
+    fake, calls, collection = counting()
+    writer = BulkWriter(collection)
+    assert await writer.insert({"_id": "a", "n": 1}) is True
+    assert fake.docs == {"a": {"_id": "a", "n": 1}}
+    assert calls.calls == {"insert_many": 1}
+
+
+async def test_concurrent_inserts_share_requests_and_each_learns_its_own_outcome() -> None:
+    fake, calls, collection = counting()
+    fake.docs["dup-3"] = {"_id": "dup-3"}
+    fake.docs["dup-7"] = {"_id": "dup-7"}
+    writer = BulkWriter(collection)
+    ids = [f"dup-{i}" if i in (3, 7) else f"new-{i}" for i in range(40)]
+    outcomes = await asyncio.gather(*(writer.insert({"_id": i}) for i in ids))
+    assert outcomes == [not i.startswith("dup-") for i in ids]
+    assert set(fake.docs) == set(ids)
+    assert calls.calls["insert_many"] == 1
+
+
+async def test_writers_that_come_while_a_request_is_in_flight_go_in_the_next_one() -> None:
+    fake, calls, collection = counting()
+    writer = BulkWriter(collection)
+    calls.gate = asyncio.Event()
+    first = asyncio.ensure_future(writer.insert({"_id": "first"}))
+    while not calls.calls:  # the first request is out, and held
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(writer.insert({"_id": f"later-{i}"})) for i in range(5)]
+    await asyncio.sleep(0)
+    assert calls.calls["insert_many"] == 1
+    calls.gate.set()
+    assert await asyncio.gather(first, *later) == [True] * 6
+    assert calls.calls["insert_many"] == 2
+    assert len(fake.docs) == 6
+
+
+async def test_a_failed_request_fails_every_writer_in_it_and_the_next_request_is_fresh() -> None:
+    fake, _, collection = counting()
+    writer = BulkWriter(collection)
+    fake.fail_next_write = AutoReconnect("connection reset")
+    results = await asyncio.gather(
+        *(writer.insert({"_id": f"x{i}"}) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, AutoReconnect) for r in results)
+    assert await writer.insert({"_id": "x0"}) is True  # it never landed: no duplicate
+
+
+async def test_deletes_by_id_are_shared_too() -> None:
+    fake, calls, collection = counting()
+    for i in range(10):
+        fake.docs[f"m{i}"] = {"_id": f"m{i}"}
+    writer = BulkWriter(collection)
+    await asyncio.gather(*(writer.delete(f"m{i}") for i in range(8)))
+    assert set(fake.docs) == {"m8", "m9"}
+    assert calls.calls == {"delete_many": 1}
+    await writer.delete("m8")
+    assert calls.calls == {"delete_many": 1, "delete_one": 1}
+
+
+async def test_a_cancelled_writer_leaves_the_others_their_outcome() -> None:
+    fake, _, collection = counting()
+    writer = BulkWriter(collection)
+    first = asyncio.ensure_future(writer.insert({"_id": "a"}))
+    second = asyncio.ensure_future(writer.insert({"_id": "b"}))
+    await asyncio.sleep(0)
+    second.cancel()
+    assert await first is True
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert set(fake.docs) == {"a", "b"}  # it was sent: the store's claims cope with that
+
+
+async def test_numbers_drawn_together_are_unique_gap_free_and_in_order_of_asking() -> None:
+    fake, calls, collection = counting()
+    drawer = SequenceDrawer(collection)
+    numbers = await asyncio.gather(*(drawer.next("org-2569") for _ in range(50)))
+    assert numbers == list(range(1, 51))
+    assert fake.docs["org-2569"]["seq"] == 50
+    assert calls.calls["find_one_and_update"] < 50
+    assert await drawer.next("org-2569") == 51
+    assert await drawer.next("org-2570") == 1
+
+
+async def test_a_failed_draw_fails_its_callers_and_takes_no_number() -> None:
+    fake, _, collection = counting()
+    drawer = SequenceDrawer(collection)
+    assert await drawer.next("k") == 1
+    fake.fail_next_write = AutoReconnect("gone")
+    with pytest.raises(AutoReconnect):
+        await drawer.next("k")
+    assert await drawer.next("k") == 2
