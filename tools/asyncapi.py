@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "asyncapi"
-SERVICES = ("intake", "routing", "survey", "compliance")
+SERVICES = ("intake", "routing", "survey", "compliance", "portal")
 
 
 def document(name: str) -> str:
