@@ -602,6 +602,64 @@ def _prepare_kafka(profile: Profile, libs: Path) -> Path:
     return props
 
 
+def _add_scram_users(profile: Profile) -> None:
+    """Principals added since the running broker's log dir was formatted (a new service) get
+    their SCRAM credentials from the broker itself (kafka-configs, as the admin), so its topics
+    stay; the format stamp then says so, as a format would. A changed admin needs a format:
+    the next start after `down` does it."""
+    stamp = profile.kafka_dir / "format.stamp"
+    wanted: dict[str, str] = json.loads(_kafka_format_stamp())["users"]
+    try:
+        known: dict[str, str] = json.loads(stamp.read_text()).get("users", {})
+    except (OSError, ValueError):
+        return
+    missing = [user for user, digest in wanted.items() if known.get(user) != digest]
+    if not missing or ADMIN in missing:
+        return
+    client = profile.kafka_dir / "admin-client.properties"
+    client.write_text(
+        "security.protocol=SASL_PLAINTEXT\n"
+        f"sasl.mechanism={SCRAM_MECHANISM}\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{DEV_PASSWORDS[ADMIN]}";\n'
+    )
+    libs = ensure_kafka_libs()
+    for user in missing:
+        _log(f"kafka: adding the SCRAM user {user} to the running broker")
+        with open(profile.log_file("kafka-configs"), "ab") as out:
+            rc = subprocess.run(
+                [
+                    "java",
+                    *KAFKA_JVM_OPTS[:4],
+                    f"-Dlog4j2.configurationFile={profile.kafka_dir / 'log4j2.properties'}",
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.admin.ConfigCommand",
+                    "--bootstrap-server",
+                    profile.kafka_bootstrap,
+                    "--command-config",
+                    str(client),
+                    "--alter",
+                    "--add-config",
+                    f"{SCRAM_MECHANISM}=[password={DEV_PASSWORDS[user]}]",
+                    "--entity-type",
+                    "users",
+                    "--entity-name",
+                    user,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ).returncode
+        if rc != 0:
+            raise StackError(
+                f"kafka: could not add the SCRAM user {user} (rc={rc}); restart the broker with "
+                f"`stack.py down --profile {profile.name}` then `up`\n"
+                f"{tail(profile.log_file('kafka-configs'))}"
+            )
+    stamp.write_text(_kafka_format_stamp())
+
+
 class KafkaAuthError(StackError):
     """The broker refused our SASL/SCRAM credentials."""
 
@@ -834,6 +892,7 @@ def start_kafka(profile: Profile, timeout: float = KAFKA_START_TIMEOUT) -> int:
             "kafka", lambda: kafka_ready(profile.kafka_port), timeout, profile=profile, name="kafka"
         )
         _log(f"kafka already running (pid {pid}, {profile.kafka_bootstrap})")
+        _add_scram_users(profile)
         return pid
     _clear_pid(profile, "kafka")
     for port in (profile.kafka_port, profile.controller_port):
