@@ -57,7 +57,8 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-CASE_ID = re.compile(r"^[A-Z]{2,5}-\d{4}-\d{1,6}$")
+# Points the map of /cases draws at most (the newest of the filtered cases).
+MAX_POINTS = 3000
 ERRORS: ErrorTable = {}
 
 
@@ -237,22 +238,20 @@ async def cases(request: Request) -> Response:
     )
     page = int(raw_page) if raw_page.isdigit() else 1
     page = min(max(1, page), pages)
+    # [id, lat, lon, status] per point and the status names once: a thousand points stay
+    # a few dozen kilobytes of the page.
     located = [
-        {
-            "id": c.case_id,
-            "lat": c.lat,
-            "lon": c.lon,
-            "status": c.status,
-            "title": label("status", c.status, Ui.of(request).lang),
-        }
+        [c.case_id, c.lat, c.lon, c.status]
         for c in found
         if c.lat is not None and c.lon is not None
     ]
+    lang = Ui.of(request).lang
     model = handlers_of(request).model
     months = sorted({month_of(c.received_at) for c in model.cases.values()}, reverse=True)
     settings = settings_of(request)
     map_data = {
-        "points": located[:2000],
+        "points": located[:MAX_POINTS],
+        "statuses": {code: label("status", code, lang) for code in STATUS},
         "tiles": settings.tile_url,
         "attribution": settings.tile_attribution,
         "center": list(handlers_of(request).site.map_center),

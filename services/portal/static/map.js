@@ -14,14 +14,16 @@
       window.L.tileLayer(data.tiles, { maxZoom: 19, attribution: data.attribution || "" }).addTo(map);
     }
     var bounds = [];
-    (data.points || []).forEach(function (p) {
-      var marker = window.L.circleMarker([p.lat, p.lon], { radius: 6, weight: 1,
-        color: p.status === "resolved" || p.status === "closed" ? "#1b6b2f" : "#a61b1b" });
+    var names = data.statuses || {};
+    (data.points || []).forEach(function (p) {  // [id, lat, lon, status]
+      var done = p[3] === "resolved" || p[3] === "closed";
+      var marker = window.L.circleMarker([p[1], p[2]], { radius: 6, weight: 1,
+        color: done ? "#1b6b2f" : "#a61b1b" });
       var link = document.createElement("a");
-      link.href = "/track/" + encodeURIComponent(p.id);
-      link.textContent = p.id + " · " + p.title;
+      link.href = "/track/" + encodeURIComponent(p[0]);
+      link.textContent = p[0] + " · " + (names[p[3]] || p[3]);
       marker.bindPopup(link).addTo(map);
-      bounds.push([p.lat, p.lon]);
+      bounds.push([p[1], p[2]]);
     });
     if (bounds.length > 1) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 15 }); }
     if (box.getAttribute("data-pick") === "true") {

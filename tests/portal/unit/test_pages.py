@@ -114,7 +114,9 @@ async def test_the_list_filters_pages_and_maps_the_located_cases(
     assert "/static/vendor/leaflet/leaflet.js" in r.text
     assert "/static/vendor/leaflet/leaflet.css" in r.text
     data = json.loads(re.search(r'id="map-data">(.*?)</script>', r.text, re.S).group(1))  # type: ignore[union-attr]
-    assert {p["id"] for p in data["points"]} == {"SPT-2570-000001", "SPT-2570-000003"}
+    assert {p[0] for p in data["points"]} == {"SPT-2570-000001", "SPT-2570-000003"}
+    assert data["points"][0][1:] == [15.651, 103.602, "received"]
+    assert data["statuses"]["received"] == "รับเรื่องแล้ว"
     assert data["tiles"] == ""
     assert 'id="tiles-off"' in r.text, "without a tile server the page says tiles are off"
     assert "chart.umd.js" not in r.text, "the chart library loads on /stats only"
