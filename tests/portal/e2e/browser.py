@@ -21,6 +21,7 @@ from typing import Any, cast
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -214,41 +215,55 @@ class Browser:
         )
         return [str(x) for x in found]
 
-    def focus_visible(self) -> tuple[bool, str]:
-        """Tab from the top of the page to the first link or control, and whether its look
-        changes visibly when it has the focus (an outline, a box shadow, or another
-        background, colour or border): (visible, what was seen)."""
+    def unseen_focus(self, stops: int = 40) -> tuple[int, list[str]]:
+        """Tab from the top of the page through its first `stops` links and controls, and
+        name those whose look does not change when they have the focus (no outline, no new
+        box shadow, the same background, colour, border and underline as without it):
+        (how many were focused, those that show nothing)."""
         self.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
-        body = self.find("body")
-        body.send_keys(Keys.TAB)
+        self.find("body").send_keys(Keys.TAB)
         style = """
-            const el = document.activeElement;
+            const el = arguments[0] || document.activeElement;
             if (!el || el === document.body) return null;
             const s = getComputedStyle(el);
-            return {tag: el.tagName + (el.id ? '#' + el.id : '') + ' ' +
-                         (el.textContent || '').trim().slice(0, 30),
-                    outline: s.outlineStyle + ' ' + s.outlineWidth + ' ' + s.outlineColor,
-                    outlineStyle: s.outlineStyle, outlineWidth: parseFloat(s.outlineWidth),
+            return {what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' "' +
+                          (el.textContent || el.value || '').trim().slice(0, 30) + '"',
+                    outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0,
                     shadow: s.boxShadow, background: s.backgroundColor, color: s.color,
                     border: s.borderColor + ' ' + s.borderWidth,
                     decoration: s.textDecorationLine + ' ' + s.textDecorationThickness};
         """
-        focused = self.js(style)
-        if focused is None:
-            return False, "Tab focused nothing"
-        # The same element without the focus: what the focus changes is what shows it.
-        self.js("const el = document.activeElement; el.setAttribute('data-focus-probe', '');"
-                " el.blur();")  # fmt: skip
-        blurred = self.js(
-            style.replace("document.activeElement", "document.querySelector('[data-focus-probe]')")
+        focused: list[dict[str, Any]] = []
+        for n in range(stops):
+            seen = self.js(style)
+            if seen is None or self.js(
+                "return document.activeElement.hasAttribute('data-focus-probe')"
+            ):
+                break  # nothing focusable, or round the page and back to the first
+            self.js("document.activeElement.setAttribute('data-focus-probe', arguments[0])", n)
+            focused.append(seen)
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+        # The same elements without the focus: what the focus changes is what shows it.
+        self.js("document.activeElement && document.activeElement.blur()")
+        unseen = []
+        for n, with_focus in enumerate(focused):
+            element = self.js(
+                "return document.querySelector(`[data-focus-probe='${arguments[0]}']`)", n
+            )
+            without = self.js(style, element) if element is not None else None
+            if without is None:
+                continue
+            shows = (with_focus["outline"] and not without["outline"]) or any(
+                with_focus[k] != without[k]
+                for k in ("shadow", "background", "color", "border", "decoration")
+            )
+            if not shows:
+                unseen.append(with_focus["what"])
+        self.js(
+            "document.querySelectorAll('[data-focus-probe]')"
+            ".forEach(e => e.removeAttribute('data-focus-probe'))"
         )
-        self.js("document.querySelector('[data-focus-probe]').removeAttribute('data-focus-probe')")
-        outline = focused["outlineStyle"] != "none" and focused["outlineWidth"] > 0
-        shadow = focused["shadow"] != "none" and focused["shadow"] != blurred["shadow"]
-        changed = any(
-            focused[k] != blurred[k] for k in ("background", "color", "border", "decoration")
-        )
-        return bool(outline or shadow or changed), f"{focused} (without the focus: {blurred})"
+        return len(focused), unseen
 
     def resources(self) -> list[Resource]:
         entries = self.js(

@@ -10,14 +10,16 @@ every page:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.portal.e2e.browser import WIDTHS, Browser
+from tests.portal.e2e.browser import SCREENSHOTS, WIDTHS, Browser
 from tests.portal.e2e.conftest import Scenario, needles
 from tests.portal.e2e.services import Services, wait_for
 from tools.pii_scan import find
@@ -26,6 +28,9 @@ pytestmark = pytest.mark.e2e
 
 MAX_BYTES_BEFORE_IMAGES = 300 * 1024
 BLOCKING = ("serious", "critical")
+# What every page weighed and what axe said of it, all impacts: for people, beside the
+# screenshots (the minor and moderate findings fail nothing, and are worth reading).
+SUMMARY = SCREENSHOTS / "summary.json"
 
 # name -> the page's path, from what the scenario put in.
 PAGES: dict[str, Callable[[Scenario], str]] = {
@@ -62,35 +67,54 @@ def published(services: Services, scenario: Scenario) -> Scenario:
     return scenario
 
 
-def problems_of(browser: Browser) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def summary() -> Iterator[dict[str, Any]]:
+    pages: dict[str, Any] = {}
+    yield pages
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    SUMMARY.write_text(json.dumps(pages, indent=1, ensure_ascii=False, sort_keys=True))
+
+
+def problems_of(browser: Browser, seen: dict[str, Any]) -> dict[str, str]:
     """What the open page fails of the checks every page must pass, by check."""
     found: dict[str, str] = {}
     lang = browser.lang()
     if lang != "th":
         found["lang"] = f'<html lang="{lang}">, not "th"'
-    blocking = [v for v in browser.axe() if v.impact in BLOCKING]
+    violations = browser.axe()
+    seen["axe"] = [str(v) for v in violations]
+    blocking = [v for v in violations if v.impact in BLOCKING]
     if blocking:
         found["axe"] = "\n  ".join(str(v) for v in blocking)
     unlabelled = browser.unlabelled_controls()
     if unlabelled:
         found["labels"] = "\n  ".join(unlabelled)
-    visible, seen = browser.focus_visible()
-    if not visible:
-        found["focus"] = f"no visible change when focused: {seen}"
+    stops, unseen = browser.unseen_focus()
+    seen["focus_stops"] = stops
+    if stops == 0:
+        found["focus"] = "Tab focuses nothing"
+    elif unseen:
+        found["focus"] = f"no visible focus on {len(unseen)} of {stops}: " + ", ".join(unseen)
     return found
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page", list(PAGES))
 def test_every_page_is_accessible_light_and_photographed(
-    browser: Browser, published: Scenario, page: str, width: int
+    browser: Browser, published: Scenario, summary: dict[str, Any], page: str, width: int
 ) -> None:
     browser.open(PAGES[page](published), width)
     shot = browser.screenshot(page)
     assert shot.stat().st_size > 0
     # Weighed first: the checks below inject axe-core, which is the test's, not the page's.
     weight, counted = browser.weight()
-    found = problems_of(browser)
+    seen: dict[str, Any] = {
+        "path": browser.path,
+        "kb_before_images": round(weight / 1024, 1),
+        "resources": {urlsplit(r.name).path: r.bytes for r in counted},
+    }
+    summary[f"{page}-{width}"] = seen
+    found = problems_of(browser, seen)
     if weight > MAX_BYTES_BEFORE_IMAGES:
         heaviest = sorted(counted, key=lambda r: -r.bytes)[:8]
         found["weight"] = f"{weight / 1024:.0f} KB before images: " + ", ".join(
