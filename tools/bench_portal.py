@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--url", help="measure this running portal instead of one of our own")
     parser.add_argument("--seed", type=int, default=2569)
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="PATH", help="another page to time"
+    )
     args = parser.parse_args(argv)
     profile = stack.get_profile(args.profile)
     out_dir = REPO / "bench-results"
@@ -345,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(timeout=30) as client:
             held = wait_loaded(client, base, wanted) if own is not None else kept(client, base)
             home = measure(client, base + "/", args.warmup, args.requests)
+            others = {p: measure(client, base + p, args.warmup, args.requests) for p in args.also}
     finally:
         if own is not None:
             own.stop()
@@ -353,12 +357,17 @@ def main(argv: list[str] | None = None) -> int:
         "portal": "own process, published projections" if own else base,
         "read_model": held,
         "cpu_count": os.cpu_count(),
+        # The machine is shared: a busy one (load above its cores) stretches the tail.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "home": home,
+        "pages": others,
     }
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"portal-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"bench portal: {held.get('cases', 0)} cases held; results in {path.relative_to(REPO)}")
+    for page, timed in others.items():
+        print(f"bench portal: {page} p50 {timed['p50_ms']:.1f} ms, p95 {timed['p95_ms']:.1f} ms")
     print(f"bench portal: home p50 {home['p50_ms']:.1f} ms, p95 {home['p95_ms']:.1f} ms")
     return 0
 
