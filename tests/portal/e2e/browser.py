@@ -113,6 +113,15 @@ class Browser:
             mobile=width < 600,
         )
 
+    @contextmanager
+    def without_javascript(self) -> Iterator[None]:
+        """The page's own scripts off (the tests' still run, through the driver)."""
+        self.cdp("Emulation.setScriptExecutionDisabled", value=True)
+        try:
+            yield
+        finally:
+            self.cdp("Emulation.setScriptExecutionDisabled", value=False)
+
     def open(self, path: str, width: int | None = None) -> None:
         if width is not None and width != self.width:
             self.resize(width)

@@ -97,16 +97,15 @@ def fill(browser: Browser, name: str, value: str) -> None:
     element.send_keys(value)
 
 
-def test_a_report_on_the_web_form_is_found_on_the_tracker(
-    browser: Browser, services: Services, tmp_path: Path
-) -> None:
-    browser.open("/report", 360)
+def send_report(browser: Browser, photo: Path) -> str:
+    """Fill in /report as a citizen would, send it, and read the case number shown."""
+    browser.open("/report")
     fill(browser, "text", FORM_TEXT)
-    fill(browser, "category", "")  # optional: the first category offered
+    fill(browser, "category", "")  # optional: left to the SAO
     fill(browser, "village", "4")
     fill(browser, "lat", "15.1532")
     fill(browser, "lon", "103.0421")
-    field(browser, "photo").send_keys(str(photo_with_metadata(tmp_path / "photo.jpg")))
+    field(browser, "photo").send_keys(str(photo_with_metadata(photo)))
     contact = {"contact_name": str(REPORTER), "contact_phone": REPORTER_PHONE,
                "contact_email": REPORTER_EMAIL}  # fmt: skip
     for name, value in contact.items():
@@ -118,15 +117,15 @@ def test_a_report_on_the_web_form_is_found_on_the_tracker(
     fill(browser, "human_answer", answer_of(question))
     browser.find("form button[type='submit'], form input[type='submit']").click()
     browser.settle()
-
     shown = CASE_NUMBER.search(browser.text())
     assert shown, f"no case number after sending the form:\n{browser.text()[:1500]}"
-    case_id = shown.group(0)
-    tracking = browser.find(f"a[href$='/track/{case_id}']")
+    return shown.group(0)
+
+
+def shows_assigned(browser: Browser, services: Services, case_id: str) -> None:
+    """The tracker, reloaded until it shows the case with the owner routing gave it; and
+    the matter in its redacted words."""
     department = services.assigned(case_id)["department"]
-    tracking.click()
-    browser.settle()
-    assert browser.path == f"/track/{case_id}"
     assigned = labels().label("status", "assigned")
     owner = portal_names()["departments"][department][0]
 
@@ -136,11 +135,38 @@ def test_a_report_on_the_web_form_is_found_on_the_tracker(
 
     browser.reload_until(f"{case_id} assigned to {owner}", shows_its_owner)
     text = browser.text()
-    # The tracker shows the matter, redacted: none of what the citizen said of themselves.
     for personal in (str(NAMED_IN_TEXT), PHONE_IN_TEXT, NATIONAL_ID, str(REPORTER)):
         assert personal not in text
     assert "กิ่งไม้ใหญ่หักขวางถนน" in text
+
+
+def test_a_report_on_the_web_form_is_found_on_the_tracker(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    browser.resize(360)
+    case_id = send_report(browser, tmp_path / "photo.jpg")
+    browser.find(f"a[href$='/track/{case_id}']").click()
+    browser.settle()
+    assert browser.path == f"/track/{case_id}"
+    shows_assigned(browser, services, case_id)
     browser.screenshot("journey-tracked")
+
+
+def test_without_javascript_a_report_is_sent_and_found_by_its_number(
+    browser: Browser, services: Services, tmp_path: Path
+) -> None:
+    """Every page but the map works without JavaScript (issue 13): the form is sent and
+    the case found by typing its number on /track."""
+    browser.resize(1280)
+    with browser.without_javascript():
+        case_id = send_report(browser, tmp_path / "photo.jpg")
+        browser.open("/track")
+        fill(browser, "case", case_id)
+        browser.find("form button[type='submit']").click()
+        browser.settle()
+        shows_assigned(browser, services, case_id)
+        assert case_id in browser.path, browser.path
+        browser.screenshot("journey-no-javascript")
 
 
 def test_an_unknown_case_number_gets_a_thai_message_not_an_error_page(browser: Browser) -> None:

@@ -11,6 +11,7 @@ every page:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -153,3 +154,33 @@ def test_no_download_shows_the_personal_data_put_in(
     assert published.web_case in r.text and published.phone_case in r.text
     hits = find(needles(), r.text, path)
     assert not hits, "\n".join(f"{h.kind} {h.masked()} in {h.where}" for h in hits)
+
+
+def test_the_english_switch_and_thai_digits_are_remembered_and_undone(
+    browser: Browser, published: Scenario
+) -> None:
+    """Thai first; English and Thai digits a click away, remembered (a cookie), and as
+    accessible as the Thai pages."""
+    try:
+        browser.open("/", 1280)
+        browser.find("a[hreflang='en']").click()
+        browser.settle()
+        assert browser.lang() == "en"
+        assert "Sra Phon Thong" in browser.text()
+        blocking = [str(v) for v in browser.axe() if v.impact in BLOCKING]
+        assert not blocking, "\n".join(blocking)
+        browser.open("/projects")  # remembered on the next page
+        assert browser.lang() == "en"
+        browser.find("a[hreflang='th']").click()
+        browser.settle()
+        assert browser.lang() == "th"
+
+        browser.find("a[href*='digits=thai']").click()
+        browser.settle()
+        assert re.search("[๐-๙]{4}", browser.text()), browser.text()[:1000]
+        browser.find("a[href*='digits=arabic']").click()
+        browser.settle()
+        assert not re.search("[๐-๙]{4}", browser.text())
+    finally:
+        # The other tests read the site as a first-time visitor does: in Thai.
+        browser.driver.delete_all_cookies()
