@@ -167,7 +167,7 @@ def _fiscal_year(request: Request) -> int:
     if raw.isdigit() and 2400 <= int(raw) <= 2800:
         return int(raw)
     cases = handlers_of(request).model.cases.values()
-    return figures.shown_year(cases, fiscal_year_be(_now(request)))
+    return figures.shown_year(figures.case_years(cases), fiscal_year_be(_now(request)))
 
 
 # --------------------------------------------------------------------------- home
@@ -177,9 +177,10 @@ async def home(request: Request) -> Response:
     handlers = handlers_of(request)
     model = handlers.model
     current = fiscal_year_be(_now(request))
-    fiscal_year = figures.shown_year(model.cases.values(), current)
+    fiscal_year = figures.shown_year(figures.case_years(model.cases.values()), current)
+    answered = figures.shown_year({f.fiscal_year for f in model.facts.values()}, current)
     numbers = figures.year_numbers(
-        model.cases.values(), model.facts.values(), fiscal_year, _now(request)
+        model.cases.values(), model.facts.values(), fiscal_year, _now(request), answered
     )
     return render(request, "home.html", numbers=numbers, current=current)
 
@@ -351,9 +352,11 @@ async def stats(request: Request) -> Response:
         },
     }
     years = figures.fiscal_years(model.cases.values(), model.facts.values(), current)
+    answered_years = sorted({f.fiscal_year for f in model.facts.values()}, reverse=True)
     return render(
         request,
         "stats.html",
+        answered_years=answered_years,
         year=year,
         numbers=numbers,
         fiscal_year=fiscal_year,

@@ -84,12 +84,18 @@ class YearNumbers:
     within_deadline_percent: float | None
     median_days_to_resolve: float | None
     satisfaction: list[tuple[str, float | None, int]]  # (question id, % satisfied, answers)
+    satisfaction_year: int  # answers count in the year given, which may differ (home page)
 
 
 def year_numbers(
-    cases: Iterable[Case], facts: Iterable[Fact], fiscal_year: int, now: datetime
+    cases: Iterable[Case],
+    facts: Iterable[Fact],
+    fiscal_year: int,
+    now: datetime,
+    satisfaction_year: int | None = None,
 ) -> YearNumbers:
     mine = of_year(cases, fiscal_year)
+    answered = fiscal_year if satisfaction_year is None else satisfaction_year
     resolved = [c for c in mine if resolved_at(c) is not None]
     judged = met = 0
     for case in mine:
@@ -104,7 +110,8 @@ def year_numbers(
         resolved=len(resolved),
         within_deadline_percent=round(100 * met / judged, 1) if judged else None,
         median_days_to_resolve=round(statistics.median(days), 1) if days else None,
-        satisfaction=satisfaction_by_question([f for f in facts if f.fiscal_year == fiscal_year]),
+        satisfaction=satisfaction_by_question([f for f in facts if f.fiscal_year == answered]),
+        satisfaction_year=answered,
     )
 
 
@@ -175,10 +182,13 @@ def year_stats(cases: Iterable[Case], facts: Iterable[Fact], fiscal_year: int) -
     )
 
 
-def shown_year(cases: Iterable[Case], current: int) -> int:
-    """The fiscal year a page opens on: the current one, or, before it has any case (the
+def case_years(cases: Iterable[Case]) -> set[int]:
+    return {fiscal_year_of(c) for c in cases if c.kind.value != "improvement_action"}
+
+
+def shown_year(years: set[int], current: int) -> int:
+    """The fiscal year a figure opens on: the current one, or, before it has anything (the
     first days of October, or data replayed from an earlier year), the latest that has."""
-    years = {fiscal_year_of(c) for c in cases if c.kind.value != "improvement_action"}
     if current in years or not years:
         return current
     return max(years)

@@ -136,6 +136,10 @@ def test_pages_clamp() -> None:
 
 def test_pages_open_on_the_current_year_or_the_latest_with_cases() -> None:
     old = resolved_case("SPT-2566-000001", NOW.replace(year=2023, month=5), 3)
-    assert figures.shown_year([], 2570) == 2570
-    assert figures.shown_year([old], 2570) == 2566
-    assert figures.shown_year([old, case()], 2570) == 2570
+    assert figures.shown_year(figures.case_years([]), 2570) == 2570
+    assert figures.shown_year(figures.case_years([old]), 2570) == 2566
+    assert figures.shown_year(figures.case_years([old, case()]), 2570) == 2570
+    # Survey answers count in the year they were given, which the home page may show apart.
+    numbers = figures.year_numbers([old], [fact("a", {"staff": 5})], 2566, NOW, 2570)
+    assert numbers.received == 1 and numbers.satisfaction == [("staff", 100.0, 1)]
+    assert numbers.satisfaction_year == 2570
