@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
 
+import bson
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -199,6 +200,7 @@ class AggregateStore:
         cas: Cas | None = None,
         after_write: Callable[[Document], Awaitable[None]] | None = None,
         look_every: float = 60.0,
+        remember: int = 0,
     ) -> None:
         self.collection = collection
         self._claims = collection.database[f"{collection.name}_claims"]
@@ -228,6 +230,10 @@ class AggregateStore:
         # last read, and up to which version of which life each aggregate's events are out.
         self._seen: Lru[Stored] = Lru(10_000)
         self._published: Lru[tuple[str, int]] = Lru(50_000)
+        # The last `remember` documents this store wrote, as BSON (a copy nobody can change):
+        # read again from here instead of the server. If another writer moved one on since,
+        # the save built on it loses the version race and its retry reads the server.
+        self._written: Lru[bytes] | None = Lru(remember) if remember else None
 
     async def cas(self) -> Cas:
         if self._cas is None:
@@ -245,7 +251,12 @@ class AggregateStore:
     async def get(self, doc_id: Any, projection: Document | None = None) -> Document | None:
         if projection is not None:
             return await self.collection.find_one({"_id": doc_id}, projection)
-        doc = await self.collection.find_one({"_id": doc_id})
+        kept = self._written.get(doc_id) if self._written is not None else None
+        doc: Document | None
+        if kept is not None:
+            doc = bson.decode(kept, codec_options=self.collection.codec_options)
+        else:
+            doc = await self.collection.find_one({"_id": doc_id})
         if doc is None:
             return None
         self._seen.put(doc_id, Stored.of(doc))
@@ -264,6 +275,8 @@ class AggregateStore:
         items = [{**e.to_item(), "v": version} for e in emissions]
         body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
         tracked = bool(items) or self._after_write is not None
+        if self._written is not None:
+            self._written.pop(doc_id)  # until this write is known to have landed
         if tracked:
             await self._mark(doc_id, version)
         seen = self._seen.pop(doc_id)
@@ -289,6 +302,10 @@ class AggregateStore:
                     raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
             else:
                 await self._replace_claimed(body, expected_version, seen.write_id)
+        if self._written is not None:
+            self._written.put(
+                doc_id, bson.encode(body, codec_options=self.collection.codec_options)
+            )
         if self._after_write is not None:
             await self._after_write(body)
         if pending:

@@ -121,7 +121,8 @@ class MongoSubmissionRepository:
     def __init__(self, db: AsyncDatabase[Document], publisher: RawPublisher) -> None:
         self._submissions = db["submissions"]
         self._keys = db["submission_keys"]
-        self._relay = AggregateStore(self._submissions, publisher)
+        # A case is read again moments after it is filed (routing's answer): from memory.
+        self._relay = AggregateStore(self._submissions, publisher, remember=2_000)
         # Unique and gap-free in this process; the unique index on case_id guards the rest.
         self._numbers = SequenceDrawer(db["counters"])
         self._key_inserts = BulkWriter(self._keys)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
 
+from bson.codec_options import CodecOptions
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -56,6 +57,8 @@ def _project(doc: Doc, projection: Doc | None) -> Doc:
 
 
 class FakeCollection:
+    codec_options: CodecOptions[Doc] = CodecOptions(tz_aware=True)
+
     def __init__(self, database: FakeDatabase, name: str) -> None:
         self.database = database
         self.name = name

@@ -4,6 +4,7 @@ modes: a version moves once, a stale writer cannot overwrite, a lost race is ret
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -118,6 +119,37 @@ async def test_concurrent_changes_both_land_one_after_a_retry(cas: Cas) -> None:
     assert sorted(d["version"] for d in done if d) == [2, 3]
     assert (fake.docs["a1"]["n"], fake.docs["a1"]["version"]) == (2, 3)  # no lost update
     assert decisions == [0, 0, 1]  # both decided on version 1; the loser decided again
+
+
+@MODES
+async def test_what_a_store_wrote_it_reads_from_memory_and_another_writer_still_wins(
+    cas: Cas,
+) -> None:
+    fake, seed = await seeded(cas)
+    mine = AggregateStore(seed.collection, FakePublisher(), cas=cas, remember=10)
+    other = AggregateStore(mine.collection, FakePublisher(), cas=cas)
+    await mine.save(
+        {"_id": "b1", "n": 0, "at": datetime(2026, 12, 1, tzinfo=UTC)}, expected_version=0
+    )
+    fake.docs["b1"]["n"] = -1  # not what it wrote: a read that reached the server would see it
+    kept = await mine.get("b1")
+    assert kept is not None and (kept["n"], kept["at"].utcoffset()) == (0, timedelta(0))
+    kept["n"] = 42  # a copy: changing it changes nothing remembered
+    again = await mine.get("b1")
+    assert again is not None and again["n"] == 0
+    # Another process moves it on: the change built on the remembered version loses the
+    # race, and its retry reads the server.
+    fake.docs["b1"]["n"] = 0
+    assert await other.get("b1") is not None
+    await other.save({"_id": "b1", "n": 5}, expected_version=1)
+
+    def increment(current: Document | None) -> tuple[Document, list[Emission]]:
+        assert current is not None
+        return {**current, "n": current["n"] + 1}, []
+
+    done = await change(mine, "b1", increment, policy=NO_WAIT)
+    assert done is not None and (done["n"], done["version"]) == (6, 3)
+    assert (fake.docs["b1"]["n"], fake.docs["b1"]["version"]) == (6, 3)
 
 
 @MODES
