@@ -361,7 +361,7 @@ def readable_routes() -> list[Get]:
 
     auditor = frozenset({Role.AUDITOR})
     out: list[Get] = []
-    for service in ("intake", "routing", "survey", "compliance"):
+    for service in STAGES:
         module = importlib.import_module(f"services.{service}.http")
         for route in module.routes():
             methods = getattr(route, "methods", None) or set()
@@ -583,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.hits else 0
 
 
-STAGES = ("intake", "routing", "survey", "compliance")
+# The services whose answers are scanned: the four APIs and the public website.
+STAGES = ("intake", "routing", "survey", "compliance", "portal")
 
 
 if __name__ == "__main__":
