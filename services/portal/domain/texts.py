@@ -40,10 +40,7 @@ CHANNEL = {
 }
 DEADLINE = {
     "acknowledge": ("รับทราบเรื่อง", "Acknowledge"),
-    "respond": (
-        "ตอบผู้ร้องภายใน 15 วัน (พ.ร.ฎ. ว่าด้วยหลักเกณฑ์และวิธีการบริหารกิจการบ้านเมืองที่ดี พ.ศ. 2546 ม.38)",
-        "Reply within 15 days (Royal Decree on Good Governance B.E. 2546, s. 38)",
-    ),
+    "respond": ("ตอบผู้ร้องภายใน 15 วัน", "Reply within 15 days"),
 }
 DEADLINE_STATE = {
     "met": ("ทันกำหนด", "Met"),
