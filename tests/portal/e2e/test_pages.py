@@ -48,6 +48,7 @@ PAGES: dict[str, Callable[[Scenario], str]] = {
     "data-dictionary": lambda s: "/data-dictionary",
 }
 DOWNLOADS = ("/cases.csv", "/cases.json")
+CASE_NUMBER = re.compile(r"SPT-\d{4}-\d{6}")
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +117,12 @@ def test_every_page_is_accessible_light_and_photographed(
     }
     summary[f"{page}-{width}"] = seen
     found = problems_of(browser, seen)
+    # Libraries, fonts and data are the site's own (issue 13: served locally); only map
+    # tiles may come from elsewhere, and the tests configure no tile server.
+    site = urlsplit(browser.base_url).netloc
+    elsewhere = [r.name for r in browser.resources() if urlsplit(r.name).netloc != site]
+    if elsewhere:
+        found["third parties"] = ", ".join(elsewhere)
     if weight > MAX_BYTES_BEFORE_IMAGES:
         heaviest = sorted(counted, key=lambda r: -r.bytes)[:8]
         found["weight"] = f"{weight / 1024:.0f} KB before images: " + ", ".join(
@@ -184,3 +191,51 @@ def test_the_english_switch_and_thai_digits_are_remembered_and_undone(
     finally:
         # The other tests read the site as a first-time visitor does: in Thai.
         browser.driver.delete_all_cookies()
+
+
+def test_the_map_draws_located_cases_without_a_tile_server(
+    browser: Browser, published: Scenario
+) -> None:
+    """Leaflet, served by the site, puts the located cases on the map even though no tile
+    server answers (none is configured in the tests); a point leads to its case."""
+    browser.open("/cases", 1280)
+    assert browser.exists("#map.leaflet-container"), "Leaflet did not start on /cases"
+    points = browser.find_all("#map path.leaflet-interactive")
+    assert points, "no located case on the map"
+    # A point is a 12-px SVG circle, under Leaflet's panes: clicked as a mouse would.
+    browser.js(
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true, view: window}))",
+        points[0],
+    )
+    link = browser.find(".leaflet-popup a[href^='/track/']")
+    assert CASE_NUMBER.search(link.text), link.text
+
+
+def test_the_statistics_are_drawn_by_chartjs(browser: Browser, published: Scenario) -> None:
+    browser.open("/stats", 1280)
+    canvases = browser.find_all("canvas")
+    assert canvases, "no chart on /stats"
+    drawn = browser.js("return window.Chart ? Object.keys(window.Chart.instances).length : 0")
+    assert drawn == len(canvases), f"{drawn} of {len(canvases)} charts drawn"
+    # The same figures as tables, for readers without a screen or JavaScript.
+    assert browser.find_all("table"), "no table beside the charts"
+
+
+@pytest.mark.parametrize("form", ["report", "survey"])
+def test_a_form_sent_with_mistakes_says_so_accessibly(
+    browser: Browser, published: Scenario, form: str
+) -> None:
+    """Sent empty, a form comes back with its mistakes named in Thai (role="alert", each
+    field marked aria-invalid), and the page with its errors passes every check too."""
+    path = "/report" if form == "report" else f"/survey/{published.visited_token}"
+    browser.open(path, 360)
+    if form == "report":
+        browser.find("#human_answer").send_keys("0")
+    browser.find("form button[type='submit']").click()
+    browser.settle()
+    alert = browser.find("[role='alert']")
+    assert re.search("[ก-๙]{4,}", alert.text), alert.text
+    assert browser.find_all("[aria-invalid='true']") or form == "survey"
+    browser.screenshot(f"{form}-mistakes")
+    found = problems_of(browser, {})
+    assert not found, "\n".join(f"- {check}: {detail}" for check, detail in found.items())
