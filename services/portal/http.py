@@ -153,7 +153,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     for name, value in ui.cookies.items():
         response.set_cookie(name, value, max_age=365 * 86_400, samesite="lax", httponly=True)
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # A survey link's token stays on this site; no other site frames a form of ours.
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
@@ -724,19 +726,21 @@ async def _pass_on(request: Request, service: str, path: str) -> Response:
     return Response(reply.content, media_type=reply.content_type or "text/html")
 
 
-def _year_param(request: Request) -> int:
+def _year_param(request: Request) -> int | None:
     raw = thai_digits_to_arabic(request.path_params["fiscal_year"])
-    if not (raw.isdigit() and 2400 <= int(raw) <= 2800):
-        raise ApiError(404, "not_found", "no such fiscal year")
-    return int(raw)
+    return int(raw) if raw.isdigit() and 2400 <= int(raw) <= 2800 else None
 
 
 async def ita_satisfaction(request: Request) -> Response:
-    return await _pass_on(request, "survey", f"/v1/reports/satisfaction/{_year_param(request)}")
+    if (year := _year_param(request)) is None:
+        return render(request, "not_found.html", status=404)
+    return await _pass_on(request, "survey", f"/v1/reports/satisfaction/{year}")
 
 
 async def ita_evidence(request: Request) -> Response:
-    return await _pass_on(request, "compliance", f"/v1/evidence/{_year_param(request)}.html")
+    if (year := _year_param(request)) is None:
+        return render(request, "not_found.html", status=404)
+    return await _pass_on(request, "compliance", f"/v1/evidence/{year}.html")
 
 
 # --------------------------------------------------------------------------- static files

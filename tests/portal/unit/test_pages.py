@@ -233,3 +233,7 @@ async def test_ita_lists_the_downloads_and_passes_them_on(site: PortalService) -
         assert report.status_code == 200 and report.text == "<html>report</html>"
         pack = await c.get("/ita/evidence/2570")  # the fake compliance knows none: 404
         assert pack.status_code == 404 and "ไม่พบเอกสารนี้" in pack.text
+        nonsense = await c.get("/ita/satisfaction/next-year")
+        assert nonsense.status_code == 404 and nonsense.headers["content-type"].startswith(
+            "text/html"
+        )
