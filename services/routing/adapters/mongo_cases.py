@@ -27,7 +27,7 @@ from services.routing.domain.model import (
     TimelineEntry,
     Timer,
 )
-from shared.mongo import Document, once
+from shared.mongo import BulkWriter, Document, once
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, ensure_index
 
@@ -311,6 +311,7 @@ class MongoCaseRepository:
         self._history = db["case_history"]
         self._db = db
         self._store = AggregateStore(self._cases, publisher, after_write=self._project)
+        self._new_entries = BulkWriter(self._index)
         self._open = OpenCases()
         # Other replicas' changes show at the next reload, a background loop's work.
         self.reload_every = reload_every
@@ -351,7 +352,10 @@ class MongoCaseRepository:
     async def _project(self, doc: Document) -> None:
         """Write the index entry of this version of the case (the writer holds it)."""
         entry = index_entry(doc)
-        await self._index.replace_one({"_id": doc["_id"]}, entry, upsert=True)
+        # A new case's entry is inserted, with other new cases' (far cheaper than an upsert
+        # on FerretDB); one already there (re-projected after a crash) is replaced.
+        if doc.get("version") != 1 or not await self._new_entries.insert(entry):
+            await self._index.replace_one({"_id": doc["_id"]}, entry, upsert=True)
         self._open.put(entry)
 
     # -- CaseRepository ----------------------------------------------------------------
