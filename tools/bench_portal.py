@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import random
 import re
 import signal
@@ -285,6 +287,76 @@ def wait_loaded(client: httpx.Client, base: str, wanted: dict[str, int]) -> dict
         time.sleep(0.5)
 
 
+# --------------------------------------------------------------------------- in process
+
+
+class _Unused:
+    """The ports the pages being timed never call: no database, no other service."""
+
+    async def save_case(self, case: Any) -> bool:
+        return True
+
+    async def save_project(self, project: Any) -> bool:
+        return True
+
+    async def save_fact(self, fact: Any) -> bool:
+        return True
+
+    async def load(self) -> tuple[list[Any], list[Any], list[Any]]:
+        return [], [], []
+
+    async def keep(self, photo_id: str, jpeg: bytes) -> str:
+        return ""
+
+    async def request(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        from services.portal.ports import Reply
+
+        return Reply(503)
+
+
+def in_process(args: argparse.Namespace) -> tuple[dict[str, int], dict[str, Any], dict[str, Any]]:
+    """The portal's ASGI app in this process, its read model filled directly: the render
+    alone, without HTTP or the event loop's other work (and with --cprofile, where it goes)."""
+    from services.portal.bootstrap import create_service
+    from services.portal.settings import PortalSettings
+
+    unused = _Unused()
+    service = create_service(
+        PortalSettings(rate_limit_per_second=0, human_check_secret="bench"),
+        store=unused,
+        photos=unused,
+        upstream=unused,
+    )
+    rng = random.Random(args.seed)
+    now = datetime.now(UTC)
+    model = service.handlers.model
+    for case in cases(args.cases, now, rng):
+        model.take_case(case)
+    for project in projects(12, now, rng):
+        model.take_project(project)
+    for fact in facts(600, now, rng):
+        model.take_fact(fact)
+    held = {"cases": len(model.cases), "projects": len(model.projects),
+            "satisfaction": len(model.facts)}  # fmt: skip
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        transport = httpx.ASGITransport(app=service.asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:
+            profiler = cProfile.Profile() if args.cprofile else None
+            if profiler is not None:
+                profiler.enable()
+            home = await measure_async(client, "/", args.warmup, args.requests)
+            if profiler is not None:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
+            others = {p: await measure_async(client, p, args.warmup, args.requests)
+                      for p in args.also}  # fmt: skip
+        return home, others
+
+    home, others = asyncio.run(run())
+    return held, home, others
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -306,6 +378,26 @@ def measure(client: httpx.Client, url: str, warmup: int, n: int) -> dict[str, An
         r.raise_for_status()
         size = len(r.content)
         times.append(elapsed * 1000)
+    return figures(times, warmup, size)
+
+
+async def measure_async(client: httpx.AsyncClient, url: str, warmup: int, n: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        (await client.get(url)).raise_for_status()
+    times: list[float] = []
+    size = 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = await client.get(url)
+        elapsed = time.perf_counter() - t0
+        r.raise_for_status()
+        size = len(r.content)
+        times.append(elapsed * 1000)
+    return figures(times, warmup, size)
+
+
+def figures(times: list[float], warmup: int, size: int) -> dict[str, Any]:
+    n = len(times)
     ordered = sorted(times)
     return {
         "requests": n,
@@ -330,12 +422,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--also", action="append", default=[], metavar="PATH", help="another page to time"
     )
+    parser.add_argument(
+        "--in-process", action="store_true", help="render in this process, without HTTP"
+    )
+    parser.add_argument(
+        "--cprofile", type=int, default=0, metavar="N", help="in process: the N top functions"
+    )
     args = parser.parse_args(argv)
     profile = stack.get_profile(args.profile)
     out_dir = REPO / "bench-results"
     own: OwnPortal | None = None
     try:
-        if args.url:
+        if args.in_process:
+            base = "in process"
+            held, home, others = in_process(args)
+        elif args.url:
             base = args.url.rstrip("/")
         else:
             own = OwnPortal(profile, out_dir / "logs")
@@ -345,16 +446,19 @@ def main(argv: list[str] | None = None) -> int:
             wanted = asyncio.run(
                 publish(profile.kafka_bootstrap, own.prefix, args.cases, args.seed)
             )
-        with httpx.Client(timeout=30) as client:
-            held = wait_loaded(client, base, wanted) if own is not None else kept(client, base)
-            home = measure(client, base + "/", args.warmup, args.requests)
-            others = {p: measure(client, base + p, args.warmup, args.requests) for p in args.also}
+        if not args.in_process:
+            with httpx.Client(timeout=30) as client:
+                held = wait_loaded(client, base, wanted) if own else kept(client, base)
+                home = measure(client, base + "/", args.warmup, args.requests)
+                others = {p: measure(client, base + p, args.warmup, args.requests)
+                          for p in args.also}  # fmt: skip
     finally:
         if own is not None:
             own.stop()
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "portal": "own process, published projections" if own else base,
+        "requests": "sequential, one keep-alive connection" if base != "in process" else "ASGI",
         "read_model": held,
         "cpu_count": os.cpu_count(),
         # The machine is shared: a busy one (load above its cores) stretches the tail.
