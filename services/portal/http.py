@@ -640,6 +640,10 @@ async def report_submit(request: Request) -> Response:
             photo = None
         elif not photo:
             photo = None
+    if not values.get("text", "").strip():  # said with the other mistakes, all at once
+        errors["text"] = ("กรุณาเล่าเรื่องที่ต้องการแจ้ง", "Please describe the matter")
+    if not values.get("text", "").strip():  # said with the other mistakes, all at once
+        errors["text"] = ("กรุณาเล่าเรื่องที่ต้องการแจ้ง", "Please describe the matter")
     if not handlers.human_passes(values.get("human_token", ""), values.get("human_answer", "")):
         errors["human_answer"] = ("คำตอบไม่ถูกต้อง กรุณาคำนวณใหม่", "Wrong answer: please try again")
     lat, lon = _float(values.get("lat", "")), _float(values.get("lon", ""))

@@ -162,6 +162,8 @@ async def test_refusals_are_shown_on_the_form_and_nothing_is_sent() -> None:
             "/report", data={"text": " ", "human_token": token, "human_answer": answer}
         )
         assert empty.status_code == 422 and 'id="err-text"' in empty.text
+        both = await c.post("/report", data={"text": "", "human_token": token, "human_answer": "0"})
+        assert 'id="err-text"' in both.text and 'id="err-human_answer"' in both.text
     assert upstream.calls == []
 
 
