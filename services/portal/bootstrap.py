@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from services.portal import http, subscribers
 from services.portal.adapters.config_files import load_site
@@ -14,6 +15,7 @@ from services.portal.metrics import PortalMetrics
 from services.portal.ports import PhotoStore, ReadStore, Upstream
 from services.portal.settings import PortalSettings
 from shared.clock import Clock, SystemClock
+from shared.outbox import periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
 
@@ -33,8 +35,23 @@ def create_service(
     runtime = build_runtime(settings, with_mongo=None in (store, photos))
     if store is None:
         store = MongoReadStore(runtime.db)
+    clock = clock or SystemClock()
     if photos is None:
-        photos = MongoPhotoStore(runtime.db)
+        kept = MongoPhotoStore(runtime.db)
+        retention = timedelta(days=settings.photo_retention_days)
+
+        async def purge_photos() -> int:
+            return await kept.purge(clock.now() - retention)
+
+        runtime.loops.append(
+            periodic(
+                purge_photos,
+                settings.photo_purge_seconds,
+                "web-form photos past their retention deleted",
+                first_after=min(60.0, settings.photo_purge_seconds),
+            )
+        )
+        photos = kept
     if upstream is None:
         client = HttpUpstream(
             {name: settings.url_of(name) for name in ("intake", "survey", "compliance")},
@@ -48,7 +65,7 @@ def create_service(
         photos,
         upstream,
         site or load_site(settings.org_id, settings.config_dir),
-        clock or SystemClock(),
+        clock,
         PortalMetrics(runtime.registry),
         org_id=settings.org_id,
         human_secret=secret,

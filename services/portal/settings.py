@@ -40,6 +40,10 @@ class PortalSettings(ServiceSettings):
     page_size: int = 50
     # The web form: a photo of at most this many bytes, re-encoded without its metadata.
     max_photo_bytes: int = 5_000_000
+    # A photo can show people and houses: it is kept as long as intake keeps a citizen's
+    # words (INTAKE_VAULT_RETENTION_DAYS' default), then deleted, checked this often.
+    photo_retention_days: int = 730
+    photo_purge_seconds: float = 3600.0
     max_form_bytes: int = 6_000_000
     # Reports per client address: a burst, then one every `report_every_seconds`.
     report_burst: int = 5

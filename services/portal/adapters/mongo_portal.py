@@ -93,3 +93,9 @@ class MongoPhotoStore:
             if not is_duplicate_key(exc):  # the same photo sent again: kept already
                 raise
         return f"portal-photo:{photo_id}"
+
+    async def purge(self, kept_since: datetime) -> int:
+        """Delete the photos stored before `kept_since`. A filter on `stored_at` reads the
+        whole (small) collection: an hourly housekeeping round, never a per-request path."""
+        result = await self._photos.delete_many({"stored_at": {"$lt": kept_since}})
+        return int(result.deleted_count)

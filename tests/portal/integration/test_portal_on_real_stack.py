@@ -83,3 +83,23 @@ async def test_a_published_case_appears_on_its_tracking_page(
         r = await http.get(f"/track/{CASE}")
         assert r.status_code == 200 and "ลอกท่อแล้ว" in r.text, "kept across a restart"
         assert (await http.get("/track/SPT-2570-999999")).status_code == 404
+
+
+async def test_web_form_photos_are_kept_once_and_deleted_after_their_retention(
+    real_settings: Callable[..., Any],
+) -> None:
+    from services.portal.adapters.mongo_portal import MongoPhotoStore
+    from shared.mongo import create_client
+
+    settings = real_settings(PortalSettings)
+    client = create_client(settings.mongodb_url, app_name="portal-test")
+    try:
+        photos = MongoPhotoStore(client[settings.mongodb_database])
+        ref = await photos.keep("abc", b"\xff\xd8jpeg")
+        assert ref == "portal-photo:abc"
+        assert await photos.keep("abc", b"\xff\xd8jpeg") == ref, "the same photo again: kept"
+        now = datetime.now(UTC)
+        assert await photos.purge(now - timedelta(days=1)) == 0
+        assert await photos.purge(now + timedelta(minutes=1)) == 1
+    finally:
+        await client.close()
