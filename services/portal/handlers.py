@@ -147,6 +147,7 @@ class PortalHandlers:
             )
         lat, lon = form.lat, form.lon
         attachments: list[dict[str, str]] = []
+        photo_id: str | None = None
         if form.photo:
             try:
                 photo = clean(form.photo)
@@ -157,7 +158,8 @@ class PortalHandlers:
                     lat, lon = photo.lat, photo.lon
                     outcome.located_by_photo = True
                 if not outcome.errors:
-                    ref = await self.photos.keep(photo.photo_id, photo.jpeg)
+                    photo_id = photo.photo_id
+                    ref = await self.photos.keep(photo_id, photo.jpeg)
                     attachments.append({"kind": "image", "ref": ref})
         if outcome.errors:
             self.metrics.reports.labels("refused").inc()
@@ -192,8 +194,11 @@ class PortalHandlers:
         )
         if reply.status in (200, 201, 202) and isinstance(reply.body, dict):
             self.metrics.reports.labels("accepted").inc()
+            case_id = str(reply.body["case_id"])
+            if photo_id is not None:
+                await self.photos.link(photo_id, case_id)
             return ReportOutcome(
-                case_id=str(reply.body["case_id"]),
+                case_id=case_id,
                 status=202,
                 located_by_photo=outcome.located_by_photo,
             )

@@ -43,9 +43,12 @@ from services.portal.domain.texts import STATUS, label
 from services.portal.handlers import PortalHandlers, ReportOutcome, WebReport
 from services.portal.ports import Reply
 from services.portal.settings import PortalSettings
-from shared.access import Endpoint, anyone
+from shared.access import CASE_WORKERS, Endpoint, anyone, roles
+from shared.audit import audit_trail
+from shared.auth import Forbidden, principal
 from shared.http import JSON, ApiError, ErrorTable, app_state
 from shared.limits import Identify, TokenBucket
+from shared.roles import Role
 from shared.taxonomy import codes as category_codes
 from shared.thai import fiscal_year_be, thai_digits_to_arabic
 
@@ -763,6 +766,27 @@ async def static(request: Request) -> Response:
     )
 
 
+# --------------------------------------------------------------------------- for officers
+
+
+async def photo(request: Request) -> Response:
+    """A web-form photo, for the officers of its case's department and the executives; each
+    look recorded on the audit trail first (a photo may show people and houses)."""
+    who = await principal(request)
+    handlers = handlers_of(request)
+    photo_id = request.path_params["photo_id"]
+    found = await handlers.photos.get(photo_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no photo {photo_id}")
+    jpeg, case_id = found
+    case = handlers.model.cases.get(case_id) if case_id else None
+    mine = case is not None and case.department is not None and case.department == who.department
+    if not (who.has(Role.EXECUTIVE) or mine):
+        raise Forbidden("the photo of a case of another department")
+    await audit_trail(request).record(who, request, "photo.read", f"case:{case_id or '-'}")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
 PUBLIC = anyone("the public website: published figures and redacted cases only (measure 1)")
 FORMS = anyone("the citizen's own channel: rate-limited, with a human check or the survey token")
 ASSETS = anyone("the site's styles, scripts and fonts")
@@ -791,4 +815,5 @@ def routes() -> list[BaseRoute]:
         Endpoint("/ita/satisfaction/{fiscal_year}", ita_satisfaction, ["GET"], PUBLIC),
         Endpoint("/ita/evidence/{fiscal_year}", ita_evidence, ["GET"], PUBLIC),
         Endpoint("/static/{path:path}", static, ["GET"], ASSETS),
+        Endpoint("/v1/photos/{photo_id}", photo, ["GET"], roles(*CASE_WORKERS)),
     ]

@@ -27,6 +27,12 @@ class PhotoStore(Protocol):
     async def keep(self, photo_id: str, jpeg: bytes) -> str:
         """Keep a cleaned photo; returns the reference an attachment carries."""
 
+    async def link(self, photo_id: str, case_id: str) -> None:
+        """Note the case the photo came with (who may see it follows from the case)."""
+
+    async def get(self, photo_id: str) -> tuple[bytes, str | None] | None:
+        """The photo and its case, if kept."""
+
 
 @dataclass(frozen=True)
 class Reply:

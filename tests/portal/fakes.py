@@ -59,10 +59,19 @@ class FakeReadStore:
 class FakePhotos:
     def __init__(self) -> None:
         self.kept: dict[str, bytes] = {}
+        self.cases: dict[str, str] = {}
 
     async def keep(self, photo_id: str, jpeg: bytes) -> str:
         self.kept[photo_id] = jpeg
         return f"portal-photo:{photo_id}"
+
+    async def link(self, photo_id: str, case_id: str) -> None:
+        self.cases[photo_id] = case_id
+
+    async def get(self, photo_id: str) -> tuple[bytes, str | None] | None:
+        if photo_id not in self.kept:
+            return None
+        return self.kept[photo_id], self.cases.get(photo_id)
 
 
 class FakeUpstream:

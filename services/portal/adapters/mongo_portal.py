@@ -94,6 +94,15 @@ class MongoPhotoStore:
                 raise
         return f"portal-photo:{photo_id}"
 
+    async def link(self, photo_id: str, case_id: str) -> None:
+        await self._photos.update_one({"_id": photo_id}, {"$set": {"case_id": case_id}})
+
+    async def get(self, photo_id: str) -> tuple[bytes, str | None] | None:
+        doc = await self._photos.find_one({"_id": photo_id})
+        if doc is None:
+            return None
+        return bytes(doc["data"]), doc.get("case_id")
+
     async def purge(self, kept_since: datetime) -> int:
         """Delete the photos stored before `kept_since`. A filter on `stored_at` reads the
         whole (small) collection: an hourly housekeeping round, never a per-request path."""

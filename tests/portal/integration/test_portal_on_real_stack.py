@@ -98,6 +98,9 @@ async def test_web_form_photos_are_kept_once_and_deleted_after_their_retention(
         ref = await photos.keep("abc", b"\xff\xd8jpeg")
         assert ref == "portal-photo:abc"
         assert await photos.keep("abc", b"\xff\xd8jpeg") == ref, "the same photo again: kept"
+        await photos.link("abc", CASE)
+        assert await photos.get("abc") == (b"\xff\xd8jpeg", CASE)
+        assert await photos.get("nope") is None
         now = datetime.now(UTC)
         assert await photos.purge(now - timedelta(days=1)) == 0
         assert await photos.purge(now + timedelta(minutes=1)) == 1

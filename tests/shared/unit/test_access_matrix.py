@@ -43,6 +43,7 @@ PARAMS = {
     "service_code": "road",
     "request_id": "SPT-2569-999999",
     "rest:path": "nothing/here",
+    "photo_id": "no-such-photo",
 }
 
 
