@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.portal.adapters.images import PhotoRefused, clean
 from services.portal.domain import human
@@ -22,6 +23,7 @@ from shared.events.survey import PublicSatisfactionCounted
 log = logging.getLogger("ruam.portal")
 
 MAX_REPORT_TEXT = 5_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class PortalHandlers:
         self.human_secret = human_secret
         self.human_ttl = human_ttl
         self.model = ReadModel()
+        # Figures of the pages, by what they were computed for, at `_memo_revision`.
+        self._memo: dict[Hashable, Any] = {}
+        self._memo_revision = -1
 
     # ------------------------------------------------------------------- read model
 
@@ -114,6 +119,18 @@ class PortalHandlers:
         await self.store.save_fact(fact)
         self.model.take_fact(fact)
         self._gauge()
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`, remembered until the read model changes: the home page and the
+        statistics are figures over every case, the same for every reader in between.
+        `key` names everything else they depend on (the year, the minute for deadlines)."""
+        if self._memo_revision != self.model.revision:
+            self._memo.clear()
+            self._memo_revision = self.model.revision
+        if key not in self._memo:
+            self._memo[key] = compute()
+        found: T = self._memo[key]
+        return found
 
     def _gauge(self) -> None:
         self.metrics.kept.labels("cases").set(len(self.model.cases))

@@ -109,21 +109,26 @@ class ReadModel:
     cases: dict[str, Case] = field(default_factory=dict)
     projects: dict[str, Project] = field(default_factory=dict)
     facts: dict[str, Fact] = field(default_factory=dict)
+    # Grows with every change: figures computed at one revision hold until the next.
+    revision: int = 0
 
     def take_case(self, case: Case) -> bool:
         if not newer_case(self.cases.get(case.case_id), case):
             return False
         self.cases[case.case_id] = case
+        self.revision += 1
         return True
 
     def take_project(self, project: Project) -> bool:
         if not newer_project(self.projects.get(project.project_id), project):
             return False
         self.projects[project.project_id] = project
+        self.revision += 1
         return True
 
     def take_fact(self, fact: Fact) -> bool:
         if fact.fact_id in self.facts:
             return False
         self.facts[fact.fact_id] = fact
+        self.revision += 1
         return True

@@ -237,3 +237,13 @@ async def test_ita_lists_the_downloads_and_passes_them_on(site: PortalService) -
         assert nonsense.status_code == 404 and nonsense.headers["content-type"].startswith(
             "text/html"
         )
+
+
+async def test_the_figures_are_computed_again_once_the_read_model_changes(
+    site: PortalService, client: httpx.AsyncClient
+) -> None:
+    assert "รับเรื่อง 3" in text_of((await client.get("/")).text)
+    assert "รับเรื่อง 3" in text_of((await client.get("/")).text)  # remembered
+    site.handlers.model.take_case(case("SPT-2570-000009"))
+    assert "รับเรื่อง 4" in text_of((await client.get("/")).text)
+    assert "ถนน 3" in text_of((await client.get("/stats")).text)
