@@ -34,6 +34,7 @@ from services.portal.domain import thai as fmt
 from services.portal.domain.figures import CaseFilter
 from services.portal.domain.model import (
     DONE_STATUSES,
+    Case,
     deadlines,
     is_big,
     month_of,
@@ -241,7 +242,7 @@ def _case_page(request: Request, case_id: str) -> Response:
 # --------------------------------------------------------------------------- public cases
 
 
-def _chosen(request: Request) -> tuple[CaseFilter, list[Any]]:
+def _chosen(request: Request) -> tuple[CaseFilter, list[Case]]:
     chosen = CaseFilter.of(dict(request.query_params))
     return chosen, figures.listed(handlers_of(request).model.cases.values(), chosen)
 
@@ -249,11 +250,8 @@ def _chosen(request: Request) -> tuple[CaseFilter, list[Any]]:
 async def cases(request: Request) -> Response:
     chosen, found = _chosen(request)
     raw_page = thai_digits_to_arabic(request.query_params.get("page", "1"))
-    shown, pages = figures.page_of(
-        found, int(raw_page) if raw_page.isdigit() else 1, settings_of(request).page_size
-    )
-    page = int(raw_page) if raw_page.isdigit() else 1
-    page = min(max(1, page), pages)
+    wanted = int(raw_page) if raw_page.isdigit() else 1
+    shown, page, pages = figures.page_of(found, wanted, settings_of(request).page_size)
     # [id, lat, lon, status] per point and the status names once: a thousand points stay
     # a few dozen kilobytes of the page.
     located = [

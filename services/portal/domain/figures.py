@@ -246,8 +246,8 @@ def record(case: Case, now: datetime) -> dict[str, Any]:
     }
 
 
-def page_of(items: list[Case], page: int, size: int) -> tuple[list[Case], int]:
-    """One page (1-based, clamped) and the number of pages."""
+def page_of(items: list[Case], page: int, size: int) -> tuple[list[Case], int, int]:
+    """One page's items, its number (1-based, clamped to those there are) and how many."""
     pages = max(1, -(-len(items) // size))
     page = min(max(1, page), pages)
-    return items[(page - 1) * size : page * size], pages
+    return items[(page - 1) * size : page * size], page, pages

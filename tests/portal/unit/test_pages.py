@@ -247,3 +247,22 @@ async def test_the_figures_are_computed_again_once_the_read_model_changes(
     site.handlers.model.take_case(case("SPT-2570-000009"))
     assert "รับเรื่อง 4" in text_of((await client.get("/")).text)
     assert "ถนน 3" in text_of((await client.get("/stats")).text)
+
+
+async def test_the_list_is_paginated() -> None:
+    service = portal(page_size=2)
+    for n in range(1, 6):
+        service.handlers.model.take_case(case(f"SPT-2570-{n:06d}"))
+    transport = httpx.ASGITransport(app=service.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal") as c:
+        first = await c.get("/cases")
+        last = await c.get("/cases", params={"page": "๙๙"})
+
+    def rows(html: str) -> list[str]:  # the list's case numbers (the map has every point)
+        body = html[html.index('<table class="cases">') :]
+        return re.findall(r'<td><a href="/track/([^"]+)">', body)
+
+    assert rows(first.text) == ["SPT-2570-000005", "SPT-2570-000004"]
+    assert 'rel="next" href="/cases?page=2"' in first.text and 'rel="prev"' not in first.text
+    assert rows(last.text) == ["SPT-2570-000001"]
+    assert "หน้า 3 / 3" in text_of(last.text)

@@ -129,9 +129,9 @@ def test_an_open_data_record_has_exactly_the_dictionarys_fields() -> None:
 
 def test_pages_clamp() -> None:
     items = [case(f"SPT-2570-{n:06d}") for n in range(1, 6)]
-    assert figures.page_of(items, 2, 2) == (items[2:4], 3)
-    assert figures.page_of(items, 99, 2) == (items[4:], 3)
-    assert figures.page_of([], 1, 2) == ([], 1)
+    assert figures.page_of(items, 2, 2) == (items[2:4], 2, 3)
+    assert figures.page_of(items, 99, 2) == (items[4:], 3, 3)
+    assert figures.page_of([], 1, 2) == ([], 1, 1)
 
 
 def test_pages_open_on_the_current_year_or_the_latest_with_cases() -> None:
