@@ -189,3 +189,29 @@ async def test_the_handlers_keep_the_newest_of_their_own_organisation() -> None:
     await restarted.handlers.load()
     assert restarted.handlers.model.cases[newer.case_id].status == "assigned"
     assert set(restarted.handlers.model.facts) == {"f"}
+
+
+def test_the_timeline_keeps_its_first_steps_and_the_newest() -> None:
+    from services.intake.domain.progress import FIRST_STEPS, MAX_STEPS
+
+    r = record()
+    for seq in range(1, 80):
+        r.apply(
+            CaseStatusChanged(
+                org_id=ORG,
+                occurred_at=AT + timedelta(hours=seq),
+                payload=CaseStatusChangedPayload(
+                    case_id=CASE,
+                    from_status="x",
+                    to_status="in_progress" if seq % 2 else "pending_citizen",
+                    action="note",
+                    seq=seq,
+                ),
+            ),
+            org_id=ORG,
+        )
+    steps = r.public_payload().timeline
+    assert len(steps) == MAX_STEPS
+    assert steps[0].at == AT + timedelta(hours=1)
+    assert steps[FIRST_STEPS - 1].at == AT + timedelta(hours=FIRST_STEPS)
+    assert steps[-1].at == AT + timedelta(hours=79)
