@@ -25,6 +25,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -87,6 +89,8 @@ class Browser:
             options.add_argument(arg)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(60)
+        # axe-core on a long page of a busy two-core machine takes seconds, not thirty.
+        self.driver.set_script_timeout(120)
         # Every page is weighed as a first visit: nothing may come from the cache.
         self.cdp("Network.enable")
         self.cdp("Network.setCacheDisabled", cacheDisabled=True)
@@ -129,16 +133,25 @@ class Browser:
         self.settle()
 
     def settle(self) -> None:
-        """Until the document, its fonts and the requests the load started are done."""
-        deadline = time.monotonic() + 30
+        """Until the document and its fonts are loaded (polled: a script left waiting on a
+        page that navigates away would never answer)."""
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.js("return document.readyState") == "complete":
-                break
+            if self.js(
+                "return document.readyState === 'complete'"
+                " && (!document.fonts || document.fonts.status === 'loaded')"
+            ):
+                return
             time.sleep(0.1)
-        self.driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "(document.fonts ? document.fonts.ready : Promise.resolve()).then(() => done(true));"
-        )
+        raise AssertionError(f"{self.path} not loaded within 60 s")
+
+    def click_and_wait(self, element: WebElement) -> None:
+        """Click what leads to another page (a link, a form's button) and wait for that
+        page: the old one gone, the new one loaded."""
+        old = self.find("html")
+        element.click()
+        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        self.settle()
 
     @property
     def path(self) -> str:

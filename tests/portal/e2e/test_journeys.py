@@ -115,8 +115,7 @@ def send_report(browser: Browser, photo: Path) -> str:
         consent.click()
     question = browser.find("label[for='human_answer']").text
     fill(browser, "human_answer", answer_of(question))
-    browser.find("form button[type='submit'], form input[type='submit']").click()
-    browser.settle()
+    browser.click_and_wait(browser.find("form button[type='submit']"))
     shown = CASE_NUMBER.search(browser.text())
     assert shown, f"no case number after sending the form:\n{browser.text()[:1500]}"
     return shown.group(0)
@@ -145,8 +144,7 @@ def test_a_report_on_the_web_form_is_found_on_the_tracker(
 ) -> None:
     browser.resize(360)
     case_id = send_report(browser, tmp_path / "photo.jpg")
-    browser.find(f"a[href$='/track/{case_id}']").click()
-    browser.settle()
+    browser.click_and_wait(browser.find(f"a[href$='/track/{case_id}']"))
     assert browser.path == f"/track/{case_id}"
     shows_assigned(browser, services, case_id)
     browser.screenshot("journey-tracked")
@@ -162,8 +160,7 @@ def test_without_javascript_a_report_is_sent_and_found_by_its_number(
         case_id = send_report(browser, tmp_path / "photo.jpg")
         browser.open("/track")
         fill(browser, "case", case_id)
-        browser.find("form button[type='submit']").click()
-        browser.settle()
+        browser.click_and_wait(browser.find("form button[type='submit']"))
         shows_assigned(browser, services, case_id)
         assert case_id in browser.path, browser.path
         browser.screenshot("journey-no-javascript")
@@ -198,8 +195,7 @@ def test_the_survey_of_a_resolved_case_is_answered(
         Select(select).select_by_index(len(Select(select).options) - 1)
     for comment in form.find_elements(By.TAG_NAME, "textarea"):
         comment.send_keys("ขอบคุณเจ้าหน้าที่ที่มาแก้ไขให้รวดเร็ว")
-    form.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
-    browser.settle()
+    browser.click_and_wait(form.find_element(By.CSS_SELECTOR, "button[type='submit']"))
 
     def answered() -> dict[str, Any] | None:
         r = services.call("GET", "survey", "/v1/surveys", as_="palad",
@@ -226,8 +222,7 @@ def test_a_project_over_ten_million_baht_shows_its_participation_requirements(
     browser.open("/projects", 1280)
     browser.reload_until(scenario.project_id, lambda: browser.exists(
         f"a[href$='/projects/{scenario.project_id}']"))  # fmt: skip
-    browser.find(f"a[href$='/projects/{scenario.project_id}']").click()
-    browser.settle()
+    browser.click_and_wait(browser.find(f"a[href$='/projects/{scenario.project_id}']"))
     assert browser.path == f"/projects/{scenario.project_id}"
     text = browser.text()
     assert "25,000,000" in text

@@ -170,23 +170,19 @@ def test_the_english_switch_and_thai_digits_are_remembered_and_undone(
     accessible as the Thai pages."""
     try:
         browser.open("/", 1280)
-        browser.find("a[hreflang='en']").click()
-        browser.settle()
+        browser.click_and_wait(browser.find("a[hreflang='en']"))
         assert browser.lang() == "en"
         assert "Sra Phon Thong" in browser.text()
         blocking = [str(v) for v in browser.axe() if v.impact in BLOCKING]
         assert not blocking, "\n".join(blocking)
         browser.open("/projects")  # remembered on the next page
         assert browser.lang() == "en"
-        browser.find("a[hreflang='th']").click()
-        browser.settle()
+        browser.click_and_wait(browser.find("a[hreflang='th']"))
         assert browser.lang() == "th"
 
-        browser.find("a[href*='digits=thai']").click()
-        browser.settle()
+        browser.click_and_wait(browser.find("a[href*='digits=thai']"))
         assert re.search("[๐-๙]{4}", browser.text()), browser.text()[:1000]
-        browser.find("a[href*='digits=arabic']").click()
-        browser.settle()
+        browser.click_and_wait(browser.find("a[href*='digits=arabic']"))
         assert not re.search("[๐-๙]{4}", browser.text())
     finally:
         # The other tests read the site as a first-time visitor does: in Thai.
@@ -208,7 +204,9 @@ def test_the_map_draws_located_cases_without_a_tile_server(
         points[0],
     )
     link = browser.find(".leaflet-popup a[href^='/track/']")
-    assert CASE_NUMBER.search(link.text), link.text
+    # Read as the DOM has it: the popup fades in, and until then Selenium sees no text.
+    text = link.get_attribute("textContent") or ""
+    assert CASE_NUMBER.search(text), text
 
 
 def test_the_statistics_are_drawn_by_chartjs(browser: Browser, published: Scenario) -> None:
@@ -231,8 +229,7 @@ def test_a_form_sent_with_mistakes_says_so_accessibly(
     browser.open(path, 360)
     if form == "report":
         browser.find("#human_answer").send_keys("0")
-    browser.find("form button[type='submit']").click()
-    browser.settle()
+    browser.click_and_wait(browser.find("form button[type='submit']"))
     alert = browser.find("[role='alert']")
     assert re.search("[ก-๙]{4,}", alert.text), alert.text
     assert browser.find_all("[aria-invalid='true']") or form == "survey"
