@@ -97,14 +97,16 @@ def fill(browser: Browser, name: str, value: str) -> None:
     element.send_keys(value)
 
 
-def send_report(browser: Browser, photo: Path) -> str:
-    """Fill in /report as a citizen would, send it, and read the case number shown."""
+def send_report(browser: Browser, photo: Path, *, typed_location: bool = True) -> str:
+    """Fill in /report as a citizen would, send it, and read the case number shown.
+    Without a typed location, the place is the one in the photo's EXIF."""
     browser.open("/report")
     fill(browser, "text", FORM_TEXT)
     fill(browser, "category", "")  # optional: left to the SAO
     fill(browser, "village", "4")
-    fill(browser, "lat", "15.1532")
-    fill(browser, "lon", "103.0421")
+    if typed_location:
+        fill(browser, "lat", "15.1532")
+        fill(browser, "lon", "103.0421")
     field(browser, "photo").send_keys(str(photo_with_metadata(photo)))
     contact = {"contact_name": str(REPORTER), "contact_phone": REPORTER_PHONE,
                "contact_email": REPORTER_EMAIL}  # fmt: skip
@@ -153,11 +155,12 @@ def test_a_report_on_the_web_form_is_found_on_the_tracker(
 def test_without_javascript_a_report_is_sent_and_found_by_its_number(
     browser: Browser, services: Services, tmp_path: Path
 ) -> None:
-    """Every page but the map works without JavaScript (issue 13): the form is sent and
-    the case found by typing its number on /track."""
+    """Every page but the map works without JavaScript (issue 13): the form is sent, its
+    place read from the photo, and the case found by typing its number on /track."""
     browser.resize(1280)
     with browser.without_javascript():
-        case_id = send_report(browser, tmp_path / "photo.jpg")
+        case_id = send_report(browser, tmp_path / "photo.jpg", typed_location=False)
+        assert "พิกัดในรูปภาพ" in browser.text(), browser.text()[:1500]
         browser.open("/track")
         fill(browser, "case", case_id)
         browser.click_and_wait(browser.find("form button[type='submit']"))
