@@ -100,6 +100,7 @@ class RoutingHandlers:
         # Its own few threads, not the loop's default executor (which also resolves Kafka's
         # host names): a burst of long texts queues here, not in front of a reconnect.
         self._ranking = ThreadPoolExecutor(RANKING_THREADS, thread_name_prefix="ruam-ranker")
+        self._deciding = asyncio.Lock()
 
     def directory(self, org_id: str | None = None) -> Directory:
         return self.directories.get(org_id or self.org_id)
@@ -158,13 +159,19 @@ class RoutingHandlers:
             links=dict(p.links),
         )
         ranking = await self.rank(p.text)
-        loads = await self._assignment_loads()
-        facts = lifecycle.receive(case, ranking, directory, loads, now)
-        match = likely_duplicate(
-            case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES)
-        )
-        if match is not None:
-            case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason
+        # New cases are decided one at a time, each counted as open before its save: in a
+        # burst handled concurrently, the next one sees this one's load and text.
+        async with self._deciding:
+            loads = await self._assignment_loads()
+            facts = lifecycle.receive(case, ranking, directory, loads, now)
+            match = likely_duplicate(
+                case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES)
+            )
+            if match is not None:
+                case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason
+            if case.officer_id:
+                loads[case.officer_id] = loads.get(case.officer_id, 0) + 1
+            self.cases.reserve(case)
         try:
             await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))
         except ConcurrencyError:
@@ -173,9 +180,6 @@ class RoutingHandlers:
             await self.cases.flush(p.case_id)
             assert stored is not None
             return stored
-        if case.officer_id:
-            # Count it at once: the next case of a burst must see this one's load.
-            loads[case.officer_id] = loads.get(case.officer_id, 0) + 1
         self._count(facts, case)
         await self.cases.flush(case.case_id)
         return case

@@ -18,6 +18,10 @@ from shared.outbox import Emission
 class CaseRepository(Protocol):
     async def get(self, case_id: str) -> Case | None: ...
 
+    def reserve(self, case: Case) -> None:
+        """Count a new case as open at once, before its save lands: the next case decided
+        (of a burst handled concurrently) sees its officer's load and it as a duplicate."""
+
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
         """Store the case with the events it produced, in one atomic write.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,9 +103,18 @@ class FakeCaseRepository:
         self.publisher = publisher or FakePublisher()
         self.store = OutboxStore(self.publisher)
         self.filed: dict[str, list[Any]] = {}
+        # Decided and counted as open, not yet stored (the real working set's entries).
+        self.reserved: dict[str, Case] = {}
 
     def all(self) -> list[Case]:
         return [c for c in (self.store.load(k) for k in self.store.docs) if c is not None]
+
+    def working_set(self) -> list[Case]:
+        stored = {c.case_id: c for c in self.all()}
+        return [*stored.values(), *(c for k, c in self.reserved.items() if k not in stored)]
+
+    def reserve(self, case: Case) -> None:
+        self.reserved[case.case_id] = copy.deepcopy(case)
 
     async def get(self, case_id: str) -> Case | None:
         case = self.store.load(case_id)
@@ -112,6 +123,7 @@ class FakeCaseRepository:
         return case  # type: ignore[no-any-return]
 
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
+        await asyncio.sleep(0)  # a real save waits for the database: others run meanwhile
         for chunk in case.file_history():  # filed first, as the real repository does
             self.filed[chunk.chunk_id] = list(chunk.entries)
         case.version = self.store.save(case.case_id, case, case.version, emissions)
@@ -168,7 +180,7 @@ class FakeCaseRepository:
 
     async def loads(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for c in self.all():
+        for c in self.working_set():
             if c.is_open and c.officer_id:
                 out[c.officer_id] = out.get(c.officer_id, 0) + 1
         return out
@@ -179,7 +191,7 @@ class FakeCaseRepository:
 
     async def duplicate_candidates(self, case: Case, limit: int) -> list[Candidate]:
         out = []
-        for c in self.all():
+        for c in self.working_set():
             if not c.is_open or c.case_id == case.case_id:
                 continue
             near = False

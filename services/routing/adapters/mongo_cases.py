@@ -368,6 +368,9 @@ class MongoCaseRepository:
         self._open.put(index_entry(doc))
         return from_document(doc)
 
+    def reserve(self, case: Case) -> None:
+        self._open.put(index_entry(to_document(case)))
+
     async def save(self, case: Case, emissions: Sequence[Emission]) -> None:
         # Filed before the case that no longer holds them; a chunk never changes, so a
         # save that then loses its race and is decided again files the same chunk again.

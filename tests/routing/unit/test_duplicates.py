@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from services.routing.domain.duplicates import Candidate, haversine_m, likely_duplicate
@@ -75,3 +76,21 @@ async def test_a_new_case_is_flagged_and_officers_merge_it() -> None:
     )
     assert merged.status == "duplicate" and merged.duplicate_of == "SPT-2569-000001"
     assert (await repo.get("SPT-2569-000001")).status == "assigned"  # type: ignore[union-attr]
+
+
+async def test_a_burst_handled_concurrently_sees_each_case_before_deciding_the_next() -> None:
+    h, repo = make_handlers(FixedClock(NOW))
+    loc = {"lat": 15.72, "lon": 103.51}
+    burst = [
+        received(f"SPT-2569-00000{i}", location=loc, received_at=NOW + timedelta(minutes=i))
+        for i in range(1, 7)
+    ]
+    cases = await asyncio.gather(*(h.on_case_received(event) for event in burst))
+    # Decided one after the other: all but the first see an earlier one as a duplicate...
+    assert [c.likely_duplicate_of is None for c in cases].count(True) == 1
+    # ...and the least-loaded rule sees each assignment before the next.
+    officers = [c.officer_id for c in cases]
+    loads = await repo.loads()
+    assert max(loads.values()) - min(loads.values()) <= 1, officers
+    assert len(set(officers)) > 1, officers
+    assert not repo.reserved.keys() - {c.case_id for c in repo.all()}
