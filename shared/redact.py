@@ -31,9 +31,15 @@ _PHONE = re.compile(
     rf"(?<![0-9๐-๙])(?:\+?(?:66|๖๖){SEP}(?:\(?0\)?)?|\(?[0๐]){D}(?:{SEP}{D}){{7,8}}(?![0-9๐-๙])"
 )
 _LINE_USER = re.compile(r"\bU[0-9a-f]{32}\b")
+# Words after which a number is the place's own (หมู่ 4, ซอย 11), not a house's.
+_PLACE_WORDS = ("หมู่", "ม.", "ซอย", "ซ.", "ถนน", "ถ.", "ตำบล", "ต.")
+_NOT_AFTER_PLACE = "".join(f"(?<!{re.escape(w + gap)})" for w in _PLACE_WORDS for gap in ("", " "))
 _HOUSE = re.compile(
     rf"(?:บ้านเลขที่|เลขที่|บ้านเลข|บ้าน)\s*{D}+(?:\s*/\s*{D}+)?"
     rf"|(?<![0-9๐-๙/]){D}{{1,4}}/{D}{{1,4}}(?![0-9๐-๙/])(?=\s*(?:หมู่|ม\.|ถ\.|ถนน|ซ\.|ซอย|ต\.|ตำบล))"
+    # A bare number before the street or village of an address: "10 ซอย สุขุมวิท 11".
+    rf"|(?:^|(?<=\s)){_NOT_AFTER_PLACE}{D}{{1,4}}(?![0-9๐-๙/])"
+    rf"(?=\s*(?:หมู่(?!บ้าน)|ม\.|ถ\.|ถนน|ซ\.|ซอย))"
 )
 # Words that start like a title but are not one (นายก = mayor, คุณภาพ = quality...).
 _NOT_NAMES = (

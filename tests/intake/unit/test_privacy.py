@@ -109,6 +109,16 @@ def test_names_titles_and_house_numbers_are_scrubbed() -> None:
     assert "หมู่ที่ 4" in out and "ไม่ได้รับเบี้ยยังชีพ" in out
 
 
+def test_a_bare_house_number_before_the_street_or_village_is_scrubbed() -> None:
+    # A Traffy report's address, as the demo's public text had it.
+    assert redact("ไฟทางดับหน้า 10 ซอย สุขุมวิท 11") == "ไฟทางดับหน้า [บ้านเลขที่] ซอย สุขุมวิท 11"
+    assert redact("12 หมู่ 4 น้ำไม่ไหล") == "[บ้านเลขที่] หมู่ 4 น้ำไม่ไหล"
+    assert redact("99 ถ.พหลโยธิน") == "[บ้านเลขที่] ถ.พหลโยธิน"
+    # The numbers of the places themselves, and counts, stay.
+    for kept in ("ถนนพัง หมู่ 4 ซอย 3", "ซอย 5 ถนนพัง", "ไฟดับ 3 หมู่บ้าน", "หลุม 2 จุด ซอย 7"):
+        assert redact(kept) == kept
+
+
 def test_words_that_merely_start_like_titles_are_kept() -> None:
     text = "นายก อบต. ไม่ตอบ คุณภาพน้ำประปาแย่ นางพยาบาลบอกว่า"
     assert redact(text) == text
