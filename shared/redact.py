@@ -31,8 +31,8 @@ _PHONE = re.compile(
     rf"(?<![0-9๐-๙])(?:\+?(?:66|๖๖){SEP}(?:\(?0\)?)?|\(?[0๐]){D}(?:{SEP}{D}){{7,8}}(?![0-9๐-๙])"
 )
 _LINE_USER = re.compile(r"\bU[0-9a-f]{32}\b")
-# Words after which a number is the place's own (หมู่ 4, ซอย 11), not a house's.
-_PLACE_WORDS = ("หมู่", "ม.", "ซอย", "ซ.", "ถนน", "ถ.", "ตำบล", "ต.")
+# Words after which a number is the place's own (หมู่ 4, ซอย 11) or a year, not a house's.
+_PLACE_WORDS = ("หมู่", "ม.", "ซอย", "ซ.", "ถนน", "ถ.", "ตำบล", "ต.", "ปี", "พ.ศ.", "ค.ศ.")
 _NOT_AFTER_PLACE = "".join(f"(?<!{re.escape(w + gap)})" for w in _PLACE_WORDS for gap in ("", " "))
 _HOUSE = re.compile(
     rf"(?:บ้านเลขที่|เลขที่|บ้านเลข|บ้าน)\s*{D}+(?:\s*/\s*{D}+)?"
