@@ -213,6 +213,32 @@ class Browser:
             for v in result
         ]
 
+    def overflow(self) -> list[str]:
+        """What sticks out of the viewport sideways, making the whole page scroll (a wide
+        table in a box of its own that scrolls is fine): empty when nothing does."""
+        found = self.js(
+            """
+            const width = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= width) return [];
+            const out = [];
+            for (const el of document.body.querySelectorAll('*')) {
+              const box = el.getBoundingClientRect();
+              if (box.right > width + 1 && getComputedStyle(el).position !== 'fixed') {
+                let inside = false;  // within something that scrolls by itself
+                for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+                  const o = getComputedStyle(p).overflowX;
+                  if (o === 'auto' || o === 'scroll' || o === 'hidden') { inside = true; break; }
+                }
+                if (!inside) out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+                  + (el.className && typeof el.className === 'string' ? '.' + el.className : '')
+                  + ' right ' + Math.round(box.right) + 'px');
+              }
+            }
+            return out.slice(0, 8);
+            """
+        )
+        return [str(x) for x in found]
+
     def lang(self) -> str:
         return str(self.js("return document.documentElement.getAttribute('lang') || ''"))
 

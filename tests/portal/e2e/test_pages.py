@@ -123,6 +123,10 @@ def test_every_page_is_accessible_light_and_photographed(
     elsewhere = [r.name for r in browser.resources() if urlsplit(r.name).netloc != site]
     if elsewhere:
         found["third parties"] = ", ".join(elsewhere)
+    # Usable on a phone: nothing makes the whole page scroll sideways.
+    wide = browser.overflow()
+    if wide:
+        found["width"] = f"wider than {width} px: " + ", ".join(wide)
     if weight > MAX_BYTES_BEFORE_IMAGES:
         heaviest = sorted(counted, key=lambda r: -r.bytes)[:8]
         found["weight"] = f"{weight / 1024:.0f} KB before images: " + ", ".join(
