@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local import stack, web_assets
-from shared.thai import fiscal_year_be
+from shared.thai import fiscal_year_be, to_bangkok
 from tests.portal.e2e.browser import Browser, chromium_missing
 from tests.portal.e2e.services import Services
 from tools.pii_scan import Name, Needles, needles_from
@@ -63,6 +63,7 @@ class Scenario:
     visited_token: str
     project_id: str  # over 10,000,000 baht: it owes public participation
     fiscal_year: int
+    campaign_id: str  # the general satisfaction campaign open today
 
 
 @pytest.fixture(scope="session")
@@ -170,4 +171,14 @@ def seed(services: Services) -> Scenario:
         visited_token=services.survey_token(resolved[1]),
         project_id=project_id,
         fiscal_year=fiscal_year,
+        campaign_id=open_campaign(services),
     )
+
+
+def open_campaign(services: Services) -> str:
+    """The survey service's general campaign open today (Bangkok), else its newest."""
+    items = services.call("GET", "survey", "/v1/campaigns").json()["items"]
+    assert items, "the survey service has no campaign"
+    today = to_bangkok(datetime.now(UTC)).date().isoformat()
+    current = [c for c in items if str(c["opens"]) <= today <= str(c["closes"])]
+    return str((current or sorted(items, key=lambda c: str(c["opens"])))[-1]["id"])

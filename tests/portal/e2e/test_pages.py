@@ -43,6 +43,7 @@ PAGES: dict[str, Callable[[Scenario], str]] = {
     "projects": lambda s: "/projects",
     "project": lambda s: f"/projects/{s.project_id}",
     "survey": lambda s: f"/survey/{s.visited_token}",
+    "campaign": lambda s: f"/campaigns/{s.campaign_id}",
     "report": lambda s: "/report",
     "ita": lambda s: "/ita",
     "data-dictionary": lambda s: "/data-dictionary",
