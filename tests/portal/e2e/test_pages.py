@@ -241,3 +241,20 @@ def test_a_form_sent_with_mistakes_says_so_accessibly(
     browser.screenshot(f"{form}-mistakes")
     found = problems_of(browser, {})
     assert not found, "\n".join(f"- {check}: {detail}" for check, detail in found.items())
+
+
+def test_no_ita_download_shows_the_personal_data_put_in(
+    services: Services, published: Scenario
+) -> None:
+    """Every document /ita links to (the announcement, the satisfaction reports, the
+    participation evidence packs) answers, and none shows the personal data put in."""
+    ita = httpx.get(services.portal + "/ita", timeout=30)
+    links = sorted(set(re.findall(r'href="(/ita/[^"]+)"', ita.text)))
+    assert any("/satisfaction/" in link for link in links), links
+    assert any("/evidence/" in link for link in links), links
+    hits = []
+    for link in links:
+        r = httpx.get(services.portal + link, timeout=60)
+        assert r.status_code == 200, f"{link}: {r.status_code} {r.text[:300]}"
+        hits += find(needles(), r.text, link)
+    assert not hits, "\n".join(f"{h.kind} {h.masked()} in {h.where}" for h in hits)
