@@ -1,8 +1,9 @@
 """The built-in OpenID Connect issuer, for the SAOs without an identity provider of their own.
 
 Routing owns the organisation directory, so it knows who the officers are; this module signs
-them in (RFC 6749's password grant; service accounts by client credentials) and hands out
-short-lived ES256 access tokens. It publishes its discovery document and JWKS like any
+them in (RFC 6749's password grant; service accounts by client credentials; people at a
+browser by the authorization code flow with PKCE, RFC 7636, for the officers' console) and
+hands out short-lived ES256 access tokens. It publishes its discovery document and JWKS like any
 provider, so the services verify its tokens with `shared.auth.TokenVerifier` exactly as they
 would Keycloak's: nothing trusts this issuer by any other path. The HTTP side is
 `services/routing/identity_http.py`; how to use it, docs/auth.md.
@@ -22,8 +23,10 @@ import asyncio
 import base64
 import getpass
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 import sys
 import time
 import uuid
@@ -31,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import yaml
@@ -65,6 +68,17 @@ ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "jti", "org_id", "roles")
 CLAIMS = (*REQUIRED_CLAIMS, "department", "officer_id", "name", "client_id")
 PATH = "/oidc"  # where routing serves the issuer; RUAM_OIDC_ISSUER ends with it
+# The officers' console (services/console/): a browser client of the authorization code
+# flow. It may also hold a secret, but PKCE is what binds a code to the browser that asked.
+CONSOLE_CLIENT = "ruam-console"
+# A code is exchanged by the client's back end at once; a minute covers a slow network.
+CODE_SECONDS = 60
+# Codes handed out and not yet exchanged, at most: a flood of sign-ins cannot grow memory.
+MAX_PENDING_CODES = 10_000
+# A refresh token keeps a console session alive through a working day; the account is looked
+# up again at each refresh, so one moved away or retired is refused at the next.
+REFRESH_SECONDS = 10 * 3600
+REFRESH_TYPE = "refresh+jwt"
 # An argon2id check is CPU-bound (64 MiB and a few hundred milliseconds on a 2-core machine):
 # a burst of sign-ins, or of guesses, must not take more cores or memory than this.
 CONCURRENT_HASHES = 2
@@ -82,6 +96,75 @@ class TokenError(Exception):
         self.error = error
         self.description = description
         self.status = status
+
+
+class AuthorizeError(Exception):
+    """A refusal of the authorization endpoint (RFC 6749 §4.1.2.1). `redirect` is False
+    when the client or its redirect URI cannot be trusted: then the error is shown to the
+    person at the browser, never sent to an address the request named."""
+
+    def __init__(self, error: str, description: str, *, redirect: bool = True) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.redirect = redirect
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    """What a client asks of the authorization endpoint, checked."""
+
+    client_id: str
+    redirect_uri: str
+    state: str
+    code_challenge: str
+    nonce: str | None
+    scope: str
+
+    def params(self) -> dict[str, str]:
+        """The request again, as the sign-in form carries it to its POST."""
+        out = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "state": self.state,
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": "S256",
+            "scope": self.scope,
+        }
+        if self.nonce is not None:
+            out["nonce"] = self.nonce
+        return out
+
+    def answer(self, **params: str) -> str:
+        """The client's redirect URI with `params` and the state (and, RFC 9207, the issuer
+        once the caller adds it)."""
+        sep = "&" if "?" in self.redirect_uri else "?"
+        return self.redirect_uri + sep + urlencode({**params, "state": self.state})
+
+
+@dataclass(frozen=True)
+class _Code:
+    account: Account
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    nonce: str | None
+    expires: float
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _pkce_value(value: str | None, name: str) -> str:
+    # RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~].
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    if value is None or not 43 <= len(value) <= 128 or not set(value) <= allowed:
+        raise TokenError("invalid_grant", f"{name} must be 43-128 unreserved characters")
+    return value
 
 
 # --------------------------------------------------------------------------- accounts
@@ -231,6 +314,7 @@ class Issuer:
         token_seconds: int = 900,
         hasher: PasswordHasher | None = None,
         now: Callable[[], float] = time.time,
+        clients: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.issuer_url = issuer_url  # `iss` exactly as the verifiers are told it
         self._base = issuer_url.rstrip("/")
@@ -247,15 +331,35 @@ class Issuer:
         self._now = now
         self._demo_hash: str | None = None  # made on first use: a start must not pay for it
         self._hashing = asyncio.Semaphore(CONCURRENT_HASHES)
+        # Browser clients of the authorization code flow: client id -> its redirect URIs,
+        # matched exactly (RFC 9700 §4.1.3: no patterns, no prefixes).
+        self.clients: Mapping[str, frozenset[str]] = clients or {}
+        # By the code's SHA-256: a memory dump does not hand out usable codes. In this
+        # process only: the built-in issuer runs as one routing replica (docs/auth.md).
+        self._codes: dict[str, _Code] = {}
 
     def discovery(self) -> dict[str, Any]:
         return {
             "issuer": self.issuer_url,
             "jwks_uri": f"{self._base}/jwks",
+            "authorization_endpoint": f"{self._base}/authorize",
             "token_endpoint": f"{self._base}/token",
-            "grant_types_supported": ["password", "client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "response_types_supported": ["token"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "password",
+                "client_credentials",
+            ],
+            "token_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "profile"],
+            "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
@@ -266,13 +370,148 @@ class Issuer:
         return {"keys": [self._key.public_jwk()]}
 
     async def password_grant(self, username: str, password: str) -> dict[str, Any]:
+        return self._token(await self.authenticate(username, password))
+
+    async def authenticate(self, username: str, password: str) -> Account:
+        """The account of a person's user name and password, checked as the password grant
+        checks them (the sign-in form of the authorization endpoint uses the same)."""
         self._refuse_demo_password(password)
         login = self._person(username)
         if not await self._verified(login, password) or login is None:
             raise TokenError("invalid_grant", "wrong username or password")
         if not login.account.roles:
             raise TokenError("invalid_grant", f"{username} has no role here")
-        return self._token(login.account)
+        return login.account
+
+    # -- the authorization code flow (RFC 6749 §4.1, PKCE RFC 7636, OpenID Connect) -------
+
+    def authorize_request(self, params: Mapping[str, str]) -> AuthorizeRequest:
+        """The checked request of a browser client; `AuthorizeError` says what is wrong.
+        The client and its redirect URI are checked first: until both are known good,
+        nothing is sent back to the address the request names."""
+        client_id = params.get("client_id", "")
+        uris = self.clients.get(client_id)
+        if uris is None:
+            raise AuthorizeError("unauthorized_client", "unknown client_id", redirect=False)
+        redirect_uri = params.get("redirect_uri", "")
+        if redirect_uri not in uris:
+            raise AuthorizeError(
+                "invalid_request", "redirect_uri is not registered for this client", redirect=False
+            )
+        state = params.get("state", "")
+        if not state or len(state) > 512:
+            raise AuthorizeError("invalid_request", "state is required (at most 512 characters)")
+        if params.get("response_type") != "code":
+            raise AuthorizeError("unsupported_response_type", "only response_type=code")
+        challenge = params.get("code_challenge", "")
+        if params.get("code_challenge_method") != "S256" or not challenge:
+            raise AuthorizeError(
+                "invalid_request", "PKCE with code_challenge_method=S256 is required"
+            )
+        if len(challenge) != 43:  # an unpadded base64url SHA-256
+            raise AuthorizeError("invalid_request", "code_challenge is not an S256 challenge")
+        scope = params.get("scope", "openid")
+        if "openid" not in scope.split():
+            raise AuthorizeError("invalid_scope", "scope must include openid")
+        nonce = params.get("nonce") or None
+        if nonce is not None and len(nonce) > 512:
+            raise AuthorizeError("invalid_request", "nonce is longer than 512 characters")
+        return AuthorizeRequest(client_id, redirect_uri, state, challenge, nonce, scope)
+
+    def issue_code(self, account: Account, request: AuthorizeRequest) -> str:
+        """A one-time code for `account`, bound to the client, its redirect URI, the PKCE
+        challenge and the nonce; good for CODE_SECONDS."""
+        now = self._now()
+        for key in [k for k, c in self._codes.items() if c.expires <= now]:
+            del self._codes[key]
+        if len(self._codes) >= MAX_PENDING_CODES:
+            raise AuthorizeError("temporarily_unavailable", "too many sign-ins at once")
+        code = secrets.token_urlsafe(32)
+        self._codes[_code_key(code)] = _Code(
+            account,
+            request.client_id,
+            request.redirect_uri,
+            request.code_challenge,
+            request.nonce,
+            now + CODE_SECONDS,
+        )
+        return code
+
+    def code_grant(
+        self, client_id: str, code: str, redirect_uri: str, verifier: str | None
+    ) -> dict[str, Any]:
+        """RFC 6749 §4.1.3 with RFC 7636 §4.6: the code is gone after this call whatever its
+        outcome, so a code seen by anyone else is worth nothing a second time."""
+        kept = self._codes.pop(_code_key(code), None)
+        if kept is None or kept.expires <= self._now():
+            raise TokenError("invalid_grant", "unknown, used or expired code")
+        if kept.client_id != client_id:
+            raise TokenError("invalid_grant", "the code was issued to another client")
+        if kept.redirect_uri != redirect_uri:
+            raise TokenError("invalid_grant", "redirect_uri differs from the authorization request")
+        given = s256(_pkce_value(verifier, "code_verifier"))
+        if not hmac.compare_digest(given, kept.code_challenge):
+            raise TokenError("invalid_grant", "code_verifier does not match the code_challenge")
+        return self._browser_tokens(kept.account, client_id, kept.nonce)
+
+    def refresh_grant(self, client_id: str, refresh_token: str) -> dict[str, Any]:
+        """New tokens for a session that is still wanted; the account as it is now."""
+        try:
+            claims = jwt.decode(
+                refresh_token,
+                self._key.private_key.public_key(),
+                algorithms=[ALGORITHM],
+                audience=self.issuer_url,
+                issuer=self.issuer_url,
+                options={"require": ["exp", "sub", "client_id"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError("invalid_grant", f"the refresh token does not verify: {exc}") from exc
+        if claims.get("token_use") != "refresh" or claims.get("client_id") != client_id:
+            raise TokenError("invalid_grant", "not a refresh token of this client")
+        login = self._person(str(claims["sub"]))
+        if login is None or not login.account.roles:
+            raise TokenError("invalid_grant", "the account can no longer sign in")
+        return self._browser_tokens(login.account, client_id, None)
+
+    def _browser_tokens(
+        self, account: Account, client_id: str, nonce: str | None
+    ) -> dict[str, Any]:
+        body = self._token(account)
+        issued = int(self._now())
+        identity: dict[str, Any] = {
+            "iss": self.issuer_url,
+            "aud": client_id,
+            "sub": account.subject,
+            "iat": issued,
+            "exp": issued + self.token_seconds,
+            "auth_time": issued,
+            "preferred_username": account.subject,
+        }
+        if account.name:
+            identity["name"] = account.name
+        if nonce is not None:
+            identity["nonce"] = nonce
+        refresh = {
+            "iss": self.issuer_url,
+            "aud": self.issuer_url,  # never an access token for the services' audience
+            "sub": account.subject,
+            "client_id": client_id,
+            "token_use": "refresh",
+            "iat": issued,
+            "exp": issued + REFRESH_SECONDS,
+            "jti": uuid.uuid4().hex,
+        }
+        key, kid = self._key.private_key, self._key.kid
+        return {
+            **body,
+            "id_token": jwt.encode(identity, key, algorithm=ALGORITHM, headers={"kid": kid}),
+            "refresh_token": jwt.encode(
+                refresh, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": REFRESH_TYPE}
+            ),
+            "refresh_expires_in": REFRESH_SECONDS,
+            "scope": "openid profile",
+        }
 
     async def client_credentials(self, client_id: str, secret: str) -> dict[str, Any]:
         self._refuse_demo_password(secret)
@@ -399,6 +638,10 @@ class Issuer:
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
 
 
+def _code_key(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
 def _officer(officer: Officer, roles: frozenset[Role]) -> Account:
     return Account(
         officer.id, roles, officer_id=officer.id, department=officer.department, name=officer.name
@@ -430,6 +673,7 @@ def create_issuer(
         dev=settings.env == "dev",
         token_seconds=settings.access_token_seconds,
         hasher=hasher,
+        clients={CONSOLE_CLIENT: settings.console_redirect_uris()},
     )
 
 

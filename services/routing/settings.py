@@ -35,3 +35,14 @@ class RoutingSettings(ServiceSettings):
     # Access tokens are short-lived: a stolen one is soon useless, and a changed role applies
     # at the next sign-in.
     access_token_seconds: int = 900
+    # Where the officers' console (client `ruam-console`) may receive its sign-in codes:
+    # its /auth/callback, comma-separated when it is reached by more than one address.
+    # Empty in dev: the console on this host at CONSOLE_HTTP_PORT.
+    console_redirect_uri: str = shared_field("", "RUAM_CONSOLE_REDIRECT_URIS")
+    console_port: int = shared_field(8006, "CONSOLE_HTTP_PORT")
+
+    def console_redirect_uris(self) -> frozenset[str]:
+        given = {u.strip() for u in self.console_redirect_uri.split(",") if u.strip()}
+        if given or self.env != "dev":
+            return frozenset(given)
+        return frozenset({f"http://127.0.0.1:{self.console_port}/auth/callback"})

@@ -1,0 +1,108 @@
+"""The one place the console is wired together. Tests call it with fakes.
+
+The console consumes no topic and owns no database: it is an OpenID Connect client and a
+renderer of the services' APIs. So it is not assembled on a Kafka runtime
+(`shared.runtime`); it has what every service shows an orchestrator (/healthz, /metrics)
+and the same per-client rate limit in front of its pages (`shared.limits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.console import http
+from services.console.http import Console
+from services.console.oidc import OidcClient
+from services.console.sessions import SessionStore
+from services.console.settings import ConsoleSettings
+from services.console.upstream import Api
+from shared.auth import HttpClientFactory, verifier_for
+from shared.http import exception_handlers
+from shared.limits import rate_limited
+
+
+@dataclass
+class ConsoleService:
+    settings: ConsoleSettings
+    console: Console
+    api: Starlette  # the pages; `state` holds the console and the token verifier
+    asgi: ASGIApp  # what uvicorn serves
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_service(
+    settings: ConsoleSettings | None = None,
+    *,
+    api: Api | None = None,
+    oidc_http: HttpClientFactory | None = None,
+    now: Callable[[], datetime] = _now,
+    session_clock: Callable[[], float] | None = None,
+) -> ConsoleService:
+    settings = settings or ConsoleSettings()
+    upstream = api or Api(settings)
+    oidc = OidcClient(
+        settings.oidc_issuer,
+        settings.oidc_client_id,
+        settings.redirect_uri,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+        http=oidc_http or (lambda: httpx.AsyncClient(timeout=settings.upstream_timeout_seconds)),
+    )
+    sessions = SessionStore(
+        settings.session_key,
+        idle_seconds=settings.session_idle_seconds,
+        max_seconds=settings.session_max_seconds,
+        max_sessions=settings.max_sessions,
+        **({"now": session_clock} if session_clock else {}),
+    )
+    console = Console(settings, sessions, oidc, upstream, now)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await upstream.close()
+
+    pages = Starlette(
+        routes=http.routes(), exception_handlers=exception_handlers(http.ERRORS), lifespan=lifespan
+    )
+    pages.state.title = "Ruam console"
+    pages.state.console = console
+    pages.state.settings = settings
+    pages.state.verifier = verifier_for(settings, http=oidc_http)
+    pages.state.photos = None
+    registry = CollectorRegistry()
+    limited = rate_limited(pages, settings, registry)
+
+    async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
+        # Ready when the identity provider answers: without it nobody can sign in.
+        ok = await oidc.ready()
+        body = b'{"status":"ok"}' if ok else b'{"status":"unavailable","checks":{"oidc":"down"}}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if ok else 503,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    outer = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Mount("/metrics", make_asgi_app(registry)),
+            Mount("/", limited),
+        ],
+        lifespan=lifespan,
+    )
+    return ConsoleService(settings, console, pages, outer)

@@ -1,0 +1,17 @@
+"""The receipt a citizen takes home: case numbers and a QR code of the public tracker."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import segno
+
+
+def tracker_url(base: str, case_id: str) -> str:
+    return f"{base.rstrip('/')}/track/{quote(case_id, safe='')}"
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG (no file, no request): a printed receipt carries it."""
+    svg: str = segno.make(url, error="m").svg_inline(scale=4, dark="#000", light="#fff")
+    return svg

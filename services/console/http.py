@@ -1,0 +1,897 @@
+"""The officers' console: server-rendered pages (Jinja2) over the services' APIs.
+
+Every page is declared `anyone(...)` for the gateway because it checks the sign-in session
+itself: the browser holds a session cookie, never a bearer token, and the page calls the
+APIs with the person's own token, which each service verifies and scopes as it does for any
+client. Thai only (the staff's language), Buddhist-Era dates, every page usable without
+JavaScript; the script adds only the live count of new cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from services.console.domain import actions as acts
+from services.console.domain import queue as q
+from services.console.domain.receipt import qr_svg, tracker_url
+from services.console.oidc import OidcClient, SignInFailed, pkce_pair
+from services.console.sessions import COOKIE, Pending, Session, SessionStore, Tokens, csrf_ok
+from services.console.settings import ConsoleSettings
+from services.console.upstream import Api, Refusal, SignInAgain
+from shared.access import Endpoint, anyone
+from shared.auth import Principal, TokenVerifier, Unauthorized
+from shared.http import ApiError, ErrorTable, app_state
+from shared.roles import Role
+from shared.taxonomy import CATEGORIES
+from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+# The Sarabun font and other vendor files the public site installs (deploy/local/web_assets.py):
+# served from where they are, not copied.
+VENDOR = HERE.parent / "portal" / "static" / "vendor"
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ERRORS: ErrorTable = {}
+# An access token this close to its expiry is renewed before it is used.
+RENEW_BEFORE_SECONDS = 30
+SESSION = "signed-in session; the page checks it and calls the APIs with the person's token"
+SIGN_IN = "the OpenID Connect sign-in itself (state, PKCE and nonce checked on return)"
+STATIC_FILES = "the console's styles, script and fonts"
+
+STATUS_TH = {
+    "received": "รับเรื่องแล้ว",
+    "assigned": "มอบหมายแล้ว",
+    "acknowledged": "รับทราบแล้ว",
+    "in_progress": "กำลังดำเนินการ",
+    "pending_citizen": "รอข้อมูลจากประชาชน",
+    "resolved": "แก้ไขแล้ว",
+    "closed": "ปิดเรื่อง",
+    "reopened": "เปิดใหม่",
+    "transferred": "โอนเรื่อง",
+    "duplicate": "เรื่องซ้ำ",
+    "not_our_responsibility": "ไม่อยู่ในอำนาจ",
+}
+CHANNEL_TH = {
+    "web": "เว็บไซต์",
+    "open311": "Open311",
+    "line": "LINE",
+    "phone": "โทรศัพท์",
+    "letter": "หนังสือ",
+    "suggestion_box": "ตู้รับความคิดเห็น",
+    "email": "อีเมล",
+    "meeting": "ประชาคม",
+    "walk_in": "มาด้วยตนเอง",
+    "traffy": "Traffy Fondue",
+    "internal": "ระบบ",
+}
+KIND_TH = {
+    "complaint": "ร้องเรียน/ร้องทุกข์",
+    "suggestion": "ข้อเสนอแนะ",
+    "opinion": "ความคิดเห็น",
+    "compliment": "คำชมเชย",
+    "question": "สอบถาม",
+    "corruption_report": "แจ้งเบาะแสทุจริต",
+}
+TIMELINE_TH = {
+    "receive": "รับเรื่อง",
+    "assign": "มอบหมาย",
+    "acknowledge": "รับทราบ",
+    "start": "เริ่มดำเนินการ",
+    "request_info": "ขอข้อมูลเพิ่มเติม",
+    "citizen_reply": "ประชาชนตอบกลับ",
+    "citizen_followup": "ประชาชนแจ้งเพิ่มเติม",
+    "note": "บันทึก",
+    "transfer": "โอนเรื่อง",
+    "recategorize": "เปลี่ยนประเภท",
+    "resolve": "แจ้งผลการแก้ไข",
+    "close": "ปิดเรื่อง",
+    "reopen": "เปิดเรื่องใหม่",
+    "mark_duplicate": "รวมเป็นเรื่องซ้ำ",
+    "not_responsible": "ไม่อยู่ในอำนาจ",
+    "escalate": "ยกระดับ",
+    "deadline_warning": "เตือนใกล้ครบกำหนด",
+    "acknowledge_overdue": "ยังไม่รับทราบตามกำหนด",
+}
+DEPARTMENTS = {
+    "office": "สำนักปลัด",
+    "finance": "กองคลัง",
+    "engineering": "กองช่าง",
+    "education": "กองการศึกษาฯ",
+    "health": "กองสาธารณสุขฯ",
+    "welfare": "กองสวัสดิการสังคม",
+    "agriculture": "กองส่งเสริมการเกษตร",
+}
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def be_datetime(value: Any) -> str:
+    moment = q.parse_time(value)
+    if moment is None:
+        return "–"
+    local = to_bangkok(moment)
+    return f"{format_thai_date(local, short=True)} {local:%H:%M} น."
+
+
+def be_date(value: Any) -> str:
+    moment = q.parse_time(value)
+    return "–" if moment is None else format_thai_date(moment, short=True)
+
+
+TEMPLATES.globals.update(
+    be_datetime=be_datetime,
+    be_date=be_date,
+    status_th=lambda s: STATUS_TH.get(str(s), str(s)),
+    channel_th=lambda c: CHANNEL_TH.get(str(c), str(c)),
+    kind_th=lambda k: KIND_TH.get(str(k), str(k)),
+    step_th=lambda a: TIMELINE_TH.get(str(a), str(a)),
+    department_th=lambda d: DEPARTMENTS.get(str(d), str(d)),
+    categories=[(c.code, c.label_th) for c in CATEGORIES],
+    statuses=STATUS_TH,
+    channels=CHANNEL_TH,
+    kinds=KIND_TH,
+    departments=DEPARTMENTS,
+    thai_digits=arabic_to_thai_digits,
+)
+
+
+# --------------------------------------------------------------------------- the console's parts
+
+
+@dataclass
+class Console:
+    """What the pages share: put on `app.state.console` by the bootstrap."""
+
+    settings: ConsoleSettings
+    sessions: SessionStore
+    oidc: OidcClient
+    api: Api
+    now: Callable[[], datetime]
+
+
+def console_of(request: Request) -> Console:
+    return app_state(request, "console", Console)
+
+
+@dataclass
+class Ctx:
+    """A signed-in request: its session, who it is and the token to call the APIs with."""
+
+    request: Request
+    session: Session
+    who: Principal
+    token: str
+    console: Console
+
+
+def _security_headers(console: Console) -> dict[str, str]:
+    issuer = urlsplit(console.settings.oidc_issuer)
+    provider = f"{issuer.scheme}://{issuer.netloc}"
+    return {
+        "Cache-Control": "no-store",  # pages carry what only this person may see
+        "Content-Security-Policy": (
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            f"frame-ancestors 'none'; form-action 'self' {provider}"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def render(
+    ctx: Ctx | None, request: Request, name: str, status: int = 200, **values: Any
+) -> Response:
+    console = console_of(request)
+    session = ctx.session if ctx else None
+    flash = None
+    if session is not None and session.flash:
+        flash, session.flash = session.flash, None
+    html = TEMPLATES.get_template(name).render(
+        who=ctx.who if ctx else None,
+        csrf=session.csrf if session else "",
+        path=request.url.path,
+        flash=flash,
+        role=Role,
+        **values,
+    )
+    return HTMLResponse(html, status_code=status, headers=_security_headers(console))
+
+
+def _set_cookie(response: Response, console: Console, session: Session) -> Response:
+    response.set_cookie(
+        COOKIE,
+        console.sessions.cookie_value(session),
+        httponly=True,
+        samesite="lax",
+        secure=console.settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+def _to_sign_in(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = request.url.path
+    return RedirectResponse(f"/auth/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def _fresh(console: Console, session: Session, verifier: TokenVerifier) -> bool:
+    """The session's access token good for a while yet: renewed with the refresh token when
+    it is about to expire; False when it cannot be (the person signs in again)."""
+    tokens = session.tokens
+    if tokens is None:
+        return False
+    if tokens.expires_at - console.sessions.now() > RENEW_BEFORE_SECONDS:
+        return True
+    if tokens.refresh_token is None:
+        return False
+    try:
+        renewed = await console.oidc.refresh(tokens.refresh_token)
+        who = await verifier.verify(renewed.access_token)
+    except (SignInFailed, Unauthorized, ApiError, OSError):
+        return False
+    session.tokens = Tokens(
+        renewed.access_token,
+        console.sessions.now() + renewed.expires_in,
+        renewed.refresh_token or tokens.refresh_token,
+        renewed.id_token or tokens.id_token,
+    )
+    session.who = who
+    return True
+
+
+Page = Callable[[Ctx], Awaitable[Response]]
+
+
+def signed_in(page: Page, *, post: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """A page for a signed-in person: without a session, to the sign-in; a POST without the
+    session's CSRF token is refused; the APIs' refusals are shown as Thai sentences."""
+
+    async def handler(request: Request) -> Response:
+        console = console_of(request)
+        session = console.sessions.find(request.cookies.get(COOKIE))
+        verifier = app_state(request, "verifier", TokenVerifier)
+        if session is None or not session.signed_in or not await _fresh(console, session, verifier):
+            if session is not None:
+                session.sign_out()
+            return _to_sign_in(request)
+        assert session.tokens is not None and session.who is not None
+        ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
+        if post:
+            form = await _form(request, console.settings.max_upload_bytes)
+            if not csrf_ok(session, _text(form, "csrf")):
+                return render(ctx, request, "error.html", 403, refusal=CSRF_REFUSED)
+            request.state.form = form
+        try:
+            return await page(ctx)
+        except SignInAgain:
+            session.sign_out()
+            return _to_sign_in(request)
+        except Refusal as refusal:
+            return render(ctx, request, "error.html", refusal.status, refusal=refusal)
+
+    handler.__name__ = page.__name__
+    return handler
+
+
+CSRF_REFUSED = Refusal(
+    403,
+    "แบบฟอร์มนี้หมดอายุหรือไม่ได้มาจากระบบนี้ จึงไม่ได้บันทึก",
+    "กลับไปหน้าก่อนหน้า โหลดหน้าใหม่ แล้วกรอกและส่งอีกครั้ง",
+)
+
+
+async def _form(request: Request, max_bytes: int) -> FormData:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
+    return await request.form(max_files=2, max_fields=200)
+
+
+def _text(form: FormData | Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def form_of(ctx: Ctx) -> FormData:
+    form = getattr(ctx.request.state, "form", None)
+    assert isinstance(form, FormData)
+    return form
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this site: an open redirect would lend the console's name to phishing."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/queue"
+    return value
+
+
+async def login(request: Request) -> Response:
+    console = console_of(request)
+    session = console.sessions.find(request.cookies.get(COOKIE)) or console.sessions.new()
+    state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    verifier, challenge = pkce_pair()
+    next_path = _safe_next(request.query_params.get("next"))
+    console.sessions.start_sign_in(
+        session, state, Pending(verifier, nonce, next_path, console.sessions.now())
+    )
+    try:
+        url = await console.oidc.authorize_url(state, nonce, challenge)
+    except (SignInFailed, OSError, ValueError) as exc:
+        return _sign_in_failed(request, f"{type(exc).__name__}")
+    return _set_cookie(RedirectResponse(url, status_code=303), console, session)
+
+
+def _sign_in_failed(request: Request, detail: str) -> Response:
+    refusal = Refusal(
+        503,
+        "เข้าสู่ระบบไม่สำเร็จ",
+        "ลองเข้าสู่ระบบอีกครั้ง ถ้ายังไม่ได้ให้แจ้งผู้ดูแลระบบ",
+        detail,
+    )
+    return render(None, request, "error.html", 400, refusal=refusal, sign_in_again=True)
+
+
+async def callback(request: Request) -> Response:
+    console = console_of(request)
+    params = request.query_params
+    session = console.sessions.find(request.cookies.get(COOKIE))
+    pending = console.sessions.take_pending(session, params.get("state", "")) if session else None
+    if session is None or pending is None:
+        return _sign_in_failed(request, "unknown or used sign-in state")
+    if params.get("error"):
+        return _sign_in_failed(request, params.get("error", ""))
+    issuer = params.get("iss")
+    if issuer is not None and issuer != console.oidc.issuer:  # RFC 9207: mix-up defence
+        return _sign_in_failed(request, "the answer names another issuer")
+    verifier = app_state(request, "verifier", TokenVerifier)
+    try:
+        tokens = await console.oidc.exchange(
+            params.get("code", ""), pending.verifier, pending.nonce
+        )
+        who = await verifier.verify(tokens.access_token)
+    except (SignInFailed, Unauthorized, ApiError, OSError) as exc:
+        return _sign_in_failed(request, str(exc)[:200])
+    session.tokens = Tokens(
+        tokens.access_token,
+        console.sessions.now() + tokens.expires_in,
+        tokens.refresh_token,
+        tokens.id_token,
+    )
+    session.who = who
+    fresh = console.sessions.renew(session)
+    response = RedirectResponse(pending.next_path, status_code=303)
+    return _set_cookie(response, console, fresh)
+
+
+async def logout(request: Request) -> Response:
+    console = console_of(request)
+    session = console.sessions.find(request.cookies.get(COOKIE))
+    form = await _form(request, 10_000)
+    if session is None:
+        return RedirectResponse("/signed-out", status_code=303)
+    if not csrf_ok(session, _text(form, "csrf")):
+        return render(None, request, "error.html", 403, refusal=CSRF_REFUSED)
+    id_token = session.tokens.id_token if session.tokens else None
+    console.sessions.drop(session)
+    after = f"{console.settings.base_url}/signed-out"
+    try:
+        target = await console.oidc.end_session_url(id_token, after) or "/signed-out"
+    except (SignInFailed, OSError, ValueError):
+        target = "/signed-out"
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+async def signed_out(request: Request) -> Response:
+    return render(None, request, "signed_out.html")
+
+
+async def home(request: Request) -> Response:
+    console = console_of(request)
+    session = console.sessions.find(request.cookies.get(COOKIE))
+    if session is None or session.who is None:
+        return RedirectResponse("/auth/login", status_code=303)
+    who = session.who
+    if who.has(Role.OFFICER, Role.HEAD, Role.EXECUTIVE):
+        return RedirectResponse("/queue", status_code=303)
+    return RedirectResponse("/me", status_code=303)
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def _scope(who: Principal, mine: bool) -> dict[str, str]:
+    """What routing is asked for: an officer's own cases; a head's department (or their
+    own); an executive every case."""
+    if who.has(Role.EXECUTIVE):
+        return {"officer_id": who.officer_id or ""} if mine else {}
+    if who.has(Role.HEAD) and not mine:
+        return {"department": who.department or ""}
+    return {"officer_id": who.officer_id or who.subject}
+
+
+async def queue_rows(ctx: Ctx, filters: Mapping[str, str], mine: bool) -> list[dict[str, Any]]:
+    """The cases of the queue from routing's summaries: one request per active status
+    (routing filters one status at a time), or the one status asked for."""
+    api, limit = ctx.console.api, ctx.console.settings.queue_limit
+    base = {**_scope(ctx.who, mine), "view": "summary", "limit": str(limit)}
+    for name in ("category", "channel", "village_no"):
+        if filters.get(name):
+            base[name] = filters[name]
+    statuses = [filters["status"]] if filters.get("status") else list(q.ACTIVE_STATUSES)
+    pages = await asyncio.gather(
+        *(
+            api.call("routing", "GET", "/v1/cases", ctx.token, params={**base, "status": s})
+            for s in statuses
+        )
+    )
+    return [item for page in pages for item in page.get("items", [])]
+
+
+async def queue(ctx: Ctx) -> Response:
+    if not ctx.who.has(Role.OFFICER, Role.HEAD, Role.EXECUTIVE):
+        return RedirectResponse("/me", status_code=303)
+    params = ctx.request.query_params
+    filters = {k: params.get(k, "") for k in ("status", "category", "village_no", "channel")}
+    if filters["village_no"] and not filters["village_no"].isdigit():
+        filters["village_no"] = ""
+    mine = params.get("mine") == "1" or (ctx.who.has(Role.OFFICER) and not ctx.who.has(Role.HEAD))
+    now = ctx.console.now()
+    visits = ctx.console.sessions.last_visits
+    last = visits.get(ctx.who.subject)
+    rows = q.order(
+        await queue_rows(ctx, filters, mine),
+        now,
+        datetime.fromtimestamp(last, UTC) if last is not None else None,
+    )
+    visits[ctx.who.subject] = now.timestamp()
+    return render(
+        ctx,
+        ctx.request,
+        "queue.html",
+        rows=rows,
+        counts=q.counts(rows),
+        filters=filters,
+        mine=mine,
+        last_visit=datetime.fromtimestamp(last, UTC) if last is not None else None,
+        bands=[q.OVERDUE, q.TODAY, q.WEEK, q.LATER, q.PAUSED],
+        since=now.isoformat(),
+    )
+
+
+async def queue_updates(ctx: Ctx) -> Response:
+    """The live part of the queue (polled by console.js): new cases since the page was shown
+    and escalations, as a small HTML fragment for a live region."""
+    since = q.parse_time(ctx.request.query_params.get("since"))
+    if not ctx.who.has(Role.OFFICER, Role.HEAD, Role.EXECUTIVE) or since is None:
+        return render(ctx, ctx.request, "updates.html", new=0, escalated=0)
+    rows = await queue_rows(ctx, {}, ctx.who.has(Role.OFFICER) and not ctx.who.has(Role.HEAD))
+    new = sum(1 for r in rows if (q.parse_time(r.get("received_at")) or since) > since)
+    escalated = sum(1 for r in rows if (r.get("escalation_level") or 0) > 0)
+    return render(ctx, ctx.request, "updates.html", new=new, escalated=escalated)
+
+
+# --------------------------------------------------------------------------- a case
+
+
+async def _case(ctx: Ctx, case_id: str) -> dict[str, Any]:
+    body = await ctx.console.api.call(
+        "routing", "GET", f"/v1/cases/{quote(case_id, safe='')}", ctx.token
+    )
+    assert isinstance(body, dict)
+    return body
+
+
+async def case_page(ctx: Ctx, *, refusal: Refusal | None = None, status: int = 200) -> Response:
+    case_id = ctx.request.path_params["case_id"]
+    case = await _case(ctx, case_id)
+    duplicate = None
+    if case.get("likely_duplicate_of"):
+        try:
+            duplicate = await _case(ctx, str(case["likely_duplicate_of"]))
+        except Refusal:
+            duplicate = None  # the other case is not this person's to see
+    personal = None
+    if ctx.request.query_params.get("personal") == "1":
+        # A read of the vault: intake records it on the audit trail before answering.
+        personal = await ctx.console.api.call(
+            "intake", "GET", f"/v1/cases/{quote(case_id, safe='')}/personal", ctx.token
+        )
+    surveys: list[dict[str, Any]] = []
+    if case.get("status") in ("resolved", "closed"):
+        try:
+            found = await ctx.console.api.call(
+                "survey", "GET", "/v1/surveys", ctx.token, params={"case_id": case_id}
+            )
+            surveys = list(found.get("items", [])) if isinstance(found, dict) else []
+        except Refusal:
+            surveys = []
+    offered = acts.allowed(ctx.who, case)
+    return render(
+        ctx,
+        ctx.request,
+        "case.html",
+        status,
+        case=case,
+        duplicate=duplicate,
+        personal=personal,
+        surveys=surveys,
+        actions=offered,
+        merge=duplicate is not None and acts.may_merge(ctx.who, case),
+        effect=lambda a: acts.deadline_effect(a, case, be_datetime),
+        refusal=refusal,
+        command_id=uuid.uuid4().hex,
+        band=q.band_of(case, ctx.console.now()),
+        timeline=list(reversed(case.get("timeline") or [])),
+    )
+
+
+async def case_get(ctx: Ctx) -> Response:
+    return await case_page(ctx)
+
+
+async def case_action(ctx: Ctx) -> Response:
+    form = form_of(ctx)
+    case_id = ctx.request.path_params["case_id"]
+    action = _text(form, "action")
+    if action not in acts.BY_NAME and action != acts.MERGE:
+        raise Refusal(400, "ไม่รู้จักการดำเนินการนี้", "กลับไปที่หน้าเรื่องแล้วเลือกใหม่")
+    params: dict[str, str] = {}
+    spec = acts.BY_NAME.get(action)
+    for name in spec.fields if spec else ("duplicate_of",):
+        if name != "photo" and _text(form, name):
+            params[name] = _text(form, name)
+    missing = [n for n in (spec.required if spec else ("duplicate_of",)) if n not in params]
+    if missing:
+        refusal = Refusal(422, "ข้อมูลที่กรอกยังไม่ครบ", "กรอกช่องที่จำเป็นแล้วกดส่งอีกครั้ง", ", ".join(missing))
+        return await case_page(ctx, refusal=refusal, status=422)
+    if action == "request_info" and "question" in params:
+        params["note"] = params["question"]
+    photo = form.get("photo")
+    if action == "resolve" and isinstance(photo, UploadFile) and photo.filename:
+        params["after_photo_ref"] = await _keep_photo(ctx, case_id, photo)
+    body = {"action": action, "params": params, "command_id": _text(form, "command_id") or None}
+    try:
+        await ctx.console.api.call(
+            "routing",
+            "POST",
+            f"/v1/cases/{quote(case_id, safe='')}/actions",
+            ctx.token,
+            json=body,
+        )
+    except Refusal as refusal:
+        return await case_page(ctx, refusal=refusal, status=refusal.status)
+    ctx.session.flash = f"บันทึกแล้ว: {acts.BY_NAME[action].label if spec else 'รวมเป็นเรื่องซ้ำ'}"
+    return RedirectResponse(f"/cases/{quote(case_id, safe='')}", status_code=303)
+
+
+async def _keep_photo(ctx: Ctx, case_id: str, photo: UploadFile) -> str:
+    """The after-photo, kept by the console's photo store; its reference goes on the case."""
+    store = getattr(ctx.request.app.state, "photos", None)
+    data = await photo.read(ctx.console.settings.max_upload_bytes + 1)
+    if store is None:
+        raise Refusal(503, "ยังเก็บรูปภาพไม่ได้", "แจ้งผลโดยไม่แนบรูป แล้วแจ้งผู้ดูแลระบบ")
+    if len(data) > ctx.console.settings.max_upload_bytes:
+        raise Refusal(413, "รูปภาพใหญ่เกินไป", "ย่อรูปให้ไม่เกิน 5 MB แล้วส่งอีกครั้ง")
+    ref: str = await store.keep(case_id, data)
+    return ref
+
+
+async def photo(ctx: Ctx) -> Response:
+    store = getattr(ctx.request.app.state, "photos", None)
+    photo_id = ctx.request.path_params["photo_id"]
+    if store is None:
+        raise Refusal(404, "ไม่พบรูปภาพ", "")
+    found = await store.get(photo_id)
+    if found is None:
+        raise Refusal(404, "ไม่พบรูปภาพ", "")
+    data, case_id = found
+    # Shown only to whom routing shows the case: the case is read with the person's token.
+    await _case(ctx, case_id)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+# --------------------------------------------------------------------------- intake
+
+
+INTAKE_FORMS = {
+    "phone": "รับเรื่องทางโทรศัพท์",
+    "walk-in": "ประชาชนมาติดต่อด้วยตนเอง",
+    "letter": "หนังสือร้องเรียน",
+    "box": "เปิดตู้รับความคิดเห็น",
+    "meeting": "บันทึกการประชุมประชาคม",
+}
+
+
+def _local_now(ctx: Ctx) -> str:
+    return f"{to_bangkok(ctx.console.now()):%Y-%m-%dT%H:%M}"
+
+
+def _bangkok(value: str) -> str:
+    """A datetime-local or date field, read as Bangkok time."""
+    if not value:
+        return ""
+    text = value if "T" in value else f"{value}T09:00"
+    return f"{text}:00+07:00" if len(text) == 16 else text
+
+
+def _village(form: FormData) -> dict[str, int] | None:
+    raw = _text(form, "village_no")
+    return {"village_no": int(raw)} if raw.isdigit() and 1 <= int(raw) <= 99 else None
+
+
+async def intake_menu(ctx: Ctx) -> Response:
+    return render(ctx, ctx.request, "intake_menu.html", forms=INTAKE_FORMS)
+
+
+async def intake_form(ctx: Ctx) -> Response:
+    kind = ctx.request.path_params["form"]
+    if kind not in INTAKE_FORMS:
+        raise Refusal(404, "ไม่พบแบบฟอร์มนี้", "เลือกแบบฟอร์มจากเมนูรับเรื่อง")
+    return render(
+        ctx,
+        ctx.request,
+        f"intake_{kind.replace('-', '_')}.html",
+        title=INTAKE_FORMS[kind],
+        values={},
+        now=_local_now(ctx),
+        key=uuid.uuid4().hex,
+        box=ctx.session.box if kind == "box" else None,
+    )
+
+
+async def intake_post(ctx: Ctx) -> Response:
+    kind = ctx.request.path_params["form"]
+    if kind not in INTAKE_FORMS:
+        raise Refusal(404, "ไม่พบแบบฟอร์มนี้", "เลือกแบบฟอร์มจากเมนูรับเรื่อง")
+    form = form_of(ctx)
+    try:
+        if kind == "box":
+            return await _box_step(ctx, form)
+        cases = await _submit(ctx, kind, form)
+    except Refusal as refusal:
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        return render(
+            ctx,
+            ctx.request,
+            f"intake_{kind.replace('-', '_')}.html",
+            refusal.status,
+            title=INTAKE_FORMS[kind],
+            values=values,
+            now=_local_now(ctx),
+            key=_text(form, "key") or uuid.uuid4().hex,
+            refusal=refusal,
+            box=ctx.session.box,
+        )
+    return RedirectResponse("/receipt?" + "&".join(f"case={quote(c)}" for c in cases), 303)
+
+
+async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
+    api, token = ctx.console.api, ctx.token
+    consent = _text(form, "wants_contact") == "yes"
+    key = {"Idempotency-Key": _text(form, "key")} if _text(form, "key") else {}
+    if kind == "phone":
+        body: dict[str, Any] = {
+            "call_id": f"console-{_text(form, 'key')}" if _text(form, "key") else None,
+            "caller_name": _text(form, "caller_name") or None,
+            "caller_number": _text(form, "caller_number") or None,
+            "call_time": _bangkok(_text(form, "call_time")) or None,
+            "summary": _text(form, "summary"),
+            "kind": _text(form, "kind") or "complaint",
+            "service_code": _text(form, "category") or None,
+            "location": _village(form),
+            "wants_contact": consent,
+        }
+        found = await api.call("intake", "POST", "/v1/channels/phone", token, json=body)
+        return [str(found["case_id"])]
+    if kind == "walk-in":
+        contact = {
+            "name": _text(form, "name") or None,
+            "phone": _text(form, "phone") or None,
+        }
+        body = {
+            "channel": "walk_in",
+            "kind": _text(form, "kind") or "complaint",
+            "text": _text(form, "text"),
+            "contact": contact if any(contact.values()) else None,
+            "location": _village(form),
+            "service_code": _text(form, "category") or None,
+            "wants_contact": consent,
+            "links": {"taken_by": ctx.who.officer_id or ctx.who.subject},
+        }
+        found = await api.call("intake", "POST", "/v1/submissions", token, json=body, headers=key)
+        return [str(found["case_id"])]
+    if kind == "letter":
+        body = {
+            "registration_no": _text(form, "registration_no"),
+            "received_date": _bangkok(_text(form, "received_date")) or None,
+            "sender_name": _text(form, "sender_name") or None,
+            "sender_address": _text(form, "sender_address") or None,
+            "scan_ref": _text(form, "scan_ref") or None,
+            "text": _text(form, "text"),
+            "kind": _text(form, "kind") or "complaint",
+            "service_code": _text(form, "category") or None,
+            "wants_contact": consent,
+        }
+        found = await api.call("intake", "POST", "/v1/channels/letter", token, json=body)
+        return [str(found["case_id"])]
+    # a public meeting: one opinion a line
+    lines = [line.strip() for line in _text(form, "opinions").splitlines() if line.strip()]
+    attendees = {}
+    for group in ("ประชาชน", "ผู้นำชุมชน", "เจ้าหน้าที่"):
+        raw = _text(form, f"attendees_{group}")
+        if raw.isdigit():
+            attendees[group] = int(raw)
+    village = _village(form)
+    body = {
+        "activity_id": _text(form, "activity_id"),
+        "title": _text(form, "title"),
+        "held_at": _bangkok(_text(form, "held_at")) or None,
+        "place": _text(form, "place") or None,
+        "village_no": village["village_no"] if village else None,
+        "attendees": attendees,
+        "opinions": [{"no": i + 1, "text": t, "kind": "opinion"} for i, t in enumerate(lines)],
+    }
+    found = await api.call("intake", "POST", "/v1/channels/meeting", token, json=body)
+    return _accepted(found)
+
+
+def _accepted(found: Any) -> list[str]:
+    items = found.get("items", []) if isinstance(found, dict) else []
+    cases = [str(i["case_id"]) for i in items if isinstance(i, dict) and i.get("case_id")]
+    if not cases:
+        refused = [str(i.get("refused") or "") for i in items if isinstance(i, dict)]
+        raise Refusal(422, "ไม่มีรายการใดถูกรับเป็นเรื่อง", "ตรวจสอบข้อความแล้วส่งอีกครั้ง", "; ".join(refused))
+    return cases
+
+
+async def _box_step(ctx: Ctx, form: FormData) -> Response:
+    """A suggestion-box opening, slip by slip: the session is kept with the sign-in, the
+    count shown after each slip, and the whole batch sent to intake at the end."""
+    box: dict[str, Any] | None = ctx.session.box
+    step = _text(form, "step")
+    if step == "open":
+        missing = [
+            n for n in ("box_id", "location", "opened_at", "committee") if not _text(form, n)
+        ]
+        if missing:
+            raise Refusal(
+                422, "ข้อมูลการเปิดตู้ยังไม่ครบ", "กรอกช่องที่จำเป็นแล้วกดเริ่มอีกครั้ง", ", ".join(missing)
+            )
+        box = {
+            "box_id": _text(form, "box_id"),
+            "location": _text(form, "location"),
+            "opened_at": _bangkok(_text(form, "opened_at")),
+            "committee": _text(form, "committee"),
+            "slips": [],
+        }
+    elif box is None:
+        raise Refusal(409, "ยังไม่ได้เริ่มการเปิดตู้", "กรอกข้อมูลการเปิดตู้ก่อน แล้วจึงเพิ่มใบความคิดเห็น")
+    elif step == "slip":
+        text = _text(form, "text")
+        if not text:
+            raise Refusal(422, "ใบความคิดเห็นยังไม่มีข้อความ", "พิมพ์ข้อความตามใบแล้วกดเพิ่มอีกครั้ง", "text")
+        box["slips"].append(
+            {
+                "text": text,
+                "kind": _text(form, "kind") or "complaint",
+                "village_no": _text(form, "village_no"),
+                "name": _text(form, "name"),
+                "phone": _text(form, "phone"),
+                "wants_contact": "1" if _text(form, "wants_contact") == "yes" else "",
+            }
+        )
+    elif step == "send":
+        cases = await _send_box(ctx, box)
+        ctx.session.box = None
+        return RedirectResponse("/receipt?" + "&".join(f"case={quote(c)}" for c in cases), 303)
+    elif step == "cancel":
+        box = None
+    ctx.session.box = box
+    return RedirectResponse("/intake/box", status_code=303)
+
+
+async def _send_box(ctx: Ctx, box: dict[str, Any]) -> list[str]:
+    import csv
+    import io
+
+    if not box["slips"]:
+        raise Refusal(422, "ยังไม่มีใบความคิดเห็น", "เพิ่มใบความคิดเห็นอย่างน้อยหนึ่งใบก่อนส่ง")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ["slip_no", "text", "kind", "village_no", "name", "phone", "wants_contact"]
+    writer.writerow(columns)
+    for n, slip in enumerate(box["slips"], start=1):
+        writer.writerow([n, *(slip[c] for c in columns[1:])])
+    fields = {k: box[k] for k in ("box_id", "location", "opened_at", "committee")}
+    found = await ctx.console.api.call(
+        "intake",
+        "POST",
+        "/v1/channels/suggestion-box",
+        ctx.token,
+        data=fields,
+        files={"file": ("slips.csv", out.getvalue().encode("utf-8"), "text/csv")},
+    )
+    return _accepted(found)
+
+
+async def receipt(ctx: Ctx) -> Response:
+    cases = [c for c in ctx.request.query_params.getlist("case") if c][:200]
+    base = ctx.console.settings.tracker_base
+    items = [(c, tracker_url(base, c), Markup(qr_svg(tracker_url(base, c)))) for c in cases]
+    return render(ctx, ctx.request, "receipt.html", items=items, printed=ctx.console.now())
+
+
+# --------------------------------------------------------------------------- other roles
+
+
+async def me(ctx: Ctx) -> Response:
+    return render(ctx, ctx.request, "me.html")
+
+
+# --------------------------------------------------------------------------- static
+
+
+async def static(request: Request) -> Response:
+    rel = request.path_params["path"]
+    root, rest = (VENDOR, rel[len("vendor/") :]) if rel.startswith("vendor/") else (STATIC, rel)
+    target = (root / rest).resolve()
+    if not target.is_file() or not target.is_relative_to(root.resolve()):
+        return Response("not found", status_code=404)
+    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(target, media_type=kind, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def routes() -> list[BaseRoute]:
+    session = anyone(SESSION)
+
+    def page(path: str, handler: Page, methods: tuple[str, ...] = ("GET",)) -> Endpoint:
+        return Endpoint(path, signed_in(handler, post="POST" in methods), list(methods), session)
+
+    return [
+        Endpoint("/", home, ["GET"], session),
+        Endpoint("/auth/login", login, ["GET"], anyone(SIGN_IN)),
+        Endpoint("/auth/callback", callback, ["GET"], anyone(SIGN_IN)),
+        Endpoint("/auth/logout", logout, ["POST"], anyone(SIGN_IN)),
+        Endpoint("/signed-out", signed_out, ["GET"], anyone(SIGN_IN)),
+        page("/me", me),
+        page("/queue", queue),
+        page("/queue/updates", queue_updates),
+        page("/cases/{case_id}", case_get),
+        page("/cases/{case_id}/actions", case_action, ("POST",)),
+        page("/photos/{photo_id}", photo),
+        page("/intake", intake_menu),
+        page("/intake/{form}", intake_form),
+        page("/intake/{form}", intake_post, ("POST",)),
+        page("/receipt", receipt),
+        Endpoint("/static/{path:path}", static, ["GET"], anyone(STATIC_FILES)),
+    ]

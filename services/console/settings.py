@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings, shared_field
+
+# Published for the local stack: a session cookie signed with it could be forged by anyone
+# who read this file, so it is refused outside RUAM_ENV=dev, as the other demo secrets are.
+DEV_SESSION_SECRET = "ruam-console-dev-session-secret"
+
+
+class ConsoleSettings(ServiceSettings):
+    """The officers' console. It holds no data of its own: every page is read from the
+    services' APIs with the signed-in officer's token, found by URL or on this host by port."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "console"
+    http_port: int = 8006
+    routing_url: str = ""
+    intake_url: str = ""
+    survey_url: str = ""
+    compliance_url: str = ""
+    intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
+    routing_port: int = shared_field(8002, "ROUTING_HTTP_PORT")
+    survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
+    compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
+    upstream_timeout_seconds: float = 10.0
+    # Where the console is reached: its sign-in callback is `<this>/auth/callback`, which the
+    # identity provider must have registered for the client. Empty: this host at http_port.
+    public_base_url: str = ""
+    # The public website, whose tracker a receipt's QR code opens.
+    portal_public_base_url: str = shared_field("", "PORTAL_PUBLIC_BASE_URL")
+    portal_port: int = shared_field(8005, "PORTAL_HTTP_PORT")
+    # The console's client at the OpenID Connect provider (RUAM_OIDC_ISSUER). A secret only
+    # when the provider registered it as a confidential client (Keycloak can); PKCE either way.
+    oidc_client_id: str = "ruam-console"
+    oidc_client_secret: SecretStr = SecretStr("")
+    # Signs the session cookie. Required outside dev.
+    session_secret: SecretStr = SecretStr("")
+    # A session ends after this long without a request, and after `session_max_seconds` in any
+    # case; an expired access token is renewed with the refresh token while the session lasts.
+    session_idle_seconds: int = 3600
+    session_max_seconds: int = 10 * 3600
+    # Sessions held at once (the least recently used are forgotten: their owners sign in again).
+    max_sessions: int = 5000
+    # The queue asks routing for at most this many cases (the nearest deadlines first).
+    queue_limit: int = 500
+    # Largest upload (a letter's scan, an after-photo, a box's CSV).
+    max_upload_bytes: int = 6_000_000
+
+    @model_validator(mode="after")
+    def _session_secret_outside_dev(self) -> ConsoleSettings:
+        secret = self.session_secret.get_secret_value()
+        if self.env != "dev" and (not secret or secret == DEV_SESSION_SECRET):
+            raise ValueError(
+                "CONSOLE_SESSION_SECRET must be set to a secret of this installation outside "
+                "RUAM_ENV=dev (the published dev secret is refused)"
+            )
+        if self.env != "dev" and len(secret) < 32:
+            raise ValueError("CONSOLE_SESSION_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def session_key(self) -> bytes:
+        return (self.session_secret.get_secret_value() or DEV_SESSION_SECRET).encode()
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/auth/callback"
+
+    @property
+    def tracker_base(self) -> str:
+        return (self.portal_public_base_url or f"http://127.0.0.1:{self.portal_port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def url_of(self, service: str) -> str:
+        given = {
+            "routing": self.routing_url,
+            "intake": self.intake_url,
+            "survey": self.survey_url,
+            "compliance": self.compliance_url,
+        }[service]
+        if given:
+            return given.rstrip("/")
+        port = {
+            "routing": self.routing_port,
+            "intake": self.intake_port,
+            "survey": self.survey_port,
+            "compliance": self.compliance_port,
+        }[service]
+        return f"http://127.0.0.1:{port}"

@@ -1,0 +1,181 @@
+"""The console on fakes, signing in through routing's real built-in issuer, in process.
+
+Routing runs on its fake case store with its issuer (RUAM_ENV=dev: the demo accounts); the
+console reaches it, and intake on fakes, through ASGI transports keyed by port, as it
+would over the network. A `Browser` is an httpx client that keeps the console's cookie and
+follows the sign-in across the two sites by hand, as a browser does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from html import unescape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from argon2 import PasswordHasher
+from pydantic import SecretStr
+
+from services.console.bootstrap import ConsoleService, create_service
+from services.console.settings import ConsoleSettings
+from services.console.upstream import Api
+from services.routing.bootstrap import RoutingService
+from services.routing.bootstrap import create_service as create_routing
+from services.routing.identity import SigningKey
+from services.routing.settings import RoutingSettings
+from shared.auth import TokenVerifier
+from shared.clock import FixedClock
+from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
+from tests.routing.unit.test_handlers import NOW, received
+
+ISSUER = "http://127.0.0.1:8002/oidc"
+CONSOLE = "http://127.0.0.1:8006"
+KEY = SigningKey.generate()
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+class Ports(httpx.AsyncBaseTransport):
+    """Requests to 127.0.0.1:<port> handed to the app serving that port."""
+
+    def __init__(self, apps: dict[int, Any]) -> None:
+        self.apps = {port: httpx.ASGITransport(app=app) for port, app in apps.items()}
+        self.seen: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        app = self.apps.get(request.url.port or 80)
+        if app is None:
+            raise httpx.ConnectError(f"nothing listens on {request.url.port}", request=request)
+        return await app.handle_async_request(request)
+
+
+@dataclass
+class World:
+    routing: RoutingService
+    console: ConsoleService
+    ports: Ports
+    repo: FakeCaseRepository
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.ports, timeout=30)
+
+    async def receive(self, case_id: str, **over: Any) -> None:
+        await self.routing.handlers.on_case_received(received(case_id, **over))
+
+
+def world(extra: dict[int, Any] | None = None, **console_settings: Any) -> World:
+    repo = FakeCaseRepository()
+    routing = create_routing(
+        RoutingSettings(env="dev", oidc_issuer=ISSUER, oidc_signing_key=SecretStr(KEY.pem())),
+        cases=repo,
+        directories=StaticDirectories(),
+        ranker=FakeRanker(),
+        clock=FixedClock(NOW),
+    )
+    issuer = routing.api.routes[0]  # the built-in issuer's discovery route
+    assert issuer is not None
+    # argon2 at a cost a test can afford (the service uses argon2-cffi's defaults).
+    for route in routing.api.routes:
+        _cheapen(route)
+    apps: dict[int, Any] = {8002: routing.asgi, **(extra or {})}
+    ports = Ports(apps)
+    settings = ConsoleSettings(
+        env="dev",
+        oidc_issuer=ISSUER,
+        public_base_url=CONSOLE,
+        portal_public_base_url="https://sraphonthong.example",
+        rate_limit_per_second=0,
+        **console_settings,
+    )
+
+    def http() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=ports)
+
+    console = create_service(
+        settings,
+        api=Api(settings, httpx.AsyncClient(transport=ports)),
+        oidc_http=http,
+        now=lambda: NOW,
+    )
+    ports.apps[8006] = httpx.ASGITransport(app=console.asgi)
+    return World(routing, console, ports, repo)
+
+
+def _cheapen(route: Any) -> None:
+    """Routing's issuer hashes with argon2's default cost; the tests' with a cheap one."""
+    endpoint = getattr(route, "handler", None)
+    closure = getattr(endpoint, "__closure__", None) or ()
+    for cell in closure:
+        issuer = cell.cell_contents
+        if type(issuer).__name__ == "Issuer":
+            issuer._hasher = CHEAP
+
+
+def issuer_of(w: World) -> Any:
+    for route in w.routing.api.routes:
+        for cell in getattr(getattr(route, "handler", None), "__closure__", None) or ():
+            if type(cell.cell_contents).__name__ == "Issuer":
+                return cell.cell_contents
+    raise AssertionError("routing serves no issuer")
+
+
+class Browser:
+    """Cookies per host, redirects followed by hand (so the tests see each step)."""
+
+    def __init__(self, w: World) -> None:
+        self.client = httpx.AsyncClient(transport=w.ports, timeout=30, follow_redirects=False)
+        self.last: httpx.Response | None = None
+
+    async def get(self, url: str) -> httpx.Response:
+        return await self._follow(await self.client.get(_abs(url)))
+
+    async def post(self, url: str, data: dict[str, str], files: Any = None) -> httpx.Response:
+        return await self._follow(await self.client.post(_abs(url), data=data, files=files))
+
+    async def _follow(self, response: httpx.Response) -> httpx.Response:
+        hops = 0
+        while response.status_code in (302, 303) and hops < 10:
+            target = str(response.url.join(response.headers["location"]))
+            response = await self.client.get(target)
+            hops += 1
+        self.last = response
+        return response
+
+    async def sign_in(self, username: str, password: str = "ruam-demo") -> httpx.Response:
+        page = await self.get("/auth/login")
+        assert "/oidc/authorize" in str(page.url), page.url
+        return await self.post(
+            str(page.url).split("?")[0],
+            {**hidden(page.text), "username": username, "password": password},
+        )
+
+    def csrf(self) -> str:
+        assert self.last is not None
+        return hidden(self.last.text)["csrf"]
+
+
+def _abs(url: str) -> str:
+    return url if url.startswith("http") else CONSOLE + url
+
+
+def hidden(page: str) -> dict[str, str]:
+    """The hidden fields of a page's forms (the last value of a name wins)."""
+    out = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page):
+        out[unescape(name)] = unescape(value)
+    return out
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def verifier(w: World) -> TokenVerifier:
+    return TokenVerifier(ISSUER, "ruam", http=w.client)
