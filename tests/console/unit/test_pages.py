@@ -1,0 +1,233 @@
+"""The console's pages over routing (and intake) on fakes: the signed-in person's own token
+decides what is shown, the case offers its state's actions, a refusal reads as Thai."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from services.console.sessions import COOKIE
+from shared.auth import TokenVerifier
+from tests.console.world import CONSOLE, ISSUER, Browser, hidden, world
+from tests.intake.unit.api import service as intake_service
+from tests.intake.unit.helpers import World as IntakeWorld
+
+CASE = "SPT-2569-000001"
+
+
+def forms(page: str) -> list[str]:
+    return re.findall(r'name="action" value="([a-z_]+)"', page)
+
+
+async def test_the_assigned_officer_acknowledges_from_the_case_page() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})  # หมู่ 5: eng-anan
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get(f"/cases/{CASE}")
+    assert page.status_code == 200
+    assert forms(page.text) == [
+        "acknowledge",
+        "start",
+        "request_info",
+        "note",
+        "transfer",
+        "resolve",
+    ]
+    assert "ผลต่อกำหนดเวลา" in page.text
+    fields = hidden(page.text)
+    r = await browser.post(
+        f"/cases/{CASE}/actions",
+        {"csrf": fields["csrf"], "action": "acknowledge", "command_id": "c-1"},
+    )
+    assert str(r.url) == f"{CONSOLE}/cases/{CASE}"
+    assert "บันทึกแล้ว: รับเรื่อง" in r.text
+    assert (await w.repo.get(CASE)).status.value == "acknowledged"  # type: ignore[union-attr]
+    # The next page offers what the new state allows, and no longer "acknowledge".
+    assert "acknowledge" not in forms(r.text)
+
+
+async def test_an_action_without_the_csrf_token_changes_nothing() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    r = await browser.post(f"/cases/{CASE}/actions", {"action": "acknowledge"})
+    assert r.status_code == 403 and "แบบฟอร์มนี้หมดอายุ" in r.text
+    assert (await w.repo.get(CASE)).status.value == "assigned"  # type: ignore[union-attr]
+
+
+async def test_a_stale_form_gets_the_409_in_plain_thai() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get(f"/cases/{CASE}")
+    csrf = hidden(page.text)["csrf"]
+    await browser.post(f"/cases/{CASE}/actions", {"csrf": csrf, "action": "acknowledge"})
+    # The same form again, from a tab opened before: routing answers 409.
+    r = await browser.post(f"/cases/{CASE}/actions", {"csrf": csrf, "action": "acknowledge"})
+    assert r.status_code == 409
+    assert "ทำรายการนี้ไม่ได้ในสถานะปัจจุบันของเรื่อง" in r.text
+    assert "โหลดหน้าเรื่องใหม่" in r.text
+
+
+async def test_a_required_field_left_empty_is_said_before_routing_is_asked() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get(f"/cases/{CASE}")
+    r = await browser.post(
+        f"/cases/{CASE}/actions", {"csrf": hidden(page.text)["csrf"], "action": "resolve"}
+    )
+    assert r.status_code == 422 and "ข้อมูลที่กรอกยังไม่ครบ" in r.text and "resolution" in r.text
+
+
+async def test_an_officer_of_another_department_sees_none_of_it() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("fin-head")
+    queue = await browser.get("/queue")
+    assert CASE not in queue.text
+    page = await browser.get(f"/cases/{CASE}")
+    assert page.status_code == 403 and "ไม่มีสิทธิ์" in page.text
+    assert "ไฟถนนดับ" not in page.text
+
+
+async def test_a_colleague_reads_the_case_redacted_and_without_actions() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5}, text="ไฟถนนดับ โทร 0812345678")
+    browser = Browser(w)
+    await browser.sign_in("eng-somchai")
+    page = await browser.get(f"/cases/{CASE}")
+    assert page.status_code == 200
+    assert "0812345678" not in page.text and forms(page.text) == []
+    assert "ไม่มีการดำเนินการที่ท่านทำได้" in page.text
+
+
+async def test_the_head_sees_the_departments_queue_with_its_owner() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-head")
+    page = await browser.get("/queue")
+    assert CASE in page.text and "eng-anan" in page.text
+    assert "เรื่องของส่วนราชการ" in page.text
+
+
+async def test_the_queue_counts_new_cases_since_the_last_visit() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    visits = w.console.console.sessions.last_visits
+    assert "eng-anan" in visits
+    from datetime import UTC, datetime, timedelta
+
+    from tests.routing.unit.test_handlers import NOW
+
+    visits["eng-anan"] = (NOW - timedelta(hours=2)).timestamp()
+    page = await browser.get("/queue")
+    assert "เรื่องใหม่ตั้งแต่เข้าครั้งก่อน" in page.text and ": 1 เรื่อง" in page.text
+    assert datetime.fromtimestamp(visits["eng-anan"], UTC) == NOW
+
+
+def _intake(w: Any) -> Any:
+    intake = intake_service(IntakeWorld())
+    intake.api.state.verifier = TokenVerifier(ISSUER, "ruam", http=w.client)
+    return intake
+
+
+async def test_a_phone_call_ends_with_the_case_number_and_a_receipt_qr() -> None:
+    w = world()
+    intake = _intake(w)
+    w.ports.apps[8001] = httpx.ASGITransport(app=intake.asgi)
+    browser = Browser(w)
+    await browser.sign_in("desk")
+    form = await browser.get("/intake/phone")
+    assert '<label for="summary">' in form.text and 'name="wants_contact"' in form.text
+    fields = hidden(form.text)
+    r = await browser.post(
+        "/intake/phone",
+        {
+            **fields,
+            "call_time": "2026-05-01T09:30",
+            "caller_name": "นางมาลี",
+            "caller_number": "0812345678",
+            "summary": "น้ำประปาไม่ไหลสามวันแล้ว หมู่ 3",
+            "kind": "complaint",
+            "village_no": "3",
+            "wants_contact": "yes",
+        },
+    )
+    assert r.status_code == 200 and str(r.url).startswith(f"{CONSOLE}/receipt?case=")
+    case_id = str(r.url).split("case=")[1]
+    assert re.fullmatch(r"SPT-\d{4}-\d{6}", case_id)
+    assert f"https://sraphonthong.example/track/{case_id}" in r.text and "<svg" in r.text
+    # The receipt is the citizen's: nothing of the call's personal data is on it.
+    assert "0812345678" not in r.text and "นางมาลี" not in r.text
+    # A second post of the same form (a double click) is the same case.
+    again = await browser.post(
+        "/intake/phone",
+        {
+            **fields,
+            "call_time": "2026-05-01T09:30",
+            "summary": "น้ำประปาไม่ไหลสามวันแล้ว หมู่ 3",
+            "caller_number": "0812345678",
+            "caller_name": "นางมาลี",
+            "village_no": "3",
+            "wants_contact": "yes",
+        },
+    )
+    assert str(again.url).endswith(case_id)
+
+
+async def test_a_suggestion_box_keeps_a_running_count_and_sends_every_slip() -> None:
+    w = world()
+    intake = _intake(w)
+    w.ports.apps[8001] = httpx.ASGITransport(app=intake.asgi)
+    browser = Browser(w)
+    await browser.sign_in("desk")
+    page = await browser.get("/intake/box")
+    csrf = hidden(page.text)["csrf"]
+    page = await browser.post(
+        "/intake/box",
+        {
+            "csrf": csrf,
+            "step": "open",
+            "box_id": "box-1",
+            "location": "หน้าที่ทำการ อบต.",
+            "opened_at": "2026-05-01T09:00",
+            "committee": "นายก, ปลัด, ผู้ใหญ่บ้าน",
+        },
+    )
+    assert "บันทึกแล้ว <strong>0</strong> ใบ" in page.text
+    for text in ("ขอไฟทางหมู่ 2", "ถนนหมู่ 4 เป็นหลุม"):
+        page = await browser.post("/intake/box", {"csrf": csrf, "step": "slip", "text": text})
+    assert "บันทึกแล้ว <strong>2</strong> ใบ" in page.text
+    done = await browser.post("/intake/box", {"csrf": csrf, "step": "send"})
+    assert str(done.url).count("case=") == 2
+
+
+async def test_an_unreachable_service_is_a_thai_503() -> None:
+    w = world()
+    browser = Browser(w)
+    await browser.sign_in("desk")
+    form = await browser.get("/intake/walk-in")
+    r = await browser.post("/intake/walk-in", {**hidden(form.text), "text": "ขอถังขยะ"})
+    assert r.status_code == 503 and "ติดต่อระบบงานไม่ได้ชั่วคราว" in r.text
+    assert "ขอถังขยะ" in r.text  # what was typed stays in the form
+
+
+async def test_pages_carry_no_token_and_refuse_framing() -> None:
+    w = world()
+    browser = Browser(w)
+    page = await browser.sign_in("eng-anan")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert COOKIE not in page.text
