@@ -80,6 +80,17 @@ class MongoDeadLetters:
     async def mark_replayed(self, letter_id: str, at: datetime) -> None:
         await self._letters.update_one({"_id": letter_id}, {"$push": {"replays": at}})
 
+    async def waiting(self, service: str) -> dict[str, int]:
+        """Letters of `service` never replayed, by the topic they came from (a scan of the
+        letters: they are few, and this runs on a schedule, never per scrape)."""
+        waiting: dict[str, int] = {}
+        cursor = self._letters.find({"service": service}, {"source_topic": 1, "replays": 1})
+        async for letter in cursor:
+            if not letter.get("replays"):
+                topic = topic_label(letter.get("source_topic") or "")
+                waiting[topic] = waiting.get(topic, 0) + 1
+        return waiting
+
 
 class NotReplayable(Exception):
     """The letter cannot be replayed as it is (HTTP 409, with the reason)."""
@@ -298,6 +309,7 @@ def keep_dead_letters(
     # costs the broker a fetch every half second.
     options = {**subscriber_options(runtime.settings, "dlq"), "max_workers": 1}
     runtime.router.subscriber(runtime.dead_letters.dlq_topic, **options)(office.on_message)
+    runtime.groups[options["group_id"]] = runtime.dead_letters.dlq_topic
     return office
 
 

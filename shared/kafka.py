@@ -506,8 +506,10 @@ def subscribe(
     # With an options dict FastStream's overloads resolve to Any: applied by a call, not as a
     # decorator, so no untyped decorator hides `consume`'s type.
     full = topic_name(settings, topic_of(event))
-    subscriber = runtime.router.subscriber(full, **subscriber_options(settings, purpose))
+    options = subscriber_options(settings, purpose)
+    subscriber = runtime.router.subscriber(full, **options)
     subscriber(consume)
+    runtime.groups[options["group_id"]] = full
     decoder: TypeAdapter[Any] = TypeAdapter(event)
 
     async def replay(body: bytes) -> object:

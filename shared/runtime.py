@@ -53,6 +53,8 @@ class Runtime:
     # Full topic name -> what its subscription does with a message's bytes: how the
     # dead-letter office replays a letter through the consumer that refused it.
     replayers: dict[str, Callable[[bytes], Awaitable[object]]] = field(default_factory=dict)
+    # Consumer group -> the full name of the topic it reads: whose lag ops reports.
+    groups: dict[str, str] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
     _tasks: list[asyncio.Future[None]] = field(default_factory=list)
 

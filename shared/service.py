@@ -24,6 +24,7 @@ from shared.auth import verifier_for
 from shared.clock import Clock
 from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
 from shared.http import ErrorTable, OnRefusal
+from shared.ops import watch
 from shared.runtime import Runtime, asgi_app
 from shared.settings import ServiceSettings
 
@@ -70,6 +71,7 @@ def assemble(
     service's own fields shown beside one."""
     subscribers(runtime, handlers)
     office = keep_dead_letters(runtime, clock, store=letter_store, describe=describe_letter)
+    watch(runtime)
     fs_app, app, api_app = asgi_app(
         runtime,
         [*api.routes(), *(office.routes() if office else [])],

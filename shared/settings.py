@@ -70,6 +70,8 @@ class ServiceSettings(BaseSettings):
     # Messages of one consumer handled at once, those of one key always one after the
     # other (shared.kafka.KeyedPipeline); 1 handles a partition strictly in order.
     consumer_concurrency: int = shared_field(32, "RUAM_CONSUMER_CONCURRENCY")
+    # How often the operator's gauges (lag, outbox, dead letters) are computed (shared.ops).
+    ops_every_seconds: float = shared_field(15.0, "RUAM_OPS_EVERY_SECONDS")
     auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")
     # Per-client HTTP rate limit (shared.limits; docs/limits.md): requests a second and at
     # once per client; 0 turns it off. Far above a person at a form, far below a flood.

@@ -23,11 +23,12 @@ import logging
 import random
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import bson
 from bson.errors import InvalidDocument
@@ -38,6 +39,7 @@ from pymongo.errors import OperationFailure
 
 from shared.errors import ConcurrencyError
 from shared.mongo import BulkWriter, Document
+from shared.ops import Backlog, age_seconds
 from shared.outbox import Emission, RawPublisher
 from shared.topics import Topic
 
@@ -192,6 +194,13 @@ async def change(
 class AggregateStore:
     """get / save / flush / sweep / ensure_indexes for one collection of aggregates."""
 
+    _live: ClassVar[weakref.WeakSet[AggregateStore]] = weakref.WeakSet()
+
+    @classmethod
+    def live(cls) -> list[AggregateStore]:
+        """The stores of this process that publish events: whose backlog ops reports."""
+        return [s for s in cls._live if s._publisher is not None]
+
     def __init__(
         self,
         collection: AsyncCollection[Document],
@@ -234,6 +243,7 @@ class AggregateStore:
         # read again from here instead of the server. If another writer moved one on since,
         # the save built on it loses the version race and its retry reads the server.
         self._written: Lru[bytes] | None = Lru(remember) if remember else None
+        AggregateStore._live.add(self)
 
     async def cas(self) -> Cas:
         if self._cas is None:
@@ -313,6 +323,17 @@ class AggregateStore:
         elif tracked:
             await self._unmark(doc_id, version)
         return version
+
+    async def backlog(self) -> Backlog:
+        """How many stored versions wait for their events to go out, and since when: read
+        from the markers, which are only those in flight or left behind."""
+        count, oldest = 0, None
+        async for marker in self._markers.find({}, {"at": 1}):
+            count += 1
+            at = marker.get("at")
+            if at is not None and (oldest is None or at < oldest):
+                oldest = at
+        return Backlog(count, age_seconds(oldest))
 
     async def _state(self, doc_id: Any) -> Stored | None:
         doc = await self.collection.find_one(

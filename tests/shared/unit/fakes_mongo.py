@@ -79,13 +79,13 @@ class FakeCollection:
                 return _project(doc, projection)
         return None
 
-    async def _found(self, query: Doc) -> AsyncIterator[Doc]:
+    async def _found(self, query: Doc, projection: Doc | None) -> AsyncIterator[Doc]:
         await self._turn()
         for doc in [d for d in self.docs.values() if _matches(d, query)]:
-            yield copy.deepcopy(doc)
+            yield _project(doc, projection)
 
-    def find(self, query: Doc | None = None) -> AsyncIterator[Doc]:
-        return self._found(query or {})
+    def find(self, query: Doc | None = None, projection: Doc | None = None) -> AsyncIterator[Doc]:
+        return self._found(query or {}, projection)
 
     async def insert_one(self, doc: Doc) -> Result:
         await self._turn(write=True)

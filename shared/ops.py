@@ -1,0 +1,246 @@
+"""What an operator asks of a service at 3 a.m., answered on /metrics.
+
+Every gauge here that needs the broker or the database is computed by a runtime loop
+every `every` seconds and only read by a scrape, so a scrape costs the same whatever is
+stored and however often Prometheus comes. Label sets are fixed: services, our consumer
+groups and topics, our collections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import os
+import subprocess
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from shared.topics import of_name
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger("ruam.ops")
+
+
+def version() -> tuple[str, str]:
+    """The package version, and the commit it was built from: RUAM_COMMIT (set by the
+    image build), else the work tree's, else "unknown"."""
+    try:
+        pkg = importlib.metadata.version("ruam")
+    except importlib.metadata.PackageNotFoundError:
+        pkg = "unknown"
+    commit = os.environ.get("RUAM_COMMIT", "")
+    if not commit:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            commit = subprocess.run(
+                ["git", "rev-parse", "--short=12", "HEAD"],
+                cwd=Path(__file__).resolve().parent,
+                capture_output=True,
+                text=True,
+                timeout=2,
+                check=True,
+            ).stdout.strip()
+    return pkg, commit or "unknown"
+
+
+def consumer_lag(
+    committed: Mapping[Any, int], ends: Mapping[Any, int], beginnings: Mapping[Any, int]
+) -> dict[Any, int]:
+    """Messages behind, per partition: a partition the group never committed is behind by
+    all it still holds (the group starts from the earliest)."""
+    lag = {}
+    for tp, end in ends.items():
+        start = committed.get(tp)
+        if start is None or start < 0:
+            start = beginnings.get(tp, 0)
+        lag[tp] = max(0, end - start)
+    return lag
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Versions stored whose events are not yet out, and the age of the oldest."""
+
+    count: int
+    oldest_seconds: float
+
+
+class OpsGauges:
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.service = service
+        self.build_info = Gauge(
+            "ruam_build_info",
+            "Always 1: the version and commit this service runs",
+            ["service", "version", "commit"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "ruam_consumer_lag",
+            "Messages not yet handled, per consumer group and partition (from the broker)",
+            ["service", "group", "topic", "partition"],
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "ruam_outbox_backlog",
+            "Stored versions whose events are not yet published, per collection",
+            ["service", "collection"],
+            registry=registry,
+        )
+        self.backlog_oldest = Gauge(
+            "ruam_outbox_oldest_seconds",
+            "Age of the oldest stored version whose events are not yet published",
+            ["service", "collection"],
+            registry=registry,
+        )
+        self.letters = Gauge(
+            "ruam_dead_letters_waiting",
+            "Dead letters kept and never replayed, by the topic they came from",
+            ["service", "topic"],
+            registry=registry,
+        )
+        pkg, commit = version()
+        self.build_info.labels(service, pkg, commit).set(1)
+
+    def set_lag(self, group: str, lags: Mapping[Any, int]) -> None:
+        for tp, behind in lags.items():
+            topic = of_name(tp.topic)
+            label = topic.value if topic is not None else "other"
+            self.lag.labels(self.service, group, label, str(tp.partition)).set(behind)
+
+    def set_backlog(self, collection: str, backlog: Backlog) -> None:
+        self.backlog.labels(self.service, collection).set(backlog.count)
+        self.backlog_oldest.labels(self.service, collection).set(backlog.oldest_seconds)
+
+    def set_letters(self, waiting: Mapping[str, int], known: Iterable[str]) -> None:
+        for topic in {*known, *waiting}:
+            self.letters.labels(self.service, topic).set(waiting.get(topic, 0))
+
+
+Check = Callable[[], Awaitable[None]]
+
+
+def every(seconds: float, *checks: Check) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """A runtime loop running `checks` now and every `seconds` until stopped; one that fails
+    is logged and tried again next round (a gauge then keeps its last value)."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for check in checks:
+                try:
+                    await check()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("ops check %s failed: %s", getattr(check, "__name__", check), exc)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+    return loop
+
+
+def watch(runtime: Runtime) -> OpsGauges:
+    """The service's operational gauges, kept by a loop of its runtime."""
+    from shared.dead_letters import MongoDeadLetters
+    from shared.store import AggregateStore
+
+    gauges = OpsGauges(runtime.registry, runtime.settings.service_name)
+    lag_reader = LagReader(runtime)
+
+    async def lag() -> None:
+        for group, lags in (await lag_reader.read()).items():
+            gauges.set_lag(group, lags)
+
+    async def outboxes() -> None:
+        for store in AggregateStore.live():
+            if store.collection.database.name == runtime.settings.mongodb_database:
+                gauges.set_backlog(store.collection.name, await store.backlog())
+
+    async def letters() -> None:
+        waiting = await MongoDeadLetters(runtime.db).waiting(runtime.settings.service_name)
+        known = {t.value for t in map(of_name, runtime.replayers) if t is not None}
+        gauges.set_letters(waiting, known)
+
+    checks: list[Check] = [lag]
+    if runtime.mongo is not None:
+        checks += [outboxes, letters]
+    runtime.loops.append(every(runtime.settings.ops_every_seconds, *checks))
+    runtime.shutdown.append(lag_reader.close)
+    return gauges
+
+
+class LagReader:
+    """Committed offsets of this service's consumer groups against the partitions' ends."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._admin: Any = None
+        self._consumer: Any = None
+        self._partitions: dict[str, list[int]] = {}
+
+    async def _open(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        from shared.kafka import client_options
+
+        settings = self._runtime.settings
+        options = client_options(settings)
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap_servers, **options
+            )
+            await admin.start()
+            self._admin = admin
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                enable_auto_commit=False,
+                **options,
+            )
+            await consumer.start()
+            self._consumer = consumer
+
+    async def read(self) -> dict[str, dict[Any, int]]:
+        from aiokafka import TopicPartition
+
+        await self._open()
+        unknown = sorted(set(self._runtime.groups.values()) - set(self._partitions))
+        if unknown:
+            for described in await self._admin.describe_topics(unknown):
+                parts = [p["partition"] for p in described.get("partitions", [])]
+                if parts:
+                    self._partitions[described["topic"]] = sorted(parts)
+        out: dict[str, dict[Any, int]] = {}
+        for group, topic in self._runtime.groups.items():
+            tps = [TopicPartition(topic, p) for p in self._partitions.get(topic, [])]
+            if not tps:
+                continue
+            offsets = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+            committed = {tp: meta.offset for tp, meta in offsets.items()}
+            ends = await self._consumer.end_offsets(tps)
+            beginnings = await self._consumer.beginning_offsets(tps)
+            out[group] = consumer_lag(committed, ends, beginnings)
+        return out
+
+    async def close(self) -> None:
+        for client in (self._consumer, self._admin):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await (client.stop() if hasattr(client, "stop") else client.close())
+        self._admin = self._consumer = None
+
+
+def age_seconds(oldest: datetime | None, now: datetime | None = None) -> float:
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds())
