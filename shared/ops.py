@@ -127,28 +127,27 @@ class OpsGauges:
 Check = Callable[[], Awaitable[None]]
 
 
-def every(seconds: float, *checks: Check) -> Callable[[asyncio.Event], Awaitable[None]]:
-    """A runtime loop running `checks` now and every `seconds` until stopped; one that fails
-    is logged and tried again next round (a gauge then keeps its last value)."""
+def each(*checks: Check) -> Callable[[], Awaitable[int]]:
+    """One round of `checks` for `shared.outbox.periodic`: one that fails is logged and
+    tried again next round (its gauges keep their last values); the others still run."""
 
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            for check in checks:
-                try:
-                    await check()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("ops check %s failed: %s", getattr(check, "__name__", check), exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
+    async def round_() -> int:
+        for check in checks:
+            try:
+                await check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("ops check %s failed: %s", getattr(check, "__name__", check), exc)
+        return 0
 
-    return loop
+    return round_
 
 
 def watch(runtime: Runtime) -> OpsGauges:
     """The service's operational gauges, kept by a loop of its runtime."""
     from shared.dead_letters import MongoDeadLetters
+    from shared.outbox import periodic
     from shared.store import AggregateStore
 
     gauges = OpsGauges(runtime.registry, runtime.settings.service_name)
@@ -171,7 +170,7 @@ def watch(runtime: Runtime) -> OpsGauges:
     checks: list[Check] = [lag]
     if runtime.mongo is not None:
         checks += [outboxes, letters]
-    runtime.loops.append(every(runtime.settings.ops_every_seconds, *checks))
+    runtime.loops.append(periodic(each(*checks), runtime.settings.ops_every_seconds, "ops"))
     runtime.shutdown.append(lag_reader.close)
     return gauges
 

@@ -18,6 +18,7 @@ from services.routing.settings import RoutingSettings
 from shared.auth import TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.http import ErrorTable
+from shared.ops import each
 from shared.outbox import periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
@@ -82,6 +83,15 @@ def create_service(
         loads_cache_seconds=settings.assignment_load_recount_seconds,
     )
     runtime.startup.append(handlers.warm_up)
+    if isinstance(cases, MongoCaseRepository):
+        working_set = cases
+
+        async def standing() -> None:
+            now = clock.now()
+            known = {d.code for d in handlers.directory().departments}
+            handlers.metrics.show(working_set.standing(now), now, known)
+
+        runtime.loops.append(periodic(each(standing), settings.ops_every_seconds, "ops"))
     if issuer is not None and runtime.mongo is not None:
         roles = RoleChanges(issuer, runtime.db, runtime.publisher, clock)
         runtime.loops.append(periodic(roles.check, ROLE_CHECK_SECONDS, "role changes recorded"))

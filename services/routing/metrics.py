@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.routing.adapters.open_cases import Standing
+from shared.ops import age_seconds
 
 
 class RoutingMetrics:
@@ -39,3 +44,31 @@ class RoutingMetrics:
             "Timer firings lost to a concurrent change (fired by the next round instead)",
             registry=registry,
         )
+        self.open = Gauge(
+            "ruam_cases_open",
+            "Open cases, by department and status (the working set, counted on a schedule)",
+            ["department", "status"],
+            registry=registry,
+        )
+        self.overdue = Gauge(
+            "ruam_cases_overdue",
+            "Open cases past their legal deadline, by department",
+            ["department"],
+            registry=registry,
+        )
+        self.oldest_unacknowledged = Gauge(
+            "ruam_case_oldest_unacknowledged_seconds",
+            "Age of the oldest open case nobody has acknowledged yet (0: none)",
+            registry=registry,
+        )
+
+    def show(self, standing: Standing, now: datetime, departments: set[str]) -> None:
+        """Every department known gets its series, at 0 when it has nothing open: a series
+        that vanishes reads as "no data", not as "nothing overdue"."""
+        seen = {d for d, _ in standing.open} | set(standing.overdue) | departments
+        self.open.clear()
+        for (department, status), count in standing.open.items():
+            self.open.labels(department, status).set(count)
+        for department in seen:
+            self.overdue.labels(department).set(standing.overdue.get(department, 0))
+        self.oldest_unacknowledged.set(age_seconds(standing.oldest_unacknowledged, now))

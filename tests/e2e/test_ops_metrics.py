@@ -10,6 +10,8 @@ import pytest
 
 from services.intake.bootstrap import create_service as create_intake
 from services.intake.settings import IntakeSettings
+from services.routing.bootstrap import create_service as create_routing
+from services.routing.settings import RoutingSettings
 from shared.roles import Role
 from tests.conftest import eventually, running
 from tests.signing import as_
@@ -48,3 +50,30 @@ async def test_intake_reports_its_lag_backlog_and_letters(real_settings: Any) ->
         assert found['service="intake",topic="intake.raw"'] == 0.0
         info = samples((await http.get("/metrics")).text, "ruam_build_info")
         assert list(info.values()) == [1.0]
+
+
+async def test_routing_reports_the_standing_of_open_cases(real_settings: Any) -> None:
+    intake = create_intake(real_settings(IntakeSettings))
+    routing = create_routing(real_settings(RoutingSettings, ops_every_seconds=0.3))
+    async with running(intake) as intake_http, running(routing) as http:
+        intake_http.headers.update(CLERK)
+        body = {
+            "channel": "phone",
+            "kind": "complaint",
+            "text": "ถนนพัง",
+            "channel_message_id": "r1",
+        }
+        assert (await intake_http.post("/v1/submissions", json=body)).status_code == 202
+
+        async def counted() -> dict[str, float]:
+            text = (await http.get("/metrics")).text
+            opened = samples(text, "ruam_cases_open")
+            return {**opened, **samples(text, "ruam_cases_overdue")} if opened else {}
+
+        found = await eventually(counted, timeout=60)
+        assert sum(v for k, v in found.items() if "status=" in k) == 1  # the case, assigned
+        overdue = {k: v for k, v in found.items() if "status=" not in k}
+        assert overdue and set(overdue.values()) == {0.0}  # every department, none overdue
+        text = (await http.get("/metrics")).text
+        oldest = re.search(r"^ruam_case_oldest_unacknowledged_seconds (\S+)$", text, re.M)
+        assert oldest is not None and float(oldest.group(1)) > 0  # nobody acknowledged it

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.routing.adapters.open_cases import OpenCases
+from services.routing.adapters.open_cases import OpenCases, Standing
 from services.routing.domain.duplicates import Candidate
 from services.routing.domain.model import (
     AssignmentRecord,
@@ -435,6 +435,9 @@ class MongoCaseRepository:
 
     async def loads(self) -> dict[str, int]:
         return self._open.loads()
+
+    def standing(self, now: datetime) -> Standing:
+        return self._open.standing(now)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         return self._open.due(now, limit)

@@ -21,6 +21,7 @@ from itertools import islice
 from typing import Any
 
 from services.routing.domain.duplicates import NEAR_M, Candidate, bounding_box
+from services.routing.domain.model import Status
 
 # Grid cell of the spatial lookup: larger than NEAR_M, so the 3x3 cells around a point
 # hold everything within NEAR_M of it.
@@ -38,6 +39,9 @@ class OpenCase:
     village_no: int | None
     text: str
     next_timer_at: datetime | None
+    department: str | None = None
+    status: str | None = None
+    overdue_from: datetime | None = None
 
     @staticmethod
     def of(entry: dict[str, Any]) -> OpenCase:
@@ -51,7 +55,23 @@ class OpenCase:
             entry.get("village_no"),
             sys.intern(entry.get("text") or ""),
             entry.get("next_timer_at"),
+            entry.get("department"),
+            entry.get("status"),
+            entry.get("overdue_from"),
         )
+
+
+# Statuses in which nobody in the department that has the case has acknowledged it yet.
+UNACKNOWLEDGED = frozenset(s.value for s in (Status.RECEIVED, Status.ASSIGNED, Status.TRANSFERRED))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The open cases as an operator counts them (ops gauges), at one moment."""
+
+    open: dict[tuple[str, str], int]  # (department, status) -> cases
+    overdue: dict[str, int]  # department -> cases past their legal deadline
+    oldest_unacknowledged: datetime | None
 
 
 def _cell(lat: float, lon: float) -> tuple[int, int]:
@@ -132,6 +152,20 @@ class OpenCases:
 
     def loads(self) -> dict[str, int]:
         return dict(self._loads)
+
+    def standing(self, now: datetime) -> Standing:
+        """O(open cases): for a loop every few seconds, never per request or scrape."""
+        opened: Counter[tuple[str, str]] = Counter()
+        overdue: Counter[str] = Counter()
+        oldest: datetime | None = None
+        for case in self._cases.values():
+            department = case.department or "unassigned"
+            opened[(department, case.status or "unknown")] += 1
+            if case.overdue_from is not None and case.overdue_from < now:
+                overdue[department] += 1
+            if case.status in UNACKNOWLEDGED and (oldest is None or case.received_at < oldest):
+                oldest = case.received_at
+        return Standing(dict(opened), dict(overdue), oldest)
 
     def due(self, now: datetime, limit: int) -> list[str]:
         """Open cases whose earliest timer is due, earliest first, each once."""

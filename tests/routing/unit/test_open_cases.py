@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from services.routing.adapters.open_cases import OpenCases
+from services.routing.metrics import RoutingMetrics
 
 T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 
@@ -58,3 +61,45 @@ def test_candidates_are_the_oldest_nearby_or_in_the_village_whatever_is_saved_la
         "C-002",
     ]
     assert [c.case_id for c in cases.candidates("NEW", "water", 15.5, 103.5, 9, 5)] == ["C-200"]
+
+
+def test_the_standing_counts_open_overdue_and_the_oldest_nobody_acknowledged() -> None:
+    cases = OpenCases()
+    cases.replace_all(
+        [
+            entry(1, department="eng", status="assigned", overdue_from=T0 + timedelta(days=15)),
+            entry(2, department="eng", status="in_progress", overdue_from=T0),
+            entry(3, department="fin", status="acknowledged", overdue_from=T0),
+            entry(4, department="fin", status="transferred"),
+            entry(5, department="eng", status="assigned", open=False),
+        ]
+    )
+    standing = cases.standing(T0 + timedelta(days=1))
+    assert standing.open == {("eng", "assigned"): 1, ("eng", "in_progress"): 1,
+                             ("fin", "acknowledged"): 1, ("fin", "transferred"): 1}  # fmt: skip
+    assert standing.overdue == {"eng": 1, "fin": 1}
+    assert standing.oldest_unacknowledged == T0 + timedelta(minutes=1)
+    cases.put(entry(1, department="eng", status="acknowledged"))
+    assert cases.standing(T0).oldest_unacknowledged == T0 + timedelta(minutes=4)
+
+
+def test_the_gauges_show_every_known_department_even_with_nothing_overdue() -> None:
+    registry = CollectorRegistry()
+    metrics = RoutingMetrics(registry)
+    cases = OpenCases()
+    cases.replace_all([entry(1, department="eng", status="assigned", overdue_from=T0)])
+    now = T0 + timedelta(hours=2)
+    metrics.show(cases.standing(now), now, {"eng", "fin"})
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("ruam_cases_open", department="eng", status="assigned") == 1
+    assert value("ruam_cases_overdue", department="eng") == 1
+    assert value("ruam_cases_overdue", department="fin") == 0
+    assert value("ruam_case_oldest_unacknowledged_seconds") == 7140  # 1 h 59 min
+    cases.put(entry(1, department="eng", status="resolved", open=False))
+    metrics.show(cases.standing(now), now, {"eng", "fin"})
+    assert value("ruam_cases_open", department="eng", status="assigned") is None
+    assert value("ruam_cases_overdue", department="eng") == 0
+    assert value("ruam_case_oldest_unacknowledged_seconds") == 0
