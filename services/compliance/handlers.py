@@ -384,6 +384,7 @@ class ComplianceHandlers:
         self.metrics.projects.labels("with_violations").set(
             await self.projects.count(q, with_violations=True)
         )
+        self.metrics.violations_open.set(await self.projects.violations())
 
     # ------------------------------------------------------------------ metrics
 

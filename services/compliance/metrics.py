@@ -52,6 +52,11 @@ class ComplianceMetrics:
             ["code"],
             registry=registry,
         )
+        self.violations_open = Gauge(
+            "ruam_participation_violations_open",
+            "Participation violations recorded on registered projects (measure 5)",
+            registry=registry,
+        )
         # Counters restart with the process; these show the register as it stands.
         self.projects = Gauge(
             "ruam_compliance_projects",

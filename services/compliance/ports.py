@@ -46,6 +46,9 @@ class ProjectRepository(Protocol):
 
     async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int: ...
 
+    async def violations(self) -> int:
+        """Participation violations recorded on registered projects, all told."""
+
 
 @dataclass(frozen=True)
 class AuditQuery:

@@ -53,6 +53,9 @@ class FakeProjectRepository:
         found = await self.find(query, 10**9, 0)
         return len([p for p in found if p.violations or not with_violations])
 
+    async def violations(self) -> int:
+        return sum(len(p.violations) for p in await self.find(ProjectQuery(), 10**9, 0))
+
 
 class FakeAuditTrail:
     """The audit trail in memory, with the real store's rules: one record per id, newest

@@ -258,6 +258,15 @@ class MongoProjectRepository:
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
+    async def violations(self) -> int:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"registered": True, "violation_count": {"$gt": 0}}},
+            {"$group": {"_id": None, "n": {"$sum": "$violation_count"}}},
+        ]
+        async for row in await self._projects.aggregate(pipeline):
+            return int(row["n"])
+        return 0
+
     async def count(self, query: ProjectQuery, *, with_violations: bool = False) -> int:
         filters: dict[str, Any] = query_filter(query)
         if with_violations:

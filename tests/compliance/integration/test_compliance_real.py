@@ -111,6 +111,8 @@ async def test_acceptance_through_kafka_with_shuffles_duplicates_and_dead_letter
         assert {r["kind"]: r["status"] for r in final["requirements"]}["public_hearing"] == "met"
         stored = await service.handlers.projects.get(PID)
         assert stored is not None and to_document(stored) == expected
+        # The operator's gauge: summed by the server ($group, $sum) over registered projects.
+        assert await service.handlers.projects.violations() == 1
 
         for pid, count in (("EXACT", 0), ("OVER", 3), ("KEY", 3)):
             got = (await api.get(f"/v1/projects/{pid}")).json()

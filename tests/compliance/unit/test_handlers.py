@@ -203,6 +203,7 @@ async def test_timers_warn_before_planned_procurement_and_flag_late_report_backs
         ("DONE", "low")
     ]
     assert h.metrics.projects.labels("with_violations")._value.get() == 1
+    assert h.metrics.violations_open._value.get() == 1
 
 
 async def test_officers_add_participation_to_a_kafka_fed_project_but_not_its_budget() -> None:
