@@ -8,7 +8,7 @@ BROWSER := $(PYTHON) deploy/local/chromium.py
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install assets browser up down logs status demo test test-unit bench chaos lint format clean
+.PHONY: install assets browser promtool up down logs status demo test test-unit bench chaos lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ assets:
 ## Debian's chromium and chromium-driver for the browser tests (apt-get when missing).
 browser:
 	$(BROWSER)
+
+## Prometheus' promtool, built with Go and cached in ~/.cache/ruam/bin (the alert rules' tests).
+promtool:
+	$(PYTHON) deploy/local/prometheus.py build promtool
 
 ## Start Kafka, FerretDB and the four services in the background (idempotent).
 up: install
@@ -50,7 +54,7 @@ demo: up
 	-$(BIN)/python -m tools.pii_scan $(if $(DATA),--data "$(DATA)",)
 
 ## Unit, messaging, integration and e2e tests; starts and stops its own test stack.
-test: install browser
+test: install browser promtool
 	$(STACK) up --profile test --infra-only
 	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --profile test; exit $$rc

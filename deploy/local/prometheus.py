@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Prometheus and promtool for the local stack and the rule tests, built with Go and cached.
+
+Stdlib only, like stack.py. Built like FerretDB (build_ferretdb.sh): the Go toolchain fetches
+the module `github.com/prometheus/prometheus` at a pinned version through Go's module proxy
+(whatever `go env GOPROXY` names), and `go install` builds `cmd/promtool` and
+`cmd/prometheus` into `$RUAM_CACHE/bin/`. A binary is used again when its `--version` names
+the pinned module version and our build mark; otherwise it is built again.
+
+Built with the tag `remove_all_sd`: the local stack and the tests only use `static_configs`,
+and leaving out the cloud service discoveries (AWS, Azure, GCE, ...) roughly halves the build.
+The web UI's compiled assets are not part of the Go module, so the built Prometheus answers
+its HTTP API (`/api/v1/...`) but shows no UI pages.
+
+    python3 deploy/local/prometheus.py build [promtool|prometheus ...]   # prints the paths
+    python3 deploy/local/prometheus.py config --profile local            # the scrape config
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = Path(os.environ.get("RUAM_CACHE") or Path.home() / ".cache" / "ruam")
+BIN_DIR = CACHE_DIR / "bin"
+RULES_DIR = REPO_ROOT / "deploy" / "prometheus"
+
+MODULE = "github.com/prometheus/prometheus"
+VERSION = os.environ.get("RUAM_PROMETHEUS_VERSION", "v0.316.0")
+TOOLS = ("promtool", "prometheus")
+BUILD_TAGS = "remove_all_sd"
+# Written into the binaries' version information (`--version` prints it as the branch), so a
+# binary from another build of the same version (a release download, a build with every
+# discovery) is not mistaken for ours.
+BUILD_MARK = "ruam-local"
+BUILD_TIMEOUT = float(os.environ.get("RUAM_PROMETHEUS_BUILD_TIMEOUT", "3600"))
+
+
+class BuildError(RuntimeError):
+    """Go is missing, or the build failed."""
+
+
+def binary(tool: str) -> Path:
+    if tool not in TOOLS:
+        raise ValueError(f"unknown tool {tool!r}; expected one of {', '.join(TOOLS)}")
+    return BIN_DIR / tool
+
+
+def _ldflags() -> str:
+    pkg = "github.com/prometheus/common/version"
+    return " ".join(
+        [
+            f"-X {pkg}.Version={VERSION}",
+            f"-X {pkg}.Branch={BUILD_MARK}",
+            f"-X {pkg}.Revision={VERSION}",
+            f"-X {pkg}.BuildUser={BUILD_MARK}",
+        ]
+    )
+
+
+def is_built(tool: str) -> bool:
+    """The cached binary runs and reports the pinned version and our build mark."""
+    path = binary(tool)
+    if not path.exists():
+        return False
+    try:
+        out = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=20
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return f"version {VERSION} " in out and f"branch: {BUILD_MARK}" in out
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """Two `make test` or `stack.py up` on a fresh machine build once, not twice at once."""
+    BIN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BIN_DIR / ".prometheus-build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build(tools: Iterable[str] = TOOLS, *, quiet: bool = False) -> dict[str, Path]:
+    """Every tool named, from the cache or built now; returns their paths."""
+    wanted = list(dict.fromkeys(tools))
+    for tool in wanted:
+        binary(tool)  # unknown names fail before anything is built
+    missing = [t for t in wanted if not is_built(t)]
+    if missing:
+        with _build_lock():
+            missing = [t for t in wanted if not is_built(t)]
+            if missing:
+                _go_install(missing, quiet=quiet)
+    return {tool: binary(tool) for tool in wanted}
+
+
+def _go_install(tools: list[str], *, quiet: bool) -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError("go not found on PATH: Go builds promtool and prometheus")
+    if not quiet:
+        print(
+            f"[prometheus] building {', '.join(tools)} from {MODULE}@{VERSION} "
+            "(many minutes on a cold Go build cache) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+    # Installed into a scratch directory beside the cache and moved in whole, so an
+    # interrupted build never leaves a binary that looks built.
+    with tempfile.TemporaryDirectory(dir=BIN_DIR, prefix=".prometheus-build-") as scratch:
+        env = {**os.environ, "GOBIN": scratch, "GO111MODULE": "on"}
+        # A module-wide GOFLAGS such as -mod=vendor would not apply outside a module.
+        env.pop("GOFLAGS", None)
+        argv = [
+            go,
+            "install",
+            "-trimpath",
+            f"-tags={BUILD_TAGS}",
+            f"-ldflags={_ldflags()}",
+            *[f"{MODULE}/cmd/{tool}@{VERSION}" for tool in tools],
+        ]
+        with tempfile.TemporaryDirectory() as cwd:
+            # `go install pkg@version` ignores any go.mod around it; a bare directory makes
+            # that plain.
+            result = subprocess.run(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.DEVNULL if quiet else None,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=BUILD_TIMEOUT,
+            )
+        if result.returncode != 0:
+            raise BuildError(f"go install failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        for tool in tools:
+            os.replace(Path(scratch) / tool, binary(tool))
+    for tool in tools:
+        if not is_built(tool):
+            raise BuildError(f"{binary(tool)} was built but does not report {VERSION}")
+
+
+def render_config(
+    targets: Mapping[str, int],
+    *,
+    rule_files: Iterable[Path] = (RULES_DIR / "alerts.yml",),
+    scrape_interval: str = "15s",
+    evaluation_interval: str = "30s",
+) -> str:
+    """A prometheus.yml scraping `targets` (service name -> port on 127.0.0.1).
+
+    Each target carries its service name as the `service` label, which the alert rules and
+    dashboards group by (for `up` and faststream_*), as deploy/prometheus/prometheus.yml
+    does for the containers.
+    """
+    lines = [
+        "# Generated by deploy/local/prometheus.py for the local stack; rewritten each start.",
+        "global:",
+        f"  scrape_interval: {scrape_interval}",
+        f"  evaluation_interval: {evaluation_interval}",
+        "rule_files:",
+        *[f"  - {_quote(str(path))}" for path in rule_files],
+        "scrape_configs:",
+        "  - job_name: ruam",
+        "    metrics_path: /metrics",
+        # ruam_* series name their own service; a target's label would rename theirs.
+        "    honor_labels: true",
+        "    static_configs:",
+    ]
+    for service, port in targets.items():
+        lines += [
+            f"      - targets: [{_quote(f'127.0.0.1:{port}')}]",
+            f"        labels: {{service: {_quote(service)}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(value: str) -> str:
+    # JSON strings are YAML strings; json.dumps would do too, this keeps the import list short.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="prometheus.py", description=(__doc__ or "").split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_build = sub.add_parser("build", help="build (or find cached) promtool and prometheus")
+    p_build.add_argument("tools", nargs="*", help=f"any of {', '.join(TOOLS)} (default: both)")
+    p_config = sub.add_parser("config", help="print the local stack's scrape config")
+    p_config.add_argument("--profile", choices=("local", "test", "chaos"), default="local")
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        try:
+            paths = build(args.tools or TOOLS)
+        except (BuildError, ValueError, subprocess.TimeoutExpired) as exc:
+            print(f"[prometheus] ERROR: {exc}", file=sys.stderr)
+            return 1
+        for path in paths.values():
+            print(path)
+    elif args.cmd == "config":
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        from deploy.local import stack
+
+        profile = stack.get_profile(args.profile)
+        print(render_config(profile.service_ports), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
