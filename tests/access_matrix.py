@@ -15,6 +15,8 @@ from typing import Any
 from starlette.routing import Route
 
 from services.compliance.bootstrap import create_service as create_compliance
+from services.console.bootstrap import create_service as create_console
+from services.console.settings import ConsoleSettings
 from services.compliance.settings import ComplianceSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
@@ -31,7 +33,7 @@ from tests.survey.builders import service_on, wired
 
 
 def services() -> dict[str, Any]:
-    """The five services on fakes (intake's with its dead-letter office)."""
+    """The five services on fakes (intake's with its dead-letter office), and the console."""
     return {
         "intake": intake_on(World()),
         "routing": create_routing(
@@ -49,6 +51,7 @@ def services() -> dict[str, Any]:
             audit_trail=FakeAuditTrail(),
         ),
         "portal": portal(),
+        "console": create_console(ConsoleSettings(env="dev")),
     }
 
 

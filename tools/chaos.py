@@ -71,7 +71,7 @@ from tools.accounts import Accounts, SignInRefused
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
-SERVICES = tuple(stack.SERVICES)
+SERVICES = stack.BUS_SERVICES  # the console carries no events: nothing to lose
 LINE_SECRET = "chaos-line-channel-secret"
 OPEN311_KEY = "chaos-open311-key"
 CAMPAIGN = "general-2570"

@@ -77,7 +77,11 @@ SERVICES: dict[str, str] = {
     "survey": "SURVEY_HTTP_PORT",
     "compliance": "COMPLIANCE_HTTP_PORT",
     "portal": "PORTAL_HTTP_PORT",  # the public website: last, it reads what the others publish
+    # The officers' console: no Kafka principal (it talks to the APIs with the officer's token).
+    "console": "CONSOLE_HTTP_PORT",
 }
+# The services on the bus (each its own Kafka principal and dead-letter topic).
+BUS_SERVICES = tuple(s for s in SERVICES if s in PRINCIPALS)
 INFRA = ("kafka", "ferretdb")
 
 KAFKA_START_TIMEOUT = float(os.environ.get("RUAM_KAFKA_START_TIMEOUT", "90"))
@@ -159,11 +163,17 @@ class Profile:
         site = f"http://127.0.0.1:{self.service_ports['portal']}"
         out["PORTAL_PUBLIC_BASE_URL"] = site
         out["SURVEY_PUBLIC_BASE_URL"] = f"{site}/survey/"
+        # The console on this profile, and the sign-in callback the built-in issuer lets it use.
+        console = f"http://127.0.0.1:{self.service_ports['console']}"
+        out["CONSOLE_PUBLIC_BASE_URL"] = console
+        out["RUAM_CONSOLE_REDIRECT_URIS"] = f"{console}/auth/callback"
         return out
 
     def service_env(self, service: str) -> dict[str, str]:
         """`env()` with the service's own Kafka principal, which the ACLs confine to its
         topics (prefix "" here; tools/chaos.py applies them for its run's prefix)."""
+        if service not in PRINCIPALS:  # the console: on no topic, so no principal at all
+            return {k: v for k, v in self.env().items() if not k.startswith("KAFKA_SASL_")}
         return {**self.env(), **kafka_principal_env(service)}
 
 

@@ -283,7 +283,7 @@ def signed_in(page: Page, *, post: bool = False) -> Callable[[Request], Awaitabl
         ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
         if post:
             form = await _form(request, console.settings.max_upload_bytes)
-            if not csrf_ok(session, _text(form, "csrf")):
+            if not csrf_ok(session, text_of(form, "csrf")):
                 return render(ctx, request, "error.html", 403, refusal=CSRF_REFUSED)
             request.state.form = form
         try:
@@ -312,7 +312,7 @@ async def _form(request: Request, max_bytes: int) -> FormData:
     return await request.form(max_files=2, max_fields=200)
 
 
-def _text(form: FormData | Mapping[str, Any], name: str) -> str:
+def text_of(form: FormData | Mapping[str, Any], name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -397,7 +397,7 @@ async def logout(request: Request) -> Response:
     form = await _form(request, 10_000)
     if session is None:
         return RedirectResponse("/signed-out", status_code=303)
-    if not csrf_ok(session, _text(form, "csrf")):
+    if not csrf_ok(session, text_of(form, "csrf")):
         return render(None, request, "error.html", 403, refusal=CSRF_REFUSED)
     id_token = session.tokens.id_token if session.tokens else None
     console.sessions.drop(session)
@@ -420,10 +420,18 @@ async def home(request: Request) -> Response:
     session = console.sessions.find(request.cookies.get(COOKIE))
     if session is None or session.who is None:
         return RedirectResponse("/auth/login", status_code=303)
-    who = session.who
+    return RedirectResponse(home_of(session.who), status_code=303)
+
+
+def home_of(who: Principal) -> str:
+    """Where a role's day starts."""
     if who.has(Role.OFFICER, Role.HEAD, Role.EXECUTIVE):
-        return RedirectResponse("/queue", status_code=303)
-    return RedirectResponse("/me", status_code=303)
+        return "/queue"
+    if who.has(Role.PLANNER):
+        return "/projects"
+    if who.has(Role.OPERATOR, Role.AUDITOR):
+        return "/operator"
+    return "/me"
 
 
 # --------------------------------------------------------------------------- the queue
@@ -444,7 +452,7 @@ async def queue_rows(ctx: Ctx, filters: Mapping[str, str], mine: bool) -> list[d
     (routing filters one status at a time), or the one status asked for."""
     api, limit = ctx.console.api, ctx.console.settings.queue_limit
     base = {**_scope(ctx.who, mine), "view": "summary", "limit": str(limit)}
-    for name in ("category", "channel", "village_no"):
+    for name in ("category", "channel", "village_no", "department"):
         if filters.get(name):
             base[name] = filters[name]
     statuses = [filters["status"]] if filters.get("status") else list(q.ACTIVE_STATUSES)
@@ -459,7 +467,7 @@ async def queue_rows(ctx: Ctx, filters: Mapping[str, str], mine: bool) -> list[d
 
 async def queue(ctx: Ctx) -> Response:
     if not ctx.who.has(Role.OFFICER, Role.HEAD, Role.EXECUTIVE):
-        return RedirectResponse("/me", status_code=303)
+        return RedirectResponse(home_of(ctx.who), status_code=303)
     params = ctx.request.query_params
     filters = {k: params.get(k, "") for k in ("status", "category", "village_no", "channel")}
     if filters["village_no"] and not filters["village_no"].isdigit():
@@ -562,14 +570,14 @@ async def case_get(ctx: Ctx) -> Response:
 async def case_action(ctx: Ctx) -> Response:
     form = form_of(ctx)
     case_id = ctx.request.path_params["case_id"]
-    action = _text(form, "action")
+    action = text_of(form, "action")
     if action not in acts.BY_NAME and action != acts.MERGE:
         raise Refusal(400, "ไม่รู้จักการดำเนินการนี้", "กลับไปที่หน้าเรื่องแล้วเลือกใหม่")
     params: dict[str, str] = {}
     spec = acts.BY_NAME.get(action)
     for name in spec.fields if spec else ("duplicate_of",):
-        if name != "photo" and _text(form, name):
-            params[name] = _text(form, name)
+        if name != "photo" and text_of(form, name):
+            params[name] = text_of(form, name)
     missing = [n for n in (spec.required if spec else ("duplicate_of",)) if n not in params]
     if missing:
         refusal = Refusal(422, "ข้อมูลที่กรอกยังไม่ครบ", "กรอกช่องที่จำเป็นแล้วกดส่งอีกครั้ง", ", ".join(missing))
@@ -579,7 +587,7 @@ async def case_action(ctx: Ctx) -> Response:
     photo = form.get("photo")
     if action == "resolve" and isinstance(photo, UploadFile) and photo.filename:
         params["after_photo_ref"] = await _keep_photo(ctx, case_id, photo)
-    body = {"action": action, "params": params, "command_id": _text(form, "command_id") or None}
+    body = {"action": action, "params": params, "command_id": text_of(form, "command_id") or None}
     try:
         await ctx.console.api.call(
             "routing",
@@ -645,7 +653,7 @@ def _bangkok(value: str) -> str:
 
 
 def _village(form: FormData) -> dict[str, int] | None:
-    raw = _text(form, "village_no")
+    raw = text_of(form, "village_no")
     return {"village_no": int(raw)} if raw.isdigit() and 1 <= int(raw) <= 99 else None
 
 
@@ -688,7 +696,7 @@ async def intake_post(ctx: Ctx) -> Response:
             title=INTAKE_FORMS[kind],
             values=values,
             now=_local_now(ctx),
-            key=_text(form, "key") or uuid.uuid4().hex,
+            key=text_of(form, "key") or uuid.uuid4().hex,
             refusal=refusal,
             box=ctx.session.box,
         )
@@ -697,17 +705,17 @@ async def intake_post(ctx: Ctx) -> Response:
 
 async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
     api, token = ctx.console.api, ctx.token
-    consent = _text(form, "wants_contact") == "yes"
-    key = {"Idempotency-Key": _text(form, "key")} if _text(form, "key") else {}
+    consent = text_of(form, "wants_contact") == "yes"
+    key = {"Idempotency-Key": text_of(form, "key")} if text_of(form, "key") else {}
     if kind == "phone":
         body: dict[str, Any] = {
-            "call_id": f"console-{_text(form, 'key')}" if _text(form, "key") else None,
-            "caller_name": _text(form, "caller_name") or None,
-            "caller_number": _text(form, "caller_number") or None,
-            "call_time": _bangkok(_text(form, "call_time")) or None,
-            "summary": _text(form, "summary"),
-            "kind": _text(form, "kind") or "complaint",
-            "service_code": _text(form, "category") or None,
+            "call_id": f"console-{text_of(form, 'key')}" if text_of(form, "key") else None,
+            "caller_name": text_of(form, "caller_name") or None,
+            "caller_number": text_of(form, "caller_number") or None,
+            "call_time": _bangkok(text_of(form, "call_time")) or None,
+            "summary": text_of(form, "summary"),
+            "kind": text_of(form, "kind") or "complaint",
+            "service_code": text_of(form, "category") or None,
             "location": _village(form),
             "wants_contact": consent,
         }
@@ -715,16 +723,16 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
         return [str(found["case_id"])]
     if kind == "walk-in":
         contact = {
-            "name": _text(form, "name") or None,
-            "phone": _text(form, "phone") or None,
+            "name": text_of(form, "name") or None,
+            "phone": text_of(form, "phone") or None,
         }
         body = {
             "channel": "walk_in",
-            "kind": _text(form, "kind") or "complaint",
-            "text": _text(form, "text"),
+            "kind": text_of(form, "kind") or "complaint",
+            "text": text_of(form, "text"),
             "contact": contact if any(contact.values()) else None,
             "location": _village(form),
-            "service_code": _text(form, "category") or None,
+            "service_code": text_of(form, "category") or None,
             "wants_contact": consent,
             "links": {"taken_by": ctx.who.officer_id or ctx.who.subject},
         }
@@ -732,31 +740,31 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
         return [str(found["case_id"])]
     if kind == "letter":
         body = {
-            "registration_no": _text(form, "registration_no"),
-            "received_date": _bangkok(_text(form, "received_date")) or None,
-            "sender_name": _text(form, "sender_name") or None,
-            "sender_address": _text(form, "sender_address") or None,
-            "scan_ref": _text(form, "scan_ref") or None,
-            "text": _text(form, "text"),
-            "kind": _text(form, "kind") or "complaint",
-            "service_code": _text(form, "category") or None,
+            "registration_no": text_of(form, "registration_no"),
+            "received_date": _bangkok(text_of(form, "received_date")) or None,
+            "sender_name": text_of(form, "sender_name") or None,
+            "sender_address": text_of(form, "sender_address") or None,
+            "scan_ref": text_of(form, "scan_ref") or None,
+            "text": text_of(form, "text"),
+            "kind": text_of(form, "kind") or "complaint",
+            "service_code": text_of(form, "category") or None,
             "wants_contact": consent,
         }
         found = await api.call("intake", "POST", "/v1/channels/letter", token, json=body)
         return [str(found["case_id"])]
     # a public meeting: one opinion a line
-    lines = [line.strip() for line in _text(form, "opinions").splitlines() if line.strip()]
+    lines = [line.strip() for line in text_of(form, "opinions").splitlines() if line.strip()]
     attendees = {}
     for group in ("ประชาชน", "ผู้นำชุมชน", "เจ้าหน้าที่"):
-        raw = _text(form, f"attendees_{group}")
+        raw = text_of(form, f"attendees_{group}")
         if raw.isdigit():
             attendees[group] = int(raw)
     village = _village(form)
     body = {
-        "activity_id": _text(form, "activity_id"),
-        "title": _text(form, "title"),
-        "held_at": _bangkok(_text(form, "held_at")) or None,
-        "place": _text(form, "place") or None,
+        "activity_id": text_of(form, "activity_id"),
+        "title": text_of(form, "title"),
+        "held_at": _bangkok(text_of(form, "held_at")) or None,
+        "place": text_of(form, "place") or None,
         "village_no": village["village_no"] if village else None,
         "attendees": attendees,
         "opinions": [{"no": i + 1, "text": t, "kind": "opinion"} for i, t in enumerate(lines)],
@@ -778,36 +786,36 @@ async def _box_step(ctx: Ctx, form: FormData) -> Response:
     """A suggestion-box opening, slip by slip: the session is kept with the sign-in, the
     count shown after each slip, and the whole batch sent to intake at the end."""
     box: dict[str, Any] | None = ctx.session.box
-    step = _text(form, "step")
+    step = text_of(form, "step")
     if step == "open":
         missing = [
-            n for n in ("box_id", "location", "opened_at", "committee") if not _text(form, n)
+            n for n in ("box_id", "location", "opened_at", "committee") if not text_of(form, n)
         ]
         if missing:
             raise Refusal(
                 422, "ข้อมูลการเปิดตู้ยังไม่ครบ", "กรอกช่องที่จำเป็นแล้วกดเริ่มอีกครั้ง", ", ".join(missing)
             )
         box = {
-            "box_id": _text(form, "box_id"),
-            "location": _text(form, "location"),
-            "opened_at": _bangkok(_text(form, "opened_at")),
-            "committee": _text(form, "committee"),
+            "box_id": text_of(form, "box_id"),
+            "location": text_of(form, "location"),
+            "opened_at": _bangkok(text_of(form, "opened_at")),
+            "committee": text_of(form, "committee"),
             "slips": [],
         }
     elif box is None:
         raise Refusal(409, "ยังไม่ได้เริ่มการเปิดตู้", "กรอกข้อมูลการเปิดตู้ก่อน แล้วจึงเพิ่มใบความคิดเห็น")
     elif step == "slip":
-        text = _text(form, "text")
+        text = text_of(form, "text")
         if not text:
             raise Refusal(422, "ใบความคิดเห็นยังไม่มีข้อความ", "พิมพ์ข้อความตามใบแล้วกดเพิ่มอีกครั้ง", "text")
         box["slips"].append(
             {
                 "text": text,
-                "kind": _text(form, "kind") or "complaint",
-                "village_no": _text(form, "village_no"),
-                "name": _text(form, "name"),
-                "phone": _text(form, "phone"),
-                "wants_contact": "1" if _text(form, "wants_contact") == "yes" else "",
+                "kind": text_of(form, "kind") or "complaint",
+                "village_no": text_of(form, "village_no"),
+                "name": text_of(form, "name"),
+                "phone": text_of(form, "phone"),
+                "wants_contact": "1" if text_of(form, "wants_contact") == "yes" else "",
             }
         )
     elif step == "send":
@@ -872,6 +880,8 @@ async def static(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    from services.console import views  # the other roles' pages, built on this module
+
     session = anyone(SESSION)
 
     def page(path: str, handler: Page, methods: tuple[str, ...] = ("GET",)) -> Endpoint:
@@ -893,5 +903,14 @@ def routes() -> list[BaseRoute]:
         page("/intake/{form}", intake_form),
         page("/intake/{form}", intake_post, ("POST",)),
         page("/receipt", receipt),
+        page("/department", views.department),
+        page("/executive", views.executive),
+        page("/projects", views.projects),
+        page("/projects", views.project_new, ("POST",)),
+        page("/projects/{project_id}", views.project_get),
+        page("/projects/{project_id}", views.project_post, ("POST",)),
+        page("/operator", views.operator),
+        page("/operator/{service}/{letter_id}", views.letter),
+        page("/operator/{service}/{letter_id}/replay", views.replay, ("POST",)),
         Endpoint("/static/{path:path}", static, ["GET"], anyone(STATIC_FILES)),
     ]

@@ -50,6 +50,7 @@ SECRETS = (
     "RUAM_OIDC_SIGNING_KEY",
     "RUAM_VAULT_KEY",
     "PORTAL_HUMAN_CHECK_SECRET",
+    "CONSOLE_SESSION_SECRET",
 )
 
 
@@ -94,6 +95,7 @@ def test_every_service_runs_with_a_healthcheck(compose: dict[str, Any]) -> None:
         "survey",
         "compliance",
         "portal",
+        "console",
         "prometheus",
         "grafana",
     ):
@@ -101,6 +103,9 @@ def test_every_service_runs_with_a_healthcheck(compose: dict[str, Any]) -> None:
     for name in ("intake", "routing", "survey", "compliance", "portal"):
         assert services[name]["command"] == ["python", "-m", f"services.{name}.main"]
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    # The console is on no topic: it waits for the issuer it signs in with.
+    assert services["console"]["command"] == ["python", "-m", "services.console.main"]
+    assert services["console"]["depends_on"] == {"routing": {"condition": "service_healthy"}}
 
 
 def test_prometheus_scrapes_every_service() -> None:
@@ -108,6 +113,7 @@ def test_prometheus_scrapes_every_service() -> None:
     targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
     assert sorted(targets) == [
         "compliance:8004",
+        "console:8006",
         "intake:8001",
         "portal:8005",
         "routing:8002",
@@ -128,6 +134,8 @@ def test_only_what_citizens_and_officers_use_is_published_to_the_network(
         assert published[api] == [f"{port}:{port}"]
     for tool in ("prometheus", "grafana"):
         assert published[tool] and all(p.startswith("127.0.0.1:") for p in published[tool])
+    # The officers' console: only on the address the SAO names (its intranet), else loopback.
+    assert published["console"] == ["${CONSOLE_PUBLISH_ADDRESS:-127.0.0.1}:8006:8006"]
     for name, ports in published.items():
-        if name not in (*(a for a, _ in apis), "portal", "prometheus", "grafana"):
+        if name not in (*(a for a, _ in apis), "portal", "console", "prometheus", "grafana"):
             assert ports == [], f"{name} publishes {ports}"

@@ -102,7 +102,13 @@ async def test_routing_serves_the_discovery_document_and_jwks() -> None:
         assert doc["issuer"] == ISSUER
         assert doc["jwks_uri"] == f"{ISSUER}/jwks"
         assert doc["token_endpoint"] == f"{ISSUER}/token"
-        assert set(doc["grant_types_supported"]) == {"password", "client_credentials"}
+        assert set(doc["grant_types_supported"]) == {
+            "authorization_code",
+            "refresh_token",
+            "password",
+            "client_credentials",
+        }
+        assert doc["code_challenge_methods_supported"] == ["S256"]
         assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
 
         keys = (await client.get("/oidc/jwks")).json()["keys"]
@@ -241,8 +247,12 @@ async def test_the_token_endpoint_speaks_rfc_6749(
     dev: tuple[httpx.AsyncClient, TokenVerifier],
 ) -> None:
     client, _ = dev
-    r = await client.post(TOKEN, data={"grant_type": "authorization_code", "code": "x"})
+    r = await client.post(TOKEN, data={"grant_type": "implicit", "code": "x"})
     assert (r.status_code, r.json()["error"]) == (400, "unsupported_grant_type")
+    # The code flow is the console's (tests/console/unit/test_sign_in.py); a code without
+    # its client is malformed.
+    r = await client.post(TOKEN, data={"grant_type": "authorization_code", "code": "x"})
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
     r = await client.post(TOKEN, data={"username": "desk", "password": DEMO_PASSWORD})
     assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
     r = await client.post(
