@@ -9,6 +9,7 @@ from services.survey.adapters.config_files import load_config
 from services.survey.adapters.mongo_surveys import (
     MongoAggregateStore,
     MongoAlertRepository,
+    MongoResponseRates,
     MongoResponseRepository,
     MongoSurveyRepository,
 )
@@ -24,10 +25,14 @@ from services.survey.ports import (
 )
 from services.survey.settings import SurveySettings
 from shared.clock import Clock, SystemClock
+from shared.ops import each
+from shared.outbox import periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
 
 SurveyService = Service[SurveySettings, SurveyHandlers]
+# The response ratio reads every survey and response: once a minute is plenty for a gauge.
+RESPONSE_RATIO_SECONDS = 60.0
 
 
 def create_service(
@@ -78,6 +83,14 @@ def create_service(
     )
     # Gauges live in the process: after a restart, fill them from the stored figures.
     runtime.startup.append(handlers.refresh_gauges)
+    if isinstance(surveys, MongoSurveyRepository):
+        rates = MongoResponseRates(runtime.db)
+
+        async def response_ratio() -> None:
+            for year, ratio in (await rates.by_year()).items():
+                handlers.metrics.response_ratio.labels(str(year)).set(ratio)
+
+        runtime.loops.append(periodic(each(response_ratio), RESPONSE_RATIO_SECONDS, "ops"))
     return assemble(
         settings, runtime, handlers, clock, subscribers.register, http, http.count_refusal
     )

@@ -29,6 +29,12 @@ class SurveyMetrics:
             ["rule"],
             registry=registry,
         )
+        self.response_ratio = Gauge(
+            "ruam_survey_response_ratio",
+            "Case surveys answered per survey sent, by fiscal year (BE)",
+            ["fiscal_year"],
+            registry=registry,
+        )
         self.percent_satisfied = Gauge(
             "ruam_satisfaction_percent_satisfied",
             "Share of scale answers at 4 or 5, by department and fiscal year (BE)",

@@ -40,6 +40,7 @@ from shared.errors import ConcurrencyError
 from shared.mongo import Document, once
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, Decision, change
+from shared.thai import fiscal_year_be
 
 # ----------------------------------------------------------------------- mapping
 
@@ -513,3 +514,24 @@ class MongoAlertRepository:
         cursor = self._alerts.find({"org_id": org_id, "fiscal_year": fiscal_year}, {"outbox": 0})
         alerts = [alert_from_document(d) async for d in cursor]
         return sorted(alerts, key=lambda a: (a.raised_at, a.decision.alert_id))
+
+
+class MongoResponseRates:
+    """Case surveys answered per survey sent, by fiscal year (BE): for the operator's gauge,
+    read on a schedule (a scan of both collections, never per request or scrape)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._surveys = db["surveys"]
+        self._responses = db["responses"]
+
+    async def by_year(self) -> dict[int, float]:
+        sent: dict[int, int] = {}
+        async for doc in self._surveys.find({}, {"requested_at": 1}):
+            if doc.get("requested_at") is not None:
+                year = fiscal_year_be(doc["requested_at"])
+                sent[year] = sent.get(year, 0) + 1
+        answered: dict[int, int] = {}
+        async for doc in self._responses.find({}, {"survey_id": 1, "fiscal_year": 1}):
+            if doc.get("survey_id") and doc.get("fiscal_year") is not None:
+                answered[doc["fiscal_year"]] = answered.get(doc["fiscal_year"], 0) + 1
+        return {year: answered.get(year, 0) / n for year, n in sent.items() if n}
