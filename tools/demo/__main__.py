@@ -110,6 +110,10 @@ async def main(argv: list[str] | None = None) -> int:
         _summary(ctx)
         # Last, so it is what the demo ends with.
         await _portal(ctx, f"http://127.0.0.1:{profile.port_of('portal')}")
+        # The officers' console (tools/demo/console.py): its address and the demo sign-ins.
+        from tools.demo.console import print_sign_ins
+
+        print_sign_ins(ctx, f"http://127.0.0.1:{profile.port_of('console')}")
     return 0
 
 
