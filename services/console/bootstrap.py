@@ -8,10 +8,14 @@ and the same per-client rate limit in front of its pages (`shared.limits`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry, make_asgi_app
@@ -22,12 +26,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.console import http
 from services.console.http import Console
 from services.console.oidc import OidcClient
+from services.console.photos import MongoPhotos, PhotoStore
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api
 from shared.auth import HttpClientFactory, verifier_for
 from shared.http import exception_handlers
 from shared.limits import rate_limited
+from shared.mongo import create_client
+
+log = logging.getLogger("ruam.console")
 
 
 @dataclass
@@ -49,8 +57,27 @@ def create_service(
     oidc_http: HttpClientFactory | None = None,
     now: Callable[[], datetime] = _now,
     session_clock: Callable[[], float] | None = None,
+    photos: PhotoStore | None = None,
 ) -> ConsoleService:
+    """`photos`: the after-photo store; by default MongoDB's `console_photos` (the client
+    connects on first use, so a console on fakes never opens a connection)."""
     settings = settings or ConsoleSettings()
+    housekeeping: list[Callable[[], Any]] = []
+    if photos is None:
+        mongo = create_client(settings.mongodb_url, app_name=settings.service_name)
+        kept = MongoPhotos(mongo[settings.mongodb_database])
+        retention = timedelta(days=settings.photo_retention_days)
+
+        async def purge() -> None:
+            while True:
+                await asyncio.sleep(settings.photo_purge_seconds)
+                try:
+                    await kept.purge(datetime.now(UTC) - retention)
+                except Exception as exc:  # the database away: the next round tries again
+                    log.warning("after-photos not purged: %s", exc)
+
+        housekeeping.append(purge)
+        photos = kept
     upstream = api or Api(settings)
     oidc = OidcClient(
         settings.oidc_issuer,
@@ -70,17 +97,20 @@ def create_service(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.ensure_future(job()) for job in housekeeping]
         yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await upstream.close()
 
-    pages = Starlette(
-        routes=http.routes(), exception_handlers=exception_handlers(http.ERRORS), lifespan=lifespan
-    )
+    pages = Starlette(routes=http.routes(), exception_handlers=exception_handlers(http.ERRORS))
     pages.state.title = "Ruam console"
     pages.state.console = console
     pages.state.settings = settings
     pages.state.verifier = verifier_for(settings, http=oidc_http)
-    pages.state.photos = None
+    pages.state.photos = photos
     registry = CollectorRegistry()
     limited = rate_limited(pages, settings, registry)
 

@@ -31,6 +31,7 @@ from services.console.domain import actions as acts
 from services.console.domain import queue as q
 from services.console.domain.receipt import qr_svg, tracker_url
 from services.console.oidc import OidcClient, SignInFailed, pkce_pair
+from services.console.photos import PhotoRefused
 from services.console.sessions import COOKIE, Pending, Session, SessionStore, Tokens, csrf_ok
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api, Refusal, SignInAgain
@@ -610,7 +611,16 @@ async def _keep_photo(ctx: Ctx, case_id: str, photo: UploadFile) -> str:
         raise Refusal(503, "ยังเก็บรูปภาพไม่ได้", "แจ้งผลโดยไม่แนบรูป แล้วแจ้งผู้ดูแลระบบ")
     if len(data) > ctx.console.settings.max_upload_bytes:
         raise Refusal(413, "รูปภาพใหญ่เกินไป", "ย่อรูปให้ไม่เกิน 5 MB แล้วส่งอีกครั้ง")
-    ref: str = await store.keep(case_id, data)
+    # Read first with the person's token: a photo is kept only for a case they may see.
+    await _case(ctx, case_id)
+    try:
+        ref: str = await store.keep(case_id, data)
+    except PhotoRefused as exc:
+        raise Refusal(
+            422, "ไฟล์ที่แนบไม่ใช่รูปภาพที่อ่านได้", "แนบรูป JPEG หรือ PNG แล้วส่งอีกครั้ง", str(exc)
+        ) from exc
+    except OSError as exc:  # the database, unreachable
+        raise Refusal(503, "ยังเก็บรูปภาพไม่ได้ชั่วคราว", "รอสักครู่แล้วส่งอีกครั้ง") from exc
     return ref
 
 

@@ -47,8 +47,12 @@ class ConsoleSettings(ServiceSettings):
     max_sessions: int = 5000
     # The queue asks routing for at most this many cases (the nearest deadlines first).
     queue_limit: int = 500
-    # Largest upload (a letter's scan, an after-photo, a box's CSV).
+    # Largest upload (an after-photo).
     max_upload_bytes: int = 6_000_000
+    # An after-photo can show people and houses: kept as long as intake keeps a citizen's
+    # words (INTAKE_VAULT_RETENTION_DAYS' default), looked at this often.
+    photo_retention_days: int = 730
+    photo_purge_seconds: float = 3600.0
 
     @model_validator(mode="after")
     def _session_secret_outside_dev(self) -> ConsoleSettings:

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from services.console.bootstrap import ConsoleService, create_service
+from services.console.photos import PREFIX, cleaned
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api
 from services.routing.bootstrap import RoutingService
@@ -35,6 +36,21 @@ ISSUER = "http://127.0.0.1:8002/oidc"
 CONSOLE = "http://127.0.0.1:8006"
 KEY = SigningKey.generate()
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+class FakePhotos:
+    """The after-photo store in memory, cleaning photos as the real one does."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[bytes, str]] = {}
+
+    async def keep(self, case_id: str, data: bytes) -> str:
+        photo_id = f"p{len(self.kept) + 1}"
+        self.kept[photo_id] = (cleaned(data), case_id)
+        return PREFIX + photo_id
+
+    async def get(self, photo_id: str) -> tuple[bytes, str] | None:
+        return self.kept.get(photo_id)
 
 
 class Ports(httpx.AsyncBaseTransport):
@@ -58,6 +74,7 @@ class World:
     console: ConsoleService
     ports: Ports
     repo: FakeCaseRepository
+    photos: FakePhotos
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.ports, timeout=30)
@@ -75,8 +92,6 @@ def world(extra: dict[int, Any] | None = None, **console_settings: Any) -> World
         ranker=FakeRanker(),
         clock=FixedClock(NOW),
     )
-    issuer = routing.api.routes[0]  # the built-in issuer's discovery route
-    assert issuer is not None
     # argon2 at a cost a test can afford (the service uses argon2-cffi's defaults).
     for route in routing.api.routes:
         _cheapen(route)
@@ -94,14 +109,16 @@ def world(extra: dict[int, Any] | None = None, **console_settings: Any) -> World
     def http() -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=ports)
 
+    photos = FakePhotos()
     console = create_service(
         settings,
         api=Api(settings, httpx.AsyncClient(transport=ports)),
         oidc_http=http,
         now=lambda: NOW,
+        photos=photos,
     )
     ports.apps[8006] = httpx.ASGITransport(app=console.asgi)
-    return World(routing, console, ports, repo)
+    return World(routing, console, ports, repo, photos)
 
 
 def _cheapen(route: Any) -> None:

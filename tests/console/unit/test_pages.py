@@ -231,3 +231,59 @@ async def test_pages_carry_no_token_and_refuse_framing() -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
     assert COOKIE not in page.text
+
+
+def _jpeg_with_gps() -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010E] = "house 12 of Malee"  # ImageDescription: words that must not survive
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+async def test_resolve_with_an_after_photo_cleaned_of_its_metadata() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get(f"/cases/{CASE}")
+    assert 'enctype="multipart/form-data"' in page.text
+    photo = _jpeg_with_gps()
+    assert b"Malee" in photo
+    r = await browser.post(
+        f"/cases/{CASE}/actions",
+        {"csrf": hidden(page.text)["csrf"], "action": "resolve", "resolution": "เปลี่ยนหลอดไฟแล้ว"},
+        files={"photo": ("after.jpg", photo, "image/jpeg")},
+    )
+    assert r.status_code == 200 and "บันทึกแล้ว: แจ้งผลการแก้ไข" in r.text
+    case = await w.repo.get(CASE)
+    assert case is not None and case.status.value == "resolved"
+    assert case.after_photo_ref == "console-photo:p1"
+    kept, of = w.photos.kept["p1"]
+    assert of == CASE and b"Malee" not in kept and kept.startswith(b"\xff\xd8")
+    shown = await browser.get("/photos/p1")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    # Another department's officer may not see the case, so not its photo either.
+    other = Browser(w)
+    await other.sign_in("fin-head")
+    assert (await other.get("/photos/p1")).status_code == 403
+
+
+async def test_a_file_that_is_not_an_image_is_refused_in_thai() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get(f"/cases/{CASE}")
+    r = await browser.post(
+        f"/cases/{CASE}/actions",
+        {"csrf": hidden(page.text)["csrf"], "action": "resolve", "resolution": "ซ่อมแล้ว"},
+        files={"photo": ("x.jpg", b"not an image", "image/jpeg")},
+    )
+    assert r.status_code == 422 and "ไม่ใช่รูปภาพที่อ่านได้" in r.text
+    assert (await w.repo.get(CASE)).status.value == "assigned"  # type: ignore[union-attr]
