@@ -1,0 +1,1 @@
+"""Ruam's operator command line (`ruam`, tools/ruam/cli.py)."""

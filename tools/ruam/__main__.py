@@ -1,0 +1,5 @@
+"""`python -m tools.ruam`, as the `ruam` console script."""
+
+from tools.ruam.cli import main
+
+main()
