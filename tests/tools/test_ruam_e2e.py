@@ -1,0 +1,209 @@
+"""`ruam` on the real test stack: `ruam status` (the installed console script) against
+service processes of this test's own (topic prefix, database, ports), and `ruam replay`'s
+publishing on the real broker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.local import stack
+from shared.kafka import client_options
+from shared.topics import Topic, name
+from tools.ruam import bus
+from tools.ruam.services import EXIT_OK
+
+REPO = Path(__file__).resolve().parents[2]
+STATUS_SERVICES = ("intake", "routing")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def own_services(
+    real_stack: stack.Profile, isolation: str, tmp_path: Path
+) -> Iterator[dict[str, int]]:
+    """intake and routing as processes, on ports of their own; stopped by their pids."""
+    ports = {name: free_port() for name in STATUS_SERVICES}
+    env = {
+        **os.environ,
+        **real_stack.env(),  # Kafka's admin: the test's prefix is in no service's ACLs
+        "RUAM_TOPIC_PREFIX": f"{isolation}.",
+        "MONGODB_DATABASE": f"ruam_{isolation}",
+        "RUAM_OIDC_ISSUER": f"http://127.0.0.1:{ports['routing']}/oidc",
+        "RUAM_OPS_EVERY_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for service, port in ports.items():
+        env[stack.SERVICES[service]] = str(port)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for service in STATUS_SERVICES:
+            log = open(tmp_path / f"{service}.log", "wb")  # noqa: SIM115 (closed with the process)
+            procs[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}.main"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        for service, port in ports.items():
+            try:
+                stack.wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=180)
+            except stack.StackError as exc:
+                log_text = (tmp_path / f"{service}.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"{service} did not start:\n{log_text}") from exc
+        yield ports
+    finally:
+        for proc in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
+    script = Path(sys.executable).parent / "ruam"
+    assert script.exists(), "the ruam console script is installed with the project"
+    env = {**os.environ}
+    for service, port in ports.items():
+        env["RUAM_TEST_" + stack.SERVICES[service]] = str(port)
+    argv = [str(script), "--profile", "test", "status", "--json"]
+    for service in ports:
+        argv += ["-s", service]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.e2e
+def test_ruam_status_on_real_services(own_services: dict[str, int]) -> None:
+    # The gauges that need the broker are computed by a loop of each service soon after it
+    # starts (shared/ops.py): polled, bounded, until both services show them.
+    deadline = time.monotonic() + 120
+    while True:
+        code, data = ruam_status(own_services)
+        by_name = {s["service"]: s for s in data["services"]}
+        if all(by_name[s]["lag"] is not None for s in STATUS_SERVICES):
+            break
+        assert time.monotonic() < deadline, f"no lag gauge within 120 s: {data}"
+        time.sleep(1)
+    assert code == EXIT_OK, data
+    assert sorted(by_name) == sorted(STATUS_SERVICES)
+    for service in STATUS_SERVICES:
+        status = by_name[service]
+        assert status["healthy"] is True and status["health"] == "ok"
+        assert status["url"] == f"http://127.0.0.1:{own_services[service]}"
+        assert status["version"], status  # ruam_build_info
+        assert status["dead_letters"] == 0
+        # Nothing was sent: every group of the service is caught up.
+        assert status["lag"] == 0 and status["lag_by_group"], status
+    # A service that is gone is reported, and the exit code says so.
+    code, data = ruam_status({**own_services, "survey": free_port()})
+    survey = next(s for s in data["services"] if s["service"] == "survey")
+    assert code == 3 and survey["health"] == "unreachable"
+
+
+@pytest.mark.integration
+async def test_replay_publishes_a_range_again_on_the_real_broker(
+    real_stack: stack.Profile, isolation: str
+) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    prefix = f"{isolation}."
+    topic = name(Topic.CASE_RECEIVED, prefix)
+    options = client_options()
+    producer = AIOKafkaProducer(bootstrap_servers=real_stack.kafka_bootstrap, **options)
+    await producer.start()
+    base = 1_700_000_000_000
+    try:
+        for i in range(6):
+            await producer.send_and_wait(
+                topic,
+                f"event-{i}".encode(),
+                key=b"SPT-1",
+                partition=0,
+                timestamp_ms=base + i * 60_000,
+                headers=[("x-test", str(i).encode())],
+            )
+    finally:
+        await producer.stop()
+
+    async def read_partition() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=real_stack.kafka_bootstrap, enable_auto_commit=False, **options
+        )
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            records: list[Any] = []
+            while len(records) < end:
+                batch = await consumer.getmany(tp, timeout_ms=2000)
+                records += batch.get(tp, [])
+            return records
+        finally:
+            await consumer.stop()
+
+    seen: list[list[bus.PartitionRange]] = []
+    done: list[int] = []
+    common: dict[str, Any] = {"partitions": [0], "prefix": prefix, **options}
+    # A dry run publishes nothing.
+    await bus.replay(
+        real_stack.kafka_bootstrap,
+        Topic.CASE_RECEIVED,
+        bus.Position(offset=2),
+        bus.Position(offset=5),
+        dry_run=True,
+        **common,
+    )
+    assert len(await read_partition()) == 6
+    ranges = await bus.replay(
+        real_stack.kafka_bootstrap,
+        Topic.CASE_RECEIVED,
+        bus.Position(offset=2),
+        bus.Position(offset=5),
+        planned=seen.append,
+        progress=done.append,
+        **common,
+    )
+    assert [(r.partition, r.start, r.end) for r in ranges] == [(0, 2, 5)]
+    assert seen == [ranges] and sum(done) == 3
+    records = await read_partition()
+    assert [r.value for r in records[6:]] == [b"event-2", b"event-3", b"event-4"]
+    again = dict(records[7].headers)
+    assert again["x-test"] == b"3"
+    assert again[bus.REPLAYED_FROM] == f"{topic}:0:3".encode()
+    assert records[7].key == b"SPT-1"
+
+    # From a time: the first record at or after it, to the end as it is now (9 records).
+    at = bus.Position.parse(
+        time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(base / 1000 + 240))
+    )
+    ranges = await bus.replay(real_stack.kafka_bootstrap, Topic.CASE_RECEIVED, at, **common)
+    assert [(r.start, r.end) for r in ranges] == [(4, 9)]
+    assert len(await read_partition()) == 14
