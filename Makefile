@@ -8,7 +8,7 @@ BROWSER := $(PYTHON) deploy/local/chromium.py
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install assets browser promtool up down logs status demo test test-unit bench chaos lint format clean
+.PHONY: install assets browser prometheus up down logs status demo test test-unit bench chaos lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,13 @@ assets:
 browser:
 	$(BROWSER)
 
-## Prometheus' promtool, built with Go and cached in ~/.cache/ruam/bin (the alert rules' tests).
-promtool:
-	$(PYTHON) deploy/local/prometheus.py build promtool
+## promtool and prometheus, built with Go and cached in ~/.cache/ruam/bin: the alert rules'
+## tests, and `make up MONITORING=1` (a local Prometheus scraping the services).
+prometheus:
+	$(PYTHON) deploy/local/prometheus.py build
 
-## Start Kafka, FerretDB and the four services in the background (idempotent).
+## Start Kafka, FerretDB and the four services in the background (idempotent); with
+## MONITORING=1 also Prometheus on 127.0.0.1:9090 with the alert rules (`make down` stops it).
 up: install
 	$(STACK) up
 
@@ -54,7 +56,7 @@ demo: up
 	-$(BIN)/python -m tools.pii_scan $(if $(DATA),--data "$(DATA)",)
 
 ## Unit, messaging, integration and e2e tests; starts and stops its own test stack.
-test: install browser promtool
+test: install browser prometheus
 	$(STACK) up --profile test --infra-only
 	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --profile test; exit $$rc

@@ -14,6 +14,11 @@ its HTTP API (`/api/v1/...`) but shows no UI pages.
 
     python3 deploy/local/prometheus.py build [promtool|prometheus ...]   # prints the paths
     python3 deploy/local/prometheus.py config --profile local            # the scrape config
+
+`make up MONITORING=1` (deploy/local/stack.py `monitoring`) runs the built Prometheus for
+the profile on 127.0.0.1:9090 (test 19090, chaos 29090; RUAM_PROMETHEUS_PORT), scraping its
+services every 15 s with deploy/prometheus/alerts.yml, data in `<run_dir>/prometheus/`;
+`make down` stops it with the rest.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("RUAM_CACHE") or Path.home() / ".cache" / "ruam")
@@ -193,6 +202,96 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# --------------------------------------------------------------------------- local Prometheus
+
+# Where the local Prometheus answers, per stack profile (RUAM_PROMETHEUS_PORT overrides).
+PORTS = {"local": 9090, "test": 19090, "chaos": 29090}
+START_TIMEOUT = float(os.environ.get("RUAM_PROMETHEUS_START_TIMEOUT", "60"))
+NAME = "prometheus"
+
+
+def port_of(profile: Any) -> int:
+    return int(os.environ.get("RUAM_PROMETHEUS_PORT") or PORTS.get(profile.name, 9090))
+
+
+def scraped(profile: Any) -> dict[str, int]:
+    """The profile's services that export metrics: those on the bus (the console, which is
+    on none, serves no /metrics)."""
+    from shared.bus import PRINCIPALS
+
+    return {n: p for n, p in profile.service_ports.items() if n in PRINCIPALS}
+
+
+def _ready(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def start(profile: Any) -> int:
+    """Prometheus for `profile` (deploy/local/stack.py's), scraping its services with the
+    repo's alert rules; its pid. Built first if missing. One already running is given the
+    configuration again (SIGHUP) and kept."""
+    from deploy.local import stack
+
+    binary = build([NAME])[NAME]
+    home = profile.run_dir / NAME
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    config = home / "prometheus.yml"
+    config.write_text(render_config(scraped(profile)))
+    port = port_of(profile)
+    pid = stack.tracked_pid(profile, NAME)
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)  # Prometheus reads its configuration again
+        stack._log(f"prometheus already running (pid {pid}, http://127.0.0.1:{port}), reloaded")
+        return pid
+    stack._clear_pid(profile, NAME)
+    if stack._port_open(port):
+        raise stack.StackError(
+            f"prometheus: port {port} is already in use by a process this stack did not start "
+            "(RUAM_PROMETHEUS_PORT names another)"
+        )
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={home / 'data'}",
+        "--storage.tsdb.retention.time=2d",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    pid = stack._spawn(profile, NAME, argv, cwd=home)
+    stack._log(f"prometheus starting (pid {pid}, http://127.0.0.1:{port}) ...")
+    try:
+        stack._wait_until(
+            NAME, lambda: _ready(port), START_TIMEOUT, profile=profile, name=NAME, interval=0.5
+        )
+    except stack.StackError:
+        stop(profile)
+        raise
+    stack._log(f"prometheus ready: http://127.0.0.1:{port}/api/v1/alerts")
+    return pid
+
+
+def stop(profile: Any, timeout: float = 20.0) -> bool:
+    """Stop the Prometheus this stack started for `profile` (by its recorded pid only)."""
+    from deploy.local import stack
+
+    pid = stack.tracked_pid(profile, NAME)
+    if pid is None:
+        stack._clear_pid(profile, NAME)
+        return False
+    stack._log(f"stopping prometheus (pid {pid})")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while stack._group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if stack._group_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    stack._clear_pid(profile, NAME)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="prometheus.py", description=(__doc__ or "").split("\n\n")[0]
@@ -216,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.insert(0, str(REPO_ROOT))
         from deploy.local import stack
 
-        profile = stack.get_profile(args.profile)
-        print(render_config(profile.service_ports), end="")
+        print(render_config(scraped(stack.get_profile(args.profile))), end="")
     return 0
 
 

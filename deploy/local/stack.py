@@ -1146,11 +1146,26 @@ def up(profile: Profile, infra_only: bool = False, services: list[str] | None = 
         if not infra_only:
             for name in services or list(SERVICES):
                 start_service(profile, name)
+        monitoring(profile)
+
+
+def monitoring(profile: Profile, *, stop: bool = False) -> bool:
+    """`make up MONITORING=1`: a local Prometheus scraping the profile's services with the
+    repo's alert rules (deploy/local/prometheus.py builds it with Go, caches and runs it);
+    `down` stops it. True if one was started or stopped."""
+    from deploy.local import prometheus
+
+    if stop:
+        return prometheus.stop(profile)
+    if os.environ.get("MONITORING", "") in ("", "0"):
+        return False
+    prometheus.start(profile)
+    return True
 
 
 def down(profile: Profile) -> None:
     with _profile_lock(profile):
-        stopped = False
+        stopped = monitoring(profile, stop=True)
         for name in [*reversed(SERVICES), "ferretdb", "kafka"]:
             stopped |= stop_component(profile, name)
         if not stopped:
