@@ -18,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from services.console import http
 from services.console.http import Console
@@ -114,23 +116,19 @@ def create_service(
     registry = CollectorRegistry()
     limited = rate_limited(pages, settings, registry)
 
-    async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
+    async def healthz(request: Request) -> Response:
         # Ready when the identity provider answers: without it nobody can sign in.
-        ok = await oidc.ready()
-        body = b'{"status":"ok"}' if ok else b'{"status":"unavailable","checks":{"oidc":"down"}}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200 if ok else 503,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        if await oidc.ready():
+            return JSONResponse({"status": "ok", "checks": {"oidc": "ok"}})
+        return JSONResponse({"status": "unavailable", "checks": {"oidc": "down"}}, 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     outer = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Mount("/metrics", make_asgi_app(registry)),
+            Route("/metrics", metrics),
             Mount("/", limited),
         ],
         lifespan=lifespan,

@@ -11,6 +11,7 @@ import pytest
 from services.console.oidc import pkce_pair
 from services.console.sessions import COOKIE
 from services.routing.identity import CONSOLE_CLIENT
+from shared.auth import TokenVerifier, Unauthorized
 from tests.console.world import CONSOLE, ISSUER, Browser, hidden, issuer_of, query_of, world
 
 REDIRECT = f"{CONSOLE}/auth/callback"
@@ -262,3 +263,30 @@ async def test_issued_codes_are_bounded_and_expire() -> None:
     now[0] += 61
     with pytest.raises(Exception, match="expired"):
         issuer.code_grant(CONSOLE_CLIENT, code, REDIRECT, verifier)
+
+
+async def test_healthz_answers_by_the_identity_provider_and_metrics_are_served() -> None:
+    w = world()
+    async with w.client() as client:
+        ok = await client.get(f"{CONSOLE}/healthz")
+        assert ok.status_code == 200 and ok.json()["checks"] == {"oidc": "ok"}
+        metrics = await client.get(f"{CONSOLE}/metrics")
+        assert metrics.status_code == 200
+        del w.ports.apps[8002]  # the issuer gone
+        w.console.console.oidc._config = None
+        down = await client.get(f"{CONSOLE}/healthz")
+    assert down.status_code == 503 and down.json()["checks"] == {"oidc": "down"}
+
+
+async def test_a_refresh_token_is_no_access_token_for_the_services() -> None:
+    w = world()
+    verifier, challenge = pkce_pair()
+    async with w.client() as client:
+        code = await _code(client, challenge)
+        body = (await _exchange(client, code, verifier)).json()
+    services = TokenVerifier(ISSUER, "ruam", http=w.client)
+    assert (await services.verify(body["access_token"])).subject == "eng-anan"
+    with pytest.raises(Unauthorized):
+        await services.verify(body["refresh_token"])
+    with pytest.raises(Unauthorized):
+        await services.verify(body["id_token"])

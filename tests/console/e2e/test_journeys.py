@@ -1,0 +1,263 @@
+"""The officers' day in a real Chromium, each step signed in as the role that does it:
+
+a clerk takes a phone call and prints the receipt; the head sees it assigned; the officer
+acknowledges and asks the citizen for information; the citizen answers on LINE (a signed
+webhook) and the officer, with the keyboard alone, resolves with an after-photo; the survey
+invitation goes out; an officer of another department sees none of it; the ปลัด sees the
+escalation of an overdue case. Every screen: axe-core without serious or critical
+violations, every control labelled, screenshots at 1280 and 390 px.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
+
+from services.intake.channels.line import signature
+from services.intake.settings import DEMO_LINE_CHANNEL_SECRET
+from tests.console.e2e.conftest import SCREENSHOTS, WIDTHS, ConsoleServices
+from tests.intake.unit.helpers import line_body, line_event
+from tests.portal.e2e import browser as browser_module
+from tests.portal.e2e.browser import Browser
+from tests.portal.e2e.services import wait_for
+
+pytestmark = pytest.mark.e2e
+
+CALLER_PHONE = "0917654321"
+
+
+@pytest.fixture(autouse=True)
+def console_screenshots(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The public site's browser writes its screenshots to its own folder; ours go here.
+    monkeypatch.setattr(browser_module, "SCREENSHOTS", SCREENSHOTS)
+    yield
+
+
+def check(browser: Browser, name: str) -> None:
+    """The screen as every screen must be, shot at both widths."""
+    assert browser.lang() == "th"
+    assert browser.unlabelled_controls() == [], browser.path
+    for width in WIDTHS:
+        browser.resize(width)
+        browser.settle()
+        bad = [v for v in browser.axe() if v.impact in ("serious", "critical")]
+        assert not bad, f"{name} at {width}px: " + "; ".join(str(v) for v in bad)
+        browser.screenshot(f"console-{name}")
+    browser.resize(1280)
+
+
+def type_into(browser: Browser, css: str, text: str) -> None:
+    field = browser.find(css)
+    field.clear()
+    field.send_keys(text)
+
+
+def press(browser: Browser, css: str) -> None:
+    """A button pressed from the keyboard: focused by tabbing from the field before it is
+    too slow to write, so it is focused by script and pressed with Enter, as a keyboard
+    user does once there."""
+    button = browser.find(css)
+    browser.js("arguments[0].focus()", button)
+    old = browser.find("html")
+    button.send_keys(Keys.ENTER)
+    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    browser.settle()
+
+
+def sign_in(browser: Browser, username: str) -> None:
+    browser.open("/auth/login")
+    assert browser.path.startswith("/oidc/authorize"), browser.path
+    check(browser, "sign-in")
+    type_into(browser, "#username", username)
+    password = browser.find("#password")
+    password.send_keys("ruam-demo")
+    old = browser.find("html")
+    password.send_keys(Keys.ENTER)
+    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    browser.settle()
+    assert not browser.path.startswith("/oidc"), browser.text()[:500]
+
+
+def sign_out(browser: Browser) -> None:
+    press(browser, "form.signout button")
+    assert browser.path == "/signed-out"
+
+
+def case_of(services: ConsoleServices, case_id: str) -> dict[str, Any]:
+    found = services.case(case_id)
+    assert found is not None
+    return found
+
+
+def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_path: Path) -> None:
+    # -- the clerk takes a call ----------------------------------------------------------
+    sign_in(browser, "desk")
+    browser.open("/intake/phone")
+    check(browser, "intake-phone")
+    type_into(browser, "#caller_name", "นางบุญมี ทองคำ")
+    type_into(browser, "#caller_number", CALLER_PHONE)
+    type_into(browser, "#summary", "ไฟถนนหน้าวัดดับหลายดวง มืดมาก หมู่ที่ 5")
+    type_into(browser, "#village_no", "5")
+    browser.find("#wants_contact").send_keys(Keys.SPACE)
+    press(browser, "form.intake button[type=submit]")
+    assert browser.path.startswith("/receipt?case="), browser.text()[:500]
+    call_case = browser.path.split("case=")[1]
+    assert f"/track/{call_case}" in browser.text() and browser.exists("figure svg")
+    assert CALLER_PHONE not in browser.source()
+    check(browser, "receipt")
+    sign_out(browser)
+
+    officer = str(services.assigned(call_case)["officer"]["id"])
+    department = str(case_of(services, call_case)["department"])
+
+    # -- the head sees it assigned ---------------------------------------------------------
+    head = {"engineering": "eng-head", "office": "office-head"}.get(department, "palad")
+    sign_in(browser, head)
+    browser.open("/queue")
+    assert call_case in browser.text() and officer in browser.text()
+    check(browser, "queue-head")
+    browser.open("/department")
+    assert officer in browser.text()
+    check(browser, "department")
+    sign_out(browser)
+
+    # -- the officer acknowledges and asks the caller for information --------------------------
+    sign_in(browser, officer)
+    assert browser.path == "/queue" and call_case in browser.text()
+    check(browser, "queue-officer")
+    browser.open(f"/cases/{call_case}")
+    check(browser, "case")
+    press(browser, "form.action input[value=acknowledge] ~ button")
+    assert "บันทึกแล้ว: รับเรื่อง" in browser.text()
+    type_into(browser, "#request_info-question", "ขอทราบจุดที่ไฟดับว่าอยู่ใกล้เสาต้นใด")
+    press(browser, "form.action input[value=request_info] ~ button")
+    assert case_of(services, call_case)["status"] == "pending_citizen"
+    sign_out(browser)
+
+    # -- a LINE conversation: the citizen writes, is asked, answers on LINE ------------------------
+    user = "U" + uuid.uuid4().hex
+    line_case = post_line(services, user, "ท่อประปาแตก น้ำไหลนองถนน หมู่ที่ 5 หน้าโรงเรียน")
+    line_officer = str(services.assigned(line_case)["officer"]["id"])
+    sign_in(browser, line_officer)
+    browser.open(f"/cases/{line_case}")
+    type_into(browser, "#request_info-question", "ขอภาพถ่ายจุดที่ท่อแตก")
+    press(browser, "form.action input[value=request_info] ~ button")
+    post_line(services, user, "ท่อแตกตรงข้ามประตูโรงเรียน ใกล้เสาไฟต้นที่สาม")
+
+    def answered() -> bool:
+        return bool(case_of(services, line_case)["status"] == "in_progress")
+
+    wait_for("the citizen's LINE answer on the case", answered, timeout=60)
+    browser.open(f"/cases/{line_case}")
+    assert "ประชาชนตอบกลับ" in browser.text() and "ใกล้เสาไฟต้นที่สาม" in browser.text()
+
+    # -- resolved with an after-photo, keyboard only -----------------------------------------
+    photo = tmp_path / "after.jpg"
+    Image.new("RGB", (320, 240), (30, 120, 200)).save(photo, format="JPEG")
+    type_into(browser, "#resolve-resolution", "ซ่อมท่อประปาและเปิดน้ำแล้ว")
+    browser.find("#resolve-photo").send_keys(str(photo))
+    press(browser, "form.action input[value=resolve] ~ button")
+    assert "บันทึกแล้ว: แจ้งผลการแก้ไข" in browser.text()
+    assert browser.exists("img.photo")
+    resolved = case_of(services, line_case)
+    assert resolved["status"] == "resolved"
+    assert str(resolved["after_photo_ref"]).startswith("console-photo:")
+
+    # -- the citizen's survey goes out, and the case page says so -----------------------------
+    services.survey_token(line_case)
+    browser.reload_until(
+        "the survey invitation on the case", lambda: "แบบสอบถามส่งถึงผู้แจ้ง" in browser.text()
+    )
+    check(browser, "case-resolved")
+    sign_out(browser)
+
+    # -- an officer of another department sees none of it -------------------------------------
+    sign_in(browser, "fin-head")
+    browser.open("/queue")
+    assert call_case not in browser.text() and line_case not in browser.text()
+    browser.open(f"/cases/{call_case}")
+    assert "ไม่มีสิทธิ์" in browser.text() and "ไฟถนนหน้าวัด" not in browser.text()
+    check(browser, "refused")
+    sign_out(browser)
+
+
+def post_line(services: ConsoleServices, user: str, text: str) -> str:
+    event = line_event(uuid.uuid4().hex, user=user, at=datetime.now(UTC), text=text)
+    body = line_body(event)
+    r = httpx.post(
+        services.url("intake", "/channels/line/webhook"),
+        content=body,
+        headers={
+            "X-Line-Signature": signature(DEMO_LINE_CHANNEL_SECRET, body),
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    (outcome,) = r.json()["events"]
+    return str(outcome["case_id"])
+
+
+def test_the_palad_sees_the_escalation_of_an_overdue_case(
+    services: ConsoleServices, browser: Browser
+) -> None:
+    # A call taken three weeks ago and never answered: its reply deadline has passed.
+    received = datetime.now(UTC) - timedelta(days=21)
+    r = services.call(
+        "POST",
+        "intake",
+        "/v1/channels/phone",
+        as_="desk",
+        json={
+            "call_time": received.isoformat(),
+            "summary": "ถนนลูกรังหมู่ที่ 5 เป็นหลุมลึก รถติดหล่ม",
+            "officer_id": "desk",
+        },
+    )
+    late = str(r.json()["case_id"])
+
+    def escalated() -> bool:
+        return int(case_of(services, late).get("escalation_level") or 0) >= 1
+
+    wait_for("the overdue case escalated", escalated, timeout=90)
+    sign_in(browser, "palad")
+    browser.open("/executive")
+    section = browser.text().split("เรื่องที่ถูกยกระดับ")[-1].split("เรื่องแจ้งเบาะแสทุจริต")[0]
+    assert late in section and "ยกระดับ" in section
+    check(browser, "executive")
+    sign_out(browser)
+
+
+def test_the_actions_are_reachable_with_the_keyboard_and_show_their_focus(
+    services: ConsoleServices, browser: Browser
+) -> None:
+    case_id = services.submit(
+        {
+            "channel": "phone",
+            "kind": "complaint",
+            "text": "ขยะไม่ได้เก็บมาหนึ่งสัปดาห์ หมู่ที่ 3",
+            "channel_message_id": f"e2e-kbd-{uuid.uuid4().hex[:8]}",
+        },
+        as_="desk",
+    )
+    case = services.assigned(case_id)
+    sign_in(browser, str(case["officer"]["id"]))
+    browser.open(f"/cases/{case_id}")
+    focused, unseen = browser.unseen_focus(stops=60)
+    assert focused >= 10 and unseen == [], unseen
+    # Every action's button is in the tab order (no tabindex below zero, none disabled).
+    buttons = browser.find_all("form.action button")
+    assert buttons and all(
+        b.get_attribute("tabindex") in (None, "0") and b.is_enabled() for b in buttons
+    )
+    sign_out(browser)
