@@ -114,6 +114,7 @@ TIMELINE_TH = {
     "deadline_warning": "เตือนใกล้ครบกำหนด",
     "acknowledge_overdue": "ยังไม่รับทราบตามกำหนด",
 }
+CATEGORY_TH = {c.code: c.label_th for c in CATEGORIES}
 DEPARTMENTS = {
     "office": "สำนักปลัด",
     "finance": "กองคลัง",
@@ -149,6 +150,7 @@ TEMPLATES.globals.update(
     kind_th=lambda k: KIND_TH.get(str(k), str(k)),
     step_th=lambda a: TIMELINE_TH.get(str(a), str(a)),
     department_th=lambda d: DEPARTMENTS.get(str(d), str(d)),
+    category_th=lambda c: CATEGORY_TH.get(str(c), str(c or "–")),
     categories=[(c.code, c.label_th) for c in CATEGORIES],
     statuses=STATUS_TH,
     channels=CHANNEL_TH,
