@@ -230,6 +230,10 @@ def test_a_project_over_ten_million_baht_shows_its_participation_requirements(
     text = browser.text()
     assert "25,000,000" in text
     texts = labels()
+    # Each requirement by its Thai name, never by its code (compliance's kinds of
+    # requirement are not all kinds of participation: inspection_committee_participation).
+    untranslated = sorted(kind for kind in kinds if kind in text)
+    assert not untranslated, f"requirements shown by their code: {untranslated}"
     for kind in kinds:
         assert texts.label("participation", kind) in text, f"requirement {kind} not shown"
     assert texts.label("requirement_status", "open") in text
