@@ -48,11 +48,14 @@ from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 
 from shared.bus import ADMIN, DEV_PASSWORDS, reads, writes
 from shared.errors import PERMANENT_ERRORS, ConcurrencyError
+from shared.logs import handling
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
 from shared.topics import SPECS, Topic, name
+from shared.tracing import consuming, producing
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
     from typing_extensions import TypeForm
 
     from shared.runtime import Runtime
@@ -265,6 +268,7 @@ class DeadLetterPolicy:
     broker: KafkaBroker | None = None
     offsets: OffsetBook = field(default_factory=OffsetBook)
     concurrency: int = 1
+    tracer: TracerProvider | None = None
     pipeline: KeyedPipeline = field(init=False)
     dead_lettered: Counter = field(init=False)
 
@@ -331,11 +335,17 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
             dead_letter = getattr(msg.raw_message, "topic", "").endswith(".dlq")
             if policy.concurrency > 1 and not dead_letter and OffsetBook.locate(msg):
                 # Handled in the background; nothing is ever replied to a message.
-                await policy.pipeline.submit(msg, lambda: self._handle(call_next, msg))
+                await policy.pipeline.submit(msg, lambda: self._traced(call_next, msg))
                 return None
-            result = await self._handle(call_next, msg)
+            result = await self._traced(call_next, msg)
             policy.offsets.done(msg)  # reached only when handled or dead-lettered
             return result
+
+        async def _traced(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            with consuming(policy.tracer, msg):
+                return await self._handle(call_next, msg)
 
         async def _handle(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
@@ -433,9 +443,14 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
 
 
 def create_broker(
-    settings: ServiceSettings, *, registry: CollectorRegistry, dlq: Topic
+    settings: ServiceSettings,
+    *,
+    registry: CollectorRegistry,
+    dlq: Topic,
+    tracer: TracerProvider | None = None,
 ) -> tuple[KafkaBroker, DeadLetterPolicy]:
     policy = DeadLetterPolicy(
+        tracer=tracer,
         service=settings.service_name,
         dlq_topic=name(dlq, settings.topic_prefix),
         max_attempts=settings.max_delivery_attempts,
@@ -496,7 +511,8 @@ def subscribe(
     settings = runtime.settings
 
     async def consume(event: Any) -> None:
-        await handler(event)
+        with handling(event):
+            await handler(event)
 
     # FastStream decodes with pydantic into the annotation of the function it is given. The
     # parameter stays `event`: dead-letter reasons quote it ("event.payload.case_id: ...").
@@ -533,9 +549,12 @@ def topic_of(event: object) -> Topic:
 class KafkaEventPublisher:
     """The EventPublisher port on a real (or TestKafkaBroker-patched) broker."""
 
-    def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+    def __init__(
+        self, broker: KafkaBroker, settings: ServiceSettings, tracer: TracerProvider | None = None
+    ) -> None:
         self._broker = broker
         self._settings = settings
+        self._tracer = tracer
 
     async def publish(self, topic: Topic, key: str | None, event: BaseModel) -> None:
         await self.publish_raw(topic, key, event.model_dump_json().encode("utf-8"))
@@ -547,19 +566,23 @@ class KafkaEventPublisher:
         # All are handed to the producer before any acknowledgement is awaited, so an
         # aggregate's events travel in one produce request instead of one round trip each;
         # the producer keeps their order within a partition, hence within a key.
+        if not messages:
+            return
         acks = []
-        for topic, key, value in messages:
-            target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
-            sent = await self._broker.publish(
-                value,
-                topic=target,
-                key=key.encode("utf-8") if key is not None else None,
-                headers={"content-type": "application/json"},
-                no_confirm=True,
-            )
-            if isinstance(sent, asyncio.Future):
-                acks.append(sent)
-        await asyncio.gather(*acks)
+        first = messages[0][0]
+        with producing(self._tracer, str(first), len(messages)) as trace_headers:
+            for topic, key, value in messages:
+                target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
+                sent = await self._broker.publish(
+                    value,
+                    topic=target,
+                    key=key.encode("utf-8") if key is not None else None,
+                    headers={"content-type": "application/json", **trace_headers},
+                    no_confirm=True,
+                )
+                if isinstance(sent, asyncio.Future):
+                    acks.append(sent)
+            await asyncio.gather(*acks)
 
 
 def own_topics(settings: ServiceSettings) -> tuple[Topic, ...]:

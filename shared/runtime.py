@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
@@ -31,6 +32,10 @@ from shared.mongo import Document, create_client, ping
 from shared.outbox import relay_loop
 from shared.settings import ServiceSettings
 from shared.topics import Topic
+from shared.tracing import provider_for, traced
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger("ruam.runtime")
 
@@ -53,6 +58,7 @@ class Runtime:
     # Full topic name -> what its subscription does with a message's bytes: how the
     # dead-letter office replays a letter through the consumer that refused it.
     replayers: dict[str, Callable[[bytes], Awaitable[object]]] = field(default_factory=dict)
+    tracer: TracerProvider | None = None  # shared.tracing: None when traces go nowhere
     # Consumer group -> the full name of the topic it reads: whose lag ops reports.
     groups: dict[str, str] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
@@ -121,7 +127,8 @@ def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runt
     of the registry like any other (ValueError here if it is missing there)."""
     registry = CollectorRegistry()
     dlq = Topic(f"{settings.service_name}.dlq")
-    broker, policy = create_broker(settings, registry=registry, dlq=dlq)
+    tracer = provider_for(settings)
+    broker, policy = create_broker(settings, registry=registry, dlq=dlq, tracer=tracer)
     # No `prefix=settings.topic_prefix`: it would reach only what subscribes through this
     # router, while the publisher, the dead-letter policy, its office's subscription and topic
     # creation name topics with `topic_name`. One function names every topic instead.
@@ -137,8 +144,9 @@ def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runt
         broker=broker,
         dead_letters=policy,
         router=router,
-        publisher=KafkaEventPublisher(broker, settings),
+        publisher=KafkaEventPublisher(broker, settings, tracer),
         mongo=mongo,
+        tracer=tracer,
     )
     runtime.loops.append(policy.offsets.run)
     return runtime
@@ -178,4 +186,6 @@ def asgi_app(
     api.state.title = title
     for name, value in (state or {}).items():
         setattr(api.state, name, value)
-    return fs_app, compose(fs_app, rate_limited(api, runtime.settings, runtime.registry)), api
+    limited = rate_limited(api, runtime.settings, runtime.registry)
+    app = traced(limited, runtime.tracer, runtime.settings.service_name)
+    return fs_app, compose(fs_app, app), api

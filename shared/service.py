@@ -9,7 +9,6 @@ subscriptions, the dead-letter office, and the ASGI app that serves the service'
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -19,6 +18,7 @@ from faststream.asgi.types import ASGIApp
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from shared import logs
 from shared.audit import AuditTrail
 from shared.auth import verifier_for
 from shared.clock import Clock
@@ -93,14 +93,13 @@ def main(create_service: Callable[[], Service[Any, Any]]) -> None:
     import uvicorn
 
     service = create_service()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(service.settings.service_name, service.settings.log_format)
     uvicorn.run(
         service.asgi,
         host=service.settings.http_host,
         port=service.settings.http_port,
         log_level="info",
+        log_config=None,  # ours (shared.logs): one format for every line
         access_log=False,
         lifespan="on",
         loop="uvloop",  # libuv's event loop: less CPU per message (docs/storage.md)

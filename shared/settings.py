@@ -70,6 +70,10 @@ class ServiceSettings(BaseSettings):
     # Messages of one consumer handled at once, those of one key always one after the
     # other (shared.kafka.KeyedPipeline); 1 handles a partition strictly in order.
     consumer_concurrency: int = shared_field(32, "RUAM_CONSUMER_CONCURRENCY")
+    # Where traces go (shared.tracing): "" (none), "console" or "otlp".
+    trace_exporter: str = shared_field("", "RUAM_TRACE_EXPORTER")
+    # Log lines as JSON (shared.logs), or "text" for a person at a terminal.
+    log_format: str = shared_field("json", "RUAM_LOG_FORMAT")
     # How often the operator's gauges (lag, outbox, dead letters) are computed (shared.ops).
     ops_every_seconds: float = shared_field(15.0, "RUAM_OPS_EVERY_SECONDS")
     auto_offset_reset: str = shared_field("earliest", "RUAM_AUTO_OFFSET_RESET")
