@@ -207,3 +207,45 @@ async def test_replay_publishes_a_range_again_on_the_real_broker(
     ranges = await bus.replay(real_stack.kafka_bootstrap, Topic.CASE_RECEIVED, at, **common)
     assert [(r.start, r.end) for r in ranges] == [(4, 9)]
     assert len(await read_partition()) == 14
+
+
+@pytest.mark.e2e
+def test_the_local_prometheus_keeps_each_series_service_label(
+    own_services: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up MONITORING=1` on real services: ruam_* series keep the service they name
+    (not renamed exported_service); series without one take their target's."""
+    import dataclasses
+    import urllib.parse
+    import urllib.request
+
+    ports = {name: own_services.get(name, free_port()) for name in stack.SERVICES}
+    profile = dataclasses.replace(
+        stack.get_profile("test"), run_dir=tmp_path / "run", service_ports=ports
+    )
+    port = free_port()
+    monkeypatch.setenv("RUAM_PROMETHEUS_PORT", str(port))
+    monkeypatch.setenv("MONITORING", "1")
+
+    def query(expr: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(expr)}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            result: list[dict[str, Any]] = json.loads(r.read())["data"]["result"]
+            return result
+
+    try:
+        stack.monitoring(profile)
+        deadline = time.monotonic() + 90
+        while len(query('up{job="ruam"} == 1')) < len(STATUS_SERVICES):
+            assert time.monotonic() < deadline, query("up")
+            time.sleep(1)
+        info = query("ruam_build_info")
+        assert sorted(r["metric"]["service"] for r in info) == sorted(STATUS_SERVICES)
+        assert query('{__name__=~"ruam_.*", exported_service!=""}') == []
+        lag = query("sum by (service) (ruam_consumer_lag)")
+        assert sorted(r["metric"]["service"] for r in lag) == sorted(STATUS_SERVICES)
+        # Counted by a collector that names no service (shared/mongo.py).
+        stored = query("sum by (service) (ruam_db_operations_total)")
+        assert sorted(r["metric"]["service"] for r in stored) == sorted(STATUS_SERVICES)
+    finally:
+        stack.monitoring(profile, stop=True)
