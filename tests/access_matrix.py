@@ -15,9 +15,9 @@ from typing import Any
 from starlette.routing import Route
 
 from services.compliance.bootstrap import create_service as create_compliance
+from services.compliance.settings import ComplianceSettings
 from services.console.bootstrap import create_service as create_console
 from services.console.settings import ConsoleSettings
-from services.compliance.settings import ComplianceSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import RoutingSettings
 from shared.access import Access, Endpoint

@@ -56,13 +56,17 @@ class FakePhotos:
 class Ports(httpx.AsyncBaseTransport):
     """Requests to 127.0.0.1:<port> handed to the app serving that port."""
 
-    def __init__(self, apps: dict[int, Any]) -> None:
+    def __init__(self, apps: dict[int, Any], *, network: bool = False) -> None:
         self.apps = {port: httpx.ASGITransport(app=app) for port, app in apps.items()}
         self.seen: list[httpx.Request] = []
+        # Any other port over the network (a real identity provider), when asked for.
+        self._network = httpx.AsyncHTTPTransport() if network else None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
         app = self.apps.get(request.url.port or 80)
+        if app is None and self._network is not None:
+            return await self._network.handle_async_request(request)
         if app is None:
             raise httpx.ConnectError(f"nothing listens on {request.url.port}", request=request)
         return await app.handle_async_request(request)
@@ -83,7 +87,9 @@ class World:
         await self.routing.handlers.on_case_received(received(case_id, **over))
 
 
-def world(extra: dict[int, Any] | None = None, **console_settings: Any) -> World:
+def world(
+    extra: dict[int, Any] | None = None, *, network: bool = False, **console_settings: Any
+) -> World:
     repo = FakeCaseRepository()
     routing = create_routing(
         RoutingSettings(env="dev", oidc_issuer=ISSUER, oidc_signing_key=SecretStr(KEY.pem())),
@@ -96,14 +102,12 @@ def world(extra: dict[int, Any] | None = None, **console_settings: Any) -> World
     for route in routing.api.routes:
         _cheapen(route)
     apps: dict[int, Any] = {8002: routing.asgi, **(extra or {})}
-    ports = Ports(apps)
+    ports = Ports(apps, network=network)
     settings = ConsoleSettings(
-        env="dev",
-        oidc_issuer=ISSUER,
+        **{"env": "dev", "oidc_issuer": ISSUER, **console_settings},
         public_base_url=CONSOLE,
         portal_public_base_url="https://sraphonthong.example",
         rate_limit_per_second=0,
-        **console_settings,
     )
 
     def http() -> httpx.AsyncClient:
@@ -154,12 +158,21 @@ class Browser:
 
     async def _follow(self, response: httpx.Response) -> httpx.Response:
         hops = 0
+        self._loopback_is_secure()
         while response.status_code in (302, 303) and hops < 10:
             target = str(response.url.join(response.headers["location"]))
             response = await self.client.get(target)
+            self._loopback_is_secure()
             hops += 1
         self.last = response
         return response
+
+    def _loopback_is_secure(self) -> None:
+        """Browsers count http://127.0.0.1 as a secure context and send it `Secure` cookies
+        (Keycloak's sign-in cookies are); Python's cookie jar does not, so it is told."""
+        for cookie in self.client.cookies.jar:
+            if cookie.domain.startswith("127.0.0.1"):
+                cookie.secure = False
 
     async def sign_in(self, username: str, password: str = "ruam-demo") -> httpx.Response:
         page = await self.get("/auth/login")
