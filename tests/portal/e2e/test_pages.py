@@ -49,6 +49,10 @@ PAGES: dict[str, Callable[[Scenario], str]] = {
     "data-dictionary": lambda s: "/data-dictionary",
 }
 DOWNLOADS = ("/cases.csv", "/cases.json")
+# A code of the events (in_progress, public_hearing) shown as it is: a name is missing.
+CODE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+# Pages whose subject is the codes themselves (the open data's columns and values).
+SHOWS_CODES = frozenset({"data-dictionary"})
 CASE_NUMBER = re.compile(r"SPT-\d{4}-\d{6}")
 
 
@@ -124,6 +128,9 @@ def test_every_page_is_accessible_light_and_photographed(
     elsewhere = [r.name for r in browser.resources() if urlsplit(r.name).netloc != site]
     if elsewhere:
         found["third parties"] = ", ".join(elsewhere)
+    codes = sorted(set(CODE.findall(browser.text()))) if page not in SHOWS_CODES else []
+    if codes:
+        found["untranslated"] = "codes shown as they are: " + ", ".join(codes)
     # Usable on a phone: nothing makes the whole page scroll sideways.
     wide = browser.overflow()
     if wide:
