@@ -249,3 +249,56 @@ def test_the_local_prometheus_keeps_each_series_service_label(
         assert sorted(r["metric"]["service"] for r in stored) == sorted(STATUS_SERVICES)
     finally:
         stack.monitoring(profile, stop=True)
+
+
+@pytest.mark.integration
+def test_the_replay_command_on_the_real_broker(
+    real_stack: stack.Profile, isolation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from typer.testing import CliRunner
+
+    from tools.ruam import cli
+
+    prefix = f"{isolation}."
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=real_stack.kafka_bootstrap, **client_options()
+        )
+        await producer.start()
+        try:
+            for i in range(3):
+                await producer.send_and_wait(
+                    name(Topic.SURVEY_RESPONDED, prefix), f"r-{i}".encode(), partition=1
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+    monkeypatch.setenv("RUAM_TOPIC_PREFIX", prefix)
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)  # the profile's broker
+    base = ["--profile", "test", "replay", "--topic", "survey.responded", "--from", "1"]
+
+    def ruam(*args: str) -> Any:
+        return CliRunner().invoke(cli.app, [*base, *args])
+
+    planned = ruam("--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(planned.stdout)["ranges"] == [
+        {"partition": 1, "start": 1, "end": 3, "count": 2}
+    ]
+    # Not at a terminal, and not told --yes: nothing is published.
+    assert ruam("--json").exit_code == 2
+    done = ruam("--yes", "--json", "--partition", "1")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["records"] == 2
+    # The two came back at the end of the partition: a second plan from 1 sees four.
+    again = json.loads(ruam("--dry-run", "--json").stdout)["ranges"]
+    assert again == [{"partition": 1, "start": 1, "end": 5, "count": 4}]
+    missing = CliRunner().invoke(
+        cli.app, ["--profile", "test", "replay", "--topic", "case.closed", "--from", "0", "--yes"]
+    )
+    assert missing.exit_code == 4  # the prefix's case.closed was never created

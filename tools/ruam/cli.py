@@ -620,9 +620,12 @@ def replay(
 
     def planned(ranges: list[bus.PartitionRange]) -> None:
         total = sum(r.count for r in ranges)
-        if not (dry_run or yes or json_out or total == 0):
+        if not (dry_run or yes or total == 0):
             described = ", ".join(f"p{r.partition} {r.start}..{r.end - 1}" for r in ranges)
-            if not typer.confirm(f"publish {total} records of {chosen.value} again ({described})?"):
+            question = f"publish {total} records of {chosen.value} again ({described})?"
+            if not sys.stdin.isatty():
+                raise Failure(EXIT_USAGE, f"{question} Add --yes to publish without asking.")
+            if not typer.confirm(question, err=True):
                 raise Failure(EXIT_USAGE, "nothing replayed")
         bar.update(task, total=total)
         if not dry_run and total:
