@@ -215,11 +215,8 @@ def port_of(profile: Any) -> int:
 
 
 def scraped(profile: Any) -> dict[str, int]:
-    """The profile's services that export metrics: those on the bus (the console, which is
-    on none, serves no /metrics)."""
-    from shared.bus import PRINCIPALS
-
-    return {n: p for n, p in profile.service_ports.items() if n in PRINCIPALS}
+    """The profile's services: every one serves /metrics (the console too)."""
+    return dict(profile.service_ports)
 
 
 def _ready(port: int) -> bool:

@@ -63,17 +63,16 @@ def test_monitoring_starts_scrapes_the_profiles_services_and_stops(
         deadline = time.monotonic() + 60
         while True:
             up = api(port, "query?query=up")["result"]
-            if len(up) == 5:
+            if len(up) == len(stack.SERVICES):
                 break
             assert time.monotonic() < deadline, up
             time.sleep(1)
         targets = api(port, "targets")["activeTargets"]
         assert {t["labels"]["service"]: t["scrapeUrl"] for t in targets} == {
-            name: f"http://127.0.0.1:{ports[name]}/metrics"
-            for name in ("intake", "routing", "survey", "compliance", "portal")
+            name: f"http://127.0.0.1:{ports[name]}/metrics" for name in stack.SERVICES
         }
         assert {r["metric"]["service"]: r["value"][1] for r in up} == {
-            name: "0" for name in ("intake", "routing", "survey", "compliance", "portal")
+            name: "0" for name in stack.SERVICES
         }
     finally:
         stopped = stack.monitoring(profile, stop=True)

@@ -105,8 +105,8 @@ def test_the_rules_and_the_deployments_config_check(promtool: Path, tmp_path: Pa
 
 
 def test_the_local_stacks_config_checks(promtool: Path, tmp_path: Path) -> None:
-    """What `make up MONITORING=1` runs: one target per service on the bus, each with its
-    service label, the repo's rules."""
+    """What `make up MONITORING=1` runs: one target per service, each with its service
+    label, the repo's rules."""
     profile = stack.get_profile("test")
     text = prometheus.render_config(prometheus.scraped(profile))
     path = tmp_path / "prometheus.yml"
@@ -116,8 +116,7 @@ def test_the_local_stacks_config_checks(promtool: Path, tmp_path: Path) -> None:
     assert "SUCCESS: 1 rule files found" in checked.stdout + checked.stderr
     targets = yaml.safe_load(text)["scrape_configs"][0]["static_configs"]
     assert {t["labels"]["service"]: t["targets"] for t in targets} == {
-        name: [f"127.0.0.1:{profile.service_ports[name]}"]
-        for name in ("intake", "routing", "survey", "compliance", "portal")
+        name: [f"127.0.0.1:{profile.service_ports[name]}"] for name in stack.SERVICES
     }
 
 
