@@ -100,6 +100,12 @@ class OpsGauges:
             ["service", "collection"],
             registry=registry,
         )
+        self.certificates = Gauge(
+            "ruam_tls_certificate_expiry_seconds",
+            "Seconds until a TLS certificate this service trusts or shows expires, by file",
+            ["service", "name"],
+            registry=registry,
+        )
         self.letters = Gauge(
             "ruam_dead_letters_waiting",
             "Dead letters kept and never replayed, by the topic they came from",
@@ -167,7 +173,17 @@ def watch(runtime: Runtime) -> OpsGauges:
         known = {t.value for t in map(of_name, runtime.replayers) if t is not None}
         gauges.set_letters(waiting, known)
 
-    checks: list[Check] = [lag]
+    files = {"kafka_ca": runtime.settings.kafka_ssl_cafile}
+
+    async def certificates() -> None:
+        for name, path in files.items():
+            if path:
+                pem = await asyncio.to_thread(Path(path).read_bytes)
+                soonest = certificate_expiry(pem)
+                if soonest:
+                    gauges.certificates.labels(gauges.service, name).set(soonest[0])
+
+    checks: list[Check] = [lag, certificates]
     if runtime.mongo is not None:
         checks += [outboxes, letters]
     runtime.loops.append(periodic(each(*checks), runtime.settings.ops_every_seconds, "ops"))
@@ -235,6 +251,15 @@ class LagReader:
                 with contextlib.suppress(Exception):
                     await (client.stop() if hasattr(client, "stop") else client.close())
         self._admin = self._consumer = None
+
+
+def certificate_expiry(pem: bytes, now: datetime | None = None) -> list[float]:
+    """Seconds until each certificate in a PEM bundle expires, soonest first."""
+    from cryptography import x509
+
+    moment = now or datetime.now(UTC)
+    certs = x509.load_pem_x509_certificates(pem)
+    return sorted((c.not_valid_after_utc - moment).total_seconds() for c in certs)
 
 
 def age_seconds(oldest: datetime | None, now: datetime | None = None) -> float:

@@ -18,7 +18,7 @@ from services.routing.settings import RoutingSettings
 from shared.auth import TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.http import ErrorTable
-from shared.ops import each
+from shared.ops import Check, each
 from shared.outbox import periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
@@ -83,6 +83,7 @@ def create_service(
         loads_cache_seconds=settings.assignment_load_recount_seconds,
     )
     runtime.startup.append(handlers.warm_up)
+    checks: list[Check] = []
     if isinstance(cases, MongoCaseRepository):
         working_set = cases
 
@@ -91,7 +92,18 @@ def create_service(
             known = {d.code for d in handlers.directory().departments}
             handlers.metrics.show(working_set.standing(now), now, known)
 
-        runtime.loops.append(periodic(each(standing), settings.ops_every_seconds, "ops"))
+        checks.append(standing)
+    if issuer is not None and settings.oidc_signing_key_not_after is not None:
+        kid = str(issuer.jwks()["keys"][0]["kid"])
+        not_after = settings.oidc_signing_key_not_after
+
+        async def signing_key() -> None:
+            left = (not_after - clock.now()).total_seconds()
+            handlers.metrics.signing_key_expiry.labels(kid).set(left)
+
+        checks.append(signing_key)
+    if checks:
+        runtime.loops.append(periodic(each(*checks), settings.ops_every_seconds, "ops"))
     if issuer is not None and runtime.mongo is not None:
         roles = RoleChanges(issuer, runtime.db, runtime.publisher, clock)
         runtime.loops.append(periodic(roles.check, ROLE_CHECK_SECONDS, "role changes recorded"))

@@ -56,6 +56,12 @@ class RoutingMetrics:
             ["department"],
             registry=registry,
         )
+        self.signing_key_expiry = Gauge(
+            "ruam_signing_key_expiry_seconds",
+            "Seconds until the built-in issuer's signing key must be replaced (by key id)",
+            ["kid"],
+            registry=registry,
+        )
         self.oldest_unacknowledged = Gauge(
             "ruam_case_oldest_unacknowledged_seconds",
             "Age of the oldest open case nobody has acknowledged yet (0: none)",

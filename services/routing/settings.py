@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import AwareDatetime, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings, shared_field
@@ -29,6 +29,11 @@ class RoutingSettings(ServiceSettings):
     # a key is made at start, and tokens do not outlive a restart.
     oidc_signing_key: SecretStr = shared_field(SecretStr(""), "RUAM_OIDC_SIGNING_KEY")
     oidc_signing_key_file: str = shared_field("", "RUAM_OIDC_SIGNING_KEY_FILE")
+    # When the SAO's key policy says the signing key must be replaced (ISO 8601): the
+    # operator's gauge counts down to it (ruam_signing_key_expiry_seconds). None: no deadline.
+    oidc_signing_key_not_after: AwareDatetime | None = shared_field(
+        None, "RUAM_OIDC_SIGNING_KEY_NOT_AFTER"
+    )
     # Who may sign in: YAML of argon2id hashes and roles. In dev without one, every officer of
     # the directory and the demo accounts sign in with the published demo password.
     credentials_file: str = shared_field("", "RUAM_CREDENTIALS_FILE")

@@ -4,6 +4,7 @@ from the markers, the dead letters waiting from the office's store."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,7 +55,10 @@ async def test_intake_reports_its_lag_backlog_and_letters(real_settings: Any) ->
 
 async def test_routing_reports_the_standing_of_open_cases(real_settings: Any) -> None:
     intake = create_intake(real_settings(IntakeSettings))
-    routing = create_routing(real_settings(RoutingSettings, ops_every_seconds=0.3))
+    deadline = datetime.now(UTC) + timedelta(days=30)
+    routing = create_routing(
+        real_settings(RoutingSettings, ops_every_seconds=0.3, oidc_signing_key_not_after=deadline)
+    )
     async with running(intake) as intake_http, running(routing) as http:
         intake_http.headers.update(CLERK)
         body = {
@@ -77,3 +81,5 @@ async def test_routing_reports_the_standing_of_open_cases(real_settings: Any) ->
         text = (await http.get("/metrics")).text
         oldest = re.search(r"^ruam_case_oldest_unacknowledged_seconds (\S+)$", text, re.M)
         assert oldest is not None and float(oldest.group(1)) > 0  # nobody acknowledged it
+        key = samples(text, "ruam_signing_key_expiry_seconds")
+        assert len(key) == 1 and 29 * 86400 < next(iter(key.values())) <= 30 * 86400

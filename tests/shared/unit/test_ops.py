@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.dead_letters import MongoDeadLetters
 from shared.mongo import Document
-from shared.ops import Backlog, OpsGauges, consumer_lag, each
+from shared.ops import Backlog, OpsGauges, certificate_expiry, consumer_lag, each
 from shared.store import AggregateStore, Cas
 from tests.fakes import FakePublisher
 from tests.shared.unit.fakes_mongo import FakeDatabase, fake_collection
@@ -99,3 +99,29 @@ async def test_a_failing_check_does_not_stop_the_others_and_is_tried_next_round(
     assert await one_round() == 0
     assert await one_round() == 0
     assert runs == ["broken", "fine", "broken", "fine"]
+
+
+def test_a_certificate_bundle_expires_with_its_soonest_certificate() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def cert(days: int) -> bytes:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ca-{days}")])
+        built = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(days)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=days))
+            .sign(key, hashes.SHA256())
+        )
+        return built.public_bytes(serialization.Encoding.PEM)
+
+    assert certificate_expiry(cert(90) + cert(10), now) == [10 * 86400.0, 90 * 86400.0]
