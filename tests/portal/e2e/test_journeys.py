@@ -238,3 +238,27 @@ def test_a_project_over_ten_million_baht_shows_its_participation_requirements(
         assert texts.label("participation", kind) in text, f"requirement {kind} not shown"
     assert texts.label("requirement_status", "open") in text
     browser.screenshot("journey-project")
+
+
+def test_a_resolved_case_shows_its_timeline_deadlines_kept_resolution_and_qr_code(
+    browser: Browser, services: Services, scenario: Scenario
+) -> None:
+    """The tracker of a case its officer resolved: every step with its date, both legal
+    deadlines kept, what was done, and a QR code of the page's own link."""
+    case_id = scenario.visited_case
+    texts = labels()
+    browser.open(f"/track/{case_id}", 1280)
+    resolved = texts.label("status", "resolved")
+    browser.reload_until(f"{case_id} resolved", lambda: resolved in browser.text())
+    text = browser.text()
+    steps = [li.text for li in browser.find_all("ol.timeline li, .timeline li")]
+    for status in ("received", "assigned", "acknowledged", "in_progress", "resolved"):
+        name = texts.label("status", status)
+        assert any(name in step for step in steps), f"{status} not in the timeline: {steps}"
+    assert all(re.search(r"\d{4}", step) for step in steps), steps  # each with its date
+    kept = texts.label("deadline_state", "met")
+    assert text.count(kept) >= 2, f"both deadlines kept, said {text.count(kept)} times"
+    assert "ลอกท่อระบายน้ำ" in text  # the resolution, as the officer wrote it
+    qr = browser.find("figure svg")
+    assert case_id in (qr.get_attribute("innerHTML") or "")  # its title names the case
+    browser.screenshot("journey-resolved")
