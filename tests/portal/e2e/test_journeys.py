@@ -262,3 +262,34 @@ def test_a_resolved_case_shows_its_timeline_deadlines_kept_resolution_and_qr_cod
     qr = browser.find("figure svg")
     assert case_id in (qr.get_attribute("innerHTML") or "")  # its title names the case
     browser.screenshot("journey-resolved")
+
+
+def test_the_public_list_filters_without_javascript_and_downloads_what_it_shows(
+    browser: Browser, services: Services, scenario: Scenario
+) -> None:
+    """/cases filtered by village and status (a plain form, no script): every row is of
+    that village and status, the resolved cases put in are there, and the CSV download of
+    the same filter holds exactly the same cases."""
+    texts = labels()
+    resolved = texts.label("status", "resolved")
+    with browser.without_javascript():
+        browser.open("/cases", 1280)
+        browser.reload_until(
+            "the resolved cases listed",
+            lambda: scenario.visited_case in browser.text() and resolved in browser.text(),
+        )
+        Select(browser.find("form.filters select[name='village']")).select_by_value("2")
+        Select(browser.find("form.filters select[name='status']")).select_by_value("resolved")
+        browser.click_and_wait(browser.find("form.filters button[type='submit']"))
+    assert "village=2" in browser.path and "status=resolved" in browser.path, browser.path
+    rows = [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        for row in browser.find_all("table.cases tbody tr")
+    ]
+    assert rows, browser.text()[:1500]
+    assert all(row[3] == "2" and row[4] == resolved for row in rows), rows
+    listed = {row[0] for row in rows}
+    assert {scenario.survey_case, scenario.visited_case} <= listed
+    csv_link = browser.find("a[href^='/cases.csv']").get_attribute("href") or ""
+    download = services.call("GET", "portal", csv_link.removeprefix(services.portal))
+    assert set(CASE_NUMBER.findall(download.text)) == listed
