@@ -4,6 +4,7 @@ publishing on the real broker."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -22,10 +23,23 @@ from deploy.local import stack
 from shared.kafka import client_options
 from shared.topics import Topic, name
 from tools.ruam import bus
-from tools.ruam.services import EXIT_OK
+from tools.ruam.services import EXIT_ATTENTION, EXIT_OK, EXIT_REFUSED
 
 REPO = Path(__file__).resolve().parents[2]
 STATUS_SERVICES = ("intake", "routing")
+
+
+async def publish(topic: str, value: bytes) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.get_profile("test").kafka_bootstrap, **client_options()
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
 
 
 def free_port() -> int:
@@ -84,18 +98,21 @@ def own_services(
                 proc.wait(timeout=10)
 
 
-def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
+def ruam(ports: dict[str, int], *args: str) -> tuple[int, Any]:
+    """The installed `ruam --profile test ... --json`, pointed at `ports`; (exit code, JSON)."""
     script = Path(sys.executable).parent / "ruam"
     assert script.exists(), "the ruam console script is installed with the project"
-    env = {**os.environ}
+    env = {k: v for k, v in os.environ.items() if k != "RUAM_OIDC_ISSUER"}
     for service, port in ports.items():
         env["RUAM_TEST_" + stack.SERVICES[service]] = str(port)
-    argv = [str(script), "--profile", "test", "status", "--json"]
-    for service in ports:
-        argv += ["-s", service]
+    argv = [str(script), "--profile", "test", *args, "--json"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
+
+
+def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
+    return ruam(ports, "status", *[arg for service in ports for arg in ("-s", service)])
 
 
 @pytest.mark.e2e
@@ -210,11 +227,13 @@ async def test_replay_publishes_a_range_again_on_the_real_broker(
 
 
 @pytest.mark.e2e
-def test_the_local_prometheus_keeps_each_series_service_label(
-    own_services: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_local_prometheus_and_a_dead_letter_on_real_services(
+    own_services: dict[str, int], isolation: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make up MONITORING=1` on real services: ruam_* series keep the service they name
-    (not renamed exported_service); series without one take their target's."""
+    (not renamed exported_service); series without one take their target's. Then a dead
+    letter: `ruam status` and `ruam dlq` show it, a replay is refused again, and the
+    RuamDeadLetterWaiting alert fires in Prometheus."""
     import dataclasses
     import urllib.parse
     import urllib.request
@@ -247,6 +266,38 @@ def test_the_local_prometheus_keeps_each_series_service_label(
         # Counted by a collector that names no service (shared/mongo.py).
         stored = query("sum by (service) (ruam_db_operations_total)")
         assert sorted(r["metric"]["service"] for r in stored) == sorted(STATUS_SERVICES)
+
+        # A message intake can never take: a dead letter, seen by ruam and by the alert.
+        asyncio.run(publish(name(Topic.INTAKE_RAW, f"{isolation}."), b"not json at all"))
+        deadline = time.monotonic() + 120
+        while True:
+            code, status = ruam_status(own_services)
+            intake = next(s for s in status["services"] if s["service"] == "intake")
+            if intake["dead_letters"]:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(1)
+        assert intake["dead_letters"] == 1 and code == EXIT_ATTENTION
+        # Signed in at the services' own issuer, as the operator.
+        code, letters = ruam(own_services, "dlq", "list", "--service", "intake")
+        assert code == EXIT_ATTENTION, letters
+        [letter] = letters["items"]
+        assert letter["source_topic"] == name(Topic.INTAKE_RAW, f"{isolation}.")
+        code, shown = ruam(own_services, "dlq", "show", letter["id"])
+        assert code == EXIT_OK and shown["body"] == "not json at all"
+        code, replayed = ruam(own_services, "dlq", "replay", letter["id"])
+        assert code == EXIT_REFUSED, replayed  # still not JSON: refused again, kept
+        assert "refused again" in replayed["items"][0]["error"]
+
+        # Scraped every 15 s, evaluated every 30 s: polled, bounded.
+        firing = 'ALERTS{alertname="RuamDeadLetterWaiting", alertstate="firing"}'
+        deadline = time.monotonic() + 150
+        while not query(firing):
+            assert time.monotonic() < deadline, query("ruam_dead_letters_waiting")
+            time.sleep(2)
+        [alert] = query(firing)
+        assert alert["metric"]["service"] == "intake"
+        assert alert["metric"]["topic"] == "intake.raw"
     finally:
         stack.monitoring(profile, stop=True)
 
@@ -255,8 +306,6 @@ def test_the_local_prometheus_keeps_each_series_service_label(
 def test_the_replay_command_on_the_real_broker(
     real_stack: stack.Profile, isolation: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-
     from aiokafka import AIOKafkaProducer
     from typer.testing import CliRunner
 
