@@ -29,7 +29,7 @@ from services.routing.domain.errors import (
     UnknownOrganisation,
 )
 from services.routing.domain.lifecycle import Command
-from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KINDS, Case
+from services.routing.domain.model import HISTORY_CHUNK, HISTORY_KINDS, Case, Status
 from services.routing.domain.rules import is_corruption
 from services.routing.handlers import Actor, RoutingHandlers
 from services.routing.identity import Issuer
@@ -229,6 +229,13 @@ def _directory(handlers: RoutingHandlers, case: Case) -> Directory | None:
 def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
     """The store's filters and `overdue` ("true", "false" or unset) of `GET /v1/cases`."""
     filters: dict[str, Any] = {f: q[f] for f in FILTERS if q.get(f)}
+    statuses = [s for s in q.get("status", "").split(",") if s]
+    if len(statuses) > 1:
+        # A work queue's several open states in one request (the console's), not one each.
+        unknown = sorted(set(statuses) - {s.value for s in Status})
+        if unknown:
+            raise ApiError(400, "bad_query", f"unknown status {unknown[0]!r}")
+        filters["status"] = {"$in": statuses}
     if "village_no" in q:
         try:
             filters["village_no"] = int(q["village_no"])

@@ -98,6 +98,13 @@ class FakeRanker:
         return ranked[:top_k]
 
 
+def _matches(value: Any, wanted: Any) -> bool:
+    """A filter as MongoDB reads it: a value, or `{"$in": [...]}`."""
+    if isinstance(wanted, dict) and "$in" in wanted:
+        return str(value) in {str(w) for w in wanted["$in"]}
+    return str(value) == str(wanted)
+
+
 class FakeCaseRepository:
     def __init__(self, publisher: FakePublisher | None = None) -> None:
         self.publisher = publisher or FakePublisher()
@@ -140,7 +147,7 @@ class FakeCaseRepository:
     def _match(self, filters: dict[str, Any], overdue_at: datetime | None) -> list[Case]:
         found = []
         for c in sorted(self.all(), key=lambda c: (c.received_at, c.case_id)):
-            if not all(str(getattr(c, f, None)) == str(v) for f, v in filters.items()):
+            if not all(_matches(getattr(c, f, None), v) for f, v in filters.items()):
                 continue
             since = overdue_from(c)
             if overdue_at is not None and (since is None or since >= overdue_at):

@@ -151,3 +151,21 @@ async def test_preview_decides_without_creating_anything(
     assert p["reasons"] and len(repo.store.docs) == before
     assert (await client.post("/v1/routing/preview", json={"text": " "})).status_code == 422
     assert (await client.post("/v1/routing/preview", json={"txt": "x"})).status_code == 422
+
+
+async def test_a_work_queue_asks_for_several_states_at_once(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    await client.post(
+        f"/v1/cases/{CASE}/actions",
+        json={"action": "acknowledge", "command_id": "q-1"},
+        headers=as_(Role.OFFICER, officer_id="eng-anan", department="engineering"),
+    )
+    both = await client.get("/v1/cases?view=summary&status=assigned,acknowledged")
+    assert {i["status"] for i in both.json()["items"]} == {"assigned", "acknowledged"}
+    assert both.json()["total"] == 2
+    one = await client.get("/v1/cases?view=summary&status=acknowledged")
+    assert [i["case_id"] for i in one.json()["items"]] == [CASE]
+    bad = await client.get("/v1/cases?status=assigned,sleeping")
+    assert bad.status_code == 400 and "sleeping" in bad.json()["message"]
