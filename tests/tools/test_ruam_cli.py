@@ -409,6 +409,11 @@ def test_case_show_prints_the_whole_timeline_filed_entries_first(fake: FakeStack
     assert "OVERDUE" in shown.stdout and "eng-somchai" in shown.stdout
     assert shown.stdout.index("receive") < shown.stdout.index("acknowledge")
     assert ruam("case", "show", "SPT-0000-000000").exit_code == EXIT_NOT_FOUND
+    # Another reader, named before the command.
+    assert ruam("--as", "palad", "case", "show", "SPT-2569-000123").exit_code == EXIT_OK
+    assert fake.signed("routing", "/v1/cases/SPT-2569-000123")[-1].startswith(
+        "Bearer token-of-palad"
+    )
 
 
 # --------------------------------------------------------------------------- rebuild

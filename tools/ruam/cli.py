@@ -8,7 +8,8 @@
     ruam replay --topic T --from X       a topic range fed again to its consumers
 
 Every command takes `--json` for scripts and exits with a code that says what happened
-(tools/ruam/services.py: 0 fine, 1 needs attention, 3 unavailable, 4 not found, 5 refused).
+(tools/ruam/services.py: 0 fine, 1 needs attention, 2 a wrong command line, 3 unavailable,
+4 not found, 5 refused).
 It signs in like any operator, with the password grant at the services' issuer
 (tools/accounts.py).
 """
@@ -19,7 +20,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -37,6 +38,7 @@ from tools.ruam.services import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
+    OUTBOX_STALE_SECONDS,
     Addresses,
     Failure,
     Services,
@@ -67,13 +69,13 @@ app.add_typer(rebuild_app, name="rebuild")
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 
-# Tests put a fake transport here (httpx.MockTransport) or the real services in-process.
+# The unit tests put their fake services here (an httpx.MockTransport).
 TRANSPORT: httpx.AsyncBaseTransport | None = None
 
 
 class _State:
     profile = "local"
-    account = "operator"
+    account: str | None = None  # None: each command's own (the operator; the auditor reads cases)
 
 
 STATE = _State()
@@ -90,13 +92,14 @@ def _options(
         ),
     ] = "local",
     account: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--as",
             envvar="RUAM_ACCOUNT",
-            help="The account to sign in as (its password: RUAM_DEMO_PASSWORD, or the demo's).",
+            help="The account to sign in as (its password: RUAM_DEMO_PASSWORD, or the demo's); "
+            "default: operator, and auditor to read a case.",
         ),
-    ] = "operator",
+    ] = None,
 ) -> None:
     STATE.profile = profile
     STATE.account = account
@@ -110,25 +113,22 @@ def main() -> None:
 # --------------------------------------------------------------------------- plumbing
 
 
-def services(account: str | None = None) -> Services:
+def services(default_account: str = "operator") -> Services:
     try:
         addresses = Addresses.of(STATE.profile)
     except ValueError as exc:
         raise Failure(EXIT_USAGE, str(exc)) from exc
-    return Services(addresses, account=account or STATE.account, transport=TRANSPORT)
+    account = STATE.account or default_account
+    return Services(addresses, account=account, transport=TRANSPORT)
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`, turning a Failure into its message and exit code."""
     try:
-        return asyncio.run(_call(work))
+        return asyncio.run(work())
     except Failure as exc:
         err.print(f"[red]ruam:[/] {exc}")
         raise typer.Exit(exc.code) from None
-
-
-async def _call(work: Callable[[], Awaitable[T]]) -> T:
-    return await work()
 
 
 def emit_json(data: Any) -> None:
@@ -186,13 +186,15 @@ def status(
         )
         raise typer.Exit(code)
     table = Table(title=f"Ruam services ({STATE.profile})", title_justify="left")
-    for column in ("service", "health", "lag", "outbox", "oldest", "dead letters", "version"):
-        justify = "right" if column in ("lag", "outbox", "oldest", "dead letters") else "left"
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for column in ("service", "health"):
+        table.add_column(column)
+    for column in ("lag", "outbox", "oldest", "dead letters"):
+        table.add_column(column, justify="right")
+    table.add_column("version")
     for s in statuses:
         health = "[green]ok[/]" if s.healthy else f"[red]{s.health[:60]}[/]"
         oldest = _num(s.oldest_seconds, " s")
-        if (s.oldest_seconds or 0) > 60:
+        if (s.oldest_seconds or 0) > OUTBOX_STALE_SECONDS:
             oldest = f"[red]{oldest}[/]"
         letters = _num(s.dead_letters)
         if s.dead_letters:
@@ -399,19 +401,13 @@ def dlq_replay(
 @case_app.command("show")
 def case_show(
     case_id: Annotated[str, typer.Argument(help="The case number, SPT-2569-000123.")],
-    account: Annotated[
-        str,
-        typer.Option(
-            "--as",
-            help="Who reads it: an auditor sees every case, without personal data.",
-        ),
-    ] = "auditor",
     json_out: JsonOption = False,
 ) -> None:
-    """A case's timeline: every step from receipt to closing, the filed older ones too."""
+    """A case's timeline: every step from receipt to closing, the filed older ones too.
+    Read as the auditor by default, who sees every case and no personal data (--as)."""
 
     async def work() -> dict[str, Any]:
-        async with services(account) as svc:
+        async with services("auditor") as svc:
             case: dict[str, Any] = await svc.json("GET", "routing", f"/v1/cases/{case_id}")
             filed = int((case.get("filed") or {}).get("timeline", 0))
             size = int(case.get("filed_chunk_size") or 50)
