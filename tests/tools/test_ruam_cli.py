@@ -52,9 +52,8 @@ class FakeStack:
 
     def __init__(self) -> None:
         self.addresses = Addresses.of("local", env={})
-        self.by_port = {
-            httpx.URL(url).port: name for name, url in self.addresses.urls.items()
-        }  # fmt: skip
+        self.by_port = {httpx.URL(url).port: name for name, url in self.addresses.urls.items()}
+        self.by_port[httpx.URL(self.addresses.prometheus).port] = "prometheus"
         self.handlers: list[Handler] = []
         self.requests: list[tuple[str, httpx.Request]] = []
         self.tokens_issued: list[str] = []
@@ -100,10 +99,16 @@ class FakeStack:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStack]:
     for name in list(os.environ):
-        if name.endswith("_HTTP_PORT") or name in ("RUAM_HOST", "RUAM_OIDC_ISSUER"):
+        if name.endswith("_HTTP_PORT") or name in (
+            "RUAM_HOST",
+            "RUAM_OIDC_ISSUER",
+            "RUAM_PROMETHEUS_URL",
+            "RUAM_PROMETHEUS_PORT",
+        ):
             monkeypatch.delenv(name)
     stack = FakeStack()
     monkeypatch.setattr(cli, "TRANSPORT", httpx.MockTransport(stack.handle))
+    monkeypatch.setattr(cli.out, "width", 200)  # a terminal wide enough not to fold a cell
     yield stack
 
 
@@ -199,10 +204,66 @@ def test_addresses_come_from_the_stacks_port_variables() -> None:
     local = Addresses.of("local", env=env)
     assert local.urls["intake"] == "http://10.0.0.5:8001"
     assert local.issuer == "http://10.0.0.5:8002/oidc"
+    assert local.prometheus == "http://10.0.0.5:9090"
+    assert Addresses.of("local", env={"RUAM_PROMETHEUS_URL": "http://p:1/"}).prometheus == (
+        "http://p:1"
+    )
     # The stack itself reads the process environment for the ports.
     assert Addresses.of("test", env={}).urls["routing"] == "http://127.0.0.1:18002"
     assert "console" not in Addresses.of("local", env={}).bus_services
     assert "intake" in Addresses.of("local", env={}).bus_services
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def prometheus_alerts(alerts: list[dict[str, Any]]) -> Handler:
+    def handler(service: str, request: httpx.Request) -> httpx.Response | None:
+        if service == "prometheus" and request.url.path == "/api/v1/alerts":
+            return httpx.Response(200, json={"status": "success", "data": {"alerts": alerts}})
+        return None
+
+    return handler
+
+
+def test_alerts_lists_what_prometheus_evaluates_firing_first(fake: FakeStack) -> None:
+    fake.on(
+        prometheus_alerts(
+            [
+                {
+                    "labels": {"alertname": "RuamOutboxStale", "severity": "page"},
+                    "annotations": {"summary": "routing/cases: 2m", "runbook": "docs/x"},
+                    "state": "pending",
+                },
+                {
+                    "labels": {"alertname": "RuamDeadLetterWaiting", "severity": "ticket"},
+                    "annotations": {"summary": "1 dead letter", "runbook": "docs/runbook.md#y"},
+                    "state": "firing",
+                    "activeAt": "2026-12-01T03:00:00Z",
+                },
+            ]
+        )
+    )
+    result = ruam("alerts", "--json")
+    assert result.exit_code == EXIT_ATTENTION
+    names = [a["labels"]["alertname"] for a in as_json(result)["alerts"]]
+    assert names == ["RuamDeadLetterWaiting", "RuamOutboxStale"]
+    table = ruam("alerts")
+    assert "docs/runbook.md#y" in table.stdout and "1 dead letter" in table.stdout
+    assert fake.tokens_issued == []  # Prometheus' API asks for no sign-in
+
+
+def test_alerts_exit_0_when_none_fire_and_3_without_prometheus(fake: FakeStack) -> None:
+    fake.on(
+        prometheus_alerts(
+            [{"labels": {"alertname": "RuamServiceDown"}, "annotations": {}, "state": "pending"}]
+        )
+    )
+    assert ruam("alerts").exit_code == EXIT_OK
+    fake.down.add("prometheus")
+    missing = ruam("alerts")
+    assert missing.exit_code == EXIT_UNAVAILABLE
+    assert "MONITORING=1" in missing.stderr
 
 
 # --------------------------------------------------------------------------- dead letters

@@ -238,9 +238,9 @@ def test_the_local_prometheus_and_a_dead_letter_on_real_services(
     import urllib.parse
     import urllib.request
 
-    ports = {name: own_services.get(name, free_port()) for name in stack.SERVICES}
+    # Prometheus scrapes what runs: the two services of this test.
     profile = dataclasses.replace(
-        stack.get_profile("test"), run_dir=tmp_path / "run", service_ports=ports
+        stack.get_profile("test"), run_dir=tmp_path / "run", service_ports=dict(own_services)
     )
     port = free_port()
     monkeypatch.setenv("RUAM_PROMETHEUS_PORT", str(port))
@@ -298,6 +298,13 @@ def test_the_local_prometheus_and_a_dead_letter_on_real_services(
         [alert] = query(firing)
         assert alert["metric"]["service"] == "intake"
         assert alert["metric"]["topic"] == "intake.raw"
+        code, listed = ruam(own_services, "alerts")
+        assert code == EXIT_ATTENTION
+        [shown] = [
+            a for a in listed["alerts"] if a["labels"]["alertname"] == "RuamDeadLetterWaiting"
+        ]
+        assert shown["state"] == "firing"
+        assert shown["annotations"]["runbook"] == "docs/runbook.md#ruamdeadletterwaiting"
     finally:
         stack.monitoring(profile, stop=True)
 

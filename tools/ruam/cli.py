@@ -1,6 +1,7 @@
 """`ruam`: the operator's command line (README, "Operations"; docs/runbook.md).
 
     ruam status                          health, lag, outbox backlog, dead letters
+    ruam alerts                          what Prometheus finds firing, with the runbook
     ruam dlq list | show ID | replay ID  dead letters, through each service's /v1/dlq
     ruam case show SPT-2569-000123       a case's timeline, from routing
     ruam directory check | reload        the organisation directory routing reads
@@ -44,6 +45,7 @@ from tools.ruam.services import (
     Services,
     ServiceStatus,
     failure_of,
+    firing_alerts,
     status_all,
     status_exit_code,
 )
@@ -201,6 +203,42 @@ def status(
             letters = f"[yellow]{letters}[/]"
         table.add_row(
             s.service, health, _num(s.lag), _num(s.backlog), oldest, letters, s.version or "-"
+        )
+    out.print(table)
+    raise typer.Exit(code)
+
+
+@app.command()
+def alerts(json_out: JsonOption = False) -> None:
+    """The alerts Prometheus evaluates now (make up MONITORING=1, or RUAM_PROMETHEUS_URL),
+    each with its runbook entry. Exit code 1 while any fires; 3 when Prometheus does not
+    answer."""
+
+    async def work() -> list[dict[str, Any]]:
+        async with services() as svc:
+            return await firing_alerts(svc)
+
+    found = run(work)
+    code = EXIT_ATTENTION if any(a.get("state") == "firing" for a in found) else EXIT_OK
+    if json_out:
+        emit_json({"alerts": found})
+        raise typer.Exit(code)
+    if not found:
+        out.print("[green]no alerts[/]")
+        raise typer.Exit(code)
+    table = Table(title=f"Alerts ({len(found)})", title_justify="left")
+    for column in ("alert", "severity", "state", "since", "summary", "runbook"):
+        table.add_column(column, overflow="fold")
+    for alert in found:
+        labels, notes = alert["labels"], alert.get("annotations") or {}
+        state = alert.get("state", "")
+        table.add_row(
+            labels["alertname"],
+            labels.get("severity", ""),
+            f"[red]{state}[/]" if state == "firing" else state,
+            str(alert.get("activeAt", ""))[:19],
+            notes.get("summary", ""),
+            notes.get("runbook", ""),
         )
     out.print(table)
     raise typer.Exit(code)

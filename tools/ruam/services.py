@@ -47,15 +47,19 @@ class Addresses:
 
     urls: Mapping[str, str]
     issuer: str
+    prometheus: str  # `make up MONITORING=1`'s, or RUAM_PROMETHEUS_URL
 
     @classmethod
     def of(cls, profile: str = "local", env: Mapping[str, str] | None = None) -> Addresses:
+        from deploy.local import prometheus
+
         env = os.environ if env is None else env
-        ports = stack.get_profile(profile).service_ports
+        found = stack.get_profile(profile)
         host = env.get("RUAM_HOST") or "127.0.0.1"
-        urls = {name: f"http://{host}:{port}" for name, port in ports.items()}
+        urls = {name: f"http://{host}:{port}" for name, port in found.service_ports.items()}
         issuer = env.get("RUAM_OIDC_ISSUER") or f"{urls['routing']}/oidc"
-        return cls(urls, issuer)
+        monitor = env.get("RUAM_PROMETHEUS_URL") or f"http://{host}:{prometheus.port_of(found)}"
+        return cls(urls, issuer, monitor.rstrip("/"))
 
     @property
     def bus_services(self) -> list[str]:
@@ -222,3 +226,21 @@ def status_exit_code(statuses: Iterable[ServiceStatus]) -> int:
     if any(s.needs_attention for s in statuses):
         return EXIT_ATTENTION
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+async def firing_alerts(services: Services) -> list[dict[str, Any]]:
+    """Prometheus' alerts, firing first, each with its labels and annotations."""
+    url = services.addresses.prometheus + "/api/v1/alerts"
+    try:
+        response = await services.http.get(url)
+    except httpx.HTTPError as exc:
+        raise Failure(
+            EXIT_UNAVAILABLE, f"Prometheus ({url}) did not answer: {exc!r}; make up MONITORING=1"
+        ) from exc
+    if not response.is_success:
+        raise failure_of(response, f"GET {url}")
+    alerts: list[dict[str, Any]] = response.json()["data"]["alerts"]
+    return sorted(alerts, key=lambda a: (a.get("state") != "firing", a["labels"]["alertname"]))
