@@ -13,6 +13,7 @@ import importlib
 import inspect
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.local import stack
+from deploy.local import prometheus, stack
 from shared.settings import ServiceSettings
 from tests.conftest import running
 
@@ -165,6 +166,28 @@ def test_every_query_names_some_metric() -> None:
     assert len(queries) > 40
     for where, expr in queries:
         assert selectors(expr), f"{where}: no metric found in {expr!r}"
+
+
+def test_every_query_parses_as_promql() -> None:
+    """Prometheus' own parser (promtool, deploy/local/prometheus.py) on every query, with
+    the dashboards' variables given a value, as Grafana does before it asks."""
+    promtool = prometheus.build(["promtool"], quiet=True)["promtool"]
+    for where, expr in [*dashboard_queries(), *alert_queries()]:
+        query = expr.replace("$fiscal_year", "2569")
+        checked = subprocess.run(
+            [str(promtool), "--experimental", "promql", "format", query],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert checked.returncode == 0, f"{where}: {checked.stderr or checked.stdout}"
+    broken = subprocess.run(
+        [str(promtool), "--experimental", "promql", "format", "sum by (a (x)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert broken.returncode != 0  # the parser does refuse
 
 
 # --------------------------------------------------------------------------- what is exported
