@@ -235,6 +235,7 @@ def test_the_local_prometheus_and_a_dead_letter_on_real_services(
     letter: `ruam status` and `ruam dlq` show it, a replay is refused again, and the
     RuamDeadLetterWaiting alert fires in Prometheus."""
     import dataclasses
+    import urllib.error
     import urllib.parse
     import urllib.request
 
@@ -298,6 +299,14 @@ def test_the_local_prometheus_and_a_dead_letter_on_real_services(
         [alert] = query(firing)
         assert alert["metric"]["service"] == "intake"
         assert alert["metric"]["topic"] == "intake.raw"
+        # Every dashboard and alert query runs on real data without an error.
+        from tests.deploy.test_dashboards import alert_queries, dashboard_queries
+
+        for where, expr in [*dashboard_queries(), *alert_queries()]:
+            try:
+                query(expr.replace("$fiscal_year", "2569"))
+            except urllib.error.HTTPError as exc:
+                raise AssertionError(f"{where}: {exc.read()!r}") from exc
         code, listed = ruam(own_services, "alerts")
         assert code == EXIT_ATTENTION
         [shown] = [
