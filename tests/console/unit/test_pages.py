@@ -287,3 +287,62 @@ async def test_a_file_that_is_not_an_image_is_refused_in_thai() -> None:
     )
     assert r.status_code == 422 and "ไม่ใช่รูปภาพที่อ่านได้" in r.text
     assert (await w.repo.get(CASE)).status.value == "assigned"  # type: ignore[union-attr]
+
+
+async def test_a_letter_and_a_meetings_issues_become_cases_with_receipts() -> None:
+    w = world()
+    intake = _intake(w)
+    w.ports.apps[8001] = httpx.ASGITransport(app=intake.asgi)
+    browser = Browser(w)
+    await browser.sign_in("desk")
+    form = await browser.get("/intake/letter")
+    assert '<label for="received_date">' in form.text
+    letter = await browser.post(
+        "/intake/letter",
+        {
+            **hidden(form.text),
+            "registration_no": "สพท 123/2569",
+            "received_date": "2026-04-28",
+            "sender_name": "นายสมศักดิ์",
+            "scan_ref": "สารบรรณ 2569/0456",
+            "text": "ขอให้ซ่อมถนนหมู่ 4 ที่ชำรุด",
+        },
+    )
+    assert str(letter.url).count("case=") == 1 and "<svg" in letter.text
+    form = await browser.get("/intake/meeting")
+    meeting = await browser.post(
+        "/intake/meeting",
+        {
+            **hidden(form.text),
+            "activity_id": "ประชาคม-ม4-2569",
+            "title": "ประชาคมหมู่ 4",
+            "held_at": "2026-04-30T13:00",
+            "village_no": "4",
+            "attendees_ประชาชน": "42",
+            "opinions": "ขอไฟทางเพิ่ม\nขอลอกคลอง\n\nขอรถเก็บขยะสัปดาห์ละสองครั้ง",
+        },
+    )
+    assert str(meeting.url).count("case=") == 3  # three issues, the blank line is none
+
+
+async def test_an_operator_lists_every_services_dead_letters() -> None:
+    w = world()
+    intake_world = IntakeWorld()
+    await intake_world.dead.keep(
+        {
+            "_id": "intake.raw-0-7-abc",
+            "reason": "invalid_payload",
+            "source_topic": "intake.raw",
+            "body": '{"phone": "0812345678"}',
+            "replays": [],
+        }
+    )
+    intake = intake_service(intake_world)
+    intake.api.state.verifier = TokenVerifier(ISSUER, "ruam", http=w.client)
+    w.ports.apps[8001] = httpx.ASGITransport(app=intake.asgi)
+    browser = Browser(w)
+    page = await browser.sign_in("operator")
+    assert str(page.url) == f"{CONSOLE}/operator"
+    assert "intake.raw-0-7-abc" in page.text and "invalid_payload" in page.text
+    assert "0812345678" not in page.text  # bodies are shown one letter at a time
+    assert "อ่านรายการของบริการนี้ไม่ได้" in page.text  # survey and compliance are not here
