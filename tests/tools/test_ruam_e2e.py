@@ -69,15 +69,16 @@ def own_services(
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in STATUS_SERVICES:
-            log = open(tmp_path / f"{service}.log", "wb")  # noqa: SIM115 (closed with the process)
-            procs[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}.main"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            # The child keeps its own copy of the descriptor: ours is closed at once.
+            with open(tmp_path / f"{service}.log", "wb") as log:
+                procs[service] = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{service}.main"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         for service, port in ports.items():
             try:
                 stack.wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=180)
