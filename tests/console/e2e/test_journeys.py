@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from services.intake.channels.line import signature
@@ -173,11 +175,14 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     assert resolved["status"] == "resolved"
     assert str(resolved["after_photo_ref"]).startswith("console-photo:")
 
-    # -- the citizen's survey goes out, and the case page says so -----------------------------
-    services.survey_token(line_case)
+    # -- the citizen's survey goes out, is answered on the public site, and arrives ---------------
+    token = services.survey_token(line_case)
     browser.reload_until(
-        "the survey invitation on the case", lambda: "แบบสอบถามส่งถึงผู้แจ้ง" in browser.text()
+        "the survey invitation on the case", lambda: "ส่งแล้ว รอคำตอบ" in browser.text()
     )
+    answer_survey(browser, f"{services.portal}/survey/{token}")
+    browser.open(f"/cases/{line_case}")
+    browser.reload_until("the survey answered on the case", lambda: "ตอบแล้ว" in browser.text())
     check(browser, "case-resolved")
     sign_out(browser)
 
@@ -189,6 +194,24 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     assert "ไม่มีสิทธิ์" in browser.text() and "ไฟถนนหน้าวัด" not in browser.text()
     check(browser, "refused")
     sign_out(browser)
+
+
+def answer_survey(browser: Browser, url: str) -> None:
+    """The citizen, on the public site: satisfied, and says it was fixed."""
+    browser.open(url)
+    form = browser.find("form")
+    groups: dict[str, list[Any]] = {}
+    for radio in form.find_elements(By.CSS_SELECTOR, "input[type='radio']"):
+        groups.setdefault(radio.get_attribute("name") or "", []).append(radio)
+    assert groups, browser.text()[:1500]
+    for radios in groups.values():
+        values = [r.get_attribute("value") or "" for r in radios]
+        pick = "yes" if "yes" in values else max(values, key=lambda v: int(v) if v.isdigit() else 0)
+        browser.js("arguments[0].click()", radios[values.index(pick)])
+    for select in form.find_elements(By.TAG_NAME, "select"):
+        Select(select).select_by_index(len(Select(select).options) - 1)
+    browser.click_and_wait(form.find_element(By.CSS_SELECTOR, "button[type='submit']"))
+    assert "ขอบคุณ" in browser.text(), browser.text()[:1500]
 
 
 def post_line(services: ConsoleServices, user: str, text: str) -> str:
