@@ -13,15 +13,18 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from deploy.local import stack
 from shared.kafka import client_options
 from shared.topics import Topic, name
+from tools.accounts import password_grant
 from tools.ruam import bus
 from tools.ruam.services import EXIT_ATTENTION, EXIT_OK, EXIT_REFUSED
 
@@ -108,8 +111,8 @@ def ruam(ports: dict[str, int], *args: str) -> tuple[int, Any]:
         env["RUAM_TEST_" + stack.SERVICES[service]] = str(port)
     argv = [str(script), "--profile", "test", *args, "--json"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-    assert done.stdout, done.stderr
-    return done.returncode, json.loads(done.stdout)
+    # A command that fails says why on stderr, and prints no JSON.
+    return done.returncode, json.loads(done.stdout) if done.stdout else done.stderr
 
 
 def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
@@ -117,7 +120,9 @@ def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.mark.e2e
-def test_ruam_status_on_real_services(own_services: dict[str, int]) -> None:
+def test_ruam_status_and_case_show_on_real_services(
+    own_services: dict[str, int], isolation: str
+) -> None:
     # The gauges that need the broker are computed by a loop of each service soon after it
     # starts (shared/ops.py): polled, bounded, until both services show them.
     deadline = time.monotonic() + 120
@@ -138,6 +143,36 @@ def test_ruam_status_on_real_services(own_services: dict[str, int]) -> None:
         assert status["dead_letters"] == 0
         # Nothing was sent: every group of the service is caught up.
         assert status["lag"] == 0 and status["lag_by_group"], status
+    # A citizen's report becomes a case; ruam shows its timeline as the auditor sees it.
+    from tools.bench import raw_submission
+
+    run = uuid.uuid4().hex[:8]
+    asyncio.run(publish(name(Topic.INTAKE_RAW, f"{isolation}."), raw_submission(run, 0)))
+    routing = f"http://127.0.0.1:{own_services['routing']}"
+
+    async def case_of_the_report() -> str | None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            token = await password_grant(client, f"{routing}/oidc", "auditor")
+            found = await client.get(
+                f"{routing}/v1/cases",
+                params={"channel_message_id": f"bench-{run}-0", "view": "summary"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            items = found.json()["items"] if found.status_code == 200 else []
+            return str(items[0]["case_id"]) if items else None
+
+    deadline = time.monotonic() + 120
+    while (case_id := asyncio.run(case_of_the_report())) is None:
+        assert time.monotonic() < deadline, "the report never became a case"
+        time.sleep(1)
+    code, case = ruam(own_services, "case", "show", case_id)
+    assert code == EXIT_OK, case
+    assert case["case_id"] == case_id and case["department"]
+    actions = [entry["action"] for entry in case["timeline"]]
+    assert actions[0] == "receive" and "assign" in actions, actions
+    code, missing = ruam(own_services, "case", "show", "SPT-0000-000000")
+    assert code == 4 and "SPT-0000-000000" in missing
+
     # A service that is gone is reported, and the exit code says so.
     code, data = ruam_status({**own_services, "survey": free_port()})
     survey = next(s for s in data["services"] if s["service"] == "survey")
