@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.datastructures import FormData, UploadFile
@@ -254,7 +255,7 @@ async def _fresh(console: Console, session: Session, verifier: TokenVerifier) ->
     try:
         renewed = await console.oidc.refresh(tokens.refresh_token)
         who = await verifier.verify(renewed.access_token)
-    except (SignInFailed, Unauthorized, ApiError, OSError):
+    except (SignInFailed, Unauthorized, ApiError, httpx.HTTPError, OSError):
         return False
     session.tokens = Tokens(
         renewed.access_token,
@@ -346,7 +347,7 @@ async def login(request: Request) -> Response:
     )
     try:
         url = await console.oidc.authorize_url(state, nonce, challenge)
-    except (SignInFailed, OSError, ValueError) as exc:
+    except (SignInFailed, httpx.HTTPError, OSError, ValueError) as exc:
         return _sign_in_failed(request, f"{type(exc).__name__}")
     return _set_cookie(RedirectResponse(url, status_code=303), console, session)
 
@@ -379,7 +380,7 @@ async def callback(request: Request) -> Response:
             params.get("code", ""), pending.verifier, pending.nonce
         )
         who = await verifier.verify(tokens.access_token)
-    except (SignInFailed, Unauthorized, ApiError, OSError) as exc:
+    except (SignInFailed, Unauthorized, ApiError, httpx.HTTPError, OSError) as exc:
         return _sign_in_failed(request, str(exc)[:200])
     session.tokens = Tokens(
         tokens.access_token,
@@ -406,7 +407,7 @@ async def logout(request: Request) -> Response:
     after = f"{console.settings.base_url}/signed-out"
     try:
         target = await console.oidc.end_session_url(id_token, after) or "/signed-out"
-    except (SignInFailed, OSError, ValueError):
+    except (SignInFailed, httpx.HTTPError, OSError, ValueError):
         target = "/signed-out"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -290,3 +290,24 @@ async def test_a_refresh_token_is_no_access_token_for_the_services() -> None:
         await services.verify(body["refresh_token"])
     with pytest.raises(Unauthorized):
         await services.verify(body["id_token"])
+
+
+async def test_an_unreachable_provider_is_a_thai_page_not_an_error() -> None:
+    w = world()
+    del w.ports.apps[8002]
+    browser = Browser(w)
+    r = await browser.get("/auth/login")
+    assert r.status_code == 400 and "เข้าสู่ระบบไม่สำเร็จ" in r.text
+
+
+async def test_a_provider_gone_at_renewal_sends_the_person_to_sign_in_again() -> None:
+    clock = [1_000_000.0]
+    w = world()
+    w.console.console.sessions._now = lambda: clock[0]
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    routing = w.ports.apps.pop(8002)
+    clock[0] += 899
+    r = await browser.client.get(f"{CONSOLE}/queue")
+    assert r.status_code == 303 and r.headers["location"].startswith("/auth/login")
+    w.ports.apps[8002] = routing
