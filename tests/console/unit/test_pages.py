@@ -346,3 +346,41 @@ async def test_an_operator_lists_every_services_dead_letters() -> None:
     assert "intake.raw-0-7-abc" in page.text and "invalid_payload" in page.text
     assert "0812345678" not in page.text  # bodies are shown one letter at a time
     assert "อ่านรายการของบริการนี้ไม่ได้" in page.text  # survey and compliance are not here
+
+
+async def test_a_likely_duplicate_is_shown_side_by_side_and_merged() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    await w.receive("SPT-2569-000002", location={"village_no": 5})
+    second = await w.repo.get("SPT-2569-000002")
+    assert second is not None and second.likely_duplicate_of == CASE
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    page = await browser.get("/cases/SPT-2569-000002")
+    assert "อาจเป็นเรื่องซ้ำ" in page.text and f'<a href="/cases/{CASE}">{CASE}</a>' in page.text
+    fields = hidden(page.text)
+    assert fields["duplicate_of"] == CASE
+    merged = await browser.post(
+        "/cases/SPT-2569-000002/actions",
+        {"csrf": fields["csrf"], "action": "mark_duplicate", "duplicate_of": CASE},
+    )
+    assert "บันทึกแล้ว: รวมเป็นเรื่องซ้ำ" in merged.text
+    after = await w.repo.get("SPT-2569-000002")
+    assert after is not None and after.status.value == "duplicate" and after.duplicate_of == CASE
+
+
+async def test_the_live_part_of_the_queue_counts_what_came_since() -> None:
+    from datetime import timedelta
+
+    from tests.routing.unit.test_handlers import NOW
+
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    since = (NOW - timedelta(hours=2)).isoformat()
+    fresh = await browser.client.get(f"{CONSOLE}/queue/updates", params={"since": since})
+    assert "มีเรื่องใหม่ 1 เรื่อง" in fresh.text
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    quiet = await browser.client.get(f"{CONSOLE}/queue/updates", params={"since": later})
+    assert "มีเรื่องใหม่" not in quiet.text
