@@ -29,7 +29,7 @@ from tools.ruam import bus
 from tools.ruam.services import EXIT_ATTENTION, EXIT_OK, EXIT_REFUSED
 
 REPO = Path(__file__).resolve().parents[2]
-STATUS_SERVICES = ("intake", "routing")
+STATUS_SERVICES = ("intake", "routing", "survey")
 
 
 async def publish(topic: str, value: bytes) -> None:
@@ -56,7 +56,8 @@ def free_port() -> int:
 def own_services(
     real_stack: stack.Profile, isolation: str, tmp_path: Path
 ) -> Iterator[dict[str, int]]:
-    """intake and routing as processes, on ports of their own; stopped by their pids."""
+    """intake, routing and survey as processes, on ports of their own; stopped by their
+    pids."""
     ports = {name: free_port() for name in STATUS_SERVICES}
     env = {
         **os.environ,
@@ -172,6 +173,12 @@ def test_ruam_status_and_case_show_on_real_services(
     assert actions[0] == "receive" and "assign" in actions, actions
     code, missing = ruam(own_services, "case", "show", "SPT-0000-000000")
     assert code == 4 and "SPT-0000-000000" in missing
+
+    # Survey's recount, as the operator; refused to the auditor.
+    code, counts = ruam(own_services, "rebuild", "satisfaction")
+    assert code == EXIT_OK and isinstance(counts, dict), counts
+    code, refused = ruam(own_services, "--as", "auditor", "rebuild", "satisfaction")
+    assert code == EXIT_REFUSED and "403" in refused
 
     # A service that is gone is reported, and the exit code says so.
     code, data = ruam_status({**own_services, "survey": free_port()})
