@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
 CASE_NUMBER = re.compile(r"SPT-\d{4}-\d{6}")
+PHOTOGRAPHER = "Pimlada Thongprasert"
 FORM_TEXT = (
     f"กิ่งไม้ใหญ่หักขวางถนนหน้าบ้าน{NAMED_IN_TEXT} รถผ่านไม่ได้ โทร {PHONE_IN_TEXT} เลขบัตร {NATIONAL_ID}"
 )
@@ -73,7 +74,7 @@ def photo_with_metadata(path: Path) -> Path:
     """A JPEG whose EXIF has a place (GPS) and a person (Artist), as a phone's would."""
     image = Image.new("RGB", (640, 480), (90, 140, 60))
     exif = Image.Exif()
-    exif[0x013B] = str(REPORTER)  # Artist
+    exif[0x013B] = PHOTOGRAPHER  # Artist (EXIF text is ASCII)
     gps = {1: "N", 2: (15.0, 9.0, 11.5), 3: "E", 4: (103.0, 2.0, 31.6)}
     exif[0x8825] = gps  # GPSInfo
     out = io.BytesIO()
@@ -167,6 +168,15 @@ def test_without_javascript_a_report_is_sent_and_found_by_its_number(
         shows_assigned(browser, services, case_id)
         assert case_id in browser.path, browser.path
         browser.screenshot("journey-no-javascript")
+    # What the portal kept of the photo, as an executive sees it: no metadata left, neither
+    # the place nor the name the phone wrote in (the place went into the case instead).
+    from services.portal.adapters.images import clean
+
+    sent = (tmp_path / "photo.jpg").read_bytes()
+    kept = services.call("GET", "portal", f"/v1/photos/{clean(sent).photo_id}", as_="palad")
+    assert kept.headers["content-type"] == "image/jpeg"
+    assert not Image.open(io.BytesIO(kept.content)).getexif()
+    assert PHOTOGRAPHER.encode() in sent and PHOTOGRAPHER.encode() not in kept.content
 
 
 def test_an_unknown_case_number_gets_a_thai_message_not_an_error_page(browser: Browser) -> None:
