@@ -141,6 +141,7 @@ def case_view(
         ),
         "reasons": case.reasons,
         "village_no": case.village_no,
+        "location": _location(case, personal),
         "acknowledge_due_at": case.acknowledge_due_at,
         "respond_due_at": case.respond_due_at,
         "expected_datetime": case.respond_due_at,  # Open311's name for it
@@ -171,6 +172,20 @@ def case_view(
 
 def _as_is(text: str) -> str:
     return text
+
+
+# About 110 m: the public site's rounding. A point can be a citizen's house: exact only for
+# those who may see the case's personal data.
+ROUNDED_PLACES = 3
+
+
+def _location(case: Case, personal: bool) -> dict[str, Any] | None:
+    if case.lat is None or case.lon is None:
+        return None
+    if personal:
+        return {"lat": case.lat, "lon": case.lon, "exact": True}
+    places = ROUNDED_PLACES
+    return {"lat": round(case.lat, places), "lon": round(case.lon, places), "exact": False}
 
 
 def _entry(entry: dict[str, Any], shown: Callable[[str], str]) -> dict[str, Any]:

@@ -384,3 +384,17 @@ async def test_the_live_part_of_the_queue_counts_what_came_since() -> None:
     later = (NOW + timedelta(minutes=1)).isoformat()
     quiet = await browser.client.get(f"{CONSOLE}/queue/updates", params={"since": later})
     assert "มีเรื่องใหม่" not in quiet.text
+
+
+async def test_the_location_is_exact_for_the_officer_and_rounded_for_a_colleague() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5, "lat": 15.123456, "lon": 103.054321})
+    officer = Browser(w)
+    await officer.sign_in("eng-anan")
+    page = await officer.get(f"/cases/{CASE}")
+    assert 'href="geo:15.123456,103.054321"' in page.text
+    colleague = Browser(w)
+    await colleague.sign_in("eng-somchai")
+    page = await colleague.get(f"/cases/{CASE}")
+    assert 'href="geo:15.123,103.054"' in page.text and "โดยประมาณ" in page.text
+    assert "15.123456" not in page.text
