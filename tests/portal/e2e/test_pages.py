@@ -265,3 +265,29 @@ def test_no_ita_download_shows_the_personal_data_put_in(
         assert r.status_code == 200, f"{link}: {r.status_code} {r.text[:300]}"
         hits += find(needles(), r.text, link)
     assert not hits, "\n".join(f"{h.kind} {h.masked()} in {h.where}" for h in hits)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_in_english_on_a_phone(
+    browser: Browser, published: Scenario, summary: dict[str, Any], page: str
+) -> None:
+    """The English switch's pages: `lang="en"`, and the same checks at 360 px, where
+    English words, longer than Thai ones, are likelier to push a page wider."""
+    try:
+        browser.open(PAGES[page](published) + "?lang=en", 360)
+        browser.screenshot(f"{page}-en")
+        seen: dict[str, Any] = {"path": browser.path}
+        summary[f"{page}-en-360"] = seen
+        found = problems_of(browser, seen)
+        if found.get("lang") == '<html lang="en">, not "th"':
+            del found["lang"]
+        else:
+            found["lang"] = f'<html lang="{browser.lang()}">, not "en"'
+        wide = browser.overflow()
+        if wide:
+            found["width"] = "wider than 360 px: " + ", ".join(wide)
+        assert not found, f"{page} in English ({browser.path}):\n" + "\n".join(
+            f"- {check}: {detail}" for check, detail in found.items()
+        )
+    finally:
+        browser.driver.delete_all_cookies()
