@@ -283,4 +283,16 @@ def test_the_actions_are_reachable_with_the_keyboard_and_show_their_focus(
     assert buttons and all(
         b.get_attribute("tabindex") in (None, "0") and b.is_enabled() for b in buttons
     )
+    # A note, by keys alone: type, Tab to the button, Enter.
+    note = browser.find("#note-note")
+    note.send_keys("โทรนัดรถเก็บขยะแล้ว")
+    old = browser.find("html")
+    note.send_keys(Keys.TAB)
+    focused = browser.js("return document.activeElement.textContent.trim()")
+    assert focused == "บันทึกความคืบหน้า", focused
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    browser.settle()
+    assert "บันทึกแล้ว: บันทึกความคืบหน้า" in browser.text()
+    assert "โทรนัดรถเก็บขยะแล้ว" in browser.text()
     sign_out(browser)
