@@ -153,6 +153,15 @@ def test_the_dashboards_are_provisioned_json() -> None:
                 continue
             assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}
             assert panel["targets"], panel["title"]
+        # Grafana moves overlapping panels about: each has its own place on the 24-wide grid.
+        cells: dict[tuple[int, int], str] = {}
+        for panel in board["panels"]:
+            pos = panel["gridPos"]
+            assert pos["x"] + pos["w"] <= 24, panel["title"]
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in cells, f"{panel['title']} over {cells[(x, y)]}"
+                    cells[(x, y)] = panel["title"]
     assert sorted(uids) == ["ruam-management", "ruam-operations"]
     datasources = yaml.safe_load(
         (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
