@@ -2266,6 +2266,9 @@ class MemoryProjects:
     async def count(self, query: Any, *, with_violations: bool = False) -> int:
         return 0
 
+    async def violations(self) -> int:
+        return sum(len(p.violations) for p in self.projects.values())
+
 
 async def replay_projects(
     records: list[ConsumerRecord[bytes, bytes]], stored: dict[str, dict[str, Any]]
