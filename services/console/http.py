@@ -545,6 +545,12 @@ async def case_page(ctx: Ctx, *, refusal: Refusal | None = None, status: int = 2
         except Refusal:
             surveys = []
     offered = acts.allowed(ctx.who, case)
+    officers: list[str] = []
+    if any(a.name == "reassign" for a in offered):
+        # Who else works the department's cases now: the choices of a reassignment.
+        rows = await queue_rows(ctx, {"department": str(case.get("department") or "")}, False)
+        current = (case.get("officer") or {}).get("id")
+        officers = sorted({str(r["officer_id"]) for r in rows if r.get("officer_id")} - {current})
     return render(
         ctx,
         ctx.request,
@@ -558,6 +564,7 @@ async def case_page(ctx: Ctx, *, refusal: Refusal | None = None, status: int = 2
         merge=duplicate is not None and acts.may_merge(ctx.who, case),
         effect=lambda a: acts.deadline_effect(a, case, be_datetime),
         refusal=refusal,
+        officers=officers,
         command_id=uuid.uuid4().hex,
         band=q.band_of(case, ctx.console.now()),
         timeline=list(reversed(case.get("timeline") or [])),

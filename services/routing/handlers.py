@@ -41,6 +41,7 @@ from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived, Location
 from shared.outbox import Emission
+from shared.roles import Role
 from shared.store import retry_on_conflict
 
 log = logging.getLogger("ruam.routing")
@@ -294,6 +295,10 @@ class RoutingHandlers:
             refusal = refusal_to_act(viewer, case)
             if refusal is not None:
                 raise NotPermitted(refusal)
+            if cmd.action == "reassign" and not (
+                viewer.is_(Role.HEAD) or viewer.is_(Role.EXECUTIVE)
+            ):
+                raise NotPermitted("a head of the department or an executive reassigns a case")
         if cmd.officer_id is None:
             if cmd.action not in SYSTEM_ACTIONS:
                 raise InvalidCommand("officer_id", f"required for {cmd.action}")

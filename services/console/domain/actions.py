@@ -32,6 +32,7 @@ ACTIONS = (
     Action("request_info", "ขอข้อมูลเพิ่มเติมจากประชาชน", ("question",), ("question",)),
     Action("note", "บันทึกความคืบหน้า", ("note",), ("note",)),
     Action("transfer", "โอนเรื่องไปส่วนราชการอื่น", ("department", "reason"), ("department", "reason")),
+    Action("reassign", "มอบหมายให้เจ้าหน้าที่คนอื่น", ("to_officer", "reason"), ("to_officer",)),
     Action("resolve", "แจ้งผลการแก้ไข", ("resolution", "photo"), ("resolution",)),
     Action("close", "ปิดเรื่อง", ("note",), ()),
     Action("reopen", "เปิดเรื่องใหม่", ("reason",), ("reason",)),
@@ -63,7 +64,13 @@ def allowed(who: Principal, case: Mapping[str, Any]) -> list[Action]:
     if not may_act(who, case):
         return []
     status = str(case.get("status"))
-    return [a for a in ACTIONS if status in {s.value for s in TRANSITIONS[a.name][0]}]
+    # Reassigning is the head's decision (or an executive's), as routing holds it.
+    heads = who.has(Role.HEAD, Role.EXECUTIVE)
+    return [
+        a
+        for a in ACTIONS
+        if status in {s.value for s in TRANSITIONS[a.name][0]} and (a.name != "reassign" or heads)
+    ]
 
 
 def may_merge(who: Principal, case: Mapping[str, Any]) -> bool:
@@ -85,6 +92,8 @@ def deadline_effect(action: str, case: Mapping[str, Any], when: Any) -> str:
         return "ไม่เปลี่ยนกำหนดเวลา"
     if action == "transfer":
         return f"ส่วนราชการใหม่รับช่วงต่อ กำหนดตอบประชาชน {when(respond)} ยังคงเดิม"
+    if action == "reassign":
+        return f"เจ้าหน้าที่ใหม่ต้องรับเรื่องอีกครั้ง กำหนดตอบประชาชน {when(respond)} ยังคงเดิม"
     if action == "resolve":
         return f"ปิดกำหนดตอบประชาชน {when(respond)} และส่งแบบสอบถามความพึงพอใจ"
     if action == "close":

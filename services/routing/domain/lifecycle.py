@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.routing.domain.calendar import WorkCalendar, respond_due
-from services.routing.domain.directory import Directory
+from services.routing.domain.directory import Directory, OfficerStatus
 from services.routing.domain.errors import InvalidCommand, InvalidTransition
 from services.routing.domain.model import (
     AssignmentRecord,
@@ -375,6 +375,8 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     ),
     "reopen": (frozenset({Status.RESOLVED, Status.CLOSED}), Status.REOPENED),
     "transfer": (frozenset(ACTIVE), Status.TRANSFERRED),
+    # Another officer of the same department (a head's decision): assigned again.
+    "reassign": (frozenset(ACTIVE), None),
     "recategorize": (frozenset(ACTIVE), None),
     "mark_duplicate": (frozenset(ACTIVE), Status.DUPLICATE),
     "not_responsible": (frozenset(ACTIVE), Status.NOT_OUR_RESPONSIBILITY),
@@ -465,6 +467,25 @@ def _apply(
         ]
         decision = decide_assignment(routing_input(case, transfer_to=dept), directory, loads)
         return facts + _assign(case, decision, now, "transfer")
+
+    if action == "reassign":
+        to = _param(cmd, "to_officer") or ""
+        colleague = directory.officer(to)
+        if (
+            colleague is None
+            or colleague.department != case.department
+            or colleague.status is OfficerStatus.INACTIVE
+        ):
+            raise InvalidCommand(
+                "params.to_officer", f"{to!r} is not an active officer of {case.department}"
+            )
+        if to == case.officer_id:
+            raise InvalidTransition(f"the case is already {to}'s")
+        _resume(case, now)
+        why = f"reassigned to {to} by {officer or '?'}" + (f": {note}" if note else "")
+        facts = [_change(case, case.status, now, action, officer, note or f"to {to}")]
+        decision = Assignment(case.department or "", to, (why,), case.accused_department)
+        return facts + _assign(case, decision, now, "reassign")
 
     if action == "recategorize":
         code = _param(cmd, "category") or ""

@@ -162,3 +162,10 @@ def test_the_receipts_qr_code_opens_the_public_tracker_of_the_case() -> None:
     assert svg != qr_svg(tracker_url("https://sraphonthong.example", "SPT-2570-000124"))
     matrix = segno.make(url, error="m")
     assert matrix.mode == "byte" and matrix.error == "M"
+
+
+def test_only_heads_and_executives_are_offered_a_reassignment() -> None:
+    assert "reassign" not in [a.name for a in actions.allowed(OFFICER, case("assigned"))]
+    assert "reassign" in [a.name for a in actions.allowed(HEAD, case("assigned"))]
+    assert "reassign" in [a.name for a in actions.allowed(PALAD, case("in_progress"))]
+    assert "reassign" not in [a.name for a in actions.allowed(HEAD, case("resolved"))]

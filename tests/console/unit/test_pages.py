@@ -398,3 +398,26 @@ async def test_the_location_is_exact_for_the_officer_and_rounded_for_a_colleague
     page = await colleague.get(f"/cases/{CASE}")
     assert 'href="geo:15.123,103.054"' in page.text and "โดยประมาณ" in page.text
     assert "15.123456" not in page.text
+
+
+async def test_a_head_reassigns_a_case_to_another_officer_of_the_department() -> None:
+    w = world()
+    await w.receive(CASE, location={"village_no": 5})  # eng-anan's
+    await w.receive("SPT-2569-000003", location={"village_no": 1}, text="ถนนเป็นหลุม")
+    browser = Browser(w)
+    await browser.sign_in("eng-head")
+    page = await browser.get(f"/cases/{CASE}")
+    assert "มอบหมายให้เจ้าหน้าที่คนอื่น" in page.text
+    assert '<option value="eng-somchai">' in page.text  # who else works the department's cases
+    r = await browser.post(
+        f"/cases/{CASE}/actions",
+        {
+            "csrf": hidden(page.text)["csrf"],
+            "action": "reassign",
+            "to_officer": "eng-somchai",
+            "reason": "eng-anan ลาพักร้อน",
+        },
+    )
+    assert "บันทึกแล้ว: มอบหมายให้เจ้าหน้าที่คนอื่น" in r.text
+    stored = await w.repo.get(CASE)
+    assert stored is not None and stored.officer_id == "eng-somchai"

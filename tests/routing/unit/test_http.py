@@ -169,3 +169,27 @@ async def test_a_work_queue_asks_for_several_states_at_once(
     assert [i["case_id"] for i in one.json()["items"]] == [CASE]
     bad = await client.get("/v1/cases?status=assigned,sleeping")
     assert bad.status_code == 400 and "sleeping" in bad.json()["message"]
+
+
+async def test_a_head_reassigns_within_the_department_and_an_officer_may_not(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, repo = api
+    head = as_(Role.HEAD, officer_id="eng-head", department="engineering")
+    body = {"action": "reassign", "params": {"to_officer": "eng-wichai", "reason": "งานไฟฟ้า"}}
+    refused = await client.post(f"/v1/cases/{CASE}/actions", json=body, headers=ANAN)
+    assert refused.status_code == 403
+    other_dept = {"action": "reassign", "params": {"to_officer": "fin-head"}}
+    bad = await client.post(f"/v1/cases/{CASE}/actions", json=other_dept, headers=head)
+    assert bad.status_code == 422 and "to_officer" in bad.text
+    r = await client.post(f"/v1/cases/{CASE}/actions", json=body, headers=head)
+    assert r.status_code == 200, r.text
+    case = r.json()
+    assert case["officer"]["id"] == "eng-wichai" and case["status"] == "assigned"
+    assert any("reassigned to eng-wichai by eng-head" in x for x in case["reasons"])
+    again = await client.post(
+        f"/v1/cases/{CASE}/actions", json={**body, "command_id": "x"}, headers=head
+    )
+    assert again.status_code == 409
+    stored = await repo.get(CASE)
+    assert stored is not None and stored.assignment_no == 2

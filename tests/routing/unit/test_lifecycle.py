@@ -24,6 +24,7 @@ D = shipped_directory()
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 PARAMS = {
     "transfer": {"department": "health"},
+    "reassign": {"to_officer": "eng-wichai"},
     "recategorize": {"category": "cleanliness"},
     "resolve": {"resolution": "ซ่อมแล้ว"},
     "mark_duplicate": {"duplicate_of": "SPT-2569-000001"},
