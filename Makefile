@@ -8,7 +8,7 @@ BROWSER := $(PYTHON) deploy/local/chromium.py
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install assets browser prometheus up down logs status demo test test-unit bench chaos lint format clean
+.PHONY: install assets browser prometheus up down logs status demo test test-browser test-unit bench chaos lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ demo: up
 test: install browser prometheus
 	$(STACK) up --profile test --infra-only
 	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  $(STACK) down --profile test; exit $$rc
+
+## Only the public website's browser tests (docs/portal-testing.md), on the test stack.
+test-browser: install browser
+	$(STACK) up --profile test --infra-only
+	RUAM_NO_STACK_START=1 $(BIN)/python -m pytest tests/portal/e2e $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --profile test; exit $$rc
 
 ## Only the tests that need no broker or database.
