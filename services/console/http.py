@@ -545,12 +545,19 @@ async def case_page(ctx: Ctx, *, refusal: Refusal | None = None, status: int = 2
         except Refusal:
             surveys = []
     offered = acts.allowed(ctx.who, case)
-    officers: list[str] = []
+    officers: list[dict[str, Any]] = []
     if any(a.name == "reassign" for a in offered):
-        # Who else works the department's cases now: the choices of a reassignment.
-        rows = await queue_rows(ctx, {"department": str(case.get("department") or "")}, False)
+        # The choices of a reassignment: the department's other active officers, as routing
+        # has its directory loaded.
+        directory = await ctx.console.api.call("routing", "GET", "/v1/directory", ctx.token)
         current = (case.get("officer") or {}).get("id")
-        officers = sorted({str(r["officer_id"]) for r in rows if r.get("officer_id")} - {current})
+        officers = [
+            o
+            for o in directory.get("officers", [])
+            if o.get("department") == case.get("department")
+            and o.get("status") == "active"
+            and o.get("id") != current
+        ]
     return render(
         ctx,
         ctx.request,

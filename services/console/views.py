@@ -316,8 +316,11 @@ async def operator(ctx: Ctx) -> Response:
             api.call(service, "GET", "/v1/dlq", ctx.token, params={"limit": "100"})
         )
 
-    found = await asyncio.gather(*(letters(s) for s in BUS_SERVICES))
-    return render(ctx, ctx.request, "operator.html", services=found)
+    found, directory = await asyncio.gather(
+        asyncio.gather(*(letters(s) for s in BUS_SERVICES)),
+        _soft(api.call("routing", "GET", "/v1/directory", ctx.token)),
+    )
+    return render(ctx, ctx.request, "operator.html", services=found, directory=directory)
 
 
 def _service(ctx: Ctx) -> str:

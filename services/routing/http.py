@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -48,6 +49,7 @@ from shared.http import (
     validation_error,
 )
 from shared.redact import redact
+from shared.roles import Role
 
 MAX_TEXT = 10_000
 FILTERS = (
@@ -373,6 +375,37 @@ async def get_history(request: Request) -> Response:
     return JSON({**body, "entries": [_entry(asdict(e), shown) for e in entries]})
 
 
+async def get_directory(request: Request) -> Response:
+    """The organisation's directory as routing has it loaded now: its departments, its
+    officers (names and posts: the staff's, not citizens' data) and a digest, which changes
+    whenever a reload took effect (an operator compares it with the file's)."""
+    who = await principal(request)
+    directory = handlers_of(request).directory(who.org_id)
+    raw = directory.model_dump_json().encode()
+    return JSON(
+        {
+            "org_id": directory.org_id,
+            "digest": hashlib.sha256(raw).hexdigest()[:16],
+            "departments": [
+                {"code": d.code, "name_th": d.name_th, "name_en": d.name_en, "head": d.head}
+                for d in directory.departments
+            ],
+            "officers": [
+                {
+                    "id": o.id,
+                    "name": o.name,
+                    "department": o.department,
+                    "role": o.role,
+                    "status": o.status.value,
+                    "takes_cases": o.takes_cases,
+                }
+                for o in directory.officers
+            ],
+            "villages": len(directory.villages),
+        }
+    )
+
+
 def routes(issuer: Issuer | None = None) -> list[BaseRoute]:
     """The API; with the built-in issuer's /oidc routes when routing serves one."""
     return [
@@ -387,4 +420,5 @@ def routes(issuer: Issuer | None = None) -> list[BaseRoute]:
             roles(*CASE_READERS),
         ),
         Endpoint("/v1/routing/preview", preview, ["POST"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/directory", get_directory, ["GET"], roles(*CASE_WORKERS, Role.OPERATOR)),
     ]

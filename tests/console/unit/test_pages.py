@@ -346,6 +346,8 @@ async def test_an_operator_lists_every_services_dead_letters() -> None:
     assert "intake.raw-0-7-abc" in page.text and "invalid_payload" in page.text
     assert "0812345678" not in page.text  # bodies are shown one letter at a time
     assert "อ่านรายการของบริการนี้ไม่ได้" in page.text  # survey and compliance are not here
+    # The directory routing has loaded, by its digest.
+    assert re.search(r"ฉบับ <code>[0-9a-f]{16}</code> · 8 ส่วนราชการ", page.text), page.text
 
 
 async def test_a_likely_duplicate_is_shown_side_by_side_and_merged() -> None:

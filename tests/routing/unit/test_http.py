@@ -193,3 +193,19 @@ async def test_a_head_reassigns_within_the_department_and_an_officer_may_not(
     assert again.status_code == 409
     stored = await repo.get(CASE)
     assert stored is not None and stored.assignment_no == 2
+
+
+async def test_the_loaded_directory_is_shown_to_staff_and_operators_with_its_digest(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    r = await client.get("/v1/directory", headers=as_(Role.OPERATOR, subject="operator"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["org_id"] == "sraphonthong" and len(body["digest"]) == 16
+    assert {"id": "eng-anan", "department": "engineering"}.items() <= next(
+        o for o in body["officers"] if o["id"] == "eng-anan"
+    ).items()
+    again = await client.get("/v1/directory", headers=ANAN)
+    assert again.json()["digest"] == body["digest"]
+    assert (await client.get("/v1/directory", headers=as_(Role.PLANNER))).status_code == 403
