@@ -457,6 +457,7 @@ async def queue_rows(ctx: Ctx, filters: Mapping[str, str], mine: bool) -> list[d
         **_scope(ctx.who, mine),
         "view": "summary",
         "limit": str(ctx.console.settings.queue_limit),
+        "total": "false",  # the queue counts its own rows; the index is not read twice
     }
     for name in ("category", "channel", "village_no", "department"):
         if filters.get(name):

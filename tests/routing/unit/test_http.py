@@ -209,3 +209,12 @@ async def test_the_loaded_directory_is_shown_to_staff_and_operators_with_its_dig
     again = await client.get("/v1/directory", headers=ANAN)
     assert again.json()["digest"] == body["digest"]
     assert (await client.get("/v1/directory", headers=as_(Role.PLANNER))).status_code == 403
+
+
+async def test_a_list_without_its_total_when_asked(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository],
+) -> None:
+    client, _ = api
+    r = await client.get("/v1/cases?view=summary&total=false")
+    assert r.status_code == 200 and r.json()["total"] is None and len(r.json()["items"]) == 2
+    assert (await client.get("/v1/cases?view=summary")).json()["total"] == 2
