@@ -14,6 +14,9 @@ the console's render and its calls to routing's API, which reads the case index.
 
 Results go to bench-results/console-<time>.json; the last line is
 `bench console: queue p50 X ms, p95 Y ms (N stored cases, M in the queue)`.
+
+Measured (2 cores, FerretDB): 2,000 cases p50 166 ms, p95 214 ms; 50,000 cases p50 4.2 s,
+p95 4.6 s, all of it routing's scan of `case_index` (README, "Officers' console").
 """
 
 from __future__ import annotations
