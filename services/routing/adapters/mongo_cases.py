@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.routing.adapters.open_cases import OpenCases, Standing
 from services.routing.domain.duplicates import Candidate
 from services.routing.domain.model import (
+    OPEN_STATUSES,
     AssignmentRecord,
     Case,
     CategoryScore,
@@ -284,6 +285,27 @@ def index_entry(doc: Document) -> Document:
     return entry
 
 
+# What the working set of open cases can answer alone: equalities on these fields.
+MEMORY_FILTERS = frozenset(
+    {"org_id", "department", "officer_id", "channel", "channel_message_id", "category", "kind",
+     "village_no", "status"}
+)  # fmt: skip
+OPEN_STATUS_VALUES = frozenset(s.value for s in OPEN_STATUSES)
+
+
+def only_open(filters: dict[str, Any]) -> bool:
+    """True when a list asks only for open cases (a work queue): the working set holds them
+    all, so it answers without a scan of case_index (which FerretDB cannot filter)."""
+    status = filters.get("status")
+    statuses = status.get("$in", []) if isinstance(status, dict) else [status]
+    return (
+        bool(statuses)
+        and set(statuses) <= OPEN_STATUS_VALUES
+        and set(filters) <= MEMORY_FILTERS
+        and (not isinstance(status, dict) or set(status) == {"$in"})
+    )
+
+
 def query(filters: dict[str, Any], overdue_at: datetime | None) -> Document:
     q: Document = {k: v for k, v in filters.items() if v is not None}
     if overdue_at is not None:
@@ -422,6 +444,9 @@ class MongoCaseRepository:
         *,
         overdue_at: datetime | None = None,
     ) -> list[Document]:
+        if only_open(filters):
+            rows = self._open.select(filters, overdue_at)[offset : offset + limit]
+            return [{k: v for k, v in r.items() if k != "text"} for r in rows]
         cursor = (
             self._index.find(query(filters, overdue_at), {"text": 0})
             .sort([("received_at", ASCENDING), ("_id", ASCENDING)])
@@ -431,6 +456,8 @@ class MongoCaseRepository:
         return [doc async for doc in cursor]
 
     async def count(self, filters: dict[str, Any], *, overdue_at: datetime | None = None) -> int:
+        if only_open(filters):
+            return len(self._open.select(filters, overdue_at))
         return await self._index.count_documents(query(filters, overdue_at))
 
     async def loads(self) -> dict[str, int]:

@@ -104,6 +104,8 @@ class OpenCases:
 
     def _reset(self) -> None:
         self._cases: dict[str, OpenCase] = {}
+        # The index entries themselves, for the lists of open cases (`select`).
+        self._entries: dict[str, dict[str, Any]] = {}
         self._loads: Counter[str] = Counter()
         # Buckets are kept sorted by receipt, oldest first, so the oldest `limit` of a
         # bucket are read without sorting all of it.
@@ -123,6 +125,7 @@ class OpenCases:
     def put(self, entry: dict[str, Any]) -> None:
         """The case as just stored (an index entry); an entry not open removes it."""
         old = self._cases.pop(entry["_id"], None)
+        self._entries.pop(entry["_id"], None)
         case = OpenCase.of(entry) if entry.get("open") else None
         if old is not None and old.officer_id:
             self._loads[old.officer_id] -= 1
@@ -138,6 +141,7 @@ class OpenCases:
         if case is None:
             return
         self._cases[case.case_id] = case
+        self._entries[case.case_id] = entry
         if case.officer_id:
             self._loads[case.officer_id] += 1
         item = (case.received_at, case.case_id)
@@ -152,6 +156,24 @@ class OpenCases:
 
     def loads(self) -> dict[str, int]:
         return dict(self._loads)
+
+    def select(self, filters: dict[str, Any], overdue_at: datetime | None) -> list[dict[str, Any]]:
+        """The open cases' index entries that `filters` (equalities, and `status` as a value
+        or `{"$in": [...]}`) select, oldest first, as case_index would answer them."""
+        wanted = dict(filters)
+        status = wanted.pop("status", None)
+        statuses = set(status["$in"]) if isinstance(status, dict) else {status}
+        found = [
+            e
+            for e in self._entries.values()
+            if (status is None or e.get("status") in statuses)
+            and all(e.get(k) == v for k, v in wanted.items())
+            and (
+                overdue_at is None
+                or (e.get("overdue_from") is not None and e["overdue_from"] < overdue_at)
+            )
+        ]
+        return sorted(found, key=lambda e: (e["received_at"], e["_id"]))
 
     def standing(self, now: datetime) -> Standing:
         """O(open cases): for a loop every few seconds, never per request or scrape."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.routing.adapters.mongo_cases import MongoCaseRepository
+from services.routing.adapters.mongo_cases import MongoCaseRepository, only_open, query
 from services.routing.domain.model import Case, Status
 from services.routing.settings import RoutingSettings
 from shared.errors import ConcurrencyError
@@ -62,4 +62,64 @@ async def test_concurrent_writers_of_one_version_have_exactly_one_winner(
             assert stored is not None and stored.version == 2
             assert stored.status in {Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED}
     finally:
+        await client.close()
+
+
+async def test_a_work_queue_is_answered_from_the_working_set_as_case_index_would(
+    real_settings: Any,
+) -> None:
+    settings = real_settings(RoutingSettings)
+    client = create_client(settings.mongodb_url, app_name="test")
+    try:
+        db = client[settings.mongodb_database]
+        repo = MongoCaseRepository(db, FakePublisher())
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        plan = [
+            ("eng", "eng-a", Status.ASSIGNED),
+            ("eng", "eng-a", Status.ACKNOWLEDGED),
+            ("eng", "eng-b", Status.IN_PROGRESS),
+            ("eng", "eng-a", Status.RESOLVED),
+            ("fin", "fin-a", Status.ASSIGNED),
+            ("eng", "eng-a", Status.PENDING_CITIZEN),
+        ]
+        for n, (department, officer, status) in enumerate(plan):
+            case = Case(
+                case_id=f"Q-{n}",
+                org_id="sraphonthong",
+                kind="complaint",
+                channel="web",
+                text="ถนนพัง",
+                received_at=start + timedelta(hours=10 - n),  # newer first: order is by receipt
+                department=department,
+                officer_id=officer,
+                status=status,
+                respond_due_at=start + timedelta(days=n),
+            )
+            await repo.save(case, [])
+        # A second process's view: its working set read from case_index at start.
+        other = MongoCaseRepository(db, FakePublisher())
+        await other.reload_open()
+        queues = [
+            {
+                "officer_id": "eng-a",
+                "status": {"$in": ["assigned", "acknowledged", "pending_citizen"]},
+            },
+            {"department": "eng", "status": "in_progress"},
+            {"org_id": "sraphonthong", "status": {"$in": ["assigned"]}},
+        ]
+        at = start + timedelta(days=2, hours=1)
+        for filters in queues:
+            assert only_open(filters)
+            for overdue_at in (None, at):
+                from_db = [
+                    d async for d in db["case_index"].find(query(filters, overdue_at), {"text": 0})
+                    .sort([("received_at", 1), ("_id", 1)])
+                ]  # fmt: skip
+                for r in (repo, other):
+                    assert await r.summaries(filters, 50, 0, overdue_at=overdue_at) == from_db
+                    assert await r.count(filters, overdue_at=overdue_at) == len(from_db)
+        assert [r["_id"] for r in await repo.summaries(queues[0], 2, 1)] == ["Q-1", "Q-0"]
+        assert not only_open({"status": "resolved"}) and not only_open({"officer_id": "eng-a"})
+    finally:
+        await client.drop_database(settings.mongodb_database)
         await client.close()
