@@ -13,7 +13,7 @@ import mimetypes
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,15 +115,6 @@ TIMELINE_TH = {
     "acknowledge_overdue": "ยังไม่รับทราบตามกำหนด",
 }
 CATEGORY_TH = {c.code: c.label_th for c in CATEGORIES}
-DEPARTMENTS = {
-    "office": "สำนักปลัด",
-    "finance": "กองคลัง",
-    "engineering": "กองช่าง",
-    "education": "กองการศึกษาฯ",
-    "health": "กองสาธารณสุขฯ",
-    "welfare": "กองสวัสดิการสังคม",
-    "agriculture": "กองส่งเสริมการเกษตร",
-}
 
 
 # --------------------------------------------------------------------------- formatting
@@ -149,18 +140,20 @@ TEMPLATES.globals.update(
     channel_th=lambda c: CHANNEL_TH.get(str(c), str(c)),
     kind_th=lambda k: KIND_TH.get(str(k), str(k)),
     step_th=lambda a: TIMELINE_TH.get(str(a), str(a)),
-    department_th=lambda d: DEPARTMENTS.get(str(d), str(d)),
     category_th=lambda c: CATEGORY_TH.get(str(c), str(c or "–")),
     categories=[(c.code, c.label_th) for c in CATEGORIES],
     statuses=STATUS_TH,
     channels=CHANNEL_TH,
     kinds=KIND_TH,
-    departments=DEPARTMENTS,
     thai_digits=arabic_to_thai_digits,
 )
 
 
 # --------------------------------------------------------------------------- the console's parts
+
+
+# The organisation's departments are read from routing's directory, kept this long.
+DIRECTORY_SECONDS = 60.0
 
 
 @dataclass
@@ -172,6 +165,24 @@ class Console:
     oidc: OidcClient
     api: Api
     now: Callable[[], datetime]
+    # code -> Thai name, as routing's directory has them, and when that was read.
+    _departments: dict[str, str] = field(default_factory=dict)
+    _departments_at: float = -DIRECTORY_SECONDS
+
+    async def departments(self, token: str) -> dict[str, str]:
+        """The departments by code (routing's `GET /v1/directory`, for the roles that may
+        read it); empty when it cannot be read, and the pages show the codes."""
+        clock = self.sessions.now()
+        if clock - self._departments_at >= DIRECTORY_SECONDS:
+            try:
+                found = await self.api.call("routing", "GET", "/v1/directory", token)
+            except (Refusal, SignInAgain):
+                return self._departments
+            self._departments = {
+                str(d["code"]): str(d["name_th"]) for d in found.get("departments", [])
+            }
+            self._departments_at = clock
+        return self._departments
 
 
 def console_of(request: Request) -> Console:
@@ -187,6 +198,7 @@ class Ctx:
     who: Principal
     token: str
     console: Console
+    departments: dict[str, str] = field(default_factory=dict)  # code -> Thai name
 
 
 def _security_headers(console: Console) -> dict[str, str]:
@@ -212,7 +224,10 @@ def render(
     flash = None
     if session is not None and session.flash:
         flash, session.flash = session.flash, None
+    names = ctx.departments if ctx else {}
     html = TEMPLATES.get_template(name).render(
+        departments=names,
+        department_th=lambda d: names.get(str(d), str(d or "–")),
         who=ctx.who if ctx else None,
         csrf=session.csrf if session else "",
         path=request.url.path,
@@ -284,6 +299,7 @@ def signed_in(page: Page, *, post: bool = False) -> Callable[[Request], Awaitabl
             return _to_sign_in(request)
         assert session.tokens is not None and session.who is not None
         ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
+        ctx.departments = await console.departments(ctx.token)
         if post:
             form = await _form(request, console.settings.max_upload_bytes)
             if not csrf_ok(session, text_of(form, "csrf")):

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from starlette.responses import RedirectResponse, Response
 
 from services.console.domain import queue as q
-from services.console.http import DEPARTMENTS, Ctx, form_of, queue_rows, render, text_of
+from services.console.http import Ctx, form_of, queue_rows, render, text_of
 from services.console.upstream import Refusal
 from shared.roles import Role
 from shared.thai import fiscal_year_be
@@ -49,7 +49,7 @@ async def department(ctx: Ctx) -> Response:
     dept = who.department or ""
     if who.has(Role.EXECUTIVE):
         dept = ctx.request.query_params.get("department") or "engineering"
-    if dept not in DEPARTMENTS and not who.has(Role.HEAD):
+    if dept not in ctx.departments and not who.has(Role.HEAD):
         dept = "engineering"
     api = ctx.console.api
     rows = q.order(await queue_rows(ctx, {"department": dept}, mine=False), ctx.console.now(), None)
@@ -105,7 +105,7 @@ async def executive(ctx: Ctx) -> Response:
     rows, corruption, overdue, totals, satisfaction, projects = await asyncio.gather(
         rows_task,
         corruption_task,
-        asyncio.gather(*(overdue_in(d) for d in DEPARTMENTS)),
+        asyncio.gather(*(overdue_in(d) for d in ctx.departments)),
         _soft(
             api.call("routing", "GET", "/v1/cases", token, params={"view": "summary", "limit": "1"})
         ),
