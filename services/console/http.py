@@ -9,6 +9,8 @@ JavaScript; the script adds only the live count of new cases.
 
 from __future__ import annotations
 
+import csv
+import io
 import mimetypes
 import secrets
 import uuid
@@ -870,9 +872,6 @@ async def _box_step(ctx: Ctx, form: FormData) -> Response:
 
 
 async def _send_box(ctx: Ctx, box: dict[str, Any]) -> list[str]:
-    import csv
-    import io
-
     if not box["slips"]:
         raise Refusal(422, "ยังไม่มีใบความคิดเห็น", "เพิ่มใบความคิดเห็นอย่างน้อยหนึ่งใบก่อนส่ง")
     out = io.StringIO()
