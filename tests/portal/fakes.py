@@ -181,8 +181,10 @@ def project(
         requires_participation=budget_baht > 10_000_000,
         requirements=(
             PublicRequirement(kind="public_hearing", due_stage=Stage.PROCUREMENT, status="met"),
-            PublicRequirement(
-                kind="inspection_committee", due_stage=Stage.COMPLETED, status="open"
+            PublicRequirement(  # compliance's kind, not a kind of participation
+                kind="inspection_committee_participation",
+                due_stage=Stage.INSPECTION,
+                status="open",
             ),
         ),
         participation=(

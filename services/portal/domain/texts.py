@@ -65,6 +65,16 @@ PARTICIPATION = {
     "public_report_back": ("รายงานผลต่อสาธารณะ", "Public report-back"),
     "other": ("อื่น ๆ", "Other"),
 }
+# What measure 5 requires of a big project (compliance's requirement kinds; the Thai as in
+# services/compliance/config/default.yaml), not the same list as the kinds of participation.
+REQUIREMENT = {
+    "public_hearing": ("การรับฟังความคิดเห็นหรือประชาคม", "Public hearing or community forum"),
+    "inspection_committee_participation": (
+        "ผู้แทนภาคประชาชนหรือภาคเอกชนในคณะกรรมการตรวจรับ",
+        "Citizens or the private sector on the inspection committee",
+    ),
+    "public_report_back": ("การรายงานผลการดำเนินงานต่อสาธารณะ", "Public report-back"),
+}
 REQUIREMENT_STATUS = {
     "open": ("ยังไม่ดำเนินการ", "Open"),
     "met": ("ดำเนินการแล้ว", "Met"),
@@ -93,6 +103,7 @@ TABLES = {
     "deadline_state": DEADLINE_STATE,
     "stage": STAGE,
     "participation": PARTICIPATION,
+    "requirement": REQUIREMENT,
     "requirement_status": REQUIREMENT_STATUS,
     "group": GROUP,
     "question": QUESTION,

@@ -245,7 +245,7 @@ def test_a_project_over_ten_million_baht_shows_its_participation_requirements(
     untranslated = sorted(kind for kind in kinds if kind in text)
     assert not untranslated, f"requirements shown by their code: {untranslated}"
     for kind in kinds:
-        assert texts.label("participation", kind) in text, f"requirement {kind} not shown"
+        assert texts.label("requirement", kind) in text, f"requirement {kind} not shown"
     assert texts.label("requirement_status", "open") in text
     browser.screenshot("journey-project")
 

@@ -177,8 +177,9 @@ async def test_projects_show_budget_in_baht_and_participation_for_big_ones(
     assert "25,000,000.00" in listing and "300,000.00" in listing
     big = text_of((await client.get("/projects/PRJ-ROAD-1")).text)
     assert "ข้อกำหนดการมีส่วนร่วมของประชาชน" in big
-    assert "การรับฟังความคิดเห็นของประชาชน จัดซื้อจัดจ้าง ดำเนินการแล้ว" in big
-    assert "ผู้แทนประชาชนร่วมตรวจรับ" in big  # the open requirement, upcoming
+    assert "การรับฟังความคิดเห็นหรือประชาคม จัดซื้อจัดจ้าง ดำเนินการแล้ว" in big
+    assert "ผู้แทนภาคประชาชนหรือภาคเอกชนในคณะกรรมการตรวจรับ" in big  # open, upcoming
+    assert "inspection_committee_participation" not in big  # a name, never a code
     assert "เพิ่มไหล่ทางข้างละ 1 เมตร" in big  # what participation changed
     assert "stage_without_participation" in big  # the open violation
     assert "นโยบายสำคัญ ใช่" in big
