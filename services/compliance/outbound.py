@@ -135,6 +135,7 @@ def public_projection(project: Project, at: datetime) -> PublicProjectUpdated:
         key_policy=project.key_policy,
         key_mission=project.key_mission,
         requires_participation=project.requires_participation,
+        planned_procurement_date=project.planned_procurement_date,
         requirements=tuple(
             PublicRequirement(
                 kind=r.kind,

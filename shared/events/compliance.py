@@ -278,6 +278,8 @@ class PublicProjectPayload(Contract):
     key_mission: bool
     stage: Stage
     requires_participation: bool
+    # A hearing due before procurement must be held before this date (the plan's).
+    planned_procurement_date: date | None = None
     requirements: tuple[PublicRequirement, ...]
     participation: tuple[PublicParticipation, ...]
     violations: tuple[PublicViolation, ...]

@@ -75,6 +75,11 @@ REQUIREMENT = {
     ),
     "public_report_back": ("การรายงานผลการดำเนินงานต่อสาธารณะ", "Public report-back"),
 }
+SEVERITY = {  # as compliance's severity_labels
+    "high": ("ร้ายแรง", "serious"),
+    "medium": ("ปานกลาง", "moderate"),
+    "low": ("เล็กน้อย", "minor"),
+}
 REQUIREMENT_STATUS = {
     "open": ("ยังไม่ดำเนินการ", "Open"),
     "met": ("ดำเนินการแล้ว", "Met"),
@@ -104,6 +109,7 @@ TABLES = {
     "stage": STAGE,
     "participation": PARTICIPATION,
     "requirement": REQUIREMENT,
+    "severity": SEVERITY,
     "requirement_status": REQUIREMENT_STATUS,
     "group": GROUP,
     "question": QUESTION,

@@ -7,12 +7,13 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 import pytest
 
 from services.portal.bootstrap import PortalService
+from shared.events.compliance import PublicRequirement, Stage
 from tests.portal.fakes import NOW, case, fact, portal, project, resolved_case
 
 
@@ -181,12 +182,33 @@ async def test_projects_show_budget_in_baht_and_participation_for_big_ones(
     assert "ผู้แทนภาคประชาชนหรือภาคเอกชนในคณะกรรมการตรวจรับ" in big  # open, upcoming
     assert "inspection_committee_participation" not in big  # a name, never a code
     assert "เพิ่มไหล่ทางข้างละ 1 เมตร" in big  # what participation changed
-    assert "stage_without_participation" in big  # the open violation
+    # The open violation, in words: a forum owed before approval, which came without one.
+    assert "เวทีประชาคม: เข้าสู่ขั้นตอนโดยยังไม่ได้ดำเนินการ (ร้ายแรง)" in big
+    assert "stage_without_participation" not in big
     assert "นโยบายสำคัญ ใช่" in big
     small = await client.get("/projects/PRJ-SMALL")
     assert "ไม่ถึงเกณฑ์" in small.text
     missing = await client.get("/projects/NOPE")
     assert missing.status_code == 404
+
+
+async def test_a_hearing_still_owed_before_procurement_shows_the_planned_date(
+    site: PortalService, client: httpx.AsyncClient
+) -> None:
+    owed = project("PRJ-BRIDGE").model_copy(
+        update={
+            "planned_procurement_date": date(2027, 2, 1),
+            "requirements": (
+                PublicRequirement(
+                    kind="public_hearing", due_stage=Stage.PROCUREMENT, status="open"
+                ),
+            ),
+        }
+    )
+    site.handlers.model.take_project(owed)
+    shown = text_of((await client.get("/projects/PRJ-BRIDGE")).text)
+    assert "การรับฟังความคิดเห็นหรือประชาคม — ก่อนเข้าสู่ขั้นตอน จัดซื้อจัดจ้าง" in shown
+    assert "ภายในวันที่ 1 กุมภาพันธ์ 2570" in shown  # Buddhist Era
 
 
 async def test_every_page_is_thai_labelled_and_light(client: httpx.AsyncClient) -> None:
