@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -108,3 +109,13 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core for the browser tests (the portal's and the console's); a pytest run by hand
+    may come before `make install` fetched the web assets."""
+    from deploy.local import web_assets
+
+    web_assets.install()
+    return web_assets.axe_script()

@@ -26,9 +26,7 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +39,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from deploy.local import stack
-from tests.portal.e2e.services import free_port
+from tools import processes
 from tools.accounts import DEMO_PASSWORD
 from tools.bench import seed
 from tools.bench_portal import measure
@@ -65,38 +63,12 @@ class Process:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}.main"],
-                cwd=REPO,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # stop() signals the group it leads, nothing else
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{stack.tail(self.log)}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} is not healthy:\n{stack.tail(self.log)}")
-            time.sleep(0.5)
+        self.popen = processes.spawn(self.name, self.env, self.log)
+        processes.wait_healthy(self.name, self.popen, self.base, self.log, START_TIMEOUT)
 
     def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
+        if self.popen is not None:
+            processes.stop([self.popen])
 
 
 async def prepare(url: str, database: str, cases: int, officer: str) -> float:
@@ -155,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = asyncio.run(prepare(profile.mongodb_url, database, args.cases, args.officer))
     print(f"bench console: {args.cases} cases stored in {seconds:.1f} s", flush=True)
 
-    routing_port, console_port = free_port(), free_port()
+    routing_port, console_port = processes.free_port(), processes.free_port()
     console_base = f"http://127.0.0.1:{console_port}"
     common = {
         **os.environ,
@@ -169,12 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "RUAM_CONSOLE_REDIRECT_URIS": f"{console_base}/auth/callback",
         "PYTHONUNBUFFERED": "1",
     }
-    processes = [
+    started = [
         Process("routing", routing_port, common, logs / "routing.log"),
         Process("console", console_port, common, logs / "console.log"),
     ]
     try:
-        for process in processes:
+        for process in started:
             process.start()
         with httpx.Client(timeout=60) as client:
             sign_in(client, console_base, args.officer)
@@ -189,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 # console's CONSOLE_UPSTREAM_TIMEOUT_SECONDS); recorded, not raised.
                 result = {"failed": page.status_code, "first_ms": first_ms}
     finally:
-        for process in reversed(processes):
+        for process in reversed(started):
             process.stop()
         asyncio.run(drop(profile.mongodb_url, database))
     report = {

@@ -28,8 +28,6 @@ import os
 import pstats
 import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +51,7 @@ from shared.events.compliance import (
 )
 from shared.events.survey import PublicSatisfactionCounted, PublicSatisfactionPayload
 from shared.thai import fiscal_year_be, fiscal_year_bounds
+from tools import processes
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
@@ -197,12 +196,6 @@ async def publish(bootstrap: str, prefix: str, n_cases: int, seed: int) -> dict[
 # --------------------------------------------------------------------------- the portal
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def kept(client: httpx.Client, base: str) -> dict[str, int]:
     """What the portal's read model holds, by kind (its /metrics)."""
     text = client.get(base + "/metrics", timeout=10).text
@@ -219,7 +212,7 @@ class OwnPortal:
         self.profile = profile
         self.prefix = f"{run}."
         self.database = f"ruam_{run}"
-        self.port = _free_port()
+        self.port = processes.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = logs / f"portal-{run}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -235,38 +228,12 @@ class OwnPortal:
             "PORTAL_PUBLIC_BASE_URL": self.base,
             "PYTHONUNBUFFERED": "1",
         }
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.portal.main"],
-                cwd=REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the portal exited:\n{stack.tail(self.log)}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the portal is not healthy:\n{stack.tail(self.log)}")
-            time.sleep(0.5)
+        self.process = processes.spawn("portal", env, self.log)
+        processes.wait_healthy("the portal", self.process, self.base, self.log, START_TIMEOUT)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            processes.stop([self.process])
         from pymongo import MongoClient
 
         client: MongoClient[dict[str, Any]] = MongoClient(self.profile.mongodb_url)

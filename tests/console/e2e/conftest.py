@@ -8,19 +8,16 @@ the portal's `Services` starts.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from deploy.local import stack, web_assets
-from tests.portal.e2e.browser import Browser, chromium_missing
-from tests.portal.e2e.services import REPO, START_TIMEOUT, Services, free_port, wait_for
+from deploy.local import stack
+from tests.portal.e2e.browser import Browser, chromium
+from tests.portal.e2e.services import Services, started
+from tools.processes import free_port
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 WIDTHS = (1280, 390)
@@ -46,50 +43,19 @@ class ConsoleServices(Services):
     def start(self) -> None:
         super().start()
         self.ports["console"] = self.console_port
-        with (self.logs / "console.log").open("ab") as out:
-            self.processes["console"] = subprocess.Popen(
-                [sys.executable, "-m", "services.console.main"],
-                cwd=REPO,
-                env=self.env("console"),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        wait_for("console healthy", partial(self._healthy, "console"), timeout=START_TIMEOUT)
-
-
-@pytest.fixture(scope="session")
-def axe_script() -> Path:
-    web_assets.install()
-    return web_assets.axe_script()
+        self.launch("console")
+        self.wait("console")
 
 
 @pytest.fixture(scope="session")
 def services(
     real_stack: stack.Profile, tmp_path_factory: pytest.TempPathFactory, axe_script: Path
 ) -> Iterator[ConsoleServices]:
-    run = f"c{uuid.uuid4().hex[:10]}"
-    running = ConsoleServices(
-        profile=real_stack,
-        prefix=f"{run}.",
-        database=f"ruam_{run}",
-        logs=tmp_path_factory.mktemp("console-services"),
-    )
-    try:
-        running.start()
+    with started(ConsoleServices, real_stack, tmp_path_factory, "console") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")
 def browser(services: ConsoleServices, axe_script: Path) -> Iterator[Browser]:
-    missing = chromium_missing()
-    if missing:
-        pytest.fail(missing)
-    b = Browser(services.console, axe_script)
-    try:
+    with chromium(services.console, axe_script) as b:
         yield b
-    finally:
-        b.quit()

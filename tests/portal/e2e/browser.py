@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
@@ -345,7 +346,11 @@ class Browser:
 
 
 @contextmanager
-def browser(base_url: str, axe_script: Path) -> Iterator[Browser]:
+def chromium(base_url: str, axe_script: Path) -> Iterator[Browser]:
+    """A headless Chromium on `base_url`, for a session of tests; fails if none is installed."""
+    missing = chromium_missing()
+    if missing:
+        pytest.fail(missing)
     b = Browser(base_url, axe_script)
     try:
         yield b

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local import stack, web_assets
+from deploy.local import stack
 from shared.thai import fiscal_year_be, to_bangkok
-from tests.portal.e2e.browser import Browser, chromium_missing
-from tests.portal.e2e.services import Services
+from tests.portal.e2e.browser import Browser, chromium
+from tests.portal.e2e.services import Services, started
 from tools.pii_scan import Name, Needles, needles_from
 
 # Personal data of the input, written to be found: a name with its title, phones, an
@@ -67,40 +67,17 @@ class Scenario:
 
 
 @pytest.fixture(scope="session")
-def axe_script() -> Path:
-    # The portal serves its vendor files; a pytest run by hand may come before `make install`.
-    web_assets.install()
-    return web_assets.axe_script()
-
-
-@pytest.fixture(scope="session")
 def services(
     real_stack: stack.Profile, tmp_path_factory: pytest.TempPathFactory, axe_script: Path
 ) -> Iterator[Services]:
-    run = f"p{uuid.uuid4().hex[:10]}"
-    running = Services(
-        profile=real_stack,
-        prefix=f"{run}.",
-        database=f"ruam_{run}",
-        logs=tmp_path_factory.mktemp("portal-services"),
-    )
-    try:
-        running.start()
+    with started(Services, real_stack, tmp_path_factory, "portal") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")
 def browser(services: Services, axe_script: Path) -> Iterator[Browser]:
-    missing = chromium_missing()
-    if missing:
-        pytest.fail(missing)
-    b = Browser(services.portal, axe_script)
-    try:
+    with chromium(services.portal, axe_script) as b:
         yield b
-    finally:
-        b.quit()
 
 
 @pytest.fixture(scope="session")

@@ -17,33 +17,27 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from deploy.local import stack
+from tools import processes
 from tools.accounts import DEMO_PASSWORD
+from tools.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICES = ("intake", "routing", "survey", "compliance", "portal")
 START_TIMEOUT = 90.0
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(
@@ -116,43 +110,23 @@ class Services:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in SERVICES}
         for name in SERVICES:
-            with (self.logs / f"{name}.log").open("ab") as out:
-                # Its own session: stop() signals the group it leads, and nothing else.
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}.main"],
-                    cwd=REPO,
-                    env=self.env(name),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            self.launch(name)
         for name in SERVICES:
-            wait_for(f"{name} healthy", partial(self._healthy, name), timeout=START_TIMEOUT)
+            self.wait(name)
 
-    def _healthy(self, name: str) -> bool:
-        process = self.processes[name]
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
-        try:
-            with urllib.request.urlopen(self.url(name, "/healthz"), timeout=2) as r:
-                return bool(r.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+    def launch(self, name: str) -> None:
+        self.processes[name] = processes.spawn(name, self.env(name), self.logs / f"{name}.log")
+
+    def wait(self, name: str) -> None:
+        log = self.logs / f"{name}.log"
+        processes.wait_healthy(name, self.processes[name], self.url(name, ""), log, START_TIMEOUT)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         return stack.tail(self.logs / f"{name}.log", lines)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+        processes.stop(self.processes.values())
         for name, process in self.processes.items():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
             if process.returncode not in (0, -signal.SIGTERM):
                 print(f"{name} ended with {process.returncode}:\n{self.log_tail(name, 15)}")
 
@@ -245,3 +219,25 @@ class Services:
         """A submission through intake's API; its case id."""
         r = self.call("POST", "intake", "/v1/submissions", as_=as_, json=dict(body))
         return str(r.json()["case_id"])
+
+
+S = TypeVar("S", bound=Services)
+
+
+@contextmanager
+def started(
+    kind: type[S], profile: stack.Profile, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[S]:
+    """`kind`'s processes on a topic prefix and database of their own, stopped at the end."""
+    run = f"{name[0]}{uuid.uuid4().hex[:10]}"
+    running = kind(
+        profile=profile,
+        prefix=f"{run}.",
+        database=f"ruam_{run}",
+        logs=tmp_path_factory.mktemp(f"{name}-services"),
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

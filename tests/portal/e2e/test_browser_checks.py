@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.local import web_assets
-from tests.portal.e2e.browser import Browser, chromium_missing
+from tests.portal.e2e.browser import Browser, chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -55,14 +55,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(site: str) -> Iterator[Browser]:
-    missing = chromium_missing()
-    if missing:
-        pytest.fail(missing)
-    b = Browser(site, web_assets.axe_script())
-    try:
+    with chromium(site, web_assets.axe_script()) as b:
         yield b
-    finally:
-        b.quit()
 
 
 def test_a_page_made_to_pass_passes(browser: Browser) -> None:
