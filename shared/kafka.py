@@ -467,6 +467,9 @@ def create_broker(
         # "Received"/"Processed" for every message is noise at INFO and costs CPU on the
         # hot path; failures are still logged at WARNING and counted in /metrics.
         log_level=logging.DEBUG,
+        # Ours, not FastStream's own coloured text handler: its lines go out as every other
+        # line does (shared.logs, JSON).
+        logger=logging.getLogger("ruam.faststream"),
         middlewares=[
             KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
             dead_letter_middleware(policy),
