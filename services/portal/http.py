@@ -497,19 +497,7 @@ async def survey_answer(request: Request) -> Response:
     if shown.status != 200 or not isinstance(shown.body, dict):
         return _survey_message(request, shown, SURVEY_MESSAGES)
     reply = await handlers.answer_survey(token, _answers(form, shown.body["questions"]))
-    if reply.status in (200, 201):
-        return render(request, "survey_done.html", status=201)
-    if reply.status == 422:
-        return render(
-            request,
-            "survey.html",
-            status=422,
-            survey=shown.body,
-            values=form,
-            errors=_field_errors(reply),
-            action=request.url.path,
-        )
-    return _survey_message(request, reply, SURVEY_MESSAGES)
+    return _answered(request, reply, shown.body, form, SURVEY_MESSAGES)
 
 
 async def campaign_page(request: Request) -> Response:
@@ -541,6 +529,18 @@ async def campaign_answer(request: Request) -> Response:
     reply = await handlers.answer_campaign(
         campaign_id, _answers(form, shown.body["questions"]), submission_id
     )
+    return _answered(request, reply, shown.body, form, CAMPAIGN_MESSAGES)
+
+
+def _answered(
+    request: Request,
+    reply: Reply,
+    survey: dict[str, Any],
+    form: dict[str, str],
+    messages: dict[int, tuple[str, str]],
+) -> Response:
+    """What the survey service said of an answer: thanks, the form again with what to fix
+    (422), or its other refusals in plain Thai."""
     if reply.status in (200, 201):
         return render(request, "survey_done.html", status=201)
     if reply.status == 422:
@@ -548,12 +548,12 @@ async def campaign_answer(request: Request) -> Response:
             request,
             "survey.html",
             status=422,
-            survey=shown.body,
+            survey=survey,
             values=form,
             errors=_field_errors(reply),
             action=request.url.path,
         )
-    return _survey_message(request, reply, CAMPAIGN_MESSAGES)
+    return _survey_message(request, reply, messages)
 
 
 async def _small_form(request: Request) -> dict[str, str]:
