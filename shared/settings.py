@@ -123,3 +123,26 @@ class ServiceSettings(BaseSettings):
     def group_id(self, purpose: str) -> str:
         """Consumer groups are explicit and namespaced like topics."""
         return f"{self.topic_prefix}ruam.{self.service_name}.{purpose}"
+
+
+class WebSettings(ServiceSettings):
+    """A service that serves pages and calls the other services' HTTP APIs (the portal, the
+    console): each one found by its URL (<PREFIX>_<NAME>_URL), or on this host at the port
+    the stack gives it (<NAME>_HTTP_PORT)."""
+
+    routing_url: str = ""
+    intake_url: str = ""
+    survey_url: str = ""
+    compliance_url: str = ""
+    routing_port: int = shared_field(8002, "ROUTING_HTTP_PORT")
+    intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
+    survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
+    compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
+    # Seconds a page waits for another service before telling its reader to try later.
+    upstream_timeout_seconds: float = 10.0
+
+    def url_of(self, service: str) -> str:
+        given = str(getattr(self, f"{service}_url"))
+        if given:
+            return given.rstrip("/")
+        return f"http://127.0.0.1:{getattr(self, f'{service}_port')}"

@@ -3,14 +3,14 @@ from __future__ import annotations
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings, shared_field
+from shared.settings import WebSettings, shared_field
 
 # Published for the local stack: a session cookie signed with it could be forged by anyone
 # who read this file, so it is refused outside RUAM_ENV=dev, as the other demo secrets are.
 DEV_SESSION_SECRET = "ruam-console-dev-session-secret"
 
 
-class ConsoleSettings(ServiceSettings):
+class ConsoleSettings(WebSettings):
     """The officers' console. It holds no data of its own: every page is read from the
     services' APIs with the signed-in officer's token, found by URL or on this host by port."""
 
@@ -18,15 +18,6 @@ class ConsoleSettings(ServiceSettings):
 
     service_name: str = "console"
     http_port: int = 8006
-    routing_url: str = ""
-    intake_url: str = ""
-    survey_url: str = ""
-    compliance_url: str = ""
-    intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
-    routing_port: int = shared_field(8002, "ROUTING_HTTP_PORT")
-    survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
-    compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
-    upstream_timeout_seconds: float = 10.0
     # Where the console is reached: its sign-in callback is `<this>/auth/callback`, which the
     # identity provider must have registered for the client. Empty: this host at http_port.
     public_base_url: str = ""
@@ -85,20 +76,3 @@ class ConsoleSettings(ServiceSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
-
-    def url_of(self, service: str) -> str:
-        given = {
-            "routing": self.routing_url,
-            "intake": self.intake_url,
-            "survey": self.survey_url,
-            "compliance": self.compliance_url,
-        }[service]
-        if given:
-            return given.rstrip("/")
-        port = {
-            "routing": self.routing_port,
-            "intake": self.intake_port,
-            "survey": self.survey_port,
-            "compliance": self.compliance_port,
-        }[service]
-        return f"http://127.0.0.1:{port}"

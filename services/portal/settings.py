@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings, shared_field
+from shared.settings import WebSettings
 
 
-class PortalSettings(ServiceSettings):
+class PortalSettings(WebSettings):
     """The public website. It calls the other services' public endpoints only: the survey
     (questionnaires, answers, the ITA report), intake (the web form's submissions) and
     compliance (evidence packs); each is found by its URL, or on this host by its port."""
@@ -16,15 +16,6 @@ class PortalSettings(ServiceSettings):
 
     service_name: str = "portal"
     http_port: int = 8005
-    # Empty: the service on this host at the port the stack gives it (<NAME>_HTTP_PORT).
-    intake_url: str = ""
-    survey_url: str = ""
-    compliance_url: str = ""
-    intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
-    survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
-    compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
-    # Seconds the site waits for another service before telling the citizen to try later.
-    upstream_timeout_seconds: float = 10.0
     # Where the site is reached from outside: tracking links and QR codes name it; empty,
     # this host at `http_port`.
     public_base_url: str = ""
@@ -57,18 +48,3 @@ class PortalSettings(ServiceSettings):
     @property
     def site_url(self) -> str:
         return (self.public_base_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")
-
-    def url_of(self, service: str) -> str:
-        given = {
-            "intake": self.intake_url,
-            "survey": self.survey_url,
-            "compliance": self.compliance_url,
-        }[service]
-        if given:
-            return given.rstrip("/")
-        port = {
-            "intake": self.intake_port,
-            "survey": self.survey_port,
-            "compliance": self.compliance_port,
-        }[service]
-        return f"http://127.0.0.1:{port}"

@@ -61,8 +61,9 @@ def test_the_human_check_takes_thai_or_arabic_digits_and_only_its_own_signature(
     assert not human.passes(SECRET.encode(), asked.token, str(asked.a + asked.b + 1), now, 3600)
     assert not human.passes(b"another key", asked.token, total, now, 3600)
     assert not human.passes(SECRET.encode(), asked.token, total, now + 3601, 3600), "too old"
-    forged = asked.token.replace(f"{asked.a}.{asked.b}.", "1.1.", 1)
-    assert not human.passes(SECRET.encode(), forged, "2", now, 3600)
+    # Another question under the same signature (never the one asked, whatever was drawn).
+    forged = asked.token.replace(f"{asked.a}.{asked.b}.", f"{asked.a + 1}.{asked.b}.", 1)
+    assert not human.passes(SECRET.encode(), forged, str(asked.a + 1 + asked.b), now, 3600)
     assert "บวก" in asked.question_th() and not any(
         ch.isascii() and ch.isdigit() for ch in asked.question_th()
     )
