@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 import types
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import AckStatus, StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
@@ -51,7 +52,7 @@ from shared.errors import PERMANENT_ERRORS, ConcurrencyError
 from shared.logs import handling
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
-from shared.topics import SPECS, Topic, name
+from shared.topics import SPECS, Topic, name, of_name
 from shared.tracing import consuming, producing
 
 if TYPE_CHECKING:
@@ -271,6 +272,8 @@ class DeadLetterPolicy:
     tracer: TracerProvider | None = None
     pipeline: KeyedPipeline = field(init=False)
     dead_lettered: Counter = field(init=False)
+    finished: Counter = field(init=False)
+    handling: Histogram = field(init=False)
 
     transient_cap_seconds: float = TRANSIENT_BACKOFF_CAP_SECONDS
     transient_retries: Counter = field(init=False)
@@ -283,6 +286,19 @@ class DeadLetterPolicy:
             "ruam_dead_lettered_total",
             "Messages sent to the dead-letter topic, by source topic and reason class",
             ["service", "topic", "reason"],
+            registry=self.registry,
+        )
+        self.finished = Counter(
+            "ruam_messages_finished_total",
+            "Messages whose handling finished, by topic and outcome (handled, dead_lettered):"
+            " FastStream's own counters see a message when it is taken, not when it is done",
+            ["service", "topic", "outcome"],
+            registry=self.registry,
+        )
+        self.handling = Histogram(
+            "ruam_message_handling_seconds",
+            "Time from a message's handling starting to its end (retries included), by topic",
+            ["service", "topic"],
             registry=self.registry,
         )
         self.transient_retries = Counter(
@@ -350,6 +366,22 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
         async def _handle(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
+            outcome: list[str] = []
+            started = time.perf_counter()
+            result = await self._attempts(call_next, msg, outcome)
+            topic = of_name(getattr(msg.raw_message, "topic", "") or "")
+            label = topic.value if topic is not None else "other"
+            ended = outcome[0] if outcome else "handled"
+            policy.finished.labels(policy.service, label, ended).inc()
+            policy.handling.labels(policy.service, label).observe(time.perf_counter() - started)
+            return result
+
+        async def _attempts(
+            self,
+            call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+            msg: StreamMessage[Any],
+            outcome: list[str],
+        ) -> Any:
             if getattr(msg.raw_message, "topic", "").endswith(".dlq"):
                 # Never dead-letter a dead letter: that would loop. Failures here
                 # rewind (nack) and retry, which an operator sees in the logs.
@@ -361,6 +393,7 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
                     return await call_next(msg)
                 except PERMANENT_ERRORS as exc:
                     await policy.dead_letter(msg, exc, attempt + 1)
+                    outcome.append("dead_lettered")
                     return None
                 except asyncio.CancelledError:
                     raise
@@ -380,6 +413,7 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
                     attempt += 1
                     if attempt >= policy.max_attempts:
                         await policy.dead_letter(msg, exc, attempt)
+                        outcome.append("dead_lettered")
                         return None
                     log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
                     await asyncio.sleep(policy.backoff_seconds * 2 ** (attempt - 1))

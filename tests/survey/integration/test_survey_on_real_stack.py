@@ -63,14 +63,15 @@ def answers(score: int, fixed: str = "yes") -> dict[str, Any]:
 
 
 def processed(service: Any, topic: str) -> int:
-    """How many messages of a topic the service's subscribers finished (Prometheus)."""
+    """How many messages of a topic the service's subscribers finished handling."""
+    name = topic.split(".", 1)[1]  # without the test's prefix, as the metric labels it
     total = 0
     for metric in service.runtime.registry.collect():
         for s in metric.samples:
             if (
-                s.name.endswith("received_processed_messages_total")
-                and s.labels.get("handler", "").startswith(topic)
-                and s.labels.get("status") == "acked"
+                s.name == "ruam_messages_finished_total"
+                and s.labels.get("topic") == name
+                and s.labels.get("outcome") == "handled"
             ):
                 total += int(s.value)
     return total
