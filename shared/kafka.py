@@ -42,7 +42,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import AckStatus, StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
@@ -247,6 +247,10 @@ class KeyedPipeline:
             if self._tails.get(key) is asyncio.current_task():
                 del self._tails[key]
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
     async def drain(self, timeout: float) -> None:
         """At shutdown: take nothing more, let what is under way finish for up to `timeout`
         seconds, then cancel the rest (uncommitted, so redelivered)."""
@@ -295,6 +299,13 @@ class DeadLetterPolicy:
             ["service", "topic", "outcome"],
             registry=self.registry,
         )
+        in_flight = Gauge(
+            "ruam_messages_in_flight",
+            "Messages taken by a consumer and not yet handled (the keyed pipeline's)",
+            ["service"],
+            registry=self.registry,
+        )
+        in_flight.labels(self.service).set_function(lambda: self.pipeline.in_flight)
         self.handling = Histogram(
             "ruam_message_handling_seconds",
             "Time from a message's handling starting to its end (retries included), by topic",

@@ -127,6 +127,7 @@ async def test_no_more_than_the_limit_are_under_way_and_the_consumer_waits() -> 
     third = asyncio.ensure_future(pipeline.submit(message(consumer, 2, "C"), work.of("C")))
     await settle()
     assert not third.done()  # the consumer takes nothing more until a slot frees
+    assert pipeline.in_flight == 2
     work.gates["A"].set()
     await settle()
     assert third.done()
