@@ -22,7 +22,6 @@ from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -31,7 +30,7 @@ from services.intake.settings import DEMO_LINE_CHANNEL_SECRET
 from tests.console.e2e.conftest import SCREENSHOTS, WIDTHS, ConsoleServices
 from tests.intake.unit.helpers import line_body, line_event
 from tests.portal.e2e import browser as browser_module
-from tests.portal.e2e.browser import Browser
+from tests.portal.e2e.browser import Browser, replaced
 from tests.portal.e2e.services import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +74,7 @@ def press(browser: Browser, css: str) -> None:
     # To whatever has the focus, as a keyboard does: no reference to a node the page
     # replaces while the key is being sent.
     ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
-    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    WebDriverWait(browser.driver, 60).until(replaced(old))
     browser.settle()
 
 
@@ -88,7 +87,7 @@ def sign_in(browser: Browser, username: str) -> None:
     password.send_keys("ruam-demo")
     old = browser.find("html")
     ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
-    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    WebDriverWait(browser.driver, 60).until(replaced(old))
     browser.settle()
     assert not browser.path.startswith("/oidc"), browser.text()[:500]
 
@@ -294,7 +293,7 @@ def test_the_actions_are_reachable_with_the_keyboard_and_show_their_focus(
     focused = browser.js("return document.activeElement.textContent.trim()")
     assert focused == "บันทึกความคืบหน้า", focused
     ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
-    WebDriverWait(browser.driver, 60).until(staleness_of(old))
+    WebDriverWait(browser.driver, 60).until(replaced(old))
     browser.settle()
     assert "บันทึกแล้ว: บันทึกความคืบหน้า" in browser.text()
     assert "โทรนัดรถเก็บขยะแล้ว" in browser.text()

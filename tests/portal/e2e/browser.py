@@ -20,13 +20,16 @@ from typing import Any, cast
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,6 +62,25 @@ class Resource:
     @property
     def image(self) -> bool:
         return self.kind in ("img", "image") or bool(_IMAGE.search(self.name))
+
+
+def replaced(old: WebElement) -> Callable[[Any], bool]:
+    """A wait condition: the page `old` belonged to is gone. Chromium says so either as a
+    stale element or, when the node's document went mid-question, as an inspector error
+    ("does not belong to the document"), which selenium's staleness_of does not catch."""
+
+    def gone(_: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
 
 
 def chromium_missing() -> str | None:
@@ -151,7 +173,7 @@ class Browser:
         page: the old one gone, the new one loaded."""
         old = self.find("html")
         element.click()
-        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        WebDriverWait(self.driver, 60).until(replaced(old))
         self.settle()
 
     @property
