@@ -168,8 +168,11 @@ def watch(runtime: Runtime) -> OpsGauges:
             if store.collection.database.name == runtime.settings.mongodb_database:
                 gauges.set_backlog(store.collection.name, await store.backlog())
 
+    letter_store = MongoDeadLetters(runtime.db) if runtime.mongo is not None else None
+
     async def letters() -> None:
-        waiting = await MongoDeadLetters(runtime.db).waiting(runtime.settings.service_name)
+        assert letter_store is not None
+        waiting = await letter_store.waiting(runtime.settings.service_name)
         known = {t.value for t in map(of_name, runtime.replayers) if t is not None}
         gauges.set_letters(waiting, known)
 
