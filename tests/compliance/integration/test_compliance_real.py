@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -219,9 +220,11 @@ async def test_a_restart_mid_stream_changes_nothing(real_settings: Any) -> None:
     settings = real_settings(ComplianceSettings)
     expected, _ = await deliver(history())
     story = [json.loads(e.model_dump_json()) for e in history()]
-    # The clock the expected document was decided at: a timer round on today's date would
-    # find the story's completed project late with its report-back (a race with the test).
-    first = create_service(settings, clock=FixedClock(NOW))
+    # A day after the story's completion: its report-back is not yet late. A timer round runs
+    # at start-up and may see the completed project; on a clock past the 30 days' grace it would
+    # add a violation the expected document (decided without timers) does not have.
+    clock = FixedClock(datetime(2025, 11, 13, 2, 0, tzinfo=UTC))
+    first = create_service(settings, clock=clock)
     async with serving(first) as api:
         for message in story[:5]:
             await publish(first, message)
@@ -231,7 +234,7 @@ async def test_a_restart_mid_stream_changes_nothing(real_settings: Any) -> None:
             return r.status_code == 200 and r.json()["applied_version"] == version
 
         await eventually(lambda: at(5), timeout=KAFKA_WAIT)
-    second = create_service(settings, clock=FixedClock(NOW))
+    second = create_service(settings, clock=clock)
     async with serving(second) as api:
         for message in story[3:]:  # the producer resends what it was unsure of
             await publish(second, message)
