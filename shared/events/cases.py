@@ -148,6 +148,10 @@ class CaseResolvedPayload(Contract):
     contact_ref: str | None
     resolution: str
     after_photo_ref: str | None = None
+    # The owner's reading of why it happened (measure 3): a code from the category's short list
+    # in shared.taxonomy, and a free note. Both optional; older events have neither.
+    cause: str | None = None
+    cause_note: str | None = None
     received_at: AwareDatetime
     resolved_at: AwareDatetime
     seq: int
