@@ -17,12 +17,16 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "CATEGORIES",
+    "CAUSES",
+    "GENERAL_CAUSES",
     "GENERAL_CODE",
     "GROUPS",
     "TRAFFY_CATEGORIES",
     "Category",
+    "Cause",
     "by_code",
     "by_label_th",
+    "causes_for",
     "codes",
 ]
 
@@ -445,3 +449,90 @@ def by_label_th(label: str) -> Category:
         return _BY_LABEL_TH[label.strip()]
     except KeyError:
         raise KeyError(f"unknown Thai category label: {label!r}") from None
+
+
+# ---- root causes (measure 3) --------------------------------------------------
+# The owner's reading of why a matter happened, chosen at resolve: a short list per
+# category, so that a year's resolved cases can be counted by cause and the recurring ones
+# fixed at the source. Codes are stable like category codes: never rename one.
+
+
+class Cause(BaseModel):
+    """One root cause an owner may name when resolving a case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    label_th: str
+    label_en: str
+
+
+def _cause(code: str, label_th: str, label_en: str) -> Cause:
+    return Cause(code=code, label_th=label_th, label_en=label_en)
+
+
+CAUSES: tuple[Cause, ...] = (
+    _cause("worn_surface", "ผิวทางชำรุดตามอายุการใช้งาน", "Worn surface"),
+    _cause("heavy_vehicles", "รถบรรทุกน้ำหนักเกินหรือใช้งานหนัก", "Heavy vehicles"),
+    _cause("contractor_defect", "งานจ้างเหมาไม่ได้มาตรฐานหรือชำรุดในระยะประกัน", "Contractor defect"),
+    _cause("blocked_drain", "ท่อหรือรางระบายน้ำอุดตัน", "Blocked drain"),
+    _cause("undersized_drain", "ทางระบายน้ำเล็กหรือไม่พอรับน้ำ", "Undersized drainage"),
+    _cause("waste_in_waterway", "มีการทิ้งขยะลงทางน้ำ", "Waste dumped in the waterway"),
+    _cause("lamp_failure", "หลอดหรืออุปกรณ์ไฟฟ้าเสื่อมตามอายุ", "Lamp or fitting worn out"),
+    _cause("cable_theft", "สายไฟหรืออุปกรณ์ถูกลักขโมย", "Cable or equipment theft"),
+    _cause("missed_collection", "รถเก็บขยะไม่มาตามรอบ", "Missed collection"),
+    _cause("illegal_dumping", "ลักลอบทิ้งขยะ", "Illegal dumping"),
+    _cause("not_enough_bins", "ถังขยะหรือจุดทิ้งไม่เพียงพอ", "Not enough bins"),
+    _cause("pipe_leak", "ท่อประปารั่วหรือแตก", "Leaking or burst pipe"),
+    _cause("pump_failure", "เครื่องสูบน้ำหรือระบบผลิตน้ำขัดข้อง", "Pump or plant failure"),
+    _cause("staff_conduct", "การปฏิบัติงานของเจ้าหน้าที่", "Staff conduct"),
+    _cause("unclear_procedure", "ขั้นตอนหรือการแจ้งข้อมูลไม่ชัดเจน", "Unclear procedure or information"),
+    _cause("no_maintenance", "ขาดการบำรุงรักษาตามรอบ", "Maintenance not done"),
+    _cause("weather", "สภาพอากาศหรือภัยธรรมชาติ", "Weather or natural hazard"),
+    _cause("private_party", "เกิดจากการกระทำของบุคคลหรือเอกชน", "Caused by a person or business"),
+    _cause("outside_authority", "อยู่นอกอำนาจหน้าที่ของ อบต.", "Outside our authority"),
+    _cause("other", "อื่น ๆ (ระบุในบันทึก)", "Other (see the note)"),
+)
+
+# Every category's list ends with these; a category without its own list has these alone.
+GENERAL_CAUSES: tuple[str, ...] = (
+    "no_maintenance",
+    "weather",
+    "private_party",
+    "outside_authority",
+    "other",
+)
+
+_ROADS = ("worn_surface", "heavy_vehicles", "contractor_defect", "blocked_drain")
+_WATER = ("blocked_drain", "undersized_drain", "waste_in_waterway", "contractor_defect")
+_LIGHTS = ("lamp_failure", "cable_theft", "contractor_defect")
+_CAUSES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
+    "road": _ROADS,
+    "footpath": _ROADS,
+    "bridge": _ROADS,
+    "drainage": _WATER,
+    "flooding": _WATER,
+    "canal": _WATER,
+    "lighting": _LIGHTS,
+    "power_line": _LIGHTS,
+    "cleanliness": ("missed_collection", "illegal_dumping", "not_enough_bins"),
+    "water_supply": ("pipe_leak", "pump_failure", "contractor_defect"),
+    "complaint": ("staff_conduct", "unclear_procedure"),
+    "question": ("unclear_procedure",),
+}
+
+_CAUSE_BY_CODE: dict[str, Cause] = {c.code: c for c in CAUSES}
+
+if len(_CAUSE_BY_CODE) != len(CAUSES) or any(  # pragma: no cover
+    code not in _CAUSE_BY_CODE
+    for codes_ in (*_CAUSES_BY_CATEGORY.values(), GENERAL_CAUSES)
+    for code in codes_
+):
+    raise RuntimeError("duplicate or unknown cause code in taxonomy")
+
+
+def causes_for(category: str | None) -> tuple[Cause, ...]:
+    """The causes an owner may name for a case of this category, its own first, then the
+    general ones; the general list alone for a category without its own (or none)."""
+    own = _CAUSES_BY_CATEGORY.get(category or "", ())
+    return tuple(_CAUSE_BY_CODE[c] for c in (*own, *GENERAL_CAUSES))

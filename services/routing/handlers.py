@@ -26,7 +26,7 @@ from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import likely_duplicate
 from services.routing.domain.errors import CaseNotFound, InvalidCommand, NotPermitted
 from services.routing.domain.lifecycle import Assigned, Command, Escalated, Fact
-from services.routing.domain.model import Case, CategoryScore
+from services.routing.domain.model import Attachment, Case, CategoryScore
 from services.routing.domain.rules import decide_assignment, village_from_text
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import (
@@ -159,6 +159,7 @@ class RoutingHandlers:
             department_hint=p.department_hint,
             links=dict(p.links),
         )
+        case.attach([Attachment(a.kind, a.ref) for a in p.attachments])
         ranking = await self.rank(p.text)
         # New cases are decided one at a time, each counted as open before its save: in a
         # burst handled concurrently, the next one sees this one's load and text.
@@ -211,7 +212,12 @@ class RoutingHandlers:
                 raise ConcurrencyError(f"{p.case_id} is not routed yet")
             recorded = case.timeline_seq
             facts = lifecycle.amend(
-                case, p.amendment_id, summary, self.clock.now(), self.directory(case.org_id)
+                case,
+                p.amendment_id,
+                summary,
+                self.clock.now(),
+                self.directory(case.org_id),
+                [Attachment(a.kind, a.ref) for a in p.attachments],
             )
             if case.timeline_seq != recorded:  # not seen before: keep it
                 await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))

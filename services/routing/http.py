@@ -18,6 +18,7 @@ from services.routing.domain.access import (
     Viewer,
     department_scope,
     may_read,
+    sees_attachments,
     sees_personal_data,
     sees_whistleblowing,
 )
@@ -50,6 +51,7 @@ from shared.http import (
 )
 from shared.redact import redact
 from shared.roles import Role
+from shared.taxonomy import CAUSES
 
 MAX_TEXT = 10_000
 FILTERS = (
@@ -105,10 +107,16 @@ class PreviewRequest(BaseModel):
 
 
 def case_view(
-    case: Case, now: datetime, directory: Directory | None, *, personal: bool = False
+    case: Case,
+    now: datetime,
+    directory: Directory | None,
+    *,
+    personal: bool = False,
+    attachments: bool = False,
 ) -> dict[str, Any]:
     """A case as `GET /v1/cases/{id}` shows it; free text redacted unless `personal` (the
-    viewer may see personal data: `domain.access.sees_personal_data`)."""
+    viewer may see personal data: `domain.access.sees_personal_data`), what the citizen sent
+    only with `attachments` (`domain.access.sees_attachments`: [] otherwise)."""
     shown = _as_is if personal else redact
     dept = directory.department(case.department) if directory else None
     officer = directory.officer(case.officer_id) if directory else None
@@ -157,7 +165,13 @@ def case_view(
         "accused_department": case.accused_department,
         "forwarded_to": case.forwarded_to,
         "resolution": shown(case.resolution) if case.resolution else None,
-        "after_photo_ref": case.after_photo_ref,
+        "after_photo_ref": case.after_photo_ref if attachments else None,
+        "attachments": (
+            [{"kind": a.kind, "ref": a.ref} for a in case.attachments] if attachments else []
+        ),
+        "cause": case.cause,
+        "cause_label_th": _cause_label(case.cause),
+        "cause_note": shown(case.cause_note) if case.cause_note else None,
         "acknowledged_at": case.acknowledged_at,
         "resolved_at": case.resolved_at,
         "closed_at": case.closed_at,
@@ -170,6 +184,11 @@ def case_view(
         "filed": {kind: case.filed.get(kind, 0) for kind in HISTORY_KINDS},
         "filed_chunk_size": HISTORY_CHUNK,
     }
+
+
+def _cause_label(code: str | None) -> str | None:
+    found = {c.code: c.label_th for c in CAUSES}
+    return found.get(code, code) if code else None
 
 
 def _as_is(text: str) -> str:
@@ -264,6 +283,19 @@ def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
     return filters, overdue
 
 
+def _view(
+    handlers: RoutingHandlers, case: Case, viewer: Viewer, now: datetime | None = None
+) -> dict[str, Any]:
+    """The case as this viewer may see it."""
+    return case_view(
+        case,
+        now or handlers.clock.now(),
+        _directory(handlers, case),
+        personal=sees_personal_data(viewer, case),
+        attachments=sees_attachments(viewer, case),
+    )
+
+
 async def viewer_of(request: Request) -> tuple[Principal, Viewer]:
     who = await principal(request)
     return who, Viewer(who.roles, who.department, who.officer_id, who.org_id)
@@ -285,10 +317,7 @@ async def readable_case(request: Request) -> tuple[Case, Viewer]:
 async def get_case(request: Request) -> Response:
     handlers = handlers_of(request)
     case, viewer = await readable_case(request)
-    personal = sees_personal_data(viewer, case)
-    return JSON(
-        case_view(case, handlers.clock.now(), _directory(handlers, case), personal=personal)
-    )
+    return JSON(_view(handlers, case, viewer))
 
 
 async def list_cases(request: Request) -> Response:
@@ -323,11 +352,7 @@ async def list_cases(request: Request) -> Response:
         found = await handlers.cases.find(filters, limit, offset, overdue_at=at)
         if overdue == "false":
             found = [c for c in found if not c.is_overdue(now)]
-        items = [
-            case_view(c, now, _directory(handlers, c), personal=sees_personal_data(viewer, c))
-            for c in found
-            if may_read(viewer, c)
-        ]
+        items = [_view(handlers, c, viewer, now) for c in found if may_read(viewer, c)]
     # `total=false`: a work queue that shows its rows does without the count, a second read
     # of the index (on FerretDB a second scan of it).
     wants_total = request.query_params.get("total", "true") != "false"
@@ -347,10 +372,7 @@ async def post_action(request: Request) -> Response:
     cmd = Command(body.action, who.officer_id, body.all_params(), command_id[:200])
     actor = Actor(who.officer_id, "http", principal=who, source=source_of(request))
     case = await handlers.act(request.path_params["case_id"], cmd, actor)
-    personal = sees_personal_data(viewer, case)
-    return JSON(
-        case_view(case, handlers.clock.now(), _directory(handlers, case), personal=personal)
-    )
+    return JSON(_view(handlers, case, viewer))
 
 
 async def preview(request: Request) -> Response:

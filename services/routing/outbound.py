@@ -39,6 +39,7 @@ from shared.events.cases import (
 from shared.events.envelope import Cause, Envelope
 from shared.events.intake import NotificationRequested, NotificationRequestedPayload
 from shared.outbox import Emission
+from shared.redact import redact
 
 
 def emissions(case: Case, facts: Sequence[Fact], correlation_id: str | None) -> list[Emission]:
@@ -104,6 +105,9 @@ def _resolved(fact: Resolved, case: Case, cause: Cause) -> list[Envelope[Any]]:
         contact_ref=case.contact_ref,
         resolution=case.resolution,
         after_photo_ref=case.after_photo_ref,
+        cause=case.cause,
+        # Read for analysis (measure 3), which needs no one's name or number.
+        cause_note=redact(case.cause_note) if case.cause_note else None,
         received_at=case.received_at,
         resolved_at=case.resolved_at,
         seq=fact.seq,

@@ -69,6 +69,17 @@ def sees_personal_data(who: Viewer, case: Case) -> bool:
     return _assigned_to(who, case)
 
 
+def sees_attachments(who: Viewer, case: Case) -> bool:
+    """What the citizen sent (photos, scans, links): the staff who work the case's
+    department, and the executives. Not auditors, who read every case redacted: a photo can
+    show a face, a house or a number plate, and no redaction reaches into pixels."""
+    if not may_read(who, case):
+        return False
+    if who.is_(Role.EXECUTIVE):
+        return True
+    return not whistleblowing(case) and _in_department(who, case)
+
+
 def refusal_to_act(who: Viewer, case: Case) -> str | None:
     """Why `who` may not act on `case`; None when they may."""
     if _other_org(who, case):

@@ -15,6 +15,7 @@ from services.routing.domain.directory import Directory, OfficerStatus
 from services.routing.domain.errors import InvalidCommand, InvalidTransition
 from services.routing.domain.model import (
     AssignmentRecord,
+    Attachment,
     Case,
     CategoryScore,
     EscalationRecord,
@@ -30,7 +31,7 @@ from services.routing.domain.rules import (
     village_from_text,
 )
 from shared.clock import to_millis
-from shared.taxonomy import by_code
+from shared.taxonomy import by_code, causes_for
 
 # Enough to recognise any redelivery of a recent command; older ones are long committed.
 MAX_REMEMBERED_COMMANDS = 200
@@ -397,6 +398,20 @@ def _param(cmd: Command, name: str, *, required: bool = True) -> str | None:
     return value or None
 
 
+def _cause(case: Case, code: str | None) -> str | None:
+    """A root cause from the case's category's list (shared.taxonomy), or none."""
+    if code is None:
+        return None
+    allowed = causes_for(case.category)
+    if code not in {c.code for c in allowed}:
+        raise InvalidCommand(
+            "params.cause",
+            f"สาเหตุ {code!r} ไม่อยู่ในรายการของประเภทเรื่องนี้ เลือกจาก: "
+            + ", ".join(f"{c.code} ({c.label_th})" for c in allowed),
+        )
+    return code
+
+
 def check_bounds(case: Case, cmd: Command) -> None:
     """A case document must never grow past what the store can write: every parameter
     is bounded, and so are the notes one case can collect."""
@@ -531,6 +546,8 @@ def _apply(
     elif action == "resolve":
         case.resolution = _param(cmd, "resolution")
         case.after_photo_ref = _param(cmd, "after_photo_ref", required=False)
+        case.cause = _cause(case, _param(cmd, "cause", required=False))
+        case.cause_note = _param(cmd, "cause_note", required=False)
         _resume(case, now)
         case.resolved_at = now
         change = _change(case, target, now, action, officer, case.resolution)
@@ -562,14 +579,21 @@ def _apply(
 
 
 def amend(
-    case: Case, amendment_id: str, summary: str, now: datetime, directory: Directory
+    case: Case,
+    amendment_id: str,
+    summary: str,
+    now: datetime,
+    directory: Directory,
+    attachments: Sequence[Attachment] = (),
 ) -> list[Fact]:
-    """The citizen added to the matter: on the timeline, to the officer, and a case that
-    waited for the citizen's answer goes on (its clock runs again)."""
+    """The citizen added to the matter: on the timeline (with what they sent, on the case),
+    to the officer, and a case that waited for the citizen's answer goes on (its clock runs
+    again)."""
     key = f"amend:{amendment_id}"
     if key in case.applied_commands:
         return []
     case.applied_commands = [*case.applied_commands, key][-MAX_REMEMBERED_COMMANDS:]
+    case.attach(list(attachments))
     note = summary[:MAX_PARAM_CHARS]
     if sum(t.action in CITIZEN_ACTIONS for t in case.timeline) >= MAX_NOTES:
         return []  # kept by intake with the case; the timeline stays bounded

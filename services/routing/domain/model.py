@@ -90,6 +90,20 @@ class Timer:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """What the citizen sent with the matter, by reference (a LINE message, a stored photo or
+    scan, a URL): never the bytes, which stay where the channel keeps them."""
+
+    kind: str  # image | document | audio | video | link
+    ref: str
+
+
+# A case keeps at most this many attachments (a LINE thread can send photos for weeks); the
+# rest stay with the channel.
+MAX_ATTACHMENTS = 20
+
+
+@dataclass(frozen=True)
 class EscalationRecord:
     level: int
     at: datetime
@@ -130,6 +144,7 @@ class Case:
     service_code: str | None = None
     department_hint: str | None = None
     links: dict[str, str] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
     accused_department: str | None = None
     assignment_no: int = 0
     assignments: list[AssignmentRecord] = field(default_factory=list)
@@ -138,6 +153,9 @@ class Case:
     closed_at: datetime | None = None
     resolution: str | None = None
     after_photo_ref: str | None = None
+    # The owner's reading of why it happened, at resolve (shared.taxonomy's causes).
+    cause: str | None = None
+    cause_note: str | None = None
     forwarded_to: str | None = None
     paused_since: datetime | None = None
     deadline_epoch: int = 1  # bumps when the clock restarts (reopen): old timers are void
@@ -197,6 +215,12 @@ class Case:
                 self.filed[kind] = filed + HISTORY_CHUNK
             setattr(self, kind, entries)
         return chunks
+
+    def attach(self, found: list[Attachment]) -> None:
+        """Add what is not already on the case, up to MAX_ATTACHMENTS."""
+        for a in found:
+            if a not in self.attachments and len(self.attachments) < MAX_ATTACHMENTS:
+                self.attachments.append(a)
 
     def is_overdue(self, now: datetime) -> bool:
         if not self.is_open or self.respond_due_at is None:
