@@ -9,8 +9,10 @@ JavaScript; the script adds only the live count of new cases.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import mimetypes
 import secrets
 import uuid
@@ -33,7 +35,8 @@ from services.console.domain import actions as acts
 from services.console.domain import queue as q
 from services.console.domain.receipt import qr_svg, tracker_url
 from services.console.oidc import OidcClient, SignInFailed, pkce_pair
-from services.console.photos import PhotoRefused
+from services.console.photos import JPEG, PDF, SCAN_PREFIX, PhotoRefused
+from services.console.photos import PREFIX as PHOTO_PREFIX
 from services.console.sessions import COOKIE, Pending, Session, SessionStore, Tokens, csrf_ok
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api, Refusal, SignInAgain
@@ -41,7 +44,7 @@ from shared.access import Endpoint, anyone
 from shared.auth import Principal, TokenVerifier, Unauthorized
 from shared.http import ApiError, ErrorTable, app_state
 from shared.roles import Role
-from shared.taxonomy import CATEGORIES
+from shared.taxonomy import CATEGORIES, causes_for
 from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +64,8 @@ RENEW_BEFORE_SECONDS = 30
 SESSION = "signed-in session; the page checks it and calls the APIs with the person's token"
 SIGN_IN = "the OpenID Connect sign-in itself (state, PKCE and nonce checked on return)"
 STATIC_FILES = "the console's styles, script and fonts"
+# The public site's web-form photos (services/portal: its GET /v1/photos/{id}).
+PORTAL_PHOTO = "portal-photo:"
 
 STATUS_TH = {
     "received": "รับเรื่องแล้ว",
@@ -209,7 +214,8 @@ def _security_headers(console: Console) -> dict[str, str]:
     return {
         "Cache-Control": "no-store",  # pages carry what only this person may see
         "Content-Security-Policy": (
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            f"default-src 'self'; img-src 'self' data: {console.settings.tile_origin}".rstrip()
+            + "; object-src 'none'; base-uri 'none'; "
             f"frame-ancestors 'none'; form-action 'self' {provider}"
         ),
         "X-Frame-Options": "DENY",
@@ -303,7 +309,7 @@ def signed_in(page: Page, *, post: bool = False) -> Callable[[Request], Awaitabl
         ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
         ctx.departments = await console.departments(ctx.token)
         if post:
-            form = await _form(request, console.settings.max_upload_bytes)
+            form = await _form(request, console.settings.max_form_bytes)
             if not csrf_ok(session, text_of(form, "csrf")):
                 return render(ctx, request, "error.html", 403, refusal=CSRF_REFUSED)
             request.state.form = form
@@ -594,7 +600,27 @@ async def case_page(ctx: Ctx, *, refusal: Refusal | None = None, status: int = 2
         command_id=uuid.uuid4().hex,
         band=q.band_of(case, ctx.console.now()),
         timeline=list(reversed(case.get("timeline") or [])),
+        attachments=attachment_view(case),
+        causes=causes_for(case.get("category")),
+        map_json=_map_json(ctx.console.settings, case),
+        tiles=bool(ctx.console.settings.tile_url),
     )
+
+
+def _map_json(settings: ConsoleSettings, case: Mapping[str, Any]) -> Markup | None:
+    """The case's point for its map (console.js draws it with Leaflet), as a JSON block;
+    None without a location. `<` is escaped: the block sits in a page."""
+    where = case.get("location") or {}
+    if where.get("lat") is None or where.get("lon") is None:
+        return None
+    data = {
+        "lat": where["lat"],
+        "lon": where["lon"],
+        "exact": bool(where.get("exact")),
+        "tiles": settings.tile_url,
+        "attribution": settings.tile_attribution,
+    }
+    return Markup(json.dumps(data, ensure_ascii=False).replace("<", "\\u003c"))
 
 
 async def case_get(ctx: Ctx) -> Response:
@@ -657,6 +683,33 @@ async def _keep_photo(ctx: Ctx, case_id: str, photo: UploadFile) -> str:
     return ref
 
 
+async def _keep_scan(ctx: Ctx, scan: UploadFile) -> str:
+    """A letter's scan, kept by the console's file store before intake numbers the letter."""
+    store = getattr(ctx.request.app.state, "photos", None)
+    limit = ctx.console.settings.max_scan_bytes
+    data = await scan.read(limit + 1)
+    if store is None:
+        raise Refusal(503, "ยังเก็บไฟล์สแกนไม่ได้", "บันทึกโดยไม่แนบไฟล์ แล้วแจ้งผู้ดูแลระบบ")
+    if len(data) > limit:
+        raise Refusal(
+            413,
+            f"ไฟล์สแกนใหญ่เกินไป (ไม่เกิน {limit / 1_000_000:.0f} MB)",
+            "สแกนใหม่ด้วยความละเอียดต่ำลง หรือแยกเป็นหลายไฟล์ แล้วส่งอีกครั้ง",
+        )
+    try:
+        ref: str = await store.keep_scan(data)
+    except PhotoRefused as exc:
+        raise Refusal(
+            422,
+            "ไฟล์สแกนต้องเป็นรูปภาพ (JPEG หรือ PNG) หรือไฟล์ PDF",
+            "เลือกไฟล์สแกนของหนังสือที่เป็นรูปภาพหรือ PDF แล้วส่งอีกครั้ง",
+            str(exc),
+        ) from exc
+    except OSError as exc:  # the database, unreachable
+        raise Refusal(503, "ยังเก็บไฟล์สแกนไม่ได้ชั่วคราว", "รอสักครู่แล้วส่งอีกครั้ง") from exc
+    return ref
+
+
 async def photo(ctx: Ctx) -> Response:
     store = getattr(ctx.request.app.state, "photos", None)
     photo_id = ctx.request.path_params["photo_id"]
@@ -665,10 +718,71 @@ async def photo(ctx: Ctx) -> Response:
     found = await store.get(photo_id)
     if found is None:
         raise Refusal(404, "ไม่พบรูปภาพ", "")
-    data, case_id = found
+    if found.case_id is None:  # a scan whose letter never became a case
+        raise Refusal(404, "ไม่พบรูปภาพ", "")
     # Shown only to whom routing shows the case: the case is read with the person's token.
-    await _case(ctx, case_id)
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    await _case(ctx, found.case_id)
+    return _file(found.data, found.media_type)
+
+
+def _file(data: bytes, media_type: str) -> Response:
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        # A file is never a page of this site: no script of it runs with the console's origin.
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+    }
+    if media_type == PDF:
+        headers["Content-Disposition"] = 'attachment; filename="scan.pdf"'
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def attachment_view(case: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the citizen sent, as the case page shows it: the console's own files and the
+    public site's photos through `/cases/{id}/attachments/{n}`, a link as a link, and what
+    stays with its channel (a LINE message, an e-mail's part) named only."""
+    out: list[dict[str, Any]] = []
+    case_id = quote(str(case.get("case_id")), safe="")
+    for n, a in enumerate(case.get("attachments") or []):
+        kind, ref = str(a.get("kind")), str(a.get("ref"))
+        item: dict[str, Any] = {"n": n + 1, "kind": kind, "ref": ref, "href": None}
+        if ref.startswith((PHOTO_PREFIX, SCAN_PREFIX, PORTAL_PHOTO)):
+            item["href"] = f"/cases/{case_id}/attachments/{n}"
+            item["image"] = kind == "image" or ref.startswith((PHOTO_PREFIX, PORTAL_PHOTO))
+            item["scan"] = ref.startswith(SCAN_PREFIX)
+        elif kind == "link" and ref.startswith(("https://", "http://")):
+            item["link"] = ref
+        elif ref.startswith("line:"):
+            item["where"] = "ส่งทาง LINE: เปิดดูได้ในบัญชี LINE Official Account ของ อบต."
+        else:
+            item["where"] = "แนบมากับอีเมลหรือช่องทางเดิม: เปิดดูได้จากระบบของช่องทางนั้น"
+        out.append(item)
+    return out
+
+
+async def attachment(ctx: Ctx) -> Response:
+    """One thing the citizen sent, served only when routing shows it to this person on the
+    case (`attachments` is empty for whom it is not): never by its reference alone."""
+    case_id = ctx.request.path_params["case_id"]
+    case = await _case(ctx, case_id)
+    found = case.get("attachments") or []
+    n = int(ctx.request.path_params["n"])
+    if not 0 <= n < len(found):
+        raise Refusal(404, "ไม่พบไฟล์แนบนี้", "กลับไปที่หน้าเรื่อง")
+    ref = str(found[n].get("ref"))
+    if ref.startswith(PORTAL_PHOTO):
+        # The public site keeps web-form photos; it checks the token again and records the look.
+        data, media_type = await ctx.console.api.raw(
+            "portal", f"/v1/photos/{quote(ref.removeprefix(PORTAL_PHOTO), safe='')}", ctx.token
+        )
+        return _file(data, media_type if media_type.startswith("image/") else JPEG)
+    store = getattr(ctx.request.app.state, "photos", None)
+    kept = None
+    if store is not None and ref.startswith((PHOTO_PREFIX, SCAN_PREFIX)):
+        kept = await store.get(ref.removeprefix(PHOTO_PREFIX).removeprefix(SCAN_PREFIX))
+    if kept is None:
+        raise Refusal(404, "ไม่พบไฟล์แนบนี้", "ไฟล์อาจถูกลบตามระยะเวลาการเก็บแล้ว")
+    return _file(kept.data, kept.media_type)
 
 
 # --------------------------------------------------------------------------- intake
@@ -714,6 +828,7 @@ async def intake_form(ctx: Ctx) -> Response:
         f"intake_{kind.replace('-', '_')}.html",
         title=INTAKE_FORMS[kind],
         values={},
+        max_scan_mb=ctx.console.settings.max_scan_bytes // 1_000_000,
         now=_local_now(ctx),
         key=uuid.uuid4().hex,
         box=ctx.session.box if kind == "box" else None,
@@ -738,6 +853,7 @@ async def intake_post(ctx: Ctx) -> Response:
             refusal.status,
             title=INTAKE_FORMS[kind],
             values=values,
+            max_scan_mb=ctx.console.settings.max_scan_bytes // 1_000_000,
             now=_local_now(ctx),
             key=text_of(form, "key") or uuid.uuid4().hex,
             refusal=refusal,
@@ -782,18 +898,26 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
         found = await api.call("intake", "POST", "/v1/submissions", token, json=body, headers=key)
         return [str(found["case_id"])]
     if kind == "letter":
+        scan = form.get("scan")
+        scan_ref = text_of(form, "scan_ref") or None
+        if isinstance(scan, UploadFile) and scan.filename:
+            # The scan itself, kept like an after-photo; the case refers to it.
+            scan_ref = await _keep_scan(ctx, scan)
         body = {
             "registration_no": text_of(form, "registration_no"),
             "received_date": _bangkok(text_of(form, "received_date")) or None,
             "sender_name": text_of(form, "sender_name") or None,
             "sender_address": text_of(form, "sender_address") or None,
-            "scan_ref": text_of(form, "scan_ref") or None,
+            "scan_ref": scan_ref,
             "text": text_of(form, "text"),
             "kind": text_of(form, "kind") or "complaint",
             "service_code": text_of(form, "category") or None,
             "wants_contact": consent,
         }
         found = await api.call("intake", "POST", "/v1/channels/letter", token, json=body)
+        if scan_ref and scan_ref.startswith(SCAN_PREFIX):
+            with contextlib.suppress(OSError):  # the case refers to it either way
+                await ctx.request.app.state.photos.link(scan_ref, str(found["case_id"]))
         return [str(found["case_id"])]
     # a public meeting: one opinion a line
     lines = [line.strip() for line in text_of(form, "opinions").splitlines() if line.strip()]
@@ -939,6 +1063,7 @@ def routes() -> list[BaseRoute]:
         page("/cases/{case_id}", case_get),
         page("/cases/{case_id}/actions", case_action, ("POST",)),
         page("/photos/{photo_id}", photo),
+        page("/cases/{case_id}/attachments/{n:int}", attachment),
         page("/intake", intake_menu),
         page("/intake/{form}", intake_form),
         page("/intake/{form}", intake_post, ("POST",)),

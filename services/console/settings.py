@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -38,8 +40,17 @@ class ConsoleSettings(WebSettings):
     max_sessions: int = 5000
     # The queue asks routing for at most this many cases (the nearest deadlines first).
     queue_limit: int = 500
-    # Largest upload (an after-photo).
+    # The public site, whose web-form photos the case page shows (its GET /v1/photos/{id},
+    # with the officer's token); empty: this host at PORTAL_HTTP_PORT.
+    portal_url: str = ""
+    # Largest upload: an after-photo; a letter's scan (an image or a PDF of several pages).
     max_upload_bytes: int = 6_000_000
+    max_scan_bytes: int = 10_000_000
+    # The case page's map: a tile server like the public site's (PORTAL_TILE_URL), e.g.
+    # https://tile.example.org/{z}/{x}/{y}.png; empty, the point on a blank background (the
+    # coordinates and the geo: link are on the page either way).
+    tile_url: str = ""
+    tile_attribution: str = ""
     # An after-photo can show people and houses: kept as long as intake keeps a citizen's
     # words (INTAKE_VAULT_RETENTION_DAYS' default), looked at this often.
     photo_retention_days: int = 730
@@ -72,6 +83,19 @@ class ConsoleSettings(WebSettings):
     @property
     def tracker_base(self) -> str:
         return (self.portal_public_base_url or f"http://127.0.0.1:{self.portal_port}").rstrip("/")
+
+    @property
+    def max_form_bytes(self) -> int:
+        """A form's whole body: its largest file and room for the fields."""
+        return max(self.max_upload_bytes, self.max_scan_bytes) + 200_000
+
+    @property
+    def tile_origin(self) -> str:
+        """The tile server's origin for the pages' Content-Security-Policy ({s}: any)."""
+        if not self.tile_url:
+            return ""
+        parts = urlsplit(self.tile_url.replace("{s}", "*"))
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
     @property
     def secure_cookies(self) -> bool:

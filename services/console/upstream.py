@@ -101,7 +101,8 @@ class Api:
 
     def __init__(self, settings: ConsoleSettings, client: httpx.AsyncClient | None = None):
         self._bases = {
-            name: settings.url_of(name) for name in ("routing", "intake", "survey", "compliance")
+            name: settings.url_of(name)
+            for name in ("routing", "intake", "survey", "compliance", "portal")
         }
         self._client = client or httpx.AsyncClient(timeout=settings.upstream_timeout_seconds)
 

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from services.console.bootstrap import ConsoleService, create_service
-from services.console.photos import PREFIX, cleaned
+from services.console.photos import JPEG, PREFIX, SCAN_PREFIX, Kept, cleaned, scan_of
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api
 from services.routing.bootstrap import RoutingService
@@ -39,18 +39,31 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 class FakePhotos:
-    """The after-photo store in memory, cleaning photos as the real one does."""
+    """The console's file store in memory, cleaning and checking files as the real one does."""
 
     def __init__(self) -> None:
-        self.kept: dict[str, tuple[bytes, str]] = {}
+        self.kept: dict[str, tuple[bytes, str | None]] = {}
+        self.media: dict[str, str] = {}
 
     async def keep(self, case_id: str, data: bytes) -> str:
         photo_id = f"p{len(self.kept) + 1}"
         self.kept[photo_id] = (cleaned(data), case_id)
+        self.media[photo_id] = JPEG
         return PREFIX + photo_id
 
-    async def get(self, photo_id: str) -> tuple[bytes, str] | None:
-        return self.kept.get(photo_id)
+    async def keep_scan(self, data: bytes) -> str:
+        kept, media_type = scan_of(data)
+        scan_id = f"s{len(self.kept) + 1}"
+        self.kept[scan_id], self.media[scan_id] = (kept, None), media_type
+        return SCAN_PREFIX + scan_id
+
+    async def link(self, ref: str, case_id: str) -> None:
+        photo_id = ref.removeprefix(SCAN_PREFIX).removeprefix(PREFIX)
+        self.kept[photo_id] = (self.kept[photo_id][0], case_id)
+
+    async def get(self, photo_id: str) -> Kept | None:
+        found = self.kept.get(photo_id)
+        return Kept(found[0], found[1], self.media[photo_id]) if found else None
 
 
 class Ports(httpx.AsyncBaseTransport):

@@ -33,7 +33,10 @@ ACTIONS = (
     Action("note", "บันทึกความคืบหน้า", ("note",), ("note",)),
     Action("transfer", "โอนเรื่องไปส่วนราชการอื่น", ("department", "reason"), ("department", "reason")),
     Action("reassign", "มอบหมายให้เจ้าหน้าที่คนอื่น", ("to_officer", "reason"), ("to_officer",)),
-    Action("resolve", "แจ้งผลการแก้ไข", ("resolution", "photo"), ("resolution",)),
+    # The cause (measure 3): a code of the category's list, and a note; both optional.
+    Action(
+        "resolve", "แจ้งผลการแก้ไข", ("resolution", "cause", "cause_note", "photo"), ("resolution",)
+    ),
     Action("close", "ปิดเรื่อง", ("note",), ()),
     Action("reopen", "เปิดเรื่องใหม่", ("reason",), ("reason",)),
 )
