@@ -52,6 +52,8 @@ class Topic(StrEnum):
     PUBLIC_SATISFACTION = "public.satisfaction"
     # the public website (services/portal/), which reads only the public.* topics
     PORTAL_DLQ = "portal.dlq"
+    # the analysis of the work and its results (services/insight/, measure 3)
+    INSIGHT_DLQ = "insight.dlq"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ SPECS: dict[Topic, TopicSpec] = {
 INTAKE, ROUTING, SURVEY, COMPLIANCE = "intake", "routing", "survey", "compliance"
 # The public website: it reads the public projections only, so no personal data reaches it.
 PORTAL = "portal"
-SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE, PORTAL)
+# The analysis (measure 3): reads the case and survey topics, publishes through its API.
+INSIGHT = "insight"
+SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE, PORTAL, INSIGHT)
 # The planning and finance systems that feed project.events: a producer, not a service.
 PLANNING = "planning"
 
@@ -114,24 +118,26 @@ WRITERS: dict[Topic, frozenset[str]] = {
     Topic.PUBLIC_PROJECTS: frozenset({COMPLIANCE}),
     Topic.PUBLIC_SATISFACTION: frozenset({SURVEY}),
     Topic.PORTAL_DLQ: frozenset({PORTAL}),
+    Topic.INSIGHT_DLQ: frozenset({INSIGHT}),
 }
 
 READERS: dict[Topic, frozenset[str]] = {
     Topic.INTAKE_RAW: frozenset({INTAKE}),
     Topic.INTAKE_DLQ: frozenset({INTAKE}),
     Topic.NOTIFICATION_REQUESTED: frozenset(),
-    Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY}),
-    Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY}),
-    Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY}),
-    Topic.CASE_RESOLVED: frozenset({INTAKE, SURVEY}),
-    Topic.CASE_ESCALATED: frozenset(),
-    Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY}),
+    Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY, INSIGHT}),
+    # Routing reads its own assignments and escalations to tell officers on LINE.
+    Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT, ROUTING}),
+    Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY, INSIGHT}),
+    Topic.CASE_RESOLVED: frozenset({INTAKE, SURVEY, INSIGHT}),
+    Topic.CASE_ESCALATED: frozenset({ROUTING}),
+    Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_COMMANDS: frozenset({ROUTING}),
     Topic.CASE_AMENDED: frozenset({ROUTING}),
     Topic.ROUTING_DLQ: frozenset({ROUTING}),
     Topic.SURVEY_REQUESTED: frozenset(),
-    Topic.SURVEY_RESPONDED: frozenset({SURVEY}),
-    Topic.SATISFACTION_ALERT: frozenset(),
+    Topic.SURVEY_RESPONDED: frozenset({SURVEY, INSIGHT}),
+    Topic.SATISFACTION_ALERT: frozenset({INSIGHT}),
     Topic.SURVEY_DLQ: frozenset({SURVEY}),
     Topic.PROJECT_EVENTS: frozenset({COMPLIANCE}),
     Topic.COMPLIANCE_REQUIREMENT_RAISED: frozenset(),
@@ -144,6 +150,7 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.PUBLIC_PROJECTS: frozenset({PORTAL}),
     Topic.PUBLIC_SATISFACTION: frozenset({PORTAL}),
     Topic.PORTAL_DLQ: frozenset({PORTAL}),
+    Topic.INSIGHT_DLQ: frozenset({INSIGHT}),
 }
 
 

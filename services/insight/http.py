@@ -1,0 +1,427 @@
+"""Insight's HTTP API: the live analysis (JSON, for the officers' console), consultations,
+improvement plans, and the published quarterly reports (HTML and PDF, for the portal)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute
+
+from services.insight import report
+from services.insight.domain import plan as plans
+from services.insight.domain import rules
+from services.insight.domain.errors import InvalidPlan, NotAllowedNow, NotFound, OutOfScope
+from services.insight.domain.plan import Action, Consultation, Finding, FollowUp
+from services.insight.handlers import InsightHandlers
+from services.insight.settings import InsightSettings
+from shared.access import CASE_READERS, Endpoint, anyone, roles
+from shared.auth import Principal, principal
+from shared.http import JSON, ApiError, ErrorTable, app_state, read_model
+from shared.redact import redact
+from shared.roles import Role
+from shared.thai import fiscal_year_be
+
+PUBLISHED = anyone("published: the quarterly analysis reports, counts only (measure 1 and 3)")
+ANALYSTS = roles(*CASE_READERS, Role.PLANNER)
+RECORDERS = roles(Role.OFFICER, Role.HEAD, Role.EXECUTIVE, Role.PLANNER)
+PLANNERS = roles(Role.HEAD, Role.EXECUTIVE)
+FOLLOWERS = roles(Role.OFFICER, Role.HEAD, Role.EXECUTIVE)
+
+
+def _invalid(exc: InvalidPlan) -> ApiError:
+    return ApiError(
+        422,
+        "validation_failed",
+        str(exc),
+        [{"field": p.split(":")[0], "message": p} for p in exc.problems],
+    )
+
+
+ERRORS: ErrorTable = {
+    InvalidPlan: _invalid,
+    NotAllowedNow: (409, "not_allowed_now"),
+    NotFound: (404, "not_found"),
+    OutOfScope: (403, "forbidden"),
+}
+
+
+def handlers_of(request: Request) -> InsightHandlers:
+    return app_state(request, "handlers", InsightHandlers)
+
+
+def settings_of(request: Request) -> InsightSettings:
+    return app_state(request, "settings", InsightSettings)
+
+
+def _int(
+    request: Request, name: str, default: int | None = None, lo: int = 0, hi: int = 10_000
+) -> int:
+    raw = request.query_params.get(name) or request.path_params.get(name)
+    if raw is None:
+        if default is None:
+            raise ApiError(400, "invalid_query", f"{name} is required", [{"field": name}])
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid_query", f"{name} must be a whole number", [{"field": name}]
+        ) from exc
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_query", f"{name} must be {lo} to {hi}", [{"field": name}])
+    return value
+
+
+def _fy(request: Request, handlers: InsightHandlers) -> int:
+    return _int(request, "fy", fiscal_year_be(handlers.clock.now()), 2500, 2700)
+
+
+def _org(p: Principal) -> str:
+    return p.org_id
+
+
+# ------------------------------------------------------------------ the analysis (JSON)
+
+
+async def figures(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    dim = request.query_params.get("dim", "department")
+    if dim not in rules.DIMS:
+        raise ApiError(
+            400, "invalid_query", f"dim: one of {', '.join(rules.DIMS)}", [{"field": "dim"}]
+        )
+    fy = _fy(request, h)
+    rows = [{"value": b.value, **rules.rates(b.counts)} for b in await h.slices(_org(p), dim, fy)]
+    return JSON({"fiscal_year": fy, "dim": dim, "slices": rows})
+
+
+async def quarter(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    fy = _int(request, "fiscal_year", None, 2500, 2700)
+    q = _int(request, "quarter", None, 1, 4)
+    dept = request.query_params.get("department")
+    return JSON(
+        {
+            "fiscal_year": fy,
+            "quarter": q,
+            "department": dept,
+            **await h.quarter(_org(p), fy, q, dept),
+        }
+    )
+
+
+async def hotspots(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    raw = request.query_params.get("until")
+    try:
+        until = date.fromisoformat(raw) if raw else h.today()
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "until: YYYY-MM-DD", [{"field": "until"}]) from exc
+    window = _int(request, "window_days", h.hotspot_window_days, 1, 366)
+    at_least = _int(request, "at_least", h.hotspot_at_least, 2, 1000)
+    found = await h.hotspots(_org(p), until, window, at_least)
+    return JSON(
+        {"until": until.isoformat(), "window_days": window, "at_least": at_least, "hotspots": found}
+    )
+
+
+async def seasonality(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    fy = _fy(request, h)
+    category = request.query_params.get("category")
+    return JSON(
+        {
+            "fiscal_year": fy,
+            "category": category,
+            "months": await h.seasonality(_org(p), fy, category),
+            "waves": await h.waves(_org(p), fy),
+        }
+    )
+
+
+async def silent_villages(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    fy = _fy(request, h)
+    return JSON({"fiscal_year": fy, "villages": await h.silent_villages(_org(p), fy)})
+
+
+async def causes(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    fy = _fy(request, h)
+    return JSON(
+        {
+            "fiscal_year": fy,
+            "causes": await h.causes(_org(p), fy, request.query_params.get("department")),
+        }
+    )
+
+
+# ------------------------------------------------------------------ consultations
+
+
+class ConsultationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    consultation_id: str | None = Field(default=None, min_length=1, max_length=100)
+    held_on: date
+    kind: str = Field(pattern=r"^(village_forum|public_hearing|focus_group|survey_meeting|other)$")
+    title: str = Field(min_length=1, max_length=300)
+    participants: dict[str, int] = Field(min_length=1, max_length=30)
+    said: list[str] = Field(default_factory=list, max_length=50)
+    village_no: int | None = Field(default=None, ge=1, le=99)
+    department: str | None = Field(default=None, max_length=64)
+    case_ids: list[str] = Field(default_factory=list, max_length=100)
+    categories: list[str] = Field(default_factory=list, max_length=30)
+    project_ids: list[str] = Field(default_factory=list, max_length=30)
+    minutes_case_id: str | None = Field(default=None, max_length=64)
+
+
+def consultation_view(c: Consultation) -> dict[str, Any]:
+    fy, q = c.fiscal_quarter
+    return {
+        "consultation_id": c.consultation_id,
+        "held_on": c.held_on.isoformat(),
+        "fiscal_year": fy,
+        "quarter": q,
+        "kind": c.kind,
+        "title": c.title,
+        "participants": c.participants,
+        "people": c.people,
+        "said": list(c.said),
+        "village_no": c.village_no,
+        "department": c.department,
+        "case_ids": list(c.case_ids),
+        "categories": list(c.categories),
+        "project_ids": list(c.project_ids),
+        "minutes_case_id": c.minutes_case_id,
+    }
+
+
+async def post_consultation(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    body = await read_model(request, ConsultationBody, settings_of(request).max_body_bytes)
+    consultation = Consultation(
+        consultation_id=body.consultation_id or h.new_id(),
+        org_id=p.org_id,
+        held_on=body.held_on,
+        kind=body.kind,
+        # What was said is kept as the public may read it: no names, phones or house numbers.
+        title=redact(body.title),
+        participants=body.participants,
+        said=tuple(redact(s) for s in body.said),
+        village_no=body.village_no,
+        department=body.department,
+        case_ids=tuple(body.case_ids),
+        categories=tuple(body.categories),
+        project_ids=tuple(body.project_ids),
+        minutes_case_id=body.minutes_case_id,
+        recorded_by=p.officer_id or p.subject,
+        recorded_at=h.clock.now().isoformat(),
+    )
+    kept, added = await h.record_consultation(consultation)
+    return JSON(consultation_view(kept), status_code=201 if added else 200)
+
+
+async def list_consultations(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    raw = request.query_params.get("fy")
+    fy = _fy(request, h) if raw else None
+    found = await h.find_consultations(p.org_id, fy)
+    return JSON({"consultations": [consultation_view(c) for c in found]})
+
+
+# ------------------------------------------------------------------ improvement plans
+
+
+def _scope(p: Principal, department: str) -> None:
+    """Officers and heads plan and follow up their own department's work only."""
+    if p.has(Role.EXECUTIVE, Role.AUDITOR):
+        return
+    if p.department != department:
+        raise OutOfScope(f"the plan of {department} is not your department's")
+
+
+def _plan_key(request: Request) -> tuple[str, int, int]:
+    return (
+        str(request.path_params["department"]),
+        _int(request, "fiscal_year", None, 2500, 2700),
+        _int(request, "quarter", None, 1, 4),
+    )
+
+
+async def list_plans(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    found = await h.plans.find(p.org_id, _fy(request, h))
+    return JSON({"plans": [await h.plan_view(x) for x in found]})
+
+
+async def get_plan(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    dept, fy, q = _plan_key(request)
+    return JSON(await h.plan_view(await h.get_plan(p.org_id, dept, fy, q)))
+
+
+class FindingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    finding_id: str | None = Field(default=None, min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=2000)
+    source: str = Field(default="analysis", pattern=r"^(analysis|consultation|survey_alert)$")
+    metric: str | None = None
+    ref: str | None = Field(default=None, max_length=200)
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action_id: str | None = Field(default=None, min_length=1, max_length=100)
+    finding_id: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=2000)
+    owner: str = Field(min_length=1, max_length=100)
+    due: date
+    metric: str
+    expected: str = Field(min_length=1, max_length=300)
+
+
+class FollowUpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000)
+    status: str
+    on: date | None = None
+
+
+async def post_finding(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    dept, fy, q = _plan_key(request)
+    _scope(p, dept)
+    b = await read_model(request, FindingBody, settings_of(request).max_body_bytes)
+    finding = Finding(b.finding_id or h.new_id(), redact(b.text), b.source, b.metric, b.ref)
+    plan = await h.add_finding(p.org_id, dept, fy, q, finding)
+    return JSON(await h.plan_view(plan), status_code=201)
+
+
+async def post_action(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    dept, fy, q = _plan_key(request)
+    _scope(p, dept)
+    b = await read_model(request, ActionBody, settings_of(request).max_body_bytes)
+    action = Action(
+        b.action_id or h.new_id(),
+        b.finding_id,
+        redact(b.text),
+        b.owner,
+        b.due,
+        b.metric,
+        b.expected,
+    )
+    plan = await h.add_action(p.org_id, dept, fy, q, action)
+    return JSON(await h.plan_view(plan), status_code=201)
+
+
+async def post_followup(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    dept, fy, q = _plan_key(request)
+    _scope(p, dept)
+    b = await read_model(request, FollowUpBody, settings_of(request).max_body_bytes)
+    f = FollowUp(b.on or h.today(), redact(b.note), b.status)
+    plan = await h.follow_up(p.org_id, dept, fy, q, str(request.path_params["action_id"]), f)
+    return JSON(await h.plan_view(plan), status_code=201)
+
+
+# ------------------------------------------------------------------ published reports
+
+
+def _report_key(request: Request) -> tuple[int, int, str | None]:
+    fy = _int(request, "fiscal_year", None, 2500, 2700)
+    q = _int(request, "quarter", None, 1, 4)
+    dept = request.path_params.get("department")
+    return fy, q, (str(dept) if dept else None)
+
+
+async def list_reports(request: Request) -> Response:
+    h = handlers_of(request)
+    org = settings_of(request).org_id
+    return JSON({"reports": await report.published(h, org)})
+
+
+async def report_html(request: Request) -> Response:
+    h = handlers_of(request)
+    fy, q, dept = _report_key(request)
+    built = await report.build(h, settings_of(request).org_id, fy, q, dept)
+    return HTMLResponse(report.render_html(built, settings_of(request).font_dir))
+
+
+async def report_pdf(request: Request) -> Response:
+    h = handlers_of(request)
+    fy, q, dept = _report_key(request)
+    settings = settings_of(request)
+    built = await report.build(h, settings.org_id, fy, q, dept)
+    # WeasyPrint lays out on the CPU for a while: off the event loop.
+    pdf = await asyncio.to_thread(report.render_pdf, built, settings.font_dir)
+    name = f"insight-{fy}-q{q}{'-' + dept if dept else ''}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Endpoint("/v1/insight/figures", figures, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/quarters/{fiscal_year}/{quarter}", quarter, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/hotspots", hotspots, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/seasonality", seasonality, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/silent-villages", silent_villages, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/causes", causes, ["GET"], ANALYSTS),
+        Endpoint("/v1/consultations", post_consultation, ["POST"], RECORDERS),
+        Endpoint("/v1/consultations", list_consultations, ["GET"], ANALYSTS),
+        Endpoint("/v1/plans", list_plans, ["GET"], ANALYSTS),
+        Endpoint("/v1/plans/{department}/{fiscal_year}/{quarter}", get_plan, ["GET"], ANALYSTS),
+        Endpoint(
+            "/v1/plans/{department}/{fiscal_year}/{quarter}/findings",
+            post_finding,
+            ["POST"],
+            PLANNERS,
+        ),
+        Endpoint(
+            "/v1/plans/{department}/{fiscal_year}/{quarter}/actions",
+            post_action,
+            ["POST"],
+            PLANNERS,
+        ),
+        Endpoint(
+            "/v1/plans/{department}/{fiscal_year}/{quarter}/actions/{action_id}/followups",
+            post_followup,
+            ["POST"],
+            FOLLOWERS,
+        ),
+        Endpoint("/v1/reports", list_reports, ["GET"], PUBLISHED),
+        Endpoint("/v1/reports/{fiscal_year}/{quarter}.html", report_html, ["GET"], PUBLISHED),
+        Endpoint("/v1/reports/{fiscal_year}/{quarter}.pdf", report_pdf, ["GET"], PUBLISHED),
+        Endpoint(
+            "/v1/reports/{fiscal_year}/{quarter}/{department}.html", report_html, ["GET"], PUBLISHED
+        ),
+        Endpoint(
+            "/v1/reports/{fiscal_year}/{quarter}/{department}.pdf", report_pdf, ["GET"], PUBLISHED
+        ),
+    ]
+
+
+__all__ = ["ERRORS", "plans", "routes"]
