@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.routing import Route
 
 from services.compliance.bootstrap import create_service as create_compliance
@@ -19,7 +20,7 @@ from services.compliance.settings import ComplianceSettings
 from services.console.bootstrap import create_service as create_console
 from services.console.settings import ConsoleSettings
 from services.routing.bootstrap import create_service as create_routing
-from services.routing.settings import RoutingSettings
+from services.routing.settings import DEV_LINE_TOKEN, RoutingSettings
 from shared.access import Access, Endpoint
 from shared.clock import FixedClock
 from shared.roles import Role
@@ -37,7 +38,9 @@ def services() -> dict[str, Any]:
     return {
         "intake": intake_on(World()),
         "routing": create_routing(
-            RoutingSettings(),
+            # With the officers' LINE push on: its reads of case.assigned and case.escalated
+            # are then on the bus like every other subscription.
+            RoutingSettings(line_channel_access_token=SecretStr(DEV_LINE_TOKEN)),
             cases=FakeCaseRepository(),
             directories=StaticDirectories(),
             ranker=FakeRanker(),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import httpx
 from starlette.routing import BaseRoute
 
-from services.routing import http, subscribers
+from services.routing import http, line_push, subscribers
 from services.routing.adapters.classifier import default_ranker
 from services.routing.adapters.directory_files import DEFAULT_ROOT, DirectoryFiles
 from services.routing.adapters.mongo_cases import MongoCaseRepository
 from services.routing.handlers import RoutingHandlers
 from services.routing.identity import Issuer, create_issuer
+from services.routing.line_push import OfficerPush
 from services.routing.metrics import RoutingMetrics
 from services.routing.ports import CaseRepository, CategoryRanker, DirectorySource
 from services.routing.roles import RoleChanges
@@ -18,6 +19,7 @@ from services.routing.settings import RoutingSettings
 from shared.auth import TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.http import ErrorTable
+from shared.line import LinePush
 from shared.ops import Check, each
 from shared.outbox import periodic
 from shared.runtime import build_runtime
@@ -114,6 +116,12 @@ def create_service(
             "deadline timers fired event(s)",
         )
     )
+    if settings.line_push:
+        line = LinePush(
+            settings.line_channel_access_token.get_secret_value(),
+            base_url=settings.line_api_base_url,
+        )
+        line_push.register(runtime, OfficerPush(cases, directories, line, settings.console_url))
     service = assemble(settings, runtime, handlers, clock, subscribers.register, _Api(issuer))
     if issuer is not None and issuer.issuer_url == settings.oidc_issuer:
         # Routing verifies the tokens of the issuer it serves itself by asking its own API in

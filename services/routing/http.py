@@ -423,6 +423,8 @@ async def get_directory(request: Request) -> Response:
                     "role": o.role,
                     "status": o.status.value,
                     "takes_cases": o.takes_cases,
+                    # Whether they are told on LINE; their LINE id stays in the directory.
+                    "line_push": o.line_user_id is not None,
                 }
                 for o in directory.officers
             ],

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from pydantic import AwareDatetime, SecretStr
+from pydantic import AwareDatetime, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.line import DEFAULT_BASE_URL
 from shared.settings import ServiceSettings, shared_field
+
+# The LINE channel access token the local stack and the tests use with their fake LINE
+# server: published, so refused outside RUAM_ENV=dev. Placeholders are refused everywhere.
+DEV_LINE_TOKEN = "ruam-dev-line-channel-access-token"
+PLACEHOLDER_TOKENS = frozenset(
+    {"changeme", "change-me", "secret", "token", "xxx", "<channel access token>", "todo"}
+)
 
 
 class RoutingSettings(ServiceSettings):
@@ -45,6 +53,38 @@ class RoutingSettings(ServiceSettings):
     # Empty in dev: the console on this host at CONSOLE_HTTP_PORT.
     console_redirect_uri: str = shared_field("", "RUAM_CONSOLE_REDIRECT_URIS")
     console_port: int = shared_field(8006, "CONSOLE_HTTP_PORT")
+
+    # Officers told on LINE when a case is assigned or escalated to them (the LINE Messaging
+    # API's push, services/routing/line_push.py): the SAO's LINE Official Account's channel
+    # access token. Empty (the default): no pushes. Each officer is reached by the
+    # `line_user_id` of their entry in the directory.
+    line_channel_access_token: SecretStr = SecretStr("")
+    line_api_base_url: str = DEFAULT_BASE_URL
+    # Where a push's link opens the case: the officers' console.
+    console_public_base_url: str = shared_field("", "CONSOLE_PUBLIC_BASE_URL")
+
+    @model_validator(mode="after")
+    def _no_placeholder_line_token(self) -> RoutingSettings:
+        token = self.line_channel_access_token.get_secret_value()
+        if token.strip().lower() in PLACEHOLDER_TOKENS or (token and not token.strip()):
+            raise ValueError(
+                "ROUTING_LINE_CHANNEL_ACCESS_TOKEN holds a placeholder: set the channel access "
+                "token of the SAO's LINE Official Account, or leave it empty (no LINE pushes)"
+            )
+        if token == DEV_LINE_TOKEN and self.env != "dev":
+            raise ValueError(
+                "ROUTING_LINE_CHANNEL_ACCESS_TOKEN holds the published dev token; set your "
+                "channel's own (the dev token is accepted only with RUAM_ENV=dev)"
+            )
+        return self
+
+    @property
+    def line_push(self) -> bool:
+        return bool(self.line_channel_access_token.get_secret_value())
+
+    @property
+    def console_url(self) -> str:
+        return (self.console_public_base_url or f"http://127.0.0.1:{self.console_port}").rstrip("/")
 
     def console_redirect_uris(self) -> frozenset[str]:
         given = {u.strip() for u in self.console_redirect_uri.split(",") if u.strip()}

@@ -34,6 +34,10 @@ class Officer(_Model):
     status: OfficerStatus = OfficerStatus.ACTIVE
     # Heads and executives answer for escalations; they do not draw from the daily queue.
     takes_cases: bool = True
+    # The officer's LINE user id for the SAO's LINE Official Account (U + 32 hex digits, as
+    # LINE gives it to the channel): set, they are told on LINE of a case assigned or
+    # escalated to them (services/routing/line_push.py). Never shown by the directory API.
+    line_user_id: str | None = Field(default=None, pattern=r"^U[0-9a-f]{32}$")
 
     @property
     def available(self) -> bool:

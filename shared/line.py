@@ -1,0 +1,95 @@
+"""LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push).
+
+Written once for every service that tells someone something on LINE. LINE Notify was
+discontinued (31 March 2025): this is the Messaging API of the SAO's LINE Official Account,
+authorised by its channel access token.
+
+A push is asked for from a consumer of an event, so the failures are sorted the way the
+consumers' one retry mechanism (shared.kafka's dead-letter middleware) reads them:
+- LINE away (a network fault, a timeout, 5xx) or asking us to slow down (429) is
+  `LineUnavailable`, a ConnectionError: retried with backoff for as long as it takes,
+  never dead-lettered;
+- a request LINE refuses for good (400: a user id that is not one, 401/403: a wrong or
+  revoked token) is `LineRefused`, a PermanentError: the message goes to the service's
+  dead-letter topic with the reason and its original bytes, for an operator to replay.
+Each push carries `X-Line-Retry-Key`: LINE accepts a key once (for 24 hours) and answers
+409 to the same key again, which is a push already made, so a redelivered event is not
+pushed twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import httpx
+
+from shared.errors import PermanentError
+
+DEFAULT_BASE_URL = "https://api.line.me"
+# LINE's limits: five messages a request, 5,000 characters a text message.
+MAX_MESSAGES = 5
+MAX_TEXT = 5000
+# The namespace of the retry keys made from our event ids (any fixed UUID does).
+RETRY_KEYS = uuid.UUID("5b2f3c1e-6f7a-4d2b-9c1e-2a4e8b7d9f10")
+
+
+class LineUnavailable(ConnectionError):
+    """LINE did not take the push now (network, 5xx, 429): try again later."""
+
+
+class LineRefused(PermanentError):
+    """LINE refused the push for good (a 4xx other than 409 and 429)."""
+
+
+def retry_key(event_id: uuid.UUID | str, purpose: str = "") -> uuid.UUID:
+    """The same key for every delivery of one event (and purpose): LINE's idempotency."""
+    return uuid.uuid5(RETRY_KEYS, f"{event_id}:{purpose}")
+
+
+class LinePush:
+    """The push endpoint of one LINE channel."""
+
+    def __init__(
+        self,
+        channel_access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        http: httpx.AsyncClient | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        if not channel_access_token:
+            raise ValueError("a LINE push needs the channel access token")
+        self._token = channel_access_token
+        self._url = base_url.rstrip("/") + "/v2/bot/message/push"
+        self._http = http or httpx.AsyncClient(timeout=timeout_seconds)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def push(self, to: str, texts: Sequence[str], key: uuid.UUID) -> bool:
+        """Push `texts` to the user `to`; True when LINE took it now, False when it had taken
+        this key before (409). `LineUnavailable` or `LineRefused` otherwise."""
+        if not texts:
+            return True
+        body = {
+            "to": to,
+            "messages": [{"type": "text", "text": t[:MAX_TEXT]} for t in texts[:MAX_MESSAGES]],
+        }
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "X-Line-Retry-Key": str(key),
+        }
+        try:
+            response = await self._http.post(self._url, json=body, headers=headers)
+        except httpx.TransportError as exc:  # connect, read, timeouts, protocol
+            raise LineUnavailable(f"LINE push: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return True
+        if status == 409:  # this retry key was accepted before: the push is done
+            return False
+        reason = f"LINE push answered {status}: {response.text[:300]}"
+        if status == 429 or status >= 500:
+            raise LineUnavailable(reason)
+        raise LineRefused(reason)
