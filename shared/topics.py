@@ -97,7 +97,7 @@ WRITERS: dict[Topic, frozenset[str]] = {
     Topic.CASE_ASSIGNED: frozenset({ROUTING}),
     Topic.CASE_STATUS_CHANGED: frozenset({ROUTING}),
     Topic.CASE_RESOLVED: frozenset({ROUTING}),
-    Topic.CASE_ESCALATED: frozenset(),
+    Topic.CASE_ESCALATED: frozenset({ROUTING}),
     Topic.CASE_CLOSED: frozenset({ROUTING}),
     Topic.CASE_COMMANDS: frozenset({SURVEY}),  # reopen after a "not fixed" answer
     Topic.CASE_AMENDED: frozenset({INTAKE}),
