@@ -126,10 +126,11 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.INTAKE_DLQ: frozenset({INTAKE}),
     Topic.NOTIFICATION_REQUESTED: frozenset(),
     Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY, INSIGHT}),
-    Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT}),
+    # Routing reads its own assignments and escalations to tell officers on LINE.
+    Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT, ROUTING}),
     Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_RESOLVED: frozenset({INTAKE, SURVEY, INSIGHT}),
-    Topic.CASE_ESCALATED: frozenset(),
+    Topic.CASE_ESCALATED: frozenset({ROUTING}),
     Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_COMMANDS: frozenset({ROUTING}),
     Topic.CASE_AMENDED: frozenset({ROUTING}),
