@@ -123,3 +123,29 @@ async def test_a_work_queue_is_answered_from_the_working_set_as_case_index_would
     finally:
         await client.drop_database(settings.mongodb_database)
         await client.close()
+
+
+async def test_attachments_and_the_cause_survive_the_store(real_settings: Any) -> None:
+    from services.routing.domain.model import Attachment
+
+    settings = real_settings(RoutingSettings)
+    client = create_client(settings.mongodb_url, app_name="test")
+    try:
+        repo = MongoCaseRepository(client[settings.mongodb_database], FakePublisher())
+        case = Case(
+            case_id="C-files",
+            org_id="sraphonthong",
+            kind="complaint",
+            channel="letter",
+            text="x",
+            received_at=datetime.now(UTC),
+        )
+        case.attach([Attachment("document", "console-scan:abc"), Attachment("image", "line:m/1")])
+        case.cause, case.cause_note = "blocked_drain", "ท่ออุดตันด้วยใบไม้"
+        await repo.save(case, [])
+        stored = await repo.get("C-files")
+        assert stored is not None
+        assert stored.attachments == case.attachments
+        assert (stored.cause, stored.cause_note) == ("blocked_drain", "ท่ออุดตันด้วยใบไม้")
+    finally:
+        await client.close()
