@@ -124,6 +124,14 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     officer = str(services.assigned(call_case)["officer"]["id"])
     department = str(case_of(services, call_case)["department"])
 
+    # -- the officer is told on LINE (the Messaging API's push, to the fake LINE server) ----
+    services.line.wait_for(lambda _: bool(services.pushed(officer, call_case)), timeout=60)
+    told = services.pushed(officer, call_case)[0]
+    assert f"{services.console}/cases/{call_case}" in told and "กำหนดตอบประชาชน" in told
+    this_year = datetime.now(UTC).year + 543  # a Buddhist-Era date
+    assert str(this_year) in told or str(this_year + 1) in told
+    assert CALLER_PHONE not in told and "บุญมี" not in told
+
     # -- the head sees it assigned ---------------------------------------------------------
     head = {"engineering": "eng-head", "office": "office-head"}.get(department, "palad")
     sign_in(browser, head)
@@ -169,12 +177,20 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     photo = tmp_path / "after.jpg"
     Image.new("RGB", (320, 240), (30, 120, 200)).save(photo, format="JPEG")
     type_into(browser, "#resolve-resolution", "ซ่อมท่อประปาและเปิดน้ำแล้ว")
+    # The root cause (measure 3): one of the case's category's causes, and a note.
+    causes = Select(browser.find("#resolve-cause"))
+    cause = next(o for o in causes.options if o.get_attribute("value"))
+    cause_code, cause_label = str(cause.get_attribute("value")), cause.text.strip()
+    causes.select_by_value(cause_code)
+    type_into(browser, "#resolve-cause_note", "ท่อเดิมใช้งานมากว่ายี่สิบปี")
     browser.find("#resolve-photo").send_keys(str(photo))
     press(browser, "form.action input[value=resolve] ~ button")
     assert "บันทึกแล้ว: แจ้งผลการแก้ไข" in browser.text()
     assert browser.exists("img.photo")
+    assert cause_label in browser.find("#cause").text
+    assert "ท่อเดิมใช้งานมากว่ายี่สิบปี" in browser.text()
     resolved = case_of(services, line_case)
-    assert resolved["status"] == "resolved"
+    assert resolved["status"] == "resolved" and resolved["cause"] == cause_code
     assert str(resolved["after_photo_ref"]).startswith("console-photo:")
 
     # -- the citizen's survey goes out, is answered on the public site, and arrives ---------------
@@ -255,6 +271,9 @@ def test_the_palad_sees_the_escalation_of_an_overdue_case(
         return int(case_of(services, late).get("escalation_level") or 0) >= 1
 
     wait_for("the overdue case escalated", escalated, timeout=90)
+    # Whom it was escalated to is told on LINE.
+    to = str(case_of(services, late)["escalations"][0]["to_officer_id"])
+    services.line.wait_for(lambda _: bool(services.pushed(to, late, "ยกระดับ")), timeout=60)
     sign_in(browser, "palad")
     browser.open("/executive")
     section = browser.text().split("เรื่องที่ถูกยกระดับ")[-1].split("เรื่องแจ้งเบาะแสทุจริต")[0]
@@ -333,3 +352,79 @@ def test_every_other_screen_is_accessible_at_both_widths(
         sign_out(browser)
     browser.open("/signed-out")
     check(browser, "signed-out")
+
+
+def test_a_web_photo_a_map_and_a_letter_scan_on_the_case_page(
+    services: ConsoleServices, browser: Browser, tmp_path: Path
+) -> None:
+    # -- a citizen reports on the public site, with a photo and a place -------------------
+    web_case = send_report(browser, services, tmp_path / "photo.jpg")
+    owner = str(services.assigned(web_case)["officer"]["id"])
+    sign_in(browser, owner)
+    browser.open(f"/cases/{web_case}")
+    # The photo: a thumbnail with Thai alt text, loaded through the console (the public
+    # site's photo with the officer's own token).
+    thumb = browser.find("img.thumb")
+    assert "รูปภาพที่ผู้แจ้งส่งมา" in (thumb.get_attribute("alt") or "")
+    browser.reload_until(
+        "the citizen's photo loaded",
+        lambda: bool(browser.js("return document.querySelector('img.thumb').naturalWidth > 0")),
+    )
+    # The map (Leaflet, tiles off in the tests), with the coordinates and geo: link as text.
+    assert browser.exists("#map") and browser.exists("a[href^='geo:']")
+    browser.reload_until(
+        "the map drawn", lambda: browser.exists("#map[data-ready='true'] .leaflet-interactive")
+    )
+    check(browser, "case-photo-map")
+    sign_out(browser)
+
+    # -- the clerk takes in a letter with its scan -----------------------------------------
+    scan = tmp_path / "letter.png"
+    Image.new("RGB", (600, 800), (250, 250, 245)).save(scan, format="PNG")
+    sign_in(browser, "desk")
+    browser.open("/intake/letter")
+    type_into(browser, "#registration_no", f"สพท {uuid.uuid4().hex[:4]}/2569")
+    type_into(browser, "#text", "ขอให้ซ่อมไฟถนนหมู่ที่ 5 ที่ดับหลายดวง")
+    browser.find("#scan").send_keys(str(scan))
+    press(browser, "form.intake button[type=submit]")
+    assert browser.path.startswith("/receipt?case="), browser.text()[:500]
+    letter_case = browser.path.split("case=")[1]
+    sign_out(browser)
+    refs = [a["ref"] for a in case_of(services, letter_case)["attachments"]]
+    assert len(refs) == 1 and refs[0].startswith("console-scan:")
+
+    # -- whoever may see the case sees the scan ----------------------------------------------
+    sign_in(browser, "palad")
+    browser.open(f"/cases/{letter_case}")
+    link = browser.find(f"a[href='/cases/{letter_case}/attachments/0']")
+    assert "ไฟล์สแกนหนังสือ" in link.text
+    fetched = browser.js(
+        "return fetch(arguments[0]).then(r => r.status + ' ' + r.headers.get('content-type'))",
+        link.get_attribute("href"),
+    )
+    assert fetched == "200 image/jpeg", fetched  # re-encoded from its pixels
+    check(browser, "case-letter-scan")
+    sign_out(browser)
+
+
+def send_report(browser: Browser, services: ConsoleServices, photo: Path) -> str:
+    """The public site's web form, as a citizen fills it in: a place and a photo."""
+    from tests.portal.e2e.test_journeys import (
+        CASE_NUMBER,
+        answer_of,
+        field,
+        fill,
+        photo_with_metadata,
+    )
+
+    browser.open(f"{services.portal}/report")
+    fill(browser, "text", "กิ่งไม้ใหญ่หักขวางถนนหมู่ที่ 4 รถผ่านไม่ได้")
+    fill(browser, "village", "4")
+    fill(browser, "lat", "15.1532")
+    fill(browser, "lon", "103.0421")
+    field(browser, "photo").send_keys(str(photo_with_metadata(photo)))
+    fill(browser, "human_answer", answer_of(browser.find("label[for='human_answer']").text))
+    browser.click_and_wait(browser.find("form button[type='submit']"))
+    shown = CASE_NUMBER.search(browser.text())
+    assert shown, f"no case number after sending the form:\n{browser.text()[:1500]}"
+    return shown.group(0)
