@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import re
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.insight.domain import plan as plans
 from services.insight.domain import rules
+from shared import taxonomy
 from shared.thai import THAI_MONTHS_SHORT, arabic_to_thai_digits, format_thai_date
 
 if TYPE_CHECKING:
@@ -51,12 +53,33 @@ STATUS_TH = {
     "done": "เสร็จแล้ว",
     "dropped": "ยกเลิก",
 }
+# Sarabun as fontsource ships it: a Thai and a Latin subset per weight. Each is its own
+# family here: WeasyPrint keys a PDF font by family and weight, and two files under one
+# name share one character map, which garbles the text layer (copying, search, reading
+# aloud). The page asks for the Latin one first, and takes Thai letters from the other.
 FONT_FILES = (
-    ("sarabun-thai-400-normal.woff2", 400),
-    ("sarabun-latin-400-normal.woff2", 400),
-    ("sarabun-thai-700-normal.woff2", 700),
-    ("sarabun-latin-700-normal.woff2", 700),
+    ("SarabunLatin", "sarabun-latin-400-normal.woff2", 400),
+    ("SarabunThai", "sarabun-thai-400-normal.woff2", 400),
+    ("SarabunLatin", "sarabun-latin-700-normal.woff2", 700),
+    ("SarabunThai", "sarabun-thai-700-normal.woff2", 700),
 )
+
+
+def category_th(code: str) -> str:
+    try:
+        return taxonomy.by_code(code).label_th
+    except KeyError:
+        return "ไม่ระบุ" if code == rules.UNKNOWN else code
+
+
+def cause_th(code: str) -> str:
+    found = [c for c in taxonomy.causes_for(None) + taxonomy.CAUSES if c.code == code]
+    return found[0].label_th if found else code
+
+
+def month_tick(month: str) -> str:
+    """'2026-01' -> '01/69': digits only, for a chart (see `_figure`)."""
+    return f"{month[5:7]}/{str(int(month[:4]) + 543)[2:]}"
 
 
 def month_th(month: str) -> str:
@@ -96,7 +119,11 @@ async def build(
         for f, n in counts.items():
             into[f] = into.get(f, 0) + n
     category_rows = sorted(
-        ({"category": c, **rules.rates(v)} for c, v in categories.items()),
+        (
+            {"category": c, "category_th": category_th(c), **rules.rates(v)}
+            for c, v in categories.items()
+            if v.get("received")
+        ),
         key=lambda r: (-int(r["received"]), str(r["category"])),
     )
     spots = [
@@ -128,9 +155,11 @@ async def build(
         "quarter_th": QUARTER_TH[quarter],
         "department": department,
         "department_th": directory.departments.get(department, department) if department else None,
+        "departments": directory.departments,
         "as_of": end.isoformat(),
         "as_of_th": format_thai_date(end),
         "figures": figures,
+        "months": months,
         "months_th": [month_th(m) for m in months],
         "categories": category_rows,
         "reopen": [r for r in category_rows if r["percent_reopened"] is not None and r["reopened"]],
@@ -192,11 +221,19 @@ async def published(h: InsightHandlers, org_id: str) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------- charts
 
 
-def _svg(fig: Any) -> str:
+BLUE, GREEN, RED, GREY = "#2b8cbe", "#31a354", "#e34a33", "#bdbdbd"
+
+
+def _svg(fig: Any, name: str) -> str:
+    """The figure as an inline <svg>, its ids prefixed: four charts share one page."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    text = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', text)
+    return re.sub(r"#([A-Za-z][\w.\-]*)\)", rf"#{name}-\1)", text).replace(
+        'xlink:href="#', f'xlink:href="#{name}-'
+    )
 
 
 def _figure(width: float, height: float) -> Any:
@@ -204,10 +241,11 @@ def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
-    # Text stays text in the SVG: the page's font (Sarabun) shapes the Thai, which
-    # matplotlib's own layout does not (its marks would sit beside their consonants).
+    # A chart holds digits and codes only; its Thai (title, legend) is the page's, below
+    # it. Neither matplotlib's layout nor WeasyPrint's SVG text shapes Thai: a vowel or
+    # tone mark would stand beside its consonant on a dotted circle.
     matplotlib.rcParams["svg.fonttype"] = "none"
-    matplotlib.rcParams["font.family"] = ["Sarabun", "Loma", "DejaVu Sans"]
+    matplotlib.rcParams["font.family"] = ["sans-serif"]
     fig = Figure(figsize=(width, height), dpi=96)
     FigureCanvasSVG(fig)
     return fig
@@ -218,16 +256,15 @@ def chart_seasonality(report: dict[str, Any]) -> str:
     fig = _figure(7.2, 2.8)
     ax = fig.add_subplot()
     x = list(range(len(rows)))
-    ax.bar([i - 0.2 for i in x], [r["previous_received"] for r in rows], 0.4, color="#bdbdbd",
-           label=f"ปีงบประมาณ {report['fiscal_year'] - 1}")  # fmt: skip
-    ax.bar([i + 0.2 for i in x], [r["received"] for r in rows], 0.4, color="#2b8cbe",
-           label=f"ปีงบประมาณ {report['fiscal_year']}")  # fmt: skip
+    ax.bar([i - 0.2 for i in x], [r["previous_received"] for r in rows], 0.4, color=GREY,
+           label=str(report["fiscal_year"] - 1))  # fmt: skip
+    ax.bar([i + 0.2 for i in x], [r["received"] for r in rows], 0.4, color=BLUE,
+           label=str(report["fiscal_year"]))  # fmt: skip
     ax.set_xticks(x)
-    ax.set_xticklabels([month_th(r["month"]).split()[0] for r in rows])
-    ax.set_ylabel("เรื่องที่รับ")
+    ax.set_xticklabels([month_tick(r["month"]) for r in rows])
     ax.legend(frameon=False)
     fig.tight_layout()
-    return _svg(fig)
+    return _svg(fig, "seasonality")
 
 
 def chart_quarter(report: dict[str, Any]) -> str:
@@ -235,26 +272,12 @@ def chart_quarter(report: dict[str, Any]) -> str:
     fig = _figure(7.2, 2.6)
     ax = fig.add_subplot()
     x = list(range(len(by_month)))
-    ax.bar(
-        [i - 0.2 for i in x],
-        [m["received"] for m in by_month],
-        0.4,
-        color="#2b8cbe",
-        label="รับเรื่อง",
-    )
-    ax.bar(
-        [i + 0.2 for i in x],
-        [m["resolved"] for m in by_month],
-        0.4,
-        color="#31a354",
-        label="แก้ไขเสร็จ",
-    )
+    ax.bar([i - 0.2 for i in x], [m["received"] for m in by_month], 0.4, color=BLUE)
+    ax.bar([i + 0.2 for i in x], [m["resolved"] for m in by_month], 0.4, color=GREEN)
     ax.set_xticks(x)
-    ax.set_xticklabels(report["months_th"])
-    ax.set_ylabel("จำนวนเรื่อง")
-    ax.legend(frameon=False)
+    ax.set_xticklabels([month_tick(m) for m in report["months"]])
     fig.tight_layout()
-    return _svg(fig)
+    return _svg(fig, "quarter")
 
 
 def chart_categories(report: dict[str, Any]) -> str:
@@ -262,14 +285,13 @@ def chart_categories(report: dict[str, Any]) -> str:
     fig = _figure(7.2, 0.4 + 0.35 * max(len(rows), 1))
     ax = fig.add_subplot()
     y = list(range(len(rows)))
-    ax.barh(y, [r["received"] for r in rows], color="#2b8cbe", label="รับเรื่อง")
-    ax.barh(y, [r["reopened"] for r in rows], color="#e34a33", label="เปิดเรื่องใหม่")
+    ax.barh(y, [r["received"] for r in rows], color=BLUE)
+    ax.barh(y, [r["reopened"] for r in rows], color=RED)
     ax.set_yticks(y)
     ax.set_yticklabels([r["category"] for r in rows])
     ax.invert_yaxis()
-    ax.legend(frameon=False, loc="lower right")
     fig.tight_layout()
-    return _svg(fig)
+    return _svg(fig, "categories")
 
 
 def chart_hotspots(report: dict[str, Any]) -> str:
@@ -288,12 +310,13 @@ def chart_hotspots(report: dict[str, Any]) -> str:
         pad = 0.01
         ax.set_xlim(min(lons) - pad, max(lons) + pad)
         ax.set_ylim(min(lats) - pad, max(lats) + pad)
+    ax.ticklabel_format(useOffset=False)
     ax.grid(True, color="#eeeeee")
-    ax.set_xlabel("ลองจิจูด")
-    ax.set_ylabel("ละติจูด")
+    ax.set_xlabel("lon")
+    ax.set_ylabel("lat")
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
-    return _svg(fig)
+    return _svg(fig, "hotspots")
 
 
 # ----------------------------------------------------------------------- HTML and PDF
@@ -304,6 +327,9 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["thai_digits"] = lambda v: arabic_to_thai_digits(str(v))
     env.filters["month_th"] = month_th
+    env.filters["category_th"] = category_th
+    env.filters["cause_th"] = cause_th
+    env.globals["COLORS"] = {"blue": BLUE, "green": GREEN, "red": RED, "grey": GREY}
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.1f}%"
     env.filters["num"] = lambda v: (
         "–" if v is None else (f"{v:,.2f}" if isinstance(v, float) else f"{v:,}")
@@ -316,13 +342,13 @@ def font_faces(font_dir: Path) -> str:
     """@font-face rules with Sarabun inlined (data: URIs), so the HTML stands alone and the
     PDF embeds it; without the files (web assets not fetched) the system's Thai font."""
     rules_ = []
-    for name, weight in FONT_FILES:
+    for family, name, weight in FONT_FILES:
         path = font_dir / name
         if not path.exists():
             continue
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         rules_.append(
-            f"@font-face{{font-family:'Sarabun';font-weight:{weight};"
+            f"@font-face{{font-family:'{family}';font-weight:{weight};"
             f"src:url(data:font/woff2;base64,{data}) format('woff2');}}"
         )
     if not rules_:
@@ -347,6 +373,11 @@ def render_html(report: dict[str, Any], font_dir: Path) -> str:
 def render_pdf(report: dict[str, Any], font_dir: Path) -> bytes:
     from weasyprint import HTML
 
-    pdf = HTML(string=render_html(report, font_dir)).write_pdf()
+    # SARA AM (U+0E33) is drawn as two glyphs, NIKHAHIT and SARA AA, and WeasyPrint gives
+    # the text of a character to one glyph only: the other would read as noise when the
+    # PDF is copied or searched. Written as its two parts (its compatibility decomposition,
+    # the same letters to a reader), each glyph has its own character.
+    html = render_html(report, font_dir).replace("\u0e33", "\u0e4d\u0e32")
+    pdf = HTML(string=html).write_pdf()
     assert pdf is not None
     return bytes(pdf)

@@ -5,7 +5,8 @@ an owner of the work should see, among a few ordinary reports.
 - a pothole reported 8 times at one spot (one ~100 m cell) over 6 weeks;
 - a drainage wave after the rain: 12 reports within 12 days of last month, against one
   a month before;
-- a category with a 40 % reopen rate: 10 street-light cases resolved, 4 reopened.
+- a category with a 40 % reopen rate: 10 street-light cases over seven weeks (not a
+  wave), all resolved, 4 of them reopened.
 
 `run` sends them through the running stack as telephone records dated in the past
 (intake accepts a call time up to five years back), takes each case through routing's
@@ -109,7 +110,8 @@ def plant(today: date) -> list[Planted]:
             Planted(
                 f"hist-light-{n + 1}", "reopen", "lighting", "engineering",
                 f"ไฟฟ้าส่องสว่างสาธารณะดับ เสาไฟริมถนนสายหลัก หมู่ {village}",
-                _at(today - timedelta(days=50 - n)), 15.68 + 0.005 * n, 103.30 + 0.004 * n, village,
+                _at(today - timedelta(days=58 - 5 * n)),
+                15.68 + 0.005 * n, 103.30 + 0.004 * n, village,
                 resolve_after_days=3, cause="lamp_failure", reopen=n < REOPENED,
             )
         )  # fmt: skip
