@@ -56,6 +56,9 @@ class Department(_Model):
 class Village(_Model):
     village_no: int = Field(ge=1, le=99)  # หมู่ที่ (not `no`: YAML 1.1 reads that as false)
     name: str
+    # Residents by the house register: routing does not use it; insight reads it (reports
+    # per 1,000 residents, docs/insight.md).
+    population: int | None = Field(default=None, ge=0)
     # department code -> officer id responsible for field work in this village
     area_officers: dict[str, str] = Field(default_factory=dict)
 
