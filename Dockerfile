@@ -3,7 +3,9 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 # Thai glyphs for the satisfaction report's chart.
+# Pango and HarfBuzz: WeasyPrint lays out insight's quarterly report as PDF with them.
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-thai-tlwg curl \
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml constraints.txt README.md ./
 COPY shared ./shared

@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	./scripts/thai-fonts.sh
+	$(PYTHON) deploy/local/pango.py
 	touch $(STAMP)
 
 ## The venv, and the portal's web assets (npm packages at pinned versions, cached in

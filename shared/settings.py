@@ -134,10 +134,12 @@ class WebSettings(ServiceSettings):
     intake_url: str = ""
     survey_url: str = ""
     compliance_url: str = ""
+    insight_url: str = ""
     routing_port: int = shared_field(8002, "ROUTING_HTTP_PORT")
     intake_port: int = shared_field(8001, "INTAKE_HTTP_PORT")
     survey_port: int = shared_field(8003, "SURVEY_HTTP_PORT")
     compliance_port: int = shared_field(8004, "COMPLIANCE_HTTP_PORT")
+    insight_port: int = shared_field(8007, "INSIGHT_HTTP_PORT")
     # Seconds a page waits for another service before telling its reader to try later.
     upstream_timeout_seconds: float = 10.0
 

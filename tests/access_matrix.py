@@ -19,12 +19,15 @@ from services.compliance.bootstrap import create_service as create_compliance
 from services.compliance.settings import ComplianceSettings
 from services.console.bootstrap import create_service as create_console
 from services.console.settings import ConsoleSettings
+from services.insight.bootstrap import create_service as create_insight
+from services.insight.settings import InsightSettings
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.settings import DEV_LINE_TOKEN, RoutingSettings
 from shared.access import Access, Endpoint
 from shared.clock import FixedClock
 from shared.roles import Role
 from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
+from tests.insight.fakes import DIRECTORY, FakeCases, FakeConsultations, FakeFigures, FakePlans
 from tests.intake.unit.api import service as intake_on
 from tests.intake.unit.helpers import World
 from tests.portal.fakes import portal
@@ -34,7 +37,7 @@ from tests.survey.builders import service_on, wired
 
 
 def services() -> dict[str, Any]:
-    """The five services on fakes (intake's with its dead-letter office), and the console."""
+    """The six services on fakes (intake's with its dead-letter office), and the console."""
     return {
         "intake": intake_on(World()),
         "routing": create_routing(
@@ -55,6 +58,15 @@ def services() -> dict[str, Any]:
         ),
         "portal": portal(),
         "console": create_console(ConsoleSettings(env="dev")),
+        "insight": create_insight(
+            InsightSettings(),
+            cases=FakeCases(),
+            figures=FakeFigures(),
+            consultations=FakeConsultations(),
+            plans=FakePlans(),
+            directory=DIRECTORY,
+            clock=FixedClock(NOW),
+        ),
     }
 
 

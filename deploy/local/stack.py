@@ -79,6 +79,8 @@ SERVICES: dict[str, str] = {
     "portal": "PORTAL_HTTP_PORT",  # the public website: last, it reads what the others publish
     # The officers' console: no Kafka principal (it talks to the APIs with the officer's token).
     "console": "CONSOLE_HTTP_PORT",
+    # The analysis (measure 3): last, so that the ports before it stay where they were.
+    "insight": "INSIGHT_HTTP_PORT",
 }
 # The services on the bus (each its own Kafka principal and dead-letter topic).
 BUS_SERVICES = tuple(s for s in SERVICES if s in PRINCIPALS)

@@ -307,8 +307,8 @@ async def post_finding(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
     dept, fy, q = _plan_key(request)
-    _scope(p, dept)
     b = await read_model(request, FindingBody, settings_of(request).max_body_bytes)
+    _scope(p, dept)
     finding = Finding(b.finding_id or h.new_id(), redact(b.text), b.source, b.metric, b.ref)
     plan = await h.add_finding(p.org_id, dept, fy, q, finding)
     return JSON(await h.plan_view(plan), status_code=201)
@@ -318,8 +318,8 @@ async def post_action(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
     dept, fy, q = _plan_key(request)
-    _scope(p, dept)
     b = await read_model(request, ActionBody, settings_of(request).max_body_bytes)
+    _scope(p, dept)
     action = Action(
         b.action_id or h.new_id(),
         b.finding_id,
@@ -337,8 +337,8 @@ async def post_followup(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
     dept, fy, q = _plan_key(request)
-    _scope(p, dept)
     b = await read_model(request, FollowUpBody, settings_of(request).max_body_bytes)
+    _scope(p, dept)
     f = FollowUp(b.on or h.today(), redact(b.note), b.status)
     plan = await h.follow_up(p.org_id, dept, fy, q, str(request.path_params["action_id"]), f)
     return JSON(await h.plan_view(plan), status_code=201)

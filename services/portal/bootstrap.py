@@ -54,7 +54,7 @@ def create_service(
         photos = kept
     if upstream is None:
         client = HttpUpstream(
-            {name: settings.url_of(name) for name in ("intake", "survey", "compliance")},
+            {name: settings.url_of(name) for name in ("intake", "survey", "compliance", "insight")},
             settings.upstream_timeout_seconds,
         )
         runtime.shutdown.append(client.close)

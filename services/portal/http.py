@@ -764,6 +764,30 @@ async def ita_evidence(request: Request) -> Response:
     return await _pass_on(request, "compliance", f"/v1/evidence/{year}.html")
 
 
+async def ita_insight(request: Request) -> Response:
+    """The quarterly analysis reports (measure 3) insight publishes: counts and redacted
+    texts only, listed by insight's public endpoint and passed on as they are."""
+    reply = await handlers_of(request).upstream.request("insight", "GET", "/v1/reports")
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        th, en = "ขณะนี้แสดงรายงานไม่ได้ กรุณาลองใหม่ภายหลัง", "Unavailable: try again later"
+        return render(request, "survey_message.html", status=503, message_th=th, message_en=en)
+    return render(request, "ita_insight.html", reports=list(reply.body.get("reports") or []))
+
+
+async def ita_insight_report(request: Request) -> Response:
+    quarter = request.path_params["quarter"]
+    department = request.query_params.get("department", "")
+    if (
+        (year := _year_param(request)) is None
+        or quarter not in ("1", "2", "3", "4")
+        or not (department == "" or re.fullmatch(r"[a-z][a-z0-9_\-]{0,39}", department))
+    ):
+        return render(request, "not_found.html", status=404)
+    kind = "pdf" if request.query_params.get("format") == "pdf" else "html"
+    path = f"/v1/reports/{year}/{quarter}" + (f"/{department}" if department else "")
+    return await _pass_on(request, "insight", f"{path}.{kind}")
+
+
 # --------------------------------------------------------------------------- static files
 
 
@@ -828,6 +852,8 @@ def routes() -> list[BaseRoute]:
         Endpoint("/ita/announcement/{name}", ita_announcement, ["GET"], PUBLIC),
         Endpoint("/ita/satisfaction/{fiscal_year}", ita_satisfaction, ["GET"], PUBLIC),
         Endpoint("/ita/evidence/{fiscal_year}", ita_evidence, ["GET"], PUBLIC),
+        Endpoint("/ita/insight", ita_insight, ["GET"], PUBLIC),
+        Endpoint("/ita/insight/{fiscal_year}/{quarter}", ita_insight_report, ["GET"], PUBLIC),
         Endpoint("/static/{path:path}", static, ["GET"], ASSETS),
         Endpoint("/v1/photos/{photo_id}", photo, ["GET"], roles(*CASE_WORKERS)),
     ]

@@ -114,6 +114,7 @@ def test_prometheus_scrapes_every_service() -> None:
     assert sorted(targets) == [
         "compliance:8004",
         "console:8006",
+        "insight:8007",
         "intake:8001",
         "portal:8005",
         "routing:8002",
@@ -127,9 +128,15 @@ def test_only_what_citizens_and_officers_use_is_published_to_the_network(
     published: dict[str, list[str]] = {
         name: [str(p) for p in svc.get("ports", [])] for name, svc in compose["services"].items()
     }
-    # The four APIs and the public website on every interface; the operators' tools on
+    # The five APIs and the public website on every interface; the operators' tools on
     # loopback; the broker and the database not at all.
-    apis = (("intake", 8001), ("routing", 8002), ("survey", 8003), ("compliance", 8004))
+    apis = (
+        ("intake", 8001),
+        ("routing", 8002),
+        ("survey", 8003),
+        ("compliance", 8004),
+        ("insight", 8007),
+    )
     for api, port in (*apis, ("portal", 8005)):
         assert published[api] == [f"{port}:{port}"]
     for tool in ("prometheus", "grafana"):

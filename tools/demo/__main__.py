@@ -21,7 +21,9 @@ from deploy.local import stack
 from tools.demo import traffy
 from tools.demo.context import DemoContext, Report, RetryAfterTransport
 
-STAGES = ("intake", "routing", "survey", "compliance")
+STAGES = ("intake", "routing", "survey", "compliance", "history")
+# The services the stages call (a stage may be named after one, or not: history).
+SERVICES = ("intake", "routing", "survey", "compliance", "insight")
 
 
 def _load(data: str | None) -> tuple[list[Report], Path | None]:
@@ -63,6 +65,7 @@ async def _portal(ctx: DemoContext, base: str) -> None:
     ctx.line(f"  the public website: {base}/")
     ctx.line(f"  track a case:       {base}/track   ·   all cases: {base}/cases")
     ctx.line(f"  statistics:         {base}/stats   ·   projects:  {base}/projects")
+    ctx.line(f"  quarterly analysis: {base}/ita/insight (measure 3: HTML and PDF)")
 
 
 def _summary(ctx: DemoContext) -> None:
@@ -86,6 +89,15 @@ def _summary(ctx: DemoContext) -> None:
     if by_owner:
         ctx.line("  by owner:")
         ctx.table([(o, n) for o, n in by_owner.most_common()], ("owner", "cases"))
+    history = ctx.results.get("history")
+    if history:
+        want = history["expected"]
+        ctx.line(
+            f"  history planted:  {history['planted']} reports (a pothole {want['pothole_reports']}"
+            f" times, a drainage wave in {want['wave_month']}, street lights reopened"
+            f" {want['reopen_percent']:.0f} %)"
+        )
+        ctx.line(f"  analysis:         {ctx.url('insight', '/v1/insight/hotspots')} (staff)")
     ctx.line(f"  elapsed:          {time.monotonic() - ctx.started:.1f} s")
 
 
@@ -98,7 +110,7 @@ async def main(argv: list[str] | None = None) -> int:
 
     profile = stack.get_profile(args.profile)
     reports, path = _load(args.data)
-    urls = {name: f"http://127.0.0.1:{profile.port_of(name)}" for name in STAGES}
+    urls = {name: f"http://127.0.0.1:{profile.port_of(name)}" for name in SERVICES}
     timeout = httpx.Timeout(30.0, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout, transport=RetryAfterTransport()) as client:
         ctx = DemoContext(urls=urls, client=client, reports=reports, data_path=path)
