@@ -130,7 +130,7 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT, ROUTING}),
     Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_RESOLVED: frozenset({INTAKE, SURVEY, INSIGHT}),
-    Topic.CASE_ESCALATED: frozenset({ROUTING}),
+    Topic.CASE_ESCALATED: frozenset({ROUTING, INSIGHT}),
     Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_COMMANDS: frozenset({ROUTING}),
     Topic.CASE_AMENDED: frozenset({ROUTING}),

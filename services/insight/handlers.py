@@ -220,6 +220,16 @@ class InsightHandlers:
             self.metrics.recorded.labels("consultation").inc()
         return consultation, added
 
+    async def raised_at(self, consultation: Consultation) -> dict[str, Any] | None:
+        """What became of the matters raised at the meeting whose minutes intake took
+        (its activity): how many, resolved, reopened, in what time."""
+        if not consultation.activity_id:
+            return None
+        found = await self.figures.get(
+            rules.activity_id(consultation.org_id, consultation.activity_id)
+        )
+        return rules.rates(found.counts if found else {})
+
     async def find_consultations(self, org_id: str, fiscal_year: int | None) -> list[Consultation]:
         return await self.consultations.find(org_id, fiscal_year)
 

@@ -185,6 +185,7 @@ class ConsultationBody(BaseModel):
     categories: list[str] = Field(default_factory=list, max_length=30)
     project_ids: list[str] = Field(default_factory=list, max_length=30)
     minutes_case_id: str | None = Field(default=None, max_length=64)
+    activity_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 def consultation_view(c: Consultation) -> dict[str, Any]:
@@ -205,6 +206,7 @@ def consultation_view(c: Consultation) -> dict[str, Any]:
         "categories": list(c.categories),
         "project_ids": list(c.project_ids),
         "minutes_case_id": c.minutes_case_id,
+        "activity_id": c.activity_id,
     }
 
 
@@ -227,11 +229,13 @@ async def post_consultation(request: Request) -> Response:
         categories=tuple(body.categories),
         project_ids=tuple(body.project_ids),
         minutes_case_id=body.minutes_case_id,
+        activity_id=body.activity_id,
         recorded_by=p.officer_id or p.subject,
         recorded_at=h.clock.now().isoformat(),
     )
     kept, added = await h.record_consultation(consultation)
-    return JSON(consultation_view(kept), status_code=201 if added else 200)
+    view = {**consultation_view(kept), "raised": await h.raised_at(kept)}
+    return JSON(view, status_code=201 if added else 200)
 
 
 async def list_consultations(request: Request) -> Response:
@@ -240,7 +244,9 @@ async def list_consultations(request: Request) -> Response:
     raw = request.query_params.get("fy")
     fy = _fy(request, h) if raw else None
     found = await h.find_consultations(p.org_id, fy)
-    return JSON({"consultations": [consultation_view(c) for c in found]})
+    return JSON(
+        {"consultations": [{**consultation_view(c), "raised": await h.raised_at(c)} for c in found]}
+    )
 
 
 # ------------------------------------------------------------------ improvement plans

@@ -179,6 +179,7 @@ async def build(
                 "village_no": c.village_no,
                 "categories": list(c.categories),
                 "case_count": len(c.case_ids),
+                "raised": await h.raised_at(c),
                 "project_ids": list(c.project_ids),
             }
             for c in consultations

@@ -11,6 +11,7 @@ from services.insight.handlers import InsightHandlers
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReceived,
     CaseResolved,
     CaseStatusChanged,
@@ -26,6 +27,7 @@ def register(runtime: Runtime, handlers: InsightHandlers) -> None:
     subscribe(runtime, CaseStatusChanged, "insight-case-status-changed", handlers.on_event)
     subscribe(runtime, CaseResolved, "insight-case-resolved", handlers.on_event)
     subscribe(runtime, CaseClosed, "insight-case-closed", handlers.on_event)
+    subscribe(runtime, CaseEscalated, "insight-case-escalated", handlers.on_event)
     subscribe(runtime, SurveyResponded, "insight-survey-responded", handlers.on_event)
     subscribe(
         runtime,

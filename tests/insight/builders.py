@@ -12,6 +12,8 @@ from shared.events.cases import (
     CaseAssignedPayload,
     CaseClosed,
     CaseClosedPayload,
+    CaseEscalated,
+    CaseEscalatedPayload,
     CaseReceived,
     CaseReceivedPayload,
     CaseResolved,
@@ -30,7 +32,13 @@ from tools.demo.stages.history import Planted
 
 ORG = "sraphonthong"
 Event = (
-    CaseReceived | CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed | SurveyResponded
+    CaseReceived
+    | CaseAssigned
+    | CaseStatusChanged
+    | CaseResolved
+    | CaseClosed
+    | CaseEscalated
+    | SurveyResponded
 )
 
 
@@ -50,6 +58,7 @@ def life(
     transfer_to: str | None = None,
     close: bool = False,
     scores: list[int] | None = None,
+    escalations: int = 0,
     org_id: str = ORG,
 ) -> list[Event]:
     """A case's events, in the order routing would publish them (tests shuffle them)."""
@@ -138,6 +147,23 @@ def life(
             ),
         )
 
+    for level in range(1, escalations + 1):
+        at = received_at + timedelta(days=15 + 3 * (level - 1))
+        events.append(
+            CaseEscalated(
+                event_id=eid("escalated", str(level)),
+                org_id=org_id,
+                occurred_at=at,
+                payload=CaseEscalatedPayload(
+                    case_id=case_id,
+                    level=level,
+                    to_role="head" if level == 1 else "palad",
+                    to_officer_id=None,
+                    reason="เลยกำหนด 15 วัน",
+                    due_at=at + timedelta(days=3),
+                ),
+            )
+        )
     if ack_after is not None:
         events.append(status("assigned", "acknowledged", "acknowledge", received_at + ack_after))
     if resolve_after is not None:
@@ -241,5 +267,6 @@ def random_events(n_cases: int, seed: int, start: datetime | None = None) -> lis
             scores=[rng.randrange(1, 6) for _ in range(5)]
             if resolve and rng.random() < 0.5
             else None,
+            escalations=rng.choice((0, 0, 0, 1, 2)),
         )
     return out

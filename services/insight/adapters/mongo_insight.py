@@ -55,6 +55,7 @@ def case_to_document(r: CaseRecord) -> Document:
         "kind": f.kind,
         "received_at": f.received_at,
         "village_no": f.village_no,
+        "activity_id": f.activity_id,
         "cell_lat": f.cell[0] if f.cell else None,
         "cell_lon": f.cell[1] if f.cell else None,
         "department": f.department,
@@ -67,6 +68,7 @@ def case_to_document(r: CaseRecord) -> Document:
         "resolved_category": f.resolved_category,
         "cause": f.cause,
         "reopen_seqs": sorted(f.reopen_seqs),
+        "escalation_levels": sorted(f.escalation_levels),
         "closed": f.closed,
         "responses": [
             {"id": x.response_id, "sum": x.score_sum, "n": x.score_n} for x in f.responses
@@ -86,6 +88,7 @@ def case_from_document(d: Document) -> CaseRecord:
         kind=d.get("kind"),
         received_at=d.get("received_at"),
         village_no=d.get("village_no"),
+        activity_id=d.get("activity_id"),
         cell=cell,
         department=d.get("department"),
         assigned_category=d.get("assigned_category"),
@@ -97,6 +100,7 @@ def case_from_document(d: Document) -> CaseRecord:
         resolved_category=d.get("resolved_category"),
         cause=d.get("cause"),
         reopen_seqs=frozenset(int(s) for s in d.get("reopen_seqs") or []),
+        escalation_levels=frozenset(int(x) for x in d.get("escalation_levels") or []),
         closed=bool(d.get("closed")),
         responses=tuple(
             Response(x["id"], int(x["sum"]), int(x["n"])) for x in d.get("responses") or []
@@ -205,6 +209,7 @@ def consultation_to_document(c: Consultation) -> Document:
         "categories": list(c.categories),
         "project_ids": list(c.project_ids),
         "minutes_case_id": c.minutes_case_id,
+        "activity_id": c.activity_id,
         "recorded_by": c.recorded_by,
         "recorded_at": c.recorded_at,
     }
@@ -225,6 +230,7 @@ def consultation_from_document(d: Document) -> Consultation:
         categories=tuple(d.get("categories") or ()),
         project_ids=tuple(d.get("project_ids") or ()),
         minutes_case_id=d.get("minutes_case_id"),
+        activity_id=d.get("activity_id"),
         recorded_by=d.get("recorded_by") or "",
         recorded_at=d.get("recorded_at") or "",
     )

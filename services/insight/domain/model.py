@@ -38,6 +38,8 @@ class CaseFacts:
     kind: str | None = None
     received_at: str | None = None  # ISO 8601 UTC: stored as text, exact to the microsecond
     village_no: int | None = None
+    # intake's activity (a public meeting's minutes) the matter was raised at, if any
+    activity_id: str | None = None
     # The ~100 m grid cell of the reported point: round(lat*1000), round(lon*1000).
     cell: tuple[int, int] | None = None
     department: str | None = None
@@ -50,6 +52,7 @@ class CaseFacts:
     resolved_category: str | None = None
     cause: str | None = None
     reopen_seqs: frozenset[int] = frozenset()
+    escalation_levels: frozenset[int] = frozenset()
     closed: bool = False
     responses: tuple[Response, ...] = ()
 

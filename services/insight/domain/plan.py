@@ -65,6 +65,9 @@ class Consultation:
     categories: tuple[str, ...] = ()
     project_ids: tuple[str, ...] = ()
     minutes_case_id: str | None = None  # intake's case made from the meeting's minutes
+    # intake's activity id of the meeting's minutes (POST /v1/channels/meeting): each
+    # opinion in them became a case linked to it, and their figures show beside this record
+    activity_id: str | None = None
     recorded_by: str = ""
     recorded_at: str = ""
 

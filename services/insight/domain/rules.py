@@ -26,15 +26,19 @@ from services.insight.domain.model import (
 from shared.events.cases import (
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReceived,
     CaseResolved,
     CaseStatusChanged,
+    Channel,
     Kind,
 )
 from shared.events.survey import SurveyResponded
 from shared.thai import fiscal_year_be, to_bangkok
 
-CaseEvent = CaseReceived | CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed
+CaseEvent = (
+    CaseReceived | CaseAssigned | CaseStatusChanged | CaseResolved | CaseClosed | CaseEscalated
+)
 Event = CaseEvent | SurveyResponded
 
 # A status at or past one of these means an officer has taken the matter up.
@@ -61,6 +65,8 @@ DIMS = (
     "department_category",
 )
 SPOT = "spot"  # a category at one grid cell (or village), by day, across years
+# the matters raised at one public meeting (intake's activity), across years
+ACTIVITY = "activity"
 
 
 def safe(value: str) -> str:
@@ -91,12 +97,14 @@ def fold(facts: CaseFacts, event: Event) -> CaseFacts:
         cell = None
         if loc is not None and loc.lat is not None and loc.lon is not None:
             cell = (round(loc.lat * GRID_PER_DEGREE), round(loc.lon * GRID_PER_DEGREE))
+        activity = p.links.get("activity_id") if p.channel is Channel.MEETING else None
         return replace(
             facts,
             kind=p.kind.value,
             received_at=iso(p.received_at),
             village_no=loc.village_no if loc is not None else None,
             cell=cell,
+            activity_id=activity,
         )
     if isinstance(event, CaseAssigned):
         a = event.payload
@@ -139,6 +147,9 @@ def fold(facts: CaseFacts, event: Event) -> CaseFacts:
         )
     if isinstance(event, CaseClosed):
         return replace(facts, closed=True)
+    if isinstance(event, CaseEscalated):
+        levels = facts.escalation_levels | {event.payload.level}
+        return replace(facts, escalation_levels=levels)
     if isinstance(event, SurveyResponded):
         sr = event.payload
         if any(x.response_id == sr.response_id for x in facts.responses):
@@ -173,6 +184,10 @@ def spot_id(org_id: str, category: str, place: str) -> str:
     return f"{org_id}|0|{SPOT}|{category}|{place}"
 
 
+def activity_id(org_id: str, activity: str) -> str:
+    return f"{org_id}|0|{ACTIVITY}|{safe(activity)}"
+
+
 def place_of(facts: CaseFacts) -> str | None:
     """Where a report is, for hotspots: its ~100 m grid cell, else its village."""
     if facts.cell is not None:
@@ -205,6 +220,10 @@ def figures_of(facts: CaseFacts) -> Counts:
         counts["reopened"] = 1
     if facts.closed:
         counts["closed"] = 1
+    if facts.escalation_levels:
+        # escalated past the deadline at all, and how far up (2: ปลัด, 3: นายก)
+        counts["escalated"] = 1
+        counts["escalated_top"] = int(max(facts.escalation_levels) >= 2)
     for r in facts.responses:
         counts["responses"] = counts.get("responses", 0) + 1
         counts["satisfied"] = counts.get("satisfied", 0) + int(
@@ -238,6 +257,8 @@ def contribution(facts: CaseFacts) -> Contribution:
     }
     counts = figures_of(facts)
     result: Contribution = {bucket_id(facts.org_id, fy, d, values[d]): dict(counts) for d in DIMS}
+    if facts.activity_id:
+        result[activity_id(facts.org_id, facts.activity_id)] = dict(counts)
     place = place_of(facts)
     if place is not None and facts.category:
         day = to_bangkok(received).strftime("d%Y%m%d")
@@ -344,6 +365,8 @@ def rates(counts: Mapping[str, int]) -> dict[str, Any]:
         "acknowledged": acknowledged,
         "resolved": resolved,
         "closed": counts.get("closed", 0),
+        "escalated": counts.get("escalated", 0),
+        "percent_escalated": share(counts.get("escalated", 0), received),
         "reopened": counts.get("reopened", 0),
         "mean_days_to_acknowledge": mean_days(counts.get("ack_seconds", 0), acknowledged),
         "mean_days_to_resolve": mean_days(counts.get("resolve_seconds", 0), resolved),
