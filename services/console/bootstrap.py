@@ -27,9 +27,10 @@ from starlette.types import ASGIApp
 
 from services.console import http
 from services.console.http import Console
+from services.console.kept_sessions import MongoSessions
 from services.console.oidc import OidcClient
 from services.console.photos import MongoPhotos, PhotoStore
-from services.console.sessions import SessionStore
+from services.console.sessions import SessionKeeper, SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api
 from shared.auth import HttpClientFactory, verifier_for
@@ -60,9 +61,12 @@ def create_service(
     now: Callable[[], datetime] = _now,
     session_clock: Callable[[], float] | None = None,
     photos: PhotoStore | None = None,
+    keeper: SessionKeeper | None = None,
 ) -> ConsoleService:
-    """`photos`: the after-photo store; by default MongoDB's `console_photos` (the client
-    connects on first use, so a console on fakes never opens a connection)."""
+    """`photos`: the file store; by default MongoDB's `console_photos` (the client connects
+    on first use, so a console on fakes never opens a connection). `keeper`: where sessions
+    outlive a restart; by default, with the default file store, MongoDB's `console_sessions`
+    (on fakes, none unless given: sessions in memory only)."""
     settings = settings or ConsoleSettings()
     housekeeping: list[Callable[[], Any]] = []
     if photos is None:
@@ -80,6 +84,19 @@ def create_service(
 
         housekeeping.append(purge)
         photos = kept
+        if keeper is None:
+            kept_sessions = MongoSessions(mongo[settings.mongodb_database])
+
+            async def purge_sessions() -> None:
+                while True:
+                    await asyncio.sleep(settings.photo_purge_seconds)
+                    try:
+                        await kept_sessions.purge(datetime.now(UTC))
+                    except Exception as exc:  # the database away: the next round tries again
+                        log.warning("expired sessions not purged: %s", exc)
+
+            housekeeping.append(purge_sessions)
+            keeper = kept_sessions
     upstream = api or Api(settings)
     oidc = OidcClient(
         settings.oidc_issuer,
@@ -94,6 +111,7 @@ def create_service(
         max_seconds=settings.session_max_seconds,
         max_sessions=settings.max_sessions,
         **({"now": session_clock} if session_clock else {}),
+        keeper=keeper,
     )
     console = Console(settings, sessions, oidc, upstream, now)
 

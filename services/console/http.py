@@ -299,30 +299,42 @@ def signed_in(page: Page, *, post: bool = False) -> Callable[[Request], Awaitabl
 
     async def handler(request: Request) -> Response:
         console = console_of(request)
-        session = console.sessions.find(request.cookies.get(COOKIE))
+        session = await console.sessions.lookup(request.cookies.get(COOKIE))
         verifier = app_state(request, "verifier", TokenVerifier)
         if session is None or not session.signed_in or not await _fresh(console, session, verifier):
             if session is not None:
                 session.sign_out()
+                await console.sessions.keep(session)
             return _to_sign_in(request)
-        assert session.tokens is not None and session.who is not None
-        ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
-        ctx.departments = await console.departments(ctx.token)
-        if post:
-            form = await _form(request, console.settings.max_form_bytes)
-            if not csrf_ok(session, text_of(form, "csrf")):
-                return render(ctx, request, "error.html", 403, refusal=CSRF_REFUSED)
-            request.state.form = form
         try:
-            return await page(ctx)
-        except SignInAgain:
-            session.sign_out()
-            return _to_sign_in(request)
-        except Refusal as refusal:
-            return render(ctx, request, "error.html", refusal.status, refusal=refusal)
+            return await _signed_in_page(request, console, session, page, post)
+        finally:
+            # What the page changed (a renewed token, a flash, a box's slips) outlives a
+            # restart of the console.
+            await console.sessions.keep(session)
 
     handler.__name__ = page.__name__
     return handler
+
+
+async def _signed_in_page(
+    request: Request, console: Console, session: Session, page: Page, post: bool
+) -> Response:
+    assert session.tokens is not None and session.who is not None
+    ctx = Ctx(request, session, session.who, session.tokens.access_token, console)
+    ctx.departments = await console.departments(ctx.token)
+    if post:
+        form = await _form(request, console.settings.max_form_bytes)
+        if not csrf_ok(session, text_of(form, "csrf")):
+            return render(ctx, request, "error.html", 403, refusal=CSRF_REFUSED)
+        request.state.form = form
+    try:
+        return await page(ctx)
+    except SignInAgain:
+        session.sign_out()
+        return _to_sign_in(request)
+    except Refusal as refusal:
+        return render(ctx, request, "error.html", refusal.status, refusal=refusal)
 
 
 CSRF_REFUSED = Refusal(
@@ -362,7 +374,7 @@ def _safe_next(value: str | None) -> str:
 
 async def login(request: Request) -> Response:
     console = console_of(request)
-    session = console.sessions.find(request.cookies.get(COOKIE)) or console.sessions.new()
+    session = await console.sessions.lookup(request.cookies.get(COOKIE)) or console.sessions.new()
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     verifier, challenge = pkce_pair()
     next_path = _safe_next(request.query_params.get("next"))
@@ -389,7 +401,7 @@ def _sign_in_failed(request: Request, detail: str) -> Response:
 async def callback(request: Request) -> Response:
     console = console_of(request)
     params = request.query_params
-    session = console.sessions.find(request.cookies.get(COOKIE))
+    session = await console.sessions.lookup(request.cookies.get(COOKIE))
     pending = console.sessions.take_pending(session, params.get("state", "")) if session else None
     if session is None or pending is None:
         return _sign_in_failed(request, "unknown or used sign-in state")
@@ -414,20 +426,22 @@ async def callback(request: Request) -> Response:
     )
     session.who = who
     fresh = console.sessions.renew(session)
+    await console.sessions.forget(session)  # the id before the sign-in, wherever kept
+    await console.sessions.keep(fresh)
     response = RedirectResponse(pending.next_path, status_code=303)
     return _set_cookie(response, console, fresh)
 
 
 async def logout(request: Request) -> Response:
     console = console_of(request)
-    session = console.sessions.find(request.cookies.get(COOKIE))
+    session = await console.sessions.lookup(request.cookies.get(COOKIE))
     form = await _form(request, 10_000)
     if session is None:
         return RedirectResponse("/signed-out", status_code=303)
     if not csrf_ok(session, text_of(form, "csrf")):
         return render(None, request, "error.html", 403, refusal=CSRF_REFUSED)
     id_token = session.tokens.id_token if session.tokens else None
-    console.sessions.drop(session)
+    await console.sessions.forget(session)
     after = f"{console.settings.base_url}/signed-out"
     try:
         target = await console.oidc.end_session_url(id_token, after) or "/signed-out"
@@ -444,7 +458,7 @@ async def signed_out(request: Request) -> Response:
 
 async def home(request: Request) -> Response:
     console = console_of(request)
-    session = console.sessions.find(request.cookies.get(COOKIE))
+    session = await console.sessions.lookup(request.cookies.get(COOKIE))
     if session is None or session.who is None:
         return RedirectResponse("/auth/login", status_code=303)
     return RedirectResponse(home_of(session.who), status_code=303)

@@ -3,27 +3,56 @@
 The tokens never reach the browser: the cookie carries only a random session id and its
 HMAC, HttpOnly (no script reads it) and SameSite=Lax (another site's form cannot post with
 it). Every form that changes something also carries the session's CSRF token, checked in
-constant time. Sessions live in this process's memory: a restart signs everyone out, which
-costs a sign-in and keeps no token on disk.
+constant time.
+
+Sessions live in this process's memory, and, when it is given a `SessionKeeper` (MongoDB's
+`console_sessions` in the service), also there, so that a restart does not sign everyone
+out: sealed with Fernet under a key derived from the session secret (a copy of the database
+holds no usable token), filed under a hash of the session id (nor a usable cookie), kept
+until the session would expire. A session is written when what it holds changes and at
+most once a minute for its last request; one that is not in memory is looked for there.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import logging
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
 
 from shared.auth import Principal
+from shared.roles import Role
+
+log = logging.getLogger("ruam.console.sessions")
 
 COOKIE = "ruam_console"
 # A sign-in started but not finished (the person left the provider's page) is forgotten.
 PENDING_SECONDS = 600
 MAX_PENDING = 5  # sign-ins started in parallel tabs of one browser
+# A session whose content did not change is written again at most this often (its last
+# request, for the idle timeout after a restart).
+SEEN_EVERY = 60.0
+
+
+class SessionKeeper(Protocol):
+    """Where sessions outlive the process: sealed bytes by key, kept until a moment.
+    Raises OSError when it cannot be reached (the session then lives in memory only)."""
+
+    async def load(self, key: str) -> bytes | None: ...
+
+    async def save(self, key: str, sealed: bytes, until: datetime) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
 
 
 @dataclass
@@ -56,6 +85,9 @@ class Session:
     flash: str | None = None  # one message for the next page (after a redirect)
     # A suggestion-box opening being typed in, slip by slip, until it is sent.
     box: dict[str, Any] | None = None
+    # What the keeper last holds of it: a digest of the content, and its `seen`.
+    kept: str = field(default="", repr=False)
+    kept_seen: float = field(default=0.0, repr=False)
 
     @property
     def signed_in(self) -> bool:
@@ -79,8 +111,13 @@ class SessionStore:
         max_seconds: int,
         max_sessions: int,
         now: Callable[[], float] = time.time,
+        keeper: SessionKeeper | None = None,
     ) -> None:
         self._key = key
+        self._keeper = keeper
+        # Its own key, not the cookie's: what seals the tokens signs nothing else.
+        sealing = hashlib.sha256(b"ruam-console-session-seal|" + key).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(sealing))
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
         self.max_sessions = max_sessions
@@ -158,6 +195,108 @@ class SessionStore:
         if pending is None or self._now() - pending.started > PENDING_SECONDS:
             return None
         return pending
+
+    # -- kept beyond the process (SessionKeeper) ------------------------------------------
+
+    def _filed_as(self, sid: str) -> str:
+        return hmac.new(self._key, b"filed|" + sid.encode(), hashlib.sha256).hexdigest()
+
+    async def lookup(self, cookie: str | None) -> Session | None:
+        """`find`, then the keeper for a session this process does not hold (a restart)."""
+        found = self.find(cookie)
+        sid = self._sid_of(cookie)
+        if found is not None or self._keeper is None or sid is None:
+            return found
+        try:
+            sealed = await self._keeper.load(self._filed_as(sid))
+        except OSError as exc:
+            log.warning("console sessions not readable: %s", exc)
+            return None
+        session = self._unseal(sealed) if sealed else None
+        if session is None or session.sid != sid:
+            return None
+        self._sessions[sid] = session
+        return self.find(cookie)
+
+    async def keep(self, session: Session) -> None:
+        """Write the session to the keeper if it changed, or its last request if it was
+        written more than `SEEN_EVERY` ago."""
+        if self._keeper is None or self._sessions.get(session.sid) is not session:
+            return
+        plain = _plain(session)
+        digest = hashlib.sha256(json.dumps({**plain, "seen": 0}).encode()).hexdigest()
+        if digest == session.kept and session.seen - session.kept_seen < SEEN_EVERY:
+            return
+        until = min(session.seen + self.idle_seconds, session.created + self.max_seconds)
+        sealed = self._fernet.encrypt(json.dumps(plain).encode())
+        try:
+            await self._keeper.save(
+                self._filed_as(session.sid), sealed, datetime.fromtimestamp(until, UTC)
+            )
+        except OSError as exc:  # kept in memory: only a restart would lose it
+            log.warning("console session not kept: %s", exc)
+            return
+        session.kept, session.kept_seen = digest, session.seen
+
+    async def forget(self, session: Session) -> None:
+        """Dropped here and in the keeper (sign-out, a renewed id)."""
+        self.drop(session)
+        if self._keeper is not None:
+            try:
+                await self._keeper.delete(self._filed_as(session.sid))
+            except OSError as exc:  # it expires there in any case
+                log.warning("console session not deleted: %s", exc)
+
+    def _unseal(self, sealed: bytes) -> Session | None:
+        try:
+            plain = json.loads(self._fernet.decrypt(sealed))
+        except (InvalidToken, ValueError):
+            return None  # sealed under another secret: sign in again
+        tokens, who = plain.get("tokens"), plain.get("who")
+        return Session(
+            sid=plain["sid"],
+            csrf=plain["csrf"],
+            created=plain["created"],
+            seen=plain["seen"],
+            tokens=Tokens(**tokens) if tokens else None,
+            who=Principal(**{**who, "roles": frozenset(Role(r) for r in who["roles"])})
+            if who
+            else None,
+            flash=plain.get("flash"),
+            box=plain.get("box"),
+        )
+
+
+def _plain(session: Session) -> dict[str, Any]:
+    """What is kept of a session (a sign-in on its way is not: it starts again)."""
+    who = session.who
+    tokens = session.tokens
+    return {
+        "sid": session.sid,
+        "csrf": session.csrf,
+        "created": session.created,
+        "seen": session.seen,
+        "tokens": None
+        if tokens is None
+        else {
+            "access_token": tokens.access_token,
+            "expires_at": tokens.expires_at,
+            "refresh_token": tokens.refresh_token,
+            "id_token": tokens.id_token,
+        },
+        "who": None
+        if who is None
+        else {
+            "subject": who.subject,
+            "org_id": who.org_id,
+            "roles": sorted(r.value for r in who.roles),
+            "department": who.department,
+            "officer_id": who.officer_id,
+            "name": who.name,
+        },
+        "flash": session.flash,
+        "box": session.box,
+    }
 
 
 def csrf_ok(session: Session | None, given: str | None) -> bool:

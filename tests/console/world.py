@@ -100,8 +100,29 @@ class World:
         await self.routing.handlers.on_case_received(received(case_id, **over))
 
 
+class MemoryKeeper:
+    """Sessions kept beyond one console process, in this test's memory: sealed as given."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[bytes, datetime]] = {}
+
+    async def load(self, key: str) -> bytes | None:
+        found = self.kept.get(key)
+        return found[0] if found else None
+
+    async def save(self, key: str, sealed: bytes, until: datetime) -> None:
+        self.kept[key] = (sealed, until)
+
+    async def delete(self, key: str) -> None:
+        self.kept.pop(key, None)
+
+
 def world(
-    extra: dict[int, Any] | None = None, *, network: bool = False, **console_settings: Any
+    extra: dict[int, Any] | None = None,
+    *,
+    network: bool = False,
+    keeper: MemoryKeeper | None = None,
+    **console_settings: Any,
 ) -> World:
     repo = FakeCaseRepository()
     routing = create_routing(
@@ -133,6 +154,7 @@ def world(
         oidc_http=http,
         now=lambda: NOW,
         photos=photos,
+        keeper=keeper,
     )
     ports.apps[8006] = httpx.ASGITransport(app=console.asgi)
     return World(routing, console, ports, repo, photos)

@@ -99,7 +99,7 @@ async def test_a_work_queue_is_answered_from_the_working_set_as_case_index_would
         # A second process's view: its working set read from case_index at start.
         other = MongoCaseRepository(db, FakePublisher())
         await other.reload_open()
-        queues = [
+        queues: list[dict[str, Any]] = [
             {
                 "officer_id": "eng-a",
                 "status": {"$in": ["assigned", "acknowledged", "pending_citizen"]},
