@@ -366,7 +366,8 @@ def readable_routes() -> list[Get]:
         for route in module.routes():
             methods = getattr(route, "methods", None) or set()
             path = getattr(route, "path", "")
-            if "GET" not in methods or ":path}" in path:
+            # A PDF is not read (only JSON and text answers are): its HTML twin is.
+            if "GET" not in methods or ":path}" in path or path.endswith(".pdf"):
                 continue
             if isinstance(route, Endpoint):
                 public = route.access.public is not None
@@ -584,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The services whose answers are scanned: the four APIs and the public website.
-STAGES = ("intake", "routing", "survey", "compliance", "portal")
+STAGES = ("intake", "routing", "survey", "compliance", "portal", "insight")
 
 
 if __name__ == "__main__":
