@@ -8,11 +8,13 @@ $group with $sum/$count only, money as integer satang, no TTL indexes.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
+from bson.errors import InvalidDocument
 from prometheus_client import CollectorRegistry, Counter
-from pymongo import AsyncMongoClient, ReturnDocument, monitoring
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, WriteError
@@ -115,6 +117,7 @@ class BulkWriter:
         self._max = max_batch
         self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
         self._deletes: list[tuple[Any, asyncio.Future[bool]]] = []
+        self._replaces: list[tuple[Document, asyncio.Future[bool]]] = []
         self._running: asyncio.Task[None] | None = None
 
     async def insert(self, doc: Document) -> bool:
@@ -130,15 +133,26 @@ class BulkWriter:
         self._start()
         await _outcome(future)
 
+    async def replace(self, doc: Document) -> None:
+        """Replace the document with `doc`'s `_id` by `doc`, unconditionally: for a writer
+        that already holds the right to (the store's claim). Errors raise."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._replaces.append((doc, future))
+        self._start()
+        await _outcome(future)
+
     def _start(self) -> None:
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        while self._inserts or self._deletes:
+        while self._inserts or self._deletes or self._replaces:
             if self._inserts:
                 batch, self._inserts = self._inserts[: self._max], self._inserts[self._max :]
                 await self._insert_batch(batch)
+            if self._replaces:
+                batch, self._replaces = self._replaces[: self._max], self._replaces[self._max :]
+                await self._replace_batch(batch)
             if self._deletes:
                 gone, self._deletes = self._deletes[: self._max], self._deletes[self._max :]
                 await self._delete_batch(gone)
@@ -162,6 +176,35 @@ class BulkWriter:
             else:
                 _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
 
+    async def _replace_batch(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
+        failed: dict[int, Document] = {}
+        try:
+            if len(batch) == 1:
+                doc = batch[0][0]
+                await self.collection.replace_one({"_id": doc["_id"]}, doc)
+            else:
+                await self.collection.bulk_write(
+                    [ReplaceOne({"_id": doc["_id"]}, doc) for doc, _ in batch], ordered=False
+                )
+        except BulkWriteError as exc:
+            failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+        except Exception as exc:
+            if isinstance(exc, InvalidDocument) and len(batch) > 1:
+                # The driver refused one of them before sending any: each on its own, so
+                # that only the refused one's writer hears of it.
+                for one in batch:
+                    await self._replace_batch([one])
+                return
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
+        for i, (_, future) in enumerate(batch):
+            error = failed.get(i)
+            if error is None:
+                _settle(future, True)
+            else:
+                _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
+
     async def _delete_batch(self, batch: list[tuple[Any, asyncio.Future[bool]]]) -> None:
         try:
             ids = list({doc_id: None for doc_id, _ in batch})
@@ -175,6 +218,62 @@ class BulkWriter:
             return
         for _, future in batch:
             _settle(future, True)
+
+
+class BulkReader:
+    """Finds by `_id` in one collection, from many concurrent readers, in as few requests as
+    there are readers waiting: the reading side of BulkWriter.
+
+    The first caller's request goes out at once; callers that come while it is in flight
+    share the next one, `{_id: {$in: [...]}}`, so every read is sent after its caller asked
+    (a write that finished before the read was asked for is seen). MongoDB serves `$in` on
+    `_id` from its index, and so does our FerretDB build (deploy/local's patch pushes it down
+    to SQLite). Each caller gets a document of its own, or None.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        projection: Document | None = None,
+        max_batch: int = 500,
+    ) -> None:
+        self.collection = collection
+        self._projection = projection
+        self._max = max_batch
+        self._waiting: list[tuple[Any, asyncio.Future[Document | None]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def get(self, doc_id: Any) -> Document | None:
+        future: asyncio.Future[Document | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((doc_id, future))
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self._drain())
+        return await _outcome(future)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+            await self._find(batch)
+
+    async def _find(self, batch: list[tuple[Any, asyncio.Future[Document | None]]]) -> None:
+        ids = list({doc_id: None for doc_id, _ in batch})
+        try:
+            if len(ids) == 1:
+                one = await self.collection.find_one({"_id": ids[0]}, self._projection)
+                found = {} if one is None else {ids[0]: one}
+            else:
+                cursor = self.collection.find({"_id": {"$in": ids}}, self._projection)
+                found = {doc["_id"]: doc async for doc in cursor}
+        except Exception as exc:  # nothing is known of any of them: each caller decides
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
+        given: set[Any] = set()
+        for doc_id, future in batch:
+            doc = found.get(doc_id)
+            # The same id asked twice in one batch: the second caller gets its own copy.
+            _settle(future, copy.deepcopy(doc) if doc_id in given else doc)
+            given.add(doc_id)
 
 
 async def _outcome(future: asyncio.Future[T]) -> T:

@@ -38,7 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from shared.errors import ConcurrencyError
-from shared.mongo import BulkWriter, Document
+from shared.mongo import BulkReader, BulkWriter, Document
 from shared.ops import Backlog, age_seconds
 from shared.outbox import Emission, RawPublisher
 from shared.topics import Topic
@@ -59,6 +59,7 @@ STORE_FIELDS = (
     "outbox",
     "outbox_pending",
 )  # the last: earlier layout
+STATE_FIELDS = {"version": 1, "write_id": 1, "life": 1, "outbox": 1}
 CLAIM_TTL = timedelta(seconds=30)
 MAX_TAKEOVER_STEPS = 20
 # Errors after which a write surely did not happen (refused by the server, or by the
@@ -226,6 +227,10 @@ class AggregateStore:
         self._inserts = BulkWriter(collection)
         self._claim_inserts = BulkWriter(self._claims)
         self._marker_writes = BulkWriter(self._markers)
+        # ...and so do concurrent readers' finds by id.
+        self._reads = BulkReader(collection)
+        self._state_reads = BulkReader(collection, STATE_FIELDS)
+        self._marker_reads = BulkReader(self._markers, {"_id": 1})
         self._look_every = look_every
         self._next_look = time.monotonic() + look_every
         self._recovered = False
@@ -266,7 +271,7 @@ class AggregateStore:
         if kept is not None:
             doc = bson.decode(kept, codec_options=self.collection.codec_options)
         else:
-            doc = await self.collection.find_one({"_id": doc_id})
+            doc = await self._reads.get(doc_id)
         if doc is None:
             return None
         self._seen.put(doc_id, Stored.of(doc))
@@ -336,9 +341,7 @@ class AggregateStore:
         return Backlog(count, age_seconds(oldest))
 
     async def _state(self, doc_id: Any) -> Stored | None:
-        doc = await self.collection.find_one(
-            {"_id": doc_id}, {"version": 1, "write_id": 1, "life": 1, "outbox": 1}
-        )
+        doc = await self._state_reads.get(doc_id)
         return None if doc is None else Stored.of(doc)
 
     async def _unpublished(self, doc_id: Any, stored: Stored) -> list[Document]:
@@ -371,7 +374,7 @@ class AggregateStore:
             if again is None or (again.get("write_id") or "") != write_id:
                 raise ConcurrencyError(f"{doc_id} moved on")
         try:
-            await self.collection.replace_one({"_id": doc_id}, body)
+            await self._inserts.replace(body)
         except NOT_WRITTEN:
             # The server or the driver refused the write: free the version for the next
             # writer now rather than after CLAIM_TTL. (After a lost connection the write
@@ -391,8 +394,7 @@ class AggregateStore:
         await self._marker_writes.insert({**marker, "at": datetime.now(UTC)})
 
     async def _marked(self, doc_id: Any, version: int | None) -> bool:
-        found = await self._markers.find_one({"_id": self._marker_id(doc_id, version)})
-        return found is not None
+        return await self._marker_reads.get(self._marker_id(doc_id, version)) is not None
 
     async def _unmark(self, doc_id: Any, version: int | None) -> None:
         await self._marker_writes.delete(self._marker_id(doc_id, version))

@@ -1,4 +1,5 @@
-"""The FerretDB we build looks documents up by `_id` through its unique index.
+"""The FerretDB we build looks documents up by `_id` through its unique index, one id or
+`$in` a list of them.
 
 Proved on the running binary (its own `explain` shows SQLite's query plan) and on its
 database file: the work SQLite does for one `_id` lookup, counted in virtual-machine
@@ -64,6 +65,12 @@ async def test_id_lookups_use_the_index_and_stay_flat(real_stack: Any, isolation
         details = " ".join(str(x) for x in plan["queryPlanner"]["Plan"])
         assert "USING INDEX" in details, plan
         assert plan.get("filterPushdown") is True
+        many = {"_id": {"$in": ["case-000007", "case-000500", "case-000999"]}}
+        plan = await client[database].command("explain", {"find": "docs", "filter": many})
+        assert "USING INDEX" in " ".join(str(x) for x in plan["queryPlanner"]["Plan"]), plan
+        assert plan.get("filterPushdown") is True
+        found_many = [d["n"] async for d in coll.find({"_id": {"$in": [*many["_id"]["$in"], 7]}})]
+        assert sorted(found_many) == [7, 500, 999]  # not pushed down (a number): still right
         scan = await client[database].command("explain", {"find": "docs", "filter": {"n": 5}})
         assert "SCAN" in " ".join(str(x) for x in scan["queryPlanner"]["Plan"])
 
@@ -78,6 +85,8 @@ async def test_id_lookups_use_the_index_and_stay_flat(real_stack: Any, isolation
         large_upstream = vm_steps(file, table, UPSTREAM, "case-049500")
 
         assert large <= small * 1.5, (small, large)  # flat: an index seek
+        ids = [f"case-{n:06d}" for n in range(0, 50_000, 1_000)]
+        assert len([d async for d in coll.find({"_id": {"$in": ids}}, {"n": 1})]) == 50
         assert large_upstream >= small_upstream * 20, (small_upstream, large_upstream)  # a scan
 
         found = await coll.find_one({"_id": "case-049999"})

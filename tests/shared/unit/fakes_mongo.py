@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from bson.codec_options import CodecOptions
+from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -118,6 +119,21 @@ class FakeCollection:
         if upsert and "_id" in query:
             self.docs[query["_id"]] = copy.deepcopy({**doc, "_id": query["_id"]})
         return Result()
+
+    async def bulk_write(self, requests: list[ReplaceOne[Doc]], ordered: bool = True) -> Result:
+        """Unordered replaces only, as BulkWriter sends them: one turn, each on its own."""
+        assert not ordered, "fake: ordered bulk_write"
+        await self._turn(write=True)
+        matched = 0
+        for request in requests:
+            assert isinstance(request, ReplaceOne), "fake: bulk_write of replaces only"
+            query, doc = dict(request._filter), dict(request._doc)
+            for key, stored in self.docs.items():
+                if _matches(stored, query):
+                    self.docs[key] = copy.deepcopy({**doc, "_id": key})
+                    matched += 1
+                    break
+        return Result(matched_count=matched, modified_count=matched)
 
     async def update_one(self, query: Doc, update: Doc, upsert: bool = False) -> Result:
         await self._turn(write=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 
-from shared.mongo import BulkWriter, Document, SequenceDrawer
+from shared.mongo import BulkReader, BulkWriter, Document, SequenceDrawer
 from tests.shared.unit.fakes_mongo import FakeCollection, fake_collection
 
 
@@ -38,6 +39,24 @@ class Counting:
 
     async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
         return await self._sent("find_one_and_update", *args, **kwargs)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("find_one", *args, **kwargs)
+
+    async def replace_one(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("replace_one", *args, **kwargs)
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._sent("bulk_write", *args, **kwargs)
+
+    def find(self, *args: Any, **kwargs: Any) -> AsyncIterator[Document]:
+        async def found() -> AsyncIterator[Document]:
+            await self._sent("_turn")
+            async for doc in self.fake.find(*args, **kwargs):
+                yield doc
+
+        self.calls["find"] = self.calls.get("find", 0) + 1
+        return found()
 
 
 def counting() -> tuple[FakeCollection, Counting, AsyncCollection[Document]]:
@@ -139,3 +158,78 @@ async def test_a_failed_draw_fails_its_callers_and_takes_no_number() -> None:
     with pytest.raises(AutoReconnect):
         await drawer.next("k")
     assert await drawer.next("k") == 2
+
+
+async def test_concurrent_replaces_share_one_request_and_each_lands() -> None:
+    fake, calls, collection = counting()
+    fake.docs.update({f"d-{i}": {"_id": f"d-{i}", "n": 0} for i in range(30)})
+    writer = BulkWriter(collection)
+    calls.gate = asyncio.Event()
+    first = asyncio.ensure_future(writer.replace({"_id": "d-0", "n": 100}))
+    while not calls.calls:
+        await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(writer.replace({"_id": f"d-{i}", "n": i})) for i in range(1, 30)]
+    await asyncio.sleep(0)
+    calls.gate.set()
+    await asyncio.gather(first, *rest)
+    assert calls.calls == {"replace_one": 1, "bulk_write": 1}
+    assert [fake.docs[f"d-{i}"]["n"] for i in range(30)] == [100, *range(1, 30)]
+
+
+async def test_readers_that_come_while_a_find_is_in_flight_share_the_next_one() -> None:
+    fake, calls, collection = counting()
+    fake.docs.update({f"d-{i}": {"_id": f"d-{i}", "n": i, "big": "x"} for i in range(20)})
+    reader = BulkReader(collection, {"n": 1})
+    calls.gate = asyncio.Event()
+    first = asyncio.ensure_future(reader.get("d-0"))
+    while not calls.calls:
+        await asyncio.sleep(0)
+    asked = ["d-5", "d-6", "missing", "d-5", "d-19"]
+    later = [asyncio.ensure_future(reader.get(i)) for i in asked]
+    await asyncio.sleep(0)
+    assert calls.calls == {"find_one": 1}
+    calls.gate.set()
+    got = await asyncio.gather(first, *later)
+    assert got == [
+        {"_id": "d-0", "n": 0},
+        {"_id": "d-5", "n": 5},
+        {"_id": "d-6", "n": 6},
+        None,
+        {"_id": "d-5", "n": 5},
+        {"_id": "d-19", "n": 19},
+    ]
+    assert calls.calls == {"find_one": 1, "find": 1, "_turn": 1}
+    first_copy = got[1]
+    assert first_copy is not None
+    first_copy["n"] = -1  # two callers of one id hold documents of their own
+    assert got[4] == {"_id": "d-5", "n": 5}
+
+
+async def test_a_read_asked_after_a_write_finished_sees_it() -> None:
+    fake, calls, collection = counting()
+    fake.docs["a"] = {"_id": "a", "n": 1}
+    reader = BulkReader(collection)
+    calls.gate = asyncio.Event()
+    stale = asyncio.ensure_future(reader.get("a"))  # out before the write below
+    while not calls.calls:
+        await asyncio.sleep(0)
+    fake.docs["a"] = {"_id": "a", "n": 2}
+    fresh = asyncio.ensure_future(reader.get("a"))
+    calls.gate.set()
+    await stale  # sent before the write: whatever it read, it is not the later reader's
+    assert (await fresh or {})["n"] == 2
+
+
+async def test_a_failed_find_fails_every_reader_in_it() -> None:
+    fake, calls, collection = counting()
+    reader = BulkReader(collection)
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("gone")
+
+    calls.fake.find_one = refuse  # type: ignore[method-assign]
+    with pytest.raises(AutoReconnect):
+        await reader.get("a")
+    fake.docs["a"] = {"_id": "a"}
+    del calls.fake.find_one
+    assert await reader.get("a") == {"_id": "a"}
