@@ -74,9 +74,12 @@ async def test_the_history_stage_plants_what_the_analysis_finds(
             r = await client.get(
                 ctx.url("insight", "/v1/insight/figures?dim=category"), headers=headers
             )
-            found = {s["value"]: s for s in r.json()["slices"]}.get("lighting")
-            done = found and found["resolved"] == history.REOPEN_CASES
-            return found if done and found["reopened"] == history.REOPENED else None
+            found: dict[str, Any] | None = {s["value"]: s for s in r.json()["slices"]}.get(
+                "lighting"
+            )
+            if found is None or found["resolved"] != history.REOPEN_CASES:
+                return None
+            return found if found["reopened"] == history.REOPENED else None
 
         found = await eventually(lighting, timeout=120, interval=0.5)
         assert found["percent_reopened"] == 40.0
