@@ -167,6 +167,12 @@ async def causes(request: Request) -> Response:
     )
 
 
+async def check(request: Request) -> Response:
+    h = handlers_of(request)
+    p = await principal(request)
+    return JSON(await h.check(p.org_id))
+
+
 # ------------------------------------------------------------------ consultations
 
 
@@ -396,6 +402,7 @@ def routes() -> list[BaseRoute]:
         Endpoint("/v1/insight/seasonality", seasonality, ["GET"], ANALYSTS),
         Endpoint("/v1/insight/silent-villages", silent_villages, ["GET"], ANALYSTS),
         Endpoint("/v1/insight/causes", causes, ["GET"], ANALYSTS),
+        Endpoint("/v1/insight/check", check, ["GET"], roles(Role.OPERATOR, Role.AUDITOR)),
         Endpoint("/v1/consultations", post_consultation, ["POST"], RECORDERS),
         Endpoint("/v1/consultations", list_consultations, ["GET"], ANALYSTS),
         Endpoint("/v1/plans", list_plans, ["GET"], ANALYSTS),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -135,3 +136,17 @@ def test_figures_have_no_dotted_or_dollar_keys_and_only_integers() -> None:
         for key in counts:
             assert "." not in key and "$" not in key, key
             assert isinstance(counts[key], int)
+
+
+async def test_the_operators_check_finds_a_bucket_that_drifted() -> None:
+    events = random_events(30, seed=12)
+    figures = FakeFigures()
+    h = handlers(figures)
+    await feed(h, events)
+    checked = await h.check(ORG)
+    assert checked["equal"] and checked["pending"] == 0 and checked["cases"] == 30
+    bid = next(iter(figures.docs))
+    bucket, version = figures.docs[bid]
+    figures.docs[bid] = (replace(bucket, counts={**bucket.counts, "received": 999}), version)
+    checked = await h.check(ORG)
+    assert not checked["equal"] and checked["differences"][0]["bucket"] == bid
