@@ -125,6 +125,8 @@ async def test_killed_mid_stream_restarted_and_replayed_equals_recompute(
         await eventually(replayed, timeout=300, interval=0.5)
         assert counted(service, "ruam_insight_duplicates_total") - duplicates >= len(events)
         assert await service.handlers.stored_figures(ORG) == expected
+        checked = await service.handlers.check(ORG)  # the operators' check agrees
+        assert checked["equal"] and checked["cases"] == cases, checked
 
         # The analysis over HTTP reads the same figures.
         until = datetime(2026, 3, 1, tzinfo=UTC).date().isoformat()
