@@ -71,7 +71,10 @@ from tools.accounts import Accounts, SignInRefused
 
 REPO = Path(__file__).resolve().parents[1]
 ORG = "sraphonthong"
-SERVICES = stack.BUS_SERVICES  # the console carries no events: nothing to lose
+# The console carries no events: nothing to lose. Insight is not in the run yet: nothing
+# here checks its figures (tests/insight/integration kills it mid-stream and compares them
+# with a recount), and the run's two cores are already what the pipeline sustains.
+SERVICES = tuple(s for s in stack.BUS_SERVICES if s != "insight")
 LINE_SECRET = "chaos-line-channel-secret"
 OPEN311_KEY = "chaos-open311-key"
 CAMPAIGN = "general-2570"
