@@ -1,4 +1,4 @@
-# One image for the five services; the command picks which one runs.
+# One image for the six services and the console; the command picks which one runs.
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app

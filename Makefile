@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	./scripts/thai-fonts.sh
-	$(PYTHON) deploy/local/pango.py
+	$(PYTHON) deploy/local/pango.py || echo "pango: insight's PDF reports need it (deploy/local/pango.py)" >&2
 	touch $(STAMP)
 
 ## The venv, and the portal's web assets (npm packages at pinned versions, cached in
