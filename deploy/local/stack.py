@@ -109,6 +109,9 @@ class Profile:
     controller_port: int
     mongo_port: int
     service_ports: dict[str, int]
+    # The test profile's topics and databases belong each to one test, named uniquely and
+    # never read again: they are dropped whenever its broker or database starts from `up`.
+    disposable: bool = False
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -227,6 +230,7 @@ def get_profile(name: str = "local") -> Profile:
         controller_port=_env_int(prefix + "KAFKA_CONTROLLER_PORT", controller),
         mongo_port=_env_int(prefix + "MONGO_PORT", mongo),
         service_ports=service_ports,
+        disposable=name == "test",
     )
 
 
@@ -1138,8 +1142,22 @@ def start_service(
 # --------------------------------------------------------------------------- commands
 
 
+def _drop_disposable_data(profile: Profile) -> None:
+    """Kept, a test stack's data piles up run after run: at ~20,000 partition folders the
+    broker cannot open its log segments (the open-file limit) and does not start."""
+    for name, data in (
+        ("kafka", profile.kafka_dir / "data"),
+        ("ferretdb", profile.ferretdb_dir / "data"),
+    ):
+        if data.exists() and tracked_pid(profile, name) is None:
+            _log(f"{data}: the {profile.name} profile's earlier data is dropped")
+            shutil.rmtree(data)
+
+
 def up(profile: Profile, infra_only: bool = False, services: list[str] | None = None) -> None:
     with _profile_lock(profile):
+        if profile.disposable:
+            _drop_disposable_data(profile)
         start_kafka(profile)
         # The services started here use prefix "": their ACLs before they connect. A run with
         # its own prefix (tools/chaos.py) applies that prefix's itself.
