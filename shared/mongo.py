@@ -167,14 +167,7 @@ class BulkWriter:
             for _, future in batch:
                 _settle(future, exc=exc)
             return
-        for i, (_, future) in enumerate(batch):
-            error = failed.get(i)
-            if error is None:
-                _settle(future, True)
-            elif error.get("code") == 11000:
-                _settle(future, False)
-            else:
-                _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
+        _settle_each(batch, failed, duplicate=False)
 
     async def _replace_batch(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
         failed: dict[int, Document] = {}
@@ -198,12 +191,7 @@ class BulkWriter:
             for _, future in batch:
                 _settle(future, exc=exc)
             return
-        for i, (_, future) in enumerate(batch):
-            error = failed.get(i)
-            if error is None:
-                _settle(future, True)
-            else:
-                _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
+        _settle_each(batch, failed, duplicate=None)
 
     async def _delete_batch(self, batch: list[tuple[Any, asyncio.Future[bool]]]) -> None:
         try:
@@ -283,6 +271,24 @@ async def _outcome(future: asyncio.Future[T]) -> T:
     except asyncio.CancelledError:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         raise
+
+
+def _settle_each(
+    batch: list[tuple[Document, asyncio.Future[bool]]],
+    failed: dict[int, Document],
+    *,
+    duplicate: bool | None,
+) -> None:
+    """Each writer of a bulk request its outcome: True, the error the server gave its
+    document, or `duplicate` for a duplicate key when that is an answer (an insert's)."""
+    for i, (_, future) in enumerate(batch):
+        error = failed.get(i)
+        if error is None:
+            _settle(future, True)
+        elif duplicate is not None and error.get("code") == 11000:
+            _settle(future, duplicate)
+        else:
+            _settle(future, exc=WriteError(error.get("errmsg", ""), error.get("code"), error))
 
 
 def _settle(
