@@ -794,7 +794,8 @@ async def attachment(ctx: Ctx) -> Response:
     kept = None
     if store is not None and ref.startswith((PHOTO_PREFIX, SCAN_PREFIX)):
         kept = await store.get(ref.removeprefix(PHOTO_PREFIX).removeprefix(SCAN_PREFIX))
-    if kept is None:
+    # A file kept for another case is not this one's, whatever reference a submission named.
+    if kept is None or kept.case_id not in (None, case.get("case_id")):
         raise Refusal(404, "ไม่พบไฟล์แนบนี้", "ไฟล์อาจถูกลบตามระยะเวลาการเก็บแล้ว")
     return _file(kept.data, kept.media_type)
 

@@ -150,6 +150,13 @@ async def test_a_letters_scan_is_kept_cleaned_and_referenced_from_the_case() -> 
     assert f'href="/cases/{case_id}/attachments/0">ไฟล์สแกนหนังสือ ลำดับที่ 1' in page.text
     shown = await officer.get(f"/cases/{case_id}/attachments/0")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    # The same reference named by another case (a forged submission) shows nothing.
+    await w.receive(
+        "SPT-2569-000077",
+        location={"village_no": 5},
+        attachments=[{"kind": "document", "ref": f"console-scan:{scan_id}"}],
+    )
+    assert (await officer.get("/cases/SPT-2569-000077/attachments/0")).status_code == 404
 
 
 async def test_resolve_names_a_cause_from_the_categorys_list() -> None:
