@@ -14,11 +14,15 @@ sudo that asks for no password.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, as make does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from deploy.local.debian import apt_install
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -53,23 +57,7 @@ def ready() -> bool:
 def install() -> None:
     if ready():
         return
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            raise SystemExit(
-                "[chromium] ERROR: chromium and chromium-driver are missing; install them as root:"
-                f" apt-get install -y {' '.join(PACKAGES)}"
-            )
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    _log(f"installing {' '.join(PACKAGES)} with apt-get")
-    # A fresh machine or container has no package lists yet: update before installing.
-    subprocess.run([*prefix, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        [*prefix, "apt-get", "install", "-y", "-q", *PACKAGES],
-        check=True,
-        env=env,
-    )
+    apt_install(PACKAGES, "chromium")
     if not ready():
         browser, driver = versions()
         raise SystemExit(f"[chromium] ERROR: chromium {browser} and chromedriver {driver} differ")

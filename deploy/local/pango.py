@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
-import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, as make does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from deploy.local.debian import apt_install
 
 # library (as ctypes finds it) -> the Debian package that ships it
 LIBRARIES = {
@@ -42,18 +46,7 @@ def install() -> None:
     wanted = missing()
     if not wanted:
         return
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            raise SystemExit(
-                "[pango] ERROR: missing; install them as root: apt-get install -y "
-                + " ".join(wanted)
-            )
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    _log(f"installing {' '.join(wanted)} with apt-get")
-    subprocess.run([*prefix, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-q", *wanted], check=True, env=env)
+    apt_install(wanted, "pango")
     if missing():
         raise SystemExit(f"[pango] ERROR: still missing: {' '.join(missing())}")
 
