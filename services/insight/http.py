@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -194,28 +193,6 @@ class ConsultationBody(BaseModel):
     activity_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
-def consultation_view(c: Consultation) -> dict[str, Any]:
-    fy, q = c.fiscal_quarter
-    return {
-        "consultation_id": c.consultation_id,
-        "held_on": c.held_on.isoformat(),
-        "fiscal_year": fy,
-        "quarter": q,
-        "kind": c.kind,
-        "title": c.title,
-        "participants": c.participants,
-        "people": c.people,
-        "said": list(c.said),
-        "village_no": c.village_no,
-        "department": c.department,
-        "case_ids": list(c.case_ids),
-        "categories": list(c.categories),
-        "project_ids": list(c.project_ids),
-        "minutes_case_id": c.minutes_case_id,
-        "activity_id": c.activity_id,
-    }
-
-
 async def post_consultation(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
@@ -240,7 +217,7 @@ async def post_consultation(request: Request) -> Response:
         recorded_at=h.clock.now().isoformat(),
     )
     kept, added = await h.record_consultation(consultation)
-    view = {**consultation_view(kept), "raised": await h.raised_at(kept)}
+    view = {**kept.view(), "raised": await h.raised_at(kept)}
     return JSON(view, status_code=201 if added else 200)
 
 
@@ -250,9 +227,7 @@ async def list_consultations(request: Request) -> Response:
     raw = request.query_params.get("fy")
     fy = _fy(request, h) if raw else None
     found = await h.find_consultations(p.org_id, fy)
-    return JSON(
-        {"consultations": [{**consultation_view(c), "raised": await h.raised_at(c)} for c in found]}
-    )
+    return JSON({"consultations": [{**c.view(), "raised": await h.raised_at(c)} for c in found]})
 
 
 # ------------------------------------------------------------------ improvement plans

@@ -192,24 +192,14 @@ class MongoFigures:
 
 
 def consultation_to_document(c: Consultation) -> Document:
-    fy, quarter = c.fiscal_quarter
+    doc = c.view()
+    del doc["people"]  # derived
     return {
-        "_id": c.consultation_id,
+        **doc,
+        "_id": doc.pop("consultation_id"),
         "org_id": c.org_id,
-        "held_on": c.held_on.isoformat(),
-        "fiscal_year": fy,
-        "quarter": quarter,
-        "kind": c.kind,
-        "title": c.title,
+        # A list, not the view's map: a group's name never becomes a key in storage.
         "participants": [{"group": g, "n": n} for g, n in sorted(c.participants.items())],
-        "said": list(c.said),
-        "village_no": c.village_no,
-        "department": c.department,
-        "case_ids": list(c.case_ids),
-        "categories": list(c.categories),
-        "project_ids": list(c.project_ids),
-        "minutes_case_id": c.minutes_case_id,
-        "activity_id": c.activity_id,
         "recorded_by": c.recorded_by,
         "recorded_at": c.recorded_at,
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from services.insight.domain.errors import InvalidPlan, NotAllowedNow
 from shared.thai import BE_OFFSET
@@ -78,6 +79,28 @@ class Consultation:
     @property
     def people(self) -> int:
         return sum(self.participants.values())
+
+    def view(self) -> dict[str, Any]:
+        """What anyone allowed to read consultations sees (who recorded it is not shown)."""
+        fy, q = self.fiscal_quarter
+        return {
+            "consultation_id": self.consultation_id,
+            "held_on": self.held_on.isoformat(),
+            "fiscal_year": fy,
+            "quarter": q,
+            "kind": self.kind,
+            "title": self.title,
+            "participants": dict(self.participants),
+            "people": self.people,
+            "said": list(self.said),
+            "village_no": self.village_no,
+            "department": self.department,
+            "case_ids": list(self.case_ids),
+            "categories": list(self.categories),
+            "project_ids": list(self.project_ids),
+            "minutes_case_id": self.minutes_case_id,
+            "activity_id": self.activity_id,
+        }
 
 
 def check_consultation(c: Consultation) -> None:
