@@ -122,6 +122,7 @@ def create_service(
             base_url=settings.line_api_base_url,
         )
         line_push.register(runtime, OfficerPush(cases, directories, line, settings.console_url))
+        runtime.shutdown.append(line.close)
     service = assemble(settings, runtime, handlers, clock, subscribers.register, _Api(issuer))
     if issuer is not None and issuer.issuer_url == settings.oidc_issuer:
         # Routing verifies the tokens of the issuer it serves itself by asking its own API in
