@@ -376,6 +376,9 @@ def test_a_web_photo_a_map_and_a_letter_scan_on_the_case_page(
         "the map drawn", lambda: browser.exists("#map[data-ready='true'] .leaflet-interactive")
     )
     check(browser, "case-photo-map")
+    # The photo's link, the map's controls and the new fields show the keyboard's focus.
+    focused, unseen = browser.unseen_focus(stops=80)
+    assert focused >= 15 and unseen == [], unseen
     sign_out(browser)
 
     # -- the clerk takes in a letter with its scan -----------------------------------------
