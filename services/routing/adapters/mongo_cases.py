@@ -29,26 +29,33 @@ from services.routing.domain.model import (
     TimelineEntry,
     Timer,
 )
+from shared import taxonomy
 from shared.mongo import BulkWriter, Document, once
 from shared.outbox import Emission, RawPublisher
 from shared.store import AggregateStore, ensure_index
 
+_TAXONOMY = {c.code: c for c in taxonomy.CATEGORIES}
+
 
 def _category(c: CategoryScore) -> Document:
-    return {
-        "code": c.code,
-        "label_th": c.label_th,
-        "label_en": c.label_en,
-        "score": c.score,
-        "evidence": list(c.evidence),
-    }
+    doc: Document = {"code": c.code, "score": c.score, "evidence": list(c.evidence)}
+    # The taxonomy's labels are not stored again with every case: only labels of its own.
+    known = _TAXONOMY.get(c.code)
+    if known is None or (known.label_th, known.label_en) != (c.label_th, c.label_en):
+        doc.update(label_th=c.label_th, label_en=c.label_en)
+    return doc
+
+
+def _categories(scores: Sequence[CategoryScore]) -> list[Document]:
+    return [_category(c) for c in scores]
 
 
 def _category_from(d: Document) -> CategoryScore:
+    known = _TAXONOMY.get(d["code"])
     return CategoryScore(
         d["code"],
-        d.get("label_th") or d["code"],
-        d.get("label_en") or d["code"],
+        d.get("label_th") or (known.label_th if known else d["code"]),
+        d.get("label_en") or (known.label_en if known else d["code"]),
         float(d["score"]),
         tuple(d.get("evidence") or ()),
     )
@@ -80,8 +87,11 @@ def to_document(case: Case) -> Document:
         "department": case.department,
         "officer_id": case.officer_id,
         "category": case.category,
-        "categories": [_category(c) for c in case.categories],
-        "ranking": [_category(c) for c in case.ranking],
+        "categories": _categories(case.categories),
+        # The classifier's own ranking only when the citizen's choice made it differ.
+        "ranking": None
+        if case.ranking == case.categories
+        else [_category(c) for c in case.ranking],
         "category_source": case.category_source,
         "reasons": list(case.reasons),
         "acknowledge_due_at": case.acknowledge_due_at,
@@ -202,6 +212,7 @@ def chunk_document(chunk: HistoryChunk) -> Document:
 
 def from_document(doc: Document) -> Case:
     timeline = [_timeline_from(t) for t in doc.get("timeline") or []]
+    categories = [_category_from(c) for c in doc.get("categories") or []]
     return Case(
         case_id=doc["_id"],
         org_id=doc["org_id"],
@@ -212,8 +223,10 @@ def from_document(doc: Document) -> Case:
         status=Status(doc["status"]),
         department=doc.get("department"),
         officer_id=doc.get("officer_id"),
-        categories=[_category_from(c) for c in doc.get("categories") or []],
-        ranking=[_category_from(c) for c in doc.get("ranking") or []],
+        categories=categories,
+        ranking=list(categories)
+        if doc.get("ranking") is None
+        else [_category_from(c) for c in doc["ranking"]],
         category_source=doc.get("category_source") or "classifier",
         reasons=list(doc.get("reasons") or []),
         acknowledge_due_at=doc.get("acknowledge_due_at"),
