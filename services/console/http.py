@@ -4,7 +4,8 @@ Every page is declared `anyone(...)` for the gateway because it checks the sign-
 itself: the browser holds a session cookie, never a bearer token, and the page calls the
 APIs with the person's own token, which each service verifies and scopes as it does for any
 client. Thai only (the staff's language), Buddhist-Era dates, every page usable without
-JavaScript; the script adds only the live count of new cases.
+JavaScript; the script adds only the live parts (the count of new cases, the analysis'
+figures).
 """
 
 from __future__ import annotations
@@ -1059,7 +1060,7 @@ async def static(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from services.console import views  # the other roles' pages, built on this module
+    from services.console import analysis, views  # the other pages, built on this module
 
     session = anyone(SESSION)
 
@@ -1089,6 +1090,12 @@ def routes() -> list[BaseRoute]:
         page("/projects", views.project_new, ("POST",)),
         page("/projects/{project_id}", views.project_get),
         page("/projects/{project_id}", views.project_post, ("POST",)),
+        page("/analysis", analysis.analysis),
+        page("/analysis/updates", analysis.updates),
+        page("/analysis/consultations", analysis.consultation_post, ("POST",)),
+        page("/analysis/findings", analysis.finding_post, ("POST",)),
+        page("/analysis/actions", analysis.action_post, ("POST",)),
+        page("/analysis/actions/{action_id}/followups", analysis.followup_post, ("POST",)),
         page("/operator", views.operator),
         page("/operator/{service}/{letter_id}", views.letter),
         page("/operator/{service}/{letter_id}/replay", views.replay, ("POST",)),

@@ -23,7 +23,8 @@ class ConsoleSettings(WebSettings):
     # Where the console is reached: its sign-in callback is `<this>/auth/callback`, which the
     # identity provider must have registered for the client. Empty: this host at http_port.
     public_base_url: str = ""
-    # The public website, whose tracker a receipt's QR code opens.
+    # The public website, whose tracker a receipt's QR code opens and where the analysis page
+    # links the published quarterly reports.
     portal_public_base_url: str = shared_field("", "PORTAL_PUBLIC_BASE_URL")
     portal_port: int = shared_field(8005, "PORTAL_HTTP_PORT")
     # The console's client at the OpenID Connect provider (RUAM_OIDC_ISSUER). A secret only

@@ -1,7 +1,7 @@
 """The services' APIs, called with the signed-in person's own token.
 
-The console decides nothing about who may see what: routing, intake, survey and compliance
-answer the person's token as they answer any client, and the console shows what they return.
+The console decides nothing about who may see what: routing, intake, survey, compliance and
+insight answer the person's token as they answer any client, and the console shows what they return.
 Their refusals become `Refusal`s: a sentence in plain Thai and what to do about it.
 """
 
@@ -102,7 +102,7 @@ class Api:
     def __init__(self, settings: ConsoleSettings, client: httpx.AsyncClient | None = None):
         self._bases = {
             name: settings.url_of(name)
-            for name in ("routing", "intake", "survey", "compliance", "portal")
+            for name in ("routing", "intake", "survey", "compliance", "portal", "insight")
         }
         self._client = client or httpx.AsyncClient(timeout=settings.upstream_timeout_seconds)
 
