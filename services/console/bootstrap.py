@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from services.console import http
+from services.console.audit import BusPublisher
 from services.console.http import Console
 from services.console.kept_sessions import MongoSessions
 from services.console.oidc import OidcClient
@@ -33,7 +34,9 @@ from services.console.photos import MongoPhotos, PhotoStore
 from services.console.sessions import SessionKeeper, SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.upstream import Api
+from shared.audit import AuditTrail
 from shared.auth import HttpClientFactory, verifier_for
+from shared.clock import SystemClock
 from shared.http import exception_handlers
 from shared.limits import rate_limited
 from shared.mongo import create_client
@@ -62,11 +65,14 @@ def create_service(
     session_clock: Callable[[], float] | None = None,
     photos: PhotoStore | None = None,
     keeper: SessionKeeper | None = None,
+    audit: AuditTrail | None = None,
 ) -> ConsoleService:
     """`photos`: the file store; by default MongoDB's `console_photos` (the client connects
     on first use, so a console on fakes never opens a connection). `keeper`: where sessions
     outlive a restart; by default, with the default file store, MongoDB's `console_sessions`
-    (on fakes, none unless given: sessions in memory only)."""
+    (on fakes, none unless given: sessions in memory only). `audit`: where the looks at
+    citizens' files are recorded; by default the audit trail's topic, written with the
+    console's Kafka principal (a dev console without one records none and says so)."""
     settings = settings or ConsoleSettings()
     housekeeping: list[Callable[[], Any]] = []
     if photos is None:
@@ -97,6 +103,10 @@ def create_service(
 
             housekeeping.append(purge_sessions)
             keeper = kept_sessions
+    bus: BusPublisher | None = None
+    if audit is None and (settings.env != "dev" or settings.kafka_sasl_username):
+        bus = BusPublisher(settings, settings.upstream_timeout_seconds)
+        audit = AuditTrail(bus, settings.service_name, SystemClock())
     upstream = api or Api(settings)
     oidc = OidcClient(
         settings.oidc_issuer,
@@ -124,6 +134,8 @@ def create_service(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await upstream.close()
+        if bus is not None:
+            await bus.close()
 
     pages = Starlette(routes=http.routes(), exception_handlers=exception_handlers(http.ERRORS))
     pages.state.title = "Ruam console"
@@ -131,6 +143,7 @@ def create_service(
     pages.state.settings = settings
     pages.state.verifier = verifier_for(settings, http=oidc_http)
     pages.state.photos = photos
+    pages.state.audit = audit
     registry = CollectorRegistry()
     limited = rate_limited(pages, settings, registry)
 

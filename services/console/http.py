@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import mimetypes
 import secrets
 import uuid
@@ -48,6 +49,7 @@ from shared.roles import Role
 from shared.taxonomy import CATEGORIES, causes_for
 from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
 
+log = logging.getLogger("ruam.console")
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 # The Sarabun font and other vendor files the public site installs (deploy/local/web_assets.py):
@@ -737,6 +739,7 @@ async def photo(ctx: Ctx) -> Response:
         raise Refusal(404, "ไม่พบรูปภาพ", "")
     # Shown only to whom routing shows the case: the case is read with the person's token.
     await _case(ctx, found.case_id)
+    await _record_look(ctx, found.case_id, f"photo {photo_id}")
     return _file(found.data, found.media_type)
 
 
@@ -798,7 +801,33 @@ async def attachment(ctx: Ctx) -> Response:
     # A file kept for another case is not this one's, whatever reference a submission named.
     if kept is None or kept.case_id not in (None, case.get("case_id")):
         raise Refusal(404, "ไม่พบไฟล์แนบนี้", "ไฟล์อาจถูกลบตามระยะเวลาการเก็บแล้ว")
+    kind = "scan" if ref.startswith(SCAN_PREFIX) else "photo"
+    await _record_look(ctx, str(case.get("case_id")), f"attachment {n + 1} ({kind}) {ref}")
     return _file(kept.data, kept.media_type)
+
+
+FILE_READ = "file.read"
+UNRECORDED = Refusal(
+    503,
+    "ยังเปิดไฟล์นี้ไม่ได้ เพราะระบบบันทึกการเข้าดูข้อมูลส่วนบุคคลไม่ว่างชั่วคราว",
+    "รอสักครู่แล้วเปิดอีกครั้ง ถ้ายังไม่ได้ให้แจ้งผู้ดูแลระบบ",
+)
+
+
+async def _record_look(ctx: Ctx, case_id: str, which: str) -> None:
+    """A look at a citizen's photo, a letter's scan or an after-photo goes on the audit trail
+    before the file is served (PDPA: who saw whose data): who, which case, which file, never
+    the file. A trail that cannot be written now means the file is not shown."""
+    trail = getattr(ctx.request.app.state, "audit", None)
+    if trail is None:
+        # Only a dev console with no bus principal (deploy/local: the console has none yet);
+        # the bootstrap builds a trail everywhere else.
+        log.warning("file look on case %s not audited: this console has no audit trail", case_id)
+        return
+    try:
+        await trail.record(ctx.who, ctx.request, FILE_READ, f"case:{case_id}", detail=which)
+    except ApiError as exc:
+        raise UNRECORDED from exc
 
 
 # --------------------------------------------------------------------------- intake

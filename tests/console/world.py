@@ -8,6 +8,7 @@ follows the sign-in across the two sites by hand, as a browser does.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from services.routing.bootstrap import RoutingService
 from services.routing.bootstrap import create_service as create_routing
 from services.routing.identity import SigningKey
 from services.routing.settings import RoutingSettings
+from shared.audit import AuditTrail
 from shared.auth import TokenVerifier
 from shared.clock import FixedClock
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
@@ -66,6 +68,25 @@ class FakePhotos:
         return Kept(found[0], found[1], self.media[photo_id]) if found else None
 
 
+class Trail:
+    """The audit trail's topic, in memory: what the console published on it, decoded; or,
+    with `down`, a broker that cannot be written to."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.down = False
+
+    async def publish_raw(self, topic: Any, key: str | None, value: bytes) -> None:
+        await self.publish_all([(topic, key, value)])
+
+    async def publish_all(self, messages: Any) -> None:
+        if self.down:
+            raise OSError("the broker is away")
+        for topic, _, value in messages:
+            assert str(getattr(topic, "value", topic)).endswith("audit.trail")
+            self.records.append(json.loads(value)["payload"])
+
+
 class Ports(httpx.AsyncBaseTransport):
     """Requests to 127.0.0.1:<port> handed to the app serving that port."""
 
@@ -92,6 +113,7 @@ class World:
     ports: Ports
     repo: FakeCaseRepository
     photos: FakePhotos
+    trail: Trail
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.ports, timeout=30)
@@ -148,6 +170,7 @@ def world(
         return httpx.AsyncClient(transport=ports)
 
     photos = FakePhotos()
+    trail = Trail()
     console = create_service(
         settings,
         api=Api(settings, httpx.AsyncClient(transport=ports)),
@@ -155,9 +178,10 @@ def world(
         now=lambda: NOW,
         photos=photos,
         keeper=keeper,
+        audit=AuditTrail(trail, "console", FixedClock(NOW)),
     )
     ports.apps[8006] = httpx.ASGITransport(app=console.asgi)
-    return World(routing, console, ports, repo, photos)
+    return World(routing, console, ports, repo, photos, trail)
 
 
 def _cheapen(route: Any) -> None:
