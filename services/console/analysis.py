@@ -11,6 +11,7 @@ department's plan, a 409 for a closed action, a 422) are shown as the other page
 from __future__ import annotations
 
 import asyncio
+import calendar
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -170,6 +171,12 @@ def quarter_months(fiscal_year: int, quarter: int) -> list[str]:
         year = fiscal_year - BE_OFFSET - (1 if month >= 10 else 0)
         out.append(f"{year}-{month:02d}")
     return out
+
+
+def quarter_end(fiscal_year: int, quarter: int) -> str:
+    """The quarter's last day (ISO): an action's due date unless another is chosen."""
+    year, month = (int(p) for p in quarter_months(fiscal_year, quarter)[-1].split("-"))
+    return date(year, month, calendar.monthrange(year, month)[1]).isoformat()
 
 
 def plan_of_quarter(plans: list[dict[str, Any]], quarter: int) -> list[dict[str, Any]]:
@@ -357,6 +364,7 @@ async def page(
         refusal=refusal,
         values=values or {},
         today=today.isoformat(),
+        due=quarter_end(scope.fiscal_year, scope.quarter),
         ok=_ok,
         metrics=METRICS_TH,
         kinds_th=KINDS_TH,

@@ -1,5 +1,5 @@
-"""The console in a real headless Chromium, over the five services and the console as real
-processes on the test stack (the public site's tooling: tests/portal/e2e).
+"""The console in a real headless Chromium, over the five services, insight and the console
+as real processes on the test stack (the public site's tooling: tests/portal/e2e).
 
 The console needs a port known before routing starts (routing's issuer must know the
 console's redirect URI), so `ConsoleServices` picks it first and adds the console to what
@@ -74,8 +74,13 @@ class ConsoleServices(Services):
         self._line.enter_context(running(self.line))
         directory_with_line_ids(self.logs / "directory")
         super().start()
+        # The analysis service, for the console's analysis page (the portal's journeys do
+        # without it): started before the console, which finds it by INSIGHT_HTTP_PORT.
+        self.ports["insight"] = free_port()
+        self.launch("insight")
         self.ports["console"] = self.console_port
         self.launch("console")
+        self.wait("insight")
         self.wait("console")
 
     def stop(self) -> None:

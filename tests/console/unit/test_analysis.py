@@ -18,6 +18,7 @@ from services.console.analysis import (
     in_department,
     month_th,
     number,
+    quarter_end,
     quarter_months,
     report_links,
     scope_of,
@@ -54,6 +55,7 @@ def test_the_thai_fiscal_year_and_its_quarters() -> None:
     assert quarter_months(2569, 1) == ["2025-10", "2025-11", "2025-12"]
     assert quarter_months(2569, 3) == ["2026-04", "2026-05", "2026-06"]
     assert month_th("2026-05") == "พ.ค. 2569"
+    assert quarter_end(2569, 1) == "2025-12-31" and quarter_end(2568, 2) == "2025-03-31"
 
 
 def test_numbers_are_text_and_a_missing_one_a_dash() -> None:
