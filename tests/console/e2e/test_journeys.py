@@ -406,6 +406,23 @@ def test_a_web_photo_a_map_and_a_letter_scan_on_the_case_page(
         link.get_attribute("href"),
     )
     assert fetched == "200 image/jpeg", fetched  # re-encoded from its pixels
+
+    # The look is on the audit trail (the console's producer, compliance's store): who,
+    # which case, which file.
+    def looked() -> list[dict[str, Any]]:
+        r = services.call(
+            "GET",
+            "compliance",
+            "/v1/audit",
+            as_="auditor",
+            params={"action": "file.read", "target": f"case:{letter_case}"},
+        )
+        return list(r.json()["items"])
+
+    wait_for("the look at the scan audited", lambda: bool(looked()), timeout=60)
+    (record,) = looked()
+    assert record["service"] == "console" and record["officer_id"] == "palad"
+    assert record["detail"] == f"attachment 1 (scan) {refs[0]}"
     check(browser, "case-letter-scan")
     sign_out(browser)
 
