@@ -315,3 +315,11 @@ async def test_a_page_without_the_csrf_token_changes_nothing(
     r = await browser.post("/analysis/findings", {"text": "x"})
     assert r.status_code == 403 and "แบบฟอร์มนี้หมดอายุ" in r.text
     assert await insight.handlers.plans.find("sraphonthong", 2569) == []
+
+
+async def test_insight_out_of_reach_is_a_thai_503() -> None:
+    w = world()  # no insight listening
+    browser = Browser(w)
+    await browser.sign_in("eng-head")
+    r = await browser.get("/analysis")
+    assert r.status_code == 503 and "ติดต่อระบบงานไม่ได้ชั่วคราว" in r.text

@@ -4,9 +4,19 @@ the file), and a trail that cannot be written means the file is not shown."""
 
 from __future__ import annotations
 
+import pytest
+
+from services.console.audit import BusPublisher
 from services.console.photos import JPEG
+from services.console.settings import ConsoleSettings
+from shared.audit import AuditTrail
+from shared.auth import Principal
+from shared.clock import FixedClock
+from shared.http import ApiError
+from shared.roles import Role
 from tests.console.unit.test_pages import _jpeg_with_gps
 from tests.console.world import Browser, World, world
+from tests.routing.unit.test_handlers import NOW
 
 CASE = "SPT-2569-000001"
 
@@ -66,3 +76,12 @@ async def test_no_trail_no_file() -> None:
     assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
     assert "ระบบบันทึกการเข้าดูข้อมูลส่วนบุคคลไม่ว่างชั่วคราว" in r.text
     assert b"\xff\xd8" not in r.content
+
+
+async def test_a_broker_out_of_reach_is_a_refused_record_not_a_hang() -> None:
+    settings = ConsoleSettings(env="dev", kafka_bootstrap_servers="127.0.0.1:9")
+    trail = AuditTrail(BusPublisher(settings, timeout_seconds=2), "console", FixedClock(NOW))
+    who = Principal(subject="s", org_id="sraphonthong", roles=frozenset({Role.OFFICER}))
+    with pytest.raises(ApiError) as refused:
+        await trail.record(who, None, "file.read", f"case:{CASE}", detail="attachment 1")
+    assert refused.value.status == 503
