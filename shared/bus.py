@@ -16,13 +16,13 @@ import shlex
 from dataclasses import dataclass
 from enum import IntEnum
 
-from shared.topics import PLANNING, READERS, SERVICES, WRITERS, Topic, name
+from shared.topics import CONSOLE, PLANNING, READERS, SERVICES, WRITERS, Topic, name
 
 # Kafka's super user (`super.users`): the stack itself, the tools, the tests, the demo's
 # readers. No service runs as it.
 ADMIN = "admin"
 # Every principal the broker knows besides the admin.
-PRINCIPALS = (*SERVICES, PLANNING)
+PRINCIPALS = (*SERVICES, PLANNING, CONSOLE)
 # Published, hence worthless: accepted only on a dev stack (RUAM_ENV=dev). A production
 # cluster creates its own credentials; services refuse these anywhere else.
 DEV_PASSWORDS = {user: f"ruam-dev-kafka-{user}" for user in (ADMIN, *PRINCIPALS)}

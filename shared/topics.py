@@ -86,6 +86,8 @@ PORTAL = "portal"
 # The analysis (measure 3): reads the case and survey topics, publishes through its API.
 INSIGHT = "insight"
 SERVICES = (INTAKE, ROUTING, SURVEY, COMPLIANCE, PORTAL, INSIGHT)
+# The officers' console: on Kafka only to put who opened a citizen's file on the audit trail.
+CONSOLE = "console"
 # The planning and finance systems that feed project.events: a producer, not a service.
 PLANNING = "planning"
 
@@ -113,7 +115,7 @@ WRITERS: dict[Topic, frozenset[str]] = {
     Topic.COMPLIANCE_WARNING: frozenset({COMPLIANCE}),
     Topic.COMPLIANCE_DLQ: frozenset({COMPLIANCE}),
     # Every service audits its own privileged acts (dead-letter reads and replays at least).
-    Topic.AUDIT_TRAIL: frozenset(SERVICES),
+    Topic.AUDIT_TRAIL: frozenset({*SERVICES, CONSOLE}),
     Topic.PUBLIC_CASES: frozenset({INTAKE}),
     Topic.PUBLIC_PROJECTS: frozenset({COMPLIANCE}),
     Topic.PUBLIC_SATISFACTION: frozenset({SURVEY}),

@@ -55,6 +55,7 @@ DEPLOY_DIR = Path(__file__).resolve().parent
 if str(REPO_ROOT) not in sys.path:  # run as a script: deploy/local is on the path, not the repo
     sys.path.insert(0, str(REPO_ROOT))
 
+from shared import topics  # noqa: E402
 from shared.bus import (  # noqa: E402
     ADMIN,
     DEV_PASSWORDS,
@@ -83,7 +84,8 @@ SERVICES: dict[str, str] = {
     "insight": "INSIGHT_HTTP_PORT",
 }
 # The services on the bus (each its own Kafka principal and dead-letter topic).
-BUS_SERVICES = tuple(s for s in SERVICES if s in PRINCIPALS)
+# The services that consume Kafka topics (the console only writes the audit trail).
+BUS_SERVICES = tuple(s for s in SERVICES if s in topics.SERVICES)
 INFRA = ("kafka", "ferretdb")
 
 KAFKA_START_TIMEOUT = float(os.environ.get("RUAM_KAFKA_START_TIMEOUT", "90"))
@@ -177,7 +179,7 @@ class Profile:
     def service_env(self, service: str) -> dict[str, str]:
         """`env()` with the service's own Kafka principal, which the ACLs confine to its
         topics (prefix "" here; tools/chaos.py applies them for its run's prefix)."""
-        if service not in PRINCIPALS:  # the console: on no topic, so no principal at all
+        if service not in PRINCIPALS:  # a service on no topic has no principal at all
             return {k: v for k, v in self.env().items() if not k.startswith("KAFKA_SASL_")}
         return {**self.env(), **kafka_principal_env(service)}
 

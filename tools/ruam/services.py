@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import stack
-from shared.bus import PRINCIPALS
+from shared.topics import SERVICES
 from tools.accounts import Accounts, SignInRefused
 
 # Exit codes, for scripts (README, "Operations").
@@ -64,7 +64,7 @@ class Addresses:
     @property
     def bus_services(self) -> list[str]:
         """The services on Kafka, each with its own dead-letter office."""
-        return [name for name in self.urls if name in PRINCIPALS]
+        return [name for name in self.urls if name in SERVICES]
 
 
 class Services:

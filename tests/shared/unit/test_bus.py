@@ -23,7 +23,7 @@ from shared.bus import (
 )
 from shared.events.envelope import Envelope
 from shared.settings import ServiceSettings
-from shared.topics import PLANNING, READERS, SERVICES, WRITERS, Topic
+from shared.topics import CONSOLE, PLANNING, READERS, SERVICES, WRITERS, Topic
 from tests.access_matrix import services
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,7 +50,9 @@ def test_every_topic_has_a_writer_and_a_row_for_readers() -> None:
     assert set(WRITERS) == set(Topic) == set(READERS)
     assert all(WRITERS[t] for t in Topic), [t for t in Topic if not WRITERS[t]]
     for who in (*WRITERS.values(), *READERS.values()):
-        assert who <= {*SERVICES, PLANNING}
+        assert who <= {*SERVICES, PLANNING, CONSOLE}
+    # The console is on the bus to write the audit trail, and for nothing else.
+    assert [t for t in Topic if CONSOLE in WRITERS[t] | READERS[t]] == [Topic.AUDIT_TRAIL]
 
 
 def on_the_bus() -> dict[str, Any]:
