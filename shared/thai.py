@@ -22,6 +22,17 @@ _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
+# The figures of measure 3 as the SAO names them: insight's reports and plans and the
+# console's analysis page use these words.
+METRIC_NAMES_TH = {
+    "received": "จำนวนเรื่องที่รับ",
+    "mean_days_to_acknowledge": "วันเฉลี่ยจนรับเรื่อง",
+    "mean_days_to_resolve": "วันเฉลี่ยจนแก้ไขเสร็จ",
+    "percent_within_deadline": "ร้อยละที่ตอบภายในกำหนด 15 วัน",
+    "percent_reopened": "ร้อยละที่ต้องเปิดเรื่องใหม่",
+    "percent_satisfied": "ร้อยละความพึงพอใจ",
+}
+
 THAI_MONTHS = (
     "มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
     "กรกฎาคม", "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม",

@@ -25,7 +25,7 @@ from services.console.http import Ctx, form_of, render, text_of
 from services.console.upstream import Refusal
 from shared.auth import Principal
 from shared.roles import Role
-from shared.thai import to_bangkok
+from shared.thai import METRIC_NAMES_TH, to_bangkok
 
 READERS = (Role.OFFICER, Role.HEAD, Role.EXECUTIVE, Role.AUDITOR)
 WHOLE_SAO = (Role.EXECUTIVE, Role.AUDITOR)
@@ -39,14 +39,6 @@ NO_DEPARTMENT = Refusal(
 )
 BE_OFFSET = 543
 
-METRICS_TH = {
-    "received": "จำนวนเรื่องที่รับ",
-    "mean_days_to_acknowledge": "วันเฉลี่ยจนรับเรื่อง",
-    "mean_days_to_resolve": "วันเฉลี่ยจนแก้ไขเสร็จ",
-    "percent_within_deadline": "ร้อยละที่ตอบภายในกำหนด 15 วัน",
-    "percent_reopened": "ร้อยละที่ต้องเปิดเรื่องใหม่",
-    "percent_satisfied": "ร้อยละความพึงพอใจ",
-}
 KINDS_TH = {
     "village_forum": "ประชาคมหมู่บ้าน",
     "public_hearing": "การรับฟังความคิดเห็น",
@@ -366,7 +358,7 @@ async def page(
         today=today.isoformat(),
         due=quarter_end(scope.fiscal_year, scope.quarter),
         ok=_ok,
-        metrics=METRICS_TH,
+        metrics=METRIC_NAMES_TH,
         kinds_th=KINDS_TH,
         groups_th=GROUPS_TH,
         states_th=ACTION_STATES_TH,

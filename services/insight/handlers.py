@@ -34,7 +34,7 @@ from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.survey import SatisfactionAlertRaised
 from shared.store import retry_on_conflict
-from shared.thai import to_bangkok
+from shared.thai import METRIC_NAMES_TH, to_bangkok
 
 log = logging.getLogger("ruam.insight")
 
@@ -310,7 +310,7 @@ class InsightHandlers:
                     "owner": a.owner,
                     "due": a.due.isoformat(),
                     "metric": a.metric,
-                    "metric_th": plans.METRIC_NAMES_TH[a.metric],
+                    "metric_th": METRIC_NAMES_TH[a.metric],
                     "expected": a.expected,
                     "status": a.status,
                     "before": before.get(a.metric),

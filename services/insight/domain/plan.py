@@ -28,14 +28,6 @@ METRICS: dict[str, int] = {
     "percent_reopened": -1,
     "percent_satisfied": 1,
 }
-METRIC_NAMES_TH = {
-    "received": "จำนวนเรื่องที่รับ",
-    "mean_days_to_acknowledge": "วันเฉลี่ยจนรับเรื่อง",
-    "mean_days_to_resolve": "วันเฉลี่ยจนแก้ไขเสร็จ",
-    "percent_within_deadline": "ร้อยละที่ตอบภายในกำหนด 15 วัน",
-    "percent_reopened": "ร้อยละที่ต้องเปิดเรื่องใหม่",
-    "percent_satisfied": "ร้อยละความพึงพอใจ",
-}
 ACTION_STATES = ("planned", "in_progress", "done", "dropped")
 GROUP = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
