@@ -152,7 +152,10 @@ class InsightHandlers:
     async def hotspots(
         self, org_id: str, until: date, window_days: int | None = None, at_least: int | None = None
     ) -> list[dict[str, Any]]:
-        spots = await self.figures.find(org_id, rules.SPOT, 0)
+        spots = [
+            *await self.figures.find(org_id, rules.SPOT, 0),
+            *await self.figures.find(org_id, rules.LINK, 0),
+        ]
         found = rules.hotspots(
             spots,
             until,

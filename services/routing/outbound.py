@@ -71,6 +71,7 @@ def _assigned(fact: Assigned, case: Case, cause: Cause) -> list[Envelope[Any]]:
         respond_due_at=case.respond_due_at,
         assignment_no=fact.assignment_no,
         status_seq=fact.status_seq,
+        likely_duplicate_of=case.likely_duplicate_of,
     )
     return [
         CaseAssigned.caused_by(cause, payload, case.case_id, "assigned", str(fact.assignment_no))

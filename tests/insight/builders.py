@@ -59,6 +59,7 @@ def life(
     close: bool = False,
     scores: list[int] | None = None,
     escalations: int = 0,
+    likely_duplicate_of: str | None = None,
     org_id: str = ORG,
 ) -> list[Event]:
     """A case's events, in the order routing would publish them (tests shuffle them)."""
@@ -99,6 +100,7 @@ def life(
                 respond_due_at=received_at + timedelta(days=15),
                 assignment_no=no,
                 status_seq=no,
+                likely_duplicate_of=likely_duplicate_of,
             ),
         )
 
@@ -219,7 +221,11 @@ def life(
 def history_events(planted: list[Planted]) -> list[Event]:
     """The demo's planted history as the services would have published it."""
     out: list[Event] = []
+    first_pothole: str | None = None
     for n, p in enumerate(planted, 1):
+        link = first_pothole if p.pattern == "pothole" else None
+        if p.pattern == "pothole" and first_pothole is None:
+            first_pothole = f"SPT-HIST-{n:04d}"
         out += life(
             f"SPT-HIST-{n:04d}",
             received_at=p.received_at,
@@ -233,6 +239,8 @@ def history_events(planted: list[Planted]) -> list[Event]:
             else None,
             cause=p.cause,
             reopen=p.reopen,
+            # routing links each later report of the pothole to the first (its chain's root)
+            likely_duplicate_of=link,
         )
     return out
 
@@ -245,6 +253,9 @@ def random_events(n_cases: int, seed: int, start: datetime | None = None) -> lis
     """`n_cases` lives drawn at random (seeded): every kind of event insight reads, with
     transfers, reopenings, causes, survey answers and closings among them."""
     rng = random.Random(seed)
+    # its own stream, so the lives drawn (and the event counts tests rely on) stay as
+    # they were before cases carried routing's duplicate link
+    links = random.Random(seed * 7919 + 1)
     start = start or datetime(2025, 8, 1, tzinfo=UTC)
     out: list[Event] = []
     for i in range(n_cases):
@@ -268,5 +279,8 @@ def random_events(n_cases: int, seed: int, start: datetime | None = None) -> lis
             if resolve and rng.random() < 0.5
             else None,
             escalations=rng.choice((0, 0, 0, 1, 2)),
+            likely_duplicate_of=f"SPT-R{seed}-{links.randrange(0, i):05d}"
+            if i and links.random() < 0.3
+            else None,
         )
     return out

@@ -213,7 +213,17 @@ class FakeCaseRepository:
                 )
             same_village = case.village_no is not None and c.village_no == case.village_no
             if near or same_village:
-                out.append(Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text))
+                out.append(
+                    Candidate(
+                        c.case_id,
+                        c.category,
+                        c.lat,
+                        c.lon,
+                        c.village_no,
+                        c.text,
+                        c.likely_duplicate_of,
+                    )
+                )
         return out[:limit]
 
 

@@ -42,6 +42,9 @@ class CaseFacts:
     activity_id: str | None = None
     # The ~100 m grid cell of the reported point: round(lat*1000), round(lon*1000).
     cell: tuple[int, int] | None = None
+    # The first report of the problem routing judged this one a likely duplicate of
+    # (case.assigned); the same on every assignment, the least kept should two differ.
+    linked_to: str | None = None
     department: str | None = None
     assigned_category: str | None = None
     assignment_no: int = 0

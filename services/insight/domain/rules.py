@@ -65,6 +65,10 @@ DIMS = (
     "department_category",
 )
 SPOT = "spot"  # a category at one grid cell (or village), by day, across years
+# a category's reports linked as likely duplicates of one first report, by day, across
+# years: each case is in the one named by its own link (else its own id), so the first
+# report and its duplicates meet in one bucket whatever order their events come in
+LINK = "link"
 # the matters raised at one public meeting (intake's activity), across years
 ACTIVITY = "activity"
 
@@ -109,12 +113,18 @@ def fold(facts: CaseFacts, event: Event) -> CaseFacts:
     if isinstance(event, CaseAssigned):
         a = event.payload
         received = facts.received_at or iso(a.received_at)
+        linked = facts.linked_to
+        if a.likely_duplicate_of and (linked is None or a.likely_duplicate_of < linked):
+            linked = a.likely_duplicate_of
         if a.assignment_no < facts.assignment_no:
-            return replace(facts, received_at=received, kind=facts.kind or a.kind.value)
+            return replace(
+                facts, received_at=received, kind=facts.kind or a.kind.value, linked_to=linked
+            )
         return replace(
             facts,
             kind=facts.kind or a.kind.value,
             received_at=received,
+            linked_to=linked,
             department=a.department,
             assigned_category=a.categories[0].code if a.categories else None,
             assignment_no=a.assignment_no,
@@ -182,6 +192,10 @@ def bucket_id(org_id: str, fiscal_year: int, dim: str, value: str) -> str:
 
 def spot_id(org_id: str, category: str, place: str) -> str:
     return f"{org_id}|0|{SPOT}|{category}|{place}"
+
+
+def link_id(org_id: str, category: str, root: str) -> str:
+    return f"{org_id}|0|{LINK}|{category}|{safe(root)}"
 
 
 def activity_id(org_id: str, activity: str) -> str:
@@ -263,6 +277,15 @@ def contribution(facts: CaseFacts) -> Contribution:
     if place is not None and facts.category:
         day = to_bangkok(received).strftime("d%Y%m%d")
         result[spot_id(facts.org_id, cat, place)] = {day: 1}
+    if facts.category:
+        day = to_bangkok(received).strftime("%Y%m%d")
+        root = facts.linked_to or facts.case_id
+        # the day counts reports; a key per case (dated, so a window can pick them) names
+        # the chain's reports: integers only, as every bucket
+        result[link_id(facts.org_id, cat, root)] = {
+            f"d{day}": 1,
+            f"i{day}_{safe(facts.case_id)}": 1,
+        }
     return result
 
 
@@ -393,20 +416,50 @@ def cell_center(place: str) -> tuple[float, float] | None:
 def hotspots(
     spots: Iterable[Bucket], until: date, *, window_days: int = 60, at_least: int = 3
 ) -> list[dict[str, Any]]:
-    """The same category at the same place `at_least` times within the `window_days`
-    days that end on `until` (Bangkok days), most reports first."""
+    """The same category at the same place (kind "place": a SPOT bucket), or reports
+    linked as likely duplicates of one first report (kind "linked": a LINK bucket),
+    `at_least` times within the `window_days` days that end on `until` (Bangkok days),
+    most reports first. The two kinds overlap (a chain is usually one place too): they
+    are two views, listed side by side and never added together."""
     start = until - timedelta(days=window_days - 1)
     lo, hi = start.strftime("d%Y%m%d"), until.strftime("d%Y%m%d")
-    found = []
+    found: list[dict[str, Any]] = []
     for b in spots:
-        days = sorted((d, n) for d, n in b.counts.items() if lo <= d <= hi and n > 0)
+        days = sorted(
+            (d, n) for d, n in b.counts.items() if d.startswith("d") and lo <= d <= hi and n > 0
+        )
         reports = sum(n for _, n in days)
         if reports < at_least:
+            continue
+        if b.dim == LINK:
+            category, root = b.value.split("|", 1)
+            ids = sorted(
+                k.split("_", 1)[1]
+                for k, n in b.counts.items()
+                if k.startswith("i") and n > 0 and lo[1:] <= k[1:9] <= hi[1:]
+            )
+            found.append(
+                {
+                    "kind": "linked",
+                    "category": category,
+                    "root_case_id": root,
+                    "case_ids": ids,
+                    "place": None,
+                    "village_no": None,
+                    "lat": None,
+                    "lon": None,
+                    "reports": reports,
+                    "first_day": _day(days[0][0]),
+                    "last_day": _day(days[-1][0]),
+                    "days": len(days),
+                }
+            )
             continue
         category, place = b.value.split("|", 1)
         center = cell_center(place)
         found.append(
             {
+                "kind": "place",
                 "category": category,
                 "place": place,
                 "village_no": int(place[1:]) if place.startswith("v") else None,
@@ -418,7 +471,15 @@ def hotspots(
                 "days": len(days),
             }
         )
-    return sorted(found, key=lambda h: (-int(h["reports"]), str(h["category"]), str(h["place"])))
+    return sorted(
+        found,
+        key=lambda h: (
+            -int(h["reports"]),
+            str(h["category"]),
+            str(h["kind"]) != "place",
+            str(h["place"] or h.get("root_case_id")),
+        ),
+    )
 
 
 def _day(key: str) -> str:

@@ -42,6 +42,7 @@ class OpenCase:
     department: str | None = None
     status: str | None = None
     overdue_from: datetime | None = None
+    likely_duplicate_of: str | None = None
 
     @staticmethod
     def of(entry: dict[str, Any]) -> OpenCase:
@@ -58,6 +59,7 @@ class OpenCase:
             entry.get("department"),
             entry.get("status"),
             entry.get("overdue_from"),
+            entry.get("likely_duplicate_of"),
         )
 
 
@@ -234,6 +236,8 @@ class OpenCases:
             ids.update(islice((i for _, i in bucket if i != case_id), limit))
         found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
         return [
-            Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text)
+            Candidate(
+                c.case_id, c.category, c.lat, c.lon, c.village_no, c.text, c.likely_duplicate_of
+            )
             for c in found[:limit]
         ]

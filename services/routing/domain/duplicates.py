@@ -1,7 +1,8 @@
 """Likely duplicates: the same problem reported twice. Pure.
 
 An open case of the same category within 100 m, or in the same village with similar
-words, is flagged on the new case; merging stays an officer's decision (mark_duplicate).
+words, is flagged on the new case (by the first report of that case's own chain, so one
+problem's reports all name one case); merging stays an officer's decision (mark_duplicate).
 """
 
 from __future__ import annotations
@@ -53,12 +54,20 @@ class Candidate:
     lon: float | None
     village_no: int | None
     text: str
+    likely_duplicate_of: str | None = None  # the first report of its own chain, if any
 
 
 @dataclass(frozen=True)
 class Match:
     case_id: str
     reason: str
+    # The first report of the chain the match belongs to: a case is flagged against the
+    # nearest open one, which may itself be a duplicate; pointing every report of one
+    # problem at the same first one keeps the chain one group (insight's linked hotspots).
+    root: str = ""
+
+    def first(self) -> str:
+        return self.root or self.case_id
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -108,7 +117,11 @@ def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | Non
             d = haversine_m(case.lat, case.lon, c.lat, c.lon)
             if d <= NEAR_M:
                 score = 2.0 - d / NEAR_M  # nearer is likelier; any geo match beats text
-                match = Match(c.case_id, f"same category {case.category} {d:.0f} m away")
+                match = Match(
+                    c.case_id,
+                    f"same category {case.category} {d:.0f} m away",
+                    c.likely_duplicate_of or c.case_id,
+                )
                 if best is None or score > best[0]:
                     best = (score, match)
                 continue
@@ -118,6 +131,10 @@ def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | Non
             if sim >= SIMILAR_TEXT and (best is None or sim > best[0]):
                 best = (
                     sim,
-                    Match(c.case_id, f"same หมู่ที่ {case.village_no}, similar words ({sim:.2f})"),
+                    Match(
+                        c.case_id,
+                        f"same หมู่ที่ {case.village_no}, similar words ({sim:.2f})",
+                        c.likely_duplicate_of or c.case_id,
+                    ),
                 )
     return best[1] if best else None

@@ -138,6 +138,7 @@ async def _history(insight: InsightService) -> None:
             resolve_after=timedelta(days=2),
             cause="worn_surface",
             reopen=n == 0,
+            likely_duplicate_of="SPT-2569-000100" if n else None,
         ):
             await insight.handlers.on_event(e)
     for e in life(
@@ -261,6 +262,10 @@ async def test_the_palad_sees_the_whole_sao_and_any_department(
     assert "อบต. ทั้งหมด" in text
     assert re.search(r"เม\.ย\. 2569\s+5\s", text), text  # both departments' cases
     assert "หมู่ 4" in text  # the villages' table: the SAO's only
+    # the road cases twice among the hotspots: one village, and routing's duplicate links
+    chain = re.search(r"เรื่องซ้ำของ\s+SPT-2569-000100\s*:\s*SPT-2569-000101", text)
+    assert chain is not None, text
+    assert 'href="/cases/SPT-2569-000103"' in page.text
     health = await browser.get("/analysis?department=health")
     assert "/ita/insight/2569/3?department=health" in health.text
 

@@ -57,6 +57,13 @@ async def test_the_history_stage_plants_what_the_analysis_finds(
         r = await client.get(ctx.url("insight", "/v1/insight/hotspots"), headers=headers)
         road = [h for h in r.json()["hotspots"] if h["category"] == "road"]
         assert road and road[0]["reports"] == len(history.POTHOLE_DAYS_AGO), r.text
+        assert road[0]["kind"] == "place", r.text
+        # routing flags each later report as a likely duplicate of an open one of the
+        # pothole and names the chain's first: one linked hotspot of all eight
+        linked = [h for h in road if h["kind"] == "linked"]
+        assert [h["reports"] for h in linked] == [len(history.POTHOLE_DAYS_AGO)], r.text
+        assert len(linked[0]["case_ids"]) == len(history.POTHOLE_DAYS_AGO)
+        assert linked[0]["root_case_id"] in linked[0]["case_ids"]
         today = datetime.now(BANGKOK).date()
         month = history.wave_month(today).strftime("%Y-%m")
         fy = fiscal_year_be(history.wave_month(today))

@@ -106,6 +106,24 @@ async def test_the_pothole_is_a_hotspot_with_the_recomputed_count() -> None:
     assert span.days == expected(TODAY)["pothole_days"] == 39  # over six weeks: 42 to 3 days ago
 
 
+async def test_the_pothole_reports_linked_by_routing_are_one_linked_hotspot() -> None:
+    h, events = await analysed()
+    # recomputed by hand: each case's link (case.assigned), else the case itself
+    root = {
+        e.payload.case_id: e.payload.likely_duplicate_of or e.payload.case_id
+        for e in events
+        if isinstance(e, CaseAssigned)
+    }
+    chains = Counter(root.values())
+    (first, n), *_ = chains.most_common()
+    linked = [x for x in await h.hotspots(ORG, TODAY) if x["kind"] == "linked"]
+    assert [(x["category"], x["root_case_id"], x["reports"]) for x in linked] == [
+        ("road", first, n)
+    ]
+    assert n == expected(TODAY)["pothole_reports"] == 8
+    assert linked[0]["case_ids"] == sorted(c for c, r in root.items() if r == first)
+
+
 async def test_the_drainage_wave_is_found_in_its_month() -> None:
     h, events = await analysed()
     month = wave_month(TODAY).strftime("%Y-%m")
@@ -132,6 +150,11 @@ async def test_the_report_shows_all_three() -> None:
     h, _ = await analysed()
     built: dict[str, Any] = await report.build(h, ORG, 2569, 2, None)
     assert built["hotspots"][0]["category"] == "road" and built["hotspots"][0]["reports"] == 8
+    # the pothole twice: its ~100 m cell, and routing's chain of likely duplicates
+    assert sorted(x["kind"] for x in built["hotspots"] if x["category"] == "road") == [
+        "linked",
+        "place",
+    ]
     assert any(w["category"] == "drainage" and w["received"] == 12 for w in built["waves"])
     assert any(
         r["category"] == "lighting" and r["percent_reopened"] == 40.0 for r in built["reopen"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,7 +16,7 @@ from services.insight.domain import rules
 from services.insight.handlers import InsightHandlers
 from services.insight.metrics import InsightMetrics
 from shared.clock import FixedClock
-from tests.insight.builders import ORG, Event, random_events
+from tests.insight.builders import ORG, Event, life, random_events
 from tests.insight.fakes import (
     DIRECTORY,
     FakeCases,
@@ -50,11 +50,22 @@ def shuffled(events: list[Event], seed: int) -> list[Event]:
     return out
 
 
+def chains(figures: dict[str, dict[str, int]]) -> int:
+    """Linked buckets holding more than one report: the random lives carry routing's
+    duplicate links, so the orders below move those buckets too."""
+    return sum(
+        1
+        for bid, counts in figures.items()
+        if f"|{rules.LINK}|" in bid and sum(n for k, n in counts.items() if k[0] == "d") > 1
+    )
+
+
 async def test_in_order_equals_recompute() -> None:
     events = random_events(120, seed=1)
     h = handlers()
     await feed(h, events)
     assert await h.stored_figures(ORG) == rules.recompute(events)
+    assert chains(rules.recompute(events)) > 5
 
 
 @pytest.mark.parametrize("seed", [2, 3, 4])
@@ -64,6 +75,7 @@ async def test_any_order_of_arrival_equals_recompute(seed: int) -> None:
     h = handlers()
     await feed(h, shuffled(events, seed))
     assert await h.stored_figures(ORG) == rules.recompute(events)
+    assert chains(rules.recompute(events)) > 0
 
 
 async def test_a_replay_of_everything_changes_nothing() -> None:
@@ -119,6 +131,93 @@ async def test_consumers_of_different_topics_at_once_equal_recompute() -> None:
         by_topic.setdefault(e.topic.value, []).append(e)
     await asyncio.gather(*(feed(h, evs) for evs in by_topic.values()))
     assert await h.stored_figures(ORG) == rules.recompute(events)
+    assert chains(rules.recompute(events)) > 0
+
+
+CHAIN_START = datetime(2026, 2, 1, 2, tzinfo=UTC)
+
+
+def chain_events() -> list[Event]:
+    """A road problem reported four times at four places more than 100 m apart (words
+    alike in one village: routing's other kind of match), the later three linked to the
+    first, and a road report at a fifth place linked to nothing."""
+    out: list[Event] = []
+    for n in range(4):
+        out += life(
+            f"SPT-C-{n}",
+            received_at=CHAIN_START + timedelta(days=3 * n),
+            category="road",
+            department="engineering",
+            lat=15.70 + 0.002 * n,
+            lon=103.34,
+            village_no=4,
+            resolve_after=timedelta(days=2) if n == 1 else None,
+            likely_duplicate_of="SPT-C-0" if n else None,
+        )
+    out += life(
+        "SPT-C-9",
+        received_at=CHAIN_START,
+        category="road",
+        department="engineering",
+        lat=15.71,
+        lon=103.35,
+    )
+    return out
+
+
+def chain_orders() -> list[list[Event]]:
+    events = chain_events()
+    by_topic: dict[str, list[Event]] = {}
+    for e in events:
+        by_topic.setdefault(e.topic.value, []).append(e)
+    # the case.assigned topic (with the links) first, last, or mixed in
+    topics = sorted(by_topic, key=lambda t: t != "case.assigned")
+    return [
+        events,
+        events[::-1],
+        *(shuffled(events, seed) for seed in (2, 3, 4)),
+        [e for t in topics for e in by_topic[t]],
+        [e for t in reversed(topics) for e in by_topic[t]],
+    ]
+
+
+@pytest.mark.parametrize("order", range(7))
+async def test_a_duplicate_chain_is_one_linked_hotspot_in_any_order(order: int) -> None:
+    events = chain_orders()[order]
+    h = handlers()
+    await feed(h, events)
+    assert await h.stored_figures(ORG) == rules.recompute(events)
+    found = await h.hotspots(ORG, date(2026, 3, 1))
+    # no ~100 m cell holds three of them: only the links join them
+    assert [x["kind"] for x in found] == ["linked"]
+    assert found[0] | {"first_day": None, "last_day": None} == {
+        "kind": "linked",
+        "category": "road",
+        "root_case_id": "SPT-C-0",
+        "case_ids": ["SPT-C-0", "SPT-C-1", "SPT-C-2", "SPT-C-3"],
+        "place": None,
+        "village_no": None,
+        "lat": None,
+        "lon": None,
+        "reports": 4,
+        "first_day": None,
+        "last_day": None,
+        "days": 4,
+    }
+    # a hotspot is a list beside the figures, never added into them
+    road = {b.value: b.counts for b in await h.slices(ORG, "category", 2569)}["road"]
+    assert road["received"] == 5
+
+
+async def test_a_linked_hotspot_counts_only_the_reports_within_its_window() -> None:
+    h = handlers()
+    await feed(h, chain_events())
+    found = await h.hotspots(ORG, date(2026, 2, 10), window_days=5)
+    assert found == []  # two of the chain within the 5 days ending 10 Feb
+    found = await h.hotspots(ORG, date(2026, 2, 10), window_days=5, at_least=2)
+    assert [(x["root_case_id"], x["case_ids"]) for x in found] == [
+        ("SPT-C-0", ["SPT-C-2", "SPT-C-3"])
+    ]
 
 
 async def test_improvement_actions_are_not_citizens_matters() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from services.routing.domain.duplicates import Candidate, haversine_m, likely_duplicate
 from services.routing.domain.model import Case, CategoryScore
 from shared.clock import FixedClock
+from shared.topics import Topic
 from tests.routing.fakes import make_handlers
 from tests.routing.unit.test_handlers import received
 
@@ -86,11 +87,39 @@ async def test_a_burst_handled_concurrently_sees_each_case_before_deciding_the_n
         for i in range(1, 7)
     ]
     cases = await asyncio.gather(*(h.on_case_received(event) for event in burst))
-    # Decided one after the other: all but the first see an earlier one as a duplicate...
+    # Decided one after the other: all but the first see an earlier one as a duplicate,
+    # and all name the same first report...
     assert [c.likely_duplicate_of is None for c in cases].count(True) == 1
+    first = next(c.case_id for c in cases if c.likely_duplicate_of is None)
+    assert {c.likely_duplicate_of for c in cases} == {None, first}
     # ...and the least-loaded rule sees each assignment before the next.
     officers = [c.officer_id for c in cases]
     loads = await repo.loads()
     assert max(loads.values()) - min(loads.values()) <= 1, officers
     assert len(set(officers)) > 1, officers
     assert not repo.reserved.keys() - {c.case_id for c in repo.all()}
+
+
+async def test_a_chain_of_duplicates_names_its_first_report_on_case_assigned() -> None:
+    h, repo = make_handlers(FixedClock(NOW))
+    # each 60 m north of the last: the third is within 100 m of the second only
+    points = [{"lat": 15.72 + 0.00054 * i, "lon": 103.51} for i in range(3)]
+    cases = [
+        await h.on_case_received(
+            received(f"SPT-2569-00002{i}", location=loc, received_at=NOW + timedelta(hours=i))
+        )
+        for i, loc in enumerate(points)
+    ]
+    assert [c.likely_duplicate_of for c in cases] == [None, "SPT-2569-000020", "SPT-2569-000020"]
+    # the reason still says which open case was near
+    assert cases[2].duplicate_reason is not None and "SPT-2569-000021" in cases[2].duplicate_reason
+    # and analysis reads the link from the event (a case number, nothing personal)
+    links = {
+        e["payload"]["case_id"]: e["payload"]["likely_duplicate_of"]
+        for e in repo.publisher.on(Topic.CASE_ASSIGNED)
+    }
+    assert links == {
+        "SPT-2569-000020": None,
+        "SPT-2569-000021": "SPT-2569-000020",
+        "SPT-2569-000022": "SPT-2569-000020",
+    }
