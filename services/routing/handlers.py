@@ -170,12 +170,8 @@ class RoutingHandlers:
                 case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES)
             )
             if match is not None:
-                # the chain's first report, so every report of one problem names the
-                # same case; the reason names the nearest when that is another one
-                reason = match.reason
-                if match.first() != match.case_id:
-                    reason = f"{reason} ({match.case_id})"
-                case.likely_duplicate_of, case.duplicate_reason = match.first(), reason
+                case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason
+                case.duplicate_root = match.first()
             if case.officer_id:
                 loads[case.officer_id] = loads.get(case.officer_id, 0) + 1
             self.cases.reserve(case)

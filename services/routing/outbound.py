@@ -72,6 +72,7 @@ def _assigned(fact: Assigned, case: Case, cause: Cause) -> list[Envelope[Any]]:
         assignment_no=fact.assignment_no,
         status_seq=fact.status_seq,
         likely_duplicate_of=case.likely_duplicate_of,
+        duplicate_root=case.duplicate_root,
     )
     return [
         CaseAssigned.caused_by(cause, payload, case.case_id, "assigned", str(fact.assignment_no))

@@ -111,9 +111,11 @@ class CaseAssignedPayload(Contract):
     # The seq of the status change to "assigned" that came with it, so a view can take
     # both from this one event (the case.status_changed of that seq is then stale to it).
     status_seq: int | None = None
-    # The first report of the open problem routing judged this one a likely duplicate of
-    # (a case number, never personal data): insight groups such chains into one hotspot.
+    # Case numbers (never personal data): the open report routing judged this one a likely
+    # duplicate of, and the first report of that one's chain, by which insight groups all
+    # reports of one problem into one hotspot (events before duplicate_root have only the first).
     likely_duplicate_of: str | None = None
+    duplicate_root: str | None = None
 
 
 class CaseAssigned(Envelope[CaseAssignedPayload]):

@@ -100,7 +100,9 @@ def life(
                 respond_due_at=received_at + timedelta(days=15),
                 assignment_no=no,
                 status_seq=no,
+                # what these stories link is always a chain's first report
                 likely_duplicate_of=likely_duplicate_of,
+                duplicate_root=likely_duplicate_of,
             ),
         )
 

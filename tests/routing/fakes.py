@@ -221,7 +221,7 @@ class FakeCaseRepository:
                         c.lon,
                         c.village_no,
                         c.text,
-                        c.likely_duplicate_of,
+                        c.duplicate_root,
                     )
                 )
         return out[:limit]

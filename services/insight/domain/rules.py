@@ -114,8 +114,9 @@ def fold(facts: CaseFacts, event: Event) -> CaseFacts:
         a = event.payload
         received = facts.received_at or iso(a.received_at)
         linked = facts.linked_to
-        if a.likely_duplicate_of and (linked is None or a.likely_duplicate_of < linked):
-            linked = a.likely_duplicate_of
+        root = a.duplicate_root or a.likely_duplicate_of
+        if root and (linked is None or root < linked):
+            linked = root
         if a.assignment_no < facts.assignment_no:
             return replace(
                 facts, received_at=received, kind=facts.kind or a.kind.value, linked_to=linked

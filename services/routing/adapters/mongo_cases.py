@@ -100,6 +100,7 @@ def to_document(case: Case) -> Document:
         "escalation_level": case.escalation_level,
         "duplicate_of": case.duplicate_of,
         "likely_duplicate_of": case.likely_duplicate_of,
+        "duplicate_root": case.duplicate_root,
         "duplicate_reason": case.duplicate_reason,
         "channel_message_id": case.channel_message_id,
         "contact_ref": case.contact_ref,
@@ -234,6 +235,7 @@ def from_document(doc: Document) -> Case:
         escalation_level=doc.get("escalation_level", 0),
         duplicate_of=doc.get("duplicate_of"),
         likely_duplicate_of=doc.get("likely_duplicate_of"),
+        duplicate_root=doc.get("duplicate_root"),
         duplicate_reason=doc.get("duplicate_reason"),
         channel_message_id=doc.get("channel_message_id"),
         contact_ref=doc.get("contact_ref"),
@@ -293,6 +295,7 @@ INDEX_FIELDS = (
     "respond_due_at",
     "escalation_level",
     "likely_duplicate_of",
+    "duplicate_root",
     "received_at",
 )
 INDEX_TEXT = 500  # enough words to compare for duplicates

@@ -42,7 +42,7 @@ class OpenCase:
     department: str | None = None
     status: str | None = None
     overdue_from: datetime | None = None
-    likely_duplicate_of: str | None = None
+    duplicate_root: str | None = None
 
     @staticmethod
     def of(entry: dict[str, Any]) -> OpenCase:
@@ -59,7 +59,7 @@ class OpenCase:
             entry.get("department"),
             entry.get("status"),
             entry.get("overdue_from"),
-            entry.get("likely_duplicate_of"),
+            entry.get("duplicate_root"),
         )
 
 
@@ -236,8 +236,6 @@ class OpenCases:
             ids.update(islice((i for _, i in bucket if i != case_id), limit))
         found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
         return [
-            Candidate(
-                c.case_id, c.category, c.lat, c.lon, c.village_no, c.text, c.likely_duplicate_of
-            )
+            Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text, c.duplicate_root)
             for c in found[:limit]
         ]

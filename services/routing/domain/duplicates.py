@@ -54,7 +54,7 @@ class Candidate:
     lon: float | None
     village_no: int | None
     text: str
-    likely_duplicate_of: str | None = None  # the first report of its own chain, if any
+    duplicate_root: str | None = None  # the first report of its own chain, if any
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | Non
                 match = Match(
                     c.case_id,
                     f"same category {case.category} {d:.0f} m away",
-                    c.likely_duplicate_of or c.case_id,
+                    c.duplicate_root or c.case_id,
                 )
                 if best is None or score > best[0]:
                     best = (score, match)
@@ -134,7 +134,7 @@ def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | Non
                     Match(
                         c.case_id,
                         f"same หมู่ที่ {case.village_no}, similar words ({sim:.2f})",
-                        c.likely_duplicate_of or c.case_id,
+                        c.duplicate_root or c.case_id,
                     ),
                 )
     return best[1] if best else None

@@ -133,7 +133,10 @@ class Case:
     respond_due_at: datetime | None = None
     escalation_level: int = 0
     duplicate_of: str | None = None
-    likely_duplicate_of: str | None = None
+    likely_duplicate_of: str | None = None  # the nearest open report: what to merge into
+    # The first report of that one's chain, so all reports of one problem name one case
+    # (insight's linked hotspots); it may be closed by now, so it is not a merge target.
+    duplicate_root: str | None = None
     duplicate_reason: str | None = None
     channel_message_id: str | None = None
     contact_ref: str | None = None

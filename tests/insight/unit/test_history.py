@@ -110,7 +110,7 @@ async def test_the_pothole_reports_linked_by_routing_are_one_linked_hotspot() ->
     h, events = await analysed()
     # recomputed by hand: each case's link (case.assigned), else the case itself
     root = {
-        e.payload.case_id: e.payload.likely_duplicate_of or e.payload.case_id
+        e.payload.case_id: e.payload.duplicate_root or e.payload.case_id
         for e in events
         if isinstance(e, CaseAssigned)
     }

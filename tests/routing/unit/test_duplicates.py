@@ -91,7 +91,7 @@ async def test_a_burst_handled_concurrently_sees_each_case_before_deciding_the_n
     # and all name the same first report...
     assert [c.likely_duplicate_of is None for c in cases].count(True) == 1
     first = next(c.case_id for c in cases if c.likely_duplicate_of is None)
-    assert {c.likely_duplicate_of for c in cases} == {None, first}
+    assert {c.duplicate_root for c in cases} == {None, first}
     # ...and the least-loaded rule sees each assignment before the next.
     officers = [c.officer_id for c in cases]
     loads = await repo.loads()
@@ -100,7 +100,7 @@ async def test_a_burst_handled_concurrently_sees_each_case_before_deciding_the_n
     assert not repo.reserved.keys() - {c.case_id for c in repo.all()}
 
 
-async def test_a_chain_of_duplicates_names_its_first_report_on_case_assigned() -> None:
+async def test_a_chain_of_duplicates_names_its_nearest_and_its_first_report() -> None:
     h, repo = make_handlers(FixedClock(NOW))
     # each 60 m north of the last: the third is within 100 m of the second only
     points = [{"lat": 15.72 + 0.00054 * i, "lon": 103.51} for i in range(3)]
@@ -110,16 +110,14 @@ async def test_a_chain_of_duplicates_names_its_first_report_on_case_assigned() -
         )
         for i, loc in enumerate(points)
     ]
-    assert [c.likely_duplicate_of for c in cases] == [None, "SPT-2569-000020", "SPT-2569-000020"]
-    # the reason still says which open case was near
-    assert cases[2].duplicate_reason is not None and "SPT-2569-000021" in cases[2].duplicate_reason
-    # and analysis reads the link from the event (a case number, nothing personal)
-    links = {
-        e["payload"]["case_id"]: e["payload"]["likely_duplicate_of"]
-        for e in repo.publisher.on(Topic.CASE_ASSIGNED)
-    }
+    # what to merge into is the nearest open report; the chain's first names the problem
+    assert [c.likely_duplicate_of for c in cases] == [None, "SPT-2569-000020", "SPT-2569-000021"]
+    assert [c.duplicate_root for c in cases] == [None, "SPT-2569-000020", "SPT-2569-000020"]
+    # and analysis reads both from the event (case numbers, nothing personal)
+    assigned = [e["payload"] for e in repo.publisher.on(Topic.CASE_ASSIGNED)]
+    links = {p["case_id"]: (p["likely_duplicate_of"], p["duplicate_root"]) for p in assigned}
     assert links == {
-        "SPT-2569-000020": None,
-        "SPT-2569-000021": "SPT-2569-000020",
-        "SPT-2569-000022": "SPT-2569-000020",
+        "SPT-2569-000020": (None, None),
+        "SPT-2569-000021": ("SPT-2569-000020", "SPT-2569-000020"),
+        "SPT-2569-000022": ("SPT-2569-000021", "SPT-2569-000020"),
     }
