@@ -1,4 +1,4 @@
-"""The console in a real headless Chromium, over the five services, insight and the console
+"""The console in a real headless Chromium, over the six services and the console
 as real processes on the test stack (the public site's tooling: tests/portal/e2e).
 
 The console needs a port known before routing starts (routing's issuer must know the
@@ -73,14 +73,9 @@ class ConsoleServices(Services):
     def start(self) -> None:
         self._line.enter_context(running(self.line))
         directory_with_line_ids(self.logs / "directory")
-        super().start()
-        # The analysis service, for the console's analysis page (the portal's journeys do
-        # without it): started before the console, which finds it by INSIGHT_HTTP_PORT.
-        self.ports["insight"] = free_port()
-        self.launch("insight")
+        super().start()  # insight among them, which the console finds by INSIGHT_HTTP_PORT
         self.ports["console"] = self.console_port
         self.launch("console")
-        self.wait("insight")
         self.wait("console")
 
     def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""The portal in a real headless Chromium, against the five services on the real test stack.
+"""The portal in a real headless Chromium, against the six services on the real test stack.
 
 One set of service processes and one browser serve the whole session (starting five
 services takes a while on two cores); each session has its own topic prefix and database.

@@ -1,4 +1,4 @@
-"""The five services as real processes on the test stack's Kafka and FerretDB, for the
+"""The six services as real processes on the test stack's Kafka and FerretDB, for the
 browser: a browser needs real ports, so unlike the in-process e2e tests (tests/conftest.py's
 `running`) every service here is `python -m services.<name>.main` on a free port.
 
@@ -35,7 +35,8 @@ from tools.accounts import DEMO_PASSWORD
 from tools.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
-SERVICES = ("intake", "routing", "survey", "compliance", "portal")
+# Insight too: the portal's /ita/insight passes its quarterly reports on.
+SERVICES = ("intake", "routing", "survey", "compliance", "insight", "portal")
 START_TIMEOUT = 90.0
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ class Services:
             "RUAM_OIDC_ISSUER": self.issuer,
             "RUAM_OUTBOX_SWEEP_SECONDS": "0.5",
             "RUAM_RETRY_BACKOFF_SECONDS": "0.05",
-            # Five services on two shared cores: one consumer a subscription is plenty.
+            # Six services on two shared cores: one consumer a subscription is plenty.
             "RUAM_CONSUMER_WORKERS": "1",
             "PYTHONUNBUFFERED": "1",
         }
