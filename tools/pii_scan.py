@@ -28,7 +28,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,6 +419,7 @@ async def api_answers(
     routes: Sequence[Get],
     identities: Mapping[str, dict[str, str]],
     values: Mapping[str, set[str]],
+    links: Set[str] = frozenset(),
     *,
     concurrency: int = 8,
     max_calls: int = 20_000,
@@ -431,7 +432,7 @@ async def api_answers(
     for route in routes:
         who = [n for n in identities if (n == "anonymous" and route.anonymous) or
                (n == "auditor" and route.auditor)]  # fmt: skip
-        for path in _expand(route.path, values):
+        for path in _listed(route.path, links) or _expand(route.path, values):
             for name in who:
                 calls.append((route.service, path, name, identities[name]))
     for route in routes:  # Open311 lists answer for named requests, 100 at a time
@@ -453,6 +454,23 @@ async def api_answers(
 
     await asyncio.gather(*(call(*c) for c in calls[:max_calls]))
     return answers, statuses
+
+
+# A path a list answer gives (insight's /v1/reports names each published report).
+_LINK = re.compile(r"(/v1/[A-Za-z0-9_./\-]+)")
+
+
+def _listed(path: str, links: Set[str]) -> list[str]:
+    """The links a list gave that `path` (of two parameters or more) serves: what is
+    published is read, rather than every combination of every value seen (for insight's
+    reports, fiscal years × quarters × departments, most of them of no case at all)."""
+    if len(_PARAM.findall(path)) < 2:
+        return []
+    parts = _PARAM.split(path)  # text, parameter name, text, ...
+    pattern = re.compile(
+        "".join(re.escape(t) if i % 2 == 0 else "[^/]+" for i, t in enumerate(parts)) + "$"
+    )
+    return sorted(link for link in links if pattern.match(link))
 
 
 def _expand(path: str, values: Mapping[str, set[str]]) -> list[str]:
@@ -543,7 +561,8 @@ async def scan(
         for k, v in listed.items():
             values.setdefault(k, set()).update(v)
         deep = [r for r in routes if r not in flat]
-        rest, more = await api_answers(client, urls, deep, identities, values)
+        links = {link for _, text in first for link in _LINK.findall(text)}
+        rest, more = await api_answers(client, urls, deep, identities, values, links)
     report.statuses = statuses + more
     for where, text in first + rest:
         report.answers += 1

@@ -4,7 +4,12 @@ improvement plans, and the published quarterly reports (HTML and PDF, for the po
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -217,6 +222,7 @@ async def post_consultation(request: Request) -> Response:
         recorded_at=h.clock.now().isoformat(),
     )
     kept, added = await h.record_consultation(consultation)
+    _forget_reports(request)
     view = {**kept.view(), "raised": await h.raised_at(kept)}
     return JSON(view, status_code=201 if added else 200)
 
@@ -298,6 +304,7 @@ async def post_finding(request: Request) -> Response:
     _scope(p, dept)
     finding = Finding(b.finding_id or h.new_id(), redact(b.text), b.source, b.metric, b.ref)
     plan = await h.add_finding(p.org_id, dept, fy, q, finding)
+    _forget_reports(request)
     return JSON(await h.plan_view(plan), status_code=201)
 
 
@@ -317,6 +324,7 @@ async def post_action(request: Request) -> Response:
         b.expected,
     )
     plan = await h.add_action(p.org_id, dept, fy, q, action)
+    _forget_reports(request)
     return JSON(await h.plan_view(plan), status_code=201)
 
 
@@ -328,6 +336,7 @@ async def post_followup(request: Request) -> Response:
     _scope(p, dept)
     f = FollowUp(b.on or h.today(), redact(b.note), b.status)
     plan = await h.follow_up(p.org_id, dept, fy, q, str(request.path_params["action_id"]), f)
+    _forget_reports(request)
     return JSON(await h.plan_view(plan), status_code=201)
 
 
@@ -347,20 +356,68 @@ async def list_reports(request: Request) -> Response:
     return JSON({"reports": await report.published(h, org)})
 
 
-async def report_html(request: Request) -> Response:
-    h = handlers_of(request)
+# Drawing a report's charts (matplotlib) and laying out its PDF (WeasyPrint) take the CPU
+# for a second or more: one report at a time, on a thread of its own, so the event loop
+# keeps consuming and answering; and a report drawn is kept a minute, since the portal
+# passes the same one on to every reader (a published quarter changes slowly).
+_RENDERER = ThreadPoolExecutor(1, thread_name_prefix="ruam-report")
+_KEPT_SECONDS = 60.0
+Kept = dict[tuple[int, int, str | None, str], tuple[float, bytes]]
+
+
+async def _rendered(request: Request, kind: str) -> bytes:
     fy, q, dept = _report_key(request)
-    built = await report.build(h, settings_of(request).org_id, fy, q, dept)
-    return HTMLResponse(report.render_html(built, settings_of(request).font_dir))
+    key = (fy, q, dept, kind)
+    state = request.app.state
+    if not hasattr(state, "reports_kept"):
+        state.reports_kept, state.reports_drawing = {}, {}  # this app's, not the process's
+    kept: Kept = state.reports_kept
+    drawing: dict[Any, asyncio.Future[bytes]] = state.reports_drawing
+    found = kept.get(key)
+    if found is not None and time.monotonic() - found[0] < _KEPT_SECONDS:
+        return found[1]
+    if key in drawing:  # asked again while being drawn: the same drawing
+        return await asyncio.shield(drawing[key])
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    drawing[key] = future
+    try:
+        settings = settings_of(request)
+        built = await report.build(handlers_of(request), settings.org_id, fy, q, dept)
+        if kind == "pdf":
+            work = functools.partial(report.render_pdf, built, settings.font_dir)
+        else:
+            work = functools.partial(_html_bytes, built, settings.font_dir)
+        data = await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: a drawing nobody else waited for is not an error
+        raise
+    finally:
+        del drawing[key]
+    future.set_result(data)
+    now = time.monotonic()
+    for stale in [k for k, (at, _) in kept.items() if now - at >= _KEPT_SECONDS]:
+        del kept[stale]
+    kept[key] = (now, data)
+    return data
+
+
+def _forget_reports(request: Request) -> None:
+    """A consultation or a plan changed: the reports drawn before it are not shown again."""
+    getattr(request.app.state, "reports_kept", {}).clear()
+
+
+def _html_bytes(built: dict[str, Any], font_dir: Path) -> bytes:
+    return report.render_html(built, font_dir).encode("utf-8")
+
+
+async def report_html(request: Request) -> Response:
+    return HTMLResponse(await _rendered(request, "html"))
 
 
 async def report_pdf(request: Request) -> Response:
-    h = handlers_of(request)
     fy, q, dept = _report_key(request)
-    settings = settings_of(request)
-    built = await report.build(h, settings.org_id, fy, q, dept)
-    # WeasyPrint lays out on the CPU for a while: off the event loop.
-    pdf = await asyncio.to_thread(report.render_pdf, built, settings.font_dir)
+    pdf = await _rendered(request, "pdf")
     name = f"insight-{fy}-q{q}{'-' + dept if dept else ''}.pdf"
     return Response(
         pdf,

@@ -5,12 +5,14 @@ was recorded with a name and a phone number in what was said."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import unicodedata
 import zlib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pypdfium2 as pdfium
@@ -162,3 +164,42 @@ def test_the_report_is_in_thai_with_buddhist_era_and_fiscal_quarters() -> None:
     assert report.quarter_end(2569, 1) == date(2025, 12, 31)
     assert report.quarter_end(2569, 4) == date(2026, 9, 30)
     assert TODAY.year == 2026 and ORG == "sraphonthong"
+
+
+async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_plan_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.insight import report as report_module
+
+    drawn: list[int] = []
+    draw = report_module.render_html
+
+    def counting(built: Any, font_dir: Any) -> str:
+        drawn.append(1)
+        return draw(built, font_dir)
+
+    monkeypatch.setattr(report_module, "render_html", counting)
+    h, _ = await analysed()
+    service = create_service(
+        InsightSettings(),
+        cases=h.cases,
+        figures=h.figures,
+        consultations=FakeConsultations(),
+        plans=FakePlans(),
+        directory=DIRECTORY,
+        clock=h.clock,
+    )
+    sign_in(service)
+    transport = httpx.ASGITransport(app=service.api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://insight") as c:
+        pages = await asyncio.gather(*(c.get("/v1/reports/2569/2.html") for _ in range(4)))
+        assert {p.status_code for p in pages} == {200} and len({p.text for p in pages}) == 1
+        assert len(drawn) == 1
+        r = await c.post(
+            "/v1/plans/engineering/2569/2/findings",
+            headers=HEAD,
+            json={"finding_id": "f9", "text": "ท่อระบายน้ำอุดตันซ้ำ", "metric": "received"},
+        )
+        assert r.status_code == 201, r.text
+        again = await c.get("/v1/reports/2569/2.html")
+        assert len(drawn) == 2 and "ท่อระบายน้ำอุดตันซ้ำ" in again.text
