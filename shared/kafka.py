@@ -530,11 +530,6 @@ def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any
         "group_id": settings.group_id(purpose),
         "auto_offset_reset": settings.auto_offset_reset,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
-        # How long the broker may hold a fetch that finds nothing new: a fetch still returns
-        # as soon as any message is there, so this costs no latency, and an idle consumer
-        # asks a fifth as often as aiokafka's 500 ms would have it (six services, some thirty
-        # consumers: the idle stack's fetches had cost Kafka ~9 % of a core).
-        "fetch_max_wait_ms": 2500,
     }
     if settings.consumer_workers > 1:
         # One consumer per worker in the same group: partitions are processed in
