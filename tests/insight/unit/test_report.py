@@ -10,6 +10,7 @@ import contextlib
 import re
 import unicodedata
 import zlib
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,9 @@ def inflated(pdf: bytes) -> bytes:
     return b"".join(parts)
 
 
-async def published_report() -> tuple[str, bytes]:
-    """The SAO's report for FY2569 Q2, with a consultation and a plan, through the API."""
+@contextlib.asynccontextmanager
+async def insight_api() -> AsyncIterator[httpx.AsyncClient]:
+    """Insight's API over the analysed fake history, signed in as the tests' officers."""
     h, _ = await analysed()
     service = create_service(
         InsightSettings(),
@@ -67,6 +69,12 @@ async def published_report() -> tuple[str, bytes]:
     sign_in(service)
     transport = httpx.ASGITransport(app=service.api)
     async with httpx.AsyncClient(transport=transport, base_url="http://insight") as c:
+        yield c
+
+
+async def published_report() -> tuple[str, bytes]:
+    """The SAO's report for FY2569 Q2, with a consultation and a plan, through the API."""
+    async with insight_api() as c:
         r = await c.post(
             "/v1/consultations",
             headers=HEAD,
@@ -179,19 +187,7 @@ async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_
         return draw(built, font_dir)
 
     monkeypatch.setattr(report_module, "render_html", counting)
-    h, _ = await analysed()
-    service = create_service(
-        InsightSettings(),
-        cases=h.cases,
-        figures=h.figures,
-        consultations=FakeConsultations(),
-        plans=FakePlans(),
-        directory=DIRECTORY,
-        clock=h.clock,
-    )
-    sign_in(service)
-    transport = httpx.ASGITransport(app=service.api)
-    async with httpx.AsyncClient(transport=transport, base_url="http://insight") as c:
+    async with insight_api() as c:
         pages = await asyncio.gather(*(c.get("/v1/reports/2569/2.html") for _ in range(4)))
         assert {p.status_code for p in pages} == {200} and len({p.text for p in pages}) == 1
         assert len(drawn) == 1
