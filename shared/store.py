@@ -170,13 +170,66 @@ async def change(
     with its events, or None when nothing is to change. Returns the stored document.
     A change without events publishes nothing, so it skips the flush (and its read);
     anything an earlier writer left unpublished is the sweep's.
+
+    Changes to one aggregate that come while one is being made in this process are made
+    together in the next round: one load, their decisions one after the other in the order
+    they came, one save. A hot aggregate (a total every event adds to) then costs one
+    write per round, not one per change, and its writers here never race each other. A
+    decision that raises fails only its own caller; a failed save fails the round's.
     """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Document | None] = loop.create_future()
+    waiting = store.rounds.get(doc_id)
+    if waiting is not None:
+        waiting.append((decide, done))  # a round is under way: join the next one
+    else:
+        store.rounds[doc_id] = [(decide, done)]
+        task = loop.create_task(_rounds(store, doc_id, policy))
+        store.round_tasks.add(task)
+        task.add_done_callback(store.round_tasks.discard)
+    return await done
+
+
+Waiting = list[tuple[Callable[[Document | None], Decision], "asyncio.Future[Document | None]"]]
+
+
+async def _rounds(store: AggregateStore, doc_id: Any, policy: Retry) -> None:
+    """Make the waiting changes of one aggregate, a round at a time, until none wait."""
+    try:
+        while batch := [(d, f) for d, f in store.rounds.get(doc_id) or () if not f.done()]:
+            store.rounds[doc_id] = []  # who comes now waits for the next round
+            await _round(store, doc_id, batch, policy)
+    finally:
+        for _, f in store.rounds.pop(doc_id, ()):
+            if not f.done():  # only when this task was cancelled (shutdown)
+                f.cancel()
+
+
+async def _round(store: AggregateStore, doc_id: Any, batch: Waiting, policy: Retry) -> None:
+    failed: dict[int, Exception] = {}
     emitted = False
+
+    def decide_all(current: Document | None) -> Decision:
+        failed.clear()
+        version = int(current.get("version", 0)) if current else 0
+        doc, changed = current, False
+        emissions: list[Emission] = []
+        for n, (decide, _) in enumerate(batch):
+            try:
+                decided = decide(doc)
+            except Exception as exc:
+                failed[n] = exc
+                continue
+            if decided is not None:
+                doc = {**decided[0], "_id": doc_id, "version": version}
+                emissions += decided[1]
+                changed = True
+        return (doc, emissions) if changed and doc is not None else None
 
     async def attempt() -> Document | None:
         nonlocal emitted
         current = await store.get(doc_id)
-        decided = decide(current)
+        decided = decide_all(current)
         if decided is None:
             return current
         doc, emissions = decided
@@ -186,10 +239,26 @@ async def change(
         emitted = bool(emissions)
         return doc
 
-    result = await retry_on_conflict(attempt, policy)
-    if emitted:
-        await store.flush(doc_id)
-    return result
+    try:
+        result = await retry_on_conflict(attempt, policy)
+        if emitted:
+            await store.flush(doc_id)
+    except asyncio.CancelledError:
+        for _, f in batch:
+            f.cancel()
+        raise
+    except Exception as exc:
+        for _, f in batch:
+            if not f.done():
+                f.set_exception(exc)
+        return
+    for n, (_, f) in enumerate(batch):
+        if f.done():
+            continue  # its caller gave up waiting (cancelled)
+        if n in failed:
+            f.set_exception(failed[n])
+        else:
+            f.set_result(dict(result) if result is not None else None)
 
 
 class AggregateStore:
@@ -231,6 +300,9 @@ class AggregateStore:
         self._reads = BulkReader(collection)
         self._state_reads = BulkReader(collection, STATE_FIELDS)
         self._marker_reads = BulkReader(self._markers, {"_id": 1})
+        # `change`'s rounds: the changes waiting per aggregate, and the tasks making them.
+        self.rounds: dict[Any, Waiting] = {}
+        self.round_tasks: set[asyncio.Task[None]] = set()
         self._look_every = look_every
         self._next_look = time.monotonic() + look_every
         self._recovered = False

@@ -195,6 +195,24 @@ class BenchServices:
                 proc.wait()
         self.procs.clear()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far (user + system) by the bench's services and the stack's
+        Kafka and FerretDB: what a case costs, beside how long it takes."""
+        pids = {svc: proc.pid for svc, proc in self.procs.items()}
+        for name in stack.INFRA:
+            pid = stack.tracked_pid(self.profile, name)
+            if pid is not None:
+                pids[name] = pid
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, pid in pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return used
+
     async def db_operations(self) -> dict[str, float]:
         """Database commands the two services have sent so far, by service, command and
         collection (`intake find submissions`)."""
@@ -421,7 +439,9 @@ async def level(
     await services.start()
     try:
         ops0 = await services.db_operations()
+        cpu0 = services.cpu_seconds()
         burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
+        cpu1 = services.cpu_seconds()
         ops1 = await services.db_operations()
         paced = await pipeline(
             bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
@@ -434,6 +454,7 @@ async def level(
     finally:
         await services.stop()
     cases = max(burst["assigned"], 1)
+    cpu_ms = {k: round((v - cpu0[k]) * 1000 / cases, 2) for k, v in cpu1.items() if k in cpu0}
     per_case = {
         k: round((v - ops0.get(k, 0.0)) / cases, 2)
         for k, v in ops1.items()
@@ -446,6 +467,7 @@ async def level(
         "steady": {**steady, "offered_rate": args.steady_rate},
         "db_operations_per_case": sum(per_case.values()),
         "db_operations_by_kind": dict(sorted(per_case.items(), key=lambda kv: -kv[1])),
+        "cpu_ms_per_case": cpu_ms,
     }
 
 
@@ -488,7 +510,8 @@ async def main(argv: list[str] | None = None) -> int:
             print(
                 f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
                 f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
-                f"{r['db_operations_per_case']:.1f} db ops/case",
+                f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
+                + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items()),
                 flush=True,
             )
     finally:

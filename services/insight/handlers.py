@@ -10,6 +10,7 @@ only after the handler returns, so a crash redelivers the event and it does exac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -99,9 +100,18 @@ class InsightHandlers:
 
     async def _add(self, record: CaseRecord) -> None:
         assert record.token is not None
-        for bid, change in sorted(record.pending.items()):
-            await self.figures.add(bid, change, record.token)
-            self.metrics.changes.inc()
+        token = record.token
+        # The buckets are independent: added together, each joining whatever round of
+        # changes to it is under way (shared.store.change). All are waited for before any
+        # failure is raised, so the record is settled only after every bucket has its part.
+        added = await asyncio.gather(
+            *(self.figures.add(bid, change, token) for bid, change in record.pending.items()),
+            return_exceptions=True,
+        )
+        failed = [a for a in added if isinstance(a, BaseException)]
+        self.metrics.changes.inc(len(added) - len(failed))
+        if failed:
+            raise failed[0]
 
     async def _settle(self, record: CaseRecord, version: int) -> None:
         # Only a tidy-up: if another handling moved the case on, it settled this already.
@@ -160,7 +170,8 @@ class InsightHandlers:
             spots,
             until,
             window_days=window_days or self.hotspot_window_days,
-            at_least=at_least or self.hotspot_at_least,
+            # the figures list no place or chain below it (rules.listed)
+            at_least=max(rules.HOTSPOT_MIN, at_least or self.hotspot_at_least),
         )
         for h in found:
             if h["village_no"] is not None:

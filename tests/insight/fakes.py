@@ -82,6 +82,7 @@ class FakeFigures:
             if b.org_id == org_id
             and b.dim == dim
             and (fiscal_year is None or b.fiscal_year == fiscal_year)
+            and rules.listed(b)  # as the real lists: no place or chain of one report
         ]
 
     async def all(self, org_id: str) -> list[Bucket]:

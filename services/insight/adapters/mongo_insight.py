@@ -35,7 +35,7 @@ from services.insight.domain.plan import (
     FollowUp,
     Plan,
 )
-from shared.mongo import Document
+from shared.mongo import Document, once
 from shared.store import AggregateStore, Decision, change
 
 
@@ -144,7 +144,9 @@ def bucket_from_document(d: Document) -> Bucket:
 class MongoCases:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._collection = db["insight_cases"]
-        self._store = AggregateStore(self._collection, publisher=None)
+        # A case's events come close together (one handling saves it twice): read back
+        # from memory what this process wrote last.
+        self._store = AggregateStore(self._collection, publisher=None, remember=5_000)
 
     async def ensure_indexes(self) -> None:
         return None  # read by _id per event; scanned whole only by checks
@@ -164,12 +166,34 @@ class MongoCases:
 
 
 class MongoFigures:
+    """The buckets, and which there are: a page or a report reads a dimension's buckets
+    by their ids (`{_id: {$in}}`, served by the index on FerretDB too), never by a filter
+    on other fields, which FerretDB's SQLite backend answers by decoding every bucket.
+
+    `insight_figure_ids` keeps one document per organisation and dimension (`org|dim`)
+    listing its buckets' ids (those `rules.listed` keeps). A bucket is listed after each
+    change to it, also a change found applied already, so the redelivery that follows a
+    crash between the two lists it. Ids are never unlisted."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
         self._collection = db["insight_figures"]
-        self._store = AggregateStore(self._collection, publisher=None)
+        # Few and hot (the totals take a change from every event): kept in memory as written.
+        self._store = AggregateStore(self._collection, publisher=None, remember=5_000)
+        self._ids = db["insight_figure_ids"]
+        self._id_store = AggregateStore(self._ids, publisher=None, remember=1_000)
+        self._known: set[str] = set()  # listed for sure: a listing is never undone
 
     async def ensure_indexes(self) -> None:
         await self._store.ensure_indexes(("org_id", "dim", "fiscal_year"))
+        # Buckets stored before the lists were kept: listed once, from a scan.
+        await once(self._db, "insight_figure_ids", self._list_stored)
+
+    async def _list_stored(self) -> None:
+        async for doc in self._collection.find({}, {"outbox": 0}):
+            bucket = bucket_from_document(doc)
+            if rules.listed(bucket):
+                await self._list(bucket)
 
     async def add(self, bucket_id: str, change_: Counts, token: str) -> None:
         def decide(current: Document | None) -> Decision:
@@ -177,17 +201,40 @@ class MongoFigures:
             added = rules.add(kept, bucket_id, change_, token)
             return None if added is None else (bucket_to_document(added), ())
 
-        await change(self._store, bucket_id, decide)
+        stored = await change(self._store, bucket_id, decide)
+        if stored is not None:
+            bucket = bucket_from_document(stored)
+            if rules.listed(bucket):
+                await self._list(bucket)
+
+    async def _list(self, bucket: Bucket) -> None:
+        if bucket.bucket_id in self._known:
+            return
+
+        def decide(current: Document | None) -> Decision:
+            ids = list(current.get("ids") or ()) if current is not None else []
+            if bucket.bucket_id in ids:
+                return None
+            return {"org_id": bucket.org_id, "dim": bucket.dim, "ids": [*ids, bucket.bucket_id]}, ()
+
+        await change(self._id_store, f"{bucket.org_id}|{bucket.dim}", decide)
+        self._known.add(bucket.bucket_id)
 
     async def get(self, bucket_id: str) -> Bucket | None:
         doc = await self._collection.find_one({"_id": bucket_id})
         return bucket_from_document(doc) if doc else None
 
     async def find(self, org_id: str, dim: str, fiscal_year: int | None = None) -> list[Bucket]:
-        query: dict[str, Any] = {"org_id": org_id, "dim": dim}
-        if fiscal_year is not None:
-            query["fiscal_year"] = fiscal_year
-        return [bucket_from_document(d) async for d in self._collection.find(query)]
+        listing = await self._ids.find_one({"_id": f"{org_id}|{dim}"}, {"ids": 1})
+        ids = [
+            bid
+            for bid in (listing or {}).get("ids") or ()
+            if fiscal_year is None or rules.parse_bucket_id(bid)[1] == fiscal_year
+        ]
+        if not ids:
+            return []
+        found = self._collection.find({"_id": {"$in": ids}}, {"outbox": 0})
+        return [bucket_from_document(d) async for d in found]
 
     async def all(self, org_id: str) -> list[Bucket]:
         return [bucket_from_document(d) async for d in self._collection.find({"org_id": org_id})]

@@ -71,6 +71,8 @@ SPOT = "spot"  # a category at one grid cell (or village), by day, across years
 LINK = "link"
 # the matters raised at one public meeting (intake's activity), across years
 ACTIVITY = "activity"
+# The fewest reports that make a hotspot: one report is a report, not a pattern.
+HOTSPOT_MIN = 2
 
 
 def safe(value: str) -> str:
@@ -317,6 +319,15 @@ def decide(record: CaseRecord, event: Event) -> CaseRecord | None:
         pending=difference(after, record.contribution),
         token=None,  # named by the version it is stored as (handlers)
     )
+
+
+def listed(bucket: Bucket) -> bool:
+    """Whether a page or a report can ever want the bucket. Every bucket of a dimension
+    can, except a place or a chain with a single report (most of them): no hotspot is
+    made of fewer than HOTSPOT_MIN."""
+    if bucket.dim in (SPOT, LINK):
+        return sum(n for k, n in bucket.counts.items() if k.startswith("d")) >= HOTSPOT_MIN
+    return True
 
 
 def parse_bucket_id(bid: str) -> tuple[str, int, str, str]:
