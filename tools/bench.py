@@ -199,18 +199,18 @@ class BenchServices:
         """CPU time used so far (user + system) by the bench's services and the stack's
         Kafka and FerretDB: what a case costs, beside how long it takes."""
         pids = {svc: proc.pid for svc, proc in self.procs.items()}
-        for name in stack.INFRA:
-            pid = stack.tracked_pid(self.profile, name)
+        for infra in stack.INFRA:
+            pid = stack.tracked_pid(self.profile, infra)
             if pid is not None:
-                pids[name] = pid
+                pids[infra] = pid
         ticks = os.sysconf("SC_CLK_TCK")
         used = {}
-        for name, pid in pids.items():
+        for process, pid in pids.items():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            used[process] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
         return used
 
     async def db_operations(self) -> dict[str, float]:

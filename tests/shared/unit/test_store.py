@@ -277,14 +277,12 @@ async def test_changes_to_one_aggregate_in_one_process_share_a_round(cas: Cas) -
 
 
 async def test_a_change_that_comes_during_a_round_is_made_in_the_next() -> None:
-    fake, store = await seeded(Cas.NATIVE)
-    first_decided = asyncio.Event()
+    _, store = await seeded(Cas.NATIVE)
     late: list[asyncio.Task[Document | None]] = []
 
     def first(current: Document | None) -> Decision:
         assert current is not None
         if not late:
-            first_decided.set()
             late.append(asyncio.ensure_future(change(store, "a1", second)))
         return {**current, "n": current["n"] + 1}, []
 
@@ -337,7 +335,7 @@ async def test_a_failed_save_fails_every_change_of_its_round_and_the_next_round_
 
 
 async def test_a_caller_that_stops_waiting_does_not_hold_up_the_others() -> None:
-    fake, store = await seeded(Cas.NATIVE)
+    _, store = await seeded(Cas.NATIVE)
 
     def bump(current: Document | None) -> Decision:
         assert current is not None
