@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from bson.errors import InvalidDocument
@@ -28,8 +28,28 @@ COMMANDS = frozenset(
 )
 
 
+# Commands whose filter says which documents: one that names anything but `_id` is a scan
+# on FerretDB v1's SQLite backend (docs/storage.md), whatever indexes there are.
+FILTERS = {"find": "filter", "count": "query", "findAndModify": "query"}
+
+
+def _by_id(command: Mapping[str, Any], name: str) -> bool:
+    if name == "aggregate":
+        first = (command.get("pipeline") or [{}])[0]
+        query = first.get("$match") if isinstance(first, dict) else None
+        return isinstance(query, dict) and set(query) == {"_id"}
+    key = FILTERS.get(name)
+    if key is None:  # an update's or delete's filters are in its statements
+        statements = command.get("updates") or command.get("deletes") or []
+        return all(isinstance(s, dict) and set(s.get("q") or {}) == {"_id"} for s in statements)
+    query = command.get(key)
+    return isinstance(query, dict) and set(query) == {"_id"}
+
+
 class OperationCounter(monitoring.CommandListener):
-    """Database commands by name: what `make bench` divides by cases to get ops per case."""
+    """Database commands by name: what `make bench` divides by cases to get ops per case;
+    how long they took, and which read or changed documents by a filter on anything but
+    `_id` (what an operator looks at first when FerretDB's CPU climbs)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.total = Counter(
@@ -38,6 +58,20 @@ class OperationCounter(monitoring.CommandListener):
             ["command", "collection"],
             registry=registry,
         )
+        self.seconds = Counter(
+            "ruam_db_operation_seconds_total",
+            "Time from sending a database command to its answer, summed, by command and collection",
+            ["command", "collection"],
+            registry=registry,
+        )
+        self.scans = Counter(
+            "ruam_db_filtered_operations_total",
+            "Database commands whose filter names anything but _id (a scan on FerretDB v1),"
+            " by command and collection",
+            ["command", "collection"],
+            registry=registry,
+        )
+        self._sent: dict[int, tuple[str, str]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
@@ -46,13 +80,22 @@ class OperationCounter(monitoring.CommandListener):
             return
         # The collection names are the code's own, so the label set stays fixed.
         target = event.command.get(name)
-        self.total.labels(name, target if isinstance(target, str) else "").inc()
+        collection = target if isinstance(target, str) else ""
+        self.total.labels(name, collection).inc()
+        if name != "insert" and name != "getMore" and not _by_id(event.command, name):
+            self.scans.labels(name, collection).inc()
+        self._sent[event.request_id] = (name, collection)
+
+    def _answered(self, request_id: int, micros: float) -> None:
+        sent = self._sent.pop(request_id, None)
+        if sent is not None:
+            self.seconds.labels(*sent).inc(micros / 1e6)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._answered(event.request_id, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._answered(event.request_id, event.duration_micros)
 
 
 def create_client(

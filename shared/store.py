@@ -121,6 +121,25 @@ async def ensure_index(
     await collection.create_index([(f, ASCENDING) for f in fields], unique=unique)
 
 
+async def move_later(
+    collection: AsyncCollection[Document], doc_id: Any, field: str, value: Any, also: Document
+) -> bool:
+    """Set `field` to `value`, and the fields of `also`, unless it is already as late (or
+    missing): a deadline that only ever moves later. On MongoDB a filter on the field makes
+    it atomic. FerretDB v1 answers that filter with a scan of the collection and is no more
+    atomic for it (it reads, compares in Go, and writes by `_id`), so there the comparison is
+    made here, between a read and a write by `_id`. True if it was moved."""
+    changed = {"$set": {field: value, **also}}
+    if await detect_cas(collection.database) is Cas.NATIVE:
+        result = await collection.update_one({"_id": doc_id, field: {"$lt": value}}, changed)
+        return bool(result.modified_count)
+    doc = await collection.find_one({"_id": doc_id}, {field: 1})
+    if doc is None or doc.get(field) is None or doc[field] >= value:
+        return False
+    await collection.update_one({"_id": doc_id}, changed)
+    return True
+
+
 @dataclass(frozen=True)
 class Retry:
     """How a decision that lost a race is tried again: bounded, with jittered backoff."""

@@ -34,6 +34,7 @@ from services.insight.ports import (
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.survey import SatisfactionAlertRaised
+from shared.locks import KeyedLocks
 from shared.store import retry_on_conflict
 from shared.thai import METRIC_NAMES_TH, to_bangkok
 
@@ -62,6 +63,7 @@ class InsightHandlers:
         self.clock = clock
         self.metrics = metrics
         self.hotspot_window_days = hotspot_window_days
+        self._cases_in_hand = KeyedLocks()
         self.hotspot_at_least = hotspot_at_least
 
     # ---------------------------------------------------------------- the figures
@@ -69,9 +71,15 @@ class InsightHandlers:
     async def on_event(self, event: rules.Event) -> None:
         """Any case or survey event: the case's facts and the figures they count in."""
         case_id = rules.case_of(event)
-        topic = event.topic.value
         if case_id is None:
             return
+        # A case's events come on seven topics at once: here they take turns, instead of
+        # racing each other to the case record's compare-and-set and retrying.
+        async with self._cases_in_hand.hold(case_id):
+            await self._on_event(case_id, event)
+
+    async def _on_event(self, case_id: str, event: rules.Event) -> None:
+        topic = event.topic.value
 
         async def attempt() -> tuple[CaseRecord, int] | None:
             loaded = await self.cases.get(case_id)

@@ -33,6 +33,7 @@ from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Kind
 from shared.events.intake import RawPayloadReceived
+from shared.locks import KeyedLocks
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
 
@@ -110,7 +111,7 @@ class IntakeHandlers:
         self.agencies: Mapping[str, str] = agencies or {}
         # One user's messages are decided one at a time (this process is the only
         # LINE consumer); across users, everything runs concurrently.
-        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._threads_in_hand = KeyedLocks()
 
     # ------------------------------------------------------------ the canonical path
 
@@ -280,8 +281,7 @@ class IntakeHandlers:
             await self.submissions.flush(seen.dedup_key)
             return Outcome(msg.event_id, seen.case_id, duplicate=True)
         thread_key = contact_ref("line-user:" + msg.user_id)
-        lock = self._thread_locks.setdefault(thread_key, asyncio.Lock())
-        async with lock:
+        async with self._threads_in_hand.hold(thread_key):
             thread = await self.threads.get(thread_key) if self.threads else None
             last_at = thread["last_at"] if thread else None
             if thread is not None and line.continues_thread(last_at, msg.at, self.line_window):

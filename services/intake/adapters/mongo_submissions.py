@@ -29,7 +29,7 @@ from shared.errors import ConcurrencyError
 from shared.events.cases import Attachment, Channel, Kind
 from shared.mongo import BulkWriter, Document, SequenceDrawer
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore, Lru
+from shared.store import AggregateStore, Lru, move_later
 from shared.thai import to_bangkok
 
 # Only LINE follow-ups are ever filed under another message's key (`alias`).
@@ -262,12 +262,8 @@ class MongoVault:
         return None if doc is None else _entry(doc)
 
     async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
-        # A filter on purge_at rather than $max: it only ever moves later, on any server.
         for ref in refs:
-            await self._vault.update_one(
-                {"_id": ref, "purge_at": {"$lt": purge_at}},
-                {"$set": {"purge_at": purge_at, "owner": owner}},
-            )
+            await move_later(self._vault, ref, "purge_at", purge_at, {"owner": owner})
 
     async def expired(self, now: datetime, limit: int) -> list[VaultEntry]:
         cursor = self._vault.find({"purge_at": {"$lte": now}}).limit(limit)

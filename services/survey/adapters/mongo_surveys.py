@@ -292,21 +292,38 @@ class MongoSurveyRepository:
         self._db = db
         self._surveys = db["surveys"]
         self._tokens = db["survey_tokens"]
+        # A case's survey ids (`_id` = case id): a case's surveys are read by id, not by a
+        # filter on case_id, which FerretDB v1 answers with a scan of every survey.
+        self._cases = db["survey_cases"]
         self._relay = AggregateStore(self._surveys, publisher)
 
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("token", "case_id", unique=("token",))
         await once(self._db, "survey_tokens", self._backfill_tokens)
+        await once(self._db, "survey_cases", self._backfill_cases)
 
     async def _backfill_tokens(self) -> None:
         """The token entries of surveys stored before `survey_tokens` existed."""
         async for doc in self._surveys.find({}, {"token": 1}):
             await self._remember_token(doc["token"], doc["_id"])
 
+    async def _backfill_cases(self) -> None:
+        """The case entries of surveys stored before `survey_cases` existed."""
+        async for doc in self._surveys.find({}, {"case_id": 1}):
+            await self._remember_case(doc["case_id"], doc["_id"])
+
     async def add(self, survey: Survey, emissions: Sequence[Emission]) -> bool:
-        # The token's entry first: a survey stored without it would only be found by a scan.
+        # The entries first: a survey stored without them would only be found by a scan.
         await self._remember_token(survey.token, survey.survey_id)
+        await self._remember_case(survey.case_id, survey.survey_id)
         return await _insert(self._relay, survey_to_document(survey), emissions)
+
+    async def _remember_case(self, case_id: str, survey_id: str) -> None:
+        # A case's surveys are added by its own events, one after the other (keyed by the
+        # case), so this read-modify-write by `_id` has no concurrent writer to lose to.
+        await self._cases.update_one(
+            {"_id": case_id}, {"$addToSet": {"ids": survey_id}}, upsert=True
+        )
 
     async def _remember_token(self, token: str, survey_id: str) -> None:
         await self._tokens.update_one(
@@ -325,8 +342,13 @@ class MongoSurveyRepository:
         return survey if survey is not None and survey.token == token else None
 
     async def of_case(self, case_id: str) -> list[Survey]:
-        cursor = self._surveys.find({"case_id": case_id}, {"outbox": 0}).sort("case_seq", 1)
-        return [survey_from_document(d) async for d in cursor]
+        entry = await self._cases.find_one({"_id": case_id})
+        ids = list((entry or {}).get("ids") or ())
+        if not ids:
+            return []
+        cursor = self._surveys.find({"_id": {"$in": ids}}, {"outbox": 0})
+        found = [survey_from_document(d) async for d in cursor]
+        return sorted(found, key=lambda s: s.case_seq)
 
     async def flush(self, survey_id: str) -> int:
         return await self._relay.flush(survey_id)

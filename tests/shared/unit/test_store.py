@@ -20,6 +20,7 @@ from shared.store import (
     Lru,
     Retry,
     change,
+    move_later,
     retry_on_conflict,
 )
 from tests.fakes import FakePublisher
@@ -347,3 +348,20 @@ async def test_a_caller_that_stops_waiting_does_not_hold_up_the_others() -> None
     done = await kept
     assert done is not None and done["n"] == 1  # the cancelled one was never decided
     assert gone.cancelled() and store.rounds == {}
+
+
+@pytest.mark.parametrize("ferret", [True, False])
+async def test_a_deadline_only_moves_later(ferret: bool) -> None:
+    info = {"version": "7.0.77", "ferretdbVersion": "v1.24.2"} if ferret else {"version": "7"}
+    fake, collection = fake_collection("vault", info)
+    soon, later = datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+    fake.docs["r1"] = {"_id": "r1", "purge_at": soon, "owner": "web:1"}
+    fake.docs["r2"] = {"_id": "r2", "owner": "web:2"}  # none to move
+    assert await move_later(collection, "r1", "purge_at", later, {"owner": "web:9"})
+    assert fake.docs["r1"] == {"_id": "r1", "purge_at": later, "owner": "web:9"}
+    assert not await move_later(collection, "r1", "purge_at", soon, {"owner": "web:3"})
+    assert not await move_later(collection, "r1", "purge_at", later, {"owner": "web:3"})
+    assert fake.docs["r1"]["owner"] == "web:9"
+    assert not await move_later(collection, "r2", "purge_at", later, {"owner": "web:3"})
+    assert not await move_later(collection, "gone", "purge_at", later, {"owner": "web:3"})
+    assert fake.docs["r2"] == {"_id": "r2", "owner": "web:2"} and "gone" not in fake.docs
