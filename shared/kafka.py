@@ -187,31 +187,34 @@ class KeyedPipeline:
     made a service's throughput its latency's inverse. Here a message is started and the
     next one taken at once, up to `limit` under way; per-key order is what the handlers rely
     on (one case's events in order), and the offset book commits a partition only up to its
-    oldest message still under way.
+    oldest message still under way. The limit is per topic: messages of one topic waiting
+    for another's (a follow-up retried until its case is routed) must never take every
+    slot and so stop the very message they wait for.
     """
 
     def __init__(self, offsets: OffsetBook, limit: int, backoff_cap: float) -> None:
         self._offsets = offsets
         self._limit = limit
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._backoff_cap = backoff_cap
         self._tails: dict[Any, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def submit(self, msg: StreamMessage[Any], work: Callable[[], Awaitable[object]]) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._limit)
         if self._closing:
             # Shutting down: take nothing more; the consumer is stopped (and this
             # cancelled) next, and the message is redelivered to whoever comes after.
             await asyncio.Event().wait()
-        await self._slots.acquire()
         record = msg.raw_message
+        slots = self._slots.get(record.topic)
+        if slots is None:
+            slots = self._slots[record.topic] = asyncio.Semaphore(self._limit)
+        await slots.acquire()
         key = (record.topic, record.partition, record.key)
         before = self._tails.get(key)
         self._offsets.started(msg)
-        task = asyncio.create_task(self._run(key, before, msg, work))
+        task = asyncio.create_task(self._run(key, before, msg, work, slots))
         self._tails[key] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -222,6 +225,7 @@ class KeyedPipeline:
         before: asyncio.Task[None] | None,
         msg: StreamMessage[Any],
         work: Callable[[], Awaitable[object]],
+        slots: asyncio.Semaphore,
     ) -> None:
         try:
             if before is not None:
@@ -242,8 +246,7 @@ class KeyedPipeline:
                     await asyncio.sleep(min(self._backoff_cap, 0.2 * 2 ** min(failures, 10)))
             self._offsets.done(msg)
         finally:
-            if self._slots is not None:
-                self._slots.release()
+            slots.release()
             if self._tails.get(key) is asyncio.current_task():
                 del self._tails[key]
 

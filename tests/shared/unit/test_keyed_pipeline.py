@@ -44,8 +44,10 @@ class Message:
     committed: Any = None
 
 
-def message(consumer: Consumer, offset: int, key: str | None, partition: int = 0) -> Any:
-    record = Record(TOPIC, partition, offset, key.encode() if key else None)
+def message(
+    consumer: Consumer, offset: int, key: str | None, partition: int = 0, topic: str = TOPIC
+) -> Any:
+    record = Record(topic, partition, offset, key.encode() if key else None)
     return cast("StreamMessage[Any]", Message(consumer, record))
 
 
@@ -134,6 +136,29 @@ async def test_no_more_than_the_limit_are_under_way_and_the_consumer_waits() -> 
     work.gates["B"].set()
     await pipeline.drain(timeout=1)
     assert "end C" in work.log
+
+
+async def test_messages_waiting_on_another_topic_never_take_its_slots() -> None:
+    # Found in make demo: LINE follow-ups (case.amended) retried until their case is routed
+    # took every slot of routing's one limit, so the case.received they waited for was
+    # never taken.
+    consumer, book, work = Consumer(), OffsetBook(), Work()
+    pipeline = KeyedPipeline(book, limit=2, backoff_cap=0.01)
+    amended = "t.case.amended"
+    await pipeline.submit(message(consumer, 0, "A", topic=amended), work.of("A1", held=True))
+    await pipeline.submit(message(consumer, 1, "B", topic=amended), work.of("B1", held=True))
+    received = asyncio.ensure_future(pipeline.submit(message(consumer, 0, "A"), work.of("A0")))
+    await settle()
+    assert received.done() and "end A0" in work.log
+    third = asyncio.ensure_future(
+        pipeline.submit(message(consumer, 2, "C", topic=amended), work.of("C1"))
+    )
+    await settle()
+    assert not third.done()  # the limit still holds within a topic
+    work.gates["A1"].set()
+    work.gates["B1"].set()
+    await pipeline.drain(timeout=1)
+    assert "end C1" in work.log
 
 
 async def test_a_failure_outside_the_handler_is_retried_and_holds_its_offset() -> None:
