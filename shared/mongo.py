@@ -98,13 +98,25 @@ class OperationCounter(monitoring.CommandListener):
         self._answered(event.request_id, event.duration_micros)
 
 
+# FerretDB v1 hangs for good once a hundred update statements are under way at once: each
+# holds one of the hundred SQLite connections for its query while it waits for another to
+# write in (internal/handler/msg_update.go). Ten per service keeps the seven services, the
+# bench's two and a tool below that with room; on MongoDB it is a setting like any other.
+MAX_POOL_SIZE = 10
+
+
 def create_client(
-    url: str, *, app_name: str, registry: CollectorRegistry | None = None
+    url: str,
+    *,
+    app_name: str,
+    registry: CollectorRegistry | None = None,
+    max_pool_size: int = MAX_POOL_SIZE,
 ) -> AsyncMongoClient[Document]:
     # tz_aware so datetimes come back as UTC-aware values, like the ones we store.
     return AsyncMongoClient(
         url,
         appname=app_name,
+        maxPoolSize=max_pool_size,
         tz_aware=True,
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,

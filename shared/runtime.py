@@ -134,7 +134,12 @@ def build_runtime(settings: ServiceSettings, *, with_mongo: bool = True) -> Runt
     # creation name topics with `topic_name`. One function names every topic instead.
     router = KafkaRouter()
     mongo = (
-        create_client(settings.mongodb_url, app_name=settings.service_name, registry=registry)
+        create_client(
+            settings.mongodb_url,
+            app_name=settings.service_name,
+            registry=registry,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         if with_mongo
         else None
     )

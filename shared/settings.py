@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_cafile: str = shared_field("", "KAFKA_SSL_CAFILE")
     mongodb_url: str = shared_field("mongodb://127.0.0.1:27017", "MONGODB_URL")
     mongodb_database: str = shared_field("ruam", "MONGODB_DATABASE")
+    # Connections (so requests under way) per service: see shared.mongo.MAX_POOL_SIZE.
+    mongodb_max_pool_size: int = shared_field(10, "MONGODB_MAX_POOL_SIZE")
     org_id: str = shared_field("sraphonthong", "RUAM_ORG")
     case_prefix: str = shared_field("", "RUAM_CASE_PREFIX")
     # Isolates test runs that share one broker; empty in production.

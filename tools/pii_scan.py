@@ -421,20 +421,25 @@ async def api_answers(
     values: Mapping[str, set[str]],
     links: Set[str] = frozenset(),
     *,
-    concurrency: int = 8,
+    concurrency: int = 16,
     max_calls: int = 20_000,
 ) -> tuple[list[tuple[str, str]], Counter[str]]:
     """(where, text) of every answer; and how many calls answered with each status."""
     gate = asyncio.Semaphore(concurrency)
     answers: list[tuple[str, str]] = []
     statuses: Counter[str] = Counter()
-    calls: list[tuple[str, str, str, dict[str, str]]] = []
+    per_route: list[list[tuple[str, str, str, dict[str, str]]]] = []
     for route in routes:
         who = [n for n in identities if (n == "anonymous" and route.anonymous) or
                (n == "auditor" and route.auditor)]  # fmt: skip
-        for path in _listed(route.path, links) or _expand(route.path, values):
-            for name in who:
-                calls.append((route.service, path, name, identities[name]))
+        paths = _listed(route.path, links) or _expand(route.path, values)
+        per_route.append(
+            [(route.service, path, name, identities[name]) for path in paths for name in who]
+        )
+    # The routes with few paths first: they are the reports and pages rendered whole (slow,
+    # and one at a time in their service), which then run beside the thousands of case
+    # pages instead of after them.
+    calls = [call for group in sorted(per_route, key=len) for call in group]
     for route in routes:  # Open311 lists answer for named requests, 100 at a time
         if route.path.endswith("/requests.{format}"):
             ids = sorted(values.get("case_id", ()))

@@ -76,7 +76,11 @@ def create_service(
     settings = settings or ConsoleSettings()
     housekeeping: list[Callable[[], Any]] = []
     if photos is None:
-        mongo = create_client(settings.mongodb_url, app_name=settings.service_name)
+        mongo = create_client(
+            settings.mongodb_url,
+            app_name=settings.service_name,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         kept = MongoPhotos(mongo[settings.mongodb_database])
         retention = timedelta(days=settings.photo_retention_days)
 

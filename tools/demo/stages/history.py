@@ -241,12 +241,14 @@ async def run(ctx: DemoContext) -> None:
     ctx.line(f"  waves: {waves or 'none found'}")
 
     async def lighting() -> dict[str, Any] | None:
-        # Each topic is its own stream: the reopenings may come after the resolutions.
+        # Each topic is its own stream: the reopenings may come before or after the
+        # resolutions, so wait for all of both.
         r = await ctx.client.get(
             ctx.url("insight", "/v1/insight/figures?dim=category"), headers=headers
         )
         found = [s for s in r.json().get("slices", []) if s["value"] == "lighting"]
-        return found[0] if found and found[0]["reopened"] >= REOPENED else None
+        ready = found and found[0]["reopened"] >= REOPENED and found[0]["resolved"] >= REOPEN_CASES
+        return found[0] if ready else None
 
     lights = await _poll(lighting, 60.0)
     if lights:
