@@ -99,10 +99,12 @@ class OperationCounter(monitoring.CommandListener):
 
 
 # FerretDB v1 hangs for good once a hundred update statements are under way at once: each
-# holds one of the hundred SQLite connections for its query while it waits for another to
-# write in (internal/handler/msg_update.go). Ten per service keeps the seven services, the
-# bench's two and a tool below that with room; on MongoDB it is a setting like any other.
+# holds one of its hundred SQLite connections for its query, and an update command holds
+# every statement's until the command ends, while each waits for another connection to
+# write in (internal/handler/msg_update.go; docs/storage.md). So few requests per service,
+# and few replaces per request.
 MAX_POOL_SIZE = 10
+MAX_REPLACES = 4
 
 
 def create_client(
@@ -206,7 +208,8 @@ class BulkWriter:
                 batch, self._inserts = self._inserts[: self._max], self._inserts[self._max :]
                 await self._insert_batch(batch)
             if self._replaces:
-                batch, self._replaces = self._replaces[: self._max], self._replaces[self._max :]
+                most = min(self._max, MAX_REPLACES)
+                batch, self._replaces = self._replaces[:most], self._replaces[most:]
                 await self._replace_batch(batch)
             if self._deletes:
                 gone, self._deletes = self._deletes[: self._max], self._deletes[self._max :]
