@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -28,6 +30,7 @@ from shared.auth import Principal, principal
 from shared.http import JSON, ApiError, ErrorTable, app_state, read_model
 from shared.redact import redact
 from shared.roles import Role
+from shared.store import Lru
 from shared.thai import fiscal_year_be
 
 PUBLISHED = anyone("published: the quarterly analysis reports, counts only (measure 1 and 3)")
@@ -362,6 +365,14 @@ async def list_reports(request: Request) -> Response:
 # passes the same one on to every reader (a published quarter changes slowly).
 _RENDERER = ThreadPoolExecutor(1, thread_name_prefix="ruam-report")
 _KEPT_SECONDS = 60.0
+_DRAWN = 64  # drawings kept by content: a few dozen reports, HTML and PDF, ~0.2-1 MB each
+
+
+def _digest(built: dict[str, Any]) -> str:
+    text = json.dumps(built, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 Kept = dict[tuple[int, int, str | None, str], tuple[float, bytes]]
 
 
@@ -369,8 +380,9 @@ async def _rendered(request: Request, kind: str) -> bytes:
     fy, q, dept = _report_key(request)
     key = (fy, q, dept, kind)
     state = request.app.state
-    if not hasattr(state, "reports_kept"):
-        state.reports_kept, state.reports_drawing = {}, {}  # this app's, not the process's
+    if not hasattr(state, "reports_kept"):  # this app's, not the process's
+        state.reports_kept, state.reports_drawing = {}, {}
+        state.reports_drawn = Lru[bytes](_DRAWN)
     kept: Kept = state.reports_kept
     drawing: dict[Any, asyncio.Future[bytes]] = state.reports_drawing
     found = kept.get(key)
@@ -383,11 +395,19 @@ async def _rendered(request: Request, kind: str) -> bytes:
     try:
         settings = settings_of(request)
         built = await report.build(handlers_of(request), settings.org_id, fy, q, dept)
-        if kind == "pdf":
-            work = functools.partial(report.render_pdf, built, settings.font_dir)
-        else:
-            work = functools.partial(_html_bytes, built, settings.font_dir)
-        data = await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
+        # What a drawing shows is all in `built`: one drawn before from the same content is
+        # the same drawing, however long ago (the next run of a demo, a reader after the
+        # minute). Only a change in the figures, plans or consultations draws again.
+        content = (kind, _digest(built))
+        drawn: Lru[bytes] = state.reports_drawn
+        data = drawn.get(content)
+        if data is None:
+            if kind == "pdf":
+                work = functools.partial(report.render_pdf, built, settings.font_dir)
+            else:
+                work = functools.partial(_html_bytes, built, settings.font_dir)
+            data = await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
+            drawn.put(content, data)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # retrieved: a drawing nobody else waited for is not an error

@@ -199,3 +199,33 @@ async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_
         assert r.status_code == 201, r.text
         again = await c.get("/v1/reports/2569/2.html")
         assert len(drawn) == 2 and "ท่อระบายน้ำอุดตันซ้ำ" in again.text
+
+
+async def test_a_report_whose_content_did_not_change_is_not_drawn_again_after_the_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.insight import http as http_module
+    from services.insight import report as report_module
+
+    drawn: list[int] = []
+    draw = report_module.render_html
+
+    def counting(built: Any, font_dir: Any) -> str:
+        drawn.append(1)
+        return draw(built, font_dir)
+
+    monkeypatch.setattr(report_module, "render_html", counting)
+    monkeypatch.setattr(http_module, "_KEPT_SECONDS", 0.0)  # every ask builds the content
+    async with insight_api() as c:
+        first = await c.get("/v1/reports/2569/2.html")
+        second = await c.get("/v1/reports/2569/2.html")
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert second.text == first.text and len(drawn) == 1
+        r = await c.post(
+            "/v1/plans/engineering/2569/2/findings",
+            headers=HEAD,
+            json={"finding_id": "f8", "text": "ไฟส่องสว่างดับซ้ำ", "metric": "received"},
+        )
+        assert r.status_code == 201, r.text
+        third = await c.get("/v1/reports/2569/2.html")
+        assert len(drawn) == 2 and "ไฟส่องสว่างดับซ้ำ" in third.text
