@@ -174,19 +174,25 @@ def test_the_report_is_in_thai_with_buddhist_era_and_fiscal_quarters() -> None:
     assert TODAY.year == 2026 and ORG == "sraphonthong"
 
 
-async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_plan_changes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per report drawn (its HTML rendered) from here on."""
     from services.insight import report as report_module
 
-    drawn: list[int] = []
+    drawings: list[int] = []
     draw = report_module.render_html
 
     def counting(built: Any, font_dir: Any) -> str:
-        drawn.append(1)
+        drawings.append(1)
         return draw(built, font_dir)
 
     monkeypatch.setattr(report_module, "render_html", counting)
+    return drawings
+
+
+async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_plan_changes(
+    drawn: list[int],
+) -> None:
     async with insight_api() as c:
         pages = await asyncio.gather(*(c.get("/v1/reports/2569/2.html") for _ in range(4)))
         assert {p.status_code for p in pages} == {200} and len({p.text for p in pages}) == 1
@@ -202,19 +208,10 @@ async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_
 
 
 async def test_a_report_whose_content_did_not_change_is_not_drawn_again_after_the_minute(
-    monkeypatch: pytest.MonkeyPatch,
+    drawn: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from services.insight import http as http_module
-    from services.insight import report as report_module
 
-    drawn: list[int] = []
-    draw = report_module.render_html
-
-    def counting(built: Any, font_dir: Any) -> str:
-        drawn.append(1)
-        return draw(built, font_dir)
-
-    monkeypatch.setattr(report_module, "render_html", counting)
     monkeypatch.setattr(http_module, "_KEPT_SECONDS", 0.0)  # every ask builds the content
     async with insight_api() as c:
         first = await c.get("/v1/reports/2569/2.html")
