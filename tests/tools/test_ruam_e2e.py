@@ -124,15 +124,19 @@ def ruam_status(ports: dict[str, int]) -> tuple[int, dict[str, Any]]:
 def test_ruam_status_and_case_show_on_real_services(
     own_services: dict[str, int], isolation: str
 ) -> None:
-    # The gauges that need the broker are computed by a loop of each service soon after it
-    # starts (shared/ops.py): polled, bounded, until both services show them.
+    # The gauges that need the broker or the database are computed by a loop of each
+    # service soon after it starts (shared/ops.py: the lag first, the dead letters after the
+    # outboxes): polled, bounded, until both services show both.
     deadline = time.monotonic() + 120
     while True:
         code, data = ruam_status(own_services)
         by_name = {s["service"]: s for s in data["services"]}
-        if all(by_name[s]["lag"] is not None for s in STATUS_SERVICES):
+        if all(
+            by_name[s]["lag"] is not None and by_name[s]["dead_letters"] is not None
+            for s in STATUS_SERVICES
+        ):
             break
-        assert time.monotonic() < deadline, f"no lag gauge within 120 s: {data}"
+        assert time.monotonic() < deadline, f"no lag or dead-letter gauge within 120 s: {data}"
         time.sleep(1)
     assert code == EXIT_OK, data
     assert sorted(by_name) == sorted(STATUS_SERVICES)
