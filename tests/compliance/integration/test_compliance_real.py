@@ -19,7 +19,7 @@ from services.compliance.settings import ComplianceSettings
 from shared.clock import FixedClock
 from shared.kafka import topic_name
 from shared.topics import Topic
-from tests.compliance.builders import NOW, hearing, raw, registration
+from tests.compliance.builders import hearing, raw, registration
 from tests.compliance.unit.test_handlers import PID, deliver, history
 from tests.conftest import eventually, running
 from tests.signing import EXECUTIVE
@@ -71,10 +71,17 @@ async def publish(service: ComplianceService, message: dict[str, Any]) -> None:
     )
 
 
+# A day after the story's completion: its report-back is not yet late. A timer round runs at
+# start-up and whenever it comes round, and may see the completed project; on a clock past the
+# 30 days' grace it would add a violation that the expected document (decided without timers)
+# does not have (each test failed once in CI on NOW, 15 Jan 2026).
+DAY_AFTER_COMPLETION = FixedClock(datetime(2025, 11, 13, 2, 0, tzinfo=UTC))
+
+
 async def test_acceptance_through_kafka_with_shuffles_duplicates_and_dead_letters(
     real_settings: Any,
 ) -> None:
-    service = create_service(real_settings(ComplianceSettings), clock=FixedClock(NOW))
+    service = create_service(real_settings(ComplianceSettings), clock=DAY_AFTER_COMPLETION)
     seen = collect(
         service,
         Topic.COMPLIANCE_REQUIREMENT_RAISED,
@@ -148,7 +155,7 @@ def distinct(seen: Seen) -> set[tuple[str, str]]:
 
 
 async def test_acceptance_through_http_is_stored_and_published(real_settings: Any) -> None:
-    service = create_service(real_settings(ComplianceSettings), clock=FixedClock(NOW))
+    service = create_service(real_settings(ComplianceSettings), clock=DAY_AFTER_COMPLETION)
     seen = collect(service, Topic.COMPLIANCE_VIOLATION, Topic.PUBLIC_PROJECTS)
     violations, public = seen[Topic.COMPLIANCE_VIOLATION], seen[Topic.PUBLIC_PROJECTS]
     base = {"org_id": "sraphonthong"}
@@ -220,10 +227,7 @@ async def test_a_restart_mid_stream_changes_nothing(real_settings: Any) -> None:
     settings = real_settings(ComplianceSettings)
     expected, _ = await deliver(history())
     story = [json.loads(e.model_dump_json()) for e in history()]
-    # A day after the story's completion: its report-back is not yet late. A timer round runs
-    # at start-up and may see the completed project; on a clock past the 30 days' grace it would
-    # add a violation the expected document (decided without timers) does not have.
-    clock = FixedClock(datetime(2025, 11, 13, 2, 0, tzinfo=UTC))
+    clock = DAY_AFTER_COMPLETION
     first = create_service(settings, clock=clock)
     async with serving(first) as api:
         for message in story[:5]:
