@@ -846,11 +846,15 @@ def _local_now(ctx: Ctx) -> str:
     return f"{to_bangkok(ctx.console.now()):%Y-%m-%dT%H:%M}"
 
 
-def _bangkok(value: str) -> str:
-    """A datetime-local or date field, read as Bangkok time."""
+def _bangkok(value: str, now: str) -> str:
+    """A datetime-local or date field, read as Bangkok time. A date alone means the office's
+    opening hour that day, but never later than now: a letter taken in today before nine
+    (or past midnight) must not read as received in the future."""
     if not value:
         return ""
     text = value if "T" in value else f"{value}T09:00"
+    if len(value) == 10 and value == now[:10]:
+        text = min(text, now)
     return f"{text}:00+07:00" if len(text) == 16 else text
 
 
@@ -916,7 +920,7 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
             "call_id": f"console-{text_of(form, 'key')}" if text_of(form, "key") else None,
             "caller_name": text_of(form, "caller_name") or None,
             "caller_number": text_of(form, "caller_number") or None,
-            "call_time": _bangkok(text_of(form, "call_time")) or None,
+            "call_time": _bangkok(text_of(form, "call_time"), _local_now(ctx)) or None,
             "summary": text_of(form, "summary"),
             "kind": text_of(form, "kind") or "complaint",
             "service_code": text_of(form, "category") or None,
@@ -950,7 +954,7 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
             scan_ref = await _keep_scan(ctx, scan)
         body = {
             "registration_no": text_of(form, "registration_no"),
-            "received_date": _bangkok(text_of(form, "received_date")) or None,
+            "received_date": _bangkok(text_of(form, "received_date"), _local_now(ctx)) or None,
             "sender_name": text_of(form, "sender_name") or None,
             "sender_address": text_of(form, "sender_address") or None,
             "scan_ref": scan_ref,
@@ -975,7 +979,7 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
     body = {
         "activity_id": text_of(form, "activity_id"),
         "title": text_of(form, "title"),
-        "held_at": _bangkok(text_of(form, "held_at")) or None,
+        "held_at": _bangkok(text_of(form, "held_at"), _local_now(ctx)) or None,
         "place": text_of(form, "place") or None,
         "village_no": village["village_no"] if village else None,
         "attendees": attendees,
@@ -1010,7 +1014,7 @@ async def _box_step(ctx: Ctx, form: FormData) -> Response:
         box = {
             "box_id": text_of(form, "box_id"),
             "location": text_of(form, "location"),
-            "opened_at": _bangkok(text_of(form, "opened_at")),
+            "opened_at": _bangkok(text_of(form, "opened_at"), _local_now(ctx)),
             "committee": text_of(form, "committee"),
             "slips": [],
         }

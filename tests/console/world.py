@@ -144,6 +144,7 @@ def world(
     *,
     network: bool = False,
     keeper: MemoryKeeper | None = None,
+    now: datetime = NOW,
     **console_settings: Any,
 ) -> World:
     repo = FakeCaseRepository()
@@ -152,7 +153,7 @@ def world(
         cases=repo,
         directories=StaticDirectories(),
         ranker=FakeRanker(),
-        clock=FixedClock(NOW),
+        clock=FixedClock(now),
     )
     # argon2 at a cost a test can afford (the service uses argon2-cffi's defaults).
     for route in routing.api.routes:
@@ -175,10 +176,10 @@ def world(
         settings,
         api=Api(settings, httpx.AsyncClient(transport=ports)),
         oidc_http=http,
-        now=lambda: NOW,
+        now=lambda: now,
         photos=photos,
         keeper=keeper,
-        audit=AuditTrail(trail, "console", FixedClock(NOW)),
+        audit=AuditTrail(trail, "console", FixedClock(now)),
     )
     ports.apps[8006] = httpx.ASGITransport(app=console.asgi)
     return World(routing, console, ports, repo, photos, trail)

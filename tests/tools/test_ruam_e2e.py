@@ -306,14 +306,23 @@ def test_the_local_prometheus_and_a_dead_letter_on_real_services(
         while len(query('up{job="ruam"} == 1')) < len(STATUS_SERVICES):
             assert time.monotonic() < deadline, query("up")
             time.sleep(1)
-        info = query("ruam_build_info")
-        assert sorted(r["metric"]["service"] for r in info) == sorted(STATUS_SERVICES)
-        assert query('{__name__=~"ruam_.*", exported_service!=""}') == []
-        lag = query("sum by (service) (ruam_consumer_lag)")
-        assert sorted(r["metric"]["service"] for r in lag) == sorted(STATUS_SERVICES)
+
+        def services_in(expr: str) -> list[str]:
+            """The services a query names, once every one does: a series such as the lag
+            appears only after a consumer has its partitions, one scrape after another."""
+            deadline = time.monotonic() + 60
+            while True:
+                named = sorted(r["metric"].get("service", "") for r in query(expr))
+                if named == sorted(STATUS_SERVICES) or time.monotonic() > deadline:
+                    return named
+                time.sleep(1)
+
+        assert services_in("ruam_build_info") == sorted(STATUS_SERVICES)
+        assert services_in("sum by (service) (ruam_consumer_lag)") == sorted(STATUS_SERVICES)
         # Counted by a collector that names no service (shared/mongo.py).
-        stored = query("sum by (service) (ruam_db_operations_total)")
-        assert sorted(r["metric"]["service"] for r in stored) == sorted(STATUS_SERVICES)
+        stored = services_in("sum by (service) (ruam_db_operations_total)")
+        assert stored == sorted(STATUS_SERVICES)
+        assert query('{__name__=~"ruam_.*", exported_service!=""}') == []
 
         # A message intake can never take: a dead letter, seen by ruam and by the alert.
         asyncio.run(publish(name(Topic.INTAKE_RAW, f"{isolation}."), b"not json at all"))

@@ -4,12 +4,14 @@ decides what is shown, the case offers its state's actions, a refusal reads as T
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from services.console.sessions import COOKIE
 from shared.auth import TokenVerifier
+from shared.clock import FixedClock
 from tests.console.world import CONSOLE, ISSUER, Browser, hidden, world
 from tests.intake.unit.api import service as intake_service
 from tests.intake.unit.helpers import World as IntakeWorld
@@ -323,6 +325,33 @@ async def test_a_letter_and_a_meetings_issues_become_cases_with_receipts() -> No
         },
     )
     assert str(meeting.url).count("case=") == 3  # three issues, the blank line is none
+
+
+async def test_a_letter_dated_today_taken_in_before_nine_is_not_in_the_future() -> None:
+    # 00:30 in Bangkok: the form's date is today's, and nine o'clock that day is still ahead.
+    early = datetime(2026, 5, 15, 17, 30, tzinfo=UTC)
+    w = world(now=early)
+    taken = IntakeWorld(clock=FixedClock(early))
+    intake = intake_service(taken)
+    intake.api.state.verifier = TokenVerifier(ISSUER, "ruam", http=w.client)
+    w.ports.apps[8001] = httpx.ASGITransport(app=intake.asgi)
+    browser = Browser(w)
+    await browser.sign_in("desk")
+    form = await browser.get("/intake/letter")
+    assert 'value="2026-05-16"' in form.text  # today, in Bangkok
+    fields = {**hidden(form.text), "registration_no": "สพท 7/2569", "text": "ขอซ่อมไฟถนน"}
+    letter = await browser.post("/intake/letter", {**fields, "received_date": "2026-05-16"})
+    assert "/receipt?case=" in str(letter.url), letter.text[:300]
+    received = [
+        p.json()["payload"]["received_at"]
+        for p in taken.publisher.sent
+        if p.topic == "case.received"
+    ]
+    assert received[0] and datetime.fromisoformat(received[0]) == early  # not 09:00 that day
+    tomorrow = await browser.post(
+        "/intake/letter", {**fields, "key": "k2", "received_date": "2026-05-17"}
+    )
+    assert "/receipt" not in str(tomorrow.url) and "is in the future" in tomorrow.text
 
 
 async def test_an_operator_lists_every_services_dead_letters() -> None:
