@@ -512,6 +512,7 @@ def create_broker(
         security=broker_security(settings),
         enable_idempotence=True,
         acks="all",
+        linger_ms=settings.kafka_linger_ms,
         # "Received"/"Processed" for every message is noise at INFO and costs CPU on the
         # hot path; failures are still logged at WARNING and counted in /metrics.
         log_level=logging.DEBUG,
