@@ -102,7 +102,7 @@ async def test_nothing_the_demo_sent_shows_on_kafka_or_to_an_auditor(
             transport=ByHost({"intake": intake, "routing": routing})
         ) as client:
             answers, statuses = await pii_scan.api_answers(
-                client,
+                {"intake": client, "routing": client},
                 {"intake": "http://intake", "routing": "http://routing"},
                 routes,
                 {"anonymous": {}, "auditor": AUDITOR},
