@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
@@ -49,6 +48,7 @@ from shared.audit import audit_trail
 from shared.auth import Forbidden, principal
 from shared.http import JSON, ApiError, ErrorTable, app_state
 from shared.limits import Identify, TokenBucket
+from shared.qr import qr_svg
 from shared.roles import Role
 from shared.taxonomy import codes as category_codes
 from shared.thai import fiscal_year_be, thai_digits_to_arabic
@@ -226,7 +226,7 @@ def _case_page(request: Request, case_id: str) -> Response:
     if case is None or case.kind.value == "improvement_action":
         return render(request, "track_missing.html", status=404, case_id=case_id[:40])
     link = f"{settings_of(request).site_url}/track/{case.case_id}"
-    qr = segno.make(link, error="m").svg_inline(scale=3, title=case.case_id)
+    qr = qr_svg(link, scale=3, title=case.case_id)
     return render(
         request,
         "track_case.html",
