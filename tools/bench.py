@@ -136,6 +136,8 @@ class BenchServices:
             INTAKE_HTTP_PORT=str(PORTS["intake"]),
             ROUTING_HTTP_PORT=str(PORTS["routing"]),
             PYTHONUNBUFFERED="1",
+            # The lag gauge `settled` waits on, read every second instead of every 15.
+            RUAM_OPS_EVERY_SECONDS="1",
         )
         return env
 
@@ -212,6 +214,28 @@ class BenchServices:
                 continue
             used[process] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
         return used
+
+    async def settled(self, timeout: float = 120.0) -> float:
+        """Wait until both services have caught up with every topic they read (no lag, no
+        message under way, twice in a row): a run's latency is then its own, not the
+        previous run's follow-ups (routing's answers to intake) still being worked off.
+        Returns the seconds waited."""
+        start = time.monotonic()
+        quiet = 0
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            while quiet < 2 and time.monotonic() - start < timeout:
+                await asyncio.sleep(1.0)
+                busy = 0.0
+                for port in PORTS.values():
+                    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                    for m in re.finditer(
+                        r"^ruam_(?:consumer_lag|messages_in_flight)(?:\{[^}]*\})? (\S+)$",
+                        text,
+                        re.M,
+                    ):
+                        busy += float(m.group(1))
+                quiet = quiet + 1 if busy == 0 else 0
+        return time.monotonic() - start
 
     async def db_operations(self) -> dict[str, float]:
         """Database commands the two services have sent so far, by service, command and
@@ -441,11 +465,13 @@ async def level(
         ops0 = await services.db_operations()
         cpu0 = services.cpu_seconds()
         burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
+        await services.settled()
         cpu1 = services.cpu_seconds()
         ops1 = await services.db_operations()
         paced = await pipeline(
             bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
         )
+        await services.settled()
         # Latency where the pipeline keeps up, beside the one at the rate asked for.
         steady = await pipeline(
             bootstrap, services.prefix, args.steady_count, args.steady_rate, f"{run}c{stored}"
@@ -473,9 +499,9 @@ async def level(
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("-n", "--count", type=int, default=600, help="submissions per burst")
+    parser.add_argument("-n", "--count", type=int, default=2000, help="submissions per burst")
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate for latency")
-    parser.add_argument("--latency-count", type=int, default=600)
+    parser.add_argument("--latency-count", type=int, default=1000)
     parser.add_argument("--steady-rate", type=float, default=20.0, help="a rate it keeps up with")
     parser.add_argument("--steady-count", type=int, default=200)
     parser.add_argument("--levels", default="0,10000,50000", help="stored cases to measure at")
