@@ -90,5 +90,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Stop every stack first: their pid files are under .run, and a process whose file is
+## gone is no longer this stack's to stop (its port then stays taken).
 clean: down
+	$(STACK) down --profile test
+	$(STACK) down --profile chaos
 	rm -rf .run
