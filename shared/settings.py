@@ -71,7 +71,7 @@ class ServiceSettings(BaseSettings):
     consumer_workers: int = shared_field(3, "RUAM_CONSUMER_WORKERS")
     # Messages of one consumer handled at once, those of one key always one after the
     # other (shared.kafka.KeyedPipeline); 1 handles a partition strictly in order.
-    consumer_concurrency: int = shared_field(32, "RUAM_CONSUMER_CONCURRENCY")
+    consumer_concurrency: int = shared_field(64, "RUAM_CONSUMER_CONCURRENCY")
     # How long the producer waits to send what was published together in one request
     # (docs/storage.md, "Kafka requests"): 0 sends each message on its own.
     kafka_linger_ms: int = shared_field(5, "KAFKA_LINGER_MS")
