@@ -219,7 +219,8 @@ class BenchServices:
         """Wait until both services have caught up with every topic they read (no lag, no
         message under way, twice in a row): a run's latency is then its own, not the
         previous run's follow-ups (routing's answers to intake) still being worked off.
-        Returns the seconds waited."""
+        Returns the seconds waited (`timeout` if they never caught up: the run goes on,
+        and the figure in the results says so)."""
         start = time.monotonic()
         quiet = 0
         async with httpx.AsyncClient(timeout=5.0) as client:
@@ -465,13 +466,13 @@ async def level(
         ops0 = await services.db_operations()
         cpu0 = services.cpu_seconds()
         burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
-        await services.settled()
+        burst["caught_up_after_s"] = round(await services.settled(), 1)
         cpu1 = services.cpu_seconds()
         ops1 = await services.db_operations()
         paced = await pipeline(
             bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
         )
-        await services.settled()
+        paced["caught_up_after_s"] = round(await services.settled(), 1)
         # Latency where the pipeline keeps up, beside the one at the rate asked for.
         steady = await pipeline(
             bootstrap, services.prefix, args.steady_count, args.steady_rate, f"{run}c{stored}"
