@@ -174,6 +174,16 @@ def test_the_report_is_in_thai_with_buddhist_era_and_fiscal_quarters() -> None:
     assert TODAY.year == 2026 and ORG == "sraphonthong"
 
 
+async def add_finding(c: Any, finding_id: str, text: str) -> None:
+    """A head adds a finding to engineering's plan for Q2 2569: the report's content moves."""
+    r = await c.post(
+        "/v1/plans/engineering/2569/2/findings",
+        headers=HEAD,
+        json={"finding_id": finding_id, "text": text, "metric": "received"},
+    )
+    assert r.status_code == 201, r.text
+
+
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per report drawn (its HTML rendered) from here on."""
@@ -197,12 +207,7 @@ async def test_a_report_asked_for_at_once_is_drawn_once_and_drawn_again_after_a_
         pages = await asyncio.gather(*(c.get("/v1/reports/2569/2.html") for _ in range(4)))
         assert {p.status_code for p in pages} == {200} and len({p.text for p in pages}) == 1
         assert len(drawn) == 1
-        r = await c.post(
-            "/v1/plans/engineering/2569/2/findings",
-            headers=HEAD,
-            json={"finding_id": "f9", "text": "ท่อระบายน้ำอุดตันซ้ำ", "metric": "received"},
-        )
-        assert r.status_code == 201, r.text
+        await add_finding(c, "f9", "ท่อระบายน้ำอุดตันซ้ำ")
         again = await c.get("/v1/reports/2569/2.html")
         assert len(drawn) == 2 and "ท่อระบายน้ำอุดตันซ้ำ" in again.text
 
@@ -218,11 +223,6 @@ async def test_a_report_whose_content_did_not_change_is_not_drawn_again_after_th
         second = await c.get("/v1/reports/2569/2.html")
         assert (first.status_code, second.status_code) == (200, 200)
         assert second.text == first.text and len(drawn) == 1
-        r = await c.post(
-            "/v1/plans/engineering/2569/2/findings",
-            headers=HEAD,
-            json={"finding_id": "f8", "text": "ไฟส่องสว่างดับซ้ำ", "metric": "received"},
-        )
-        assert r.status_code == 201, r.text
+        await add_finding(c, "f8", "ไฟส่องสว่างดับซ้ำ")
         third = await c.get("/v1/reports/2569/2.html")
         assert len(drawn) == 2 and "ไฟส่องสว่างดับซ้ำ" in third.text
