@@ -364,14 +364,16 @@ class Classifier:
         order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
         class_index = {c: i for i, c in enumerate(self._classes)}
         owners = self._ngram_owners(tokens, vec)
+        wanted = {class_index[c] for c, _ in order if c in class_index}
+        words_for = self._token_evidence({i for i in wanted if i < n_cls}, vec, owners)
         result: list[RankedCategory] = []
         for code, score in order:
             idx = class_index.get(code)
             evidence: list[str] = []
             for name, _w, hits in sorted(fired.get(code, ()), key=lambda r: -r[1]):
                 evidence.append(f"rule:{name}({'/'.join(hits)})")
-            if idx is not None and idx < n_cls:
-                evidence.extend(self._token_evidence(idx, vec, owners))
+            if idx is not None:
+                evidence.extend(words_for.get(idx, ()))
             if not evidence:
                 evidence.append("prior")
             cat = self._labels[code]
@@ -419,31 +421,38 @@ class Classifier:
 
     def _token_evidence(
         self,
-        ci: int,
+        wanted: set[int],
         vec: Sequence[tuple[str, float, tuple[tuple[int, float], ...]]],
         owners: Mapping[str, Sequence[str]],
-    ) -> list[str]:
-        """Attribute positive contributions for class ``ci`` to readable words.
+    ) -> dict[int, list[str]]:
+        """Attribute positive contributions for each class in ``wanted`` to readable words,
+        all in one pass over the features.
 
         Word unigram/bigram features count for the word(s) themselves; character
         n-grams are credited to the tokens that contain them (split evenly), so
         evidence is always a real word/phrase from the report.
         """
-        contrib: dict[str, float] = {}
+        contrib: dict[int, dict[str, float]] = {ci: {} for ci in wanted}
         for f, v, coefs in vec:
+            char = f.startswith("c:")
+            toks = owners.get(f) if char else None
+            if char and not toks:
+                continue
             for c, w in coefs:
-                if c == ci:
-                    if f.startswith("c:"):
-                        toks = owners.get(f)
-                        if toks:
-                            share = v * w / len(toks)
-                            for tok in toks:
-                                contrib[tok] = contrib.get(tok, 0.0) + share
-                    else:
-                        contrib[f[2:]] = contrib.get(f[2:], 0.0) + v * w
-                    break
-        best = sorted(
-            (kv for kv in contrib.items() if kv[1] > 0 and "<num>" not in kv[0]),
-            key=lambda kv: (-kv[1], kv[0]),
-        )
-        return [w for w, _ in best[: self.evidence_size]]
+                into = contrib.get(c)
+                if into is None:
+                    continue
+                if toks:
+                    share = v * w / len(toks)
+                    for tok in toks:
+                        into[tok] = into.get(tok, 0.0) + share
+                else:
+                    into[f[2:]] = into.get(f[2:], 0.0) + v * w
+        out: dict[int, list[str]] = {}
+        for ci, words in contrib.items():
+            best = sorted(
+                (kv for kv in words.items() if kv[1] > 0 and "<num>" not in kv[0]),
+                key=lambda kv: (-kv[1], kv[0]),
+            )
+            out[ci] = [w for w, _ in best[: self.evidence_size]]
+        return out
