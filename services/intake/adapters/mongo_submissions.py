@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,13 +52,24 @@ def to_document(record: SubmissionRecord) -> Document:
         "service_code": record.service_code,
         "links": [{"name": k, "value": v} for k, v in record.links.items()],
         "attachments": [a.model_dump() for a in record.attachments],
-        "public": asdict(record.public),
+        "public": _plain(record.public),
         "additions": [_addition(a) for a in record.additions],
-        "progress": asdict(record.progress),
+        "progress": _plain(record.progress),
         # Open311 filters on these: stored beside the state they derive from, not computed.
         "is_open": record.is_open,
         "effective_service_code": record.effective_service_code,
     }
+
+
+def _plain(value: Any) -> Any:
+    """A frozen dataclass as BSON-ready dicts and lists. Unlike `dataclasses.asdict`, it
+    does not deep-copy the leaves, all immutable here (datetimes, strings, numbers): that
+    copy cost more than building the rest of the document."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def _addition(a: Addition) -> Document:
