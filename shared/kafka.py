@@ -52,6 +52,7 @@ from shared.errors import PERMANENT_ERRORS, ConcurrencyError
 from shared.logs import handling
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
+from shared.store import recovered_by_redelivery
 from shared.topics import SPECS, Topic, name, of_name
 from shared.tracing import consuming, producing
 
@@ -554,17 +555,28 @@ def subscribe(
     event: TypeForm[E],
     purpose: str,
     handler: Callable[[E], Awaitable[object]],
+    *,
+    redelivery_recovers: bool = False,
 ) -> None:
     """Hand every `event` on its class's topic to `handler`, in the consumer group of `purpose`.
 
     `event` is an envelope class, or a union of envelope classes sharing one topic (decoded by
     their discriminator). `purpose` names the group: it is where the group's committed offsets
-    live, so it never changes with a rename. What the handler returns is dropped (no reply)."""
+    live, so it never changes with a rename. What the handler returns is dropped (no reply).
+
+    `redelivery_recovers`: the handler, given a message again, flushes every aggregate its
+    first handling saved (its "already done" paths call the store's flush). Its saves then
+    write no outbox marker (shared.store.recovered_by_redelivery): if this process dies
+    before the handler returns, the message is handled again, and that is the recovery."""
     settings = runtime.settings
 
     async def consume(event: Any) -> None:
         with handling(event):
-            await handler(event)
+            if redelivery_recovers:
+                with recovered_by_redelivery():
+                    await handler(event)
+            else:
+                await handler(event)
 
     # FastStream decodes with pydantic into the annotation of the function it is given. The
     # parameter stays `event`: dead-letter reasons quote it ("event.payload.case_id: ...").

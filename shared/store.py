@@ -25,7 +25,8 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -65,6 +66,22 @@ MAX_TAKEOVER_STEPS = 20
 # Errors after which a write surely did not happen (refused by the server, or by the
 # driver before sending).
 NOT_WRITTEN: tuple[type[BaseException], ...] = (OperationFailure, InvalidDocument)
+
+
+# Set while a Kafka message of a subscription that opted in is handled (shared.kafka.subscribe):
+# if this process dies before the handler returns, the message comes again, and the
+# handler then flushes what its save left unpublished. Such a save needs no marker.
+_REDELIVERED: ContextVar[bool] = ContextVar("ruam_redelivered", default=False)
+
+
+@contextlib.contextmanager
+def recovered_by_redelivery() -> Iterator[None]:
+    """Saves made inside write no marker: the message being handled is their recovery."""
+    token = _REDELIVERED.set(True)
+    try:
+        yield
+    finally:
+        _REDELIVERED.reset(token)
 
 
 def _new_write_id() -> str:
@@ -254,7 +271,10 @@ async def _round(store: AggregateStore, doc_id: Any, batch: Waiting, policy: Ret
         doc, emissions = decided
         version = int(current.get("version", 0)) if current else 0
         doc = {**doc, "_id": doc_id}
-        doc["version"] = await store.save(doc, expected_version=version, emissions=emissions)
+        # A round may hold changes of callers that no redelivery recovers (HTTP, timers).
+        doc["version"] = await store.save(
+            doc, expected_version=version, emissions=emissions, marked=True
+        )
         emitted = bool(emissions)
         return doc
 
@@ -370,17 +390,30 @@ class AggregateStore:
         return doc
 
     async def save(
-        self, doc: Document, *, expected_version: int, emissions: Sequence[Emission] = ()
+        self,
+        doc: Document,
+        *,
+        expected_version: int,
+        emissions: Sequence[Emission] = (),
+        marked: bool | None = None,
     ) -> int:
         """Insert (expected_version 0) or replace iff still at expected_version.
 
+        A version with events gets a marker first, unless it is saved while handling a
+        message that is redelivered if this process dies (`recovered_by_redelivery`;
+        `marked` overrides): its events are then stored flagged `unmarked`, and whoever
+        finds them without knowing they went out publishes them again.
         Returns the new version; raises ConcurrencyError when someone was first.
         """
         doc_id = doc["_id"]
         version = expected_version + 1
-        items = [{**e.to_item(), "v": version} for e in emissions]
+        if marked is None:
+            marked = not _REDELIVERED.get()
+        marked = marked or not emissions  # without events, nothing would carry the flag
+        flag = {} if marked else {"unmarked": True}
+        items = [{**e.to_item(), "v": version, **flag} for e in emissions]
         body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
-        tracked = bool(items) or self._after_write is not None
+        tracked = marked and (bool(items) or self._after_write is not None)
         if self._written is not None:
             self._written.pop(doc_id)  # until this write is known to have landed
         if tracked:
@@ -445,12 +478,15 @@ class AggregateStore:
             in_flight = None
         known = self._published.get(doc_id)
         out_to = known[1] if known is not None and known[0] == stored.life else 0
+        unmarked = {item.get("v") for item in stored.outbox if item.get("unmarked")}
         keep: dict[Any, bool] = {}
         for v in {item.get("v") for item in stored.outbox}:
             if in_flight is not None and v is not None and v <= in_flight.version:
                 keep[v] = True
             elif v is not None and v <= out_to:
                 keep[v] = False
+            elif v in unmarked:
+                keep[v] = True  # nothing says they went out: again, to be sure
             else:
                 keep[v] = await self._marked(doc_id, v)
         return [item for item in stored.outbox if keep[item.get("v")]]
@@ -579,7 +615,13 @@ class AggregateStore:
                 items = [item for item in stored if item.get("v") in markers]
         version = state.version if state else 0
         versions: set[int | None] = {item.get("v") for item in items} | (markers or set())
+        unmarked = {item.get("v") for item in items if item.get("unmarked")}
         try:
+            if unmarked and entry is None and self._after_write is not None:
+                # A redelivery after a crash, maybe between the save and its projection.
+                doc = await self.collection.find_one({"_id": doc_id}, {"outbox": 0})
+                if doc is not None:
+                    await self._after_write(doc)
             if items:
                 if self._publisher is None:
                     raise RuntimeError(f"{self.collection.name} has events but no publisher")
@@ -589,7 +631,7 @@ class AggregateStore:
                         for item in items
                     ]
                 )
-            for v in versions:
+            for v in versions - unmarked:
                 if v is None or v <= version:
                     await self._unmark(doc_id, v)
         except BaseException:

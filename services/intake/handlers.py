@@ -162,6 +162,7 @@ class IntakeHandlers:
             seen = await self.submissions.get(key)
             if seen is not None:  # the same message, concurrently: theirs stands
                 self.metrics.duplicates.labels(sub.channel.value).inc()
+                await self.submissions.flush(seen.dedup_key)
                 return Accepted(seen.case_id, seen.received_at, created=False)
             # else the case number was taken (a counter race): draw the next one
         raise RuntimeError(f"could not allocate a case number for {key}")
@@ -329,6 +330,7 @@ class IntakeHandlers:
             events = record.add_follow_up(follow_up, org_id=self.org_id, text_ref=words)
             if not events:  # added before, and maybe a crash lost its alias since
                 await self.submissions.alias(follow_up.key, dedup_key)
+                await self.submissions.flush(dedup_key)  # ...or its events
                 return record.case_id
             if not await self.submissions.update(record, _emissions(events)):
                 raise ConcurrencyError(f"case of {dedup_key} changed meanwhile")
@@ -415,8 +417,9 @@ class IntakeHandlers:
                 return False
             events = record.apply(event, org_id=self.org_id)
             if not events:
-                # Events a crash left unpublished are the store's sweep's to find.
+                # Seen before: a redelivery after a crash may find its events unpublished.
                 self.metrics.case_updates.labels(name, "stale").inc()
+                await self.submissions.flush(record.dedup_key)
                 return False
             if isinstance(event, CaseResolved | CaseClosed):
                 # Retention runs from the (last) closing. Before the record is saved: once it

@@ -20,6 +20,7 @@ FACTS: dict[type[CaseEvent], str] = {
 
 
 def register(runtime: Runtime, handlers: IntakeHandlers) -> None:
-    subscribe(runtime, RawPayloadReceived, "intake-raw", handlers.raw)
+    # Both handlers flush what a first handling saved when a message comes again.
+    subscribe(runtime, RawPayloadReceived, "intake-raw", handlers.raw, redelivery_recovers=True)
     for fact, purpose in FACTS.items():
-        subscribe(runtime, fact, purpose, handlers.case_event)
+        subscribe(runtime, fact, purpose, handlers.case_event, redelivery_recovers=True)

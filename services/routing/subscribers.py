@@ -9,7 +9,14 @@ from shared.runtime import Runtime
 
 
 def register(runtime: Runtime, handlers: RoutingHandlers) -> None:
-    subscribe(runtime, CaseReceived, "case-received", handlers.on_case_received)
+    # A case received again (its case already stored) is flushed: no outbox marker needed.
+    subscribe(
+        runtime,
+        CaseReceived,
+        "case-received",
+        handlers.on_case_received,
+        redelivery_recovers=True,
+    )
     # Refusals (unknown case, invalid transition, bad parameter) are PermanentErrors:
     # the shared middleware dead-letters them with the reason.
     subscribe(runtime, CaseCommandIssued, "case-commands", handlers.on_command)

@@ -98,6 +98,16 @@ async def test_routing_killed_mid_stream_assigns_every_case_exactly_once(
             assert len(docs) == SUBMISSIONS
             assert sorted(d["_id"] for d in docs) == sorted(case_ids.values())
             assert len({d["channel_message_id"] for d in docs}) == SUBMISSIONS
+            # And every assignment went out: intake's view of each case took its case.assigned
+            # (a save the kill cut off before its events were published is redone on the
+            # case.received that comes again).
+            submissions = client[settings.mongodb_database]["submissions"]
+
+            async def all_announced() -> bool:
+                taken = {"progress.assignment_no": {"$gte": 1}}
+                return await submissions.count_documents(taken) >= SUBMISSIONS
+
+            await eventually(all_announced, timeout=120, interval=0.5)
     finally:
         routing.kill()
         routing.wait(timeout=30)

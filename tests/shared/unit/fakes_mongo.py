@@ -66,9 +66,15 @@ class FakeCollection:
         self.docs: dict[Any, Doc] = {}
         # The next write (insert, replace, update) raises this instead of writing.
         self.fail_next_write: BaseException | None = None
+        self.writes = 0  # write requests, deletes too
+
+    def _counted(self) -> None:
+        self.writes += 1
 
     async def _turn(self, write: bool = False) -> None:
         await asyncio.sleep(0)
+        if write:
+            self._counted()
         if write and self.fail_next_write is not None:
             exc, self.fail_next_write = self.fail_next_write, None
             raise exc
@@ -155,6 +161,7 @@ class FakeCollection:
 
     async def delete_one(self, query: Doc) -> Result:
         await self._turn()
+        self._counted()
         for key, stored in list(self.docs.items()):
             if _matches(stored, query):
                 del self.docs[key]
@@ -178,6 +185,7 @@ class FakeCollection:
 
     async def delete_many(self, query: Doc) -> Result:
         await self._turn()
+        self._counted()
         gone = [key for key, stored in self.docs.items() if _matches(stored, query)]
         for key in gone:
             del self.docs[key]

@@ -5,6 +5,7 @@ published by the next process's sweep."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect
@@ -12,7 +13,7 @@ from pymongo.errors import AutoReconnect
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.mongo import Document
 from shared.outbox import Emission
-from shared.store import CLAIM_TTL, AggregateStore, Cas
+from shared.store import CLAIM_TTL, AggregateStore, Cas, change, recovered_by_redelivery
 from shared.topics import Topic
 from tests.fakes import FakePublisher
 from tests.shared.unit.fakes_mongo import FakeCollection, fake_collection
@@ -213,3 +214,92 @@ async def test_a_re_created_aggregates_events_are_not_taken_for_the_old_lifes(ca
     age_markers(fake)
     await AggregateStore(collection, publisher, cas=cas, look_every=0.0).sweep()
     assert sorted(sent(publisher)) == ["new-1", "new-2", "old-1", "old-2"]
+
+
+# Saves made while handling a message that comes again if the process dies
+# (shared.kafka.subscribe(..., redelivery_recovers=True)): no marker; the handler's flush
+# on the second handling is the recovery.
+
+
+async def test_a_save_recovered_by_redelivery_writes_no_marker_and_goes_out_once(
+    cas: Cas,
+) -> None:
+    fake, collection = fake_collection()
+    publisher = FakePublisher()
+    store = AggregateStore(collection, publisher, cas=cas)
+    with recovered_by_redelivery():
+        await store.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+        assert markers(fake).docs == {} and markers(fake).writes == 0
+        assert await store.flush("a1") == 1
+        assert await store.flush("a1") == 0  # this process knows it went out
+    assert markers(fake).writes == 0  # nor a delete of a marker never written
+    assert sent(publisher) == ["c1"]
+
+
+async def test_what_a_crash_left_unpublished_the_redelivered_message_publishes(
+    cas: Cas,
+) -> None:
+    fake, collection = fake_collection()
+    dead = AggregateStore(collection, FakePublisher(), cas=cas)
+    with recovered_by_redelivery():
+        await dead.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+    # The process died here: no marker, so no sweep finds it...
+    publisher = FakePublisher()
+    restarted = AggregateStore(collection, publisher, cas=cas)
+    assert await restarted.sweep() == 0 and sent(publisher) == []
+    # ...but the message comes again, and its handler finds the case and flushes it.
+    with recovered_by_redelivery():
+        assert await restarted.flush("a1") == 1
+    assert sent(publisher) == ["c1"] and markers(fake).docs == {}
+
+
+async def test_unmarked_events_nobody_knows_went_out_ride_with_the_next_save(cas: Cas) -> None:
+    fake, collection = fake_collection()
+    first = AggregateStore(collection, FakePublisher(), cas=cas)
+    with recovered_by_redelivery():
+        await first.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+    publisher = FakePublisher()
+    other = AggregateStore(collection, publisher, cas=cas)  # an officer's action elsewhere
+    assert await other.get("a1") is not None
+    await other.save({"_id": "a1"}, expected_version=1, emissions=[command("c2")])
+    assert list(markers(fake).docs) == ["a1#2"]  # this save is no message's: marked
+    assert await other.flush("a1") == 2
+    assert sent(publisher) == ["c1", "c2"] and markers(fake).docs == {}
+
+
+async def test_a_redelivery_redoes_a_projection_a_crash_left_unwritten(cas: Cas) -> None:
+    fake, collection = fake_collection()
+    projected: list[tuple[str, int]] = []
+
+    async def crash(doc: Document) -> None:
+        raise AutoReconnect("the process died before its projection")
+
+    async def project(doc: Document) -> None:
+        projected.append((doc["_id"], doc["version"]))
+
+    dying = AggregateStore(collection, FakePublisher(), cas=cas, after_write=crash)
+    with recovered_by_redelivery(), pytest.raises(AutoReconnect):
+        await dying.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+    publisher = FakePublisher()
+    restarted = AggregateStore(collection, publisher, cas=cas, after_write=project)
+    with recovered_by_redelivery():
+        assert await restarted.flush("a1") == 1
+    assert projected == [("a1", 1)] and sent(publisher) == ["c1"]
+    assert markers(fake).docs == {}
+
+
+async def test_a_change_made_in_a_round_is_marked_even_inside_a_message(cas: Cas) -> None:
+    fake, collection = fake_collection()
+    store = AggregateStore(collection, FakePublisher(), cas=cas)
+    released = False
+
+    class Holding(FakePublisher):
+        async def publish_all(self, messages: Any) -> None:
+            assert not released and list(markers(fake).docs) == ["a1#1"]
+            await super().publish_all(messages)
+
+    store._publisher = Holding()
+    with recovered_by_redelivery():
+        await change(store, "a1", lambda doc: ({"n": 1}, [command("c1")]))
+    released = True
+    assert markers(fake).docs == {}
