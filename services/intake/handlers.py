@@ -138,9 +138,15 @@ class IntakeHandlers:
         if ref is not None and sub.contact is not None:
             personal.append((ref, "contact", sub.contact.model_dump(exclude_none=True)))
         # In the vault before the case exists: no event ever names a reference to nothing.
-        await self.vault.keep_all(personal, owner=key)
-        for _ in range(MAX_SEQUENCE_ATTEMPTS):
-            seq = await self.submissions.next_sequence(rules.counter_key(self.org_id, at))
+        # The case number is drawn meanwhile (two round trips at once, not one after the
+        # other); if the vault write fails, that number stays unused, as after a lost race.
+        counter = rules.counter_key(self.org_id, at)
+        _, seq = await asyncio.gather(
+            self.vault.keep_all(personal, owner=key), self.submissions.next_sequence(counter)
+        )
+        for attempt in range(MAX_SEQUENCE_ATTEMPTS):
+            if attempt:
+                seq = await self.submissions.next_sequence(counter)
             record, events = SubmissionRecord.receive(
                 sub,
                 dedup_key=key,

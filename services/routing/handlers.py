@@ -131,7 +131,9 @@ class RoutingHandlers:
 
     async def on_case_received(self, event: CaseReceived) -> Case:
         p = event.payload
-        existing = await self.cases.get(p.case_id)
+        # Ranked while the store is asked whether the case is known (wasted only on a
+        # redelivery): two waits at once, not one after the other.
+        existing, ranking = await asyncio.gather(self.cases.get(p.case_id), self.rank(p.text))
         if existing is not None:
             # A redelivery, or a replay of the demo: the effect is already stored.
             # Only make sure what it produced was published.
@@ -160,7 +162,6 @@ class RoutingHandlers:
             links=dict(p.links),
         )
         case.attach([Attachment(a.kind, a.ref) for a in p.attachments])
-        ranking = await self.rank(p.text)
         # New cases are decided one at a time, each counted as open before its save: in a
         # burst handled concurrently, the next one sees this one's load and text.
         async with self._deciding:
