@@ -4,6 +4,7 @@ published by the next process's sweep."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,22 @@ def age_markers(fake: FakeCollection) -> None:
     """As if the markers were written longer ago than a claim lives."""
     for marker in markers(fake).docs.values():
         marker["at"] = datetime.now(UTC) - CLAIM_TTL - timedelta(seconds=1)
+
+
+Projection = Callable[[Document], Awaitable[None]]
+
+
+def projections() -> tuple[Projection, Projection, list[tuple[str, int]]]:
+    """A projection that dies before it writes, one that writes, and what was written."""
+    projected: list[tuple[str, int]] = []
+
+    async def crash(doc: Document) -> None:
+        raise AutoReconnect("the process died before its projection")
+
+    async def project(doc: Document) -> None:
+        projected.append((doc["_id"], doc["version"]))
+
+    return crash, project, projected
 
 
 async def test_a_flush_publishes_each_event_once_and_keeps_the_version(cas: Cas) -> None:
@@ -175,13 +192,7 @@ async def test_a_marker_of_a_version_never_written_is_dropped_once_old(cas: Cas)
 
 async def test_a_projection_a_crash_left_unwritten_is_written_at_start_up(cas: Cas) -> None:
     fake, collection = fake_collection()
-    projected: list[tuple[str, int]] = []
-
-    async def crash(doc: Document) -> None:
-        raise AutoReconnect("the process died before its projection")
-
-    async def project(doc: Document) -> None:
-        projected.append((doc["_id"], doc["version"]))
+    crash, project, projected = projections()
 
     dying = AggregateStore(collection, FakePublisher(), cas=cas, after_write=crash)
     with pytest.raises(AutoReconnect):
@@ -269,13 +280,7 @@ async def test_unmarked_events_nobody_knows_went_out_ride_with_the_next_save(cas
 
 async def test_a_redelivery_redoes_a_projection_a_crash_left_unwritten(cas: Cas) -> None:
     fake, collection = fake_collection()
-    projected: list[tuple[str, int]] = []
-
-    async def crash(doc: Document) -> None:
-        raise AutoReconnect("the process died before its projection")
-
-    async def project(doc: Document) -> None:
-        projected.append((doc["_id"], doc["version"]))
+    crash, project, projected = projections()
 
     dying = AggregateStore(collection, FakePublisher(), cas=cas, after_write=crash)
     with recovered_by_redelivery(), pytest.raises(AutoReconnect):
