@@ -9,7 +9,6 @@ subscriptions, the dead-letter office, and the ASGI app that serves the service'
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -95,12 +94,6 @@ def main(create_service: Callable[[], Service[Any, Any]]) -> None:
 
     service = create_service()
     logs.configure(service.settings.service_name, service.settings.log_format)
-    if service.settings.gc_young_threshold > 0:
-        # What start-up built (the classifier's model, templates, settings) lives as long as
-        # the process: out of the collector's way. And young objects are looked at every
-        # so many allocations instead of every 700 (docs/storage.md, "The collector").
-        gc.freeze()
-        gc.set_threshold(service.settings.gc_young_threshold, 10, 10)
     uvicorn.run(
         service.asgi,
         host=service.settings.http_host,

@@ -76,9 +76,6 @@ class ServiceSettings(BaseSettings):
     # How long the producer waits to send what was published together in one request
     # (docs/storage.md, "Kafka requests"): 0 sends each message on its own.
     kafka_linger_ms: int = shared_field(5, "KAFKA_LINGER_MS")
-    # Allocations between two passes of Python's collector over young objects (its
-    # default is 700); 0 leaves the collector as Python sets it (shared.service.main).
-    gc_young_threshold: int = shared_field(50_000, "RUAM_GC_YOUNG_THRESHOLD")
     # Where traces go (shared.tracing): "" (none), "console" or "otlp".
     trace_exporter: str = shared_field("", "RUAM_TRACE_EXPORTER")
     # Log lines as JSON (shared.logs), or "text" for a person at a terminal.
