@@ -62,6 +62,9 @@ STORE_FIELDS = (
 )  # the last: earlier layout
 STATE_FIELDS = {"version": 1, "write_id": 1, "life": 1, "outbox": 1}
 CLAIM_TTL = timedelta(seconds=30)
+# How long a save's own caller has to flush it before the sweep does: a sweep that takes a
+# live handler's events publishes them outside the handler's trace and races its flush.
+FLUSH_GRACE_SECONDS = 5.0
 MAX_TAKEOVER_STEPS = 20
 # Errors after which a write surely did not happen (refused by the server, or by the
 # driver before sending).
@@ -350,6 +353,7 @@ class AggregateStore:
         # read; None: a flush failed, read the document and its markers again. Lost on a
         # crash, when the markers tell instead.
         self._unflushed: dict[Any, Stored | None] = {}
+        self._saved_at: dict[Any, float] = {}  # when each of those was saved (monotonic)
         self._flushing: set[Any] = set()
         # What this process knows without a read: the store fields of the versions it
         # last read, and up to which version of which life each aggregate's events are out.
@@ -449,6 +453,7 @@ class AggregateStore:
             await self._after_write(body)
         if pending:
             self._unflushed[doc_id] = Stored(version, body["write_id"], life, pending)
+            self._saved_at[doc_id] = time.monotonic()
         elif tracked:
             await self._unmark(doc_id, version)
         return version
@@ -646,6 +651,7 @@ class AggregateStore:
         if self._unflushed.get(doc_id) is entry:
             # Not when a save came in meanwhile: its events are the next flush's.
             self._unflushed.pop(doc_id, None)
+            self._saved_at.pop(doc_id, None)
         return len(items)
 
     async def recover(self) -> int:
@@ -681,7 +687,13 @@ class AggregateStore:
         """
         if not self._recovered:
             await self.recover()
-        todo: dict[Any, set[int | None] | None] = {doc_id: None for doc_id in self._unflushed}
+        # A flush that failed at once; a save whose caller has not flushed it in time.
+        late = time.monotonic() - FLUSH_GRACE_SECONDS
+        todo: dict[Any, set[int | None] | None] = {
+            doc_id: None
+            for doc_id, entry in self._unflushed.items()
+            if entry is None or self._saved_at.get(doc_id, 0.0) <= late
+        }
         todo.update(self._left)
         self._left = {}
         aged: set[Any] = set()

@@ -308,3 +308,18 @@ async def test_a_change_made_in_a_round_is_marked_even_inside_a_message(cas: Cas
         await change(store, "a1", lambda doc: ({"n": 1}, [command("c1")]))
     released = True
     assert markers(fake).docs == {}
+
+
+async def test_a_sweep_leaves_a_fresh_save_to_its_own_flush_for_a_while(
+    cas: Cas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, collection = fake_collection()
+    publisher = FakePublisher()
+    store = AggregateStore(collection, publisher, cas=cas)
+    assert await store.sweep() == 0  # the first, at start-up: what predecessors left
+    await store.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+    assert await store.sweep() == 0  # its caller flushes it, in its own trace
+    monkeypatch.setattr("shared.store.FLUSH_GRACE_SECONDS", 0.0)  # ...but did not, in time
+    assert await store.sweep() == 1
+    assert await store.flush("a1") == 0
+    assert sent(publisher) == ["c1"] and markers(fake).docs == {}
