@@ -571,12 +571,9 @@ def subscribe(
     settings = runtime.settings
 
     async def consume(event: Any) -> None:
-        with handling(event):
-            if redelivery_recovers:
-                with recovered_by_redelivery():
-                    await handler(event)
-            else:
-                await handler(event)
+        recovers = recovered_by_redelivery() if redelivery_recovers else contextlib.nullcontext()
+        with handling(event), recovers:
+            await handler(event)
 
     # FastStream decodes with pydantic into the annotation of the function it is given. The
     # parameter stays `event`: dead-letter reasons quote it ("event.payload.case_id: ...").

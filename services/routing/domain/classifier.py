@@ -340,7 +340,6 @@ class Classifier:
             return [self._fallback("ข้อความว่าง (empty text)")]
 
         vec = self._vectorize(words, chars)
-        n_cls = len(self._classes)
         z = list(self._intercepts)
         for _, v, coefs in vec:
             for ci, w in coefs:
@@ -365,7 +364,7 @@ class Classifier:
         class_index = {c: i for i, c in enumerate(self._classes)}
         owners = self._ngram_owners(tokens, vec)
         wanted = {class_index[c] for c, _ in order if c in class_index}
-        words_for = self._token_evidence({i for i in wanted if i < n_cls}, vec, owners)
+        words_for = self._token_evidence(wanted, vec, owners)
         result: list[RankedCategory] = []
         for code, score in order:
             idx = class_index.get(code)

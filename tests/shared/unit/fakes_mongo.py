@@ -68,13 +68,9 @@ class FakeCollection:
         self.fail_next_write: BaseException | None = None
         self.writes = 0  # write requests, deletes too
 
-    def _counted(self) -> None:
-        self.writes += 1
-
     async def _turn(self, write: bool = False) -> None:
         await asyncio.sleep(0)
-        if write:
-            self._counted()
+        self.writes += write
         if write and self.fail_next_write is not None:
             exc, self.fail_next_write = self.fail_next_write, None
             raise exc
@@ -161,7 +157,7 @@ class FakeCollection:
 
     async def delete_one(self, query: Doc) -> Result:
         await self._turn()
-        self._counted()
+        self.writes += 1
         for key, stored in list(self.docs.items()):
             if _matches(stored, query):
                 del self.docs[key]
@@ -185,7 +181,7 @@ class FakeCollection:
 
     async def delete_many(self, query: Doc) -> Result:
         await self._turn()
-        self._counted()
+        self.writes += 1
         gone = [key for key, stored in self.docs.items() if _matches(stored, query)]
         for key in gone:
             del self.docs[key]
