@@ -77,6 +77,7 @@ bench: up
 	$(BIN)/python -m tools.bench
 	$(BIN)/python -m tools.bench_portal
 	$(BIN)/python -m tools.bench_console
+	$(BIN)/python -m tools.bench_ferretdb
 
 ## Nothing lost under faults: 10,000 events (EVENTS=n) while services, Kafka and FerretDB
 ## are killed, on a stack of its own (profile chaos); about 17 minutes, not part of `test`.

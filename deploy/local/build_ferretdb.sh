@@ -15,8 +15,14 @@
 # It also pushes `{_id: {$in: [...]}}` down to SQLite (internal/backends/sqlite/collection.go,
 # Query and Explain, upstream's TODO 3235), which upstream scanned for: the services read
 # many aggregates by id in one request (shared.mongo.BulkReader).
-# The patched binary reports `package: ruam-local+id-index+in` so a cached build without
-# the whole patch is rebuilt.
+# Then ferretdb-sqlite-write-lock.patch: SQLite lets one transaction write at a time and
+# makes the others retry by sleeping (busy_timeout: 1, 2, 5, 10 ms ...), so concurrent
+# writers left the lock idle while they slept; writers of a database now queue on a mutex
+# (internal/util/fsql/db.go) and marshal their documents before taking it
+# (internal/backends/sqlite/collection.go, InsertAll and UpdateAll). docs/storage.md has
+# the figures.
+# The patched binary reports `package: ruam-local+id-index+in+write-lock` so a cached build
+# without every patch is rebuilt.
 set -euo pipefail
 
 FERRETDB_VERSION="${RUAM_FERRETDB_VERSION:-v1.24.2}"
@@ -25,14 +31,18 @@ BIN_DIR="$CACHE/bin"
 BIN="$BIN_DIR/ferretdb"
 MODULE="github.com/FerretDB/FerretDB"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-PATCH="$HERE/ferretdb-sqlite-id-index.patch"
-PATCH_SHA256="f47b2cc8bae01f72c0673b5ad455e8958af1b104541554b6166495345d8a1085"
-# Each file the patch changes, as the pinned release has it.
+# The patches, in the order they apply, each with its checksum.
+PATCHES=(
+  "ferretdb-sqlite-id-index.patch f47b2cc8bae01f72c0673b5ad455e8958af1b104541554b6166495345d8a1085"
+  "ferretdb-sqlite-write-lock.patch d8f7a57bb8179277b7a4b8438f00634f3a5c90b29050a5ecd96c9a33399ecdd6"
+)
+# Each file the patches change, as the pinned release has it.
 PATCHED_FILES=(
   "internal/backends/sqlite/metadata/metadata.go 2a831ed534120b6adf5c819fbfc002894efe54ee03490d8526b977653e73c527"
   "internal/backends/sqlite/collection.go 7b65c249d047b4ec47d1e6833e945ac7d2613ab2ca3032c64ee526311bd04177"
+  "internal/util/fsql/db.go e2f41698e31936d22764ac57403181cce666072751846454401558017db8068f"
 )
-PACKAGE="ruam-local+id-index+in"
+PACKAGE="ruam-local+id-index+in+write-lock"
 
 built() {
   [[ -x "$BIN" ]] || return 1
@@ -72,15 +82,20 @@ chmod -R u+w "$SRC"
 echo "$FERRETDB_VERSION" > "$SRC/build/version/version.txt"
 echo "$PACKAGE" > "$SRC/build/version/package.txt"
 
-# The patch and the file it changes must be exactly the ones it was written for.
-echo "$PATCH_SHA256  $PATCH" | sha256sum -c --quiet - \
-  || { echo "build_ferretdb: $PATCH is not the reviewed patch" >&2; exit 1; }
+# The patches and the files they change must be exactly the ones they were written for.
+for entry in "${PATCHES[@]}"; do
+  patch_file="$HERE/${entry% *}"
+  echo "${entry##* }  $patch_file" | sha256sum -c --quiet - \
+    || { echo "build_ferretdb: $patch_file is not the reviewed patch" >&2; exit 1; }
+done
 for entry in "${PATCHED_FILES[@]}"; do
   file="${entry% *}"
   echo "${entry##* }  $SRC/$file" | sha256sum -c --quiet - \
     || { echo "build_ferretdb: $file differs from $FERRETDB_VERSION as patched" >&2; exit 1; }
 done
-patch -d "$SRC" -p1 --forward --quiet < "$PATCH"
+for entry in "${PATCHES[@]}"; do
+  patch -d "$SRC" -p1 --forward --quiet < "$HERE/${entry% *}"
+done
 
 echo "build_ferretdb: building (several minutes on a cold Go build cache) ..." >&2
 (cd "$SRC" && GOBIN="$BIN_DIR" go install -trimpath -buildvcs=false ./cmd/ferretdb)
