@@ -140,6 +140,8 @@ class MongoSubmissionRepository:
         # case id -> key of the cases this process filed or looked up: routing's answers
         # about a case then cost no lookup of its key.
         self._case_keys: Lru[str] = Lru(20_000)
+        # Cases added here whose key the next flush writes (dedup key -> case id).
+        self._unindexed: dict[str, str] = {}
 
     async def ensure_indexes(self) -> None:
         await self._relay.ensure_indexes("case_id", "received_at", unique=("case_id",))
@@ -182,8 +184,11 @@ class MongoSubmissionRepository:
             )
         except ConcurrencyError:
             return False
-        await self._put_key("case:" + record.case_id, record.dedup_key)
+        # Known here at once; written to `submission_keys` by the flush that follows, at
+        # the same time as the events go out, not one round trip before them. A crash in
+        # between leaves it to be found by case id (`_case_document`), as before.
         self._case_keys.put(record.case_id, record.dedup_key)
+        self._unindexed[record.dedup_key] = record.case_id
         return True
 
     async def update(self, record: SubmissionRecord, emissions: Sequence[Emission]) -> bool:
@@ -203,7 +208,14 @@ class MongoSubmissionRepository:
         await self._key_inserts.insert({"_id": key_id, "key": dedup_key})
 
     async def flush(self, dedup_key: str) -> int:
-        return await self._relay.flush(dedup_key)
+        case_id = self._unindexed.get(dedup_key)
+        if case_id is None:
+            return await self._relay.flush(dedup_key)
+        _, sent = await asyncio.gather(
+            self._put_key("case:" + case_id, dedup_key), self._relay.flush(dedup_key)
+        )
+        self._unindexed.pop(dedup_key, None)
+        return sent
 
     async def sweep(self) -> int:
         return await self._relay.sweep()
