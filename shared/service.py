@@ -9,6 +9,7 @@ subscriptions, the dead-letter office, and the ASGI app that serves the service'
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -88,11 +89,21 @@ def assemble(
     return Service(settings, runtime, handlers, office, fs_app, app, api_app)
 
 
+async def _freeze_start_up() -> None:
+    """What start-up built (the classifier's model, the tokenizer's dictionary, templates)
+    lives as long as the process: out of the collector's full passes, which otherwise walk
+    all of it every few seconds under load (docs/storage.md, "The collector")."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(create_service: Callable[[], Service[Any, Any]]) -> None:
     """`python -m services.<name>.main`: the service on `http_host:http_port`, until stopped."""
     import uvicorn
 
     service = create_service()
+    # Last of the start-up hooks, so after the warm-ups (routing's tokenizer dictionary).
+    service.runtime.startup.append(_freeze_start_up)
     logs.configure(service.settings.service_name, service.settings.log_format)
     uvicorn.run(
         service.asgi,
