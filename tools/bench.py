@@ -43,6 +43,7 @@ from services.routing.domain.model import Case, CategoryScore, Status, TimelineE
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
 from shared.kafka import client_options
 from shared.topics import Topic, name
+from tools import processes
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "ถนนชำรุดเป็นหลุมลึก หน้าบ้านเลขที่ 12 หมู่ที่ 4 รถจักรยานยนต์ล้มบ่อย ขอให้ซ่อมด่วน"
@@ -205,15 +206,8 @@ class BenchServices:
             pid = stack.tracked_pid(self.profile, infra)
             if pid is not None:
                 pids[infra] = pid
-        ticks = os.sysconf("SC_CLK_TCK")
-        used = {}
-        for process, pid in pids.items():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            used[process] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        return used
+        used = {process: processes.cpu_seconds(pid) for process, pid in pids.items()}
+        return {process: seconds for process, seconds in used.items() if seconds is not None}
 
     async def settled(self, timeout: float = 120.0) -> float:
         """Wait until both services have caught up with every topic they read (no lag, no

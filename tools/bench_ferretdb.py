@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +32,8 @@ from typing import Any
 
 from deploy.local import stack
 from shared.mongo import create_client
+from tools import processes
+from tools.bench import summary
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 4
@@ -41,12 +41,10 @@ TEXT = "ถนนชำรุดเป็นหลุมลึก หน้า�
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(len(values) * q))] if values else 0.0
+    used = processes.cpu_seconds(pid)
+    if used is None:
+        raise RuntimeError(f"FerretDB (pid {pid}) is gone")
+    return used
 
 
 async def level(url: str, pid: int, writers: int, seconds: float) -> dict[str, Any]:
@@ -82,14 +80,8 @@ async def level(url: str, pid: int, writers: int, seconds: float) -> dict[str, A
         "docs": written,
         "docs_per_second": round(written / elapsed, 1),
         "ferretdb_cpu_ms_per_doc": round(cpu * 1000 / max(written, 1), 4),
-        "request_ms": {"p50": round(pct(latencies, 0.5), 2), "p99": round(pct(latencies, 0.99), 2)},
+        "request_ms": {k: round(v, 2) for k, v in summary(latencies).items()},
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -102,21 +94,11 @@ def _answers(port: int) -> bool:
 @contextlib.contextmanager
 def own_ferretdb(binary: str) -> Iterator[tuple[str, int]]:
     """That build on a port and data directory of its own, as the stack runs FerretDB."""
-    port = free_port()
+    port = processes.free_port()
     with tempfile.TemporaryDirectory(prefix="ruam-bench-ferretdb-") as tmp:
         (Path(tmp) / "data").mkdir()
         (Path(tmp) / "state").mkdir()
-        argv = [
-            binary,
-            "--handler=sqlite",
-            f"--sqlite-url=file:{tmp}/data/?_pragma=synchronous(normal)",
-            f"--state-dir={tmp}/state",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=error",
-        ]
-        env = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
+        argv, env = stack.ferretdb_command(binary, f"{tmp}/data", f"{tmp}/state", port)
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30

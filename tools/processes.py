@@ -30,6 +30,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def spawn(name: str, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`python -m services.<name>.main` with `env`, its output appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)

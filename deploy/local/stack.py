@@ -1011,6 +1011,32 @@ def mongo_ping(port: int, timeout: float = 3.0) -> bool:
     return False
 
 
+def ferretdb_command(
+    binary: Path | str, data: Path | str, state: Path | str, port: int
+) -> tuple[list[str], dict[str, str]]:
+    """How FerretDB is run here: its command line and environment (also the FerretDB bench's
+    own instance, tools/bench_ferretdb.py)."""
+    argv = [
+        str(binary),
+        "--handler=sqlite",
+        # WAL (FerretDB's default) with synchronous=NORMAL: a commit survives the crash
+        # of any process, FerretDB's included; only a power cut can take the last ones.
+        # Production runs on MongoDB with journaled writes (docs/storage.md).
+        f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
+        f"--state-dir={state}",
+        f"--listen-addr=127.0.0.1:{port}",
+        "--debug-addr=-",  # no debug HTTP listener: it would collide between profiles on :8088
+        "--telemetry=disable",
+        "--log-level=warn",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
+    # Go's collector ran a fifth of FerretDB's CPU time under load; collecting at 4x the
+    # live heap instead of 2x gave ~18 % more cases/s for no measurable memory (peak RSS
+    # stayed ~65 MB; docs/storage.md).
+    env.setdefault("GOGC", "400")
+    return argv, env
+
+
 def start_ferretdb(profile: Profile, timeout: float = FERRETDB_START_TIMEOUT) -> int:
     pid = tracked_pid(profile, "ferretdb")
     if pid is not None:
@@ -1034,24 +1060,7 @@ def start_ferretdb(profile: Profile, timeout: float = FERRETDB_START_TIMEOUT) ->
     state = profile.ferretdb_dir / "state"
     data.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    argv = [
-        str(binary),
-        "--handler=sqlite",
-        # WAL (FerretDB's default) with synchronous=NORMAL: a commit survives the crash
-        # of any process, FerretDB's included; only a power cut can take the last ones.
-        # Production runs on MongoDB with journaled writes (docs/storage.md).
-        f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
-        f"--state-dir={state}",
-        f"--listen-addr=127.0.0.1:{profile.mongo_port}",
-        "--debug-addr=-",  # no debug HTTP listener: it would collide between profiles on :8088
-        "--telemetry=disable",
-        "--log-level=warn",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRETDB_")}
-    # Go's collector ran a fifth of FerretDB's CPU time under load; collecting at 4x the
-    # live heap instead of 2x gave ~18 % more cases/s for no measurable memory (peak RSS
-    # stayed ~65 MB; docs/storage.md).
-    env.setdefault("GOGC", "400")
+    argv, env = ferretdb_command(binary, data, state, profile.mongo_port)
     t0 = time.monotonic()
     pid = _spawn(profile, "ferretdb", argv, env=env, cwd=profile.ferretdb_dir)
     _log(f"ferretdb starting (pid {pid}, {profile.mongodb_url}) ...")
