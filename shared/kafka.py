@@ -535,6 +535,7 @@ def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any
         "group_id": settings.group_id(purpose),
         "auto_offset_reset": settings.auto_offset_reset,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
     if settings.consumer_workers > 1:
         # One consumer per worker in the same group: partitions are processed in

@@ -76,6 +76,10 @@ class ServiceSettings(BaseSettings):
     # How long the producer waits to send what was published together in one request
     # (docs/storage.md, "Kafka requests"): 0 sends each message on its own.
     kafka_linger_ms: int = shared_field(5, "KAFKA_LINGER_MS")
+    # How long the broker holds a consumer's fetch while none of its partitions has a new
+    # record: a record ends the wait at once, so this only sets how often an idle consumer
+    # asks again (docs/storage.md, "Idle consumers").
+    kafka_fetch_max_wait_ms: int = shared_field(5000, "KAFKA_FETCH_MAX_WAIT_MS")
     # Where traces go (shared.tracing): "" (none), "console" or "otlp".
     trace_exporter: str = shared_field("", "RUAM_TRACE_EXPORTER")
     # Log lines as JSON (shared.logs), or "text" for a person at a terminal.

@@ -10,6 +10,7 @@ In one run, on the local stack's Kafka and FerretDB:
       - latency: submissions offered at a fixed rate (100/s), publish -> case.assigned,
         and again at a rate the pipeline keeps up with (20/s);
       - database operations per case, from the services' own counters;
+      - CPU with nothing to do (idle), per process, once every message is handled;
   (c) peak RSS (VmHWM) of the intake and routing processes.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
 the demo's data is neither counted nor touched. Results go to bench-results/.
@@ -471,6 +472,11 @@ async def level(
         steady = await pipeline(
             bootstrap, services.prefix, args.steady_count, args.steady_rate, f"{run}c{stored}"
         )
+        await services.settled()
+        # With nothing to do: what a service costs an operator who runs it all day.
+        idle0, idle_started = services.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(args.idle_seconds)
+        idle1, idle_seconds = services.cpu_seconds(), time.monotonic() - idle_started
         services.rss()
     finally:
         await services.stop()
@@ -489,6 +495,9 @@ async def level(
         "db_operations_per_case": sum(per_case.values()),
         "db_operations_by_kind": dict(sorted(per_case.items(), key=lambda kv: -kv[1])),
         "cpu_ms_per_case": cpu_ms,
+        "idle_cpu_percent": {
+            k: round((v - idle0[k]) * 100 / idle_seconds, 1) for k, v in idle1.items() if k in idle0
+        },
     }
 
 
@@ -500,6 +509,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady-rate", type=float, default=20.0, help="a rate it keeps up with")
     parser.add_argument("--steady-count", type=int, default=200)
     parser.add_argument("--levels", default="0,10000,50000", help="stored cases to measure at")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=10.0, help="CPU measured with nothing to do"
+    )
     parser.add_argument("--profile", default="local")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
@@ -532,7 +544,9 @@ async def main(argv: list[str] | None = None) -> int:
                 f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
                 f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
                 f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
-                + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items()),
+                + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
+                + "; idle CPU % of a core "
+                + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items()),
                 flush=True,
             )
     finally:
