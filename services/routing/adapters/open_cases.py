@@ -62,6 +62,17 @@ class OpenCase:
             entry.get("duplicate_root"),
         )
 
+    def candidate(self) -> Candidate:
+        return Candidate(
+            self.case_id,
+            self.category,
+            self.lat,
+            self.lon,
+            self.village_no,
+            self.text,
+            self.duplicate_root,
+        )
+
 
 # Statuses in which nobody in the department that has the case has acknowledged it yet.
 UNACKNOWLEDGED = frozenset(s.value for s in (Status.RECEIVED, Status.ASSIGNED, Status.TRANSFERRED))
@@ -106,6 +117,8 @@ class OpenCases:
 
     def _reset(self) -> None:
         self._cases: dict[str, OpenCase] = {}
+        # Built once per save, not once per new case that compares against it.
+        self._candidates: dict[str, Candidate] = {}
         # The index entries themselves, for the lists of open cases (`select`).
         self._entries: dict[str, dict[str, Any]] = {}
         self._loads: Counter[str] = Counter()
@@ -128,6 +141,7 @@ class OpenCases:
         """The case as just stored (an index entry); an entry not open removes it."""
         old = self._cases.pop(entry["_id"], None)
         self._entries.pop(entry["_id"], None)
+        self._candidates.pop(entry["_id"], None)
         case = OpenCase.of(entry) if entry.get("open") else None
         if old is not None and old.officer_id:
             self._loads[old.officer_id] -= 1
@@ -144,6 +158,7 @@ class OpenCases:
             return
         self._cases[case.case_id] = case
         self._entries[case.case_id] = entry
+        self._candidates[case.case_id] = case.candidate()
         if case.officer_id:
             self._loads[case.officer_id] += 1
         item = (case.received_at, case.case_id)
@@ -231,11 +246,17 @@ class OpenCases:
                         buckets.append(self._by_cell[(category, a, b)])
         if village_no is not None and village_no in self._by_village:
             buckets.append(self._by_village[village_no])
-        ids: set[str] = set()
-        for bucket in buckets:
-            ids.update(islice((i for _, i in bucket if i != case_id), limit))
-        found = sorted((self._cases[i] for i in ids), key=lambda c: (c.received_at, c.case_id))
-        return [
-            Candidate(c.case_id, c.category, c.lat, c.lon, c.village_no, c.text, c.duplicate_root)
-            for c in found[:limit]
-        ]
+        # Each bucket is sorted oldest first: merged, the first `limit` distinct ids are
+        # the oldest of them all.
+        heads = (
+            islice((item for item in bucket if item[1] != case_id), limit) for bucket in buckets
+        )
+        found: list[Candidate] = []
+        last: str | None = None
+        for _, i in heapq.merge(*heads):
+            if i != last:  # in two buckets: equal items come together
+                found.append(self._candidates[i])
+                last = i
+                if len(found) == limit:
+                    break
+        return found

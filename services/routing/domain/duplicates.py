@@ -46,7 +46,7 @@ _STOP = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     case_id: str
     category: str | None
@@ -97,7 +97,8 @@ def words(text: str) -> frozenset[str]:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
 
 
 def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | None:
