@@ -63,6 +63,22 @@ def test_candidates_are_the_oldest_nearby_or_in_the_village_whatever_is_saved_la
     assert [c.case_id for c in cases.candidates("NEW", "water", 15.5, 103.5, 9, 5)] == ["C-200"]
 
 
+def test_candidates_near_and_in_the_village_come_oldest_first_each_once() -> None:
+    cases = OpenCases()
+    near_elsewhere = {"village_no": 7}  # same category and place, another village
+    far_same_village = {"lat": 15.5, "lon": 103.5}  # same village, far away
+    cases.replace_all(
+        [entry(n, **near_elsewhere) for n in (1, 4, 7)]
+        + [entry(n, **far_same_village) for n in (2, 5, 8)]
+        + [entry(n) for n in (3, 6, 9)]  # near and in the village: in both lists
+    )
+    found = cases.candidates("NEW", "road", 15.0, 103.0, 4, 7)
+    assert [c.case_id for c in found] == [f"C-{n:03d}" for n in range(1, 8)]
+    assert [c.case_id for c in cases.candidates("NEW", "road", 15.0, 103.0, 4, 20)] == [
+        f"C-{n:03d}" for n in range(1, 10)
+    ]
+
+
 def test_the_standing_counts_open_overdue_and_the_oldest_nobody_acknowledged() -> None:
     cases = OpenCases()
     cases.replace_all(
