@@ -467,7 +467,9 @@ async def api_answers(
 
     async def call(service: str, path: str, name: str, headers: dict[str, str]) -> None:
         async with gate:
-            r = await clients[service].get(urls[service].rstrip("/") + path, headers=headers)
+            r = await get_again_if_dropped(
+                clients[service], urls[service].rstrip("/") + path, headers
+            )
         statuses[str(r.status_code)] += 1
         if r.status_code < 400 and r.headers.get("content-type", "").startswith(
             ("application/json", "text/")
@@ -477,6 +479,21 @@ async def api_answers(
 
     await asyncio.gather(*(call(*c) for c in calls[:max_calls]))
     return answers, statuses
+
+
+async def get_again_if_dropped(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str]
+) -> httpx.Response:
+    """A GET, sent once more if the connection it went out on was closed before any answer.
+
+    A service closes a keep-alive connection after 5 s without a request; a request already
+    on its way over that connection is dropped unanswered (the longer the service's loop was
+    busy, a report being drawn, the likelier). A GET changes nothing, so sending it again is
+    what browsers and HTTP libraries do."""
+    try:
+        return await client.get(url, headers=headers)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await client.get(url, headers=headers)
 
 
 # A path a list answer gives (insight's /v1/reports names each published report).

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 
+import httpx
+import pytest
+
 from tools.demo.context import Report
 from tools.demo.stages import intake as stage
 from tools.pii_scan import (
@@ -14,6 +17,7 @@ from tools.pii_scan import (
     Needles,
     demo_input,
     find,
+    get_again_if_dropped,
     needles_from,
     strings_of,
     valid_national_id,
@@ -122,3 +126,30 @@ def test_the_demos_input_is_read_with_the_demos_own_functions() -> None:
     line = json.loads(stage.line_body(by_channel["line"][0]))
     assert line["events"][0]["source"]["userId"] in n.line_ids
     assert "นายผู้ส่ง ตัวอย่าง" in [str(x) for x in n.names]  # every letter's sender
+
+
+async def test_a_get_dropped_with_its_connection_is_sent_once_more() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        if len(sent) == 1:
+            raise httpx.ReadError("closed by the peer", request=request)
+        return httpx.Response(200, text="ok")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        r = await get_again_if_dropped(client, "http://svc/v1/cases", {})
+    assert r.text == "ok" and sent == ["http://svc/v1/cases"] * 2
+
+
+async def test_a_get_dropped_twice_is_not_sent_a_third_time() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        raise httpx.RemoteProtocolError("closed without a response", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await get_again_if_dropped(client, "http://svc/v1/cases", {})
+    assert len(sent) == 2
