@@ -213,7 +213,9 @@ async def test_resolve_ask_answer_aggregate_replay_rebuild_report(real_settings:
         assert [d["_id"] for d in days_before] == [
             f"sraphonthong|engineering|{datetime.now(UTC).astimezone(BANGKOK):%Y-%m}"
         ]
-        for raw in responded_raw:
+        # A copy: this test's own subscriber appends each replayed message to the list as it
+        # comes back, and a loop over the list itself would replay its own replays forever.
+        for raw in list(responded_raw):
             await service.runtime.publisher.publish_raw(Topic.SURVEY_RESPONDED, None, raw)
         await eventually(lambda: _async(processed(service, responded_topic) >= consumed + 6))
         assert await _buckets(service) == before
