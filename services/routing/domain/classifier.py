@@ -58,6 +58,11 @@ _NUM_TOKEN_RE = re.compile(r"^[\d.,:/\-]+$")
 
 CHAR_NGRAM_RANGE: tuple[int, int] = (2, 4)
 
+Pairs = tuple[tuple[int, float], ...]  # ((class index, coef), ...)
+# A feature as inference keeps it: (idf, pairs, the classes it has a coef for as bits)
+Known = tuple[float, Pairs, int]
+Weighted = tuple[str, float, Pairs, int]  # (feature, value, pairs, class bits)
+
 
 def normalize_text(text: str | None) -> str:
     """NFC, drop zero-width chars, Thai digits -> ASCII, collapse blanks, lowercase Latin."""
@@ -86,16 +91,20 @@ def tokenize(normalized: str) -> list[str]:
     return out
 
 
-def _char_ngrams(normalized: str, lo: int, hi: int) -> Counter[str]:
+def _char_grams(normalized: str, lo: int, hi: int) -> Counter[str]:
+    """Character n-grams (digits folded to ``0``), unprefixed, shortest first."""
     s = _DIGIT_RE.sub("0", normalized)
     grams: Counter[str] = Counter()
     n = len(s)
     for k in range(lo, hi + 1):
-        for i in range(n - k + 1):
-            g = s[i : i + k]
-            if g.strip() == g or k > 2:  # skip 2-grams that are half blank
-                grams["c:" + g] += 1
+        every = (s[i : i + k] for i in range(n - k + 1))
+        # 2-grams that are half blank say nothing; Counter.update counts in C.
+        grams.update(every if k > 2 else (g for g in every if g.strip() == g))
     return grams
+
+
+def _char_ngrams(normalized: str, lo: int, hi: int) -> Counter[str]:
+    return Counter({"c:" + g: n for g, n in _char_grams(normalized, lo, hi).items()})
 
 
 def extract_features(
@@ -108,10 +117,7 @@ def extract_features(
     """
     norm = (text or "") if normalized else normalize_text(text)
     tokens = tokenize(norm)
-    words: Counter[str] = Counter("w:" + t for t in tokens)
-    words.update("b:" + a + " " + b for a, b in pairwise(tokens))
-    chars = _char_ngrams(norm, *CHAR_NGRAM_RANGE)
-    return tokens, words, chars
+    return tokens, _word_features(tokens), _char_ngrams(norm, *CHAR_NGRAM_RANGE)
 
 
 # ---------------------------------------------------------------------------
@@ -202,11 +208,13 @@ class Classifier:
 
     __slots__ = (
         "_blocks",
+        "_chars",
         "_classes",
         "_intercepts",
         "_labels",
         "_rules",
         "_temperature",
+        "_words",
         "evidence_size",
         "meta",
     )
@@ -234,6 +242,11 @@ class Classifier:
         self._intercepts: tuple[float, ...] = tuple(float(b) for b in intercepts)
         # block name -> (block weight, {feature: (idf, ((class_idx, coef), ...))})
         self._blocks = dict(blocks)
+        # What inference looks up: the char block keyed by the bare n-gram (no prefixed
+        # string built per n-gram of a text), each feature with its classes as bits (the
+        # evidence skips a feature that has no coef for any class it explains).
+        self._words = _known(self._blocks.get("word"), "")
+        self._chars = _known(self._blocks.get("char"), "c:")
         self._rules: tuple[KeywordRule, ...] = tuple(rules)
         labels = {c: by_code(c) for c in self._classes}
         for r in self._rules:
@@ -298,36 +311,28 @@ class Classifier:
     # -- inference ----------------------------------------------------------
 
     def _vectorize(
-        self, words: Mapping[str, int], chars: Mapping[str, int]
-    ) -> list[tuple[str, float, tuple[tuple[int, float], ...]]]:
-        """Sparse weighted TF-IDF: list of (feature, value, class coefs)."""
-        out: list[tuple[str, float, tuple[tuple[int, float], ...]]] = []
-        for name, counts in (("word", words), ("char", chars)):
-            block = self._blocks.get(name)
-            if block is None:
-                continue
-            weight, feats = block
-            vals: list[tuple[str, float, tuple[tuple[int, float], ...]]] = []
-            sq = 0.0
-            for f, n in counts.items():
-                hit = feats.get(f)
-                if hit is None:
-                    continue
-                v = (1.0 + math.log(n)) * hit[0]
-                sq += v * v
-                vals.append((f, v, hit[1]))
-            if sq > 0.0:
-                scale = weight / math.sqrt(sq)
-                out.extend((f, v * scale, coefs) for f, v, coefs in vals if coefs)
-        return out
+        self, words: Mapping[str, int], grams: Mapping[str, int]
+    ) -> tuple[list[Weighted], list[Weighted]]:
+        """Sparse weighted TF-IDF of the word features and of the (bare) char n-grams:
+        lists of (feature, value, class coefs)."""
+        return (
+            _weigh(words, *self._words) if self._words is not None else [],
+            _weigh(grams, *self._chars) if self._chars is not None else [],
+        )
+
+    def _margins(self, vec: tuple[list[Weighted], list[Weighted]]) -> list[float]:
+        z = list(self._intercepts)
+        for part in vec:
+            for _, v, coefs, _bits in part:
+                for ci, w in coefs:
+                    z[ci] += v * w
+        return z
 
     def decision(self, text: str) -> dict[str, float]:
         """Raw model margins per trained class (no rules)."""
-        _, words, chars = extract_features(text)
-        z = list(self._intercepts)
-        for _, v, coefs in self._vectorize(words, chars):
-            for ci, w in coefs:
-                z[ci] += v * w
+        norm = normalize_text(text)
+        words = _word_features(tokenize(norm))
+        z = self._margins(self._vectorize(words, _char_grams(norm, *CHAR_NGRAM_RANGE)))
         return dict(zip(self._classes, z, strict=True))
 
     def rank(self, text: str | None, top_k: int = 5) -> list[RankedCategory]:
@@ -335,19 +340,17 @@ class Classifier:
         if top_k <= 0:
             return []
         norm = normalize_text(text)
-        tokens, words, chars = extract_features(norm, normalized=True)
-        if not norm or (not tokens and not chars):
+        tokens = tokenize(norm)
+        grams = _char_grams(norm, *CHAR_NGRAM_RANGE)
+        if not norm or (not tokens and not grams):
             return [self._fallback("ข้อความว่าง (empty text)")]
 
-        vec = self._vectorize(words, chars)
-        z = list(self._intercepts)
-        for _, v, coefs in vec:
-            for ci, w in coefs:
-                z[ci] += v * w
+        vec = self._vectorize(_word_features(tokens), grams)
+        z = self._margins(vec)
         # calibrated-ish probability that the citizen would tick this category
         t = self._temperature
         scores: dict[str, float] = {c: _sigmoid(z[i] / t) for i, c in enumerate(self._classes)}
-        model_signal = bool(vec)
+        model_signal = bool(vec[0] or vec[1])
 
         fired: dict[str, list[tuple[str, float, tuple[str, ...]]]] = {}
         for rule in self._rules:
@@ -362,7 +365,7 @@ class Classifier:
 
         order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
         class_index = {c: i for i, c in enumerate(self._classes)}
-        owners = self._ngram_owners(tokens, vec)
+        owners = self._ngram_owners(tokens, vec[1])
         wanted = {class_index[c] for c, _ in order if c in class_index}
         words_for = self._token_evidence(wanted, vec, owners)
         result: list[RankedCategory] = []
@@ -396,11 +399,9 @@ class Classifier:
         )
 
     @staticmethod
-    def _ngram_owners(
-        tokens: Sequence[str], vec: Sequence[tuple[str, float, tuple[tuple[int, float], ...]]]
-    ) -> dict[str, list[str]]:
-        """char n-gram feature -> the distinct tokens that contain it."""
-        present = {f for f, _, _ in vec if f.startswith("c:")}
+    def _ngram_owners(tokens: Sequence[str], grams: Sequence[Weighted]) -> dict[str, list[str]]:
+        """char n-gram (bare) -> the distinct tokens that contain it."""
+        present = {g for g, _, _, _ in grams}
         owners: dict[str, list[str]] = {}
         if not present:
             return owners
@@ -412,7 +413,7 @@ class Classifier:
             seen: set[str] = set()
             for k in range(lo, hi + 1):
                 for i in range(len(t) - k + 1):
-                    g = "c:" + t[i : i + k]
+                    g = t[i : i + k]
                     if g in present and g not in seen:
                         seen.add(g)
                         owners.setdefault(g, []).append(tok)
@@ -421,7 +422,7 @@ class Classifier:
     def _token_evidence(
         self,
         wanted: set[int],
-        vec: Sequence[tuple[str, float, tuple[tuple[int, float], ...]]],
+        vec: tuple[list[Weighted], list[Weighted]],
         owners: Mapping[str, Sequence[str]],
     ) -> dict[int, list[str]]:
         """Attribute positive contributions for each class in ``wanted`` to readable words,
@@ -432,26 +433,70 @@ class Classifier:
         evidence is always a real word/phrase from the report.
         """
         contrib: dict[int, dict[str, float]] = {ci: {} for ci in wanted}
-        for f, v, coefs in vec:
-            char = f.startswith("c:")
-            toks = owners.get(f) if char else None
-            if char and not toks:
+        mask = sum(1 << ci for ci in wanted)
+        words, grams = vec
+        for f, v, coefs, bits in words:
+            if not bits & mask:
+                continue
+            for c, w in coefs:
+                into = contrib.get(c)
+                if into is not None:
+                    into[f[2:]] = into.get(f[2:], 0.0) + v * w
+        for g, v, coefs, bits in grams:
+            toks = owners.get(g) if bits & mask else None
+            if not toks:
                 continue
             for c, w in coefs:
                 into = contrib.get(c)
                 if into is None:
                     continue
-                if toks:
-                    share = v * w / len(toks)
-                    for tok in toks:
-                        into[tok] = into.get(tok, 0.0) + share
-                else:
-                    into[f[2:]] = into.get(f[2:], 0.0) + v * w
+                share = v * w / len(toks)
+                for tok in toks:
+                    into[tok] = into.get(tok, 0.0) + share
         out: dict[int, list[str]] = {}
-        for ci, words in contrib.items():
+        for ci, scored in contrib.items():
             best = sorted(
-                (kv for kv in words.items() if kv[1] > 0 and "<num>" not in kv[0]),
+                (kv for kv in scored.items() if kv[1] > 0 and "<num>" not in kv[0]),
                 key=lambda kv: (-kv[1], kv[0]),
             )
             out[ci] = [w for w, _ in best[: self.evidence_size]]
         return out
+
+
+def _word_features(tokens: Sequence[str]) -> Counter[str]:
+    words: Counter[str] = Counter("w:" + t for t in tokens)
+    words.update("b:" + a + " " + b for a, b in pairwise(tokens))
+    return words
+
+
+def _known(
+    block: tuple[float, Mapping[str, tuple[float, Pairs]]] | None, prefix: str
+) -> tuple[float, dict[str, Known]] | None:
+    """A block as inference looks it up: features keyed without `prefix`, with class bits."""
+    if block is None:
+        return None
+    weight, feats = block
+    cut = len(prefix)
+    known = {
+        f[cut:]: (idf, pairs, sum(1 << ci for ci, _ in pairs))
+        for f, (idf, pairs) in feats.items()
+        if f.startswith(prefix)
+    }
+    return weight, known
+
+
+def _weigh(counts: Mapping[str, int], weight: float, feats: Mapping[str, Known]) -> list[Weighted]:
+    """One block's features that the model knows, TF-IDF weighted and L2-normalised."""
+    vals: list[Weighted] = []
+    sq = 0.0
+    for f, n in counts.items():
+        hit = feats.get(f)
+        if hit is None:
+            continue
+        v = hit[0] if n == 1 else (1.0 + math.log(n)) * hit[0]  # log 1 = 0: the same value
+        sq += v * v
+        vals.append((f, v, hit[1], hit[2]))
+    if sq <= 0.0:
+        return []
+    scale = weight / math.sqrt(sq)
+    return [(f, v * scale, coefs, bits) for f, v, coefs, bits in vals if coefs]
