@@ -13,6 +13,8 @@ In one run, on the local stack's Kafka and FerretDB:
         and again at a rate the pipeline keeps up with (20/s);
       - database operations per case, from the services' own counters;
       - CPU with nothing to do (idle), per process, once every message is handled;
+      - the machine's own speed just before and after the burst: a fixed pure-Python
+        loop, timed (the same code runs up to twice as slow from one minute to the next);
   (c) peak RSS (VmHWM) of the intake and routing processes.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
 the demo's data is neither counted nor touched. Results go to bench-results/.
@@ -445,6 +447,20 @@ async def pipeline(
     }
 
 
+def reference_loop_ms(repeats: int = 3) -> float:
+    """How long this machine takes, now, for a fixed piece of pure Python (the fastest of
+    `repeats`): beside a level's figures, it tells a slow minute of the machine from a
+    slower pipeline. It ran 130-310 ms on the 2-core machine, minutes apart."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def pct(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
@@ -464,11 +480,13 @@ async def level(
         # its first seconds (consumer groups joining, connections opening, code first run).
         warm_up = await pipeline(bootstrap, services.prefix, args.warm_up, None, f"{run}w{stored}")
         warm_up["caught_up_after_s"] = round(await services.settled(), 1)
+        machine_before = reference_loop_ms()
         ops0 = await services.db_operations()
         cpu0 = services.cpu_seconds()
         burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
         burst["caught_up_after_s"] = round(await services.settled(), 1)
         cpu1 = services.cpu_seconds()
+        machine_after = reference_loop_ms()
         ops1 = await services.db_operations()
         paced = await pipeline(
             bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
@@ -502,6 +520,7 @@ async def level(
         "db_operations_per_case": sum(per_case.values()),
         "db_operations_by_kind": dict(sorted(per_case.items(), key=lambda kv: -kv[1])),
         "cpu_ms_per_case": cpu_ms,
+        "reference_loop_ms": {"before": machine_before, "after": machine_after},
         "idle_cpu_percent": {
             k: round((v - idle0[k]) * 100 / idle_seconds, 1) for k, v in idle1.items() if k in idle0
         },
@@ -556,7 +575,10 @@ async def main(argv: list[str] | None = None) -> int:
                 f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
                 + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
                 + "; idle CPU % of a core "
-                + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items()),
+                + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items())
+                + "; reference loop {before:.0f} -> {after:.0f} ms".format(
+                    **r["reference_loop_ms"]
+                ),
                 flush=True,
             )
     finally:
