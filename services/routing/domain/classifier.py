@@ -207,7 +207,6 @@ class Classifier:
     """One-vs-rest linear text classifier + keyword rules. Immutable after construction."""
 
     __slots__ = (
-        "_blocks",
         "_chars",
         "_classes",
         "_intercepts",
@@ -240,13 +239,12 @@ class Classifier:
             by_code(c)
         self._classes: tuple[str, ...] = tuple(classes)
         self._intercepts: tuple[float, ...] = tuple(float(b) for b in intercepts)
-        # block name -> (block weight, {feature: (idf, ((class_idx, coef), ...))})
-        self._blocks = dict(blocks)
-        # What inference looks up: the char block keyed by the bare n-gram (no prefixed
+        # `blocks`: block name -> (block weight, {feature: (idf, ((class_idx, coef), ...))}).
+        # Kept as inference looks it up: the char block keyed by the bare n-gram (no prefixed
         # string built per n-gram of a text), each feature with its classes as bits (the
         # evidence skips a feature that has no coef for any class it explains).
-        self._words = _known(self._blocks.get("word"), "")
-        self._chars = _known(self._blocks.get("char"), "c:")
+        self._words = _known(blocks.get("word"), "")
+        self._chars = _known(blocks.get("char"), "c:")
         self._rules: tuple[KeywordRule, ...] = tuple(rules)
         labels = {c: by_code(c) for c in self._classes}
         for r in self._rules:
@@ -314,7 +312,7 @@ class Classifier:
         self, words: Mapping[str, int], grams: Mapping[str, int]
     ) -> tuple[list[Weighted], list[Weighted]]:
         """Sparse weighted TF-IDF of the word features and of the (bare) char n-grams:
-        lists of (feature, value, class coefs)."""
+        lists of (feature, value, class coefs, class bits)."""
         return (
             _weigh(words, *self._words) if self._words is not None else [],
             _weigh(grams, *self._chars) if self._chars is not None else [],
