@@ -14,7 +14,7 @@ In one run, on the local stack's Kafka and FerretDB:
       - database operations per case, from the services' own counters;
       - CPU with nothing to do (idle), per process, once every message is handled;
       - the machine's own speed just before and after the burst: a fixed pure-Python
-        loop, timed (the same code runs up to twice as slow from one minute to the next);
+        loop, timed, as the machine's speed drifts from one minute to the next;
   (c) peak RSS (VmHWM) of the intake and routing processes.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
 the demo's data is neither counted nor touched. Results go to bench-results/.
@@ -450,7 +450,7 @@ async def pipeline(
 def reference_loop_ms(repeats: int = 3) -> float:
     """How long this machine takes, now, for a fixed piece of pure Python (the fastest of
     `repeats`): beside a level's figures, it tells a slow minute of the machine from a
-    slower pipeline. It ran 130-310 ms on the 2-core machine, minutes apart."""
+    slower pipeline (docs/storage.md, "A case's work, counted")."""
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
