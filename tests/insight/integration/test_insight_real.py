@@ -111,7 +111,7 @@ async def test_killed_mid_stream_restarted_and_replayed_equals_recompute(
     assert seen_at_kill < cases, "the stream was over before the kill: not mid-stream"
 
     # 2. Started again (in-process): it goes on from the committed offsets, and what the
-    # kill interrupted is finished exactly once, before the rest of the stream.
+    # kill interrupted is finished exactly once; then comes the rest of the stream.
     service = create_service(settings)
     async with running(service):
         await publish(settings, rest)
