@@ -103,8 +103,16 @@ def _char_grams(normalized: str, lo: int, hi: int) -> Counter[str]:
     return grams
 
 
-def _char_ngrams(normalized: str, lo: int, hi: int) -> Counter[str]:
-    return Counter({"c:" + g: n for g, n in _char_grams(normalized, lo, hi).items()})
+def _word_features(tokens: Sequence[str]) -> Counter[str]:
+    words: Counter[str] = Counter("w:" + t for t in tokens)
+    words.update("b:" + a + " " + b for a, b in pairwise(tokens))
+    return words
+
+
+def _features(normalized: str) -> tuple[list[str], Counter[str], Counter[str]]:
+    """``(tokens, word features, bare char n-grams)`` of a normalised text."""
+    tokens = tokenize(normalized)
+    return tokens, _word_features(tokens), _char_grams(normalized, *CHAR_NGRAM_RANGE)
 
 
 def extract_features(
@@ -116,8 +124,8 @@ def extract_features(
     are ``c:<ngram>`` over the normalised text (digits folded to ``0``).
     """
     norm = (text or "") if normalized else normalize_text(text)
-    tokens = tokenize(norm)
-    return tokens, _word_features(tokens), _char_ngrams(norm, *CHAR_NGRAM_RANGE)
+    tokens, words, grams = _features(norm)
+    return tokens, words, Counter({"c:" + g: n for g, n in grams.items()})
 
 
 # ---------------------------------------------------------------------------
@@ -328,9 +336,8 @@ class Classifier:
 
     def decision(self, text: str) -> dict[str, float]:
         """Raw model margins per trained class (no rules)."""
-        norm = normalize_text(text)
-        words = _word_features(tokenize(norm))
-        z = self._margins(self._vectorize(words, _char_grams(norm, *CHAR_NGRAM_RANGE)))
+        _, words, grams = _features(normalize_text(text))
+        z = self._margins(self._vectorize(words, grams))
         return dict(zip(self._classes, z, strict=True))
 
     def rank(self, text: str | None, top_k: int = 5) -> list[RankedCategory]:
@@ -338,12 +345,11 @@ class Classifier:
         if top_k <= 0:
             return []
         norm = normalize_text(text)
-        tokens = tokenize(norm)
-        grams = _char_grams(norm, *CHAR_NGRAM_RANGE)
+        tokens, words, grams = _features(norm)
         if not norm or (not tokens and not grams):
             return [self._fallback("ข้อความว่าง (empty text)")]
 
-        vec = self._vectorize(_word_features(tokens), grams)
+        vec = self._vectorize(words, grams)
         z = self._margins(vec)
         # calibrated-ish probability that the citizen would tick this category
         t = self._temperature
@@ -459,12 +465,6 @@ class Classifier:
             )
             out[ci] = [w for w, _ in best[: self.evidence_size]]
         return out
-
-
-def _word_features(tokens: Sequence[str]) -> Counter[str]:
-    words: Counter[str] = Counter("w:" + t for t in tokens)
-    words.update("b:" + a + " " + b for a, b in pairwise(tokens))
-    return words
 
 
 def _known(
