@@ -50,6 +50,7 @@ from pymongo.errors import ExecutionTimeout as PyMongoExecutionTimeout
 from shared.bus import ADMIN, DEV_PASSWORDS, reads, writes
 from shared.errors import PERMANENT_ERRORS, ConcurrencyError
 from shared.logs import handling
+from shared.ops import Labelled, keep_faststream_children
 from shared.outbox import RawMessage
 from shared.settings import ServiceSettings
 from shared.store import recovered_by_redelivery
@@ -279,9 +280,9 @@ class DeadLetterPolicy:
     concurrency: int = 1
     tracer: TracerProvider | None = None
     pipeline: KeyedPipeline = field(init=False)
-    dead_lettered: Counter = field(init=False)
-    finished: Counter = field(init=False)
-    handling: Histogram = field(init=False)
+    dead_lettered: Labelled[Counter] = field(init=False)
+    finished: Labelled[Counter] = field(init=False)
+    handling: Labelled[Histogram] = field(init=False)
 
     transient_cap_seconds: float = TRANSIENT_BACKOFF_CAP_SECONDS
     transient_retries: Counter = field(init=False)
@@ -290,18 +291,22 @@ class DeadLetterPolicy:
         self.pipeline = KeyedPipeline(
             self.offsets, max(1, self.concurrency), self.transient_cap_seconds
         )
-        self.dead_lettered = Counter(
-            "ruam_dead_lettered_total",
-            "Messages sent to the dead-letter topic, by source topic and reason class",
-            ["service", "topic", "reason"],
-            registry=self.registry,
+        self.dead_lettered = Labelled(
+            Counter(
+                "ruam_dead_lettered_total",
+                "Messages sent to the dead-letter topic, by source topic and reason class",
+                ["service", "topic", "reason"],
+                registry=self.registry,
+            )
         )
-        self.finished = Counter(
-            "ruam_messages_finished_total",
-            "Messages whose handling finished, by topic and outcome (handled, dead_lettered):"
-            " FastStream's own counters see a message when it is taken, not when it is done",
-            ["service", "topic", "outcome"],
-            registry=self.registry,
+        self.finished = Labelled(
+            Counter(
+                "ruam_messages_finished_total",
+                "Messages whose handling finished, by topic and outcome (handled, dead_lettered):"
+                " FastStream's own counters see a message when it is taken, not when it is done",
+                ["service", "topic", "outcome"],
+                registry=self.registry,
+            )
         )
         in_flight = Gauge(
             "ruam_messages_in_flight",
@@ -310,11 +315,13 @@ class DeadLetterPolicy:
             registry=self.registry,
         )
         in_flight.labels(self.service).set_function(lambda: self.pipeline.in_flight)
-        self.handling = Histogram(
-            "ruam_message_handling_seconds",
-            "Time from a message's handling starting to its end (retries included), by topic",
-            ["service", "topic"],
-            registry=self.registry,
+        self.handling = Labelled(
+            Histogram(
+                "ruam_message_handling_seconds",
+                "Time from a message's handling starting to its end (retries included), by topic",
+                ["service", "topic"],
+                registry=self.registry,
+            )
         )
         self.transient_retries = Counter(
             "ruam_transient_retries_total",
@@ -507,6 +514,8 @@ def create_broker(
         registry=registry,
         concurrency=settings.consumer_concurrency,
     )
+    prometheus = KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name)
+    keep_faststream_children(prometheus)
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"ruam-{settings.service_name}",
@@ -520,10 +529,7 @@ def create_broker(
         # Ours, not FastStream's own coloured text handler: its lines go out as every other
         # line does (shared.logs, JSON).
         logger=logging.getLogger("ruam.faststream"),
-        middlewares=[
-            KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
-            dead_letter_middleware(policy),
-        ],
+        middlewares=[prometheus, dead_letter_middleware(policy)],
     )
     policy.broker = broker
     return broker, policy

@@ -19,6 +19,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, WriteError
 
+from shared.ops import Labelled
+
 Document = dict[str, Any]
 T = TypeVar("T")
 
@@ -52,24 +54,31 @@ class OperationCounter(monitoring.CommandListener):
     `_id` (what an operator looks at first when FerretDB's CPU climbs)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.total = Counter(
-            "ruam_db_operations_total",
-            "Database commands sent, by command and collection",
-            ["command", "collection"],
-            registry=registry,
+        self.total = Labelled(
+            Counter(
+                "ruam_db_operations_total",
+                "Database commands sent, by command and collection",
+                ["command", "collection"],
+                registry=registry,
+            )
         )
-        self.seconds = Counter(
-            "ruam_db_operation_seconds_total",
-            "Time from sending a database command to its answer, summed, by command and collection",
-            ["command", "collection"],
-            registry=registry,
+        self.seconds = Labelled(
+            Counter(
+                "ruam_db_operation_seconds_total",
+                "Time from sending a database command to its answer, summed, by command and"
+                " collection",
+                ["command", "collection"],
+                registry=registry,
+            )
         )
-        self.scans = Counter(
-            "ruam_db_filtered_operations_total",
-            "Database commands whose filter names anything but _id (a scan on FerretDB v1),"
-            " by command and collection",
-            ["command", "collection"],
-            registry=registry,
+        self.scans = Labelled(
+            Counter(
+                "ruam_db_filtered_operations_total",
+                "Database commands whose filter names anything but _id (a scan on FerretDB v1),"
+                " by command and collection",
+                ["command", "collection"],
+                registry=registry,
+            )
         )
         self._sent: dict[int, tuple[str, str]] = {}
 

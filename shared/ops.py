@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics import MetricWrapperBase
 
 from shared.topics import of_name
 
@@ -28,6 +29,47 @@ if TYPE_CHECKING:
     from shared.runtime import Runtime
 
 log = logging.getLogger("ruam.ops")
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Labelled(Generic[M]):
+    """A metric whose children are kept by their label values. prometheus_client's
+    `labels()` checks and converts its arguments on every call, about ten Python calls,
+    and the message path asks for the same few children for every message (a consumed
+    message alone took nine, FastStream's and ours)."""
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[Any, ...], M] = {}
+
+    def labels(self, *values: str, **named: str) -> M:
+        # Positional values and (name, value) pairs cannot be mistaken for one another.
+        key: tuple[Any, ...] = values or tuple(named.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.metric.labels(*values, **named)
+        return child
+
+
+def keep_faststream_children(middleware: object) -> int:
+    """The same for the metrics FastStream's Prometheus middleware keeps: each of its
+    metrics, in the container it names them in, asked through `Labelled` instead.
+    Returns how many it found."""
+    container = getattr(middleware, "_metrics_container", None)
+    names = getattr(type(container), "__slots__", ())
+    wrapped = 0
+    for attribute in names:
+        metric = getattr(container, attribute, None)
+        if isinstance(metric, MetricWrapperBase):
+            setattr(container, attribute, Labelled(metric))
+            wrapped += 1
+    if not wrapped:
+        # A FastStream that keeps them elsewhere: its own labels() still count right.
+        log.warning("FastStream's metrics not found; their children are not kept")
+    return wrapped
 
 
 def version() -> tuple[str, str]:

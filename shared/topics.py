@@ -10,6 +10,7 @@ partition and is seen in order by each consumer group.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -156,9 +157,11 @@ READERS: dict[Topic, frozenset[str]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def of_name(full: str) -> Topic | None:
     """The topic a full name stands for, whatever prefix a run gave it; None if not ours.
-    (The longest match wins: no topic's name may pass for the end of another's.)"""
+    (The longest match wins: no topic's name may pass for the end of another's.)
+    Kept per name: every consumed message asks, and the answer never changes."""
     found = [t for t in Topic if full.endswith(t.value)]
     return max(found, key=lambda t: len(t.value)) if found else None
 
