@@ -72,8 +72,11 @@ test-browser: install browser
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-## Throughput, latency and memory on the local stack; the portal's home page render time.
-bench: up
+## Throughput, latency and memory on the local stack's Kafka and FerretDB; the portal's
+## home page render time. Each bench runs the services it measures itself, so only Kafka
+## and FerretDB are started (services already up are left running, and share the cores).
+bench: install
+	$(STACK) up --infra-only
 	$(BIN)/python -m tools.bench
 	$(BIN)/python -m tools.bench_portal
 	$(BIN)/python -m tools.bench_console

@@ -27,6 +27,7 @@ from shared.topics import of_name
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
+    from shared.settings import ServiceSettings
 
 log = logging.getLogger("ruam.ops")
 
@@ -199,7 +200,7 @@ def watch(runtime: Runtime) -> OpsGauges:
     from shared.store import AggregateStore
 
     gauges = OpsGauges(runtime.registry, runtime.settings.service_name)
-    lag_reader = LagReader(runtime)
+    lag_reader = LagReader(runtime.settings, lambda: runtime.groups)
 
     async def lag() -> None:
         for group, lags in (await lag_reader.read()).items():
@@ -237,10 +238,12 @@ def watch(runtime: Runtime) -> OpsGauges:
 
 
 class LagReader:
-    """Committed offsets of this service's consumer groups against the partitions' ends."""
+    """Committed offsets of consumer groups against their partitions' ends: `groups()`
+    names each group's topic (a service's own groups, or those a tool watches)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, settings: ServiceSettings, groups: Callable[[], Mapping[str, str]]) -> None:
+        self._settings = settings
+        self._groups = groups
         self._admin: Any = None
         self._consumer: Any = None
         self._partitions: dict[str, list[int]] = {}
@@ -251,7 +254,7 @@ class LagReader:
 
         from shared.kafka import client_options
 
-        settings = self._runtime.settings
+        settings = self._settings
         options = client_options(settings)
         if self._admin is None:
             admin = AIOKafkaAdminClient(
@@ -272,14 +275,15 @@ class LagReader:
         from aiokafka import TopicPartition
 
         await self._open()
-        unknown = sorted(set(self._runtime.groups.values()) - set(self._partitions))
+        groups = dict(self._groups())
+        unknown = sorted(set(groups.values()) - set(self._partitions))
         if unknown:
             for described in await self._admin.describe_topics(unknown):
                 parts = [p["partition"] for p in described.get("partitions", [])]
                 if parts:
                     self._partitions[described["topic"]] = sorted(parts)
         out: dict[str, dict[Any, int]] = {}
-        for group, topic in self._runtime.groups.items():
+        for group, topic in groups.items():
             tps = [TopicPartition(topic, p) for p in self._partitions.get(topic, [])]
             if not tps:
                 continue
