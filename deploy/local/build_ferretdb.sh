@@ -21,8 +21,14 @@
 # (internal/util/fsql/db.go) and marshal their documents before taking it
 # (internal/backends/sqlite/collection.go, InsertAll and UpdateAll). docs/storage.md has
 # the figures.
-# The patched binary reports `package: ruam-local+id-index+in+write-lock` so a cached build
-# without every patch is rebuilt.
+# Then ferretdb-replace-by-id.patch: an update that replaces the one document its filter
+# names by `_id` alone (internal/handler/msg_update.go, updateDocument) read that document,
+# decoded it, compared it with the replacement and merged the two before writing; it is now
+# written straight away (a replacement equal to the stored document counts as modified,
+# where MongoDB would say 0). Anything else (operators, upsert, multi, another filter)
+# takes the usual path.
+# The patched binary reports `package: ruam-local+id-index+in+write-lock+replace-by-id` so a
+# cached build without every patch is rebuilt.
 set -euo pipefail
 
 FERRETDB_VERSION="${RUAM_FERRETDB_VERSION:-v1.24.2}"
@@ -35,14 +41,16 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 PATCHES=(
   "ferretdb-sqlite-id-index.patch f47b2cc8bae01f72c0673b5ad455e8958af1b104541554b6166495345d8a1085"
   "ferretdb-sqlite-write-lock.patch d8f7a57bb8179277b7a4b8438f00634f3a5c90b29050a5ecd96c9a33399ecdd6"
+  "ferretdb-replace-by-id.patch 225e2d047369c2d00c566b9c1421ad62d3434d3c435ddaa6a3c6be2dc1d420d2"
 )
 # Each file the patches change, as the pinned release has it.
 PATCHED_FILES=(
   "internal/backends/sqlite/metadata/metadata.go 2a831ed534120b6adf5c819fbfc002894efe54ee03490d8526b977653e73c527"
   "internal/backends/sqlite/collection.go 7b65c249d047b4ec47d1e6833e945ac7d2613ab2ca3032c64ee526311bd04177"
   "internal/util/fsql/db.go e2f41698e31936d22764ac57403181cce666072751846454401558017db8068f"
+  "internal/handler/msg_update.go 8758eeae40c6b02df7313ab10558a391adb86d2ede3fe480f7d8d5ef651ac096"
 )
-PACKAGE="ruam-local+id-index+in+write-lock"
+PACKAGE="ruam-local+id-index+in+write-lock+replace-by-id"
 
 built() {
   [[ -x "$BIN" ]] || return 1

@@ -1,6 +1,7 @@
 """The FerretDB we build looks documents up by `_id` through its unique index, one id or
-`$in` a list of them; and its writers queue on a lock of their own instead of SQLite's
-sleeping retries, with nothing lost, doubled or let through that SQLite would refuse.
+`$in` a list of them; its writers queue on a lock of their own instead of SQLite's
+sleeping retries, with nothing lost, doubled or let through that SQLite would refuse; and
+it writes a replacement found by `_id` without reading the old document first.
 
 Proved on the running binary (its own `explain` shows SQLite's query plan) and on its
 database file: the work SQLite does for one `_id` lookup, counted in virtual-machine
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from bson import ObjectId
+from pymongo import ReplaceOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from deploy.local import stack
 from shared.mongo import create_client
@@ -139,6 +142,65 @@ async def test_concurrent_writers_all_land_once(real_stack: Any, isolation: str)
             assert await coll.count_documents({"n": {"$gt": 0}}) == 4 * 15
             assert await coll.find_one({"_id": f"{c}-14-3"}) is None
             assert (await coll.find_one({"_id": f"{c}-14-0"}) or {}).get("n") == 15
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_a_replacement_by_id_is_written_as_mongodb_writes_it(
+    real_stack: Any, isolation: str
+) -> None:
+    """deploy/local/ferretdb-replace-by-id.patch writes a replacement found by `_id` alone
+    without reading the old document: what is stored and what is answered stay MongoDB's."""
+    profile: stack.Profile = real_stack
+    database = f"ruam_{isolation}"
+    client = create_client(profile.mongodb_url, app_name="test")
+    try:
+        coll = client[database]["docs"]
+        oid = ObjectId()
+        await coll.insert_many(
+            [
+                {"_id": "a", "text": "ถนนชำรุด", "n": 1, "gone": True},
+                {"_id": oid, "n": 1},
+                {"_id": 7, "n": 1},
+            ]
+        )
+
+        replaced = await coll.replace_one({"_id": "a"}, {"text": "ซ่อมแล้ว", "n": 2})
+        assert (replaced.matched_count, replaced.modified_count) == (1, 1)
+        assert await coll.find_one({"_id": "a"}) == {"_id": "a", "text": "ซ่อมแล้ว", "n": 2}
+        # The replacement may name its own _id when it is the same one.
+        assert (await coll.replace_one({"_id": "a"}, {"_id": "a", "n": 3})).matched_count == 1
+        assert await coll.find_one({"_id": "a"}) == {"_id": "a", "n": 3}
+        assert (await coll.replace_one({"_id": oid}, {"n": 2})).matched_count == 1
+        assert (await coll.replace_one({"_id": 7}, {"n": 2})).matched_count == 1  # usual path
+        assert [d["n"] async for d in coll.find({"n": 2})] == [2, 2]
+
+        # Nothing there: nothing matched, nothing written; with upsert (the usual path) it is.
+        missing = await coll.replace_one({"_id": "b"}, {"n": 1})
+        assert (missing.matched_count, missing.modified_count) == (0, 0)
+        assert await coll.find_one({"_id": "b"}) is None
+        upserted = await coll.replace_one({"_id": "b"}, {"n": 1}, upsert=True)
+        assert upserted.upserted_id == "b"
+
+        # Another _id in the replacement is refused, and the stored document is untouched.
+        with pytest.raises(WriteError) as refused:
+            await coll.replace_one({"_id": "a"}, {"_id": "z", "n": 9})
+        assert refused.value.code == 66  # ImmutableField
+        # So is a field name FerretDB cannot store (sent raw: pymongo would refuse it first).
+        answer = await client[database].command(
+            "update", "docs", updates=[{"q": {"_id": "a"}, "u": {"n": 9, "a.b": 1}}]
+        )
+        assert [e["code"] for e in answer["writeErrors"]] == [2], answer
+        assert await coll.find_one({"_id": "a"}) == {"_id": "a", "n": 3}
+        assert await coll.find_one({"_id": "z"}) is None
+
+        # Many replacements in one request (the services' group commit).
+        result = await coll.bulk_write(
+            [ReplaceOne({"_id": "a"}, {"n": 4}), ReplaceOne({"_id": "nope"}, {"n": 4})]
+        )
+        assert (result.matched_count, result.modified_count) == (1, 1)
+        assert await coll.count_documents({}) == 4
     finally:
         await client.drop_database(database)
         await client.close()
