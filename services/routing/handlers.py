@@ -131,16 +131,10 @@ class RoutingHandlers:
 
     async def on_case_received(self, event: CaseReceived) -> Case:
         p = event.payload
-        # Ranked while the store is asked whether the case is known (wasted only on a
-        # redelivery): two waits at once, not one after the other.
-        existing, ranking = await asyncio.gather(self.cases.get(p.case_id), self.rank(p.text))
-        if existing is not None:
-            # A redelivery, or a replay of the demo: the effect is already stored.
-            # Only make sure what it produced was published.
-            self.metrics.redeliveries.inc()
-            await self.cases.flush(p.case_id)
-            return existing
-
+        # Not asked first whether the case is known: its save, an insert, is refused if it
+        # is (a redelivery), and then the stored case stands (below). A new case's first
+        # read was one database round trip more on every case's way, for a rare repeat.
+        ranking = await self.rank(p.text)
         directory = self.directory(event.org_id)
         now = self.clock.now()
         loc = p.location or Location()
@@ -179,7 +173,13 @@ class RoutingHandlers:
         try:
             await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))
         except ConcurrencyError:
-            # Another consumer (after a rebalance) stored it first: theirs stands.
+            # Stored already: a redelivery, a replay, or another consumer after a rebalance.
+            # Theirs stands. Reading it puts it back in the working set in place of the
+            # decision just reserved; the officer's load counted for that decision is given
+            # back. Only make sure what it produced was published.
+            self.metrics.redeliveries.inc()
+            if case.officer_id:
+                loads[case.officer_id] = max(0, loads.get(case.officer_id, 1) - 1)
             stored = await self.cases.get(p.case_id)
             await self.cases.flush(p.case_id)
             assert stored is not None

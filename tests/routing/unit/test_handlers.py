@@ -68,6 +68,25 @@ async def test_a_redelivered_event_assigns_nothing_twice() -> None:
     assert len(repo.publisher.on(Topic.CASE_ASSIGNED)) == 1
 
 
+async def test_a_redelivery_after_the_case_moved_on_leaves_it_and_the_loads_as_they_are() -> None:
+    h, repo = handlers()
+    first = await h.on_case_received(received())
+    officer = first.officer_id
+    assert officer is not None
+    await h.act(first.case_id, Command("acknowledge", officer, {}, "c1"), Actor(officer, "http"))
+    loads_before = dict(await h._assignment_loads())
+    published = len(repo.publisher.sent)
+
+    again = await h.on_case_received(received())  # not read first: its insert is refused
+
+    assert again.status == "acknowledged" and again.version == first.version + 1
+    stored = await repo.get(first.case_id)
+    assert stored is not None and stored.status == "acknowledged"
+    assert await h._assignment_loads() == loads_before
+    assert len(repo.publisher.sent) == published  # nothing announced again
+    assert h.metrics.redeliveries._value.get() == 1
+
+
 async def test_events_stored_before_a_broker_outage_go_out_on_redelivery() -> None:
     h, repo = handlers()
     event = received()
