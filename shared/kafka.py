@@ -702,3 +702,25 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] | Non
                         raise for_code(code)(f"creating {topic_full}")
     finally:
         await admin.close()
+
+
+async def delete_topics(prefix: str, settings: ServiceSettings | None = None) -> int:
+    """Delete every topic whose name starts with `prefix` (a bench run's own namespace):
+    left behind, each run's topics stay on the broker, with their files, for good.
+    Returns how many were asked to go."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    if not prefix:
+        raise ValueError("no prefix: that would be every topic")
+    settings = settings or tool_settings()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+    )
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return len(doomed)
+    finally:
+        await admin.close()

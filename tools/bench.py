@@ -46,7 +46,7 @@ from deploy.local import stack
 from services.routing.adapters.mongo_cases import index_entry, to_document
 from services.routing.domain.model import Case, CategoryScore, Status, TimelineEntry
 from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
-from shared.kafka import client_options, tool_settings
+from shared.kafka import client_options, delete_topics, tool_settings
 from shared.ops import LagReader
 from shared.topics import Topic, name
 from tools import processes
@@ -120,6 +120,7 @@ async def raw_relay(bootstrap: str, count: int, size: int) -> float:
     finally:
         await consumer.stop()
         await producer.stop()
+        await delete_topics(topic)
 
 
 # ----------------------------------------------------------------------- the services
@@ -579,7 +580,7 @@ async def main(argv: list[str] | None = None) -> int:
         "--idle-seconds", type=float, default=10.0, help="CPU measured with nothing to do"
     )
     parser.add_argument("--profile", default="local")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database and topics")
     args = parser.parse_args(argv)
     profile = stack.get_profile(args.profile)
     bootstrap = profile.kafka_bootstrap
@@ -623,6 +624,7 @@ async def main(argv: list[str] | None = None) -> int:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongodb_url)
             await client.drop_database(services.database)
             await client.close()
+            await delete_topics(services.prefix)
 
     first, last = results[0], results[-1]
     flat = last["pipeline"]["per_second"] / first["pipeline"]["per_second"]

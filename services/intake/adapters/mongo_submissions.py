@@ -29,7 +29,7 @@ from shared.errors import ConcurrencyError
 from shared.events.cases import Attachment, Channel, Kind
 from shared.mongo import BulkWriter, Document, SequenceDrawer
 from shared.outbox import Emission, RawPublisher
-from shared.store import AggregateStore, Lru, move_later
+from shared.store import AggregateStore, Lru, ensure_index, move_later
 from shared.thai import to_bangkok
 
 # Only LINE follow-ups are ever filed under another message's key (`alias`).
@@ -260,8 +260,9 @@ class MongoVault:
 
     async def ensure_indexes(self) -> None:
         # The purge loop's one query. On MongoDB it reads the index; FerretDB scans the
-        # collection, once a round (hourly), never per event.
-        await self._vault.create_index([("purge_at", ASCENDING)])
+        # collection, once a round (hourly), never per event, and gets no index it could
+        # not use (ensure_index): it would only cost every vault write.
+        await ensure_index(self._vault, ["purge_at"])
 
     async def insert(self, entries: Sequence[VaultEntry]) -> set[str]:
         docs = [
