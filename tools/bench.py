@@ -17,7 +17,8 @@ In one run, on the local stack's Kafka and FerretDB:
         loop, timed, as the machine's speed drifts from one minute to the next;
   (c) peak RSS (VmHWM) of the intake and routing processes.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
-the demo's data is neither counted nor touched. Results go to bench-results/.
+the demo's data is neither counted nor touched; both go when it ends (--keep keeps them).
+Results go to bench-results/.
 """
 
 from __future__ import annotations
