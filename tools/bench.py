@@ -121,7 +121,16 @@ async def raw_relay(bootstrap: str, count: int, size: int) -> float:
     finally:
         await consumer.stop()
         await producer.stop()
-        await delete_topics(topic)
+        await forget_topics(topic)
+
+
+async def forget_topics(prefix: str) -> None:
+    """Delete the run's topics. A failure is printed, not raised: it must not hide why the
+    run itself failed."""
+    try:
+        await delete_topics(prefix)
+    except Exception as exc:
+        print(f"bench: topics {prefix}* left on the broker: {exc!r}", flush=True)
 
 
 # ----------------------------------------------------------------------- the services
@@ -625,7 +634,7 @@ async def main(argv: list[str] | None = None) -> int:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongodb_url)
             await client.drop_database(services.database)
             await client.close()
-            await delete_topics(services.prefix)
+            await forget_topics(services.prefix)
 
     first, last = results[0], results[-1]
     flat = last["pipeline"]["per_second"] / first["pipeline"]["per_second"]
