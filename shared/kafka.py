@@ -22,7 +22,7 @@ import os
 import random
 import time
 import types
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -666,16 +666,12 @@ def own_topics(settings: ServiceSettings) -> tuple[Topic, ...]:
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] | None = None) -> None:
     """Create our topics if missing (idempotent); by default those `own_topics` names, so
     that between them the services create every topic. Production may pre-create them."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError, for_code
 
     if topics is None:
         topics = own_topics(settings)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
-    )
-    await admin.start()
-    try:
+    async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         wanted = []
         for topic in topics:
@@ -700,27 +696,31 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[Topic] | Non
                     # only as a consumer that never gets a partition.
                     if code and code != TopicAlreadyExistsError.errno:
                         raise for_code(code)(f"creating {topic_full}")
-    finally:
-        await admin.close()
 
 
 async def delete_topics(prefix: str, settings: ServiceSettings | None = None) -> int:
     """Delete every topic whose name starts with `prefix` (a bench run's own namespace):
     left behind, each run's topics stay on the broker, with their files, for good.
     Returns how many were asked to go."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
     if not prefix:
         raise ValueError("no prefix: that would be every topic")
-    settings = settings or tool_settings()
+    async with _admin(settings or tool_settings()) as admin:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return len(doomed)
+
+
+@contextlib.asynccontextmanager
+async def _admin(settings: ServiceSettings) -> AsyncIterator[Any]:
+    """An admin client for one piece of work, closed after it."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
     )
     await admin.start()
     try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-        return len(doomed)
+        yield admin
     finally:
         await admin.close()
