@@ -15,6 +15,12 @@ class ConcurrencyError(Exception):
     """Someone else changed the aggregate first: reload and decide again."""
 
 
+class WriteUncertain(ConnectionError):
+    """A write may or may not have landed (as when a connection drops after sending): no
+    decision may be made again on it. The whole request is tried again, idempotently, as
+    after any transient fault."""
+
+
 # What a message can fail with that no retry will mend: it is dead-lettered at once, and a
 # replay that meets it again is refused with the reason.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, WriteUncertain
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -223,12 +223,23 @@ def exception_handlers(
 
         return answer
 
-    table: dict[type[Exception], Refusal] = {ApiError: _as_is, ConcurrencyError: busy, **errors}
+    table: dict[type[Exception], Refusal] = {
+        ApiError: _as_is,
+        ConcurrencyError: busy,
+        WriteUncertain: uncertain,
+        **errors,
+    }
     return {cls: handler(refusal) for cls, refusal in table.items()}
 
 
 def _as_is(exc: ApiError) -> ApiError:
     return exc
+
+
+def uncertain(exc: WriteUncertain) -> ApiError:
+    """A write whose outcome is unknown (503): the same request, with the same key, again."""
+    message = f"it may have been saved: send it again with the same Idempotency-Key ({exc})"
+    return ApiError(503, "retry", message, retry_after=1)
 
 
 def busy(exc: ConcurrencyError) -> ApiError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from bson.errors import InvalidDocument
 from prometheus_client import CollectorRegistry, Counter
@@ -19,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, WriteError
 
+from shared.errors import WriteUncertain
 from shared.ops import Labelled
 
 Document = dict[str, Any]
@@ -43,9 +44,27 @@ def _by_id(command: Mapping[str, Any], name: str) -> bool:
     key = FILTERS.get(name)
     if key is None:  # an update's or delete's filters are in its statements
         statements = command.get("updates") or command.get("deletes") or []
-        return all(isinstance(s, dict) and set(s.get("q") or {}) == {"_id"} for s in statements)
+        return all(isinstance(s, dict) and _statement_by_id(s) for s in statements)
     query = command.get(key)
     return isinstance(query, dict) and set(query) == {"_id"}
+
+
+def _statement_by_id(statement: Mapping[str, Any]) -> bool:
+    """By `_id` alone, or a replacement on `_id` and one integer (the store's compare-and-
+    set, which our FerretDB build writes by the index too)."""
+    query = statement.get("q") or {}
+    if set(query) == {"_id"}:
+        return True
+    update = statement.get("u")
+    replacement = isinstance(update, Mapping) and not any(k.startswith("$") for k in update)
+    others = [v for k, v in query.items() if k != "_id"]
+    return (
+        replacement
+        and "_id" in query
+        and len(others) == 1
+        and isinstance(others[0], int)
+        and not isinstance(others[0], bool)
+    )
 
 
 class OperationCounter(monitoring.CommandListener):
@@ -184,6 +203,7 @@ class BulkWriter:
         self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
         self._deletes: list[tuple[Any, asyncio.Future[bool]]] = []
         self._replaces: list[tuple[Document, asyncio.Future[bool]]] = []
+        self._swaps: list[Swap] = []
         self._running: asyncio.Task[None] | None = None
 
     async def insert(self, doc: Document) -> bool:
@@ -207,19 +227,35 @@ class BulkWriter:
         self._start()
         await _outcome(future)
 
+    async def replace_if(self, doc: Document, expected: Document, tag: str) -> bool:
+        """Replace the document with `doc`'s `_id` by `doc` iff it still holds `expected`:
+        a compare-and-set, atomic on MongoDB and on our FerretDB build. True if it did.
+
+        `tag` names a field whose value is new in every write: when only some of a request's
+        replacements matched, it tells which by one read. If one that matched was already
+        written over by then, those that cannot be told apart raise WriteUncertain.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._swaps.append(Swap(doc, {**expected, "_id": doc["_id"]}, tag, future))
+        self._start()
+        return await _outcome(future)
+
     def _start(self) -> None:
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        while self._inserts or self._deletes or self._replaces:
+        most = min(self._max, MAX_REPLACES)
+        while self._inserts or self._deletes or self._replaces or self._swaps:
             if self._inserts:
                 batch, self._inserts = self._inserts[: self._max], self._inserts[self._max :]
                 await self._insert_batch(batch)
             if self._replaces:
-                most = min(self._max, MAX_REPLACES)
                 batch, self._replaces = self._replaces[:most], self._replaces[most:]
                 await self._replace_batch(batch)
+            if self._swaps:
+                swaps, self._swaps = self._swaps[:most], self._swaps[most:]
+                await self._swap_batch(swaps)
             if self._deletes:
                 gone, self._deletes = self._deletes[: self._max], self._deletes[self._max :]
                 await self._delete_batch(gone)
@@ -259,6 +295,59 @@ class BulkWriter:
                 _settle(future, exc=exc)
             return
         _settle_each(batch, failed, duplicate=None)
+
+    async def _swap_batch(self, batch: list[Swap]) -> None:
+        failed: dict[int, Document] = {}
+        try:
+            if len(batch) == 1:
+                one = batch[0]
+                matched = (await self.collection.replace_one(one.expected, one.doc)).matched_count
+            else:
+                result = await self.collection.bulk_write(
+                    [ReplaceOne(s.expected, s.doc) for s in batch], ordered=False
+                )
+                matched = result.matched_count
+        except BulkWriteError as exc:
+            failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+            matched = int(exc.details.get("nMatched", 0))
+        except Exception as exc:
+            if isinstance(exc, InvalidDocument) and len(batch) > 1:
+                for one in batch:  # refused before sending: each on its own, as above
+                    await self._swap_batch([one])
+                return
+            for swap in batch:
+                _settle(swap.outcome, exc=exc)
+            return
+        for i, error in failed.items():
+            _settle(
+                batch[i].outcome, exc=WriteError(error.get("errmsg", ""), error.get("code"), error)
+            )
+        sent = [s for i, s in enumerate(batch) if i not in failed]
+        if matched in (0, len(sent)):
+            for swap in sent:
+                _settle(swap.outcome, matched > 0)
+            return
+        try:
+            ids = list({s.doc["_id"]: None for s in sent})
+            tags = {s.tag for s in sent}
+            stored = {
+                d["_id"]: d
+                async for d in self.collection.find({"_id": {"$in": ids}}, dict.fromkeys(tags, 1))
+            }
+        except Exception as exc:
+            for swap in sent:
+                _settle(swap.outcome, exc=WriteUncertain(f"{swap.doc['_id']}: {exc}"))
+            return
+        landed = {
+            id(s) for s in sent if stored.get(s.doc["_id"], {}).get(s.tag, ...) == s.doc[s.tag]
+        }
+        for swap in sent:
+            if id(swap) in landed:
+                _settle(swap.outcome, True)
+            elif len(landed) == matched:
+                _settle(swap.outcome, False)
+            else:  # it matched and was written over since, or it never matched
+                _settle(swap.outcome, exc=WriteUncertain(f"{swap.doc['_id']} may be written"))
 
     async def _delete_batch(self, batch: list[tuple[Any, asyncio.Future[bool]]]) -> None:
         try:
@@ -329,6 +418,15 @@ class BulkReader:
             # The same id asked twice in one batch: the second caller gets its own copy.
             _settle(future, copy.deepcopy(doc) if doc_id in given else doc)
             given.add(doc_id)
+
+
+class Swap(NamedTuple):
+    """One conditional replacement waiting to be sent (BulkWriter.replace_if)."""
+
+    doc: Document
+    expected: Document
+    tag: str
+    outcome: asyncio.Future[bool]
 
 
 async def _outcome(future: asyncio.Future[T]) -> T:

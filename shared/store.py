@@ -8,9 +8,10 @@ absorb a second publication by event id.
 
 Every write is a compare-and-set on `version`, and the way to do it is chosen once per
 server (see docs/storage.md):
-- MongoDB: a native filtered update, `{_id, version}`, whose match count tells.
-- FerretDB v1: a filtered update is not atomic there, so each version step first claims
-  `<id>#<version>` by a unique insert into `<collection>_claims`.
+- MongoDB, and FerretDB as deploy/local builds it: a replacement filtered by
+  `{_id, version}`, whose match count tells.
+- FerretDB v1 as released: a filtered update is not atomic there, so each version step
+  first claims `<id>#<version>` by a unique insert into `<collection>_claims`.
 Every other filter names `_id` alone, the only one FerretDB's SQLite backend pushes down.
 """
 
@@ -114,21 +115,36 @@ class Stored(NamedTuple):
 
 
 class Cas(enum.StrEnum):
-    NATIVE = "native"  # MongoDB: update_one({_id, version}) is atomic
-    CLAIMS = "claims"  # FerretDB v1: a unique insert is the only atomic conditional write
+    NATIVE = "native"  # replace_one({_id, version}) is atomic: MongoDB, our FerretDB build
+    CLAIMS = "claims"  # FerretDB v1 as released: a unique insert is its only atomic one
 
 
-_detected: dict[int, Cas] = {}
+class Server(NamedTuple):
+    """What the code needs to know of the server behind a client."""
+
+    ferretdb: bool  # serves no query from a secondary index, no atomic filtered update
+    cas: Cas
+
+
+_servers: dict[int, Server] = {}
+
+
+async def server_of(db: AsyncDatabase[Document]) -> Server:
+    """Asked once per client, from `buildInfo`."""
+    key = id(db.client)
+    if key not in _servers:
+        info = await db.client.admin.command("buildInfo")
+        ferretdb = "ferretdbVersion" in info
+        features = info.get("ferretdbFeatures") or {}
+        native = not ferretdb or features.get("ruamConditionalReplace") is True
+        _servers[key] = Server(ferretdb, Cas.NATIVE if native else Cas.CLAIMS)
+        log.info("compare-and-set by %s (server %s)", _servers[key].cas, info.get("version"))
+    return _servers[key]
 
 
 async def detect_cas(db: AsyncDatabase[Document]) -> Cas:
-    """Which compare-and-set the server behind `db` gives, asked once per client."""
-    key = id(db.client)
-    if key not in _detected:
-        info = await db.client.admin.command("buildInfo")
-        _detected[key] = Cas.CLAIMS if "ferretdbVersion" in info else Cas.NATIVE
-        log.info("compare-and-set by %s (server %s)", _detected[key], info.get("version"))
-    return _detected[key]
+    """Which compare-and-set the server behind `db` gives."""
+    return (await server_of(db)).cas
 
 
 async def ensure_index(
@@ -136,7 +152,7 @@ async def ensure_index(
 ) -> None:
     """An ascending index on MongoDB. On FerretDB v1 only a unique one: its SQLite backend
     serves no query from a secondary index, so there it would only slow every write."""
-    if not unique and await detect_cas(collection.database) is Cas.CLAIMS:
+    if not unique and (await server_of(collection.database)).ferretdb:
         return
     await collection.create_index([(f, ASCENDING) for f in fields], unique=unique)
 
@@ -150,7 +166,7 @@ async def move_later(
     atomic for it (it reads, compares in Go, and writes by `_id`), so there the comparison is
     made here, between a read and a write by `_id`. True if it was moved."""
     changed = {"$set": {field: value, **also}}
-    if await detect_cas(collection.database) is Cas.NATIVE:
+    if not (await server_of(collection.database)).ferretdb:
         result = await collection.update_one({"_id": doc_id, field: {"$lt": value}}, changed)
         return bool(result.modified_count)
     doc = await collection.find_one({"_id": doc_id}, {field: 1})
@@ -438,10 +454,8 @@ class AggregateStore:
             pending = await self._unpublished(doc_id, seen) + items
             body.update(version=version, write_id=_new_write_id(), life=life, outbox=pending)
             if await self.cas() is Cas.NATIVE:
-                result = await self.collection.replace_one(
-                    {"_id": doc_id, "version": expected_version}, body
-                )
-                if result.matched_count == 0:
+                expected = {"version": expected_version}
+                if not await self._inserts.replace_if(body, expected, tag="write_id"):
                     raise ConcurrencyError(f"{doc_id} is not at version {expected_version}")
             else:
                 await self._replace_claimed(body, expected_version, seen.write_id)

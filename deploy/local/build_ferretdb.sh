@@ -27,8 +27,15 @@
 # written straight away (a replacement equal to the stored document counts as modified,
 # where MongoDB would say 0). Anything else (operators, upsert, multi, another filter)
 # takes the usual path.
-# The patched binary reports `package: ruam-local+id-index+in+write-lock+replace-by-id` so a
-# cached build without every patch is rebuilt.
+# Then ferretdb-conditional-replace.patch: upstream answers a replacement whose filter names
+# `_id` and `version` by reading, comparing in Go and writing by `_id` alone, so two writers
+# from one version both win (internal/handler/msg_update.go). With the SQLite backend such a
+# replacement ({_id, <field>: <int32 or int64>}, a plain field name) is now one
+# `UPDATE ... WHERE id = ? AND json_extract(doc, '$."<field>"') = ?`, which SQLite makes
+# atomic, and buildInfo says so (`ferretdbFeatures.ruamConditionalReplace`): the store then
+# saves with the same compare-and-set as on MongoDB (docs/storage.md).
+# The patched binary reports `package: ruam-local+id-index+in+write-lock+replace-by-id+cas`
+# so a cached build without every patch is rebuilt.
 set -euo pipefail
 
 FERRETDB_VERSION="${RUAM_FERRETDB_VERSION:-v1.24.2}"
@@ -42,6 +49,7 @@ PATCHES=(
   "ferretdb-sqlite-id-index.patch f47b2cc8bae01f72c0673b5ad455e8958af1b104541554b6166495345d8a1085"
   "ferretdb-sqlite-write-lock.patch d8f7a57bb8179277b7a4b8438f00634f3a5c90b29050a5ecd96c9a33399ecdd6"
   "ferretdb-replace-by-id.patch 225e2d047369c2d00c566b9c1421ad62d3434d3c435ddaa6a3c6be2dc1d420d2"
+  "ferretdb-conditional-replace.patch 52fac6ccec57f7a17cdff6413f62d8e02ab8518ae90a1bb8ce244684aeb3b20d"
 )
 # Each file the patches change, as the pinned release has it.
 PATCHED_FILES=(
@@ -49,8 +57,12 @@ PATCHED_FILES=(
   "internal/backends/sqlite/collection.go 7b65c249d047b4ec47d1e6833e945ac7d2613ab2ca3032c64ee526311bd04177"
   "internal/util/fsql/db.go e2f41698e31936d22764ac57403181cce666072751846454401558017db8068f"
   "internal/handler/msg_update.go 8758eeae40c6b02df7313ab10558a391adb86d2ede3fe480f7d8d5ef651ac096"
+  "internal/backends/collection.go b95797a6a71412209c8627528fac8e69dd713232d23e20adeea0b2b03c973d74"
+  "internal/handler/handler.go 32ff84ecca9ba2be54986c3409eb8200878f6cad4f07d46e7f43b07ab13dacdb"
+  "internal/handler/msg_buildinfo.go 96fb475b03e8a573652a717bed9ebf8732e045b94e58e045daae70cdc86a9a19"
+  "internal/handler/registry/sqlite.go a5827048a9b6b7722bdd6db168794cb045f0b380e1b9e78883592d05edb555d5"
 )
-PACKAGE="ruam-local+id-index+in+write-lock+replace-by-id"
+PACKAGE="ruam-local+id-index+in+write-lock+replace-by-id+cas"
 
 built() {
   [[ -x "$BIN" ]] || return 1

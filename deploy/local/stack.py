@@ -69,7 +69,7 @@ CACHE_DIR = Path(os.environ.get("RUAM_CACHE") or Path.home() / ".cache" / "ruam"
 
 KAFKA_VERSION = os.environ.get("RUAM_KAFKA_VERSION", "4.1.1")
 FERRETDB_VERSION = os.environ.get("RUAM_FERRETDB_VERSION", "v1.24.2")
-FERRETDB_PACKAGE = "ruam-local+id-index+in+write-lock+replace-by-id"
+FERRETDB_PACKAGE = "ruam-local+id-index+in+write-lock+replace-by-id+cas"
 
 # Application services, in start order; value = env var carrying its HTTP port.
 SERVICES: dict[str, str] = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bson import ObjectId
+from bson import Int64, ObjectId
 from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
@@ -201,6 +201,71 @@ async def test_a_replacement_by_id_is_written_as_mongodb_writes_it(
         )
         assert (result.matched_count, result.modified_count) == (1, 1)
         assert await coll.count_documents({}) == 4
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_a_replacement_on_a_version_is_a_compare_and_set(
+    real_stack: Any, isolation: str
+) -> None:
+    """deploy/local/ferretdb-conditional-replace.patch: a replacement filtered by `_id` and
+    one integer field is one conditional SQL statement, so of writers racing from one
+    version exactly one wins (FerretDB as released lets them all win), and it matches what
+    MongoDB matches."""
+    profile: stack.Profile = real_stack
+    database = f"ruam_{isolation}"
+    client = create_client(profile.mongodb_url, app_name="test", max_pool_size=20)
+    try:
+        info = await client.admin.command("buildInfo")
+        assert info["ferretdbFeatures"]["ruamConditionalReplace"] is True
+        coll = client[database]["docs"]
+        await coll.insert_one({"_id": "race", "version": 1})
+        for step in range(1, 11):
+            results = await asyncio.gather(
+                *(
+                    coll.replace_one(
+                        {"_id": "race", "version": step}, {"version": step + 1, "w": w}
+                    )
+                    for w in range(16)
+                )
+            )
+            assert sum(r.matched_count for r in results) == 1, step
+        assert (await coll.find_one({"_id": "race"}) or {}).get("version") == 11
+
+        oid = ObjectId()
+        await coll.insert_many(
+            [
+                {"_id": "double", "version": 1.0},  # equal as numbers, as on MongoDB
+                {"_id": "text", "version": "1"},
+                {"_id": "flag", "version": True},  # SQLite's JSON says 1; MongoDB: no match
+                {"_id": "none"},
+                {"_id": oid, "version": Int64(2**40)},
+            ]
+        )
+
+        async def matched(filter_: dict[str, Any]) -> int:
+            return (await coll.replace_one(filter_, {"version": 0})).matched_count
+
+        assert await matched({"_id": "double", "version": 1}) == 1
+        assert await matched({"version": 0, "_id": "double"}) == 1  # in either order
+        assert await matched({"_id": "text", "version": 1}) == 0
+        assert await matched({"_id": "flag", "version": 1}) == 0
+        assert await matched({"_id": "none", "version": 1}) == 0
+        assert await matched({"_id": oid, "version": Int64(2**40)}) == 1
+        assert await coll.find_one({"_id": "text"}) == {"_id": "text", "version": "1"}
+        assert await coll.find_one({"_id": oid}) == {"_id": oid, "version": 0}
+
+        # In one request: each statement on its own, the match count summed.
+        result = await coll.bulk_write(
+            [
+                ReplaceOne({"_id": "race", "version": 11}, {"version": 12}),
+                ReplaceOne({"_id": "race", "version": 11}, {"version": 13}),
+            ],
+            ordered=False,
+        )
+        assert result.matched_count == 1
+        assert (await coll.find_one({"_id": "race"}) or {}).get("version") == 12
     finally:
         await client.drop_database(database)
         await client.close()

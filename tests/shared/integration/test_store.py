@@ -1,6 +1,6 @@
 """The aggregate store on real FerretDB: stored events survive a crash and go out once,
-and a version moves once. The native compare-and-set (MongoDB's) runs here too for the
-single-writer paths; concurrent writers need the claims FerretDB is detected for."""
+and a version moves once, with either compare-and-set: the native one (MongoDB's, which
+our FerretDB build makes atomic and says so) and the claims (FerretDB as released)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from shared.errors import ConcurrencyError
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.mongo import create_client
 from shared.outbox import Emission
-from shared.store import AggregateStore, Cas, detect_cas
+from shared.store import AggregateStore, Cas, server_of
 from tests.fakes import FakePublisher
 
 pytestmark = pytest.mark.integration
@@ -73,23 +73,26 @@ async def test_events_left_by_a_crash_are_published_by_the_next_process(
         await client.close()
 
 
+@pytest.mark.parametrize("cas", list(Cas))
 async def test_concurrent_writers_from_one_version_cannot_both_win(
-    real_stack: Any, isolation: str
+    real_stack: Any, isolation: str, cas: Cas
 ) -> None:
     import asyncio
 
     client = create_client(real_stack.mongodb_url, app_name="test")
     try:
         collection = client[f"ruam_{isolation}"]["aggregates"]
-        assert await detect_cas(collection.database) is Cas.CLAIMS
-        relay = AggregateStore(collection, FakePublisher())
+        assert await server_of(collection.database) == (True, Cas.NATIVE)  # our build
+        relay = AggregateStore(collection, FakePublisher(), cas=cas)
         await relay.save({"_id": "a1", "n": 0}, expected_version=0, emissions=[])
+        # Writers of their own (as in separate processes): each sends its own requests.
+        writers = [AggregateStore(collection, FakePublisher(), cas=cas) for _ in range(4)]
         for round_ in range(5):
             current = await collection.find_one({"_id": "a1"})
             assert current is not None
             results = await asyncio.gather(
                 *(
-                    relay.save(
+                    writers[w].save(
                         {"_id": "a1", "n": round_ * 10 + w},
                         expected_version=current["version"],
                         emissions=[command(round_ * 10 + w)],

@@ -31,6 +31,8 @@ def test_commands_by_id_are_not_counted_as_filtered_and_others_are() -> None:
         ("find", {"find": "cases", "filter": {"_id": "SPT-1"}}),
         ("find", {"find": "cases", "filter": {"_id": {"$in": ["a", "b"]}}}),
         ("update", {"update": "cases", "updates": [{"q": {"_id": "a"}, "u": {}}]}),
+        # the store's compare-and-set: a replacement on _id and version (by the index)
+        ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "version": 3}, "u": {}}]}),
         ("delete", {"delete": "cases_pending", "deletes": [{"q": {"_id": {"$in": ["x"]}}}]}),
         ("findAndModify", {"findAndModify": "counters", "query": {"_id": "case-2570"}}),
         ("aggregate", {"aggregate": "cases", "pipeline": [{"$match": {"_id": "a"}}]}),
@@ -39,7 +41,13 @@ def test_commands_by_id_are_not_counted_as_filtered_and_others_are() -> None:
     filtered = [
         ("find", {"find": "cases", "filter": {"status": "open"}}),
         ("find", {"find": "cases", "filter": {}}),
-        ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "version": 3}}]}),
+        ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "version": "3"}}]}),
+        ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "n": True}, "u": {}}]}),
+        ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "at": {"$lt": 3}}}]}),
+        (
+            "update",
+            {"update": "cases", "updates": [{"q": {"_id": "a", "v": 3}, "u": {"$set": {}}}]},
+        ),
         ("aggregate", {"aggregate": "cases", "pipeline": [{"$group": {"_id": "$x"}}]}),
         ("count", {"count": "cases", "query": {"org_id": "sraphonthong"}}),
     ]
@@ -55,7 +63,7 @@ def test_commands_by_id_are_not_counted_as_filtered_and_others_are() -> None:
     }
     assert scans == {
         ("find", "cases"): 2,
-        ("update", "cases"): 1,
+        ("update", "cases"): 4,
         ("aggregate", "cases"): 1,
         ("count", "cases"): 1,
         ("delete", "cases_pending"): 0,

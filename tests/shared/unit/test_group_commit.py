@@ -10,6 +10,7 @@ import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect
 
+from shared.errors import WriteUncertain
 from shared.mongo import MAX_REPLACES, BulkReader, BulkWriter, Document, SequenceDrawer
 from tests.shared.unit.fakes_mongo import FakeCollection, fake_collection
 
@@ -177,6 +178,72 @@ async def test_concurrent_replaces_share_requests_of_a_few_and_each_lands() -> N
     assert MAX_REPLACES == 4
     assert calls.calls == {"replace_one": 2, "bulk_write": 7}  # the first; 7 of 4; the 29th
     assert [fake.docs[f"d-{i}"]["n"] for i in range(30)] == [100, *range(1, 30)]
+
+
+def _held_back(calls: Counting) -> asyncio.Event:
+    calls.gate = asyncio.Event()
+    return calls.gate
+
+
+async def test_conditional_replaces_share_requests_and_each_learns_if_it_won() -> None:
+    fake, calls, collection = counting()
+    fake.docs.update({f"d-{i}": {"_id": f"d-{i}", "v": 1, "w": "old"} for i in range(4)})
+    writer = BulkWriter(collection)
+    gate = _held_back(calls)
+    first = asyncio.ensure_future(
+        writer.replace_if({"_id": "d-0", "v": 2, "w": "a"}, {"v": 1}, "w")
+    )
+    while not calls.calls:
+        await asyncio.sleep(0)
+    # Waiting together: two at the version they expect, one at a stale version, and a
+    # second writer of d-1 from the same version (one of the two wins).
+    rest = [
+        asyncio.ensure_future(writer.replace_if(doc, {"v": v}, "w"))
+        for doc, v in [
+            ({"_id": "d-1", "v": 2, "w": "b"}, 1),
+            ({"_id": "d-2", "v": 2, "w": "c"}, 7),
+            ({"_id": "d-1", "v": 2, "w": "d"}, 1),
+        ]
+    ]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, *rest) == [True, True, False, False]
+    assert {k: d["w"] for k, d in fake.docs.items()} == {
+        "d-0": "a",
+        "d-1": "b",
+        "d-2": "old",
+        "d-3": "old",
+    }
+    # The first alone; then the three in one request and one read to tell who won.
+    assert calls.calls == {"replace_one": 1, "bulk_write": 1, "find": 1, "_turn": 1}
+
+
+async def test_a_winner_written_over_before_the_read_leaves_the_losers_uncertain() -> None:
+    fake, calls, collection = counting()
+    fake.docs.update({k: {"_id": k, "v": 1, "w": "old"} for k in ("a", "b")})
+    writer = BulkWriter(collection)
+    real_bulk = fake.bulk_write
+
+    async def then_overwritten(*args: Any, **kwargs: Any) -> Any:
+        result = await real_bulk(*args, **kwargs)
+        fake.docs["a"] = {"_id": "a", "v": 3, "w": "later"}  # another writer moved a on
+        return result
+
+    fake.bulk_write = then_overwritten  # type: ignore[method-assign]
+    gate = _held_back(calls)
+    first = asyncio.ensure_future(writer.replace_if({"_id": "b", "v": 2, "w": "x"}, {"v": 1}, "w"))
+    while not calls.calls:
+        await asyncio.sleep(0)
+    won = asyncio.ensure_future(writer.replace_if({"_id": "a", "v": 2, "w": "y"}, {"v": 1}, "w"))
+    lost = asyncio.ensure_future(writer.replace_if({"_id": "b", "v": 2, "w": "z"}, {"v": 1}, "w"))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first
+    # Two were sent and one matched: b's read says it was not the one; a's read cannot
+    # say, so both of them may have been written.
+    for uncertain in (won, lost):
+        with pytest.raises(WriteUncertain):
+            await uncertain
 
 
 async def test_readers_that_come_while_a_find_is_in_flight_share_the_next_one() -> None:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, WriteUncertain
 from shared.http import JSON, exception_handlers, read_json
 
 
@@ -20,8 +20,16 @@ async def race(request: Request) -> Response:
     raise ConcurrencyError("case moved on")
 
 
+async def unknown(request: Request) -> Response:
+    raise WriteUncertain("SPT-2569-000001 may be written")
+
+
 APP = Starlette(
-    routes=[Route("/echo", echo, methods=["POST"]), Route("/race", race, methods=["POST"])],
+    routes=[
+        Route("/echo", echo, methods=["POST"]),
+        Route("/race", race, methods=["POST"]),
+        Route("/unknown", unknown, methods=["POST"]),
+    ],
     exception_handlers=exception_handlers({}),
 )
 
@@ -46,3 +54,9 @@ async def test_a_lost_version_race_is_503_with_retry_after_everywhere() -> None:
     r = await post("/race", b"{}")
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert r.json()["error"] == "busy"
+
+
+async def test_a_write_of_unknown_outcome_is_503_to_send_again_with_its_key() -> None:
+    r = await post("/unknown", b"{}")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"] == "retry" and "Idempotency-Key" in r.json()["message"]

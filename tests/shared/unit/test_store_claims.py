@@ -5,12 +5,13 @@ server refused frees the version at once. Also: the mode is detected from the se
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from shared.errors import ConcurrencyError
-from shared.store import CLAIM_TTL, AggregateStore, Cas, claim_of, detect_cas
+from shared.store import CLAIM_TTL, AggregateStore, Cas, claim_of, detect_cas, server_of
 from tests.fakes import FakePublisher
 from tests.shared.unit.fakes_mongo import FakeCollection, FakeDatabase, fake_collection
 
@@ -27,8 +28,13 @@ async def created() -> tuple[FakeCollection, AggregateStore]:
 SERVERS: list[FakeDatabase] = []
 
 
-def server(*, ferret: bool) -> FakeDatabase:
-    info = {"version": "7.0.77", "ferretdbVersion": "v1.24.0"} if ferret else {"version": "7"}
+def server(*, ferret: bool, ours: bool = False) -> FakeDatabase:
+    info: dict[str, Any] = {"version": "7"}
+    if ferret:
+        info = {"version": "7.0.77", "ferretdbVersion": "v1.24.2"}
+        # what deploy/local's build says (ferretdb-conditional-replace.patch)
+        features = {"aggregationStages": ["$match"], "ruamConditionalReplace": ours}
+        info["ferretdbFeatures"] = features
     SERVERS.append(FakeDatabase(info))
     return SERVERS[-1]
 
@@ -130,12 +136,27 @@ async def test_the_mode_is_detected_from_the_server_once() -> None:
     assert await store.cas() is Cas.CLAIMS
 
 
-async def test_on_claims_only_unique_indexes_are_created() -> None:
-    ferret, mongo = server(ferret=True), server(ferret=False)
-    for database in (ferret, mongo):
+async def test_our_ferretdb_build_saves_by_the_native_compare_and_set() -> None:
+    ours = server(ferret=True, ours=True)
+    assert await detect_cas(ours) is Cas.NATIVE  # type: ignore[arg-type]
+    assert (await server_of(ours)).ferretdb  # type: ignore[arg-type]
+    store = AggregateStore(ours["aggregates"], FakePublisher())  # type: ignore[arg-type]
+    assert await store.save({"_id": "a1", "n": 0}, expected_version=0) == 1
+    assert await store.save({"_id": "a1", "n": 1}, expected_version=1) == 2
+    with pytest.raises(ConcurrencyError):
+        await store.save({"_id": "a1", "n": 9}, expected_version=1)
+    assert ours["aggregates"].docs["a1"]["n"] == 1
+    assert not ours["aggregates_claims"].docs  # no claims were needed
+
+
+async def test_on_ferretdb_only_unique_indexes_are_created() -> None:
+    ferret, ours = server(ferret=True), server(ferret=True, ours=True)
+    mongo = server(ferret=False)
+    for database in (ferret, ours, mongo):
         store = AggregateStore(database["cases"], None)  # type: ignore[arg-type]
         await store.ensure_indexes("status", ("department", "received_at"), "key", unique=["key"])
     assert [(f, u) for _, f, u in ferret.indexes] == [([("key", 1)], True)]
+    assert [(f, u) for _, f, u in ours.indexes] == [([("key", 1)], True)]
     assert [(f, u) for _, f, u in mongo.indexes] == [
         ([("status", 1)], False),
         ([("department", 1), ("received_at", 1)], False),
