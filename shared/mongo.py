@@ -36,7 +36,9 @@ COMMANDS = frozenset(
 FILTERS = {"find": "filter", "count": "query", "findAndModify": "query"}
 
 
-def _by_id(command: Mapping[str, Any], name: str) -> bool:
+def by_id(command: Mapping[str, Any], name: str) -> bool:
+    """Whether a command reads or changes documents by `_id` (served by the index on
+    MongoDB and on our FerretDB build), not by a filter on anything else (a scan there)."""
     if name == "aggregate":
         first = (command.get("pipeline") or [{}])[0]
         query = first.get("$match") if isinstance(first, dict) else None
@@ -110,7 +112,7 @@ class OperationCounter(monitoring.CommandListener):
         target = event.command.get(name)
         collection = target if isinstance(target, str) else ""
         self.total.labels(name, collection).inc()
-        if name != "insert" and name != "getMore" and not _by_id(event.command, name):
+        if name != "insert" and name != "getMore" and not by_id(event.command, name):
             self.scans.labels(name, collection).inc()
         self._sent[event.request_id] = (name, collection)
 
