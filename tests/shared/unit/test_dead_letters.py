@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, WriteUncertain
 from shared.kafka import DeadLetterPolicy, dead_letter_middleware, is_transient
 
 
@@ -121,5 +121,6 @@ def test_what_counts_as_transient() -> None:
     assert is_transient(KafkaConnectionError())
     assert is_transient(NotLeaderForPartitionError())
     assert is_transient(ConcurrencyError("x"))
+    assert is_transient(WriteUncertain("x"))  # the message comes again, never dead-lettered
     assert not is_transient(ValueError("x"))
     assert not is_transient(RuntimeError("x"))
