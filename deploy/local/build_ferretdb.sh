@@ -49,7 +49,7 @@ PATCHES=(
   "ferretdb-sqlite-id-index.patch f47b2cc8bae01f72c0673b5ad455e8958af1b104541554b6166495345d8a1085"
   "ferretdb-sqlite-write-lock.patch d8f7a57bb8179277b7a4b8438f00634f3a5c90b29050a5ecd96c9a33399ecdd6"
   "ferretdb-replace-by-id.patch 225e2d047369c2d00c566b9c1421ad62d3434d3c435ddaa6a3c6be2dc1d420d2"
-  "ferretdb-conditional-replace.patch 52fac6ccec57f7a17cdff6413f62d8e02ab8518ae90a1bb8ce244684aeb3b20d"
+  "ferretdb-conditional-replace.patch e3387511a9966d08c97775875ecb5148550b234cc088540fd63f621a343eff7c"
 )
 # Each file the patches change, as the pinned release has it.
 PATCHED_FILES=(

@@ -241,6 +241,8 @@ async def test_a_replacement_on_a_version_is_a_compare_and_set(
                 {"_id": "flag", "version": True},  # SQLite's JSON says 1; MongoDB: no match
                 {"_id": "none"},
                 {"_id": oid, "version": Int64(2**40)},
+                {"_id": "list", "version": [3, 1]},  # an array matches by any element
+                {"_id": "texts", "version": ["1"]},
             ]
         )
 
@@ -253,6 +255,9 @@ async def test_a_replacement_on_a_version_is_a_compare_and_set(
         assert await matched({"_id": "flag", "version": 1}) == 0
         assert await matched({"_id": "none", "version": 1}) == 0
         assert await matched({"_id": oid, "version": Int64(2**40)}) == 1
+        assert await matched({"_id": "list", "version": 7}) == 0
+        assert await matched({"_id": "list", "version": 1}) == 1
+        assert await matched({"_id": "texts", "version": 1}) == 0
         assert await coll.find_one({"_id": "text"}) == {"_id": "text", "version": "1"}
         assert await coll.find_one({"_id": oid}) == {"_id": oid, "version": 0}
 
