@@ -122,7 +122,9 @@ class Cas(enum.StrEnum):
 class Server(NamedTuple):
     """What the code needs to know of the server behind a client."""
 
-    ferretdb: bool  # serves no query from a secondary index, no atomic filtered update
+    # FerretDB serves no query from a secondary index, and its filtered updates are not
+    # atomic (but for our build's replacement on a version: `cas`).
+    ferretdb: bool
     cas: Cas
 
 
