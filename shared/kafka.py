@@ -535,14 +535,20 @@ def create_broker(
     return broker, policy
 
 
-def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
-    """What every subscriber of ours passes: explicit group, manual commit after effect."""
+def subscriber_options(
+    settings: ServiceSettings, purpose: str, *, gather: bool = False
+) -> dict[str, Any]:
+    """What every subscriber of ours passes: explicit group, manual commit after effect;
+    with `gather`, a fetch the broker holds until a convoy has gathered (`subscribe`)."""
     options: dict[str, Any] = {
         "group_id": settings.group_id(purpose),
         "auto_offset_reset": settings.auto_offset_reset,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
+    if gather and settings.kafka_gather_ms > 0:
+        options["fetch_max_wait_ms"] = settings.kafka_gather_ms
+        options["fetch_min_bytes"] = settings.kafka_gather_bytes
     if settings.consumer_workers > 1:
         # One consumer per worker in the same group: partitions are processed in
         # parallel, each still in order and committed only after its handler returned.
@@ -564,6 +570,7 @@ def subscribe(
     handler: Callable[[E], Awaitable[object]],
     *,
     redelivery_recovers: bool = False,
+    gather: bool = False,
 ) -> None:
     """Hand every `event` on its class's topic to `handler`, in the consumer group of `purpose`.
 
@@ -574,7 +581,13 @@ def subscribe(
     `redelivery_recovers`: the handler, given a message again, flushes every aggregate its
     first handling saved (its "already done" paths call the store's flush). Its saves then
     write no outbox marker (shared.store.recovered_by_redelivery): if this process dies
-    before the handler returns, the message is handled again, and that is the recovery."""
+    before the handler returns, the message is handled again, and that is the recovery.
+
+    `gather`: this subscription is where work enters the pipeline. The broker answers its
+    fetch when KAFKA_GATHER_BYTES wait or KAFKA_GATHER_MS passed, not at the first record,
+    so what arrives within that time is handled, written and published together, and every
+    later stage receives it together too (docs/storage.md, "Convoys"): fewer wake-ups per
+    case, for up to KAFKA_GATHER_MS more latency and one idle fetch per that time."""
     settings = runtime.settings
 
     async def consume(event: Any) -> None:
@@ -590,7 +603,7 @@ def subscribe(
     # With an options dict FastStream's overloads resolve to Any: applied by a call, not as a
     # decorator, so no untyped decorator hides `consume`'s type.
     full = topic_name(settings, topic_of(event))
-    options = subscriber_options(settings, purpose)
+    options = subscriber_options(settings, purpose, gather=gather)
     subscriber = runtime.router.subscriber(full, **options)
     subscriber(consume)
     runtime.groups[options["group_id"]] = full

@@ -80,6 +80,12 @@ class ServiceSettings(BaseSettings):
     # record: a record ends the wait at once, so this only sets how often an idle consumer
     # asks again (docs/storage.md, "Idle consumers").
     kafka_fetch_max_wait_ms: int = shared_field(5000, "KAFKA_FETCH_MAX_WAIT_MS")
+    # Where reports enter the pipeline (subscribe(..., gather=True)), the broker holds a
+    # fetch until this many bytes wait or this many ms passed, so reports that come close
+    # together go through every stage together (docs/storage.md, "Convoys"); 0 takes each
+    # record at once.
+    kafka_gather_ms: int = shared_field(100, "KAFKA_GATHER_MS")
+    kafka_gather_bytes: int = shared_field(65_536, "KAFKA_GATHER_BYTES")
     # Where traces go (shared.tracing): "" (none), "console" or "otlp".
     trace_exporter: str = shared_field("", "RUAM_TRACE_EXPORTER")
     # Log lines as JSON (shared.logs), or "text" for a person at a terminal.

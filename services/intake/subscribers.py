@@ -20,7 +20,15 @@ FACTS: dict[type[CaseEvent], str] = {
 
 
 def register(runtime: Runtime, handlers: IntakeHandlers) -> None:
-    # Both handlers flush what a first handling saved when a message comes again.
-    subscribe(runtime, RawPayloadReceived, "intake-raw", handlers.raw, redelivery_recovers=True)
+    # Both handlers flush what a first handling saved when a message comes again. Raw
+    # payloads are where reports enter: gathered, so that they travel on in convoys.
+    subscribe(
+        runtime,
+        RawPayloadReceived,
+        "intake-raw",
+        handlers.raw,
+        redelivery_recovers=True,
+        gather=True,
+    )
     for fact, purpose in FACTS.items():
         subscribe(runtime, fact, purpose, handlers.case_event, redelivery_recovers=True)
