@@ -275,50 +275,52 @@ class BulkWriter:
         _settle_each(batch, failed, duplicate=False)
 
     async def _replace_batch(self, batch: list[tuple[Document, asyncio.Future[bool]]]) -> None:
-        failed: dict[int, Document] = {}
         try:
-            if len(batch) == 1:
-                doc = batch[0][0]
-                await self.collection.replace_one({"_id": doc["_id"]}, doc)
-            else:
-                await self.collection.bulk_write(
-                    [ReplaceOne({"_id": doc["_id"]}, doc) for doc, _ in batch], ordered=False
-                )
-        except BulkWriteError as exc:
-            failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+            _, failed = await self._send_replaces([({"_id": doc["_id"]}, doc) for doc, _ in batch])
         except Exception as exc:
-            if isinstance(exc, InvalidDocument) and len(batch) > 1:
-                # The driver refused one of them before sending any: each on its own, so
-                # that only the refused one's writer hears of it.
-                for one in batch:
-                    await self._replace_batch([one])
-                return
-            for _, future in batch:
-                _settle(future, exc=exc)
+            await self._refused(batch, exc, self._replace_batch)
             return
         _settle_each(batch, failed, duplicate=None)
 
-    async def _swap_batch(self, batch: list[Swap]) -> None:
-        failed: dict[int, Document] = {}
+    async def _send_replaces(
+        self, replaces: list[tuple[Document, Document]]
+    ) -> tuple[int, dict[int, Document]]:
+        """(filter, document) pairs in one unordered request (one `replace_one` for one):
+        how many matched, and the statements the server refused, by index."""
         try:
-            if len(batch) == 1:
-                one = batch[0]
-                matched = (await self.collection.replace_one(one.expected, one.doc)).matched_count
-            else:
-                result = await self.collection.bulk_write(
-                    [ReplaceOne(s.expected, s.doc) for s in batch], ordered=False
-                )
-                matched = result.matched_count
+            if len(replaces) == 1:
+                query, doc = replaces[0]
+                return (await self.collection.replace_one(query, doc)).matched_count, {}
+            result = await self.collection.bulk_write(
+                [ReplaceOne(query, doc) for query, doc in replaces], ordered=False
+            )
+            return result.matched_count, {}
         except BulkWriteError as exc:
             failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
-            matched = int(exc.details.get("nMatched", 0))
+            return int(exc.details.get("nMatched", 0)), failed
+
+    async def _refused(
+        self,
+        batch: list[Any],
+        exc: Exception,
+        again: Callable[[list[Any]], Awaitable[None]],
+    ) -> None:
+        """A request of replacements that failed as a whole; each item's future is its last
+        member. The driver refuses a document it cannot encode before sending any: then
+        each goes again on its own, so that only the refused one's writer hears of it.
+        Otherwise nothing is known of any of them: each caller decides."""
+        if isinstance(exc, InvalidDocument) and len(batch) > 1:
+            for one in batch:
+                await again([one])
+            return
+        for item in batch:
+            _settle(item[-1], exc=exc)
+
+    async def _swap_batch(self, batch: list[Swap]) -> None:
+        try:
+            matched, failed = await self._send_replaces([(s.expected, s.doc) for s in batch])
         except Exception as exc:
-            if isinstance(exc, InvalidDocument) and len(batch) > 1:
-                for one in batch:  # refused before sending: each on its own, as above
-                    await self._swap_batch([one])
-                return
-            for swap in batch:
-                _settle(swap.outcome, exc=exc)
+            await self._refused(batch, exc, self._swap_batch)
             return
         for i, error in failed.items():
             _settle(
