@@ -305,9 +305,7 @@ def keep_dead_letters(
         describe=describe,
         replayers=runtime.replayers,
     )
-    # One consumer is plenty for a topic that is empty on a good day; each idle consumer
-    # costs the broker a fetch every half second.
-    options = {**subscriber_options(runtime.settings, "dlq"), "max_workers": 1}
+    options = subscriber_options(runtime.settings, "dlq")
     runtime.router.subscriber(runtime.dead_letters.dlq_topic, **options)(office.on_message)
     runtime.groups[options["group_id"]] = runtime.dead_letters.dlq_topic
     return office

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import random
@@ -39,6 +41,7 @@ from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import AckStatus, StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -280,6 +283,8 @@ class DeadLetterPolicy:
     concurrency: int = 1
     tracer: TracerProvider | None = None
     pipeline: KeyedPipeline = field(init=False)
+    # Full topic name -> its subscription's handling of one record's bytes (`subscribe`).
+    handlers: dict[str, Callable[[bytes], Awaitable[object]]] = field(default_factory=dict)
     dead_lettered: Labelled[Counter] = field(init=False)
     finished: Labelled[Counter] = field(init=False)
     handling: Labelled[Histogram] = field(init=False)
@@ -370,6 +375,8 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
         async def consume_scope(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
+            if isinstance(msg, KafkaMessage) and isinstance(msg.raw_message, tuple | list):
+                return await self._fetched(msg, msg.raw_message)  # (a list: the test broker's)
             dead_letter = getattr(msg.raw_message, "topic", "").endswith(".dlq")
             if policy.concurrency > 1 and not dead_letter and OffsetBook.locate(msg):
                 # Handled in the background; nothing is ever replied to a message.
@@ -378,6 +385,35 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
             result = await self._traced(call_next, msg)
             policy.offsets.done(msg)  # reached only when handled or dead-lettered
             return result
+
+        async def _fetched(self, batch: KafkaMessage, records: Sequence[Any]) -> None:
+            """What one fetch brought, each record taken on its own as if it came alone
+            (dead letters, retries, order per key, offsets) but without FastStream's
+            handling of each: its context, middlewares and dependency injection run once
+            per fetch (docs/storage.md, "Whole fetches")."""
+            batch.committed = AckStatus.ACKED  # the offset book commits, record by record
+            for record in records:
+                headers = {k: v.decode() for k, v in record.headers}
+                one = KafkaMessage(
+                    body=record.value or b"",
+                    headers=headers,
+                    content_type=headers.get("content-type"),
+                    message_id=f"{record.offset}-{record.timestamp}",
+                    raw_message=record,
+                    consumer=batch.consumer,
+                )
+                handle = policy.handlers[record.topic]
+
+                async def call(
+                    m: StreamMessage[Any], handle: Callable[[bytes], Awaitable[object]] = handle
+                ) -> object:
+                    return await handle(m.body)
+
+                if policy.concurrency > 1 and OffsetBook.locate(one):
+                    await policy.pipeline.submit(one, functools.partial(self._traced, call, one))
+                else:
+                    await self._traced(call, one)
+                    policy.offsets.done(one)
 
         async def _traced(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
@@ -549,11 +585,20 @@ def subscriber_options(
     if gather and settings.kafka_gather_ms > 0:
         options["fetch_max_wait_ms"] = settings.kafka_gather_ms
         options["fetch_min_bytes"] = settings.kafka_gather_bytes
-    if settings.consumer_workers > 1:
-        # One consumer per worker in the same group: partitions are processed in
-        # parallel, each still in order and committed only after its handler returned.
-        options["max_workers"] = settings.consumer_workers
     return options
+
+
+def take_all_fetched(subscriber: Any, wait_ms: int) -> None:
+    """A batch subscriber that asks its consumer for all it has fetched, waiting up to
+    `wait_ms` for something when it has nothing, and asks again at once. FastStream's own
+    sleeps another `batch_timeout_ms` after an empty wait: a record arriving meanwhile
+    waited for that sleep to end, at every stage of the pipeline."""
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
+        fetched = await consumer.getmany(timeout_ms=wait_ms)
+        return tuple(itertools.chain.from_iterable(fetched.values()))
+
+    subscriber.get_msg = get_msg
 
 
 def topic_name(settings: ServiceSettings, topic: Topic) -> str:
@@ -595,8 +640,10 @@ def subscribe(
         with handling(event), recovers:
             await handler(event)
 
-    # FastStream decodes with pydantic into the annotation of the function it is given. The
-    # parameter stays `event`: dead-letter reasons quote it ("event.payload.case_id: ...").
+    # The AsyncAPI document describes a subscription's messages by this annotation. Records
+    # are decoded below, one by one, as the dead-letter middleware hands them over: the
+    # subscription takes whole fetches, and FastStream's decoding of one (as a list) is
+    # never used (docs/storage.md, "Whole fetches").
     consume.__annotations__ = {"event": event, "return": None}
     # The AsyncAPI document and FastStream's logs name a subscriber after its function.
     consume.__name__ = consume.__qualname__ = purpose.replace("-", "_")
@@ -604,10 +651,16 @@ def subscribe(
     # decorator, so no untyped decorator hides `consume`'s type.
     full = topic_name(settings, topic_of(event))
     options = subscriber_options(settings, purpose, gather=gather)
-    subscriber = runtime.router.subscriber(full, **options)
+    subscriber = runtime.router.subscriber(full, batch=True, **options)
     subscriber(consume)
+    take_all_fetched(subscriber, options["fetch_max_wait_ms"])
     runtime.groups[options["group_id"]] = full
     decoder: TypeAdapter[Any] = TypeAdapter(event)
+
+    async def take(body: bytes) -> None:
+        await consume(decoder.validate_json(body))
+
+    runtime.dead_letters.handlers[full] = take
 
     async def replay(body: bytes) -> object:
         return await handler(decoder.validate_json(body))

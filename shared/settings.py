@@ -66,10 +66,6 @@ class ServiceSettings(BaseSettings):
     retry_backoff_seconds: float = shared_field(0.2, "RUAM_RETRY_BACKOFF_SECONDS")
     # How often the outbox relay looks for events that were stored but not yet published.
     outbox_sweep_seconds: float = shared_field(2.0, "RUAM_OUTBOX_SWEEP_SECONDS")
-    # Consumers per subscription in one process, each owning some partitions. One is
-    # enough: the keyed pipeline already handles a consumer's partitions side by side, and
-    # each more consumer costs its own fetches and heartbeats (docs/storage.md).
-    consumer_workers: int = shared_field(1, "RUAM_CONSUMER_WORKERS")
     # Messages of one consumer handled at once, those of one key always one after the
     # other (shared.kafka.KeyedPipeline); 1 handles a partition strictly in order.
     consumer_concurrency: int = shared_field(64, "RUAM_CONSUMER_CONCURRENCY")

@@ -94,8 +94,6 @@ class Services:
             "RUAM_OIDC_ISSUER": self.issuer,
             "RUAM_OUTBOX_SWEEP_SECONDS": "0.5",
             "RUAM_RETRY_BACKOFF_SECONDS": "0.05",
-            # Six services on two shared cores: one consumer a subscription is plenty.
-            "RUAM_CONSUMER_WORKERS": "1",
             "PYTHONUNBUFFERED": "1",
         }
         for name, port in self.ports.items():

@@ -87,3 +87,26 @@ async def test_a_poison_message_is_dead_lettered_with_its_bytes() -> None:
     assert dead and dead[0][0] == b'{"not": "an event"}'
     assert "invalid event" in dead[0][1]["x-dlq-reason"]
     assert await repo.get("SPT-2569-000001") is not None  # the partition moved on
+
+
+async def test_a_fetch_of_several_records_is_taken_record_by_record() -> None:
+    """One fetch brings a poison record between two reports: each report is routed, and
+    only the poison goes to the dead letters, with its own bytes."""
+    repo = FakeCaseRepository()
+    svc = service(repo)
+    dead: list[tuple[bytes, dict[str, str]]] = []
+
+    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
+    async def dlq(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    first, second = received("SPT-2569-000001"), received("SPT-2569-000002")
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish_batch(
+            first, b'{"not": "an event"}', second, topic=Topic.CASE_RECEIVED.value
+        )
+    assert [body for body, _ in dead] == [b'{"not": "an event"}']
+    assert "invalid event" in dead[0][1]["x-dlq-reason"]
+    for case_id in ("SPT-2569-000001", "SPT-2569-000002"):
+        stored = await repo.get(case_id)
+        assert stored is not None and stored.officer_id is not None
