@@ -23,6 +23,17 @@ def service(repo: FakeCaseRepository) -> RoutingService:
     )
 
 
+def dead_letters(svc: RoutingService) -> list[tuple[bytes, dict[str, str]]]:
+    """What routing dead-letters while the test broker runs: (bytes, headers) each."""
+    dead: list[tuple[bytes, dict[str, str]]] = []
+
+    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
+    async def dlq(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    return dead
+
+
 def command(action: str, command_id: str, **params: str) -> CaseCommandIssued:
     return CaseCommandIssued(
         org_id="sraphonthong",
@@ -58,11 +69,7 @@ async def test_commands_on_kafka_move_the_case_and_are_applied_once() -> None:
 async def test_a_refused_command_is_dead_lettered_with_the_reason() -> None:
     repo = FakeCaseRepository()
     svc = service(repo)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(svc)
 
     async with TestKafkaBroker(svc.runtime.broker) as broker:
         await broker.publish(received(), topic=Topic.CASE_RECEIVED.value)
@@ -75,11 +82,7 @@ async def test_a_refused_command_is_dead_lettered_with_the_reason() -> None:
 async def test_a_poison_message_is_dead_lettered_with_its_bytes() -> None:
     repo = FakeCaseRepository()
     svc = service(repo)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(svc)
 
     async with TestKafkaBroker(svc.runtime.broker) as broker:
         await broker.publish(b'{"not": "an event"}', topic=Topic.CASE_RECEIVED.value)
@@ -94,11 +97,7 @@ async def test_a_fetch_of_several_records_is_taken_record_by_record() -> None:
     only the poison goes to the dead letters, with its own bytes."""
     repo = FakeCaseRepository()
     svc = service(repo)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(svc)
 
     first, second = received("SPT-2569-000001"), received("SPT-2569-000002")
     async with TestKafkaBroker(svc.runtime.broker) as broker:

@@ -37,7 +37,7 @@ class Broker:
         self.sent.append({"body": body, **kwargs})
 
 
-def policy() -> tuple[DeadLetterPolicy, Broker]:
+def policy(concurrency: int = 1) -> tuple[DeadLetterPolicy, Broker]:
     broker = Broker()
     p = DeadLetterPolicy(
         service="intake",
@@ -46,6 +46,7 @@ def policy() -> tuple[DeadLetterPolicy, Broker]:
         backoff_seconds=0.001,
         registry=CollectorRegistry(),
         transient_cap_seconds=0.01,
+        concurrency=concurrency,
     )
     p.broker = broker  # type: ignore[assignment]
     return p, broker

@@ -5,7 +5,6 @@ subscription asks again at once after a wait that brought nothing."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -14,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream._internal.context import ContextRepo
 from faststream.kafka.message import KafkaMessage
 from faststream.message import AckStatus
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from shared.kafka import DeadLetterPolicy, dead_letter_middleware, take_all_fetched
+from shared.kafka import dead_letter_middleware, take_all_fetched
+from tests.shared.unit.test_dead_letters import policy as dead_letter_policy
 
 TOPIC = "t.case.received"
 
@@ -49,29 +48,13 @@ def record(offset: int, key: str, body: bytes, partition: int = 0) -> ConsumerRe
     )
 
 
-@dataclass
-class Broker:
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    async def publish(self, body: bytes, **kwargs: Any) -> None:
-        self.sent.append({"body": body, **kwargs})
-
-
 class Report(BaseModel):
     case_id: str
 
 
 async def test_each_record_of_a_fetch_is_handled_dead_lettered_and_committed_on_its_own() -> None:
-    broker, consumer = Broker(), Consumer()
-    policy = DeadLetterPolicy(
-        service="routing",
-        dlq_topic="t.routing.dlq",
-        max_attempts=3,
-        backoff_seconds=0.001,
-        registry=CollectorRegistry(),
-        concurrency=8,
-    )
-    policy.broker = broker  # type: ignore[assignment]
+    consumer = Consumer()
+    policy, broker = dead_letter_policy(concurrency=8)
     handled: list[str] = []
 
     async def handle(body: bytes) -> None:
@@ -92,7 +75,7 @@ async def test_each_record_of_a_fetch_is_handled_dead_lettered_and_committed_on_
         raise AssertionError("a fetch is not decoded as one message")
 
     middleware = dead_letter_middleware(policy)(fetch, context=ContextRepo())
-    await middleware.consume_scope(never, fetch)  # type: ignore[arg-type]
+    await middleware.consume_scope(never, fetch)
     assert fetch.committed is AckStatus.ACKED  # FastStream commits nothing itself
     await asyncio.wait_for(policy.pipeline.drain(timeout=5), 10)
 
