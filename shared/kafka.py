@@ -78,6 +78,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 TRANSIENT_BACKOFF_CAP_SECONDS = 5.0
+IDLE_ASK_FLOOR_MS = 100  # take_all_fetched
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -592,7 +593,10 @@ def take_all_fetched(subscriber: Any, wait_ms: int) -> None:
     """A batch subscriber that asks its consumer for all it has fetched, waiting up to
     `wait_ms` for something when it has nothing, and asks again at once. FastStream's own
     sleeps another `batch_timeout_ms` after an empty wait: a record arriving meanwhile
-    waited for that sleep to end, at every stage of the pipeline."""
+    waited for that sleep to end, at every stage of the pipeline. The wait only ends early
+    when nothing comes, so a floor costs no latency: a fetch wait set to 0 must not make the
+    consumer ask in a busy loop."""
+    wait_ms = max(wait_ms, IDLE_ASK_FLOOR_MS)
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
         fetched = await consumer.getmany(timeout_ms=wait_ms)

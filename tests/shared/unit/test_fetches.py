@@ -116,3 +116,6 @@ async def test_a_subscription_takes_all_a_fetch_brought_and_asks_again_without_a
     taken = await subscriber.get_msg(consumer)
     assert [(r.partition, r.offset) for r in taken] == [(0, 1), (0, 2), (1, 7)]
     assert consumer.waits == [5000, 5000]
+    take_all_fetched(subscriber, 0)  # a fetch wait of 0 must not make a busy loop
+    assert await subscriber.get_msg(consumer) == ()
+    assert consumer.waits[-1] == 100
