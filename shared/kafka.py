@@ -284,8 +284,10 @@ class DeadLetterPolicy:
     concurrency: int = 1
     tracer: TracerProvider | None = None
     pipeline: KeyedPipeline = field(init=False)
-    # Full topic name -> its subscription's handling of one record's bytes (`subscribe`).
-    handlers: dict[str, Callable[[bytes], Awaitable[object]]] = field(default_factory=dict)
+    # Full topic name -> its subscription's handling of one record (`subscribe`).
+    handlers: dict[str, Callable[[StreamMessage[Any]], Awaitable[object]]] = field(
+        default_factory=dict
+    )
     dead_lettered: Labelled[Counter] = field(init=False)
     finished: Labelled[Counter] = field(init=False)
     handling: Labelled[Histogram] = field(init=False)
@@ -369,6 +371,19 @@ class DeadLetterPolicy:
         )
 
 
+def _record_message(fetch: KafkaMessage, record: Any) -> KafkaMessage:
+    """One record of a fetch as the message FastStream would have made of it alone."""
+    headers = {k: v.decode() for k, v in record.headers}
+    return KafkaMessage(
+        body=record.value or b"",
+        headers=headers,
+        content_type=headers.get("content-type"),
+        message_id=f"{record.offset}-{record.timestamp}",
+        raw_message=record,
+        consumer=fetch.consumer,
+    )
+
+
 def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddleware[Any, Any]]:
     """A FastStream middleware factory bound to one service's dead-letter policy."""
 
@@ -377,44 +392,26 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
             if isinstance(msg, KafkaMessage) and isinstance(msg.raw_message, tuple | list):
-                return await self._fetched(msg, msg.raw_message)  # (a list: the test broker's)
+                # A fetch (a list: the test broker's): each record on its own, as if it came
+                # alone, but FastStream's context, middlewares and dependency injection ran
+                # once for all (docs/storage.md, "Whole fetches"). The offset book commits.
+                msg.committed = AckStatus.ACKED
+                for record in msg.raw_message:
+                    await self._take(policy.handlers[record.topic], _record_message(msg, record))
+                return None
+            return await self._take(call_next, msg)
+
+        async def _take(
+            self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
             dead_letter = getattr(msg.raw_message, "topic", "").endswith(".dlq")
             if policy.concurrency > 1 and not dead_letter and OffsetBook.locate(msg):
                 # Handled in the background; nothing is ever replied to a message.
-                await policy.pipeline.submit(msg, lambda: self._traced(call_next, msg))
+                await policy.pipeline.submit(msg, functools.partial(self._traced, call_next, msg))
                 return None
             result = await self._traced(call_next, msg)
             policy.offsets.done(msg)  # reached only when handled or dead-lettered
             return result
-
-        async def _fetched(self, batch: KafkaMessage, records: Sequence[Any]) -> None:
-            """What one fetch brought, each record taken on its own as if it came alone
-            (dead letters, retries, order per key, offsets) but without FastStream's
-            handling of each: its context, middlewares and dependency injection run once
-            per fetch (docs/storage.md, "Whole fetches")."""
-            batch.committed = AckStatus.ACKED  # the offset book commits, record by record
-            for record in records:
-                headers = {k: v.decode() for k, v in record.headers}
-                one = KafkaMessage(
-                    body=record.value or b"",
-                    headers=headers,
-                    content_type=headers.get("content-type"),
-                    message_id=f"{record.offset}-{record.timestamp}",
-                    raw_message=record,
-                    consumer=batch.consumer,
-                )
-                handle = policy.handlers[record.topic]
-
-                async def call(
-                    m: StreamMessage[Any], handle: Callable[[bytes], Awaitable[object]] = handle
-                ) -> object:
-                    return await handle(m.body)
-
-                if policy.concurrency > 1 and OffsetBook.locate(one):
-                    await policy.pipeline.submit(one, functools.partial(self._traced, call, one))
-                else:
-                    await self._traced(call, one)
-                    policy.offsets.done(one)
 
         async def _traced(
             self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
@@ -661,8 +658,8 @@ def subscribe(
     runtime.groups[options["group_id"]] = full
     decoder: TypeAdapter[Any] = TypeAdapter(event)
 
-    async def take(body: bytes) -> None:
-        await consume(decoder.validate_json(body))
+    async def take(msg: StreamMessage[Any]) -> None:
+        await consume(decoder.validate_json(msg.body))
 
     runtime.dead_letters.handlers[full] = take
 

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream._internal.context import ContextRepo
 from faststream.kafka.message import KafkaMessage
-from faststream.message import AckStatus
+from faststream.message import AckStatus, StreamMessage
 from pydantic import BaseModel
 
 from shared.kafka import dead_letter_middleware, take_all_fetched
@@ -57,8 +57,8 @@ async def test_each_record_of_a_fetch_is_handled_dead_lettered_and_committed_on_
     policy, broker = dead_letter_policy(concurrency=8)
     handled: list[str] = []
 
-    async def handle(body: bytes) -> None:
-        report = Report.model_validate_json(body)
+    async def handle(msg: StreamMessage[Any]) -> None:
+        report = Report.model_validate_json(msg.body)
         await asyncio.sleep(0.01 if report.case_id == "A-1" else 0)  # A-1 finishes last
         handled.append(report.case_id)
 
