@@ -81,6 +81,7 @@ bench: install
 	$(BIN)/python -m tools.bench_portal
 	$(BIN)/python -m tools.bench_console
 	$(BIN)/python -m tools.bench_ferretdb
+	$(BIN)/python -m tools.bench_classifier
 
 ## Nothing lost under faults: 10,000 events (EVENTS=n) while services, Kafka and FerretDB
 ## are killed, on a stack of its own (profile chaos); about 17 minutes, not part of `test`.

@@ -8,8 +8,8 @@ The model is a one-vs-rest linear model over two TF-IDF blocks:
   no spaces between words and many spelling variants).
 
 Parameters come from the JSON artifact produced by ``tools/train_classifier.py``
-and are handed in already loaded (``Classifier.from_params``); inference is plain
-Python so the runtime does not need scikit-learn.  Configurable keyword rules
+and are handed in already loaded (``Classifier.from_params``); inference needs
+numpy, not scikit-learn.  Configurable keyword rules
 (``KeywordRule``) are merged with the model score by noisy-OR, which is what
 lets categories without any training data (the rural อบต. ones) be routed.
 
@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pythainlp.tokenize import word_tokenize
 
 from shared.taxonomy import GENERAL_CODE, by_code
@@ -59,9 +61,6 @@ _NUM_TOKEN_RE = re.compile(r"^[\d.,:/\-]+$")
 CHAR_NGRAM_RANGE: tuple[int, int] = (2, 4)
 
 Pairs = tuple[tuple[int, float], ...]  # ((class index, coef), ...)
-# A feature as inference keeps it: (idf, pairs, the classes it has a coef for as bits)
-Known = tuple[float, Pairs, int]
-Weighted = tuple[str, float, Pairs, int]  # (feature, value, pairs, class bits)
 
 
 def normalize_text(text: str | None) -> str:
@@ -246,13 +245,12 @@ class Classifier:
         for c in classes:
             by_code(c)
         self._classes: tuple[str, ...] = tuple(classes)
-        self._intercepts: tuple[float, ...] = tuple(float(b) for b in intercepts)
+        self._intercepts = np.array([float(b) for b in intercepts], dtype=np.float64)
         # `blocks`: block name -> (block weight, {feature: (idf, ((class_idx, coef), ...))}).
         # Kept as inference looks it up: the char block keyed by the bare n-gram (no prefixed
-        # string built per n-gram of a text), each feature with its classes as bits (the
-        # evidence skips a feature that has no coef for any class it explains).
-        self._words = _known(blocks.get("word"), "")
-        self._chars = _known(blocks.get("char"), "c:")
+        # string built per n-gram of a text), the coefs as one row per feature.
+        self._words = _block(blocks.get("word"), "", len(classes))
+        self._chars = _block(blocks.get("char"), "c:", len(classes))
         self._rules: tuple[KeywordRule, ...] = tuple(rules)
         labels = {c: by_code(c) for c in self._classes}
         for r in self._rules:
@@ -318,21 +316,15 @@ class Classifier:
 
     def _vectorize(
         self, words: Mapping[str, int], grams: Mapping[str, int]
-    ) -> tuple[list[Weighted], list[Weighted]]:
-        """Sparse weighted TF-IDF of the word features and of the (bare) char n-grams:
-        lists of (feature, value, class coefs, class bits)."""
-        return (
-            _weigh(words, *self._words) if self._words is not None else [],
-            _weigh(grams, *self._chars) if self._chars is not None else [],
-        )
+    ) -> tuple[_Weighted, _Weighted]:
+        """Sparse weighted TF-IDF of the word features and of the (bare) char n-grams."""
+        return _weigh(words, self._words), _weigh(grams, self._chars)
 
-    def _margins(self, vec: tuple[list[Weighted], list[Weighted]]) -> list[float]:
-        z = list(self._intercepts)
-        for part in vec:
-            for _, v, coefs, _bits in part:
-                for ci, w in coefs:
-                    z[ci] += v * w
-        return z
+    def _margins(self, vec: tuple[_Weighted, _Weighted]) -> list[float]:
+        # Each feature's terms in order after the intercept, summed row after row: the
+        # same additions in the same order as a loop over the features would make.
+        terms = [self._intercepts[None, :], *(part.terms() for part in vec if part.names)]
+        return [float(z) for z in np.concatenate(terms).sum(axis=0)]
 
     def decision(self, text: str) -> dict[str, float]:
         """Raw model margins per trained class (no rules)."""
@@ -354,7 +346,7 @@ class Classifier:
         # calibrated-ish probability that the citizen would tick this category
         t = self._temperature
         scores: dict[str, float] = {c: _sigmoid(z[i] / t) for i, c in enumerate(self._classes)}
-        model_signal = bool(vec[0] or vec[1])
+        model_signal = bool(vec[0].names or vec[1].names)
 
         fired: dict[str, list[tuple[str, float, tuple[str, ...]]]] = {}
         for rule in self._rules:
@@ -369,8 +361,8 @@ class Classifier:
 
         order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
         class_index = {c: i for i, c in enumerate(self._classes)}
-        owners = self._ngram_owners(tokens, vec[1])
-        wanted = {class_index[c] for c, _ in order if c in class_index}
+        owners = self._ngram_owners(tokens, vec[1].names)
+        wanted = sorted({class_index[c] for c, _ in order if c in class_index})
         words_for = self._token_evidence(wanted, vec, owners)
         result: list[RankedCategory] = []
         for code, score in order:
@@ -403,9 +395,9 @@ class Classifier:
         )
 
     @staticmethod
-    def _ngram_owners(tokens: Sequence[str], grams: Sequence[Weighted]) -> dict[str, list[str]]:
+    def _ngram_owners(tokens: Sequence[str], grams: Sequence[str]) -> dict[str, list[str]]:
         """char n-gram (bare) -> the distinct tokens that contain it."""
-        present = {g for g, _, _, _ in grams}
+        present = set(grams)
         owners: dict[str, list[str]] = {}
         if not present:
             return owners
@@ -414,87 +406,130 @@ class Classifier:
             if tok == "<num>":
                 continue
             t = _DIGIT_RE.sub("0", tok)
-            seen: set[str] = set()
-            for k in range(lo, hi + 1):
-                for i in range(len(t) - k + 1):
-                    g = t[i : i + k]
-                    if g in present and g not in seen:
-                        seen.add(g)
-                        owners.setdefault(g, []).append(tok)
+            # Each n-gram once per token; every list stays in the tokens' order.
+            mine = {t[i : i + k] for k in range(lo, hi + 1) for i in range(len(t) - k + 1)}
+            for g in mine & present:
+                owners.setdefault(g, []).append(tok)
         return owners
 
     def _token_evidence(
         self,
-        wanted: set[int],
-        vec: tuple[list[Weighted], list[Weighted]],
+        wanted: list[int],
+        vec: tuple[_Weighted, _Weighted],
         owners: Mapping[str, Sequence[str]],
     ) -> dict[int, list[str]]:
-        """Attribute positive contributions for each class in ``wanted`` to readable words,
-        all in one pass over the features.
+        """Attribute positive contributions for each class in ``wanted`` to readable words.
 
         Word unigram/bigram features count for the word(s) themselves; character
         n-grams are credited to the tokens that contain them (split evenly), so
         evidence is always a real word/phrase from the report.
         """
-        contrib: dict[int, dict[str, float]] = {ci: {} for ci in wanted}
-        mask = sum(1 << ci for ci in wanted)
         words, grams = vec
-        for f, v, coefs, bits in words:
-            if not bits & mask:
-                continue
-            for c, w in coefs:
-                into = contrib.get(c)
-                if into is not None:
-                    into[f[2:]] = into.get(f[2:], 0.0) + v * w
-        for g, v, coefs, bits in grams:
-            toks = owners.get(g) if bits & mask else None
-            if not toks:
-                continue
-            for c, w in coefs:
-                into = contrib.get(c)
-                if into is None:
-                    continue
-                share = v * w / len(toks)
-                for tok in toks:
-                    into[tok] = into.get(tok, 0.0) + share
+        names: dict[str, int] = {}  # word or token -> its row of credit, in first-seen order
+        rows: list[int] = []  # which row each credit goes to, in the order it is added
+        parts: list[NDArray[np.float64]] = []
+        if words.names:
+            rows.extend(names.setdefault(f[2:], len(names)) for f in words.names)
+            parts.append(words.terms(wanted))
+        if grams.names:
+            shared = [i for i, g in enumerate(grams.names) if g in owners]
+            if shared:
+                toks = [owners[grams.names[i]] for i in shared]
+                sizes = [len(t) for t in toks]
+                # Each n-gram's term, divided among its tokens, once per token.
+                split = grams.terms(wanted, shared) / np.array(sizes, dtype=np.float64)[:, None]
+                rows.extend(names.setdefault(t, len(names)) for ts in toks for t in ts)
+                parts.append(np.repeat(split, sizes, axis=0))
+        if not parts:
+            return {ci: [] for ci in wanted}
+        credit = np.zeros((len(names), len(wanted)))
+        # In order, one credit after the other (add.at is unbuffered), as a loop would.
+        np.add.at(credit, rows, np.concatenate(parts))
+        by_class = credit.T.tolist()
         out: dict[int, list[str]] = {}
-        for ci, scored in contrib.items():
+        for j, ci in enumerate(wanted):
+            scored = by_class[j]
             best = sorted(
-                (kv for kv in scored.items() if kv[1] > 0 and "<num>" not in kv[0]),
+                ((w, scored[k]) for w, k in names.items() if scored[k] > 0 and "<num>" not in w),
                 key=lambda kv: (-kv[1], kv[0]),
             )
             out[ci] = [w for w, _ in best[: self.evidence_size]]
         return out
 
 
-def _known(
-    block: tuple[float, Mapping[str, tuple[float, Pairs]]] | None, prefix: str
-) -> tuple[float, dict[str, Known]] | None:
-    """A block as inference looks it up: features keyed without `prefix`, with class bits."""
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """A block of features as inference looks it up."""
+
+    weight: float
+    # feature (without its prefix) -> (idf, its row of `coefs`, or -1 if it has none)
+    index: dict[str, tuple[float, int]]
+    coefs: NDArray[np.float64]  # one row per feature with coefs, one column per class
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighted:
+    """A text's features in one block that have coefs: TF-IDF weighted, L2-normalised."""
+
+    block: _Block | None
+    names: list[str]
+    values: list[float]
+    rows: list[int]
+
+    def terms(
+        self, classes: Sequence[int] | None = None, only: Sequence[int] | None = None
+    ) -> NDArray[np.float64]:
+        """value x coef, a row per feature (those at `only`), a column per class (or
+        those in `classes`)."""
+        assert self.block is not None
+        rows = self.rows if only is None else [self.rows[i] for i in only]
+        values = self.values if only is None else [self.values[i] for i in only]
+        coefs: NDArray[np.float64] = self.block.coefs[rows]
+        if classes is not None:
+            coefs = coefs[:, classes]
+        terms: NDArray[np.float64] = coefs * np.array(values, dtype=np.float64)[:, None]
+        return terms
+
+
+def _block(
+    block: tuple[float, Mapping[str, tuple[float, Pairs]]] | None, prefix: str, classes: int
+) -> _Block | None:
+    """A block as inference looks it up: features keyed without `prefix`."""
     if block is None:
         return None
     weight, feats = block
     cut = len(prefix)
-    known = {
-        f[cut:]: (idf, pairs, sum(1 << ci for ci, _ in pairs))
-        for f, (idf, pairs) in feats.items()
-        if f.startswith(prefix)
-    }
-    return weight, known
+    index: dict[str, tuple[float, int]] = {}
+    dense: list[list[float]] = []
+    for f, (idf, pairs) in feats.items():
+        if not f.startswith(prefix):
+            continue
+        row = -1
+        if pairs:
+            row = len(dense)
+            coefs = [0.0] * classes
+            for ci, w in pairs:
+                coefs[ci] = w
+            dense.append(coefs)
+        index[f[cut:]] = (idf, row)
+    return _Block(weight, index, np.array(dense, dtype=np.float64).reshape(len(dense), classes))
 
 
-def _weigh(counts: Mapping[str, int], weight: float, feats: Mapping[str, Known]) -> list[Weighted]:
+def _weigh(counts: Mapping[str, int], block: _Block | None) -> _Weighted:
     """One block's features that the model knows, TF-IDF weighted and L2-normalised."""
-    vals: list[Weighted] = []
+    if block is None:
+        return _Weighted(None, [], [], [])
+    found: list[tuple[str, float, int]] = []
     sq = 0.0
-    for f, n in counts.items():
-        hit = feats.get(f)
+    # Most of a text's n-grams are unknown to the model: looked up in one pass (map).
+    for (f, n), hit in zip(counts.items(), map(block.index.get, counts), strict=True):
         if hit is None:
             continue
         v = hit[0] if n == 1 else (1.0 + math.log(n)) * hit[0]  # log 1 = 0: the same value
         sq += v * v
-        vals.append((f, v, hit[1], hit[2]))
+        found.append((f, v, hit[1]))
     if sq <= 0.0:
-        return []
-    scale = weight / math.sqrt(sq)
-    return [(f, v * scale, coefs, bits) for f, v, coefs, bits in vals if coefs]
+        return _Weighted(block, [], [], [])
+    scale = block.weight / math.sqrt(sq)
+    kept = [(f, v * scale, row) for f, v, row in found if row >= 0]
+    return _Weighted(block, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept])
