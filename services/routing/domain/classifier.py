@@ -512,7 +512,9 @@ def _block(
                 coefs[ci] = w
             dense.append(coefs)
         index[f[cut:]] = (idf, row)
-    return _Block(weight, index, np.array(dense, dtype=np.float64).reshape(len(dense), classes))
+    matrix = np.array(dense, dtype=np.float64).reshape(len(dense), classes)
+    matrix.flags.writeable = False  # shared by the ranking threads, and the model is immutable
+    return _Block(weight, index, matrix)
 
 
 def _weigh(counts: Mapping[str, int], block: _Block | None) -> _Weighted:
