@@ -10,10 +10,10 @@ PYTEST_ARGS ?=
 
 .PHONY: install assets browser prometheus up down logs status demo test test-browser test-unit bench chaos lint format clean
 
+# uv installs the same pins in seconds where pip took a minute (docs/storage.md, "`make
+# demo` from a fresh clone"); pip remains the way if uv cannot be had or cannot reach.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# uv installs the same pins in seconds where pip took a minute (docs/storage.md, "make
-	# demo from a fresh clone"); pip remains the way if uv cannot be had or cannot reach.
 	( $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv && \
 	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[dev]" ) || \
 	  $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
