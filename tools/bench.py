@@ -159,7 +159,13 @@ class BenchServices:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._spawn)
-        await self._wait_healthy()
+        try:
+            await self._wait_healthy()
+        except BaseException:
+            # One that did not come up must not leave the other holding its port (and
+            # its consumer groups) for the next run.
+            await self.stop()
+            raise
 
     def _spawn(self) -> None:
         logs = REPO / "bench-results" / "logs"
