@@ -132,9 +132,12 @@ class OperationCounter(monitoring.CommandListener):
 # holds one of its hundred SQLite connections for its query, and an update command holds
 # every statement's until the command ends, while each waits for another connection to
 # write in (internal/handler/msg_update.go; docs/storage.md). So few requests per service,
-# and few replaces per request.
+# and few replaces per request, unless the server is known to replace by `_id` without a
+# query (`BulkWriter.replaces_per_request`).
 MAX_POOL_SIZE = 10
 MAX_REPLACES = 4
+# Documents per request of group commit.
+MAX_BATCH = 500
 
 
 def create_client(
@@ -199,9 +202,14 @@ class BulkWriter:
     fails that document alone, and its caller only.
     """
 
-    def __init__(self, collection: AsyncCollection[Document], max_batch: int = 500) -> None:
+    def __init__(self, collection: AsyncCollection[Document], max_batch: int = MAX_BATCH) -> None:
         self.collection = collection
         self._max = max_batch
+        # Raised by whoever learns that the server writes a replacement by `_id` without
+        # querying first (MongoDB; FerretDB as deploy/local builds it): then a request of
+        # many replaces holds no connection per statement, and costs the driver and the
+        # server a fraction of one request each.
+        self.replaces_per_request = MAX_REPLACES
         self._inserts: list[tuple[Document, asyncio.Future[bool]]] = []
         self._deletes: list[tuple[Any, asyncio.Future[bool]]] = []
         self._replaces: list[tuple[Document, asyncio.Future[bool]]] = []
@@ -247,7 +255,7 @@ class BulkWriter:
             self._running = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        most = min(self._max, MAX_REPLACES)
+        most = min(self._max, self.replaces_per_request)
         while self._inserts or self._deletes or self._replaces or self._swaps:
             if self._inserts:
                 batch, self._inserts = self._inserts[: self._max], self._inserts[self._max :]
@@ -383,7 +391,7 @@ class BulkReader:
         self,
         collection: AsyncCollection[Document],
         projection: Document | None = None,
-        max_batch: int = 500,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.collection = collection
         self._projection = projection

@@ -40,7 +40,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from shared.errors import ConcurrencyError
-from shared.mongo import BulkReader, BulkWriter, Document
+from shared.mongo import MAX_BATCH, BulkReader, BulkWriter, Document
 from shared.ops import Backlog, age_seconds
 from shared.outbox import Emission, RawPublisher
 from shared.topics import Topic
@@ -354,6 +354,7 @@ class AggregateStore:
         self._markers = collection.database[f"{collection.name}_pending"]
         # Concurrent writers' inserts and marker deletes go out together (group commit).
         self._inserts = BulkWriter(collection)
+        self._size_requests()
         self._claim_inserts = BulkWriter(self._claims)
         self._marker_writes = BulkWriter(self._markers)
         # ...and so do concurrent readers' finds by id.
@@ -386,7 +387,14 @@ class AggregateStore:
     async def cas(self) -> Cas:
         if self._cas is None:
             self._cas = await detect_cas(self.collection.database)
+            self._size_requests()
         return self._cas
+
+    def _size_requests(self) -> None:
+        # A server that makes a replacement on a version atomic writes it without a query
+        # (MongoDB; our FerretDB build: deploy/local's replace-by-id patch comes with it).
+        if self._cas is Cas.NATIVE:
+            self._inserts.replaces_per_request = MAX_BATCH
 
     async def ensure_indexes(self, *keys: str | Sequence[str], unique: Iterable[str] = ()) -> None:
         """The given indexes (a name, or a compound tuple of names)."""

@@ -274,3 +274,43 @@ async def test_a_replacement_on_a_version_is_a_compare_and_set(
     finally:
         await client.drop_database(database)
         await client.close()
+
+
+async def test_requests_of_many_conditional_replacements_hold_no_connection_each(
+    real_stack: Any, isolation: str
+) -> None:
+    """The store sends every waiting replacement on a version in one request on this build
+    (shared.store, `replaces_per_request`): FerretDB as released would query for each
+    statement and keep that query's connection until the request ended, and hung with a
+    hundred held. Here 12 writers send 100 each at once, twice over: all land, and the
+    ones at a stale version match nothing."""
+    profile: stack.Profile = real_stack
+    database = f"ruam_{isolation}"
+    client = create_client(profile.mongodb_url, app_name="test", max_pool_size=20)
+    try:
+        coll = client[database]["docs"]
+        ids = [f"w{w}-{i}" for w in range(12) for i in range(100)]
+        await coll.insert_many([{"_id": i, "version": 1, "text": "ถนนชำรุด" * 20} for i in ids])
+
+        async def writer(w: int, step: int) -> int:
+            mine = [i for i in ids if i.startswith(f"w{w}-")]
+            result = await coll.bulk_write(
+                [
+                    ReplaceOne({"_id": i, "version": step}, {"version": step + 1, "by": w})
+                    for i in mine
+                ],
+                ordered=False,
+            )
+            return result.matched_count
+
+        for step in (1, 2):
+            matched = await asyncio.wait_for(
+                asyncio.gather(*(writer(w, step) for w in range(12))), 120
+            )
+            assert matched == [100] * 12, step
+        stale = await asyncio.wait_for(writer(0, 1), 120)
+        assert stale == 0
+        assert await coll.count_documents({"version": 3}) == 1200
+    finally:
+        await client.drop_database(database)
+        await client.close()

@@ -4,6 +4,7 @@ server refused frees the version at once. Also: the mode is detected from the se
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
 from shared.errors import ConcurrencyError
+from shared.mongo import MAX_REPLACES
 from shared.store import CLAIM_TTL, AggregateStore, Cas, claim_of, detect_cas, server_of
 from tests.fakes import FakePublisher
 from tests.shared.unit.fakes_mongo import FakeCollection, FakeDatabase, fake_collection
@@ -147,6 +149,54 @@ async def test_our_ferretdb_build_saves_by_the_native_compare_and_set() -> None:
         await store.save({"_id": "a1", "n": 9}, expected_version=1)
     assert ours["aggregates"].docs["a1"]["n"] == 1
     assert not ours["aggregates_claims"].docs  # no claims were needed
+
+
+@pytest.mark.parametrize(
+    ("ferret", "ours", "many"),
+    [(False, False, True), (True, True, True), (True, False, False)],
+    ids=["mongodb", "our ferretdb build", "ferretdb as released"],
+)
+async def test_concurrent_saves_share_requests_of_replaces_as_the_server_allows(
+    ferret: bool, ours: bool, many: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that replaces by `_id` without a query takes every waiting replace in one
+    request; FerretDB as released holds a connection per statement, so 4 at a time."""
+    db = server(ferret=ferret, ours=ours)
+    fake = db["aggregates"]
+    store = AggregateStore(fake, FakePublisher())  # type: ignore[arg-type]
+    ids = [f"a{i}" for i in range(30)]
+    for doc_id in ids:
+        assert await store.save({"_id": doc_id, "n": 0}, expected_version=0) == 1
+    sizes: list[int] = []
+    gate = asyncio.Event()
+    bulk_write, replace_one = fake.bulk_write, fake.replace_one
+
+    async def bulk(requests: list[Any], ordered: bool = True) -> Any:
+        sizes.append(len(requests))
+        await gate.wait()
+        return await bulk_write(requests, ordered)
+
+    async def one(query: Any, doc: Any, upsert: bool = False) -> Any:
+        sizes.append(1)
+        await gate.wait()
+        return await replace_one(query, doc, upsert)
+
+    monkeypatch.setattr(fake, "bulk_write", bulk)
+    monkeypatch.setattr(fake, "replace_one", one)
+    saves = [asyncio.ensure_future(store.save({"_id": i, "n": 1}, expected_version=1)) for i in ids]
+    while not sizes:  # the first request is out, and held: the others queue behind it
+        await asyncio.sleep(0)
+    for _ in range(100):
+        await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*saves) == [2] * 30
+    assert [fake.docs[i]["n"] for i in ids] == [1] * 30
+    assert sum(sizes) == 30
+    if many:
+        assert max(sizes) > MAX_REPLACES, sizes
+        assert len(sizes) <= 3, sizes
+    else:
+        assert max(sizes) <= MAX_REPLACES, sizes
 
 
 async def test_on_ferretdb_only_unique_indexes_are_created() -> None:
