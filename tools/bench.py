@@ -2,9 +2,10 @@
 
 In one run, on the local stack's Kafka and FerretDB:
   (a) raw: an aiokafka producer -> consumer relay on the same broker, same message size;
-  (b) for each stored-case level (0, 10,000 and 50,000 by default): bulk-load cases up
-      to that level straight into the store (not through the pipeline), restart intake
-      and routing on it, then
+  (b) for each stored-case level (0, 10,000 and 50,000 by default), three rounds with the
+      levels alternating in order (0, 10,000, 50,000, then 50,000, 10,000, 0, ...), each
+      on a database of its own: bulk-load that many cases straight into the store (not
+      through the pipeline), start intake and routing on it, then
       - warm-up: 200 submissions, not counted (consumer groups joining, connections
         opening, code run for the first time), as the raw relay sends one first;
       - pipeline: N submissions published to intake.raw as fast as they go, until all
@@ -16,8 +17,10 @@ In one run, on the local stack's Kafka and FerretDB:
       - the machine's own speed just before and after the burst: a fixed pure-Python
         loop, timed, as the machine's speed drifts from one minute to the next;
   (c) peak RSS (VmHWM) of the intake and routing processes.
+A level's figures are the medians of its rounds (every round is in the JSON): one burst
+on this machine can run 40 % faster or slower than the next with the same code and data.
 The bench runs its own intake and routing on a database and topic prefix of its own, so
-the demo's data is neither counted nor touched; both go when it ends (--keep keeps them).
+the demo's data is neither counted nor touched; they go when it ends (--keep keeps them).
 Results go to bench-results/.
 """
 
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -595,63 +599,76 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idle-seconds", type=float, default=10.0, help="CPU measured with nothing to do"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bursts per level, levels alternating in order"
+    )
     parser.add_argument("--profile", default="local")
     parser.add_argument("--keep", action="store_true", help="keep the bench database and topics")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     profile = stack.get_profile(args.profile)
     bootstrap = profile.kafka_bootstrap
     run = uuid.uuid4().hex[:8]
     size = len(raw_submission(run, 0))
-    levels = sorted(int(x) for x in args.levels.split(","))
-    services = BenchServices(profile, f"ruam_bench_{run}", f"bench{run}.")
+    levels = sorted({int(x) for x in args.levels.split(",")})
+    prefix = f"bench{run}."
 
     print(f"bench: raw relay of {args.count} x {size} B ...", flush=True)
     raw = await raw_relay(bootstrap, args.count, size)
-    results: list[dict[str, Any]] = []
-    stored = 0
+    rounds: dict[int, list[dict[str, Any]]] = {target: [] for target in levels}
+    peak_rss: dict[str, float] = {}
     try:
-        for target in levels:
-            if target > stored:
-                print(f"bench: bulk-loading cases {stored:,} -> {target:,} ...", flush=True)
-                rate = await seed(profile.mongodb_url, services.database, stored, target)
-                print(f"bench:   {rate:,.0f} documents/s", flush=True)
-                stored = target
-            print(
-                f"bench: {stored:,} stored: {args.count} as fast as they go, then "
-                f"{args.latency_count} at {args.rate:g}/s ...",
-                flush=True,
-            )
-            results.append(await level(services, bootstrap, stored, args, run))
-            r = results[-1]
-            print(
-                f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
-                f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
-                f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
-                + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
-                + "; idle CPU % of a core "
-                + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items())
-                + "; reference loop {before:.0f} -> {after:.0f} ms".format(
-                    **r["reference_loop_ms"]
-                ),
-                flush=True,
-            )
+        for n in range(args.rounds):
+            # Levels alternate in order, round after round, so that a slow minute of the
+            # machine does not always land on the same level (docs/storage.md, "0 against
+            # 50,000 stored, alternated").
+            for target in levels if n % 2 == 0 else levels[::-1]:
+                services = BenchServices(profile, f"ruam_bench_{run}_{n}_{target}", prefix)
+                try:
+                    if target:
+                        print(f"bench: bulk-loading {target:,} cases ...", flush=True)
+                        rate = await seed(profile.mongodb_url, services.database, 0, target)
+                        print(f"bench:   {rate:,.0f} documents/s", flush=True)
+                    print(
+                        f"bench: round {n + 1}/{args.rounds}, {target:,} stored: {args.count} "
+                        f"as fast as they go, then {args.latency_count} at {args.rate:g}/s ...",
+                        flush=True,
+                    )
+                    r = await level(services, bootstrap, target, args, f"{run}r{n}")
+                finally:
+                    if not args.keep:
+                        await drop_database(profile.mongodb_url, services.database)
+                rounds[target].append(r)
+                for svc, mb in services.peak_rss.items():
+                    peak_rss[svc] = max(peak_rss.get(svc, 0.0), mb)
+                print(
+                    f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
+                    f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
+                    f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
+                    + "; idle CPU % of a core "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items())
+                    + "; reference loop {before:.0f} -> {after:.0f} ms".format(
+                        **r["reference_loop_ms"]
+                    ),
+                    flush=True,
+                )
     finally:
         if not args.keep:
-            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(profile.mongodb_url)
-            await client.drop_database(services.database)
-            await client.close()
-            await forget_topics(services.prefix)
+            await forget_topics(prefix)
 
+    results = [level_summary(target, rounds[target]) for target in levels]
     first, last = results[0], results[-1]
-    flat = last["pipeline"]["per_second"] / first["pipeline"]["per_second"]
-    rss = services.peak_rss
+    flat = last["per_second"] / first["per_second"]
     out = {
         "at": datetime.now(UTC).isoformat(),
         "message_bytes": size,
         "raw_per_second": raw,
+        "rounds": args.rounds,
         "levels": results,
         "flat": flat,
-        "peak_rss_mb": rss,
+        "peak_rss_mb": peak_rss,
     }
     out_dir = REPO / "bench-results"
     out_dir.mkdir(exist_ok=True)
@@ -659,34 +676,67 @@ async def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(out, indent=2))
 
     print(
-        f"\n  stored   cases/s  intake p50  routing p50  p50/p99 @{args.rate:g}/s"
-        f"   p50/p99 @{args.steady_rate:g}/s  db ops/case"
+        f"\n  medians of {args.rounds} round(s) a level"
+        f"\n  stored   cases/s (lowest-highest)  intake p50  routing p50"
+        f"  p50/p99 @{args.rate:g}/s   p50/p99 @{args.steady_rate:g}/s  db ops/case"
     )
     for r in results:
-        p, q, st = r["pipeline"], r["paced"], r["steady"]
+        lo, hi = r["per_second_range"]
         print(
-            f"  {r['stored']:>6,}  {p['per_second']:>8.1f}  {p['intake_ms']['p50']:>7.0f} ms"
-            f"  {p['routing_ms']['p50']:>8.0f} ms  {q['latency_ms']['p50']:>6.0f} /"
-            f" {q['latency_ms']['p99']:>5.0f} ms  {st['latency_ms']['p50']:>6.0f} /"
-            f" {st['latency_ms']['p99']:>5.0f} ms  {r['db_operations_per_case']:>10.1f}"
+            f"  {r['stored']:>6,}  {r['per_second']:>8.1f} ({lo:>5.1f}-{hi:<5.1f})"
+            f"    {r['intake_p50_ms']:>7.0f} ms  {r['routing_p50_ms']:>8.0f} ms"
+            f"  {r['paced_p50_ms']:>6.0f} / {r['paced_p99_ms']:>5.0f} ms"
+            f"  {r['steady_p50_ms']:>6.0f} / {r['steady_p99_ms']:>5.0f} ms"
+            f"  {r['db_operations_per_case']:>10.1f}"
         )
     print(
         f"  raw aiokafka relay {raw:,.0f} msg/s; peak RSS "
-        + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
+        + ", ".join(f"{k} {v:.0f} MB" for k, v in peak_rss.items())
     )
     print(f"  written to {path.relative_to(REPO)}")
-    last_p = last["pipeline"]["per_second"]
+    last_p = last["per_second"]
     print(
         f"bench: pipeline {last_p:.1f}/s, raw {raw:.0f}/s, ratio {last_p / raw:.4f}, "
-        f"p99 {last['paced']['latency_ms']['p99']:.0f} ms, "
-        f"max RSS {max(rss.values(), default=0):.0f} MB, flat {flat:.2f}"
+        f"p99 {last['paced_p99_ms']:.0f} ms, "
+        f"max RSS {max(peak_rss.values(), default=0):.0f} MB, flat {flat:.2f}"
     )
     complete = all(
         r[run_]["assigned"] == r[run_]["sent"]
-        for r in results
+        for rs in rounds.values()
+        for r in rs
         for run_ in ("pipeline", "paced", "steady")
     )
     return 0 if complete else 1
+
+
+def level_summary(stored: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A level's figures: the median of its rounds for each (every round is kept beside)."""
+
+    def median(figure: Callable[[dict[str, Any]], float]) -> float:
+        return float(statistics.median(figure(r) for r in rounds))
+
+    rates = [r["pipeline"]["per_second"] for r in rounds]
+    return {
+        "stored": stored,
+        "per_second": median(lambda r: r["pipeline"]["per_second"]),
+        "per_second_range": [min(rates), max(rates)],
+        "intake_p50_ms": median(lambda r: r["pipeline"]["intake_ms"]["p50"]),
+        "routing_p50_ms": median(lambda r: r["pipeline"]["routing_ms"]["p50"]),
+        "paced_p50_ms": median(lambda r: r["paced"]["latency_ms"]["p50"]),
+        "paced_p99_ms": median(lambda r: r["paced"]["latency_ms"]["p99"]),
+        "steady_p50_ms": median(lambda r: r["steady"]["latency_ms"]["p50"]),
+        "steady_p99_ms": median(lambda r: r["steady"]["latency_ms"]["p99"]),
+        "db_operations_per_case": median(lambda r: r["db_operations_per_case"]),
+        "rounds": rounds,
+    }
+
+
+async def drop_database(url: str, database: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    try:
+        await client.drop_database(database)
+    finally:
+        await client.close()
 
 
 if __name__ == "__main__":
