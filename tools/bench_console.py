@@ -41,7 +41,7 @@ from pymongo import AsyncMongoClient
 from deploy.local import stack
 from tools import processes
 from tools.accounts import DEMO_PASSWORD
-from tools.bench import seed
+from tools.bench import drop_database, seed
 from tools.bench_portal import measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,14 +84,6 @@ async def prepare(url: str, database: str, cases: int, officer: str) -> float:
     finally:
         await client.close()
     return time.perf_counter() - t0
-
-
-async def drop(url: str, database: str) -> None:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
-    try:
-        await client.drop_database(database)
-    finally:
-        await client.close()
 
 
 def sign_in(client: httpx.Client, console: str, username: str) -> None:
@@ -163,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for process in reversed(started):
             process.stop()
-        asyncio.run(drop(profile.mongodb_url, database))
+        asyncio.run(drop_database(profile.mongodb_url, database))
     report = {
         "at": datetime.now(UTC).isoformat(),
         "stored_cases": args.cases,
