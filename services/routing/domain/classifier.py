@@ -24,7 +24,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from functools import lru_cache
+from itertools import pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -125,6 +126,26 @@ def extract_features(
     norm = (text or "") if normalized else normalize_text(text)
     tokens, words, grams = _features(norm)
     return tokens, words, Counter({"c:" + g: n for g, n in grams.items()})
+
+
+# Words recur from report to report; a very long token (no real word is) is not kept.
+_REMEMBERED_TOKEN_CHARS = 32
+
+
+def _token_grams(tok: str) -> frozenset[str]:
+    """A token's character n-grams (digits folded to ``0``), each once."""
+    if len(tok) > _REMEMBERED_TOKEN_CHARS:
+        return _grams_of(tok)
+    return _remembered_grams(tok)
+
+
+def _grams_of(tok: str) -> frozenset[str]:
+    t = _DIGIT_RE.sub("0", tok)
+    lo, hi = CHAR_NGRAM_RANGE
+    return frozenset(t[i : i + k] for k in range(lo, hi + 1) for i in range(len(t) - k + 1))
+
+
+_remembered_grams = lru_cache(maxsize=8192)(_grams_of)
 
 
 # ---------------------------------------------------------------------------
@@ -401,14 +422,11 @@ class Classifier:
         owners: dict[str, list[str]] = {}
         if not present:
             return owners
-        lo, hi = CHAR_NGRAM_RANGE
         for tok in dict.fromkeys(tokens):
             if tok == "<num>":
                 continue
-            t = _DIGIT_RE.sub("0", tok)
             # Each n-gram once per token; every list stays in the tokens' order.
-            mine = {t[i : i + k] for k in range(lo, hi + 1) for i in range(len(t) - k + 1)}
-            for g in mine & present:
+            for g in _token_grams(tok) & present:
                 owners.setdefault(g, []).append(tok)
         return owners
 
@@ -462,9 +480,14 @@ class _Block:
     """A block of features as inference looks it up."""
 
     weight: float
-    # feature (without its prefix) -> (idf, its row of `coefs`, or -1 if it has none)
-    index: dict[str, tuple[float, int]]
+    index: dict[str, int]  # feature (without its prefix) -> its place in `idf` and `rows`
+    idf: NDArray[np.float64]
+    rows: NDArray[np.intp]  # the feature's row of `coefs`, or -1 if it has none
     coefs: NDArray[np.float64]  # one row per feature with coefs, one column per class
+
+
+_NO_VALUES: NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+_NO_ROWS: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,8 +496,8 @@ class _Weighted:
 
     block: _Block | None
     names: list[str]
-    values: list[float]
-    rows: list[int]
+    values: NDArray[np.float64]
+    rows: NDArray[np.intp]
 
     def terms(
         self, classes: Sequence[int] | None = None, only: Sequence[int] | None = None
@@ -482,12 +505,12 @@ class _Weighted:
         """value x coef, a row per feature (those at `only`), a column per class (or
         those in `classes`)."""
         assert self.block is not None
-        rows = self.rows if only is None else [self.rows[i] for i in only]
-        values = self.values if only is None else [self.values[i] for i in only]
+        rows = self.rows if only is None else self.rows[list(only)]
+        values = self.values if only is None else self.values[list(only)]
         coefs: NDArray[np.float64] = self.block.coefs[rows]
         if classes is not None:
             coefs = coefs[:, classes]
-        terms: NDArray[np.float64] = coefs * np.array(values, dtype=np.float64)[:, None]
+        terms: NDArray[np.float64] = coefs * values[:, None]
         return terms
 
 
@@ -499,9 +522,11 @@ def _block(
         return None
     weight, feats = block
     cut = len(prefix)
-    index: dict[str, tuple[float, int]] = {}
+    index: dict[str, int] = {}
+    idf: list[float] = []
+    rows: list[int] = []
     dense: list[list[float]] = []
-    for f, (idf, pairs) in feats.items():
+    for f, (f_idf, pairs) in feats.items():
         if not f.startswith(prefix):
             continue
         row = -1
@@ -511,27 +536,38 @@ def _block(
             for ci, w in pairs:
                 coefs[ci] = w
             dense.append(coefs)
-        index[f[cut:]] = (idf, row)
+        index[f[cut:]] = len(idf)
+        idf.append(f_idf)
+        rows.append(row)
     matrix = np.array(dense, dtype=np.float64).reshape(len(dense), classes)
-    matrix.flags.writeable = False  # shared by the ranking threads, and the model is immutable
-    return _Block(weight, index, matrix)
+    # Shared by the ranking threads, and the model is immutable.
+    arrays = (np.array(idf, dtype=np.float64), np.array(rows, dtype=np.intp), matrix)
+    for a in arrays:
+        a.flags.writeable = False
+    return _Block(weight, index, *arrays)
 
 
 def _weigh(counts: Mapping[str, int], block: _Block | None) -> _Weighted:
     """One block's features that the model knows, TF-IDF weighted and L2-normalised."""
     if block is None:
-        return _Weighted(None, [], [], [])
-    found: list[tuple[str, float, int]] = []
-    sq = 0.0
-    # Most of a text's n-grams are unknown to the model: looked up in one pass (map).
-    for (f, n), hit in zip(counts.items(), map(block.index.get, counts), strict=True):
-        if hit is None:
-            continue
-        v = hit[0] if n == 1 else (1.0 + math.log(n)) * hit[0]  # log 1 = 0: the same value
-        sq += v * v
-        found.append((f, v, hit[1]))
+        return _Weighted(None, [], _NO_VALUES, _NO_ROWS)
+    names = list(counts)
+    # Most of a text's n-grams are looked up, and each known one weighed, in C; only the
+    # n-grams a text repeats (log TF) are weighed in Python.
+    at = np.fromiter(map(block.index.get, names, repeat(-1)), dtype=np.intp, count=len(names))
+    known = np.flatnonzero(at >= 0)
+    if not known.size:
+        return _Weighted(block, [], _NO_VALUES, _NO_ROWS)
+    places = at[known]
+    v = block.idf[places]
+    n = np.fromiter(counts.values(), dtype=np.intp, count=len(names))[known]
+    for j in np.flatnonzero(n > 1).tolist():
+        v[j] = (1.0 + math.log(int(n[j]))) * float(v[j])
+    # accumulate adds one after the other, as a loop would (sum() would pair them).
+    sq = float(np.add.accumulate(v * v)[-1])
     if sq <= 0.0:
-        return _Weighted(block, [], [], [])
+        return _Weighted(block, [], _NO_VALUES, _NO_ROWS)
     scale = block.weight / math.sqrt(sq)
-    kept = [(f, v * scale, row) for f, v, row in found if row >= 0]
-    return _Weighted(block, [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept])
+    rows = block.rows[places]
+    kept = rows >= 0
+    return _Weighted(block, [names[i] for i in known[kept].tolist()], v[kept] * scale, rows[kept])

@@ -230,3 +230,20 @@ def test_rank_never_crashes_and_is_well_formed(text: str) -> None:
     scores = [r.score for r in ranked]
     assert scores == sorted(scores, reverse=True)
     assert all(0.0 <= s <= 1.0 and r.evidence for s, r in zip(scores, ranked, strict=True))
+
+
+def test_words_are_remembered_but_not_a_hostile_long_token(clf: Classifier) -> None:
+    # A token's n-grams are remembered across reports (words recur); a report of one huge
+    # "word" must be ranked, and nothing of it kept in memory.
+    import services.routing.domain.classifier as mod
+
+    remembered = mod._remembered_grams
+    huge = "q" * 20_000 + "x"
+    before = remembered.cache_info()
+    assert mod._token_grams(huge) == frozenset({"qq", "qqq", "qqqq", "qx", "qqx", "qqqx"})
+    assert remembered.cache_info()[:2] == before[:2]  # neither a hit nor a miss: not kept
+    mod._token_grams("ถนนพัง")
+    assert mod._token_grams("ถนนพัง") == mod._grams_of("ถนนพัง")
+    assert remembered.cache_info().hits > before.hits
+    ranked = clf.rank(f"ไฟถนนดับ ถนนพัง{huge}")
+    assert ranked and ranked[0].evidence
