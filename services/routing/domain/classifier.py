@@ -128,8 +128,9 @@ def extract_features(
     return tokens, words, Counter({"c:" + g: n for g, n in grams.items()})
 
 
-# Words recur from report to report; a very long token (no real word is) is not kept.
-_REMEMBERED_TOKEN_CHARS = 32
+# Words recur from report to report. Tokens longer than nearly every word are not kept,
+# so reports made of long made-up "words" cannot fill memory with them.
+_REMEMBERED_TOKEN_CHARS = 16
 
 
 def _token_grams(tok: str) -> frozenset[str]:
@@ -145,7 +146,7 @@ def _grams_of(tok: str) -> frozenset[str]:
     return frozenset(t[i : i + k] for k in range(lo, hi + 1) for i in range(len(t) - k + 1))
 
 
-_remembered_grams = lru_cache(maxsize=8192)(_grams_of)
+_remembered_grams = lru_cache(maxsize=2048)(_grams_of)
 
 
 # ---------------------------------------------------------------------------
