@@ -140,6 +140,8 @@ async def server_of(db: AsyncDatabase[Document]) -> Server:
         features = info.get("ferretdbFeatures") or {}
         native = not ferretdb or features.get("ruamConditionalReplace") is True
         _servers[key] = Server(ferretdb, Cas.NATIVE if native else Cas.CLAIMS)
+        # A dead client's id may be given to the next one, which can be another server.
+        weakref.finalize(db.client, _servers.pop, key, None)
         log.info("compare-and-set by %s (server %s)", _servers[key].cas, info.get("version"))
     return _servers[key]
 

@@ -5,6 +5,7 @@ server refused frees the version at once. Also: the mode is detected from the se
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,6 +137,18 @@ async def test_the_mode_is_detected_from_the_server_once() -> None:
     assert await detect_cas(ferret) is Cas.CLAIMS  # type: ignore[arg-type]
     store = AggregateStore(ferret["aggregates"], FakePublisher())  # type: ignore[arg-type]
     assert await store.cas() is Cas.CLAIMS
+
+
+async def test_what_a_dead_client_was_told_is_not_given_to_the_next() -> None:
+    # Clients are told apart by id(): once one is gone, the next may get its id, and must
+    # then be asked, not answered with what the server behind the dead one said.
+    for _ in range(50):
+        gone = FakeDatabase({"version": "7.0.77", "ferretdbVersion": "v1.24.2"})
+        assert (await server_of(gone)).ferretdb  # type: ignore[arg-type]
+        del gone
+        gc.collect()
+        mongo = FakeDatabase({"version": "7"})
+        assert not (await server_of(mongo)).ferretdb  # type: ignore[arg-type]
 
 
 async def test_our_ferretdb_build_saves_by_the_native_compare_and_set() -> None:
