@@ -580,8 +580,8 @@ async def level(
         "db_operations_by_kind": dict(sorted(per_case.items(), key=lambda kv: -kv[1])),
         "cpu_ms_per_case": cpu_ms,
         "cpu_ms_per_case_all": round(cpu_all, 2),
-        # CPU seconds a second over the burst: at the machine's cores, the rate is what
-        # they give for a case's CPU, and a slow minute shows as dearer cases, not fewer.
+        # CPU seconds a second over the burst: when it is the machine's cores, the rate is
+        # set by a case's CPU, the figure to compare across runs (README, `make bench`).
         "cores_used": round(burst["per_second"] * cpu_all / 1000, 2),
         "reference_loop_ms": {"before": machine_before, "after": machine_after},
         "idle_cpu_percent": {
