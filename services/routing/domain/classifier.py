@@ -141,9 +141,7 @@ def _token_grams(tok: str) -> frozenset[str]:
 
 
 def _grams_of(tok: str) -> frozenset[str]:
-    t = _DIGIT_RE.sub("0", tok)
-    lo, hi = CHAR_NGRAM_RANGE
-    return frozenset(t[i : i + k] for k in range(lo, hi + 1) for i in range(len(t) - k + 1))
+    return frozenset(_char_grams(tok, *CHAR_NGRAM_RANGE))
 
 
 _remembered_grams = lru_cache(maxsize=2048)(_grams_of)
