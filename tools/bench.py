@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,12 +71,12 @@ PORTS = {"intake": 8101, "routing": 8102}
 ORG = "sraphonthong"
 
 
-def raw_submission(run: str, n: int) -> bytes:
+def raw_submission(run: str, n: int, texts: Sequence[str] = (TEXT,)) -> bytes:
     body = json.dumps(
         {
             "channel": "web",
             "kind": "complaint",
-            "text": TEXT,
+            "text": texts[n % len(texts)],
             "channel_message_id": f"bench-{run}-{n}",
         },
         ensure_ascii=False,
@@ -91,6 +91,25 @@ def raw_submission(run: str, n: int) -> bytes:
         ),
     )
     return event.model_dump_json().encode()
+
+
+def burst_texts(which: str) -> tuple[str, ...]:
+    """The texts the submissions cycle through. The real reports are those intake accepts
+    as a web complaint, so that every one sent becomes a case the bench waits for."""
+    if which == "short":
+        return (TEXT,)
+    from services.intake.domain.model import Submission
+    from tools.train_classifier import load_reports
+
+    accepted = []
+    for report in load_reports():
+        fields = {"channel": "web", "kind": "complaint", "text": report.text}
+        try:
+            Submission.model_validate({**fields, "channel_message_id": "bench"})
+        except ValueError:
+            continue
+        accepted.append(report.text)
+    return tuple(accepted)
 
 
 async def raw_relay(bootstrap: str, count: int, size: int) -> float:
@@ -457,7 +476,12 @@ class AssignedWatcher:
 
 
 async def pipeline(
-    bootstrap: str, prefix: str, count: int, rate: float | None, run: str
+    bootstrap: str,
+    prefix: str,
+    count: int,
+    rate: float | None,
+    run: str,
+    texts: Sequence[str] = (TEXT,),
 ) -> dict[str, Any]:
     watcher = AssignedWatcher(bootstrap, prefix, run)
     await watcher.start()
@@ -469,7 +493,7 @@ async def pipeline(
     mids = [f"bench-{run}-{n}" for n in range(count)]
     # Built before the clock starts, as a load generator does: the bench shares the
     # machine's two cores with what it measures.
-    bodies = [raw_submission(run, n) for n in range(count)]
+    bodies = [raw_submission(run, n, texts) for n in range(count)]
     topic = name(Topic.INTAKE_RAW, prefix)
     try:
         start = time.perf_counter()
@@ -536,23 +560,37 @@ async def level(
     try:
         # Like the raw relay's warm-up message: the burst measures a running pipeline, not
         # its first seconds (consumer groups joining, connections opening, code first run).
-        warm_up = await pipeline(bootstrap, services.prefix, args.warm_up, None, f"{run}w{stored}")
+        warm_up = await pipeline(
+            bootstrap, services.prefix, args.warm_up, None, f"{run}w{stored}", args.burst_texts
+        )
         warm_up["caught_up_after_s"] = round(await services.settled(), 1)
         machine_before = reference_loop_ms()
         ops0 = await services.db_operations()
         cpu0 = services.cpu_seconds()
-        burst = await pipeline(bootstrap, services.prefix, args.count, None, f"{run}a{stored}")
+        burst = await pipeline(
+            bootstrap, services.prefix, args.count, None, f"{run}a{stored}", args.burst_texts
+        )
         burst["caught_up_after_s"] = round(await services.settled(), 1)
         cpu1 = services.cpu_seconds()
         machine_after = reference_loop_ms()
         ops1 = await services.db_operations()
         paced = await pipeline(
-            bootstrap, services.prefix, args.latency_count, args.rate, f"{run}b{stored}"
+            bootstrap,
+            services.prefix,
+            args.latency_count,
+            args.rate,
+            f"{run}b{stored}",
+            args.burst_texts,
         )
         paced["caught_up_after_s"] = round(await services.settled(), 1)
         # Latency where the pipeline keeps up, beside the one at the rate asked for.
         steady = await pipeline(
-            bootstrap, services.prefix, args.steady_count, args.steady_rate, f"{run}c{stored}"
+            bootstrap,
+            services.prefix,
+            args.steady_count,
+            args.steady_rate,
+            f"{run}c{stored}",
+            args.burst_texts,
         )
         await services.settled()
         # With nothing to do: what a service costs an operator who runs it all day.
@@ -607,6 +645,19 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="bursts per level, levels alternating in order"
     )
+    parser.add_argument(
+        "--texts",
+        choices=("short", "traffy"),
+        default="short",
+        help="what the submissions say: the one 82-character report every figure so far used, "
+        "or the real Traffy Fondue reports in turn (read in place; 197 characters on average)",
+    )
+    parser.add_argument(
+        "--no-real-reports",
+        dest="real_reports",
+        action="store_false",
+        help="skip the round of real reports after the curve",
+    )
     parser.add_argument("--profile", default="local")
     parser.add_argument("--keep", action="store_true", help="keep the bench database and topics")
     args = parser.parse_args(argv)
@@ -615,7 +666,8 @@ async def main(argv: list[str] | None = None) -> int:
     profile = stack.get_profile(args.profile)
     bootstrap = profile.kafka_bootstrap
     run = uuid.uuid4().hex[:8]
-    size = len(raw_submission(run, 0))
+    args.burst_texts = burst_texts(args.texts)
+    size = round(statistics.mean(len(raw_submission(run, n, args.burst_texts)) for n in range(100)))
     levels = sorted({int(x) for x in args.levels.split(",")})
     prefix = f"bench{run}."
 
@@ -623,43 +675,57 @@ async def main(argv: list[str] | None = None) -> int:
     raw = await raw_relay(bootstrap, args.count, size)
     rounds: dict[int, list[dict[str, Any]]] = {target: [] for target in levels}
     peak_rss: dict[str, float] = {}
+
+    async def one_round(n: int, target: int, texts: str, round_args: argparse.Namespace) -> Any:
+        services = BenchServices(profile, f"ruam_bench_{run}_{n}_{target}_{texts}", prefix)
+        try:
+            if target:
+                print(f"bench: bulk-loading {target:,} cases ...", flush=True)
+                rate = await seed(profile.mongodb_url, services.database, 0, target)
+                print(f"bench:   {rate:,.0f} documents/s", flush=True)
+            print(
+                f"bench: round {n + 1}/{args.rounds}, {target:,} stored, {texts} reports: "
+                f"{args.count} as fast as they go, then {args.latency_count} at "
+                f"{args.rate:g}/s ...",
+                flush=True,
+            )
+            r = await level(services, bootstrap, target, round_args, f"{run}r{n}{texts[0]}")
+        finally:
+            if not args.keep:
+                await drop_database(profile.mongodb_url, services.database)
+        for svc, mb in services.peak_rss.items():
+            peak_rss[svc] = max(peak_rss.get(svc, 0.0), mb)
+        print(
+            f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
+            f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
+            f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
+            + f" ({r['cpu_ms_per_case_all']:.1f} in all, {r['cores_used']:.2f} cores used)"
+            + "; idle CPU % of a core "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items())
+            + "; reference loop {before:.0f} -> {after:.0f} ms".format(**r["reference_loop_ms"]),
+            flush=True,
+        )
+        return r
+
+    real: dict[str, Any] | None = None
     try:
         for n in range(args.rounds):
             # Levels alternate in order, round after round, so that a slow minute of the
             # machine does not always land on the same level (docs/storage.md, "0 against
             # 50,000 stored, alternated").
             for target in levels if n % 2 == 0 else levels[::-1]:
-                services = BenchServices(profile, f"ruam_bench_{run}_{n}_{target}", prefix)
-                try:
-                    if target:
-                        print(f"bench: bulk-loading {target:,} cases ...", flush=True)
-                        rate = await seed(profile.mongodb_url, services.database, 0, target)
-                        print(f"bench:   {rate:,.0f} documents/s", flush=True)
-                    print(
-                        f"bench: round {n + 1}/{args.rounds}, {target:,} stored: {args.count} "
-                        f"as fast as they go, then {args.latency_count} at {args.rate:g}/s ...",
-                        flush=True,
-                    )
-                    r = await level(services, bootstrap, target, args, f"{run}r{n}")
-                finally:
-                    if not args.keep:
-                        await drop_database(profile.mongodb_url, services.database)
-                rounds[target].append(r)
-                for svc, mb in services.peak_rss.items():
-                    peak_rss[svc] = max(peak_rss.get(svc, 0.0), mb)
-                print(
-                    f"bench:   {r['pipeline']['per_second']:.1f} cases/s, "
-                    f"p99 {r['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s, "
-                    f"{r['db_operations_per_case']:.1f} db ops/case; CPU ms/case "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_case"].items())
-                    + f" ({r['cpu_ms_per_case_all']:.1f} in all, {r['cores_used']:.2f} cores used)"
-                    + "; idle CPU % of a core "
-                    + ", ".join(f"{k} {v:.1f}" for k, v in r["idle_cpu_percent"].items())
-                    + "; reference loop {before:.0f} -> {after:.0f} ms".format(
-                        **r["reference_loop_ms"]
-                    ),
-                    flush=True,
-                )
+                rounds[target].append(await one_round(n, target, args.texts, args))
+        if args.real_reports and args.texts != "traffy":
+            # The curve's report is one short text; real ones are longer and cost routing's
+            # classifier and every store more. One round of them, right after the curve's
+            # last round at the same level, says how far the curve's figures carry.
+            top = max(levels)
+            real_args = argparse.Namespace(**{**vars(args), "burst_texts": burst_texts("traffy")})
+            real = await one_round(args.rounds - 1, top, "traffy", real_args)
+            real["stored"] = top
+            real["beside"] = rounds[top][-1]["pipeline"]["per_second"]
+            real["texts"] = len(real_args.burst_texts)
     finally:
         if not args.keep:
             await forget_topics(prefix)
@@ -669,12 +735,14 @@ async def main(argv: list[str] | None = None) -> int:
     flat = last["per_second"] / first["per_second"]
     out = {
         "at": datetime.now(UTC).isoformat(),
+        "texts": args.texts,
         "message_bytes": size,
         "raw_per_second": raw,
         "rounds": args.rounds,
         "levels": results,
         "flat": flat,
         "peak_rss_mb": peak_rss,
+        "real_reports": real,
     }
     out_dir = REPO / "bench-results"
     out_dir.mkdir(exist_ok=True)
@@ -701,6 +769,14 @@ async def main(argv: list[str] | None = None) -> int:
         f"  raw aiokafka relay {raw:,.0f} msg/s; peak RSS "
         + ", ".join(f"{k} {v:.0f} MB" for k, v in peak_rss.items())
     )
+    if real is not None:
+        print(
+            f"  real reports ({real['texts']} Traffy texts in turn), one round at "
+            f"{real['stored']:,} stored: "
+            f"{real['pipeline']['per_second']:.1f} cases/s, {real['cpu_ms_per_case_all']:.1f} ms "
+            f"CPU a case, p99 {real['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s "
+            f"(the short report's round just before: {real['beside']:.1f} cases/s)"
+        )
     print(f"  written to {path.relative_to(REPO)}")
     last_p = last["per_second"]
     print(
@@ -708,10 +784,10 @@ async def main(argv: list[str] | None = None) -> int:
         f"p99 {last['paced_p99_ms']:.0f} ms, "
         f"max RSS {max(peak_rss.values(), default=0):.0f} MB, flat {flat:.2f}"
     )
+    every = [r for rs in rounds.values() for r in rs] + ([real] if real is not None else [])
     complete = all(
         r[run_]["assigned"] == r[run_]["sent"]
-        for rs in rounds.values()
-        for r in rs
+        for r in every
         for run_ in ("pipeline", "paced", "steady")
     )
     return 0 if complete else 1
