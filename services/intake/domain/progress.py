@@ -46,9 +46,12 @@ def default_due(received_at: datetime) -> datetime:
     return received_at + timedelta(days=DEFAULT_RESPONSE_DAYS)
 
 
-def public_text(kind: str, text: str) -> str:
-    """Free text fit for publication; a corruption report's details protect its source."""
-    return CORRUPTION_TEXT if kind == Kind.CORRUPTION_REPORT.value else redact(text)
+def public_text(kind: str, text: str, *, scrubbed: str | None = None) -> str:
+    """Free text fit for publication; a corruption report's details protect its source.
+    `scrubbed`: `redact(text)`, when the caller has it already."""
+    if kind == Kind.CORRUPTION_REPORT.value:
+        return CORRUPTION_TEXT
+    return redact(text) if scrubbed is None else scrubbed
 
 
 @dataclass(frozen=True)

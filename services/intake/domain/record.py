@@ -159,6 +159,7 @@ class SubmissionRecord:
         has the redacted text (what routing classifies) and references into the vault."""
         location = locate(sub.location, sub.text)
         text = rules.normalized(sub)
+        scrubbed = redact(text)
         # A corruption report's place can point at whoever reported it: it is not published.
         shown = None if sub.kind is Kind.CORRUPTION_REPORT else location
         record = cls(
@@ -175,7 +176,7 @@ class SubmissionRecord:
             links=dict(sub.links),
             attachments=list(sub.attachments),
             public=PublicView(
-                text=public_text(sub.kind.value, text),
+                text=public_text(sub.kind.value, text, scrubbed=scrubbed),
                 address=redact(shown.address) if shown and shown.address else None,
                 lat=shown.lat if shown else None,
                 lon=shown.lon if shown else None,
@@ -193,7 +194,7 @@ class SubmissionRecord:
                 case_id=case_id,
                 channel=sub.channel,
                 kind=sub.kind,
-                text=redact(text),
+                text=scrubbed,
                 text_ref=text_ref,
                 received_at=received_at,
                 channel_message_id=sub.channel_message_id,
