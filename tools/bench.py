@@ -101,9 +101,9 @@ def burst_texts(which: str) -> tuple[str, ...]:
     from services.intake.domain.model import Submission
     from tools.train_classifier import load_reports
 
+    fields = {"channel": "web", "kind": "complaint", "channel_message_id": "bench"}
     accepted = []
     for report in load_reports():
-        fields = {"channel": "web", "kind": "complaint", "channel_message_id": "bench"}
         try:
             Submission.model_validate({**fields, "text": report.text})
         except ValueError:  # pydantic's ValidationError: an empty text, say
@@ -481,7 +481,7 @@ async def pipeline(
     count: int,
     rate: float | None,
     run: str,
-    texts: Sequence[str] = (TEXT,),
+    texts: Sequence[str],
 ) -> dict[str, Any]:
     watcher = AssignedWatcher(bootstrap, prefix, run)
     await watcher.start()
@@ -554,21 +554,26 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 async def level(
-    services: BenchServices, bootstrap: str, stored: int, args: argparse.Namespace, run: str
+    services: BenchServices,
+    bootstrap: str,
+    stored: int,
+    args: argparse.Namespace,
+    run: str,
+    texts: Sequence[str],
 ) -> dict[str, Any]:
     await services.start()
     try:
         # Like the raw relay's warm-up message: the burst measures a running pipeline, not
         # its first seconds (consumer groups joining, connections opening, code first run).
         warm_up = await pipeline(
-            bootstrap, services.prefix, args.warm_up, None, f"{run}w{stored}", args.burst_texts
+            bootstrap, services.prefix, args.warm_up, None, f"{run}w{stored}", texts
         )
         warm_up["caught_up_after_s"] = round(await services.settled(), 1)
         machine_before = reference_loop_ms()
         ops0 = await services.db_operations()
         cpu0 = services.cpu_seconds()
         burst = await pipeline(
-            bootstrap, services.prefix, args.count, None, f"{run}a{stored}", args.burst_texts
+            bootstrap, services.prefix, args.count, None, f"{run}a{stored}", texts
         )
         burst["caught_up_after_s"] = round(await services.settled(), 1)
         cpu1 = services.cpu_seconds()
@@ -580,7 +585,7 @@ async def level(
             args.latency_count,
             args.rate,
             f"{run}b{stored}",
-            args.burst_texts,
+            texts,
         )
         paced["caught_up_after_s"] = round(await services.settled(), 1)
         # Latency where the pipeline keeps up, beside the one at the rate asked for.
@@ -590,7 +595,7 @@ async def level(
             args.steady_count,
             args.steady_rate,
             f"{run}c{stored}",
-            args.burst_texts,
+            texts,
         )
         await services.settled()
         # With nothing to do: what a service costs an operator who runs it all day.
@@ -666,8 +671,8 @@ async def main(argv: list[str] | None = None) -> int:
     profile = stack.get_profile(args.profile)
     bootstrap = profile.kafka_bootstrap
     run = uuid.uuid4().hex[:8]
-    args.burst_texts = burst_texts(args.texts)
-    size = round(statistics.mean(len(raw_submission(run, n, args.burst_texts)) for n in range(100)))
+    texts = burst_texts(args.texts)
+    size = round(statistics.mean(len(raw_submission(run, n, texts)) for n in range(100)))
     levels = sorted({int(x) for x in args.levels.split(",")})
     prefix = f"bench{run}."
 
@@ -676,22 +681,20 @@ async def main(argv: list[str] | None = None) -> int:
     rounds: dict[int, list[dict[str, Any]]] = {target: [] for target in levels}
     peak_rss: dict[str, float] = {}
 
-    async def one_round(
-        n: int, target: int, texts: str, round_args: argparse.Namespace
-    ) -> dict[str, Any]:
-        services = BenchServices(profile, f"ruam_bench_{run}_{n}_{target}_{texts}", prefix)
+    async def one_round(n: int, target: int, which: str, said: Sequence[str]) -> dict[str, Any]:
+        services = BenchServices(profile, f"ruam_bench_{run}_{n}_{target}_{which}", prefix)
         try:
             if target:
                 print(f"bench: bulk-loading {target:,} cases ...", flush=True)
                 rate = await seed(profile.mongodb_url, services.database, 0, target)
                 print(f"bench:   {rate:,.0f} documents/s", flush=True)
             print(
-                f"bench: round {n + 1}/{args.rounds}, {target:,} stored, {texts} reports: "
+                f"bench: round {n + 1}/{args.rounds}, {target:,} stored, {which} reports: "
                 f"{args.count} as fast as they go, then {args.latency_count} at "
                 f"{args.rate:g}/s ...",
                 flush=True,
             )
-            r = await level(services, bootstrap, target, round_args, f"{run}r{n}{texts[0]}")
+            r = await level(services, bootstrap, target, args, f"{run}r{n}{which[0]}", said)
         finally:
             if not args.keep:
                 await drop_database(profile.mongodb_url, services.database)
@@ -717,17 +720,17 @@ async def main(argv: list[str] | None = None) -> int:
             # machine does not always land on the same level (docs/storage.md, "0 against
             # 50,000 stored, alternated").
             for target in levels if n % 2 == 0 else levels[::-1]:
-                rounds[target].append(await one_round(n, target, args.texts, args))
+                rounds[target].append(await one_round(n, target, args.texts, texts))
         if args.real_reports and args.texts != "traffy":
             # The curve's report is one short text; real ones are longer and cost routing's
             # classifier and every store more. One round of them, right after the curve's
             # last round at the same level, says how far the curve's figures carry.
             top = max(levels)
-            real_args = argparse.Namespace(**{**vars(args), "burst_texts": burst_texts("traffy")})
-            real = await one_round(args.rounds - 1, top, "traffy", real_args)
+            reports = burst_texts("traffy")
+            real = await one_round(args.rounds - 1, top, "traffy", reports)
             real["stored"] = top
             real["beside"] = rounds[top][-1]["pipeline"]["per_second"]
-            real["texts"] = len(real_args.burst_texts)
+            real["reports"] = len(reports)
     finally:
         if not args.keep:
             await forget_topics(prefix)
@@ -773,7 +776,7 @@ async def main(argv: list[str] | None = None) -> int:
     )
     if real is not None:
         print(
-            f"  real reports ({real['texts']} Traffy texts in turn), one round at "
+            f"  real reports ({real['reports']} Traffy texts in turn), one round at "
             f"{real['stored']:,} stored: "
             f"{real['pipeline']['per_second']:.1f} cases/s, {real['cpu_ms_per_case_all']:.1f} ms "
             f"CPU a case, p99 {real['paced']['latency_ms']['p99']:.0f} ms at {args.rate:g}/s "
