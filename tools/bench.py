@@ -728,7 +728,6 @@ async def main(argv: list[str] | None = None) -> int:
             top = max(levels)
             reports = burst_texts("traffy")
             real = await one_round(args.rounds - 1, top, "traffy", reports)
-            real["stored"] = top
             real["beside"] = rounds[top][-1]["pipeline"]["per_second"]
             real["reports"] = len(reports)
     finally:
