@@ -23,7 +23,7 @@ from services.routing import outbound
 from services.routing.domain import lifecycle
 from services.routing.domain.access import Viewer, refusal_to_act
 from services.routing.domain.directory import Directory
-from services.routing.domain.duplicates import likely_duplicate
+from services.routing.domain.duplicates import likely_duplicate, word_set
 from services.routing.domain.errors import CaseNotFound, InvalidCommand, NotPermitted
 from services.routing.domain.lifecycle import Assigned, Command, Escalated, Fact
 from services.routing.domain.model import Attachment, Case, CategoryScore
@@ -112,20 +112,32 @@ class RoutingHandlers:
         await self.rank("ไฟถนนดับ")
 
     async def rank(self, text: str) -> list[CategoryScore]:
+        return (await self._read(text, for_duplicates=False))[0]
+
+    async def _read(
+        self, text: str, for_duplicates: bool
+    ) -> tuple[list[CategoryScore], frozenset[str] | None]:
+        """A text's categories and, for a new case, the words a duplicate is found by."""
         # The opening words say what the matter is; tokenizing is superlinear in length,
         # and 10,000 digits took 0.7 s of the event loop (2,000 characters: under 40 ms).
         # Even bounded, it is CPU work: on its own threads it never holds up the other
         # consumers, the timers and the HTTP API of this process.
-        ranked = await asyncio.get_running_loop().run_in_executor(
-            self._ranking, functools.partial(self._rank, text[:MAX_CLASSIFIED_CHARS])
+        ranked, words = await asyncio.get_running_loop().run_in_executor(
+            self._ranking,
+            functools.partial(self._rank, text[:MAX_CLASSIFIED_CHARS], for_duplicates),
         )
-        return [
+        scores = [
             CategoryScore(r.code, r.label_th, r.label_en, float(r.score), tuple(r.evidence))
             for r in ranked
         ]
+        return scores, words
 
-    def _rank(self, text: str) -> Sequence[RankedCategoryLike]:
-        return self.ranker.rank(text, top_k=TOP_K)
+    def _rank(
+        self, text: str, for_duplicates: bool
+    ) -> tuple[Sequence[RankedCategoryLike], frozenset[str] | None]:
+        ranked = self.ranker.rank(text, top_k=TOP_K)
+        # Right after the ranking, on its thread, the tokenizer still has this text's words.
+        return ranked, word_set(text) if for_duplicates else None
 
     # -- case.received -------------------------------------------------------------
 
@@ -134,7 +146,7 @@ class RoutingHandlers:
         # Not asked first whether the case is known: its save, an insert, is refused if it
         # is (a redelivery), and then the stored case stands (below). A new case's first
         # read was one database round trip more on every case's way, for a rare repeat.
-        ranking = await self.rank(p.text)
+        ranking, words = await self._read(p.text, for_duplicates=True)
         directory = self.directory(event.org_id)
         now = self.clock.now()
         loc = p.location or Location()
@@ -162,7 +174,7 @@ class RoutingHandlers:
             loads = await self._assignment_loads()
             facts = lifecycle.receive(case, ranking, directory, loads, now)
             match = likely_duplicate(
-                case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES)
+                case, await self.cases.duplicate_candidates(case, DUPLICATE_CANDIDATES), words
             )
             if match is not None:
                 case.likely_duplicate_of, case.duplicate_reason = match.case_id, match.reason

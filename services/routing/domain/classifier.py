@@ -13,13 +13,15 @@ numpy, not scikit-learn.  Configurable keyword rules
 (``KeywordRule``) are merged with the model score by noisy-OR, which is what
 lets categories without any training data (the rural อบต. ones) be routed.
 
-Everything in here is deterministic and side-effect free.
+Everything in here is deterministic and side-effect free (each thread remembers only the
+last text it tokenized).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,10 +77,18 @@ def normalize_text(text: str | None) -> str:
     return t.lower()
 
 
+# A new report is read twice, one right after the other on one ranking thread: to rank it
+# and for the words a duplicate is found by. The tokenizer is the dearest step of both.
+_last_tokenized = threading.local()
+
+
 def tokenize(normalized: str) -> list[str]:
     """Word tokens of normalised text (newmm); blanks/punctuation dropped, numbers -> '<num>'."""
     if not normalized:
         return []
+    last: tuple[str, tuple[str, ...]] | None = getattr(_last_tokenized, "pair", None)
+    if last is not None and last[0] == normalized:
+        return list(last[1])
     out: list[str] = []
     for tok in word_tokenize(normalized, engine="newmm", keep_whitespace=False):
         tok = tok.strip()
@@ -88,6 +98,7 @@ def tokenize(normalized: str) -> list[str]:
             out.append("<num>")
         elif _WORDLIKE_RE.search(tok):
             out.append(tok)
+    _last_tokenized.pair = (normalized, tuple(out))
     return out
 
 

@@ -86,12 +86,18 @@ def bounding_box(
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
-@lru_cache(maxsize=8192)  # the same open cases are compared with every new one
-def words(text: str) -> frozenset[str]:
+def word_set(text: str) -> frozenset[str]:
+    """The words two reports are compared by."""
     # Bounded like classification: the opening words are what two reports share.
     return frozenset(
         t for t in tokenize(normalize_text(text[:2000])) if t not in _STOP and len(t) > 1
     )
+
+
+# The same open cases are compared with every new one. Only theirs are kept: their texts
+# are short and held by the working set anyway, and a new report's own words are worked
+# out beside its ranking (see `likely_duplicate`).
+words = lru_cache(maxsize=8192)(word_set)
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -101,10 +107,13 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return shared / (len(a) + len(b) - shared)
 
 
-def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | None:
-    """The closest open case that is probably the same matter, if any."""
+def likely_duplicate(
+    case: Case, candidates: Iterable[Candidate], mine: frozenset[str] | None = None
+) -> Match | None:
+    """The closest open case that is probably the same matter, if any.
+
+    `mine` is `word_set(case.text)` when the caller has it already."""
     best: tuple[float, Match] | None = None
-    mine: frozenset[str] | None = None
     for c in candidates:
         if c.case_id == case.case_id:
             continue
@@ -127,7 +136,7 @@ def likely_duplicate(case: Case, candidates: Iterable[Candidate]) -> Match | Non
                     best = (score, match)
                 continue
         if case.village_no is not None and c.village_no == case.village_no:
-            mine = words(case.text) if mine is None else mine
+            mine = word_set(case.text) if mine is None else mine
             sim = jaccard(mine, words(c.text))
             if sim >= SIMILAR_TEXT and (best is None or sim > best[0]):
                 best = (

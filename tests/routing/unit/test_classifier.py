@@ -247,3 +247,36 @@ def test_words_are_remembered_but_not_a_hostile_long_token(clf: Classifier) -> N
     assert remembered.cache_info().hits > before.hits
     ranked = clf.rank(f"ไฟถนนดับ ถนนพัง{huge}")
     assert ranked and ranked[0].evidence
+
+
+def test_a_text_tokenized_again_on_its_thread_is_not_tokenized_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Routing ranks a new report, then takes its words for the duplicate check on the same
+    # thread: newmm runs once for the two, and each caller gets a list of its own.
+    import threading
+
+    import services.routing.domain.classifier as mod
+
+    calls: list[str] = []
+    from pythainlp.tokenize import word_tokenize as real
+
+    def counting(text: str, **kw: Any) -> list[str]:
+        calls.append(text)
+        return real(text, **kw)
+
+    monkeypatch.setattr(mod, "word_tokenize", counting)
+    text = normalize_text("โคมไฟถนนดับทั้งซอย หมู่ที่ 8 เด็กเดินกลับบ้านมืดมาก")
+    first = mod.tokenize(text)
+    first.append("changed by its caller")
+    second = mod.tokenize(text)
+    assert calls == [text] and "changed by its caller" not in second
+    assert second == first[:-1] and "<num>" in second
+    other = normalize_text("ถนนพังเป็นหลุม")
+    assert mod.tokenize(other) and calls == [text, other]
+    # Another thread has its own memory: it tokenizes for itself.
+    elsewhere: list[list[str]] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(mod.tokenize(other)))
+    thread.start()
+    thread.join()
+    assert elsewhere == [mod.tokenize(other)] and calls == [text, other, other]

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from services.routing.domain.duplicates import Candidate, haversine_m, likely_duplicate
 from services.routing.domain.model import Case, CategoryScore
@@ -121,3 +124,38 @@ async def test_a_chain_of_duplicates_names_its_nearest_and_its_first_report() ->
         "SPT-2569-000021": ("SPT-2569-000020", "SPT-2569-000020"),
         "SPT-2569-000022": ("SPT-2569-000021", "SPT-2569-000020"),
     }
+
+
+async def test_a_new_reports_words_are_read_once_on_a_ranking_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tokenizing is CPU work kept off the event loop; the duplicate check reuses what the
+    # ranking tokenized, and keeps no memory of the new report's own words.
+    import threading
+
+    import services.routing.domain.classifier as classifier
+    from services.routing.adapters.classifier import keyword_ranker
+    from services.routing.domain.duplicates import words
+
+    seen: list[tuple[str, str]] = []
+    from pythainlp.tokenize import word_tokenize as real
+
+    def recording(text: str, **kw: Any) -> list[str]:
+        seen.append((text, threading.current_thread().name))
+        return real(text, **kw)
+
+    monkeypatch.setattr(classifier, "word_tokenize", recording)
+    h, _ = make_handlers(FixedClock(NOW))
+    h.ranker = keyword_ranker()
+    first = "ไฟถนนดับทั้งซอย หมู่ที่ 3 กลางคืนมืดมาก"
+    await h.on_case_received(received("SPT-2569-000031", text=first, original_text=first))
+    second = "หมู่ที่ 3 ไฟถนนดับทั้งซอย กลางคืนมืดมากครับ"
+    before = words.cache_info()
+    flagged = await h.on_case_received(
+        received("SPT-2569-000032", text=second, original_text=second)
+    )
+    assert flagged.likely_duplicate_of == "SPT-2569-000031"
+    assert "similar words" in (flagged.duplicate_reason or "")
+    mine = [thread for text, thread in seen if text == classifier.normalize_text(second)]
+    assert len(mine) == 1 and mine[0].startswith("ruam-ranker"), seen
+    assert words.cache_info().currsize <= before.currsize + 1  # the open case's words only
