@@ -22,6 +22,7 @@ from typing import Any
 from services.routing import outbound
 from services.routing.domain import lifecycle
 from services.routing.domain.access import Viewer, refusal_to_act
+from services.routing.domain.classifier import one_reading
 from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import likely_duplicate, word_set
 from services.routing.domain.errors import CaseNotFound, InvalidCommand, NotPermitted
@@ -135,9 +136,9 @@ class RoutingHandlers:
     def _rank(
         self, text: str, for_duplicates: bool
     ) -> tuple[Sequence[RankedCategoryLike], frozenset[str] | None]:
-        ranked = self.ranker.rank(text, top_k=TOP_K)
-        # Right after the ranking, on its thread, the tokenizer still has this text's words.
-        return ranked, word_set(text) if for_duplicates else None
+        with one_reading():
+            ranked = self.ranker.rank(text, top_k=TOP_K)
+            return ranked, word_set(text) if for_duplicates else None
 
     # -- case.received -------------------------------------------------------------
 

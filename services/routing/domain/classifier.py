@@ -13,8 +13,7 @@ numpy, not scikit-learn.  Configurable keyword rules
 (``KeywordRule``) are merged with the model score by noisy-OR, which is what
 lets categories without any training data (the rural อบต. ones) be routed.
 
-Everything in here is deterministic and side-effect free (each thread remembers only the
-last text it tokenized).
+Everything in here is deterministic and side-effect free.
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise, repeat
@@ -43,6 +43,7 @@ __all__ = [
     "RankedCategory",
     "extract_features",
     "normalize_text",
+    "one_reading",
     "parse_rules",
     "tokenize",
 ]
@@ -77,18 +78,32 @@ def normalize_text(text: str | None) -> str:
     return t.lower()
 
 
-# A new report is read twice, one right after the other on one ranking thread: to rank it
-# and for the words a duplicate is found by. The tokenizer is the dearest step of both.
-_last_tokenized = threading.local()
+_reading = threading.local()
+
+
+@contextmanager
+def one_reading() -> Iterator[None]:
+    """Within it, this thread tokenizes each text once.
+
+    A new report is read twice in a row, to rank it and for the words a duplicate is found
+    by, and the tokenizer is the dearest step of both. Nothing is kept past the reading, so
+    the same text read again later (a repeated report, a benchmark's) is tokenized again.
+    """
+    outer: dict[str, tuple[str, ...]] | None = getattr(_reading, "tokens", None)
+    _reading.tokens = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _reading.tokens = outer
 
 
 def tokenize(normalized: str) -> list[str]:
     """Word tokens of normalised text (newmm); blanks/punctuation dropped, numbers -> '<num>'."""
     if not normalized:
         return []
-    last: tuple[str, tuple[str, ...]] | None = getattr(_last_tokenized, "pair", None)
-    if last is not None and last[0] == normalized:
-        return list(last[1])
+    read: dict[str, tuple[str, ...]] | None = getattr(_reading, "tokens", None)
+    if read is not None and (known := read.get(normalized)) is not None:
+        return list(known)
     out: list[str] = []
     for tok in word_tokenize(normalized, engine="newmm", keep_whitespace=False):
         tok = tok.strip()
@@ -98,7 +113,8 @@ def tokenize(normalized: str) -> list[str]:
             out.append("<num>")
         elif _WORDLIKE_RE.search(tok):
             out.append(tok)
-    _last_tokenized.pair = (normalized, tuple(out))
+    if read is not None:
+        read[normalized] = tuple(out)
     return out
 
 
