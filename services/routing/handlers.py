@@ -22,7 +22,7 @@ from typing import Any
 from services.routing import outbound
 from services.routing.domain import lifecycle
 from services.routing.domain.access import Viewer, refusal_to_act
-from services.routing.domain.classifier import one_reading
+from services.routing.domain.classifier import MAX_CLASSIFIED_CHARS, one_reading
 from services.routing.domain.directory import Directory
 from services.routing.domain.duplicates import likely_duplicate, word_set
 from services.routing.domain.errors import CaseNotFound, InvalidCommand, NotPermitted
@@ -48,7 +48,6 @@ from shared.store import retry_on_conflict
 log = logging.getLogger("ruam.routing")
 
 TOP_K = 5
-MAX_CLASSIFIED_CHARS = 2000
 # Classification holds the GIL, so more threads add no throughput; two let one long text
 # be ranked without queueing the next.
 RANKING_THREADS = 2

@@ -37,6 +37,7 @@ from pythainlp.tokenize import word_tokenize
 from shared.taxonomy import GENERAL_CODE, by_code
 
 __all__ = [
+    "MAX_CLASSIFIED_CHARS",
     "PARAMS_FORMAT",
     "Classifier",
     "KeywordRule",
@@ -63,6 +64,9 @@ _WORDLIKE_RE = re.compile(r"[0-9a-z\u0e01-\u0e4e]")
 _NUM_TOKEN_RE = re.compile(r"^[\d.,:/\-]+$")
 
 CHAR_NGRAM_RANGE: tuple[int, int] = (2, 4)
+# The opening words say what a matter is: ranking and the duplicate check read no further,
+# and, reading the same characters, share one tokenization (`one_reading`).
+MAX_CLASSIFIED_CHARS = 2000
 
 Pairs = tuple[tuple[int, float], ...]  # ((class index, coef), ...)
 

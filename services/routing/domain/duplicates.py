@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.routing.domain.classifier import normalize_text, tokenize
+from services.routing.domain.classifier import MAX_CLASSIFIED_CHARS, normalize_text, tokenize
 from services.routing.domain.model import Case
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -88,9 +88,10 @@ def bounding_box(
 
 def word_set(text: str) -> frozenset[str]:
     """The words two reports are compared by."""
-    # Bounded like classification: the opening words are what two reports share.
     return frozenset(
-        t for t in tokenize(normalize_text(text[:2000])) if t not in _STOP and len(t) > 1
+        t
+        for t in tokenize(normalize_text(text[:MAX_CLASSIFIED_CHARS]))
+        if t not in _STOP and len(t) > 1
     )
 
 

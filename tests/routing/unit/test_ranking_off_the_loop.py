@@ -8,7 +8,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.routing.handlers import MAX_CLASSIFIED_CHARS, RoutingHandlers
+from services.routing.domain.classifier import MAX_CLASSIFIED_CHARS
+from services.routing.handlers import RoutingHandlers
 from shared.clock import FixedClock
 from shared.events.cases import CaseReceived, CaseReceivedPayload
 from tests.routing.fakes import FakeRanker, make_handlers
