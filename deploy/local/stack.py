@@ -22,7 +22,8 @@ matches both, never anything found by name.
 
 Importable for tests: ``from deploy.local import stack`` then e.g.
 ``stack.get_profile("test")``, ``stack.up(profile, infra_only=True)``,
-``stack.start_service(profile, "intake")``, ``stack.wait_healthy(url, 60)``,
+``stack.start_service(profile, "intake")``, ``stack.start_services(profile, names)``,
+``stack.wait_healthy(url, 60)``,
 ``stack.stop_component(profile, "intake")``, ``stack.down(profile)``.
 """
 
@@ -1108,21 +1109,16 @@ def service_python() -> Path:
     return REPO_ROOT / ".venv" / "bin" / "python"
 
 
-def start_service(
-    profile: Profile,
-    name: str,
-    timeout: float = SERVICE_START_TIMEOUT,
-    extra_env: dict[str, str] | None = None,
-) -> int:
-    """Start ``python -m services.<name>.main`` (or adopt the running one) and wait for /healthz."""
+def _launch_service(
+    profile: Profile, name: str, extra_env: dict[str, str] | None = None
+) -> tuple[int, bool]:
+    """Spawn ``python -m services.<name>.main`` without waiting; (pid, adopted) where adopted
+    means one this stack started earlier is still running."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
-    url = profile.service_url(name)
     pid = tracked_pid(profile, name)
     if pid is not None:
-        wait_healthy(url, timeout, profile=profile, name=name)
-        _log(f"{name} already running (pid {pid}, {url})")
-        return pid
+        return pid, True
     _clear_pid(profile, name)
     port = profile.service_ports[name]
     if _port_open(port):
@@ -1136,18 +1132,68 @@ def start_service(
     env.update(profile.service_env(name))
     env.update(extra_env or {})
     env.setdefault("PYTHONUNBUFFERED", "1")
-    t0 = time.monotonic()
     pid = _spawn(
         profile, name, [str(python), "-m", f"services.{name}.main"], env=env, cwd=REPO_ROOT
     )
-    _log(f"{name} starting (pid {pid}, {url}) ...")
+    _log(f"{name} starting (pid {pid}, {profile.service_url(name)}) ...")
+    return pid, False
+
+
+def _await_service(
+    profile: Profile, name: str, pid: int, adopted: bool, t0: float, timeout: float
+) -> None:
+    url = profile.service_url(name)
     try:
         wait_healthy(url, timeout, profile=profile, name=name)
     except StackError:
-        stop_component(profile, name, timeout=5)
+        if not adopted:
+            stop_component(profile, name, timeout=5)
         raise
-    _log(f"{name} healthy in {time.monotonic() - t0:.1f}s")
+    if adopted:
+        _log(f"{name} already running (pid {pid}, {url})")
+    else:
+        _log(f"{name} healthy in {time.monotonic() - t0:.1f}s")
+
+
+def start_service(
+    profile: Profile,
+    name: str,
+    timeout: float = SERVICE_START_TIMEOUT,
+    extra_env: dict[str, str] | None = None,
+) -> int:
+    """Start ``python -m services.<name>.main`` (or adopt the running one) and wait for /healthz."""
+    t0 = time.monotonic()
+    pid, adopted = _launch_service(profile, name, extra_env)
+    _await_service(profile, name, pid, adopted, t0, timeout)
     return pid
+
+
+def start_services(
+    profile: Profile, names: list[str], timeout: float = SERVICE_START_TIMEOUT
+) -> dict[str, int]:
+    """Start several services at once and wait until each is healthy.
+
+    Most of a service's start-up is waiting (Kafka's group join, the first fetch), so they
+    start together rather than one after another. A service that does not come up is
+    stopped; the others are left running (``down`` stops them) and every failure is
+    reported, not only the first.
+    """
+    t0 = time.monotonic()
+    launched: dict[str, tuple[int, bool]] = {}
+    failures: list[str] = []
+    for name in names:
+        try:
+            launched[name] = _launch_service(profile, name)
+        except StackError as exc:
+            failures.append(str(exc))
+    for name, (pid, adopted) in launched.items():
+        try:
+            _await_service(profile, name, pid, adopted, t0, timeout)
+        except StackError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise StackError("\n\n".join(failures))
+    return {name: pid for name, (pid, _) in launched.items()}
 
 
 # --------------------------------------------------------------------------- commands
@@ -1175,8 +1221,7 @@ def up(profile: Profile, infra_only: bool = False, services: list[str] | None = 
         _log(f"kafka ACLs: {apply_acls(profile)} bindings for the services' principals")
         start_ferretdb(profile)
         if not infra_only:
-            for name in services or list(SERVICES):
-                start_service(profile, name)
+            start_services(profile, services or list(SERVICES))
         monitoring(profile)
 
 

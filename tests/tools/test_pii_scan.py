@@ -5,6 +5,10 @@ names) left alone."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -15,6 +19,7 @@ from tools.pii_scan import (
     Hit,
     Name,
     Needles,
+    ThreadedTransport,
     demo_input,
     find,
     get_again_if_dropped,
@@ -153,3 +158,91 @@ async def test_a_get_dropped_twice_is_not_sent_a_third_time() -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             await get_again_if_dropped(client, "http://svc/v1/cases", {})
     assert len(sent) == 2
+
+
+# --------------------------------------------------------------------------- the transport
+
+
+class _Server(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn
+    peers: list[tuple[str, int]]  # the client's end of the connection, per request
+
+    def do_GET(self) -> None:
+        type(self).peers.append(self.client_address)
+        if self.path == "/drop":  # closed before any answer, as a server that timed out
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._answer(200, f"got {self.path} {self.headers.get('Authorization')}".encode())
+
+    def do_POST(self) -> None:
+        type(self).peers.append(self.client_address)
+        self._answer(201, self.rfile.read(int(self.headers["Content-Length"])))
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, type[_Server]]]:
+    handler = type("Handler", (_Server,), {"peers": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+async def test_the_transport_answers_as_httpx_and_keeps_its_connection(
+    server: tuple[str, type[_Server]],
+) -> None:
+    url, handler = server
+    async with httpx.AsyncClient(transport=ThreadedTransport(threads=1)) as client:
+        first = await client.get(url + "/v1/cases?x=%E0%B8%81", headers={"Authorization": "t"})
+        second = await client.post(url + "/token", content="ชื่อ=ร่วม".encode())
+    assert (first.status_code, first.text) == (200, "got /v1/cases?x=%E0%B8%81 t")
+    assert first.headers["content-type"].startswith("text/plain")
+    assert (second.status_code, second.text) == (201, "ชื่อ=ร่วม")
+    assert handler.peers[0] == handler.peers[1]  # one connection for both
+
+
+async def test_an_idle_connection_is_not_sent_on_again(
+    server: tuple[str, type[_Server]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = server
+    monkeypatch.setattr(ThreadedTransport, "IDLE", 0.0)
+    async with httpx.AsyncClient(transport=ThreadedTransport(threads=1)) as client:
+        for _ in range(2):
+            assert (await client.get(url + "/a")).status_code == 200
+    assert handler.peers[0] != handler.peers[1]
+
+
+async def test_a_connection_closed_without_an_answer_is_sent_once_more(
+    server: tuple[str, type[_Server]],
+) -> None:
+    url, handler = server
+    async with httpx.AsyncClient(transport=ThreadedTransport(threads=1)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await get_again_if_dropped(client, url + "/drop", {})
+        assert (await client.get(url + "/after")).text == "got /after None"
+    assert len(handler.peers) == 3  # the drop, sent once more, then a new connection
+    assert len({handler.peers[0], handler.peers[1], handler.peers[2]}) == 3
+
+
+async def test_a_closed_port_is_a_connect_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: nothing answers
+        async with httpx.AsyncClient(transport=ThreadedTransport(threads=1)) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
