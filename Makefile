@@ -12,10 +12,12 @@ PYTEST_ARGS ?=
 
 # uv installs the same pins in seconds where pip took a minute (docs/storage.md, "`make
 # demo` from a fresh clone"); pip remains the way if uv cannot be had or cannot reach.
+# --compile-bytecode does what pip does by default: where bytecode is not written at run
+# time (PYTHONDONTWRITEBYTECODE), each process would otherwise compile all it imports.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	( $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt uv && \
-	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[dev]" ) || \
+	  $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev]" ) || \
 	  $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	./scripts/thai-fonts.sh
 	$(PYTHON) deploy/local/pango.py || echo "pango: insight's PDF reports need it (deploy/local/pango.py)" >&2
