@@ -567,7 +567,7 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         send = functools.partial(self._send, request.method, url.host, port, target, headers, body)
         try:
-            status, got, body = await asyncio.get_running_loop().run_in_executor(
+            status, got, content = await asyncio.get_running_loop().run_in_executor(
                 self._threads, send
             )
         except TimeoutError as exc:
@@ -580,7 +580,7 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         except OSError as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc
-        return httpx.Response(status, headers=got, content=body, request=request)
+        return httpx.Response(status, headers=got, content=content, request=request)
 
     async def aclose(self) -> None:
         self._threads.shutdown(wait=True)
@@ -692,13 +692,10 @@ async def scan(
                 if n % 200 == 199:
                     await asyncio.sleep(0)
 
-    timeout = httpx.Timeout(30.0, connect=5.0)
     async with contextlib.AsyncExitStack() as stack:
-        transport = ThreadedTransport(timeout=30.0)
+        transport = ThreadedTransport(timeout=30.0)  # a report drawn whole can take seconds
         clients = {
-            service: await stack.enter_async_context(
-                httpx.AsyncClient(timeout=timeout, transport=transport)
-            )
+            service: await stack.enter_async_context(httpx.AsyncClient(transport=transport))
             for service in urls
         }
         matching = asyncio.create_task(messages())
