@@ -558,9 +558,9 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
         if url.scheme != "http":
             raise httpx.UnsupportedProtocol(f"{url.scheme}: only http", request=request)
+        port = url.port or 80
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
         target = url.raw_path.decode("ascii")
         body = await request.aread()
