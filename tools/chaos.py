@@ -727,6 +727,8 @@ class Driver:
             self.services.url("intake", "/v1/submissions"),
             json=body,
             headers=headers,
+            # Only staff or a system may say when a web report was received.
+            who=(self.accounts, OPERATOR) if timer else None,
         )
         if reply.status == 202 and isinstance(reply.body, dict):
             self.note_accepted(sent, reply.body.get("case_id"))

@@ -27,6 +27,7 @@ from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCal
 from services.intake.domain.access import Reader, refusal_to_read_personal
 from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
+from services.intake.domain.rules import check_web
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
@@ -128,17 +129,21 @@ async def _of_this_org(request: Request, *allowed: Role) -> Principal:
     return who
 
 
-async def _submitter(request: Request, channel: object) -> None:
+async def _submitter(request: Request, channel: object) -> Principal | None:
     """Who may submit on `channel`: anyone on the web form; staff for what they take down
     on a citizen's behalf; a service account for what a system with its own credential
     (LINE, Open311, e-mail, Traffy, the platform) forwards, since here that credential
-    cannot be checked."""
+    cannot be checked. None: an anonymous caller on the web form."""
     if channel == Channel.WEB.value:
-        return
-    if channel in {c.value for c in STAFF_ENTERED}:
-        await _of_this_org(request, *CLERKS)
-    else:  # a system's channel, or no channel at all (refused once the caller is known)
-        await _of_this_org(request, Role.OPERATOR)
+        if "authorization" not in request.headers:
+            return None
+        # Staff or a system re-entering a web report may say when it came and where it
+        # belongs; a credential that does not hold for this organisation is refused.
+        return await _of_this_org(request, *CLERKS)
+    if isinstance(channel, str) and channel in {c.value for c in STAFF_ENTERED}:
+        return await _of_this_org(request, *CLERKS)
+    # A system's channel, or no channel at all (refused once the caller is known).
+    return await _of_this_org(request, Role.OPERATOR)
 
 
 async def post_submission(request: Request) -> Response:
@@ -146,11 +151,13 @@ async def post_submission(request: Request) -> Response:
     data = await read_object(request, settings_of(request).max_body_bytes)
     # Who asks comes before what is wrong with the body: an anonymous caller learns
     # nothing about what a LINE submission must look like.
-    await _submitter(request, data.get("channel"))
+    who = await _submitter(request, data.get("channel"))
     try:
         sub = Submission.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from exc
+    if who is None:
+        check_web(sub)
     key = request.headers.get("idempotency-key", "").strip()[:200]
     if sub.channel_message_id is None and key:
         # A client retrying after a 500 or a lost answer gets the same case, not a new one.

@@ -39,7 +39,7 @@ from services.routing.identity_http import routes as issuer_routes
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, roles
 from shared.audit import source_of
 from shared.auth import Principal, principal
-from shared.events.cases import Kind, Location
+from shared.events.cases import Channel, Kind, Location
 from shared.http import (
     JSON,
     ApiError,
@@ -54,6 +54,9 @@ from shared.roles import Role
 from shared.taxonomy import CAUSES
 
 MAX_TEXT = 10_000
+# No subdistrict has near this many villages (หมู่ที่); a bound keeps absurd numbers out
+# of the store's filters.
+MAX_VILLAGE_NO = 99
 FILTERS = (
     "department",
     "officer_id",
@@ -265,18 +268,21 @@ def _directory(handlers: RoutingHandlers, case: Case) -> Directory | None:
 def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
     """The store's filters and `overdue` ("true", "false" or unset) of `GET /v1/cases`."""
     filters: dict[str, Any] = {f: q[f] for f in FILTERS if q.get(f)}
+    for field, known in (("kind", Kind), ("channel", Channel)):
+        if field in filters and filters[field] not in {v.value for v in known}:
+            raise ApiError(400, "bad_query", f"unknown {field} {filters[field]!r}")
     statuses = [s for s in q.get("status", "").split(",") if s]
+    unknown = sorted(set(statuses) - {s.value for s in Status})
+    if unknown:
+        raise ApiError(400, "bad_query", f"unknown status {unknown[0]!r}")
     if len(statuses) > 1:
         # A work queue's several open states in one request (the console's), not one each.
-        unknown = sorted(set(statuses) - {s.value for s in Status})
-        if unknown:
-            raise ApiError(400, "bad_query", f"unknown status {unknown[0]!r}")
         filters["status"] = {"$in": statuses}
     if "village_no" in q:
-        try:
-            filters["village_no"] = int(q["village_no"])
-        except ValueError as exc:
-            raise ApiError(400, "bad_query", "village_no must be an integer") from exc
+        village = q["village_no"]
+        if not (village.isascii() and village.isdigit() and 1 <= int(village) <= MAX_VILLAGE_NO):
+            raise ApiError(400, "bad_query", f"village_no must be 1 to {MAX_VILLAGE_NO}")
+        filters["village_no"] = int(village)
     overdue = q.get("overdue")
     if overdue not in (None, "", "true", "false"):
         raise ApiError(400, "bad_query", "overdue must be true or false")

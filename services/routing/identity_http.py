@@ -9,7 +9,6 @@ library can sign in with it.
 from __future__ import annotations
 
 import base64
-import binascii
 import html
 from collections.abc import Mapping
 from typing import Any
@@ -227,7 +226,7 @@ def _client_auth(request: Request, form: dict[str, str]) -> tuple[str, str]:
         raise TokenError("invalid_request", "authenticate the client one way, not two")
     try:
         client_id, colon, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII text
         raise TokenError("invalid_client", "the Basic credentials do not decode", 401) from exc
     if not colon or not client_id:
         raise TokenError("invalid_client", "the Basic credentials name no client", 401)

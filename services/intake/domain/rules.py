@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-from services.intake.domain.errors import IntakeError
+from services.intake.domain.errors import IntakeError, InvalidInput
 from services.intake.domain.model import ALLOWED_KINDS, Submission
 from shared.thai import fiscal_year_be, format_case_id, normalize_text, to_bangkok
 
@@ -32,6 +32,27 @@ def check_allowed(sub: Submission, now: datetime, max_age: timedelta = MAX_AGE) 
         raise IntakeError(
             f"kind '{sub.kind.value}' cannot come through channel '{sub.channel.value}'"
         )
+
+
+# What the public web form may carry. When the agency received a matter, which department
+# takes it and which of its records it belongs to are the agency's word (staff, systems),
+# not an anonymous caller's; a photo is one the portal kept, or a link anyone can open.
+WEB_ATTACHMENT_PREFIXES = ("portal-photo:", "https://", "http://")
+
+
+def check_web(sub: Submission) -> None:
+    """Refuse what only staff or a system may set on an anonymous `web` submission."""
+    for field in ("received_at", "department_hint"):
+        if getattr(sub, field) is not None:
+            raise InvalidInput(field, "is set by the agency, not by a web submission")
+    if sub.links:
+        raise InvalidInput("links", "are set by the agency, not by a web submission")
+    for i, attachment in enumerate(sub.attachments):
+        if not attachment.ref.startswith(WEB_ATTACHMENT_PREFIXES):
+            raise InvalidInput(
+                f"attachments.{i}.ref",
+                "a web submission attaches a photo sent through the site or an http(s) link",
+            )
 
 
 def received_at(sub: Submission, now: datetime) -> datetime:

@@ -171,6 +171,27 @@ async def test_a_work_queue_asks_for_several_states_at_once(
     assert bad.status_code == 400 and "sleeping" in bad.json()["message"]
 
 
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("status=$ne", "status"),
+        ("status=sleeping", "status"),
+        ("kind=$gt", "kind"),
+        ("channel=pigeon", "channel"),
+        ("village_no=0", "village_no"),
+        ("village_no=" + "9" * 23, "village_no"),
+        ("village_no=%C2%B2", "village_no"),  # "²": a digit to str.isdigit, not to int()
+    ],
+)
+async def test_a_filter_the_store_cannot_hold_is_400_not_an_empty_page(
+    api: tuple[httpx.AsyncClient, FakeCaseRepository], query: str, named: str
+) -> None:
+    client, _ = api
+    r = await client.get(f"/v1/cases?{query}")
+    assert r.status_code == 400, r.text
+    assert named in r.json()["message"]
+
+
 async def test_a_head_reassigns_within_the_department_and_an_officer_may_not(
     api: tuple[httpx.AsyncClient, FakeCaseRepository],
 ) -> None:

@@ -293,6 +293,14 @@ async def test_a_service_account_signs_in_by_client_credentials(
     r = await client.post(TOKEN, data={**form, "client_secret": "wrong"})
     assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
     assert r.headers["www-authenticate"].startswith("Basic")
+    # Credentials that are not base64 at all, not even ASCII: refused, never a 500.
+    for garbage in ("Basic \u00e9\u00e9\u00e9\u00e9", "Basic !!!", "Basic " + "//79"):
+        r = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            headers={b"Authorization": garbage.encode("utf-8")},
+        )
+        assert (r.status_code, r.json()["error"]) == (401, "invalid_client"), garbage
     # A person is no client.
     r = await client.post(TOKEN, data={**form, "client_id": "desk", "client_secret": DEMO_PASSWORD})
     assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
