@@ -25,7 +25,12 @@ from datetime import datetime
 
 from services.compliance import outbound
 from services.compliance.domain import rules
-from services.compliance.domain.errors import ChangeRefused, InvalidProjectEvent, WrongSource
+from services.compliance.domain.errors import (
+    ChangeRefused,
+    InvalidProjectEvent,
+    NotYours,
+    WrongSource,
+)
 from services.compliance.domain.model import (
     Change,
     ChangeBudget,
@@ -292,6 +297,10 @@ class ComplianceHandlers:
             project = await self.projects.get(project_id)
             if project is None or not project.registered:
                 raise LookupError(project_id)
+            # Before anything that depends on the project's state: the source, or a retry
+            # seen, would otherwise answer (or show) another organisation's project.
+            if by is not None and by.org_id != project.org_id:
+                raise NotYours(f"{project_id} is another organisation's project")
             if event_id in project.applied_event_ids:
                 self.metrics.duplicates.labels("http").inc()
                 await self._flush_quietly(project_id)
@@ -308,8 +317,6 @@ class ComplianceHandlers:
                 command=cmd,
                 version=project.applied_version + 1 if project.source is Source.HTTP else None,
             )
-            if by is not None and by.org_id != project.org_id:
-                raise ChangeRefused(f"{project_id} is another organisation's project")
             before = _requirements(project)
             facts = rules.apply(project, change, self.policies.for_org(project.org_id))
             emissions = outbound.emissions(project, facts, change.at, True)

@@ -7,11 +7,12 @@ import asyncio
 import functools
 import hashlib
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -27,11 +28,12 @@ from services.insight.handlers import InsightHandlers
 from services.insight.settings import InsightSettings
 from shared.access import CASE_READERS, Endpoint, anyone, roles
 from shared.auth import Principal, principal
+from shared.dates import BeDate, parse_be_date
 from shared.http import JSON, ApiError, ErrorTable, app_state, read_model
 from shared.redact import redact
 from shared.roles import Role
 from shared.store import Lru
-from shared.thai import fiscal_year_be
+from shared.thai import fiscal_year_be, thai_digits_to_arabic
 
 PUBLISHED = anyone("published: the quarterly analysis reports, counts only (measure 1 and 3)")
 ANALYSTS = roles(*CASE_READERS, Role.PLANNER)
@@ -65,6 +67,9 @@ def settings_of(request: Request) -> InsightSettings:
     return app_state(request, "settings", InsightSettings)
 
 
+_WHOLE = re.compile(r"[0-9]+")
+
+
 def _int(
     request: Request, name: str, default: int | None = None, lo: int = 0, hi: int = 10_000
 ) -> int:
@@ -73,15 +78,15 @@ def _int(
         if default is None:
             raise ApiError(400, "invalid_query", f"{name} is required", [{"field": name}])
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApiError(
-            400, "invalid_query", f"{name} must be a whole number", [{"field": name}]
-        ) from exc
-    if not lo <= value <= hi:
+    # Read as text, Arabic or Thai digits only: int() would take other scripts' digits,
+    # raise on "²" (a digit to str.isdigit) and spend CPU on thousands of digits.
+    text = thai_digits_to_arabic(str(raw).strip())
+    if not _WHOLE.fullmatch(text):
+        raise ApiError(400, "invalid_query", f"{name} must be a whole number", [{"field": name}])
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
         raise ApiError(400, "invalid_query", f"{name} must be {lo} to {hi}", [{"field": name}])
-    return value
+    return int(digits)
 
 
 def _fy(request: Request, handlers: InsightHandlers) -> int:
@@ -90,6 +95,18 @@ def _fy(request: Request, handlers: InsightHandlers) -> int:
 
 def _org(p: Principal) -> str:
     return p.org_id
+
+
+def _known(h: InsightHandlers, department: str) -> bool:
+    """A department of the organisation's directory, the one list of them (routing's)."""
+    return department in h.directory.departments
+
+
+def _department(h: InsightHandlers, department: str) -> str:
+    """A department named in the path: one the directory does not know is no such thing."""
+    if not _known(h, department):
+        raise NotFound(f"no department {department[:64]!r} in the directory")
+    return department
 
 
 # ------------------------------------------------------------------ the analysis (JSON)
@@ -129,9 +146,14 @@ async def hotspots(request: Request) -> Response:
     p = await principal(request)
     raw = request.query_params.get("until")
     try:
-        until = date.fromisoformat(raw) if raw else h.today()
+        until = parse_be_date(raw) if raw else h.today()
     except ValueError as exc:
-        raise ApiError(400, "invalid_query", "until: YYYY-MM-DD", [{"field": "until"}]) from exc
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"until: YYYY-MM-DD (Common or Buddhist Era): {exc}",
+            [{"field": "until", "message": str(exc)}],
+        ) from exc
     window = _int(request, "window_days", h.hotspot_window_days, 1, 366)
     at_least = _int(request, "at_least", h.hotspot_at_least, 2, 1000)
     found = await h.hotspots(_org(p), until, window, at_least)
@@ -183,15 +205,19 @@ async def check(request: Request) -> Response:
 # ------------------------------------------------------------------ consultations
 
 
+# A point raised at a meeting is at most as long as a case's description (intake's).
+Said = Annotated[str, Field(max_length=4000)]
+
+
 class ConsultationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     consultation_id: str | None = Field(default=None, min_length=1, max_length=100)
-    held_on: date
+    held_on: BeDate
     kind: str = Field(pattern=r"^(village_forum|public_hearing|focus_group|survey_meeting|other)$")
     title: str = Field(min_length=1, max_length=300)
     participants: dict[str, int] = Field(min_length=1, max_length=30)
-    said: list[str] = Field(default_factory=list, max_length=50)
+    said: list[Said] = Field(default_factory=list, max_length=50)
     village_no: int | None = Field(default=None, ge=1, le=99)
     department: str | None = Field(default=None, max_length=64)
     case_ids: list[str] = Field(default_factory=list, max_length=100)
@@ -205,6 +231,18 @@ async def post_consultation(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
     body = await read_model(request, ConsultationBody, settings_of(request).max_body_bytes)
+    if body.department is not None:
+        if not _known(h, body.department):
+            raise ApiError(
+                422,
+                "validation_failed",
+                f"department: no department {body.department!r} in the directory",
+                [{"field": "department", "message": "not a department of the directory"}],
+            )
+        # Planners record the whole SAO's participation and belong to no department;
+        # officers and heads speak for their own department, as in its plan.
+        if not p.has(Role.PLANNER):
+            _scope(p, body.department)
     consultation = Consultation(
         consultation_id=body.consultation_id or h.new_id(),
         org_id=p.org_id,
@@ -252,7 +290,7 @@ def _scope(p: Principal, department: str) -> None:
 
 def _plan_key(request: Request) -> tuple[str, int, int]:
     return (
-        str(request.path_params["department"]),
+        _department(handlers_of(request), str(request.path_params["department"])),
         _int(request, "fiscal_year", None, 2500, 2700),
         _int(request, "quarter", None, 1, 4),
     )
@@ -287,7 +325,7 @@ class ActionBody(BaseModel):
     finding_id: str = Field(min_length=1, max_length=100)
     text: str = Field(min_length=1, max_length=2000)
     owner: str = Field(min_length=1, max_length=100)
-    due: date
+    due: BeDate
     metric: str
     expected: str = Field(min_length=1, max_length=300)
 
@@ -296,7 +334,7 @@ class FollowUpBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(min_length=1, max_length=2000)
     status: str
-    on: date | None = None
+    on: BeDate | None = None
 
 
 async def post_finding(request: Request) -> Response:
@@ -347,10 +385,12 @@ async def post_followup(request: Request) -> Response:
 
 
 def _report_key(request: Request) -> tuple[int, int, str | None]:
+    """Checked before anything is drawn: a report takes a second or more of CPU, and anyone
+    may ask for one, so only the directory's departments have one."""
     fy = _int(request, "fiscal_year", None, 2500, 2700)
     q = _int(request, "quarter", None, 1, 4)
     dept = request.path_params.get("department")
-    return fy, q, (str(dept) if dept else None)
+    return fy, q, (_department(handlers_of(request), str(dept)) if dept else None)
 
 
 async def list_reports(request: Request) -> Response:
@@ -435,14 +475,25 @@ async def report_html(request: Request) -> Response:
     return HTMLResponse(await _rendered(request, "html"))
 
 
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def content_disposition(fy: int, q: int, dept: str | None) -> str:
+    """`inline` with an ASCII file name any client can take (a header is latin-1, and a
+    quote or a line break in it would end the value or the header) and the real one in
+    RFC 5987's `filename*`, for the clients that read UTF-8."""
+    name = f"insight-{fy}-q{q}{'-' + dept if dept else ''}.pdf"
+    ascii_name = _UNSAFE_IN_NAME.sub("_", name)
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 async def report_pdf(request: Request) -> Response:
     fy, q, dept = _report_key(request)
     pdf = await _rendered(request, "pdf")
-    name = f"insight-{fy}-q{q}{'-' + dept if dept else ''}.pdf"
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(fy, q, dept)},
     )
 
 

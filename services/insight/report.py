@@ -200,7 +200,9 @@ async def published(h: InsightHandlers, org_id: str) -> list[dict[str, Any]]:
         quarters.setdefault((fy, q), set()).add(owner)
     rows = []
     for (fy, q), depts in sorted(quarters.items(), reverse=True):
-        choices: list[str | None] = [None, *sorted(d for d in depts if d != rules.UNKNOWN)]
+        # only the directory's departments have a report (http._report_key): no dead links
+        known = sorted(d for d in depts if d in h.directory.departments)
+        choices: list[str | None] = [None, *known]
         for dept in choices:
             base = f"/v1/reports/{fy}/{q}" + (f"/{dept}" if dept else "")
             rows.append(

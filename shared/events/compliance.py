@@ -23,6 +23,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field, TypeAdapter
 
+from shared.dates import BeDate
 from shared.events.envelope import Contract, Envelope, new_event_id
 from shared.topics import Topic
 
@@ -64,7 +65,9 @@ def _exact_money_only(value: object) -> object:
 
 # The amount as written; compliance's domain parses it to integer satang.
 MoneyText = Annotated[int | str, BeforeValidator(_exact_money_only)]
-ProjectId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][\w\-:/]*$")]
+# One segment of a URL path (/v1/projects/{project_id}): a "/" would make the project
+# one nobody can read or change again.
+ProjectId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][\w\-:]*$")]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -81,7 +84,7 @@ class ProjectRegisteredPayload(ProjectFact):
     key_policy: bool = False
     key_mission: bool = False
     stage: Stage = Stage.PLANNING
-    planned_procurement_date: date | None = None
+    planned_procurement_date: BeDate | None = None
 
 
 class ProjectRegistered(Envelope[ProjectRegisteredPayload]):
@@ -142,7 +145,7 @@ class ParticipationRecordedPayload(ProjectFact):
 
     record_id: Annotated[str, Field(min_length=1, max_length=100)]
     kind: ParticipationKind
-    held_on: date
+    held_on: BeDate
     participants: dict[ParticipantGroup, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         min_length=1
     )

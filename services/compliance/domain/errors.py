@@ -26,6 +26,11 @@ class WrongSource(ComplianceError):
     """A project is fed by one source: its planning system on Kafka, or manual entry."""
 
 
+class NotYours(ComplianceError):
+    """Another organisation's project (HTTP 403): never changeable by this caller, whatever
+    its state, so not a 409. Its existence is no secret: the register is published."""
+
+
 class ChangeRefused(ComplianceError):
     """A well-formed change the project's state does not allow (HTTP 409). On Kafka it
     is recorded on the timeline and its version consumed, so one refusal never blocks
