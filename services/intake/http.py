@@ -31,7 +31,7 @@ from services.intake.domain.rules import check_web
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
-from shared.auth import Forbidden, Principal, require
+from shared.auth import Forbidden, Principal, principal, require
 from shared.events.cases import Channel
 from shared.http import (
     JSON,
@@ -138,8 +138,10 @@ async def _submitter(request: Request, channel: object) -> Principal | None:
         if "authorization" not in request.headers:
             return None
         # Staff or a system re-entering a web report may say when it came and where it
-        # belongs; a credential that does not hold for this organisation is refused.
-        return await _of_this_org(request, *CLERKS)
+        # belongs; anyone else signed in sends the web form as a citizen would.
+        who = await principal(request)
+        staff = who.has(*CLERKS) and who.org_id == handlers_of(request).org_id
+        return who if staff else None
     if isinstance(channel, str) and channel in {c.value for c in STAFF_ENTERED}:
         return await _of_this_org(request, *CLERKS)
     # A system's channel, or no channel at all (refused once the caller is known).

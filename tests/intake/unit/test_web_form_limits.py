@@ -12,6 +12,7 @@ import pytest
 from shared.topics import Topic
 from tests.intake.unit.api import client
 from tests.intake.unit.helpers import CLERK, NOW, World
+from tests.signing import AUDITOR
 
 TEXT = "ไฟถนนดับหน้าบ้าน หมู่ 3"
 
@@ -73,6 +74,16 @@ async def test_staff_re_entering_a_web_report_may_say_when_it_came() -> None:
         )
     assert r.status_code == 202, r.text
     assert created(world) == 1
+
+
+async def test_a_signed_in_auditor_sends_the_web_form_as_a_citizen_would() -> None:
+    world = World()
+    async with client(world, AUDITOR) as c:
+        r = await c.post(
+            "/v1/submissions", json={"channel": "web", "text": TEXT, "links": {"a": "b"}}
+        )
+    assert r.status_code == 422 and "links" in r.json()["message"]
+    assert created(world) == 0
 
 
 async def test_a_forged_token_on_a_web_submission_is_refused_not_ignored() -> None:
