@@ -20,7 +20,9 @@ _TO_THAI = str.maketrans("0123456789", THAI_DIGITS)
 # Zero-width space/joiners, BOM, soft hyphen: invisible characters that break matching.
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_BLANK_LINES = re.compile(r"\s*\n\s*")
+# From the start of a whitespace run only: tried inside a run that has no newline (\r,
+# \u2028 and \v are not collapsed above) the match would rescan the run from every character.
+_BLANK_LINES = re.compile(r"(?<!\s)[^\S\n]*\n\s*")
 
 # The figures of measure 3 as the SAO names them: insight's reports and plans and the
 # console's analysis page use these words.

@@ -11,6 +11,7 @@ import hashlib
 import html
 import re
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -31,7 +32,14 @@ _CHARSETS = {
     "iso-8859-11": "iso8859_11",
     "x-user-defined": "cp874",
 }
-_TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK = re.compile(r"<(script|style)", re.I | re.A)
+_BLOCK_END = {name: re.compile(f"</{name}>", re.I | re.A) for name in ("script", "style")}
+# Encoded words spend about five characters on each Thai character: a longer header
+# could not fit the text limit, and decode_header slows quadratically with its words.
+MAX_HEADER = 8 * MAX_TEXT
+# The stdlib parser and Message.walk recurse once per level of multipart nesting.
+_TOO_DEEP = "MIME parts nested too deeply"
 
 
 def codec(charset: str | None) -> str:
@@ -42,18 +50,72 @@ def codec(charset: str | None) -> str:
 def _decode(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(codec(charset), errors="replace")
-    except LookupError:
+    except (LookupError, ValueError):
+        # Unknown names, and codecs that are no mail charset (idna and "undefined" refuse
+        # errors="replace", a name with a NUL byte is a ValueError): read as UTF-8.
         return data.decode("utf-8", errors="replace")
 
 
+def _raw_header(msg: Message, name: str, errors: str = "replace") -> str | None:
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            # Raw 8-bit bytes (RFC 6532 allows UTF-8 in headers) come out of the parser as
+            # surrogates, and msg.get would return them as a Header object instead of a str.
+            return str(value).encode("utf-8", "surrogateescape").decode("utf-8", errors)
+    return None
+
+
 def _header(msg: Message, name: str) -> str:
-    raw = msg.get(name)
+    raw = _raw_header(msg, name)
     if raw is None:
         return ""
+    if len(raw) > MAX_HEADER:
+        raise InvalidInput(name, f"the header is over {MAX_HEADER} characters")
+    try:
+        chunks = decode_header(raw)
+    except HeaderParseError:
+        # An encoded word whose base64 is broken: the header is kept as written.
+        return raw.strip()
     parts = []
-    for chunk, charset in decode_header(str(raw)):
+    for chunk, charset in chunks:
         parts.append(_decode(chunk, charset) if isinstance(chunk, bytes) else chunk)
     return "".join(parts).strip()
+
+
+def _attachment_name(part: Message) -> str | None:
+    try:
+        filename = part.get_filename()
+        return str(make_header(decode_header(filename))) if filename else None
+    except (LookupError, ValueError, HeaderParseError):
+        # The part is named but the name does not decode; only its suffix was wanted.
+        return "attachment"
+
+
+def _strip_tags(markup: str) -> str:
+    """Tags, and script and style blocks whole, as spaces.
+
+    A scanner rather than one regex: the regex rescans the rest of the text from every
+    "<" that has no ">" after it and from every unclosed <script>, quadratic in both.
+    """
+    # No tag starts after the last ">", and a block whose end tag is not found once is
+    # not found from any later opening tag either.
+    end_of_tags = markup.rfind(">") + 1
+    unclosed: set[str] = set()
+    pieces: list[str] = []
+    pos = 0
+    while (tag := _TAG.search(markup, pos, end_of_tags)) is not None:
+        end = tag.end()
+        block = _BLOCK.match(markup, tag.start())
+        if block is not None and (name := block[1].lower()) not in unclosed:
+            block_end = _BLOCK_END[name].search(markup, end)
+            if block_end is None:
+                unclosed.add(name)
+            else:
+                end = block_end.end()
+        pieces += (markup[pos : tag.start()], " ")
+        pos = end
+    pieces.append(markup[pos:])
+    return "".join(pieces)
 
 
 def message_ref(message_id: str) -> str:
@@ -70,10 +132,10 @@ def _body(msg: Message, ref: str) -> tuple[str, list[Attachment]]:
     for n, part in enumerate(msg.walk() if msg.is_multipart() else [msg]):
         if part.is_multipart():
             continue
-        filename = part.get_filename()
+        filename = _attachment_name(part)
         ctype = part.get_content_type()
-        if filename or part.get_content_disposition() == "attachment":
-            name = str(make_header(decode_header(filename))) if filename else "attachment"
+        if filename is not None or part.get_content_disposition() == "attachment":
+            name = filename if filename is not None else "attachment"
             # The bytes belong to the mail store; the case keeps a reference: the part's
             # number and type, not its file name ("บัตรประชาชน นายสมชาย.jpg").
             suffix = PurePosixPath(name).suffix.lower()[:10]
@@ -91,27 +153,38 @@ def _body(msg: Message, ref: str) -> tuple[str, list[Attachment]]:
         if ctype == "text/plain":
             plain.append(text)
         elif ctype == "text/html":
-            html_parts.append(html.unescape(_TAGS.sub(" ", text)))
+            html_parts.append(html.unescape(_strip_tags(text)))
     return "\n".join(plain or html_parts).strip(), attachments
 
 
 def parse_email(raw: bytes) -> Submission:
     if not raw.strip():
         raise InvalidInput("body", "empty message", status=400)
-    msg = email.message_from_bytes(raw)
+    try:
+        msg = email.message_from_bytes(raw)
+    except RecursionError:
+        raise InvalidInput("body", _TOO_DEEP, status=400) from None
     if not msg.keys():
         raise InvalidInput("body", "not an RFC 5322 message: no header fields", status=400)
-    senders = getaddresses([_header(msg, "From")])
+    try:
+        senders = getaddresses([_header(msg, "From")])
+    except RecursionError:
+        # The stdlib address parser recurses once per nested comment: "From: ((((...".
+        raise InvalidInput("From", "the sender address does not parse") from None
     name, address = senders[0] if senders else ("", "")
     if "@" not in address:
         raise InvalidInput("From", "the message has no sender address")
     subject = _header(msg, "Subject")
-    message_id = (msg.get("Message-ID") or "").strip().strip("<>")
+    # backslashreplace, not replace: two 8-bit ids must not become one.
+    message_id = (_raw_header(msg, "Message-ID", "backslashreplace") or "").strip().strip("<>")
     # Without a Message-ID, the same bytes are the same message.
     ref = (
         message_ref(message_id) if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
     )
-    body, attachments = _body(msg, ref)
+    try:
+        body, attachments = _body(msg, ref)
+    except RecursionError:
+        raise InvalidInput("body", _TOO_DEEP, status=400) from None
     text = "\n".join(t for t in (subject, body) if t)
     if not text.strip():
         raise InvalidInput("body", "the message has neither subject nor text")
@@ -142,6 +215,6 @@ def _date(msg: Message) -> datetime | None:
         return None
     try:
         moment = parsedate_to_datetime(str(raw))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return moment if moment.tzinfo is not None else None

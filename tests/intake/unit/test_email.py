@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import re
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from services.intake.channels.email import message_ref, parse_email
+from services.intake.channels.email import _strip_tags, message_ref, parse_email
 from services.intake.domain.errors import InvalidInput
 from shared.events.cases import Channel, Kind
 
@@ -98,3 +101,138 @@ def test_malformed_mail_is_refused_naming_the_problem(raw: bytes, field: str) ->
     with pytest.raises(InvalidInput) as err:
         parse_email(raw)
     assert err.value.field == field
+
+
+def _mail(head: bytes, body: bytes = b"body") -> bytes:
+    return b"From: a@example.com\r\n" + head + b"\r\n\r\n" + body
+
+
+def _with_attachment(disposition: bytes) -> bytes:
+    return _mail(
+        b"Content-Type: multipart/mixed; boundary=X",
+        b"--X\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--X\r\nContent-Type: application/pdf\r\nContent-Disposition: "
+        + disposition
+        + b"\r\n\r\nPDF\r\n--X--\r\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        # Codecs Python has that are no mail charset, or that refuse errors="replace".
+        (_mail(b"Content-Type: text/plain; charset=idna"), "body"),
+        (_mail(b"Content-Type: text/plain; charset=undefined"), "body"),
+        (_mail(b'Content-Type: text/plain; charset="a\x00b"'), "body"),
+        (_mail(b"Subject: =?idna?q?abc?="), "abc\nbody"),
+        (_mail(b"Subject: =?a\x00b?q?abc?="), "abc\nbody"),
+        # Broken base64 in an encoded word: the header as written.
+        (_mail(b"Subject: =?utf-8?b?a?="), "=?utf-8?b?a?=\nbody"),
+        # Raw 8-bit header text, read as UTF-8 (RFC 6532), what is not UTF-8 replaced.
+        (_mail(b"Subject: \xe0\xb8\x96\xe0\xb8\x99\xe0\xb8\x99 \xff"), "ถนน \ufffd\nbody"),
+    ],
+    ids=["idna", "undefined", "nul-charset", "idna-word", "nul-word", "bad-base64", "8bit"],
+)
+def test_headers_and_charsets_that_do_not_decode_are_read_tolerantly(raw: bytes, text: str) -> None:
+    assert parse_email(raw).text == text
+
+
+def test_a_raw_8bit_message_id_is_an_id_and_two_of_them_stay_two() -> None:
+    thai = parse_email(_mail("Message-ID: <ก@example.th>".encode()))
+    assert thai.channel_message_id == message_ref("ก@example.th")
+    one = parse_email(_mail(b"Message-ID: <\xff\xfe@x>"))
+    other = parse_email(_mail(b"Message-ID: <\xfe\xff@x>"))
+    assert one.channel_message_id != other.channel_message_id
+
+
+def test_a_raw_8bit_sender_name_is_read_as_utf8() -> None:
+    raw = b"From: \xe0\xb8\xaa\xe0\xb8\xa1 <som@example.th>\r\nSubject: s\r\n\r\nbody"
+    sub = parse_email(raw)
+    assert sub.contact is not None and sub.contact.name == "สม"
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        b'attachment; filename="=?x-nope?q?abc?="',
+        b"attachment; filename*=idna''abc.pdf",
+        b"attachment; filename*=a%00''abc.pdf",
+    ],
+)
+def test_an_attachment_name_that_does_not_decode_is_still_an_attachment(
+    disposition: bytes,
+) -> None:
+    sub = parse_email(_with_attachment(disposition))
+    assert sub.text == "hi"
+    # No suffix: the name it would come from is unknown.
+    assert [(a.kind, a.ref.rsplit("/", 1)[1]) for a in sub.attachments] == [("document", "part-2")]
+
+
+def test_a_date_out_of_range_is_no_date() -> None:
+    raw = _mail(b"Date: Sat, 16 May 99999999999999999999 08:15:00 +0700")
+    assert parse_email(raw).received_at is None
+
+
+def _nested(depth: int) -> bytes:
+    levels = b"".join(
+        b"Content-Type: multipart/mixed; boundary=X%d\r\n\r\n--X%d\r\n" % (i, i)
+        for i in range(depth)
+    )
+    return b"From: a@example.com\r\n" + levels + b"\r\nhi"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "reason"),
+    [
+        (b"From: " + b"(" * 5000 + b"a@example.com\r\n\r\nbody", "From", "does not parse"),
+        (_mail(b"Subject: " + b"=?utf-8?q?a?= " * 10_000), "Subject", "the header is over"),
+        (_nested(2000), "body", "nested too deeply"),
+    ],
+    ids=["nested-comments", "long-subject", "nested-parts"],
+)
+def test_mail_the_stdlib_cannot_take_is_refused_naming_the_header(
+    raw: bytes, field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_email(raw)
+    assert err.value.field == field and reason in err.value.reason
+
+
+# The tag patterns as first written: slow on unclosed tags, exact on short markup, so
+# they are the reference for what is stripped.
+PLAIN_TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
+MARKUP = st.lists(
+    st.sampled_from(
+        ["<", ">", "a", " ", "\n", "<p>", "</p>", "<>", "<script>", "</script>", "<SCRIPT a=1",
+         "<style x>", "</STYLE>", "</style", "&amp;", "ถนน"]
+    ),
+    max_size=14,
+).map("".join)  # fmt: skip
+
+
+@given(MARKUP)
+@example("<p>ถนน<b>พัง</b> &amp; น้ำขัง</p><style>p {color: red}</style><script>x<y</script>")
+@example("<a <b>x</b> <script>")
+def test_tags_are_stripped_as_the_plain_patterns_strip_them(markup: str) -> None:
+    assert _strip_tags(markup) == PLAIN_TAGS.sub(" ", markup)
+
+
+def _html(markup: str) -> bytes:
+    return _mail(b"Content-Type: text/html; charset=utf-8", markup.encode())
+
+
+# 1 MB, what the HTTP route accepts: unclosed tags there take minutes to strip by a pattern
+# that rescans the rest from every "<".
+@pytest.mark.parametrize(
+    ("markup", "reason"),
+    [
+        ("<" * 1_000_000, "over 10000 characters"),
+        ("<script>" * 125_000, "neither subject nor text"),
+        ("<style a" * 125_000 + ">", "neither subject nor text"),
+    ],
+    ids=["lt", "script", "style"],
+)
+def test_unclosed_tags_in_a_large_html_body_are_refused_as_before(markup: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_email(_html(markup))
+    assert err.value.field == "body" and reason in err.value.reason
