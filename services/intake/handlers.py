@@ -273,22 +273,41 @@ class IntakeHandlers:
             self.metrics.signature_refusals.labels("line").inc()
             raise
         outcomes = []
+        failed: BaseException | None = None
         for item in line.parse_webhook(body):
             if isinstance(item, line.Skipped):
                 self.metrics.refused.labels("line", "skipped_event").inc()
                 outcomes.append(Outcome(item.event_id, refused=item.reason))
-            else:
+                continue
+            try:
                 outcomes.append(await self._line_message(item))
+            except Exception as exc:
+                # The other events of the body are still taken; LINE hears of the failure
+                # (and redelivers, where that is on), and what was taken is then a duplicate.
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return outcomes
 
-    async def _line_message(self, msg: line.Incoming) -> Outcome:
+    async def _line_seen(self, msg: line.Incoming) -> Outcome | None:
         seen = await self.submissions.get(msg.message_key)
-        if seen is not None:
-            self.metrics.duplicates.labels("line").inc()
-            await self.submissions.flush(seen.dedup_key)
-            return Outcome(msg.event_id, seen.case_id, duplicate=True)
+        if seen is None:
+            return None
+        self.metrics.duplicates.labels("line").inc()
+        await self.submissions.flush(seen.dedup_key)
+        return Outcome(msg.event_id, seen.case_id, duplicate=True)
+
+    async def _line_message(self, msg: line.Incoming) -> Outcome:
+        if (seen := await self._line_seen(msg)) is not None:
+            return seen
+        if msg.user_id is None:  # no one to thread by, or to answer
+            return await self._line_case(msg, None, None)
         thread_key = contact_ref("line-user:" + msg.user_id)
         async with self._threads_in_hand.hold(thread_key):
+            # Again, in hand: the same event delivered twice at once (LINE gave up waiting
+            # on the first) may have opened its case meanwhile.
+            if (seen := await self._line_seen(msg)) is not None:
+                return seen
             thread = await self.threads.get(thread_key) if self.threads else None
             last_at = thread["last_at"] if thread else None
             if thread is not None and line.continues_thread(last_at, msg.at, self.line_window):
@@ -298,18 +317,27 @@ class IntakeHandlers:
                         thread_key, thread["dedup_key"], case_id, msg.at, last_at
                     )
                     return Outcome(msg.event_id, case_id, added_to_case=True)
-            try:
-                accepted = await self.submit(
-                    msg.to_submission(), contact_key="line-user:" + msg.user_id
-                )
-            except IntakeError as exc:
-                self.metrics.refused.labels("line", "refused").inc()
-                return Outcome(msg.event_id, refused=str(exc))
-            if accepted.created or thread is None:
+            return await self._line_case(msg, thread_key, thread)
+
+    async def _line_case(
+        self, msg: line.Incoming, thread_key: str | None, thread: dict[str, Any] | None
+    ) -> Outcome:
+        """A new case for the message; its conversation's thread follows it, unless the
+        thread is already at a later message (a redelivery coming after it)."""
+        contact_key = "line-user:" + msg.user_id if msg.user_id else None
+        try:
+            accepted = await self.submit(msg.to_submission(), contact_key=contact_key)
+        except IntakeError as exc:
+            self.metrics.refused.labels("line", "refused").inc()
+            return Outcome(msg.event_id, refused=str(exc))
+        if thread_key is not None:
+            last_at = thread["last_at"] if thread else None
+            newer = last_at is None or msg.at >= last_at
+            if thread is None or (accepted.created and newer):
                 await self._touch_thread(
                     thread_key, msg.message_key, accepted.case_id, msg.at, None
                 )
-            return Outcome(msg.event_id, accepted.case_id, duplicate=not accepted.created)
+        return Outcome(msg.event_id, accepted.case_id, duplicate=not accepted.created)
 
     async def _touch_thread(
         self, key: str, dedup_key: str, case_id: str, at: datetime, last_at: datetime | None
@@ -329,6 +357,8 @@ class IntakeHandlers:
             record = await self.submissions.get(dedup_key)
             if record is None:
                 return None
+            if record.dedup_key == follow_up.key:
+                return record.case_id  # the message that opened the case, come again
             if record.is_full() and not record.has_addition(follow_up.key):
                 return None  # a new case carries the conversation on
             if words is not None and not record.has_addition(follow_up.key):

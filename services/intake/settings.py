@@ -55,7 +55,11 @@ class IntakeSettings(ServiceSettings):
             name
             for name, used in (
                 ("OPEN311_API_KEYS", DEMO_OPEN311_API_KEY in self.api_keys),
-                ("LINE_CHANNEL_SECRET", self.line_channel_secret == DEMO_LINE_CHANNEL_SECRET),
+                # An empty secret is a key too: anyone could sign with it.
+                (
+                    "LINE_CHANNEL_SECRET",
+                    self.line_channel_secret.strip() in ("", DEMO_LINE_CHANNEL_SECRET),
+                ),
             )
             if used
         ]

@@ -28,6 +28,16 @@ MessageType = Literal["text", "location", "image", "video", "audio", "file", "st
 IMAGE_TEXT = "(ภาพถ่ายส่งทาง LINE)"
 LOCATION_TEXT = "(ตำแหน่งที่ส่งทาง LINE)"
 _MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
+# What a case says for a message with no words: the kind of thing the citizen sent.
+MEDIA_TEXT = {
+    "image": IMAGE_TEXT,
+    "video": "(วิดีโอส่งทาง LINE)",
+    "audio": "(ข้อความเสียงส่งทาง LINE)",
+    "file": "(ไฟล์ส่งทาง LINE)",
+}
+# Stands in for the display name of someone @-mentioned in a group: a third person's name
+# is personal data, and LINE marks exactly where it is.
+MENTION_TEXT = "@[ชื่อ]"
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -59,10 +69,27 @@ class LineDelivery(_Open):
     isRedelivery: bool = False
 
 
+class LineContentProvider(_Open):
+    type: str = "line"
+    originalContentUrl: str | None = None
+
+
+class LineMentionee(_Open):
+    index: int
+    length: int
+    type: str = "user"
+
+
+class LineMention(_Open):
+    mentionees: list[LineMentionee] = []
+
+
 class LineMessage(_Open):
     id: str = Field(min_length=1)
     type: str
     text: str | None = Field(default=None, max_length=MAX_TEXT)
+    mention: LineMention | None = None
+    contentProvider: LineContentProvider | None = None
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     address: str | None = None
@@ -89,7 +116,9 @@ class Incoming:
     """One message event from a citizen, as intake needs it."""
 
     event_id: str
-    user_id: str
+    # None in a group or room when the sender has not agreed to LINE's terms: the chat's
+    # id names no person, so such a message opens a case with no one to answer.
+    user_id: str | None
     at: datetime
     kind: str
     text: str | None
@@ -125,13 +154,13 @@ class Incoming:
         text = self.text or (
             f"{LOCATION_TEXT} {self.location.address or ''}".strip()
             if self.location is not None
-            else IMAGE_TEXT
+            else MEDIA_TEXT.get(self.kind, IMAGE_TEXT)
         )
         return Submission(
             channel=Channel.LINE,
             text=text,
             location=locate(self.location, self.text),
-            contact=Contact(line_user_id=self.user_id),
+            contact=Contact(line_user_id=self.user_id) if self.user_id else None,
             channel_message_id=self.event_id,
             received_at=self.at,
             attachments=(self.attachment,) if self.attachment else (),
@@ -151,12 +180,14 @@ def parse_webhook(body: bytes) -> list[Incoming | Skipped]:
         hook = LineWebhook.model_validate(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"not JSON: {exc}", status=400) from exc
-    except ValueError as exc:  # a number of more than 4,300 digits
-        raise InvalidInput("body", "not JSON: a number too long to read", status=400) from exc
-    except ValidationError as exc:
+    except ValidationError as exc:  # a ValueError too: before the next clause
         raise InvalidInput(
             "body", f"not a LINE webhook body: {exc.errors()[0]['msg']}", status=400
         ) from exc
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise InvalidInput("body", "not JSON: a number too long to read", status=400) from exc
+    except RecursionError as exc:
+        raise InvalidInput("body", "not JSON: nested too deeply", status=400) from exc
     out: list[Incoming | Skipped] = []
     for n, raw in enumerate(hook.events):
         try:
@@ -176,23 +207,28 @@ def _incoming(event: LineEvent) -> Incoming | Skipped:
     if event.mode != "active":
         return Skipped(event.webhookEventId, "standby mode: another channel answers")
     source = event.source
-    user = source and (source.userId or source.groupId or source.roomId)
-    if not user:
-        return Skipped(event.webhookEventId, "source has no user id")
+    if source is None:
+        return Skipped(event.webhookEventId, "the event has no source")
+    user = source.userId or None
     msg = event.message
     at = datetime.fromtimestamp(event.timestamp / 1000, tz=UTC)
     text = location = attachment = None
     if msg.type == "text":
         if not msg.text or not msg.text.strip():
             return Skipped(event.webhookEventId, "message.text: is empty")
-        text = msg.text
+        text = without_mentions(msg.text, msg.mention)
     elif msg.type == "location":
         if msg.latitude is None or msg.longitude is None:
             return Skipped(event.webhookEventId, "message: a location needs latitude and longitude")
         location = Location(lat=msg.latitude, lon=msg.longitude, address=msg.address or msg.title)
     elif msg.type in _MEDIA:
-        # LINE keeps the content behind the message id; fetching it is an adapter's job.
-        attachment = Attachment(kind=_MEDIA[msg.type], ref=f"line:message/{msg.id}")  # type: ignore[arg-type]
+        # LINE keeps its own content behind the message id (fetching it is an adapter's
+        # job); content another server provides is only at that server's address.
+        provider = msg.contentProvider
+        ref = f"line:message/{msg.id}"
+        if provider is not None and provider.type == "external" and provider.originalContentUrl:
+            ref = provider.originalContentUrl
+        attachment = Attachment(kind=_MEDIA[msg.type], ref=ref)  # type: ignore[arg-type]
     else:
         return Skipped(event.webhookEventId, f"{msg.type} messages carry no matter")
     return Incoming(
@@ -207,6 +243,28 @@ def _incoming(event: LineEvent) -> Incoming | Skipped:
     )
 
 
+def without_mentions(text: str, mention: LineMention | None) -> str:
+    """The text with each @-mentioned user's display name replaced. LINE counts `index`
+    and `length` in UTF-16 code units (its SDKs slice Java strings); a span that does not
+    fit the text is left alone."""
+    if mention is None or not mention.mentionees:
+        return text
+    units = text.encode("utf-16-le")
+    spans = sorted(
+        {(m.index, m.length) for m in mention.mentionees if m.type == "user"}, reverse=True
+    )
+    end_of_last = len(units) // 2 + 1
+    for index, length in spans:
+        if index < 0 or length <= 0 or index + length > min(len(units) // 2, end_of_last):
+            continue  # out of the text, or overlapping the one replaced after it
+        units = (
+            units[: 2 * index] + MENTION_TEXT.encode("utf-16-le") + units[2 * (index + length) :]
+        )
+        end_of_last = index
+    return units.decode("utf-16-le", errors="replace")
+
+
 def continues_thread(last_at: datetime | None, at: datetime, window: timedelta) -> bool:
-    """Whether a message belongs to the matter the same user started just before."""
-    return last_at is not None and timedelta(0) <= at - last_at <= window
+    """Whether a message belongs to the matter the same user started just before, or just
+    after: a redelivered message can come after the ones LINE sent it before."""
+    return last_at is not None and abs(at - last_at) <= window
