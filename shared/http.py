@@ -7,19 +7,28 @@ puts both behind one ASGI callable so one uvicorn process serves everything.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
+from python_multipart.multipart import parse_options_header
+from starlette.convertors import IntegerConvertor, register_url_convertor
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
 from shared.errors import ConcurrencyError, WriteUncertain
+from shared.thai import thai_digits_to_arabic
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -50,6 +59,7 @@ class ApiError(Exception):
         details: list[dict[str, Any]] | None = None,
         *,
         retry_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -58,13 +68,16 @@ class ApiError(Exception):
         self.details = details or []
         # 503 means "try again": it always says when.
         self.retry_after = retry_after if retry_after is not None or status != 503 else 1
+        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
-        return JSON(body, status_code=self.status, headers=headers)
+        headers = dict(self.headers)
+        if self.retry_after:
+            headers["Retry-After"] = str(self.retry_after)
+        return JSON(body, status_code=self.status, headers=headers or None)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -84,18 +97,127 @@ def validation_error(exc: ValidationError, status: int = 422) -> ApiError:
     return ApiError(status, "validation_failed", summary, details)
 
 
-async def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
-    chunks: list[bytes] = []
+# --------------------------------------------------------------------------- numbers
+
+# Bounds of the numbers people type: past them a number is a slip or an attack, never an
+# answer, and past 2**63 the database cannot even encode it (BSON raises OverflowError).
+MAX_PAGE_NUMBER = 1_000_000
+MAX_OFFSET = 1_000_000
+MAX_COUNT = 1_000_000
+FISCAL_YEARS = (2400, 2800)  # Buddhist Era
+VILLAGES = (1, 99)
+
+# [0-9] is ASCII whatever the flags; 18 digits stay below 2**63 and far below int()'s
+# 4,300-digit limit.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+class _BoundedInt(IntegerConvertor):
+    """`{name:int}` in a route's path, of at most 18 digits. Starlette's own takes any run of
+    digits and calls int() on it while routing, out of every handler's reach: thousands of
+    digits were a 500. Longer is no match, so a 404 in the API's shape."""
+
+    regex = _WHOLE_NUMBER.pattern
+
+
+# Every service imports this module before it builds its routes, so every `:int` is this one.
+register_url_convertor("int", _BoundedInt())
+
+
+def int_in(text: str | None, lo: int, hi: int) -> int | None:
+    """`text` as a whole number from `lo` to `hi`, or None. ASCII and Thai digits (๐-๙), as
+    people type them here; str.isdigit() is no test, since "²" and "①" pass it and int()
+    refuses them, while int() takes the digits of scripts nobody here writes."""
+    if text is None:
+        return None
+    digits = thai_digits_to_arabic(text.strip())
+    if _WHOLE_NUMBER.fullmatch(digits) is None:
+        return None
+    value = int(digits)
+    return value if lo <= value <= hi else None
+
+
+def parse_int(
+    text: str | None,
+    field: str,
+    lo: int,
+    hi: int,
+    *,
+    default: int | None = None,
+    status: int = 400,
+    code: str = "bad_query",
+) -> int:
+    """`int_in` for an API: blank gives `default` when there is one; anything else that is
+    not a number from `lo` to `hi` is refused (400 `bad_query` unless told), naming `field`."""
+    if default is not None and (text is None or not text.strip()):
+        return default
+    value = int_in(text, lo, hi)
+    if value is None:
+        message = f"{field} must be a whole number from {lo} to {hi}"
+        raise ApiError(status, code, message, [{"field": field, "message": message, "type": "int"}])
+    return value
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
+
+
+async def body_stream(
+    request: Request, max_bytes: int = DEFAULT_MAX_BODY
+) -> AsyncGenerator[bytes, None]:
+    """The body as it arrives, refused (413) once past `max_bytes`: counted, not trusted to
+    Content-Length, which a chunked body has not and a lying client gets wrong."""
+    declared = request.headers.get("content-length", "")
+    if _WHOLE_NUMBER.fullmatch(declared) and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+            raise _too_large(max_bytes)
+        yield chunk
+
+
+async def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> bytes:
+    return b"".join([chunk async for chunk in body_stream(request, max_bytes)])
+
+
+async def read_form(
+    request: Request,
+    max_bytes: int = DEFAULT_MAX_BODY,
+    *,
+    max_files: int = 0,
+    max_fields: int = 100,
+) -> FormData:
+    """A urlencoded or multipart form of at most `max_bytes` however it is sent (413 past
+    that), files included; malformed or with too many fields or files, 400 `invalid_form`.
+    Another content type is an empty form, as Starlette's `request.form()` has it.
+
+    Not `request.form()`: its only size limit is per field, and files are spooled whole,
+    so a chunked body is read to its end however large."""
+    content_type, _ = parse_options_header(request.headers.get("content-type"))
+    stream = body_stream(request, max_bytes)
+    # No part can outgrow the body: the byte count answers 413 before a part limit would.
+    parser: FormParser | MultiPartParser
+    if content_type == b"multipart/form-data":
+        parser = MultiPartParser(
+            request.headers,
+            stream,
+            max_files=max_files,
+            max_fields=max_fields,
+            max_part_size=max_bytes,
+        )
+    elif content_type == b"application/x-www-form-urlencoded":
+        parser = FormParser(request.headers, stream, max_fields=max_fields, max_part_size=max_bytes)
+    else:
+        return FormData()
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(400, "invalid_form", f"form not readable: {exc.message}") from exc
 
 
 async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY) -> Any:
@@ -167,14 +289,35 @@ MAX_PAGE = 500
 def page(request: Request, *, default: int = 100, maximum: int = MAX_PAGE) -> tuple[int, int]:
     """`?limit=&offset=` of a list endpoint: (limit, offset), limit capped at `maximum`."""
     q = request.query_params
-    try:
-        limit = min(int(q.get("limit", str(default))), maximum)
-        offset = int(q.get("offset", "0"))
-    except ValueError as exc:
-        raise ApiError(400, "bad_query", "limit and offset must be integers") from exc
-    if limit < 1 or offset < 0:
-        raise ApiError(400, "bad_query", "limit must be >= 1 and offset >= 0")
-    return limit, offset
+    limit = parse_int(q.get("limit"), "limit", 1, MAX_OFFSET, default=default)
+    offset = parse_int(q.get("offset"), "offset", 0, MAX_OFFSET, default=0)
+    return min(limit, maximum), offset
+
+
+# --------------------------------------------------------------------------- CSV out
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell safe to open in a spreadsheet: text that would start a formula gets a leading
+    apostrophe, which the spreadsheet shows as text; numbers and None pass as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False) -> str:
+    """A CSV document made for people to open: every cell through `csv_cell`, the header
+    included; `bom` puts the mark spreadsheet programs need to read Thai as UTF-8."""
+    out = io.StringIO()
+    if bom:
+        out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(h) for h in header])
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+    return out.getvalue()
 
 
 def app_state(request: Request, name: str, kind: type[T]) -> T:
@@ -225,6 +368,7 @@ def exception_handlers(
 
     table: dict[type[Exception], Refusal] = {
         ApiError: _as_is,
+        HTTPException: route_refusal,
         ConcurrencyError: busy,
         WriteUncertain: uncertain,
         **errors,
@@ -234,6 +378,22 @@ def exception_handlers(
 
 def _as_is(exc: ApiError) -> ApiError:
     return exc
+
+
+_ROUTE_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def route_refusal(exc: HTTPException) -> ApiError:
+    """Starlette's own refusals (no route, a method the route has not) in the API's shape,
+    not its plain text; their headers, a 405's Allow among them, kept."""
+    if exc.status_code == 404:
+        message = "no such path"
+    elif exc.status_code == 405:
+        message = f"method not allowed here; allowed: {(exc.headers or {}).get('Allow', '-')}"
+    else:
+        message = exc.detail
+    code = _ROUTE_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "error")
+    return ApiError(exc.status_code, code, message, headers=exc.headers)
 
 
 def uncertain(exc: WriteUncertain) -> ApiError:

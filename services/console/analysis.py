@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from services.console.http import Ctx, form_of, render, text_of
 from services.console.upstream import Refusal
 from shared.auth import Principal
+from shared.http import FISCAL_YEARS, MAX_COUNT, VILLAGES, int_in
 from shared.roles import Role
 from shared.thai import METRIC_NAMES_TH, to_bangkok
 
@@ -131,11 +132,8 @@ def scope_of(who: Principal, params: Mapping[str, str], today: date) -> Scope:
     look at: its own for a head or an officer whatever was asked, any or none (the SAO)
     for an executive or an auditor."""
     fy, q = fiscal_quarter(today)
-    raw_fy, raw_q = params.get("fy", ""), params.get("q", "")
-    if raw_fy.isdigit() and 2500 <= int(raw_fy) <= 2700:
-        fy = int(raw_fy)
-    if raw_q.isdigit() and 1 <= int(raw_q) <= 4:
-        q = int(raw_q)
+    fy = int_in(params.get("fy"), *FISCAL_YEARS) or fy
+    q = int_in(params.get("q"), 1, 4) or q
     if who.has(*WHOLE_SAO):
         return Scope(fy, q, params.get("department") or None)
     if not who.department:
@@ -204,9 +202,8 @@ def participants_of(form: FormData | Mapping[str, Any]) -> dict[str, int]:
     """Who took part, by group: counts only (the form has no field for a name)."""
     out = {}
     for group in GROUPS_TH:
-        raw = text_of(form, f"participants_{group}")
-        if raw.isdigit() and int(raw) > 0:
-            out[group] = int(raw)
+        if count := int_in(text_of(form, f"participants_{group}"), 1, MAX_COUNT):
+            out[group] = count
     return out
 
 
@@ -219,14 +216,13 @@ def words_of(text: str) -> list[str]:
 
 
 def consultation_body(form: FormData | Mapping[str, Any], scope: Scope) -> dict[str, Any]:
-    village = text_of(form, "village_no")
     return {
         "held_on": text_of(form, "held_on") or None,
         "kind": text_of(form, "kind") or "village_forum",
         "title": text_of(form, "title"),
         "participants": participants_of(form),
         "said": lines_of(text_of(form, "said")),
-        "village_no": int(village) if village.isdigit() else None,
+        "village_no": int_in(text_of(form, "village_no"), *VILLAGES),
         "department": scope.department,
         "case_ids": words_of(text_of(form, "case_ids")),
         "categories": words_of(text_of(form, "categories")),

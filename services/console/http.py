@@ -44,7 +44,7 @@ from services.console.settings import ConsoleSettings
 from services.console.upstream import Api, Refusal, SignInAgain
 from shared.access import Endpoint, anyone
 from shared.auth import Principal, TokenVerifier, Unauthorized
-from shared.http import ApiError, ErrorTable, app_state
+from shared.http import MAX_COUNT, VILLAGES, ApiError, ErrorTable, app_state, int_in, read_form
 from shared.roles import Role
 from shared.taxonomy import CATEGORIES, causes_for
 from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
@@ -348,10 +348,7 @@ CSRF_REFUSED = Refusal(
 
 
 async def _form(request: Request, max_bytes: int) -> FormData:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
-    return await request.form(max_files=2, max_fields=200)
+    return await read_form(request, max_bytes, max_files=2, max_fields=200)
 
 
 def text_of(form: FormData | Mapping[str, Any], name: str) -> str:
@@ -513,8 +510,8 @@ async def queue(ctx: Ctx) -> Response:
         return RedirectResponse(home_of(ctx.who), status_code=303)
     params = ctx.request.query_params
     filters = {k: params.get(k, "") for k in ("status", "category", "village_no", "channel")}
-    if filters["village_no"] and not filters["village_no"].isdigit():
-        filters["village_no"] = ""
+    village = int_in(filters["village_no"], *VILLAGES)
+    filters["village_no"] = "" if village is None else str(village)
     mine = params.get("mine") == "1" or (ctx.who.has(Role.OFFICER) and not ctx.who.has(Role.HEAD))
     now = ctx.console.now()
     visits = ctx.console.sessions.last_visits
@@ -859,8 +856,8 @@ def _bangkok(value: str, now: str) -> str:
 
 
 def _village(form: FormData) -> dict[str, int] | None:
-    raw = text_of(form, "village_no")
-    return {"village_no": int(raw)} if raw.isdigit() and 1 <= int(raw) <= 99 else None
+    village = int_in(text_of(form, "village_no"), *VILLAGES)
+    return None if village is None else {"village_no": village}
 
 
 async def intake_menu(ctx: Ctx) -> Response:
@@ -972,9 +969,9 @@ async def _submit(ctx: Ctx, kind: str, form: FormData) -> list[str]:
     lines = [line.strip() for line in text_of(form, "opinions").splitlines() if line.strip()]
     attendees = {}
     for group in ("ประชาชน", "ผู้นำชุมชน", "เจ้าหน้าที่"):
-        raw = text_of(form, f"attendees_{group}")
-        if raw.isdigit():
-            attendees[group] = int(raw)
+        count = int_in(text_of(form, f"attendees_{group}"), 0, MAX_COUNT)
+        if count is not None:
+            attendees[group] = count
     village = _village(form)
     body = {
         "activity_id": text_of(form, "activity_id"),

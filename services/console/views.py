@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from services.console.domain import queue as q
 from services.console.http import Ctx, form_of, queue_rows, render, text_of
 from services.console.upstream import Refusal
+from shared.http import FISCAL_YEARS, MAX_COUNT, int_in
 from shared.roles import Role
 from shared.thai import fiscal_year_be
 
@@ -185,10 +186,11 @@ async def projects(ctx: Ctx) -> Response:
 async def project_new(ctx: Ctx) -> Response:
     _planner(ctx)
     form = form_of(ctx)
+    fiscal_year = int_in(text_of(form, "fiscal_year"), *FISCAL_YEARS)
     body = {
         "project_id": text_of(form, "project_id"),
         "name": text_of(form, "name"),
-        "fiscal_year": int(text_of(form, "fiscal_year") or 0) or None,
+        "fiscal_year": fiscal_year,
         "budget": text_of(form, "budget"),
         "funding_source": text_of(form, "funding_source"),
         "key_policy": text_of(form, "key_policy") == "yes",
@@ -196,6 +198,13 @@ async def project_new(ctx: Ctx) -> Response:
         "stage": text_of(form, "stage") or "planning",
     }
     try:
+        if fiscal_year is None and text_of(form, "fiscal_year"):
+            raise Refusal(
+                422,
+                "ปีงบประมาณต้องเป็นปี พ.ศ. เช่น 2569",
+                "แก้ปีงบประมาณแล้วกดบันทึกอีกครั้ง",
+                "fiscal_year",
+            )
         await ctx.console.api.call("compliance", "POST", "/v1/projects", ctx.token, json=body)
     except Refusal as refusal:
         found = await ctx.console.api.call(
@@ -266,9 +275,8 @@ def project_event(form: Mapping[str, Any], who_id: str) -> dict[str, Any]:
     if kind == "participation_recorded":
         participants = {}
         for group in GROUPS:
-            raw = text_of(form, f"participants_{group}")
-            if raw.isdigit() and int(raw) > 0:
-                participants[group] = int(raw)
+            if count := int_in(text_of(form, f"participants_{group}"), 1, MAX_COUNT):
+                participants[group] = count
         issues = [line.strip() for line in text_of(form, "issues").splitlines() if line.strip()]
         return {
             "type": kind,

@@ -9,8 +9,6 @@ JavaScript except the map; the map and the charts load their libraries on their 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import mimetypes
 import re
@@ -46,7 +44,19 @@ from services.portal.settings import PortalSettings
 from shared.access import CASE_WORKERS, Endpoint, anyone, roles
 from shared.audit import audit_trail
 from shared.auth import Forbidden, principal
-from shared.http import JSON, ApiError, ErrorTable, app_state
+from shared.http import (
+    FISCAL_YEARS,
+    JSON,
+    MAX_COUNT,
+    MAX_PAGE_NUMBER,
+    VILLAGES,
+    ApiError,
+    ErrorTable,
+    app_state,
+    csv_text,
+    int_in,
+    read_form,
+)
 from shared.limits import Identify, TokenBucket
 from shared.qr import qr_svg
 from shared.roles import Role
@@ -169,9 +179,8 @@ def _now(request: Request) -> datetime:
 
 def _fiscal_year(request: Request) -> int:
     """`?fy=2569`, or the year the page opens on (figures.shown_year)."""
-    raw = thai_digits_to_arabic(request.query_params.get("fy", "").strip())
-    if raw.isdigit() and 2400 <= int(raw) <= 2800:
-        return int(raw)
+    if (asked := int_in(request.query_params.get("fy"), *FISCAL_YEARS)) is not None:
+        return asked
     cases = handlers_of(request).model.cases.values()
     return figures.shown_year(figures.case_years(cases), fiscal_year_be(_now(request)))
 
@@ -249,8 +258,7 @@ def _chosen(request: Request) -> tuple[CaseFilter, list[Case]]:
 
 async def cases(request: Request) -> Response:
     chosen, found = _chosen(request)
-    raw_page = thai_digits_to_arabic(request.query_params.get("page", "1"))
-    wanted = int(raw_page) if raw_page.isdigit() else 1
+    wanted = int_in(request.query_params.get("page"), 1, MAX_PAGE_NUMBER) or 1
     shown, page, pages = figures.page_of(found, wanted, settings_of(request).page_size)
     # [id, lat, lon, status] per point and the status names once: a thousand points stay
     # a few dozen kilobytes of the page.
@@ -297,14 +305,12 @@ def _script_json(data: Any) -> str:
 async def cases_csv(request: Request) -> Response:
     _, found = _chosen(request)
     now = _now(request)
-    out = io.StringIO()
-    out.write("\ufeff")  # spreadsheet programs read the Thai as UTF-8 with this mark
-    writer = csv.DictWriter(out, fieldnames=[f[0] for f in figures.FIELDS])
-    writer.writeheader()
-    for case in found:
-        writer.writerow(figures.record(case, now))
+    names = [f[0] for f in figures.FIELDS]
+    records = (figures.record(case, now) for case in found)
+    # Case texts are what citizens wrote: opened in a spreadsheet, none may run as a formula.
+    text = csv_text(names, ([r[n] for n in names] for r in records), bom=True)
     return Response(
-        out.getvalue(),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
     )
@@ -428,8 +434,9 @@ def _answers(form: dict[str, str], questions: list[dict[str, Any]]) -> dict[str,
         if not value:
             continue
         if q["type"] == "scale":
-            digits = thai_digits_to_arabic(value)
-            answers[q["id"]] = int(digits) if digits.isdigit() else value
+            # Not a number: sent as typed, for the survey service to say what is wrong.
+            number = int_in(value, 0, MAX_COUNT)
+            answers[q["id"]] = value if number is None else number
         else:
             answers[q["id"]] = value
     return answers
@@ -557,10 +564,7 @@ def _answered(
 
 
 async def _small_form(request: Request) -> dict[str, str]:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > 100_000:
-        raise ApiError(413, "payload_too_large", "form over 100 kB")
-    form = await request.form(max_files=0, max_fields=100)
+    form = await read_form(request, 100_000, max_fields=100)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
@@ -635,14 +639,14 @@ async def report_submit(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(seconds)
         return response
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_form_bytes:
-        return _report_page(
-            request,
-            413,
-            errors={"photo": ("ไฟล์ใหญ่เกินกำหนด", "The upload is too large")},
-        )
-    form = await request.form(max_files=1, max_fields=30, max_part_size=settings.max_form_bytes)
+    try:
+        form = await read_form(request, settings.max_form_bytes, max_files=1, max_fields=30)
+    except ApiError as refused:
+        if refused.status == 413:
+            error = ("ไฟล์ใหญ่เกินกำหนด", "The upload is too large")
+            return _report_page(request, 413, errors={"photo": error})
+        error = ("ส่งแบบฟอร์มไม่สำเร็จ กรุณากรอกและส่งใหม่", "The form could not be read: send it again")
+        return _report_page(request, refused.status, errors={"form": error})
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     errors: dict[str, tuple[str, str]] = {}
     photo: bytes | None = None
@@ -659,8 +663,6 @@ async def report_submit(request: Request) -> Response:
             photo = None
     if not values.get("text", "").strip():  # said with the other mistakes, all at once
         errors["text"] = ("กรุณาเล่าเรื่องที่ต้องการแจ้ง", "Please describe the matter")
-    if not values.get("text", "").strip():  # said with the other mistakes, all at once
-        errors["text"] = ("กรุณาเล่าเรื่องที่ต้องการแจ้ง", "Please describe the matter")
     if not handlers.human_passes(values.get("human_token", ""), values.get("human_answer", "")):
         errors["human_answer"] = ("คำตอบไม่ถูกต้อง กรุณาคำนวณใหม่", "Wrong answer: please try again")
     lat, lon = _float(values.get("lat", "")), _float(values.get("lon", ""))
@@ -668,8 +670,7 @@ async def report_submit(request: Request) -> Response:
         lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180)
     ):
         errors["lat"] = ("กรุณาระบุทั้งละติจูดและลองจิจูดให้ถูกต้อง", "Give both latitude and longitude")
-    village_raw = thai_digits_to_arabic(values.get("village", "").strip())
-    village = int(village_raw) if village_raw.isdigit() and 1 <= int(village_raw) <= 99 else None
+    village = int_in(values.get("village"), *VILLAGES)
     category = values.get("category", "").strip()
     if category and category not in category_codes():
         category = ""
@@ -748,8 +749,7 @@ async def _pass_on(request: Request, service: str, path: str) -> Response:
 
 
 def _year_param(request: Request) -> int | None:
-    raw = thai_digits_to_arabic(request.path_params["fiscal_year"])
-    return int(raw) if raw.isdigit() and 2400 <= int(raw) <= 2800 else None
+    return int_in(request.path_params["fiscal_year"], *FISCAL_YEARS)
 
 
 async def ita_satisfaction(request: Request) -> Response:

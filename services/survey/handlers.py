@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import secrets
 import uuid
@@ -34,6 +35,7 @@ from services.survey.domain.errors import (
     InvalidAnswers,
     SurveyNotFound,
     UnknownQuestionnaire,
+    UnreadableCsv,
 )
 from services.survey.domain.model import (
     Alert,
@@ -297,7 +299,13 @@ class SurveyHandlers:
         """
         self.campaign(campaign_id)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        header = [h.strip() for h in reader.fieldnames or []]
+        # Read whole before any row is recorded: a file the csv module gives up on halfway
+        # (a cell over its field limit, say) is refused with nothing of it kept.
+        try:
+            header = [h.strip() for h in reader.fieldnames or []]
+            rows = list(itertools.islice(reader, self.max_csv_rows + 1))
+        except csv.Error as exc:
+            raise UnreadableCsv(f"not readable as CSV: {exc}") from exc
         if "form_no" not in header:
             raise InvalidAnswers(
                 [{"field": "form_no", "message": "the CSV needs a form_no column", "type": "csv"}]
@@ -305,7 +313,7 @@ class SurveyHandlers:
         accepted: list[str] = []
         already: list[str] = []
         rejected: list[dict[str, Any]] = []
-        for line, row in enumerate(reader, start=2):
+        for line, row in enumerate(rows, start=2):
             if line - 1 > self.max_csv_rows:
                 rejected.append(
                     {

@@ -17,6 +17,7 @@ from services.survey.domain.errors import (
     SurveyError,
     SurveyExpired,
     SurveyNotFound,
+    UnreadableCsv,
 )
 from services.survey.domain.model import DIMENSIONS, ResponseSubmission, Survey
 from services.survey.handlers import SurveyHandlers
@@ -25,9 +26,18 @@ from services.survey.settings import SurveySettings
 from shared.access import CASE_READERS, CASE_WORKERS, OVERSEERS, Endpoint, anyone, roles
 from shared.audit import audit_trail
 from shared.auth import principal, require
-from shared.http import JSON, ApiError, ErrorTable, app_state, read_body, read_model
+from shared.http import (
+    FISCAL_YEARS,
+    JSON,
+    ApiError,
+    ErrorTable,
+    app_state,
+    parse_int,
+    read_body,
+    read_model,
+)
 from shared.roles import Role
-from shared.thai import fiscal_year_be, thai_digits_to_arabic
+from shared.thai import fiscal_year_be
 
 BY_VALUES = (*(d for d in DIMENSIONS if d != "org"), "question")
 
@@ -51,6 +61,7 @@ ERRORS: ErrorTable = {
     AlreadyAnswered: (409, "already_answered"),
     CampaignClosed: (409, "campaign_closed"),
     InvalidAnswers: _invalid_answers,
+    UnreadableCsv: (400, "invalid_csv"),
     SurveyError: (422, "refused"),
 }
 
@@ -83,17 +94,9 @@ def survey_view(
     }
 
 
-def _fiscal_year(raw: str | None, default: int) -> int:
-    if raw is None or not raw.strip():
-        return default
-    text = thai_digits_to_arabic(raw.strip())
-    if not (text.isdigit() and 2400 <= int(text) <= 2800):
-        raise ApiError(
-            400,
-            "bad_fiscal_year",
-            f"fiscal_year must be a Buddhist-Era year such as 2569, not {raw!r}",
-        )
-    return int(text)
+def _fiscal_year(raw: str | None, default: int | None = None) -> int:
+    """A Buddhist-Era fiscal year such as 2569 (Thai digits too); blank is `default`."""
+    return parse_int(raw, "fiscal_year", *FISCAL_YEARS, default=default, code="bad_fiscal_year")
 
 
 async def find_surveys(request: Request) -> Response:
@@ -236,7 +239,7 @@ async def list_alerts(request: Request) -> Response:
 
 async def _report(request: Request) -> dict[str, Any]:
     handlers = handlers_of(request)
-    fiscal_year = _fiscal_year(request.path_params["fiscal_year"], 0)
+    fiscal_year = _fiscal_year(request.path_params["fiscal_year"])
     org_id = request.query_params.get("org_id") or settings_of(request).org_id
     return await build_report(handlers, org_id, fiscal_year, handlers.clock.now())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from dataclasses import dataclass
 
 from shared.thai import arabic_to_thai_digits, thai_digits_to_arabic
@@ -39,16 +40,24 @@ def challenge(secret: bytes, now: int, rng: random.Random | None = None) -> Chal
     return Challenge(a, b, f"{body}.{_sign(secret, body)}")
 
 
+# What `challenge` writes, and a sum of two digits: [0-9] is ASCII only, and nothing longer
+# than these reaches int().
+_TOKEN = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{1,12})\.([0-9a-f]{32})")
+_ANSWER = re.compile(r"[0-9]{1,3}")
+
+
 def passes(secret: bytes, token: str, answer: str, now: int, ttl: int) -> bool:
     """Whether `answer` (Thai or Arabic digits) is the sum `token` asked, signed by us and
     not older than `ttl` seconds."""
-    parts = token.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+    # Both come from the form: str.isdigit() would pass "²", which int() refuses, and
+    # compare_digest raises on a non-ASCII signature.
+    found = _TOKEN.fullmatch(token)
+    if found is None:
         return False
-    a, b, issued = (int(p) for p in parts[:3])
-    if not hmac.compare_digest(_sign(secret, ".".join(parts[:3])), parts[3]):
+    a, b, issued = (int(g) for g in found.groups()[:3])
+    if not hmac.compare_digest(_sign(secret, ".".join(found.groups()[:3])), found.group(4)):
         return False
     if not 0 <= now - issued <= ttl:
         return False
     given = thai_digits_to_arabic(answer.strip())
-    return given.isdigit() and int(given) == a + b
+    return _ANSWER.fullmatch(given) is not None and int(given) == a + b

@@ -33,6 +33,11 @@ class UnknownQuestionnaire(SurveyError):
     pass
 
 
+class UnreadableCsv(PermanentError):
+    """A paper-form CSV the csv module cannot read (HTTP 400): refused as a whole. Not a
+    SurveyError: a malformed body is not a refused response."""
+
+
 class InvalidAnswers(SurveyError):
     """Answers that do not fit the questionnaire; `details` name each field (HTTP 422)."""
 

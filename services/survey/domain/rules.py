@@ -47,6 +47,9 @@ from shared.thai import (
 )
 
 MAX_COMMENT = 2000
+# A score as typed, once Thai digits are read: [0-9] is ASCII only, where str.isdigit()
+# passes "²" (which int() refuses), and a few digits are more than any scale has.
+_SCORE = re.compile(r"[0-9]{1,6}")
 CLOCK_SKEW = timedelta(minutes=5)
 # Columns of a paper-form CSV that are not questions.
 FORM_COLUMNS = ("form_no", "responded_at")
@@ -64,7 +67,7 @@ def _scale_value(q: Question, questionnaire: Questionnaire, raw: object) -> int 
     value: object = raw
     if isinstance(raw, str):
         text = normalize_text(raw)  # Thai digits (๔) read as numbers
-        value = int(text) if text.isdigit() else raw
+        value = int(text) if _SCORE.fullmatch(text) else raw
     if isinstance(value, bool) or not isinstance(value, int):
         return f"must be an integer from {questionnaire.scale.min} to {questionnaire.scale.max}"
     if not questionnaire.scale.min <= value <= questionnaire.scale.max:
