@@ -14,10 +14,12 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
+from pymongo.errors import ConnectionFailure, PyMongoError, WTimeoutError
 from python_multipart.multipart import parse_options_header
 from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.datastructures import FormData
@@ -371,6 +373,10 @@ def exception_handlers(
         HTTPException: route_refusal,
         ConcurrencyError: busy,
         WriteUncertain: uncertain,
+        ConnectionError: unavailable,
+        TimeoutError: unavailable,
+        PyMongoError: unavailable,
+        KafkaError: unavailable,
         **errors,
     }
     return {cls: handler(refusal) for cls, refusal in table.items()}
@@ -381,6 +387,8 @@ def _as_is(exc: ApiError) -> ApiError:
 
 
 _ROUTE_CODES = {404: "not_found", 405: "method_not_allowed"}
+# A lost connection, a server not selected in time, a primary stepping down: they pass.
+TRANSIENT_DB_ERRORS = (ConnectionFailure, WTimeoutError)
 
 
 def route_refusal(exc: HTTPException) -> ApiError:
@@ -400,6 +408,19 @@ def uncertain(exc: WriteUncertain) -> ApiError:
     """A write whose outcome is unknown (503): the same request, with the same key, again."""
     message = f"it may have been saved: send it again with the same Idempotency-Key ({exc})"
     return ApiError(503, "retry", message, retry_after=1)
+
+
+def unavailable(exc: Exception) -> ApiError:
+    """The database or the broker failed the request: 503 + Retry-After when the fault is
+    one that passes (a lost connection, a timeout, an election). Any other is raised on, to
+    be logged with its trace and answered 500."""
+    lasting = (
+        isinstance(exc, KafkaError) and not (exc.retriable or isinstance(exc, KafkaTimeoutError))
+    ) or (isinstance(exc, PyMongoError) and not isinstance(exc, TRANSIENT_DB_ERRORS))
+    if lasting:
+        raise exc
+    message = f"a service this needs is not answering, try again: {type(exc).__name__}"
+    return ApiError(503, "unavailable", message, retry_after=1)
 
 
 def busy(exc: ConcurrencyError) -> ApiError:

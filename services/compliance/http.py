@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -39,7 +38,18 @@ from shared.events.compliance import (
     ProjectStageChangedPayload,
     Stage,
 )
-from shared.http import JSON, ApiError, ErrorTable, app_state, page, read_object, validation_details
+from shared.http import (
+    FISCAL_YEARS,
+    JSON,
+    ApiError,
+    ErrorTable,
+    app_state,
+    int_in,
+    page,
+    parse_int,
+    read_object,
+    validation_details,
+)
 from shared.roles import Role
 from shared.thai import format_thai_date, thai_digits_to_arabic
 
@@ -333,53 +343,6 @@ def _bool(value: str | None, name: str) -> bool | None:
     raise ApiError(400, "bad_query", f"{name} must be true or false")
 
 
-# Fiscal years of the Buddhist Era a project can belong to: the rest is a typo, and a number
-# past 2^63 cannot even be sent to MongoDB (BSON has no wider integer: a 500, not an answer).
-FISCAL_YEARS = (2400, 2800)
-# Further than any register reaches; MongoDB's skip is a 64-bit integer as well.
-MAX_OFFSET = 1_000_000
-_WHOLE = re.compile(r"[0-9]+")
-
-
-def _whole(value: str, name: str, lo: int, hi: int, *, beyond: ApiError | None = None) -> int:
-    """A whole number from lo to hi, in Arabic or Thai digits (`beyond`, if given, answers
-    a number outside them). Checked as text first: int() takes other scripts' digits
-    ("٢٥٦٩") and raises on "²" (a digit to isdigit()) or on thousands of digits, and none
-    of that is a number a person meant here."""
-    text = thai_digits_to_arabic(value.strip())
-    digits = text.lstrip("0") or "0"
-    refusal = ApiError(
-        400,
-        "bad_query",
-        f"{name} must be a whole number from {lo} to {hi}",
-        [{"field": name, "message": f"a whole number from {lo} to {hi}"}],
-    )
-    if not _WHOLE.fullmatch(text):
-        raise refusal
-    # lo and hi have a few digits: a longer number is out of range without reading it
-    if len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
-        raise beyond or refusal
-    return int(digits)
-
-
-def _int(value: str | None, name: str, lo: int, hi: int) -> int | None:
-    if value is None or value == "":
-        return None
-    return _whole(value, name, lo, hi)
-
-
-def _page(request: Request) -> tuple[int, int]:
-    limit, offset = page(request)
-    if offset > MAX_OFFSET:
-        raise ApiError(
-            400,
-            "bad_query",
-            f"offset must be at most {MAX_OFFSET}",
-            [{"field": "offset", "message": f"at most {MAX_OFFSET}"}],
-        )
-    return limit, offset
-
-
 def _view(handlers: ComplianceHandlers, p: Project) -> dict[str, Any]:
     return project_view(p, handlers.policies.for_org(p.org_id))
 
@@ -441,11 +404,13 @@ async def list_projects(request: Request) -> Response:
         raise ApiError(400, "bad_query", f"stage must be one of {[s.value for s in Stage]}")
     query = ProjectQuery(
         requires_participation=_bool(q.get("requires_participation"), "requires_participation"),
-        fiscal_year=_int(q.get("fiscal_year"), "fiscal_year", *FISCAL_YEARS),
+        fiscal_year=parse_int(fy, "fiscal_year", *FISCAL_YEARS)
+        if (fy := q.get("fiscal_year"))
+        else None,
         stage=stage,
         org_id=q.get("org_id") or None,
     )
-    limit, offset = _page(request)
+    limit, offset = page(request)
     handlers = handlers_of(request)
     found = await handlers.projects.find(query, limit, offset)
     return JSON({"items": [_view(handlers, p) for p in found], "limit": limit, "offset": offset})
@@ -456,12 +421,12 @@ async def get_evidence(request: Request) -> Response:
     raw = request.path_params["fiscal_year"]
     as_html = raw.endswith(".html")
     year = raw.removesuffix(".html").removesuffix(".json")
-    fiscal_year = _whole(
-        year,
-        "fiscal_year",
-        *FISCAL_YEARS,
-        beyond=ApiError(404, "not_found", f"no evidence pack for fiscal year {year[:12]}"),
-    )
+    fiscal_year = int_in(year, *FISCAL_YEARS)
+    if fiscal_year is None:
+        digits = thai_digits_to_arabic(year)
+        if not (digits.isascii() and digits.isdigit()):
+            parse_int(year, "fiscal_year", *FISCAL_YEARS)  # raises: not a number at all
+        raise ApiError(404, "not_found", f"no evidence pack for fiscal year {year[:12]}")
     found = await handlers.projects.find(
         ProjectQuery(requires_participation=True, fiscal_year=fiscal_year), MAX_PACK, 0
     )
@@ -483,7 +448,7 @@ async def get_audit(request: Request) -> Response:
         target=q.get("target") or None,
         subject=q.get("subject") or None,
     )
-    limit, offset = _page(request)
+    limit, offset = page(request)
     found = await handlers.audit_trail_of().find(query, limit, offset)
     return JSON({"items": [r.model_dump() for r in found], "limit": limit, "offset": offset})
 

@@ -29,11 +29,11 @@ from services.insight.settings import InsightSettings
 from shared.access import CASE_READERS, Endpoint, anyone, roles
 from shared.auth import Principal, principal
 from shared.dates import BeDate, parse_be_date
-from shared.http import JSON, ApiError, ErrorTable, app_state, read_model
+from shared.http import FISCAL_YEARS, JSON, ApiError, ErrorTable, app_state, parse_int, read_model
 from shared.redact import redact
 from shared.roles import Role
 from shared.store import Lru
-from shared.thai import fiscal_year_be, thai_digits_to_arabic
+from shared.thai import fiscal_year_be
 
 PUBLISHED = anyone("published: the quarterly analysis reports, counts only (measure 1 and 3)")
 ANALYSTS = roles(*CASE_READERS, Role.PLANNER)
@@ -67,30 +67,17 @@ def settings_of(request: Request) -> InsightSettings:
     return app_state(request, "settings", InsightSettings)
 
 
-_WHOLE = re.compile(r"[0-9]+")
-
-
 def _int(
     request: Request, name: str, default: int | None = None, lo: int = 0, hi: int = 10_000
 ) -> int:
     raw = request.query_params.get(name) or request.path_params.get(name)
-    if raw is None:
-        if default is None:
-            raise ApiError(400, "invalid_query", f"{name} is required", [{"field": name}])
-        return default
-    # Read as text, Arabic or Thai digits only: int() would take other scripts' digits,
-    # raise on "²" (a digit to str.isdigit) and spend CPU on thousands of digits.
-    text = thai_digits_to_arabic(str(raw).strip())
-    if not _WHOLE.fullmatch(text):
-        raise ApiError(400, "invalid_query", f"{name} must be a whole number", [{"field": name}])
-    digits = text.lstrip("0") or "0"
-    if len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
-        raise ApiError(400, "invalid_query", f"{name} must be {lo} to {hi}", [{"field": name}])
-    return int(digits)
+    if raw is None and default is None:
+        raise ApiError(400, "invalid_query", f"{name} is required", [{"field": name}])
+    return parse_int(raw, name, lo, hi, default=default, code="invalid_query")
 
 
 def _fy(request: Request, handlers: InsightHandlers) -> int:
-    return _int(request, "fy", fiscal_year_be(handlers.clock.now()), 2500, 2700)
+    return _int(request, "fy", fiscal_year_be(handlers.clock.now()), *FISCAL_YEARS)
 
 
 def _org(p: Principal) -> str:
@@ -128,7 +115,7 @@ async def figures(request: Request) -> Response:
 async def quarter(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
-    fy = _int(request, "fiscal_year", None, 2500, 2700)
+    fy = _int(request, "fiscal_year", None, *FISCAL_YEARS)
     q = _int(request, "quarter", None, 1, 4)
     dept = request.query_params.get("department")
     return JSON(
@@ -291,7 +278,7 @@ def _scope(p: Principal, department: str) -> None:
 def _plan_key(request: Request) -> tuple[str, int, int]:
     return (
         _department(handlers_of(request), str(request.path_params["department"])),
-        _int(request, "fiscal_year", None, 2500, 2700),
+        _int(request, "fiscal_year", None, *FISCAL_YEARS),
         _int(request, "quarter", None, 1, 4),
     )
 
@@ -387,7 +374,7 @@ async def post_followup(request: Request) -> Response:
 def _report_key(request: Request) -> tuple[int, int, str | None]:
     """Checked before anything is drawn: a report takes a second or more of CPU, and anyone
     may ask for one, so only the directory's departments have one."""
-    fy = _int(request, "fiscal_year", None, 2500, 2700)
+    fy = _int(request, "fiscal_year", None, *FISCAL_YEARS)
     q = _int(request, "quarter", None, 1, 4)
     dept = request.path_params.get("department")
     return fy, q, (_department(handlers_of(request), str(dept)) if dept else None)

@@ -39,6 +39,7 @@ from shared.http import (
     ErrorTable,
     app_state,
     read_body,
+    read_form,
     read_model,
     read_object,
     validation_error,
@@ -309,10 +310,7 @@ async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str
         raw = await read_body(request, max_bytes)
         fields: dict[str, Any] = dict(request.query_params)
     elif media == "multipart/form-data":
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise ApiError(413, "payload_too_large", f"body over {max_bytes} bytes")
-        form = await request.form(max_files=1, max_fields=20)
+        form = await read_form(request, max_bytes, max_files=1, max_fields=20)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput(

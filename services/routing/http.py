@@ -42,10 +42,12 @@ from shared.auth import Principal, principal
 from shared.events.cases import Channel, Kind, Location
 from shared.http import (
     JSON,
+    VILLAGES,
     ApiError,
     ErrorTable,
     app_state,
     page,
+    parse_int,
     read_model,
     validation_error,
 )
@@ -54,9 +56,6 @@ from shared.roles import Role
 from shared.taxonomy import CAUSES
 
 MAX_TEXT = 10_000
-# No subdistrict has near this many villages (หมู่ที่); a bound keeps absurd numbers out
-# of the store's filters.
-MAX_VILLAGE_NO = 99
 FILTERS = (
     "department",
     "officer_id",
@@ -279,10 +278,7 @@ def _case_filters(q: QueryParams) -> tuple[dict[str, Any], str | None]:
         # A work queue's several open states in one request (the console's), not one each.
         filters["status"] = {"$in": statuses}
     if "village_no" in q:
-        village = q["village_no"]
-        if not (village.isascii() and village.isdigit() and 1 <= int(village) <= MAX_VILLAGE_NO):
-            raise ApiError(400, "bad_query", f"village_no must be 1 to {MAX_VILLAGE_NO}")
-        filters["village_no"] = int(village)
+        filters["village_no"] = parse_int(q["village_no"], "village_no", *VILLAGES)
     overdue = q.get("overdue")
     if overdue not in (None, "", "true", "false"):
         raise ApiError(400, "bad_query", "overdue must be true or false")
