@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from services.insight.adapters.directory import Directory
 from services.insight.domain import rules
@@ -17,6 +17,9 @@ from services.insight.domain.model import Bucket, CaseRecord, Counts
 from services.insight.domain.plan import Consultation, Plan
 from shared.errors import ConcurrencyError
 from shared.store import retry_on_conflict
+
+if TYPE_CHECKING:
+    from services.insight.bootstrap import InsightService
 
 
 class SimulatedCrash(BaseException):
@@ -155,3 +158,24 @@ def day(text: str) -> date:
 
 def flatten(items: Iterable[Any]) -> list[Any]:
     return [x for group in items for x in group]
+
+
+def insight_service(now: datetime, directory: Directory = DIRECTORY) -> InsightService:
+    """Insight's API on these fakes at a fixed moment, trusting the tests' identity
+    provider."""
+    from services.insight.bootstrap import create_service
+    from services.insight.settings import InsightSettings
+    from shared.clock import FixedClock
+    from tests.signing import sign_in
+
+    built = create_service(
+        InsightSettings(),
+        cases=FakeCases(),
+        figures=FakeFigures(),
+        consultations=FakeConsultations(),
+        plans=FakePlans(),
+        directory=directory,
+        clock=FixedClock(now),
+    )
+    sign_in(built)
+    return built

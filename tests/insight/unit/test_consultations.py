@@ -12,18 +12,24 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.insight.bootstrap import InsightService, create_service
+from services.insight.bootstrap import InsightService
 from services.insight.handlers import InsightHandlers
 from services.insight.metrics import InsightMetrics
-from services.insight.settings import InsightSettings
 from shared.clock import FixedClock
 from shared.events.cases import CaseReceived, CaseReceivedPayload, Channel, Kind, Location
 from shared.events.envelope import new_event_id
 from shared.events.survey import SatisfactionAlertPayload, SatisfactionAlertRaised
 from shared.roles import Role
 from tests.insight.builders import ORG, life
-from tests.insight.fakes import DIRECTORY, FakeCases, FakeConsultations, FakeFigures, FakePlans
-from tests.signing import EXECUTIVE, as_, sign_in
+from tests.insight.fakes import (
+    DIRECTORY,
+    FakeCases,
+    FakeConsultations,
+    FakeFigures,
+    FakePlans,
+    insight_service,
+)
+from tests.signing import EXECUTIVE, as_
 
 NOW = datetime(2026, 5, 20, 3, 0, tzinfo=UTC)  # FY2569 Q3
 HEAD = as_(Role.HEAD, officer_id="eng-head", department="engineering")
@@ -33,17 +39,7 @@ OFFICER = as_(Role.OFFICER, officer_id="eng-somchai", department="engineering")
 
 @pytest.fixture
 def service() -> InsightService:
-    built = create_service(
-        InsightSettings(),
-        cases=FakeCases(),
-        figures=FakeFigures(),
-        consultations=FakeConsultations(),
-        plans=FakePlans(),
-        directory=DIRECTORY,
-        clock=FixedClock(NOW),
-    )
-    sign_in(built)
-    return built
+    return insight_service(NOW)
 
 
 @pytest.fixture

@@ -16,13 +16,11 @@ import pytest
 
 from services.insight import http, report
 from services.insight.adapters.directory import Directory
-from services.insight.bootstrap import InsightService, create_service
-from services.insight.settings import InsightSettings
-from shared.clock import FixedClock
+from services.insight.bootstrap import InsightService
 from shared.roles import Role
 from tests.insight.builders import life
-from tests.insight.fakes import DIRECTORY, FakeCases, FakeConsultations, FakeFigures, FakePlans
-from tests.signing import EXECUTIVE, PLANNER, as_, sign_in
+from tests.insight.fakes import DIRECTORY, FakeConsultations, FakePlans, insight_service
+from tests.signing import EXECUTIVE, PLANNER, as_
 
 NOW = datetime(2026, 5, 20, 3, 0, tzinfo=UTC)  # FY2569 Q3
 HEAD = as_(Role.HEAD, officer_id="eng-head", department="engineering")
@@ -31,17 +29,7 @@ FAKE_PDF = b"%PDF-1.7 drawn by the test"
 
 
 def build(directory: Directory = DIRECTORY) -> InsightService:
-    built = create_service(
-        InsightSettings(),
-        cases=FakeCases(),
-        figures=FakeFigures(),
-        consultations=FakeConsultations(),
-        plans=FakePlans(),
-        directory=directory,
-        clock=FixedClock(NOW),
-    )
-    sign_in(built)
-    return built
+    return insight_service(NOW, directory)
 
 
 @pytest.fixture
