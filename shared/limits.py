@@ -27,7 +27,7 @@ from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter
 
 from shared.auth import TokenVerifier
-from shared.http import ApiError
+from shared.http import JSON, ApiError
 from shared.settings import ServiceSettings
 from shared.store import Lru
 
@@ -259,9 +259,26 @@ def limit(
             f" (ส่งคำขอถี่เกินไป กรุณาลองใหม่ใน {seconds} วินาที)",
             retry_after=seconds,
         )
-        await refusal.response()(scope, receive, send)
+        response = (
+            _open311_refusal(refusal)
+            if str(scope.get("path", "")).startswith(OPEN311_PREFIX)
+            else refusal.response()
+        )
+        await response(scope, receive, send)
 
     return limited
+
+
+# Open311 clients read refusals as the GeoReport v2 spec writes them.
+OPEN311_PREFIX = "/open311/"
+
+
+def _open311_refusal(refusal: ApiError) -> JSON:
+    return JSON(
+        [{"code": refusal.status, "description": refusal.message}],
+        status_code=refusal.status,
+        headers={"Retry-After": str(refusal.retry_after)},
+    )
 
 
 def _within(host: str, exempt: tuple[Network, ...]) -> bool:

@@ -31,7 +31,7 @@ from services.intake.vault import EntryKind, PersonalVault
 from shared.audit import AuditTrail
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Kind
+from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged
 from shared.events.intake import RawPayloadReceived
 from shared.locks import KeyedLocks
 from shared.outbox import Emission, RawPublisher
@@ -177,7 +177,7 @@ class IntakeHandlers:
         """Where the submission's contact is kept; None if it gives none or asks for none."""
         if sub.contact is None or sub.contact.is_empty():
             return None
-        if sub.kind is Kind.CORRUPTION_REPORT and not sub.wants_contact:
+        if sub.is_corruption and not sub.wants_contact:
             return None  # anonymous unless the person explicitly asks to be contacted
         if sub.wants_contact is False:
             return None

@@ -11,15 +11,18 @@ e-mail, Traffy, the platform's own improvement actions) a service account's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
 
 from services.intake.channels import open311
 from services.intake.channels.email import parse_email
@@ -27,21 +30,25 @@ from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCal
 from services.intake.domain.access import Reader, refusal_to_read_personal
 from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
-from services.intake.domain.rules import check_web
+from services.intake.domain.rules import check_web, dedup_key, request_digest
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
 from shared.auth import Forbidden, Principal, principal, require
+from shared.errors import ConcurrencyError, WriteUncertain
 from shared.events.cases import Channel
 from shared.http import (
     JSON,
     ApiError,
     ErrorTable,
     app_state,
+    busy,
     read_body,
     read_form,
     read_model,
     read_object,
+    unavailable,
+    uncertain,
     validation_error,
 )
 from shared.roles import Role
@@ -337,8 +344,28 @@ async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str
 # ---------------------------------------------------------------- Open311 GeoReport v2
 
 
-def _o311(status: int, description: str) -> Response:
-    return JSON([{"code": status, "description": description}], status_code=status)
+def _o311(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+    return JSON([{"code": status, "description": description}], status_code=status, headers=headers)
+
+
+def _as_spec(error: ApiError) -> Response:
+    """An API refusal in the spec's shape, its status and headers (Retry-After, Allow) kept."""
+    headers = dict(error.headers)
+    if error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    return _o311(error.status, error.message, headers or None)
+
+
+# The storage and broker faults the app answers 503 (shared/http.py exception_handlers);
+# `unavailable` raises on those that do not pass, to be answered 500.
+_FAULTS: tuple[tuple[type[Exception], Callable[[Any], ApiError]], ...] = (
+    (WriteUncertain, uncertain),
+    (ConcurrencyError, busy),
+    (ConnectionError, unavailable),
+    (TimeoutError, unavailable),
+    (PyMongoError, unavailable),
+    (KafkaError, unavailable),
+)
 
 
 def _spec_errors(handler: Handler) -> Handler:
@@ -353,7 +380,12 @@ def _spec_errors(handler: Handler) -> Handler:
         except open311.Open311Error as exc:
             return JSON(exc.body(), status_code=exc.status)
         except ApiError as exc:
-            return _o311(exc.status, exc.message)
+            return _as_spec(exc)
+        except Exception as exc:
+            for kind, refusal in _FAULTS:
+                if isinstance(exc, kind):
+                    return _as_spec(refusal(exc))
+            raise
 
     return wrapped
 
@@ -411,6 +443,7 @@ async def post_request(request: Request) -> Response:
             api_keys=settings.api_keys,
             message_id=request.headers.get("idempotency-key") or None,
         )
+        await _not_reused(request, parsed.submission)
         accepted = await handlers.submit(parsed.submission)
     except open311.Open311Error as exc:
         handlers.metrics.refused.labels("open311", str(exc.status)).inc()
@@ -429,9 +462,22 @@ async def post_request(request: Request) -> Response:
     return JSON(body, status_code=200, headers=headers)
 
 
+async def _not_reused(request: Request, sub: Submission) -> None:
+    """Refuse an Idempotency-Key its client used before for another request: answering
+    the first one's id would drop this one unseen."""
+    if sub.channel_message_id is None:
+        return
+    handlers = handlers_of(request)
+    seen = await handlers.submissions.get(dedup_key(sub, handlers.clock.now()))
+    if seen is not None and seen.request_digest not in (None, request_digest(sub)):
+        raise open311.Open311Error(
+            400, "Idempotency-Key was used before for a different request: use a new key"
+        )
+
+
 async def get_requests(request: Request) -> Response:
     handlers = handlers_of(request)
-    query = open311.parse_query(request.query_params, handlers.clock.now())
+    query = open311.parse_query(request.query_params.multi_items(), handlers.clock.now())
     records = await handlers.submissions.find(query)
     return JSON([open311.request_view(r, handlers.agencies) for r in records])
 
@@ -446,6 +492,19 @@ async def get_request(request: Request) -> Response:
 
 
 async def not_found(request: Request) -> Response:
+    """Any other path, or a method a path has not: 404 or 405 in the spec's shape."""
+    allowed: set[str] = set()
+    for route in _open311_routes():
+        if isinstance(route, Route) and route.path != CATCH_ALL:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE and route.methods:
+                allowed |= route.methods
+    if allowed:
+        return _o311(
+            405,
+            f"method {request.method} not allowed here; allowed: {', '.join(sorted(allowed))}",
+            {"Allow": ", ".join(sorted(allowed))},
+        )
     return _o311(404, f"no such resource: {request.url.path}")
 
 
@@ -453,14 +512,21 @@ async def not_found(request: Request) -> Response:
 PUBLIC_VIEW = anyone("Open311: public information, from the redacted projection only")
 
 
+CATCH_ALL = f"{OPEN311}/{{rest:path}}"
+# Every method a client may try: one the path has not is answered 405 in the spec's shape.
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def open311_routes() -> list[BaseRoute]:
     base = OPEN311
 
     def get(path: str, handler: Handler) -> Endpoint:
         wrapped = _named(_spec_errors(handler), handler.__name__)
-        return Endpoint(f"{base}/{path}", wrapped, ["GET"], PUBLIC_VIEW)
+        return Endpoint(f"{base}/{path}" if path else base, wrapped, ["GET"], PUBLIC_VIEW)
 
     return [
+        # The base itself (a client's first guess) is the discovery document.
+        get("", discovery),
         get("discovery.{format}", discovery),
         get("services.{format}", services),
         get("services/{service_code}.{format}", service),
@@ -473,12 +539,17 @@ def open311_routes() -> list[BaseRoute]:
         ),
         get("requests/{request_id}.{format}", get_request),
         Endpoint(
-            f"{base}/{{rest:path}}",
+            CATCH_ALL,
             not_found,
-            ["GET", "POST"],
-            anyone("answers 404 in Open311's shape for any other path"),
+            ANY_METHOD,
+            anyone("answers 404 (405 for a method a path has not) in Open311's shape"),
         ),
     ]
+
+
+@functools.cache
+def _open311_routes() -> list[BaseRoute]:
+    return open311_routes()
 
 
 def _named(handler: Handler, name: str) -> Handler:

@@ -91,7 +91,7 @@ class FakeSubmissions:
         for doc in sorted(self._stored(), key=lambda d: str(d["_id"])):
             if not query.start <= doc["received_at"] <= query.end:
                 continue
-            if query.service_code and doc["effective_service_code"] != query.service_code:
+            if query.service_codes and doc["effective_service_code"] not in query.service_codes:
                 continue
             if len(query.status) == 1 and doc["is_open"] != ("open" in query.status):
                 continue

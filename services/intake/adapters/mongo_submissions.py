@@ -36,6 +36,10 @@ from shared.thai import to_bangkok
 ALIASED_PREFIX = "line:"
 
 
+# Fields of the public view added after cases were stored.
+LATER = frozenset({"address_id"})
+
+
 def to_document(record: SubmissionRecord) -> Document:
     return {
         "_id": record.dedup_key,
@@ -52,9 +56,11 @@ def to_document(record: SubmissionRecord) -> Document:
         "service_code": record.service_code,
         "links": [{"name": k, "value": v} for k, v in record.links.items()],
         "attachments": [a.model_dump() for a in record.attachments],
-        "public": _plain(record.public),
+        # Fields added since are left out while unset: earlier documents keep their shape.
+        "public": {k: v for k, v in _plain(record.public).items() if k not in LATER or v},
         "additions": [_addition(a) for a in record.additions],
         "progress": _plain(record.progress),
+        **({"request_digest": record.request_digest} if record.request_digest else {}),
         # Open311 filters on these: stored beside the state they derive from, not computed.
         "is_open": record.is_open,
         "effective_service_code": record.effective_service_code,
@@ -106,6 +112,7 @@ def from_document(doc: Document) -> SubmissionRecord:
             lon=public.get("lon"),
             village_no=public.get("village_no"),
             media_url=public.get("media_url"),
+            address_id=public.get("address_id"),
         ),
         additions=[
             Addition(
@@ -124,6 +131,7 @@ def from_document(doc: Document) -> SubmissionRecord:
             for a in doc.get("additions") or []
         ],
         progress=Progress(**doc["progress"]) if doc.get("progress") else Progress(),
+        request_digest=doc.get("request_digest"),
         version=doc.get("version", 0),
     )
 
@@ -225,8 +233,8 @@ class MongoSubmissionRepository:
             found = [await self.get_case(case_id) for case_id in query.case_ids]
             return [r for r in found if r is not None]
         filters: dict[str, Any] = {"received_at": {"$gte": query.start, "$lte": query.end}}
-        if query.service_code:
-            filters["effective_service_code"] = query.service_code
+        if query.service_codes:
+            filters["effective_service_code"] = {"$in": sorted(query.service_codes)}
         if len(query.status) == 1:
             filters["is_open"] = "open" in query.status
         cursor = (

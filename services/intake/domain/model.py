@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.intake.domain.normalize import phone_e164
+from services.intake.domain.progress import CORRUPTION_CATEGORY
 from shared.events.cases import CITIZEN_KINDS, Attachment, Channel, Kind, Location
 
 MAX_TEXT = 10_000
@@ -51,6 +52,9 @@ class Submission(BaseModel):
     department_hint: str | None = Field(default=None, max_length=64)
     links: dict[str, str] = Field(default_factory=dict)
     wants_contact: bool | None = None
+    # A digest of who sent it, where the channel knows (Open311: api_key, account_id,
+    # device_id): the same words from two senders are two matters. Never the values.
+    origin: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("text")
     @classmethod
@@ -58,6 +62,12 @@ class Submission(BaseModel):
         if not value.strip():
             raise ValueError("text is empty: a submission needs the citizen's words")
         return value
+
+    @property
+    def is_corruption(self) -> bool:
+        """Filed as a corruption report, or under the corruption service: its source is
+        protected (no contact kept unless asked for, nothing of it published)."""
+        return self.kind is Kind.CORRUPTION_REPORT or self.service_code == CORRUPTION_CATEGORY
 
     def dedup_key(self) -> str | None:
         if self.channel_message_id is None:

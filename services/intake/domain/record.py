@@ -11,15 +11,17 @@ decision taken again after a crash or a redelivery emits the same events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from services.intake.domain import rules
-from services.intake.domain.model import Submission
+from services.intake.domain.model import Contact, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.progress import (
     CORRUPTION_CATEGORY,
+    CORRUPTION_TEXT,
     CaseEvent,
     Progress,
     apply,
@@ -42,7 +44,7 @@ from shared.events.cases import (
 )
 from shared.events.envelope import Envelope, new_event_id
 from shared.events.intake import NotificationRequested, NotificationRequestedPayload
-from shared.redact import redact
+from shared.redact import EMAIL, NAME, PHONE, redact
 from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date, normalize_text
 
@@ -61,6 +63,7 @@ class PublicView:
     lon: float | None = None
     village_no: int | None = None
     media_url: str | None = None
+    address_id: str | None = None  # the sender's own id of the place (Open311)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class SubmissionRecord:
     public: PublicView = field(default_factory=PublicView)
     additions: list[Addition] = field(default_factory=list)
     progress: Progress = field(default_factory=Progress)
+    # A digest of the submission as sent: a client's key reused for another request is
+    # told apart from a retry of the same one.
+    request_digest: str | None = None
     # Optimistic-concurrency version of the stored record (0 = never stored).
     version: int = 0
 
@@ -130,9 +136,13 @@ class SubmissionRecord:
 
     @property
     def is_corruption(self) -> bool:
-        """A corruption report by kind, or by routing's category (a complaint found to be
-        one): either way its whistle-blower is protected."""
-        return self.kind is Kind.CORRUPTION_REPORT or self.progress.category == CORRUPTION_CATEGORY
+        """A corruption report by kind, by the service it was filed under, or by routing's
+        category (a complaint found to be one): its whistle-blower is protected."""
+        return (
+            self.kind is Kind.CORRUPTION_REPORT
+            or self.service_code == CORRUPTION_CATEGORY
+            or self.progress.category == CORRUPTION_CATEGORY
+        )
 
     @property
     def effective_service_code(self) -> str:
@@ -159,9 +169,12 @@ class SubmissionRecord:
         has the redacted text (what routing classifies) and references into the vault."""
         location = locate(sub.location, sub.text)
         text = rules.normalized(sub)
-        scrubbed = redact(text)
+        # The redactor finds names by their titles; the sender's own name, number and
+        # address are known here, so they go too wherever they are written.
+        scrubbed = without_contact(redact(text), sub.contact)
+        protected = sub.is_corruption
         # A corruption report's place can point at whoever reported it: it is not published.
-        shown = None if sub.kind is Kind.CORRUPTION_REPORT else location
+        shown = None if protected else location
         record = cls(
             dedup_key=dedup_key,
             case_id=case_id,
@@ -176,15 +189,21 @@ class SubmissionRecord:
             links=dict(sub.links),
             attachments=list(sub.attachments),
             public=PublicView(
-                text=public_text(sub.kind.value, text, scrubbed=scrubbed),
-                address=redact(shown.address) if shown and shown.address else None,
+                text=CORRUPTION_TEXT
+                if protected
+                else public_text(sub.kind.value, text, scrubbed=scrubbed),
+                address=without_contact(redact(shown.address), sub.contact)
+                if shown and shown.address
+                else None,
                 lat=shown.lat if shown else None,
                 lon=shown.lon if shown else None,
                 village_no=shown.village_no if shown else None,
                 media_url=None
-                if sub.kind is Kind.CORRUPTION_REPORT
+                if protected
                 else next((a.ref for a in sub.attachments if a.kind == "link"), None),
+                address_id=None if protected else sub.links.get("address_id"),
             ),
+            request_digest=rules.request_digest(sub),
         )
         received = CaseReceived(
             event_id=new_event_id(dedup_key, "received"),
@@ -307,6 +326,8 @@ class SubmissionRecord:
 
     def public_payload(self) -> PublicCasePayload:
         """The redacted projection of the case: what measure 1 may publish."""
+        # A complaint routing found to be corruption is protected from then on.
+        hidden = self.is_corruption
         return PublicCasePayload(
             case_id=self.case_id,
             kind=self.kind,
@@ -314,8 +335,8 @@ class SubmissionRecord:
             status=self.progress.status,
             category=self.progress.category or self.service_code,
             department=self.progress.department,
-            text=self.public.text,
-            village_no=self.public.village_no,
+            text=CORRUPTION_TEXT if hidden else self.public.text,
+            village_no=None if hidden else self.public.village_no,
             received_at=self.received_at,
             updated_at=self.progress.updated_at or self.received_at,
             timeline=tuple(PublicStep(status=s.status, at=s.at) for s in self.progress.steps),
@@ -324,8 +345,8 @@ class SubmissionRecord:
             # The notes of a closed matter say what was done (routing's resolution); a
             # corruption report's could point at whoever reported it.
             resolution=None if self.is_open or self.is_corruption else self.progress.status_notes,
-            lat=_coarse(self.public.lat),
-            lon=_coarse(self.public.lon),
+            lat=None if hidden else coarse(self.public.lat),
+            lon=None if hidden else coarse(self.public.lon),
         )
 
 
@@ -333,8 +354,49 @@ class SubmissionRecord:
 PUBLIC_COORDINATE_PLACES = 3
 
 
-def _coarse(degrees: float | None) -> float | None:
+def coarse(degrees: float | None) -> float | None:
     return None if degrees is None else round(degrees, PUBLIC_COORDINATE_PLACES)
+
+
+# Shorter parts are words as often as names: nicknames are common words (น้ำ water, ฟ้า
+# sky, ปลา fish), and scrubbing น้ำ would turn น้ำท่วม (a flood) into nothing routing knows.
+MIN_NAME_PART = 4
+# A title typed into a name field names nobody, and would cut นายก or นางฟ้า in half.
+_TITLES = frozenset(
+    {"นาย", "นาง", "นางสาว", "น.ส.", "คุณ", "เด็กชาย", "เด็กหญิง", "ด.ช.", "ด.ญ."}
+    | {"mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr."}
+)
+_SEPARATOR = r"[\s\-.()]?"
+
+
+def _phone_forms(e164: str) -> list[str]:
+    """Patterns of a number as people write it: +66 8 1234 5678, 081-234-5678..."""
+    digits = e164.lstrip("+")
+    forms = [digits]
+    if digits.startswith("66"):
+        forms.append("0" + digits[2:])
+    return [(r"\+?" if f.startswith("66") else "") + _SEPARATOR.join(f) for f in forms]
+
+
+def without_contact(text: str, contact: Contact | None) -> str:
+    """`text` with the sender's own name parts, number and e-mail replaced by the
+    redactor's placeholders, found wherever they stand (Thai runs words together)."""
+    if contact is None or not text:
+        return text
+    if contact.email:
+        text = re.sub(re.escape(contact.email), EMAIL, text, flags=re.IGNORECASE)
+    if contact.phone:
+        for form in _phone_forms(contact.phone):
+            text = re.sub(rf"(?<![0-9]){form}(?![0-9])", PHONE, text)
+    parts = {
+        p
+        for p in (contact.name or "").split()
+        if len(p) >= MIN_NAME_PART and p.lower() not in _TITLES
+    }
+    # Longest first, so a part inside another part does not split it.
+    for part in sorted(parts, key=len, reverse=True):
+        text = re.sub(re.escape(part), NAME, text, flags=re.IGNORECASE)
+    return text
 
 
 def redacted(location: Location | None) -> Location | None:

@@ -70,10 +70,19 @@ def dedup_key(sub: Submission, now: datetime) -> str:
     given = sub.dedup_key()
     if given is not None:
         return given
-    content = sub.model_dump(mode="json")
+    # Without an origin the content is dumped as it was before there was one: the keys of
+    # cases already received stay what they were.
+    content = sub.model_dump(mode="json", exclude={"origin"} if sub.origin is None else None)
     day = None if sub.received_at is not None else f"{to_bangkok(now):%Y-%m-%d}"
     digest = hashlib.sha256(json.dumps([day, content], sort_keys=True).encode()).hexdigest()
     return f"{sub.channel.value}:content-{digest[:32]}"
+
+
+def request_digest(sub: Submission) -> str:
+    """The submission as sent, but for the message id that names it: a retry has the
+    digest of the first attempt, another request under a reused key has another."""
+    content = sub.model_dump(mode="json", exclude={"channel_message_id"})
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def counter_key(org_id: str, at: datetime) -> str:

@@ -104,3 +104,36 @@ async def test_a_channel_that_is_not_a_string_is_refused_not_a_500(channel: obje
         r = await c.post("/v1/submissions", json={"channel": channel, "text": TEXT})
     assert r.status_code in (401, 422), r.text
     assert created(world) == 0
+
+
+async def test_a_report_filed_under_the_corruption_service_keeps_no_contact_unasked() -> None:
+    world = World()
+    body = {
+        "channel": "web",
+        "kind": "complaint",
+        "service_code": "corruption",
+        "text": "เจ้าหน้าที่เรียกรับเงินค่าอนุญาต",
+        "contact": {"name": "สมชาย ใจดี", "phone": "0812345678"},
+    }
+    async with client(world) as c:
+        r = await c.post("/v1/submissions", json=body)
+    assert r.status_code == 202, r.text
+    assert not world.vault.of("contact")
+    (received,) = world.publisher.on(Topic.CASE_RECEIVED)
+    assert received["payload"]["contact_ref"] is None
+
+
+async def test_the_senders_own_name_is_scrubbed_but_a_nickname_word_stays() -> None:
+    world = World()
+    body = {
+        "channel": "web",
+        "text": "สมชาย ใจดี แจ้งว่าน้ำท่วมถนนหน้าบ้านสมชาย",
+        "contact": {"name": "น้ำ สมชาย ใจดี"},
+    }
+    async with client(world) as c:
+        r = await c.post("/v1/submissions", json=body)
+    assert r.status_code == 202, r.text
+    (received,) = world.publisher.on(Topic.CASE_RECEIVED)
+    text = received["payload"]["text"]
+    assert "สมชาย" not in text and "ใจดี" not in text
+    assert "น้ำท่วม" in text  # what routing classifies keeps its meaning
