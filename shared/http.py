@@ -371,15 +371,33 @@ def exception_handlers(
     table: dict[type[Exception], Refusal] = {
         ApiError: _as_is,
         HTTPException: route_refusal,
-        ConcurrencyError: busy,
-        WriteUncertain: uncertain,
-        ConnectionError: unavailable,
-        TimeoutError: unavailable,
-        PyMongoError: unavailable,
-        KafkaError: unavailable,
+        **dict(FAULTS),
         **errors,
     }
     return {cls: handler(refusal) for cls, refusal in table.items()}
+
+
+def fault_refusal(exc: Exception) -> ApiError | None:
+    """The refusal `FAULTS` gives this error (the first that matches, a subclass's row
+    before its base's), for an endpoint answering in a shape of its own; None if none."""
+    for kind, refusal in FAULTS:
+        if isinstance(exc, kind):
+            return refusal(exc)
+    return None
+
+
+def open311_refusal(error: ApiError) -> Response:
+    """A refusal as the Open311 GeoReport v2 spec writes errors, `[{"code", "description"}]`,
+    its status and headers (Retry-After, Allow) kept: what Open311 clients read, whether
+    the endpoint or the rate limit in front of it refused."""
+    headers = dict(error.headers)
+    if error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    return JSON(
+        [{"code": error.status, "description": error.message}],
+        status_code=error.status,
+        headers=headers or None,
+    )
 
 
 def _as_is(exc: ApiError) -> ApiError:
@@ -427,3 +445,14 @@ def busy(exc: ConcurrencyError) -> ApiError:
     """A version race that outlasted its retries: nothing is wrong, the caller tries again
     (503 + Retry-After; 409 stays "not allowed now")."""
     return ApiError(503, "busy", f"being changed by someone else, try again: {exc}", retry_after=1)
+
+
+# What a fault of the store or the broker is answered, in every service: subclasses first.
+FAULTS: tuple[tuple[type[Exception], Callable[[Any], ApiError]], ...] = (
+    (WriteUncertain, uncertain),
+    (ConcurrencyError, busy),
+    (ConnectionError, unavailable),
+    (TimeoutError, unavailable),
+    (PyMongoError, unavailable),
+    (KafkaError, unavailable),
+)

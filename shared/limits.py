@@ -27,7 +27,7 @@ from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter
 
 from shared.auth import TokenVerifier
-from shared.http import JSON, ApiError
+from shared.http import ApiError, open311_refusal
 from shared.settings import ServiceSettings
 from shared.store import Lru
 
@@ -260,7 +260,7 @@ def limit(
             retry_after=seconds,
         )
         response = (
-            _open311_refusal(refusal)
+            open311_refusal(refusal)
             if str(scope.get("path", "")).startswith(OPEN311_PREFIX)
             else refusal.response()
         )
@@ -271,14 +271,6 @@ def limit(
 
 # Open311 clients read refusals as the GeoReport v2 spec writes them.
 OPEN311_PREFIX = "/open311/"
-
-
-def _open311_refusal(refusal: ApiError) -> JSON:
-    return JSON(
-        [{"code": refusal.status, "description": refusal.message}],
-        status_code=refusal.status,
-        headers={"Retry-After": str(refusal.retry_after)},
-    )
 
 
 def _within(host: str, exempt: tuple[Network, ...]) -> bool:

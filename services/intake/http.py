@@ -16,9 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,20 +33,18 @@ from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
 from shared.auth import Forbidden, Principal, principal, require
-from shared.errors import ConcurrencyError, WriteUncertain
 from shared.events.cases import Channel
 from shared.http import (
     JSON,
     ApiError,
     ErrorTable,
     app_state,
-    busy,
+    fault_refusal,
+    open311_refusal,
     read_body,
     read_form,
     read_model,
     read_object,
-    unavailable,
-    uncertain,
     validation_error,
 )
 from shared.roles import Role
@@ -345,27 +341,7 @@ async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str
 
 
 def _o311(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
-    return JSON([{"code": status, "description": description}], status_code=status, headers=headers)
-
-
-def _as_spec(error: ApiError) -> Response:
-    """An API refusal in the spec's shape, its status and headers (Retry-After, Allow) kept."""
-    headers = dict(error.headers)
-    if error.retry_after:
-        headers["Retry-After"] = str(error.retry_after)
-    return _o311(error.status, error.message, headers or None)
-
-
-# The storage and broker faults the app answers 503 (shared/http.py exception_handlers);
-# `unavailable` raises on those that do not pass, to be answered 500.
-_FAULTS: tuple[tuple[type[Exception], Callable[[Any], ApiError]], ...] = (
-    (WriteUncertain, uncertain),
-    (ConcurrencyError, busy),
-    (ConnectionError, unavailable),
-    (TimeoutError, unavailable),
-    (PyMongoError, unavailable),
-    (KafkaError, unavailable),
-)
+    return open311_refusal(ApiError(status, "open311", description, headers=headers))
 
 
 def _spec_errors(handler: Handler) -> Handler:
@@ -380,12 +356,13 @@ def _spec_errors(handler: Handler) -> Handler:
         except open311.Open311Error as exc:
             return JSON(exc.body(), status_code=exc.status)
         except ApiError as exc:
-            return _as_spec(exc)
+            return open311_refusal(exc)
         except Exception as exc:
-            for kind, refusal in _FAULTS:
-                if isinstance(exc, kind):
-                    return _as_spec(refusal(exc))
-            raise
+            # The faults the app answers 503 (a lasting one is raised on, to be a 500).
+            refusal = fault_refusal(exc)
+            if refusal is None:
+                raise
+            return open311_refusal(refusal)
 
     return wrapped
 
