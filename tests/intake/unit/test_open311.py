@@ -249,6 +249,23 @@ def assigned_to_public_works(case_id: str, **over: Any) -> CaseAssigned:
     return CaseAssigned(org_id="sraphonthong", payload=payload)
 
 
+def resolved_by_public_works(case_id: str, category: str, resolution: str) -> CaseResolved:
+    payload = CaseResolvedPayload(
+        case_id=case_id,
+        kind=Kind.COMPLAINT,
+        channel=Channel.OPEN311,
+        department="public_works",
+        officer_id="eng-1",
+        category=category,
+        contact_ref=None,
+        resolution=resolution,
+        received_at=NOW,
+        resolved_at=NOW + timedelta(days=3),
+        seq=4,
+    )
+    return CaseResolved(org_id="sraphonthong", payload=payload)
+
+
 async def test_status_department_and_deadline_come_from_routing() -> None:
     world = World()
     async with client(world) as c:
@@ -259,21 +276,8 @@ async def test_status_department_and_deadline_come_from_routing() -> None:
             categories=(RankedCategory(code="road", score=0.9),),
             respond_due_at=NOW + timedelta(days=7),
         )
-        resolved = CaseResolved(
-            org_id="sraphonthong",
-            payload=CaseResolvedPayload(
-                case_id=case_id,
-                kind=Kind.COMPLAINT,
-                channel=Channel.OPEN311,
-                department="public_works",
-                officer_id="eng-1",
-                category="road",
-                contact_ref=None,
-                resolution="ซ่อมแล้ว โดย นายช่างสมศักดิ์ โทร 0891234567",
-                received_at=NOW,
-                resolved_at=NOW + timedelta(days=3),
-                seq=4,
-            ),
+        resolved = resolved_by_public_works(
+            case_id, "road", "ซ่อมแล้ว โดย นายช่างสมศักดิ์ โทร 0891234567"
         )
         await world.handlers.case_event(assigned)
         mid = (await c.get(f"{BASE}/requests/{case_id}.json")).json()[0]

@@ -4,7 +4,6 @@ query's dates and lists, idempotency per client, and every refusal in the spec's
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,11 +15,8 @@ from services.intake.domain.progress import CORRUPTION_TEXT
 from services.intake.domain.record import without_contact
 from shared.errors import WriteUncertain
 from shared.events.cases import (
-    CaseResolved,
-    CaseResolvedPayload,
     CaseStatusChanged,
     CaseStatusChangedPayload,
-    Channel,
     Kind,
     RankedCategory,
 )
@@ -28,7 +24,13 @@ from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
 from shared.topics import Topic
 from tests.intake.unit.api import client
 from tests.intake.unit.helpers import API_KEY, NOW, World
-from tests.intake.unit.test_open311 import BASE, assert_spec_error, assigned_to_public_works, form
+from tests.intake.unit.test_open311 import (
+    BASE,
+    assert_spec_error,
+    assigned_to_public_works,
+    form,
+    resolved_by_public_works,
+)
 
 REQUESTS = f"{BASE}/requests.json"
 
@@ -92,22 +94,7 @@ async def test_a_complaint_routing_finds_to_be_corruption_is_hidden_from_then_on
             )
         )
         await world.handlers.case_event(
-            CaseResolved(
-                org_id="sraphonthong",
-                payload=CaseResolvedPayload(
-                    case_id=case_id,
-                    kind=Kind.COMPLAINT,
-                    channel=Channel.OPEN311,
-                    department="public_works",
-                    officer_id="eng-1",
-                    category="corruption",
-                    contact_ref=None,
-                    resolution="ตรวจสอบแล้ว ผู้แจ้งคือคนในกอง",
-                    received_at=NOW,
-                    resolved_at=NOW + timedelta(days=3),
-                    seq=4,
-                ),
-            )
+            resolved_by_public_works(case_id, "corruption", "ตรวจสอบแล้ว ผู้แจ้งคือคนในกอง")
         )
         after = (await c.get(f"{BASE}/requests/{case_id}.json")).json()[0]
         listed = (await c.get(REQUESTS, params={"status": "closed"})).json()
