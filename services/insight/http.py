@@ -99,6 +99,20 @@ def _department(h: InsightHandlers, department: str) -> str:
 # ------------------------------------------------------------------ the analysis (JSON)
 
 
+def _department_asked(request: Request, h: InsightHandlers) -> str | None:
+    """`?department=`, if given: one the directory does not know would only answer an
+    empty page, as if the department had no cases."""
+    department = request.query_params.get("department") or None
+    if department is not None and not _known(h, department):
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"department: no department {department[:64]!r} in the directory",
+            [{"field": "department", "message": "not a department of the directory"}],
+        )
+    return department
+
+
 async def figures(request: Request) -> Response:
     h = handlers_of(request)
     p = await principal(request)
@@ -117,7 +131,7 @@ async def quarter(request: Request) -> Response:
     p = await principal(request)
     fy = _int(request, "fiscal_year", None, *FISCAL_YEARS)
     q = _int(request, "quarter", None, 1, 4)
-    dept = request.query_params.get("department")
+    dept = _department_asked(request, h)
     return JSON(
         {
             "fiscal_year": fy,
@@ -178,7 +192,7 @@ async def causes(request: Request) -> Response:
     return JSON(
         {
             "fiscal_year": fy,
-            "causes": await h.causes(_org(p), fy, request.query_params.get("department")),
+            "causes": await h.causes(_org(p), fy, _department_asked(request, h)),
         }
     )
 

@@ -344,3 +344,19 @@ async def test_a_path_number_that_is_not_one_is_a_400(client: httpx.AsyncClient,
     r = await client.get(f"/v1/reports/{fy}/3.html")
     assert r.status_code == 400, r.text
     assert fields(r) == ["fiscal_year"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/insight/quarters/2569/3?department=nodept0", "/v1/insight/causes?department=x"]
+)
+async def test_a_figure_of_a_department_the_directory_does_not_know_is_400_not_empty(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    r = await client.get(path, headers=EXECUTIVE)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_query" and fields(r) == ["department"]
+
+
+async def test_a_figure_of_a_known_department_is_answered(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/insight/causes?department=engineering", headers=EXECUTIVE)
+    assert r.status_code == 200, r.text
