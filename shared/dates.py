@@ -2,7 +2,7 @@
 the Common Era (2026-05-01). `BeDate` takes either and keeps the Common Era, so what is
 stored and sent on the wire is always an ISO date of the Common Era.
 
-A year past 2400 is read as Buddhist Era (intake's `parse_when` draws the same line): 2400
+A year past 2400 is read as Buddhist Era (intake's `parse_when` uses the same line): 2400
 BE is 1857 CE, long before any record kept here, and 2400 CE is centuries away. What is
 left after that reading must fall within 1900-2200 CE; anything else is a typo, and taking
 it would file a meeting under fiscal year 3112 or look for hotspots six centuries ahead.

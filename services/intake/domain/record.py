@@ -203,7 +203,8 @@ class SubmissionRecord:
                 else next((a.ref for a in sub.attachments if a.kind == "link"), None),
                 address_id=None if protected else sub.links.get("address_id"),
             ),
-            request_digest=rules.request_digest(sub),
+            # Only Open311 refuses a key reused for another request: no digest for the rest.
+            request_digest=rules.request_digest(sub) if sub.channel is Channel.OPEN311 else None,
         )
         received = CaseReceived(
             event_id=new_event_id(dedup_key, "received"),

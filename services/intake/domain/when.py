@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from shared.dates import BE_THRESHOLD
 from shared.thai import BANGKOK, BE_OFFSET, thai_digits_to_arabic
-
-# A year past this is Buddhist Era (2569), not Common Era (2026).
-_BE_THRESHOLD = 2400
 
 
 def parse_when(value: Any) -> datetime:
@@ -26,7 +24,7 @@ def parse_when(value: Any) -> datetime:
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         year = text[:4]
-        if year.isdigit() and int(year) > _BE_THRESHOLD:
+        if year.isdigit() and int(year) > BE_THRESHOLD:
             text = f"{int(year) - BE_OFFSET:04d}{text[4:]}"
         try:
             moment = datetime.fromisoformat(text)
