@@ -386,20 +386,6 @@ def fault_refusal(exc: Exception) -> ApiError | None:
     return None
 
 
-def open311_refusal(error: ApiError) -> Response:
-    """A refusal as the Open311 GeoReport v2 spec writes errors, `[{"code", "description"}]`,
-    its status and headers (Retry-After, Allow) kept: what Open311 clients read, whether
-    the endpoint or the rate limit in front of it refused."""
-    headers = dict(error.headers)
-    if error.retry_after:
-        headers["Retry-After"] = str(error.retry_after)
-    return JSON(
-        [{"code": error.status, "description": error.message}],
-        status_code=error.status,
-        headers=headers or None,
-    )
-
-
 def _as_is(exc: ApiError) -> ApiError:
     return exc
 

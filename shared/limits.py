@@ -26,8 +26,9 @@ from urllib.parse import parse_qsl
 from faststream.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter
 
+from shared import georeport
 from shared.auth import TokenVerifier
-from shared.http import ApiError, open311_refusal
+from shared.http import ApiError
 from shared.settings import ServiceSettings
 from shared.store import Lru
 
@@ -259,9 +260,10 @@ def limit(
             f" (ส่งคำขอถี่เกินไป กรุณาลองใหม่ใน {seconds} วินาที)",
             retry_after=seconds,
         )
+        path = str(scope.get("path", ""))
         response = (
-            open311_refusal(refusal)
-            if str(scope.get("path", "")).startswith(OPEN311_PREFIX)
+            georeport.refusal(refusal, georeport.format_of(path))
+            if path.startswith(OPEN311_PREFIX)
             else refusal.response()
         )
         await response(scope, receive, send)

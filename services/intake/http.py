@@ -31,6 +31,7 @@ from services.intake.domain.model import Submission
 from services.intake.domain.rules import check_web, dedup_key, request_digest
 from services.intake.handlers import IntakeHandlers, Outcome
 from services.intake.settings import IntakeSettings
+from shared import georeport
 from shared.access import CASE_READERS, CASE_WORKERS, Endpoint, anyone, roles
 from shared.auth import Forbidden, Principal, principal, require
 from shared.events.cases import Channel
@@ -40,7 +41,6 @@ from shared.http import (
     ErrorTable,
     app_state,
     fault_refusal,
-    open311_refusal,
     read_body,
     read_form,
     read_model,
@@ -340,29 +340,38 @@ async def _box_upload(request: Request, max_bytes: int) -> tuple[BoxSession, str
 # ---------------------------------------------------------------- Open311 GeoReport v2
 
 
-def _o311(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
-    return open311_refusal(ApiError(status, "open311", description, headers=headers))
+def _o311(
+    request: Request, status: int, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    error = ApiError(status, "open311", description, headers=headers)
+    return georeport.refusal(error, georeport.format_of(request.url.path))
+
+
+def _answer(request: Request, root: str, content: Any, **kwargs: Any) -> Response:
+    """`content` in the format the resource's extension names (`.xml` or `.json`)."""
+    return georeport.answer(request.path_params.get("format"), root, content, **kwargs)
 
 
 def _spec_errors(handler: Handler) -> Handler:
-    """Every Open311 refusal in the spec's shape: [{"code", "description"}]."""
+    """Every Open311 refusal in the spec's shape and in the format asked for:
+    `[{"code", "description"}]`, or `<errors>` for `.xml`."""
 
     async def wrapped(request: Request) -> Response:
-        fmt = request.path_params.get("format", "json")
-        if fmt != "json":
-            return _o311(400, f"format {fmt!r} is not supported: use .json")
+        fmt = request.path_params.get("format", georeport.JSON_FORMAT)
+        if fmt not in georeport.MEDIA_TYPES:
+            return _o311(request, 400, f"format {fmt!r} is not supported: use .xml or .json")
         try:
             return await handler(request)
         except open311.Open311Error as exc:
-            return JSON(exc.body(), status_code=exc.status)
+            return georeport.answer(fmt, "errors", exc.body(), status_code=exc.status)
         except ApiError as exc:
-            return open311_refusal(exc)
+            return georeport.refusal(exc, fmt)
         except Exception as exc:
             # The faults the app answers 503 (a lasting one is raised on, to be a 500).
             refusal = fault_refusal(exc)
             if refusal is None:
                 raise
-            return open311_refusal(refusal)
+            return georeport.refusal(refusal, fmt)
 
     return wrapped
 
@@ -372,30 +381,30 @@ CHANGESET = "2026-11-27T00:00:00+07:00"
 
 
 async def discovery(request: Request) -> Response:
-    return JSON(
-        {
-            "changeset": CHANGESET,
-            "contact": "องค์การบริหารส่วนตำบลสระโพนทอง",
-            "key_service": "ขอ api_key ได้ที่สำนักปลัด อบต.",
-            "endpoints": [
-                {
-                    "specification": "http://wiki.open311.org/GeoReport_v2",
-                    "url": str(request.base_url).rstrip("/") + OPEN311,
-                    "changeset": CHANGESET,
-                    "type": "production",
-                    "formats": ["application/json"],
-                }
-            ],
-        }
-    )
+    document = {
+        "changeset": CHANGESET,
+        "contact": "องค์การบริหารส่วนตำบลสระโพนทอง",
+        "key_service": "ขอ api_key ได้ที่สำนักปลัด อบต.",
+        "endpoints": [
+            {
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": str(request.base_url).rstrip("/") + OPEN311,
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": list(georeport.MEDIA_TYPES.values()),
+            }
+        ],
+    }
+    return _answer(request, "discovery", document)
 
 
 async def services(request: Request) -> Response:
-    return JSON(open311.service_list())
+    return _answer(request, "services", open311.service_list())
 
 
 async def service(request: Request) -> Response:
-    return JSON(open311.service_definition(request.path_params["service_code"]))
+    definition = open311.service_definition(request.path_params["service_code"])
+    return _answer(request, "service_definition", definition)
 
 
 async def _form(request: Request, max_bytes: int) -> list[tuple[str, str]]:
@@ -422,6 +431,10 @@ async def post_request(request: Request) -> Response:
         )
         await _not_reused(request, parsed.submission)
         accepted = await handlers.submit(parsed.submission)
+        if not accepted.created:
+            # Two requests sent at once under one key both pass the check above; the one
+            # whose case was not filed learns here, from the winner's record, what it was.
+            await _not_reused(request, parsed.submission)
     except open311.Open311Error as exc:
         handlers.metrics.refused.labels("open311", str(exc.status)).inc()
         raise
@@ -436,7 +449,7 @@ async def post_request(request: Request) -> Response:
         }
     ]
     headers = {"Idempotent-Replayed": "true"} if not accepted.created else None
-    return JSON(body, status_code=200, headers=headers)
+    return _answer(request, "service_requests", body, headers=headers)
 
 
 async def _not_reused(request: Request, sub: Submission) -> None:
@@ -456,7 +469,8 @@ async def get_requests(request: Request) -> Response:
     handlers = handlers_of(request)
     query = open311.parse_query(request.query_params.multi_items(), handlers.clock.now())
     records = await handlers.submissions.find(query)
-    return JSON([open311.request_view(r, handlers.agencies) for r in records])
+    views = [open311.request_view(r, handlers.agencies) for r in records]
+    return _answer(request, "service_requests", views)
 
 
 async def get_request(request: Request) -> Response:
@@ -465,7 +479,7 @@ async def get_request(request: Request) -> Response:
     record = await handlers.submissions.get_case(case_id)
     if record is None:
         raise open311.Open311Error(404, f"service_request_id {case_id!r} not found")
-    return JSON([open311.request_view(record, handlers.agencies)])
+    return _answer(request, "service_requests", [open311.request_view(record, handlers.agencies)])
 
 
 async def not_found(request: Request) -> Response:
@@ -478,11 +492,12 @@ async def not_found(request: Request) -> Response:
                 allowed |= route.methods
     if allowed:
         return _o311(
+            request,
             405,
             f"method {request.method} not allowed here; allowed: {', '.join(sorted(allowed))}",
             {"Allow": ", ".join(sorted(allowed))},
         )
-    return _o311(404, f"no such resource: {request.url.path}")
+    return _o311(request, 404, f"no such resource: {request.url.path}")
 
 
 # GeoReport v2 is a public API: its answers come from the redacted projection only.
@@ -504,6 +519,7 @@ def open311_routes() -> list[BaseRoute]:
     return [
         # The base itself (a client's first guess) is the discovery document.
         get("", discovery),
+        Endpoint(f"{base}/", _named(_spec_errors(discovery), "discovery"), ["GET"], PUBLIC_VIEW),
         get("discovery.{format}", discovery),
         get("services.{format}", services),
         get("services/{service_code}.{format}", service),
