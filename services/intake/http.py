@@ -377,6 +377,8 @@ def _spec_errors(handler: Handler) -> Handler:
 
 
 OPEN311 = "/open311/v2"
+# A `media` upload is read past, not kept: the spec carries media as `media_url`.
+MAX_OPEN311_FILES = 4
 CHANGESET = "2026-11-27T00:00:00+07:00"
 
 
@@ -407,22 +409,38 @@ async def service(request: Request) -> Response:
     return _answer(request, "service_definition", definition)
 
 
-async def _form(request: Request, max_bytes: int) -> list[tuple[str, str]]:
-    if _media_type(request) != "application/x-www-form-urlencoded":
+async def _form(request: Request, max_bytes: int) -> tuple[list[tuple[str, str]], int]:
+    """The POST's fields, and how many files came with them. Clients that build the form
+    as a browser does (`FormData`, or a `media` upload) send it as multipart."""
+    media_type = _media_type(request)
+    if media_type == "multipart/form-data":
+        try:
+            form = await read_form(request, max_bytes, max_files=MAX_OPEN311_FILES)
+        except ApiError as exc:
+            if exc.status == 413:
+                raise
+            raise open311.Open311Error(exc.status, exc.message) from exc
+        fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        files = sum(1 for _, v in form.multi_items() if not isinstance(v, str))
+        await form.close()
+        return fields, files
+    if media_type != "application/x-www-form-urlencoded":
         handlers_of(request).metrics.refused.labels("open311", "media_type").inc()
         raise open311.Open311Error(
-            400, "send the request form-encoded (application/x-www-form-urlencoded)"
+            400,
+            "send the request as a form (application/x-www-form-urlencoded or multipart/form-data)",
         )
     raw = await read_body(request, max_bytes)
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        text = raw.decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False), 0
     except (UnicodeDecodeError, ValueError) as exc:
         raise open311.Open311Error(400, f"the form is not valid UTF-8 form data: {exc}") from exc
 
 
 async def post_request(request: Request) -> Response:
     handlers, settings = handlers_of(request), settings_of(request)
-    fields = await _form(request, settings.max_body_bytes)
+    fields, files = await _form(request, settings.max_body_bytes)
     try:
         parsed = open311.parse_request(
             fields,
@@ -441,10 +459,13 @@ async def post_request(request: Request) -> Response:
     except IntakeError as exc:
         handlers.metrics.refused.labels("open311", "refused").inc()
         raise open311.Open311Error(400, str(exc)) from exc
+    notice = open311.service_notice(accepted.received_at)
+    if files:
+        notice += open311.FILES_NOT_KEPT
     body = [
         {
             "service_request_id": accepted.case_id,
-            "service_notice": open311.service_notice(accepted.received_at),
+            "service_notice": notice,
             "account_id": parsed.account_id,
         }
     ]

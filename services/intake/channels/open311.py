@@ -303,6 +303,10 @@ def _read_attributes(
     return kind, village, wants
 
 
+# Said to a client that uploaded a file: the report is filed, its picture is not kept.
+FILES_NOT_KEPT = " (ไม่ได้เก็บไฟล์ที่แนบมา: ส่งรูปเป็นลิงก์ใน media_url)"
+
+
 def service_notice(received_at: datetime, due: datetime | None = None) -> str:
     """The promise made on receipt: the response deadline, once routing has set it."""
     if due is None:

@@ -171,3 +171,28 @@ async def test_one_key_for_two_requests_at_the_same_instant_files_one_and_refuse
     refused = a if a.status_code == 400 else b
     assert "Idempotency-Key" in refused.json()[0]["description"]
     assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 1
+
+
+async def test_a_form_sent_as_multipart_is_read_and_an_upload_is_said_not_kept() -> None:
+    world = World()
+    photo = ("pothole.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")
+    async with client(world) as c:
+        # What a browser's FormData, or a client attaching `media`, sends.
+        plain = await c.post(
+            f"{BASE}/requests.json", data=form(), files={"address_string": (None, "หน้าวัด")}
+        )
+        with_photo = await c.post(
+            f"{BASE}/requests.xml",
+            data=form(description="ไฟส่องทางดับ หมู่ 7"),
+            files={"media": photo},
+        )
+        too_many = await c.post(f"{BASE}/requests.json", data=form(), files=[("media", photo)] * 5)
+    assert plain.status_code == 200, plain.text
+    assert plain.request.headers["content-type"].startswith("multipart/form-data")
+    assert "ไม่ได้เก็บไฟล์" not in plain.json()[0]["service_notice"]
+    request = xml_of(with_photo).find("request")
+    assert request is not None and request.findtext("service_request_id")
+    assert "ไม่ได้เก็บไฟล์ที่แนบมา" in (request.findtext("service_notice") or "")
+    texts = [e["payload"]["text"] for e in world.publisher.on(Topic.CASE_RECEIVED)]
+    assert any("ไฟส่องทางดับ" in t for t in texts) and len(texts) == 2
+    assert too_many.status_code == 400 and too_many.json()[0]["code"] == 400
