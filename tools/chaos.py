@@ -800,6 +800,9 @@ class Driver:
         if outcome is not None and outcome.get("case_id"):
             self.note_accepted(sent, outcome["case_id"])
             self.line_users.append((user, outcome["case_id"], time.monotonic()))
+        elif outcome is not None and outcome.get("deferred"):
+            # Kept on intake.raw during a fault: its case is found by its event id.
+            self.note_accepted(sent, None)
         self.unanswered([sent], reply)
 
     def _line_outcome(self, reply: Reply) -> dict[str, Any] | None:
@@ -826,6 +829,9 @@ class Driver:
                 sent = Sent("line", "line", event_id)
                 self.submissions.append(sent)
                 self.note_accepted(sent, outcome["case_id"])
+        elif outcome is not None and outcome.get("deferred"):
+            # Taken from intake.raw once the fault passes, within the conversation's window.
+            self.followups.append(FollowUp(event_id, case_id))
         elif reply.status == 0:
             self.followups.append(FollowUp(event_id, case_id, status="unknown"))
         else:

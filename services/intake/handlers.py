@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,11 +33,15 @@ from services.intake.vault import EntryKind, PersonalVault
 from shared.audit import AuditTrail
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged
-from shared.events.intake import RawPayloadReceived
+from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Channel
+from shared.events.envelope import new_event_id
+from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
 from shared.locks import KeyedLocks
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
 
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 _TEXT_NS = uuid.UUID("5d0c6a8e-2b47-4f0e-8a3c-9b1e7d6f4a20")
@@ -52,11 +58,15 @@ class Outcome:
     duplicate: bool = False
     added_to_case: bool = False
     refused: str | None = None
+    # Kept on intake.raw, to be taken when the fault that stopped it passes: no case yet.
+    deferred: bool = False
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.item_id}
         if self.refused is not None:
             out["refused"] = self.refused
+        elif self.deferred:
+            out.update(case_id=None, deferred=True)
         else:
             out.update(case_id=self.case_id, duplicate=self.duplicate)
             if self.added_to_case:
@@ -265,15 +275,22 @@ class IntakeHandlers:
 
     # ------------------------------------------------------------ LINE
 
-    async def line_webhook(self, body: bytes, signature_header: str | None) -> list[Outcome]:
-        """Verify, then take every message event; the caller answers LINE 200 regardless."""
+    async def line_webhook(
+        self, body: bytes, signature_header: str | None, *, defer_on_failure: bool = False
+    ) -> list[Outcome]:
+        """Verify, then take every message event. An event that fails does not stop the
+        others. With `defer_on_failure` (LINE's own call), a body with a failed event is
+        put whole on intake.raw, where it is taken again, with retries, once the fault
+        passes: LINE redelivers a refused call only where the channel has turned that on,
+        so answering it 503 could lose the citizen's message. Events taken now are
+        duplicates then. Without it (the raw path itself), the failure is raised."""
         try:
             line.verify_signature(self.line_secret, body, signature_header)
         except IntakeError:
             self.metrics.signature_refusals.labels("line").inc()
             raise
-        outcomes = []
-        failed: BaseException | None = None
+        outcomes: list[Outcome] = []
+        failed: Exception | None = None
         for item in line.parse_webhook(body):
             if isinstance(item, line.Skipped):
                 self.metrics.refused.labels("line", "skipped_event").inc()
@@ -282,12 +299,42 @@ class IntakeHandlers:
             try:
                 outcomes.append(await self._line_message(item))
             except Exception as exc:
-                # The other events of the body are still taken; LINE hears of the failure
-                # (and redelivers, where that is on), and what was taken is then a duplicate.
                 failed = failed or exc
-        if failed is not None:
+                outcomes.append(Outcome(item.event_id, deferred=True))
+        if failed is None:
+            return outcomes
+        if not defer_on_failure or self.publisher is None:
             raise failed
+        try:
+            await self._defer_line(self.publisher, body, signature_header or "")
+        except Exception:
+            raise failed from None  # neither taken nor kept: LINE hears 503
+        log.warning("LINE events deferred to intake.raw after: %r", failed)
+        self.metrics.deferred.labels("line").inc(sum(o.deferred for o in outcomes))
         return outcomes
+
+    async def _defer_line(self, publisher: RawPublisher, body: bytes, signature: str) -> None:
+        # The signature is over the exact bytes, so they travel unchanged; one key keeps
+        # deferred bodies in the order LINE sent them.
+        try:
+            text, headers = body.decode("utf-8"), {"x-line-signature": signature}
+        except UnicodeDecodeError:
+            text = base64.b64encode(body).decode("ascii")
+            headers = {"x-line-signature": signature, "content-transfer-encoding": "base64"}
+        digest = hashlib.sha256(body).hexdigest()
+        raw = RawPayloadReceived(
+            event_id=new_event_id(digest, "line-deferred"),
+            org_id=self.org_id,
+            payload=RawPayloadReceivedPayload(
+                channel=Channel.LINE.value,
+                received_at=self.clock.now(),
+                body=text,
+                channel_message_id=f"line-body:{digest}",
+                headers=headers,
+            ),
+        )
+        key = f"{self.org_id}:line"
+        await publisher.publish_raw(Topic.INTAKE_RAW, key, raw.model_dump_json().encode())
 
     async def _line_seen(self, msg: line.Incoming) -> Outcome | None:
         seen = await self.submissions.get(msg.message_key)

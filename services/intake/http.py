@@ -225,7 +225,7 @@ async def line_webhook(request: Request) -> Response:
     body = await read_body(request, settings_of(request).max_body_bytes)
     _count_as(request, "line")
     outcomes = await handlers_of(request).line_webhook(
-        body, request.headers.get("x-line-signature")
+        body, request.headers.get("x-line-signature"), defer_on_failure=True
     )
     # LINE only needs the 200; the outcomes are for operators and the demo.
     return JSON({"events": [o.view() for o in outcomes]})

@@ -35,6 +35,13 @@ class IntakeMetrics:
             ["channel"],
             registry=registry,
         )
+        self.deferred = Counter(
+            "ruam_webhook_deferred_total",
+            "Webhook events that could not be taken at once and were put on intake.raw to be"
+            " taken when the fault passes, by channel",
+            ["channel"],
+            registry=registry,
+        )
         self.case_updates = Counter(
             "ruam_intake_case_updates_total",
             "Routing events applied to intake's read model (or ignored as stale), by outcome",
