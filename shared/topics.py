@@ -93,7 +93,8 @@ CONSOLE = "console"
 PLANNING = "planning"
 
 WRITERS: dict[Topic, frozenset[str]] = {
-    Topic.INTAKE_RAW: frozenset({SURVEY}),  # improvement actions; channel gateways too
+    # Survey's improvement actions, intake's LINE bodies kept through a fault; gateways too.
+    Topic.INTAKE_RAW: frozenset({SURVEY, INTAKE}),
     Topic.INTAKE_DLQ: frozenset({INTAKE}),
     Topic.NOTIFICATION_REQUESTED: frozenset({INTAKE, ROUTING}),
     Topic.CASE_RECEIVED: frozenset({INTAKE}),
