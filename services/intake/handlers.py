@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 _CONTACT_NS = uuid.UUID("0f5b8d57-6a0e-4b8e-9c43-3f3a4f0f5d21")
 _TEXT_NS = uuid.UUID("5d0c6a8e-2b47-4f0e-8a3c-9b1e7d6f4a20")
 MAX_SEQUENCE_ATTEMPTS = 5
+# LINE waits about two seconds for its answer; what is not taken within this is deferred.
+LINE_ANSWER_BUDGET = 1.0
 BATCH_CONCURRENCY = 8
 
 
@@ -118,6 +121,7 @@ class IntakeHandlers:
         self.api_keys = api_keys
         self.line_secret = line_secret
         self.line_window = line_window
+        self.line_budget = LINE_ANSWER_BUDGET
         self.agencies: Mapping[str, str] = agencies or {}
         # One user's messages are decided one at a time (this process is the only
         # LINE consumer); across users, everything runs concurrently.
@@ -282,34 +286,49 @@ class IntakeHandlers:
         others. With `defer_on_failure` (LINE's own call), a body with a failed event is
         put whole on intake.raw, where it is taken again, with retries, once the fault
         passes: LINE redelivers a refused call only where the channel has turned that on,
-        so answering it 503 could lose the citizen's message. Events taken now are
+        so answering it 503 could lose the citizen's message. So is a body whose events
+        outlast `line_budget`, so that LINE has its answer in time. Events taken now are
         duplicates then. Without it (the raw path itself), the failure is raised."""
         try:
             line.verify_signature(self.line_secret, body, signature_header)
         except IntakeError:
             self.metrics.signature_refusals.labels("line").inc()
             raise
+        started = time.monotonic()
         outcomes: list[Outcome] = []
         failed: Exception | None = None
+        late: list[tuple[int, line.Incoming]] = []
         for item in line.parse_webhook(body):
             if isinstance(item, line.Skipped):
                 self.metrics.refused.labels("line", "skipped_event").inc()
                 outcomes.append(Outcome(item.event_id, refused=item.reason))
+                continue
+            taken = len(outcomes) - len(late)
+            if defer_on_failure and taken and time.monotonic() - started > self.line_budget:
+                # A body of many events: the rest wait on intake.raw, so LINE has its answer.
+                late.append((len(outcomes), item))
+                outcomes.append(Outcome(item.event_id, deferred=True))
                 continue
             try:
                 outcomes.append(await self._line_message(item))
             except Exception as exc:
                 failed = failed or exc
                 outcomes.append(Outcome(item.event_id, deferred=True))
-        if failed is None:
+        if failed is None and not late:
             return outcomes
-        if not defer_on_failure or self.publisher is None:
+        if failed is not None and (not defer_on_failure or self.publisher is None):
             raise failed
         try:
+            if self.publisher is None:
+                raise RuntimeError("no publisher to keep the body with")
             await self._defer_line(self.publisher, body, signature_header or "")
         except Exception:
-            raise failed from None  # neither taken nor kept: LINE hears 503
-        log.warning("LINE events deferred to intake.raw after: %r", failed)
+            if failed is not None:
+                raise failed from None  # neither taken nor kept: LINE hears 503
+            for at, item in late:  # not kept: taken now, however long LINE waits
+                outcomes[at] = await self._line_message(item)
+            return outcomes
+        log.warning("LINE events deferred to intake.raw after: %r", failed or "the time budget")
         self.metrics.deferred.labels("line").inc(sum(o.deferred for o in outcomes))
         return outcomes
 

@@ -136,3 +136,46 @@ async def test_a_body_that_is_not_utf8_travels_as_base64_unchanged() -> None:
     store_up(world)
     (outcome,) = await world.handlers.raw(raw)
     assert outcome.case_id is not None
+
+
+async def test_events_beyond_the_answer_budget_wait_on_intake_raw() -> None:
+    world = World()
+    body = line_body(
+        line_event("H1", user=USER_A, text="ถนนขาด น้ำกัดเซาะ"),
+        line_event("H2", user=USER_B, text="สายไฟห้อยต่ำ"),
+        line_event("H3", user="U" + "c" * 32, text="ต้นไม้ล้มขวางทาง"),
+    )
+    async with client(world) as c:
+        world.handlers.line_budget = 0.0  # every event after the first is late
+        answer = await post(c, body, signed(body))
+    events = answer.json()["events"]
+    assert answer.status_code == 200
+    assert events[0]["case_id"] and [e.get("deferred") for e in events] == [None, True, True]
+    (raw,) = deferred(world)
+    assert bytes_of(raw) == body
+    outcomes = await world.handlers.raw(raw)
+    assert [o.duplicate for o in outcomes] == [True, False, False]
+    assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 3
+
+
+async def test_late_events_are_taken_at_once_when_they_cannot_be_kept() -> None:
+    world = World()
+    body = line_body(
+        line_event("J1", user=USER_A, text="ถนนขาด น้ำกัดเซาะ"),
+        line_event("J2", user=USER_B, text="สายไฟห้อยต่ำ"),
+    )
+    async with client(world) as c:
+        world.handlers.line_budget = 0.0
+        # Each case's own events publish first; the body's keeping is the third publish.
+        publish = world.publisher.publish_raw
+
+        async def refuse_raw(topic: Any, key: Any, value: bytes) -> None:
+            if topic == Topic.INTAKE_RAW:
+                raise ConnectionError("fake broker unavailable")
+            await publish(topic, key, value)
+
+        world.publisher.publish_raw = refuse_raw  # type: ignore[method-assign]
+        answer = await post(c, body, signed(body))
+    assert answer.status_code == 200
+    assert all(e["case_id"] and not e.get("deferred") for e in answer.json()["events"])
+    assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 2
