@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -255,7 +256,15 @@ async def test_every_channel_becomes_one_case_seen_by_routing_and_open311(
         listed = await http.get(
             "/open311/v2/requests.json", params={"service_request_id": ",".join(case_ids.values())}
         )
-        answers = listed.text
+        as_xml = await http.get(
+            "/open311/v2/requests.xml", params={"service_request_id": ",".join(case_ids.values())}
+        )
+        # The same requests in the spec's required format, read as an XML client reads them.
+        shown = ET.fromstring(as_xml.content).findall("request")
+        assert sorted(r.findtext("service_request_id") or "" for r in shown) == sorted(
+            v["service_request_id"] for v in listed.json()
+        )
+        answers = listed.text + as_xml.text
         stats = (await http.get("/v1/channels", headers=AUDITOR)).json()
         assert stats["meets_assessment"] is True and stats["listening_channels"] == 7
 
