@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import base64
+import email.message
 import re
+from collections.abc import Callable
+from email.header import decode_header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from urllib.parse import quote
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from services.intake.channels.email import _strip_tags, message_ref, parse_email
+from services.intake.channels import email as email_channel
+from services.intake.channels.email import (
+    MAX_NAME,
+    MAX_PARAMS,
+    _strip_tags,
+    message_ref,
+    parse_email,
+)
 from services.intake.domain.errors import InvalidInput
 from shared.events.cases import Channel, Kind
 
@@ -196,6 +207,129 @@ def test_mail_the_stdlib_cannot_take_is_refused_naming_the_header(
     with pytest.raises(InvalidInput) as err:
         parse_email(raw)
     assert err.value.field == field and reason in err.value.reason
+
+
+def _multipart(part_head: bytes, body: bytes = "ขยะล้นถัง".encode()) -> bytes:
+    return _mail(
+        b"Content-Type: multipart/mixed; boundary=X",
+        b"--X\r\n" + part_head + b"\r\n\r\n" + body + b"\r\n--X--\r\n",
+    )
+
+
+def _params_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The semicolons in each header the stdlib is given to split into parameters."""
+    seen: list[int] = []
+    split: Callable[[str], list[str]] = email.message._parseparam  # type: ignore[attr-defined]
+
+    def spy(value: str) -> list[str]:
+        seen.append(str(value).count(";"))
+        # The old parser took seconds over such a header: fail at once instead.
+        assert seen[-1] <= MAX_PARAMS, f"the stdlib was given {seen[-1]} semicolons"
+        return split(value)
+
+    monkeypatch.setattr(email.message, "_parseparam", spy)
+    return seen
+
+
+# Sizes within the 1 MB the route accepts, each seconds (the unclosed quote minutes, at a
+# few times the size) in the stdlib's parameter parser.
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (_mail(b"Content-Type: text/plain" + b"; a=1" * 100_000), "Content-Type"),
+        (_mail(b'Content-Type: text/plain; name="' + b";" * 50_000), "Content-Type"),
+        (
+            _mail(b"Content-Type: multipart/mixed; boundary=X" + b"; a=1" * 100_000, b"--X--"),
+            "Content-Type",
+        ),
+        (_multipart(b"Content-Type: text/plain" + b"; a=1" * 100_000), "Content-Type"),
+        (_with_attachment(b"attachment" + b"; a=1" * 100_000), "Content-Disposition"),
+        (
+            _with_attachment(
+                b"attachment" + b"".join(b"; filename*%d=a" % i for i in range(50_000))
+            ),
+            "Content-Disposition",
+        ),
+    ],
+    ids=["params", "unclosed-quote", "boundary", "part", "disposition", "continuations"],
+)
+def test_a_header_with_more_parameters_than_mail_has_is_refused_before_the_stdlib_reads_it(
+    raw: bytes, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _params_seen(monkeypatch)
+    with pytest.raises(InvalidInput) as err:
+        parse_email(raw)
+    assert err.value.status == 422 and err.value.field == field
+    assert err.value.reason == f"the header has over {MAX_PARAMS} parameters"
+    assert all(n <= MAX_PARAMS for n in seen)
+
+
+def _rfc2231_name(name: str, size: int) -> bytes:
+    encoded = "utf-8''" + quote(name)
+    pieces = [encoded[i : i + size] for i in range(0, len(encoded), size)]
+    return "".join(f"; filename*{n}*={piece}" for n, piece in enumerate(pieces)).encode()
+
+
+def _encoded_words(text: str, chars: int) -> str:
+    words = []
+    for i in range(0, len(text), chars):
+        octets = text[i : i + chars].encode()
+        words.append("=?utf-8?q?" + "".join(f"={o:02X}" for o in octets) + "?=")
+    return " ".join(words)
+
+
+# The longest file name Windows allows, in Thai: 255 characters.
+LONG_NAME = ("คำร้องเรื่องน้ำประปาไม่ไหล หมู่ที่ ๖ " * 8)[:251] + ".pdf"
+
+
+def test_headers_with_as_many_parameters_as_real_mail_has_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = _params_seen(monkeypatch)
+    flowed = _multipart(b"Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes")
+    assert parse_email(flowed).text == "ขยะล้นถัง"
+    # A charset after as many semicolons as are allowed is still read.
+    at_limit = _multipart(
+        b"Content-Type: text/plain" + b"; a=1" * (MAX_PARAMS - 1) + b"; charset=utf-8"
+    )
+    assert parse_email(at_limit).text == "ขยะล้นถัง"
+    # As Thunderbird cuts a long name: segments of a few dozen characters.
+    continued = _with_attachment(
+        b"attachment" + _rfc2231_name(LONG_NAME, 40) + b"; size=3; creation-date=x"
+    )
+    assert continued.count(b"; filename*") > 50
+    sub = parse_email(continued)
+    assert [(a.kind, a.ref.rsplit("/", 1)[1]) for a in sub.attachments] == [
+        ("document", "part-2.pdf")
+    ]
+    assert max(seen) == MAX_PARAMS
+
+
+def test_a_file_name_in_as_many_encoded_words_as_real_mail_has_keeps_its_suffix() -> None:
+    # Seven Thai characters to a word, what fits in 75 characters.
+    words = _encoded_words(LONG_NAME, 7)
+    assert len(words) <= MAX_NAME
+    sub = parse_email(_with_attachment(f'attachment; filename="{words}"'.encode()))
+    assert [a.ref.rsplit("/", 1)[1] for a in sub.attachments] == ["part-2.pdf"]
+
+
+def test_a_name_longer_than_any_file_name_is_no_name_and_is_not_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[int] = []
+
+    def spy(header: str) -> list[tuple[bytes | str, str | None]]:
+        decoded.append(len(header))
+        return decode_header(header)
+
+    monkeypatch.setattr(email_channel, "decode_header", spy)
+    # Seconds in decode_header: it slows quadratically with its words.
+    name = "=?utf-8?q?a?= " * 50_000 + "=?utf-8?q?.pdf?="
+    sub = parse_email(_with_attachment(f'attachment; filename="{name}"'.encode()))
+    # Still an attachment, but with no suffix: the name it would come from is unread.
+    assert sub.text == "hi"
+    assert [(a.kind, a.ref.rsplit("/", 1)[1]) for a in sub.attachments] == [("document", "part-2")]
+    assert all(n <= MAX_NAME for n in decoded)
 
 
 # The tag patterns as first written: slow on unclosed tags, exact on short markup, so
