@@ -94,8 +94,8 @@ class _Part(Message):
     """A message or MIME part that counts a header's parameters before the stdlib reads them.
 
     The stdlib copies the rest of the header once per semicolon, and inside an unclosed
-    quote recounts the quotes from its start: 140,000 parameters take seconds, semicolons
-    after a lone quote minutes. Refused rather than cut short, as an over-long header is:
+    quote recounts the quotes from its start (docs/limits.md has the cost). Refused rather
+    than cut short, as an over-long header is:
     a charset or boundary past the cut would silently misread the mail.
     """
 
