@@ -344,6 +344,20 @@ the table does not name."""
 OnRefusal: TypeAlias = Callable[[Request, Exception, ApiError], None]
 """Called with each refusal before it is sent: how a service counts its refusals."""
 
+RefusalPage: TypeAlias = Callable[[Request, ApiError], Response | None]
+"""A website's own page for a path it has not (404) or a method a path has not (405), shown
+to a browser in place of the API's JSON; None keeps the JSON."""
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating asks for text/html by name; scripts, `fetch` and curl send
+    */* or a JSON type, and keep the API's shape."""
+    accept = request.headers.get("accept", "")
+    return any(
+        part.split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml")
+        for part in accept.split(",")
+    )
+
 
 def refusal_of(exc: Exception, refusal: Refusal) -> ApiError:
     if callable(refusal):
@@ -353,17 +367,24 @@ def refusal_of(exc: Exception, refusal: Refusal) -> ApiError:
 
 
 def exception_handlers(
-    errors: ErrorTable, on_refusal: OnRefusal | None = None
+    errors: ErrorTable, on_refusal: OnRefusal | None = None, page: RefusalPage | None = None
 ) -> dict[Any, ExceptionHandler]:
     """Starlette exception handlers answering every ApiError and every error in `errors`,
     so endpoints call the service and let its refusals raise. Starlette takes the first
-    class of the error's MRO that has a handler: a subclass's row wins over its base's."""
+    class of the error's MRO that has a handler: a subclass's row wins over its base's.
+    `page` is a website's answer to a browser for a path or method it has not."""
 
     def handler(refusal: Refusal) -> ExceptionHandler:
         async def answer(request: Request, exc: Exception) -> Response:
             error = refusal_of(exc, refusal)
             if on_refusal is not None:
                 on_refusal(request, exc, error)
+            if page is not None and isinstance(exc, HTTPException) and wants_html(request):
+                shown = page(request, error)
+                if shown is not None:
+                    for name, value in error.headers.items():
+                        shown.headers.setdefault(name, value)
+                    return shown
             return error.response()
 
         return answer

@@ -25,7 +25,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from shared.http import ErrorTable, OnRefusal, compose, exception_handlers, health_handler
+from shared.http import (
+    ErrorTable,
+    OnRefusal,
+    RefusalPage,
+    compose,
+    exception_handlers,
+    health_handler,
+)
 from shared.kafka import DeadLetterPolicy, KafkaEventPublisher, create_broker, ensure_topics
 from shared.limits import rate_limited
 from shared.mongo import Document, create_client, ping
@@ -165,13 +172,15 @@ def asgi_app(
     state: Mapping[str, object] | None = None,
     errors: ErrorTable | None = None,
     on_refusal: OnRefusal | None = None,
+    page: RefusalPage | None = None,
 ) -> tuple[AsgiFastStream, ASGIApp, Starlette]:
     """The service's ASGI app: the broker's lifecycle, /healthz, /metrics, AsyncAPI, the API.
 
     `state` is what the module-level endpoints read from `request.app.state` (the
-    service's handlers); `errors` is the service's error table (`exception_handlers`).
-    The API, and only the API, is behind the per-client rate limit (`shared.limits`): an
-    orchestrator's probes and the metrics scraper are never refused."""
+    service's handlers); `errors` is the service's error table, `page` a website's answer
+    to a browser for a path it has not (`exception_handlers`). The API, and only the API,
+    is behind the per-client rate limit (`shared.limits`): an orchestrator's probes and the
+    metrics scraper are never refused."""
     runtime.broker.include_router(runtime.router)
     checks = {"kafka": runtime.kafka_ok, "mongodb": runtime.mongo_ok}
     fs_app = AsgiFastStream(
@@ -187,7 +196,9 @@ def asgi_app(
         after_startup=[runtime._after_startup],
         on_shutdown=[runtime._on_shutdown],
     )
-    api = Starlette(routes=routes, exception_handlers=exception_handlers(errors or {}, on_refusal))
+    api = Starlette(
+        routes=routes, exception_handlers=exception_handlers(errors or {}, on_refusal, page)
+    )
     api.state.title = title
     for name, value in (state or {}).items():
         setattr(api.state, name, value)

@@ -24,7 +24,7 @@ from shared.audit import AuditTrail
 from shared.auth import verifier_for
 from shared.clock import Clock
 from shared.dead_letters import DeadLetterOffice, DeadLetterStore, keep_dead_letters
-from shared.http import ErrorTable, OnRefusal
+from shared.http import ErrorTable, OnRefusal, RefusalPage
 from shared.ops import watch
 from shared.runtime import Runtime, asgi_app
 from shared.settings import ServiceSettings
@@ -65,11 +65,12 @@ def assemble(
     *,
     letter_store: DeadLetterStore | None = None,
     describe_letter: Callable[[str], dict[str, Any]] | None = None,
+    page: RefusalPage | None = None,
 ) -> Service[S, H]:
     """The service made of its own parts: `subscribers` registers its Kafka subscriptions,
     `api` is its HTTP API, `on_refusal` counts the API's refusals. `letter_store` is where the
     dead-letter office keeps letters (default: MongoDB; none on fakes), `describe_letter` the
-    service's own fields shown beside one."""
+    service's own fields shown beside one; `page` a website's page for a path it has not."""
     subscribers(runtime, handlers)
     office = keep_dead_letters(runtime, clock, store=letter_store, describe=describe_letter)
     watch(runtime)
@@ -85,6 +86,7 @@ def assemble(
         },
         errors=api.ERRORS,
         on_refusal=on_refusal,
+        page=page,
     )
     return Service(settings, runtime, handlers, office, fs_app, app, api_app)
 

@@ -141,7 +141,10 @@ def create_service(
         if bus is not None:
             await bus.close()
 
-    pages = Starlette(routes=http.routes(), exception_handlers=exception_handlers(http.ERRORS))
+    pages = Starlette(
+        routes=http.routes(),
+        exception_handlers=exception_handlers(http.ERRORS, page=http.missing_page),
+    )
     pages.state.title = "Ruam console"
     pages.state.console = console
     pages.state.settings = settings

@@ -1089,6 +1089,18 @@ async def static(request: Request) -> Response:
     return FileResponse(target, media_type=kind, headers={"Cache-Control": "public, max-age=3600"})
 
 
+NO_SUCH_PAGE = Refusal(404, "ไม่พบหน้านี้", "ตรวจสอบที่อยู่ของหน้าอีกครั้ง หรือกลับไปที่งานของฉัน")
+NOT_THIS_WAY = Refusal(405, "เปิดหน้านี้ด้วยวิธีนี้ไม่ได้", "กลับไปที่งานของฉัน แล้วเลือกจากเมนู")
+
+
+def missing_page(request: Request, error: ApiError) -> Response | None:
+    """A mistyped address, or a form's address opened as a link: a Thai page, not JSON."""
+    refusal = {404: NO_SUCH_PAGE, 405: NOT_THIS_WAY}.get(error.status)
+    if refusal is None:
+        return None
+    return render(None, request, "error.html", error.status, refusal=refusal)
+
+
 def routes() -> list[BaseRoute]:
     from services.console import analysis, views  # the other pages, built on this module
 

@@ -73,6 +73,14 @@ def create_service(
     )
     # What was kept before a restart, before the first page is asked for.
     runtime.startup.append(handlers.load)
-    service = assemble(settings, runtime, handlers, handlers.clock, subscribers.register, http)
+    service = assemble(
+        settings,
+        runtime,
+        handlers,
+        handlers.clock,
+        subscribers.register,
+        http,
+        page=http.missing_page,
+    )
     service.api.state.report_limit = http.ReportLimit(settings)
     return service

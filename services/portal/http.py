@@ -788,6 +788,13 @@ async def ita_insight_report(request: Request) -> Response:
     return await _pass_on(request, "insight", f"{path}.{kind}")
 
 
+def missing_page(request: Request, error: ApiError) -> Response | None:
+    """A mistyped address in a browser: the site's own Thai page, not the API's JSON."""
+    if error.status != 404:
+        return None
+    return render(request, "not_found.html", status=404)
+
+
 # --------------------------------------------------------------------------- static files
 
 

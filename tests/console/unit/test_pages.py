@@ -452,3 +452,20 @@ async def test_a_head_reassigns_a_case_to_another_officer_of_the_department() ->
     assert "บันทึกแล้ว: มอบหมายให้เจ้าหน้าที่คนอื่น" in r.text
     stored = await w.repo.get(CASE)
     assert stored is not None and stored.officer_id == "eng-somchai"
+
+
+async def test_a_mistyped_address_is_a_thai_page_and_a_script_keeps_json() -> None:
+    w = world()
+    browser = Browser(w)
+    await browser.sign_in("eng-anan")
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    missing = await browser.client.get(CONSOLE + "/casse/SPT-2570-000001", headers=html)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "ไม่พบหน้านี้" in missing.text and 'href="/queue"' in missing.text
+    # A form's address opened as a link: said in Thai, with the methods it takes.
+    link = await browser.client.get(CONSOLE + "/auth/logout", headers=html)
+    assert link.status_code == 405 and "เปิดหน้านี้ด้วยวิธีนี้ไม่ได้" in link.text
+    assert link.headers["allow"] == "POST"
+    script = await browser.client.get(CONSOLE + "/casse", headers={"Accept": "application/json"})
+    assert script.status_code == 404 and script.json()["error"] == "not_found"

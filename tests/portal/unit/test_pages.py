@@ -289,3 +289,26 @@ async def test_the_list_is_paginated() -> None:
     assert 'rel="next" href="/cases?page=2"' in first.text and 'rel="prev"' not in first.text
     assert rows(last.text) == ["SPT-2570-000001"]
     assert "หน้า 3 / 3" in text_of(last.text)
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_a_mistyped_address_in_a_browser_is_the_sites_thai_page(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/trak/SPT-2570-000001", headers=BROWSER)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<html lang="th">' in r.text and "ไม่พบหน้าหรือรายการนี้" in r.text
+    assert 'href="/"' in r.text  # the way back
+    # The same page in English for whoever chose it; a script keeps the API's JSON.
+    english = await client.get("/nope", params={"lang": "en"}, headers=BROWSER)
+    assert english.status_code == 404 and "<h1>Not found</h1>" in english.text
+    for accept in ("*/*", "application/json", "text/htmlx"):
+        script = await client.get("/nope", headers={"Accept": accept})
+        assert script.status_code == 404, accept
+        assert script.json()["error"] == "not_found", accept
+    # A method the path has not stays the API's 405, with its Allow.
+    wrong = await client.delete("/track", headers=BROWSER)
+    assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
