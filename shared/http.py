@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mimetypes
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
@@ -26,7 +28,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ExceptionHandler
 
 from shared.errors import ConcurrencyError, WriteUncertain
@@ -283,6 +285,32 @@ def compose(fs_app: AsgiFastStream, api: ASGIApp) -> ASGIApp:
         await api(scope, receive, send)
 
     return app
+
+
+def static_file(
+    root: Path, path: str, *, max_age: int, beside: Mapping[str, Path] | None = None
+) -> Response:
+    """A website's own file under `root` (a path starting with a key of `beside` is looked
+    for under that directory instead), or a plain 404: outside the root, not a file, or a
+    name the file system refuses (too long, a NUL byte) all are no such file."""
+    for prefix, other in (beside or {}).items():
+        if path.startswith(prefix):
+            root, path = other, path[len(prefix) :]
+            break
+    try:
+        base = root.resolve()
+        wanted = (base / path).resolve()
+        found = wanted.is_relative_to(base) and wanted.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        return Response("not found", status_code=404, media_type="text/plain")
+    media = mimetypes.guess_type(wanted.name)[0] or "application/octet-stream"
+    if wanted.suffix == ".woff2":
+        media = "font/woff2"
+    return FileResponse(
+        wanted, media_type=media, headers={"Cache-Control": f"public, max-age={max_age}"}
+    )
 
 
 MAX_PAGE = 500

@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import logging
-import mimetypes
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from services.console.domain import actions as acts
@@ -44,7 +43,16 @@ from services.console.settings import ConsoleSettings
 from services.console.upstream import Api, Refusal, SignInAgain
 from shared.access import Endpoint, anyone
 from shared.auth import Principal, TokenVerifier, Unauthorized
-from shared.http import MAX_COUNT, VILLAGES, ApiError, ErrorTable, app_state, int_in, read_form
+from shared.http import (
+    MAX_COUNT,
+    VILLAGES,
+    ApiError,
+    ErrorTable,
+    app_state,
+    int_in,
+    read_form,
+    static_file,
+)
 from shared.roles import Role
 from shared.taxonomy import CATEGORIES, causes_for
 from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
@@ -1080,13 +1088,9 @@ async def me(ctx: Ctx) -> Response:
 
 
 async def static(request: Request) -> Response:
-    rel = request.path_params["path"]
-    root, rest = (VENDOR, rel[len("vendor/") :]) if rel.startswith("vendor/") else (STATIC, rel)
-    target = (root / rest).resolve()
-    if not target.is_file() or not target.is_relative_to(root.resolve()):
-        return Response("not found", status_code=404)
-    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-    return FileResponse(target, media_type=kind, headers={"Cache-Control": "public, max-age=3600"})
+    return static_file(
+        STATIC, request.path_params["path"], max_age=3_600, beside={"vendor/": VENDOR}
+    )
 
 
 NO_SUCH_PAGE = Refusal(404, "ไม่พบหน้านี้", "ตรวจสอบที่อยู่ของหน้าอีกครั้ง หรือกลับไปที่งานของฉัน")

@@ -10,7 +10,6 @@ JavaScript except the map; the map and the charts load their libraries on their 
 from __future__ import annotations
 
 import json
-import mimetypes
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
 from services.portal.domain import figures
@@ -56,6 +55,7 @@ from shared.http import (
     csv_text,
     int_in,
     read_form,
+    static_file,
 )
 from shared.limits import Identify, TokenBucket
 from shared.qr import qr_svg
@@ -800,15 +800,7 @@ def missing_page(request: Request, error: ApiError) -> Response | None:
 
 async def static(request: Request) -> Response:
     """The site's own styles and scripts, and the vendored libraries and fonts."""
-    wanted = (STATIC / request.path_params["path"]).resolve()
-    if not wanted.is_relative_to(STATIC) or not wanted.is_file():
-        return Response("not found", status_code=404, media_type="text/plain")
-    media = mimetypes.guess_type(wanted.name)[0] or "application/octet-stream"
-    if wanted.suffix == ".woff2":
-        media = "font/woff2"
-    return FileResponse(
-        wanted, media_type=media, headers={"Cache-Control": "public, max-age=86400"}
-    )
+    return static_file(STATIC, request.path_params["path"], max_age=86_400)
 
 
 # --------------------------------------------------------------------------- for officers

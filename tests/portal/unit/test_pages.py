@@ -233,6 +233,8 @@ async def test_static_files_are_served_and_a_missing_vendor_file_is_a_plain_404(
     assert missing.status_code == 404
     escape = await client.get("/static/%2e%2e/settings.py")
     assert escape.status_code == 404
+    too_long = await client.get("/static/" + "x" * 5_000)  # was a 500
+    assert too_long.status_code == 404
 
 
 async def test_ita_lists_the_downloads_and_passes_them_on(site: PortalService) -> None:
