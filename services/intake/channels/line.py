@@ -99,7 +99,8 @@ class LineMessage(_Open):
 class LineEvent(_Open):
     type: str
     mode: str = "active"
-    timestamp: int
+    # Milliseconds since 1970; beyond year 9999 no date can hold it.
+    timestamp: int = Field(ge=0, le=253_402_300_799_999)
     source: LineSource | None = None
     webhookEventId: str = Field(min_length=1, max_length=200)
     deliveryContext: LineDelivery = LineDelivery()

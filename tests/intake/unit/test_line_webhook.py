@@ -152,6 +152,19 @@ async def test_events_that_carry_no_matter_are_skipped_with_a_reason() -> None:
     assert world.publisher.sent == []
 
 
+@pytest.mark.parametrize("timestamp", [2**70, 10**17, -1])
+async def test_a_timestamp_no_date_can_hold_is_that_events_refusal(timestamp: int) -> None:
+    world = World()
+    odd = {**line_event("T1", text="ถนนพัง"), "timestamp": timestamp}
+    body = line_body(odd, line_event("T2", text="ไฟดับ"))
+    async with client(world) as c:
+        r = await post(c, body, signed(body))
+    assert r.status_code == 200  # was a 500 for the whole body: the other event lost too
+    first, second = r.json()["events"]
+    assert "timestamp" in first["refused"] and second["case_id"]
+    assert len(world.submissions.docs) == 1
+
+
 async def test_oversized_body_is_413() -> None:
     world = World()
     body = line_body(line_event("BIG", text="ก" * 5000))
