@@ -101,9 +101,7 @@ def refusal(error: ApiError, fmt: str | None = None) -> Response:
     """A refusal as the spec writes errors, `[{"code", "description"}]` (or `<errors>`),
     its status and headers (Retry-After, Allow) kept: what Open311 clients read, whether
     the endpoint, the rate limit in front of it or the catch-all refused."""
-    headers = dict(error.headers)
-    if error.retry_after:
-        headers["Retry-After"] = str(error.retry_after)
+    headers = error.all_headers()
     body = [{"code": error.status, "description": error.message}]
     return answer(
         fmt if fmt == XML_FORMAT else JSON_FORMAT,

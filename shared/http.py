@@ -52,6 +52,19 @@ class JSON(JSONResponse):
         ).encode("utf-8")
 
 
+RETRY_AFTER_S = 1
+
+
+def retry_after(status: int, seconds: int | None = None) -> dict[str, str]:
+    """The Retry-After an answer carries: a 503 ("try again") always says when, a 429 when it
+    knows. One rule for the API's JSON and the pages people read."""
+    if status == 503:
+        return {"Retry-After": str(seconds or RETRY_AFTER_S)}
+    if status == 429 and seconds:
+        return {"Retry-After": str(seconds)}
+    return {}
+
+
 class ApiError(Exception):
     """An HTTP refusal with a reason a person can act on."""
 
@@ -71,17 +84,18 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         # 503 means "try again": it always says when.
-        self.retry_after = retry_after if retry_after is not None or status != 503 else 1
+        self.retry_after = retry_after or (RETRY_AFTER_S if status == 503 else None)
         self.headers = dict(headers or {})
 
     def response(self) -> Response:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
-        headers = dict(self.headers)
-        if self.retry_after:
-            headers["Retry-After"] = str(self.retry_after)
-        return JSON(body, status_code=self.status, headers=headers or None)
+        return JSON(body, status_code=self.status, headers=self.all_headers() or None)
+
+    def all_headers(self) -> dict[str, str]:
+        """Its own headers (Allow, WWW-Authenticate) and the Retry-After its status carries."""
+        return {**self.headers, **retry_after(self.status, self.retry_after)}
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

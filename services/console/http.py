@@ -51,6 +51,7 @@ from shared.http import (
     app_state,
     int_in,
     read_form,
+    retry_after,
     static_file,
 )
 from shared.roles import Role
@@ -254,7 +255,12 @@ def render(
         role=Role,
         **values,
     )
-    return HTMLResponse(html, status_code=status, headers=_security_headers(console))
+    wait = getattr(values.get("refusal"), "retry_after", None)
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={**_security_headers(console), **retry_after(status, wait)},
+    )
 
 
 def _set_cookie(response: Response, console: Console, session: Session) -> Response:

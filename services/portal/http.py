@@ -55,6 +55,7 @@ from shared.http import (
     csv_text,
     int_in,
     read_form,
+    retry_after,
     static_file,
 )
 from shared.limits import Identify, TokenBucket
@@ -170,6 +171,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     # A survey link's token stays on this site; no other site frames a form of ours.
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+    response.headers.update(retry_after(status))
     return response
 
 
@@ -637,7 +639,7 @@ async def report_submit(request: Request) -> Response:
             categories=[c for c in category_codes() if c != "corruption"],
             max_photo_mb=settings.max_photo_bytes / 1_000_000,
         )
-        response.headers["Retry-After"] = str(seconds)
+        response.headers.update(retry_after(429, seconds))
         return response
     try:
         form = await read_form(request, settings.max_form_bytes, max_files=1, max_fields=30)

@@ -223,6 +223,7 @@ async def test_an_unreachable_service_is_a_thai_503() -> None:
     r = await browser.post("/intake/walk-in", {**hidden(form.text), "text": "ขอถังขยะ"})
     assert r.status_code == 503 and "ติดต่อระบบงานไม่ได้ชั่วคราว" in r.text
     assert "ขอถังขยะ" in r.text  # what was typed stays in the form
+    assert int(r.headers["retry-after"]) >= 1  # 503 is "try again": it says when
 
 
 async def test_pages_carry_no_token_and_refuse_framing() -> None:

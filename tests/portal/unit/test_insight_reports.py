@@ -72,3 +72,4 @@ async def test_a_made_up_department_or_quarter_is_not_asked_for() -> None:
 async def test_insight_down_is_a_thai_sentence() -> None:
     r = await get(FakeUpstream(), "/ita/insight")  # the fake answers 404: not listed
     assert r.status_code == 503 and "ลองใหม่" in r.text
+    assert r.headers["retry-after"] == "1"  # 503 is "try again" on a page too: it says when

@@ -190,6 +190,7 @@ async def test_intake_down_is_a_plain_message_and_the_form_is_kept() -> None:
             "/report", data={"text": "ถนนพัง", "human_token": token, "human_answer": answer}
         )
     assert r.status_code == 503 and "ลองใหม่อีกครั้งในภายหลัง" in r.text and "ถนนพัง" in r.text
+    assert int(r.headers["retry-after"]) >= 1
 
 
 async def test_reports_are_rate_limited_per_address() -> None:
