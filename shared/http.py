@@ -281,9 +281,9 @@ def health_handler(checks: Mapping[str, HealthCheck]) -> Any:
                 results[name] = f"down: {type(exc).__name__}"
         healthy = all(v == "ok" for v in results.values())
         body = json.dumps({"status": "ok" if healthy else "unavailable", "checks": results})
-        return AsgiResponse(
-            body.encode(), 200 if healthy else 503, headers={"content-type": "application/json"}
-        )
+        status = 200 if healthy else 503
+        headers = {"content-type": "application/json", **retry_after(status)}
+        return AsgiResponse(body.encode(), status, headers=headers)
 
     return healthz
 

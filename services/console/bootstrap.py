@@ -37,7 +37,7 @@ from services.console.upstream import Api
 from shared.audit import AuditTrail
 from shared.auth import HttpClientFactory, verifier_for
 from shared.clock import SystemClock
-from shared.http import exception_handlers
+from shared.http import exception_handlers, retry_after
 from shared.limits import rate_limited
 from shared.mongo import create_client
 
@@ -158,7 +158,8 @@ def create_service(
         # Ready when the identity provider answers: without it nobody can sign in.
         if await oidc.ready():
             return JSONResponse({"status": "ok", "checks": {"oidc": "ok"}})
-        return JSONResponse({"status": "unavailable", "checks": {"oidc": "down"}}, 503)
+        down = {"status": "unavailable", "checks": {"oidc": "down"}}
+        return JSONResponse(down, 503, headers=retry_after(503))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -276,6 +276,7 @@ async def test_healthz_answers_by_the_identity_provider_and_metrics_are_served()
         w.console.console.oidc._config = None
         down = await client.get(f"{CONSOLE}/healthz")
     assert down.status_code == 503 and down.json()["checks"] == {"oidc": "down"}
+    assert int(down.headers["retry-after"]) >= 1  # 503 means one thing: try again
 
 
 async def test_a_refresh_token_is_no_access_token_for_the_services() -> None:
