@@ -3,7 +3,8 @@ is a 500. A refusal names what is wrong (4xx); a 500 says the server broke, and 
 retries it as if it might pass.
 
 Found this way: a static file name of 5,000 characters (the file system refuses it) was a
-500 on the portal and the console (`shared.http.static_file`).
+500 on the portal and the console (`shared.http.static_file`), and their 503 pages did not
+say when to try again (`shared.http.retry_after`).
 """
 
 from __future__ import annotations
@@ -36,10 +37,17 @@ SEGMENTS = [
     "..%2F..%2Fetc",
     "'\"<>",
 ]
-# In the query, under the names the endpoints read.
-QUERY_NAMES = ["limit", "offset", "page", "status", "fy", "month", "village", "category",
-               "department", "case_id", "start_date", "end_date", "service_request_id",
-               "total", "view", "lang", "digits", "quarter", "format"]  # fmt: skip
+# In the query, under the names the endpoints read (found by reading `query_params` in
+# services/ and shared/, Open311's and OpenID Connect's own included).
+QUERY_NAMES = ["limit", "offset", "page", "status", "fy", "fiscal_year", "month", "village",
+               "village_no", "category", "department", "case_id", "case", "start_date",
+               "end_date", "service_request_id", "service_code", "jurisdiction_id", "lat",
+               "long", "total", "view", "lang", "digits", "quarter", "format", "q", "since",
+               "until", "mine", "overdue", "kind", "channel", "personal", "duplicate_of",
+               "next", "again", "stage", "subject", "target", "dim", "by", "action", "code",
+               "state", "redirect_uri", "client_id", "response_type", "scope", "nonce",
+               "code_challenge", "code_challenge_method", "error", "api_key",
+               "improvement_action", "requires_participation"]  # fmt: skip
 QUERY_VALUES = ["-1", "9" * 30, "x" * 3_000, "๕", "", "2569-13", "2026-02-30", "%00", "1e400"]
 BODIES = [b"", b"null", b"[]", b'"x"', b"1e999", b"{", b"[" * 5_000, b"\xff\xfe",
           b'{"text": 5, "channel": [], "params": "x", "action": {}}']  # fmt: skip
@@ -82,10 +90,18 @@ async def test_no_hostile_request_is_a_500(row: Row) -> None:
     calls: list[dict[str, Any]] = []
     if "{" in row.path:
         calls += [{"url": _filled(row.path, s), "json": {}} for s in SEGMENTS]
-    # Each value under every name at once: the first the endpoint reads must be refused.
+    # Each value under every name at once (cut to 500 characters: a URL has a limit), the
+    # first name the endpoint reads must be refused.
     calls += [
-        {"url": base + "?" + "&".join(f"{name}={value}" for name in QUERY_NAMES), "json": {}}
+        {"url": base + "?" + "&".join(f"{name}={value[:500]}" for name in QUERY_NAMES), "json": {}}
         for value in QUERY_VALUES
+    ]
+    # And each name alone, so that one refused first hides none read after it; the value
+    # turns with the route, so that across the routes every name meets every value.
+    turn = sum(map(ord, row.path))
+    calls += [
+        {"url": f"{base}?{name}={QUERY_VALUES[(turn + i) % len(QUERY_VALUES)]}", "json": {}}
+        for i, name in enumerate(QUERY_NAMES)
     ]
     if row.method in ("POST", "PUT", "PATCH"):
         calls += [
