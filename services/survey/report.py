@@ -160,9 +160,9 @@ def thai_font() -> str | None:
 def render_chart(report: dict[str, Any]) -> bytes:
     """Responses per month (bars) and percent satisfied (line) over the fiscal year.
 
-    Drawing costs about 200 ms of CPU and the figures change only when a response comes:
-    the picture is remembered by what it shows, so a published page read again, by a
-    visitor or a crawler, costs nothing more."""
+    Drawing is the costly part (docs/storage.md, session 34) and the figures change only
+    when a response comes: the picture is remembered by what it shows, so a published page
+    read again, by a visitor or a crawler, is not drawn again."""
     months = tuple(
         (m["label_th"], m["month"], m["responses"], m["overall"]["percent_satisfied"])
         for m in report["months"]
