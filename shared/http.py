@@ -83,8 +83,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details or []
-        # 503 means "try again": it always says when.
-        self.retry_after = retry_after or (RETRY_AFTER_S if status == 503 else None)
+        self.retry_after = retry_after  # a 503 without one says RETRY_AFTER_S (`retry_after`)
         self.headers = dict(headers or {})
 
     def response(self) -> Response:
