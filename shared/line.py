@@ -32,6 +32,28 @@ MAX_MESSAGES = 5
 MAX_TEXT = 5000
 # The namespace of the retry keys made from our event ids (any fixed UUID does).
 RETRY_KEYS = uuid.UUID("5b2f3c1e-6f7a-4d2b-9c1e-2a4e8b7d9f10")
+# The channel access token the local stack and the tests use with their fake LINE server:
+# published, so refused outside RUAM_ENV=dev. Placeholders are refused everywhere.
+DEV_LINE_TOKEN = "ruam-dev-line-channel-access-token"
+PLACEHOLDER_TOKENS = frozenset(
+    {"changeme", "change-me", "secret", "token", "xxx", "<channel access token>", "todo"}
+)
+
+
+def check_access_token(token: str, env: str, variable: str) -> None:
+    """Refuse a channel access token that is a placeholder, or the published dev token
+    outside dev (a settings validator's ValueError, naming `variable`). Empty is allowed:
+    no pushes."""
+    if token.strip().lower() in PLACEHOLDER_TOKENS or (token and not token.strip()):
+        raise ValueError(
+            f"{variable} holds a placeholder: set the channel access token of the SAO's LINE "
+            "Official Account, or leave it empty (no LINE pushes)"
+        )
+    if token == DEV_LINE_TOKEN and env != "dev":
+        raise ValueError(
+            f"{variable} holds the published dev token; set your channel's own (the dev "
+            "token is accepted only with RUAM_ENV=dev)"
+        )
 
 
 class LineUnavailable(ConnectionError):

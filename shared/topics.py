@@ -128,7 +128,8 @@ WRITERS: dict[Topic, frozenset[str]] = {
 READERS: dict[Topic, frozenset[str]] = {
     Topic.INTAKE_RAW: frozenset({INTAKE}),
     Topic.INTAKE_DLQ: frozenset({INTAKE}),
-    Topic.NOTIFICATION_REQUESTED: frozenset(),
+    # Intake, LINE's adapter, answers the citizens who wrote there (services/intake/line_push.py).
+    Topic.NOTIFICATION_REQUESTED: frozenset({INTAKE}),
     Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY, INSIGHT}),
     # Routing reads its own assignments and escalations to tell officers on LINE.
     Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT, ROUTING}),
@@ -139,7 +140,7 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.CASE_COMMANDS: frozenset({ROUTING}),
     Topic.CASE_AMENDED: frozenset({ROUTING}),
     Topic.ROUTING_DLQ: frozenset({ROUTING}),
-    Topic.SURVEY_REQUESTED: frozenset(),
+    Topic.SURVEY_REQUESTED: frozenset({INTAKE}),
     Topic.SURVEY_RESPONDED: frozenset({SURVEY, INSIGHT}),
     Topic.SATISFACTION_ALERT: frozenset({INSIGHT}),
     Topic.SURVEY_DLQ: frozenset({SURVEY}),

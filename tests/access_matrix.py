@@ -22,9 +22,10 @@ from services.console.settings import ConsoleSettings
 from services.insight.bootstrap import create_service as create_insight
 from services.insight.settings import InsightSettings
 from services.routing.bootstrap import create_service as create_routing
-from services.routing.settings import DEV_LINE_TOKEN, RoutingSettings
+from services.routing.settings import RoutingSettings
 from shared.access import Access, Endpoint
 from shared.clock import FixedClock
+from shared.line import DEV_LINE_TOKEN
 from shared.roles import Role
 from tests.compliance.fakes import FakeAuditTrail, FakeProjectRepository
 from tests.insight.fakes import DIRECTORY, FakeCases, FakeConsultations, FakeFigures, FakePlans
@@ -39,7 +40,9 @@ from tests.survey.builders import service_on, wired
 def services() -> dict[str, Any]:
     """The six services on fakes (intake's with its dead-letter office), and the console."""
     return {
-        "intake": intake_on(World()),
+        # With the citizens' LINE push on: its reads of notification.requested and
+        # survey.requested are then on the bus like every other subscription.
+        "intake": intake_on(World(), line_channel_access_token=DEV_LINE_TOKEN),
         "routing": create_routing(
             # With the officers' LINE push on: its reads of case.assigned and case.escalated
             # are then on the bus like every other subscription.

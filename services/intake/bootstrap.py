@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.intake import http, subscribers
+from services.intake import http, line_push, subscribers
 from services.intake.adapters.directory import department_names
 from services.intake.adapters.mongo_submissions import (
     MongoRecordBook,
@@ -13,6 +13,7 @@ from services.intake.adapters.mongo_submissions import (
     MongoVault,
 )
 from services.intake.handlers import IntakeHandlers, channel_of
+from services.intake.line_push import CitizenPush
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     RecordBook,
@@ -25,6 +26,7 @@ from services.intake.vault import PersonalVault, sealer_of
 from shared.audit import AuditTrail
 from shared.clock import Clock, SystemClock
 from shared.dead_letters import DeadLetterStore
+from shared.line import LinePush
 from shared.outbox import RawPublisher, periodic
 from shared.runtime import build_runtime
 from shared.service import Service, assemble
@@ -94,6 +96,16 @@ def create_service(
         else department_names(settings.org_id, settings.directory_path),
         audit=AuditTrail(publisher or runtime.publisher, settings.service_name, clock),
     )
+    if settings.line_push:
+        line = LinePush(
+            settings.line_channel_access_token.get_secret_value(),
+            base_url=settings.line_api_base_url,
+        )
+        citizen = CitizenPush(
+            personal, line, org_id=settings.org_id, portal_url=settings.portal_url
+        )
+        line_push.register(runtime, citizen)
+        runtime.shutdown.append(line.close)
     return assemble(
         settings,
         runtime,

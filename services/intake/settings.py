@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.line import DEFAULT_BASE_URL, check_access_token
+from shared.settings import ServiceSettings, shared_field
 
 # The documented demo values (tools/demo/stages/intake.py uses them): a deployment sets
 # OPEN311_API_KEYS and LINE_CHANNEL_SECRET; the demo and the service agree by default.
@@ -35,6 +36,16 @@ class IntakeSettings(ServiceSettings):
     )
     # Consecutive LINE messages from one user within this many minutes are one case.
     line_thread_minutes: float = 10.0
+    # The citizen answered on LINE (services/intake/line_push.py): the case number and where
+    # to follow it, then the satisfaction survey once it is resolved. The channel access
+    # token of the LINE Official Account whose webhook this is; empty (the default): no pushes.
+    line_channel_access_token: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("LINE_CHANNEL_ACCESS_TOKEN")
+    )
+    line_api_base_url: str = DEFAULT_BASE_URL
+    # Where a push's link opens the case: the public website's /track.
+    portal_public_base_url: str = shared_field("", "PORTAL_PUBLIC_BASE_URL")
+    portal_port: int = shared_field(8005, "PORTAL_HTTP_PORT")
     # Routing's organisation directory, for department names (agency_responsible).
     directory_path: str = ""
     # The vault's keys (Fernet, `python -m services.intake.vault keygen`), comma-separated:
@@ -79,7 +90,20 @@ class IntakeSettings(ServiceSettings):
                 f"{' and '.join(demo)} still hold the published demo value or none; set your own "
                 "(the demo values are accepted only with RUAM_ENV=dev)"
             )
+        check_access_token(
+            self.line_channel_access_token.get_secret_value(),
+            self.env,
+            "LINE_CHANNEL_ACCESS_TOKEN",
+        )
         return self
+
+    @property
+    def line_push(self) -> bool:
+        return bool(self.line_channel_access_token.get_secret_value())
+
+    @property
+    def portal_url(self) -> str:
+        return (self.portal_public_base_url or f"http://127.0.0.1:{self.portal_port}").rstrip("/")
 
     @property
     def vault_keys(self) -> tuple[str, ...]:

@@ -3,15 +3,8 @@ from __future__ import annotations
 from pydantic import AwareDatetime, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.line import DEFAULT_BASE_URL
+from shared.line import DEFAULT_BASE_URL, check_access_token
 from shared.settings import ServiceSettings, shared_field
-
-# The LINE channel access token the local stack and the tests use with their fake LINE
-# server: published, so refused outside RUAM_ENV=dev. Placeholders are refused everywhere.
-DEV_LINE_TOKEN = "ruam-dev-line-channel-access-token"
-PLACEHOLDER_TOKENS = frozenset(
-    {"changeme", "change-me", "secret", "token", "xxx", "<channel access token>", "todo"}
-)
 
 
 class RoutingSettings(ServiceSettings):
@@ -65,17 +58,11 @@ class RoutingSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_line_token(self) -> RoutingSettings:
-        token = self.line_channel_access_token.get_secret_value()
-        if token.strip().lower() in PLACEHOLDER_TOKENS or (token and not token.strip()):
-            raise ValueError(
-                "ROUTING_LINE_CHANNEL_ACCESS_TOKEN holds a placeholder: set the channel access "
-                "token of the SAO's LINE Official Account, or leave it empty (no LINE pushes)"
-            )
-        if token == DEV_LINE_TOKEN and self.env != "dev":
-            raise ValueError(
-                "ROUTING_LINE_CHANNEL_ACCESS_TOKEN holds the published dev token; set your "
-                "channel's own (the dev token is accepted only with RUAM_ENV=dev)"
-            )
+        check_access_token(
+            self.line_channel_access_token.get_secret_value(),
+            self.env,
+            "ROUTING_LINE_CHANNEL_ACCESS_TOKEN",
+        )
         return self
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.intake.domain import rules
+from services.intake.domain import notify, rules
 from services.intake.domain.model import Contact, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.progress import (
@@ -236,7 +236,7 @@ class SubmissionRecord:
                 case_id=case_id,
                 channel=sub.channel.value,
                 recipient_ref=contact_ref,
-                template="received",
+                template=notify.RECEIVED,
                 params={
                     "case_id": case_id,
                     "respond_due_at": due.isoformat(),

@@ -19,7 +19,7 @@ import yaml
 
 from deploy.local import stack
 from services.routing.adapters.directory_files import DEFAULT_ROOT
-from services.routing.settings import DEV_LINE_TOKEN
+from shared.line import DEV_LINE_TOKEN
 from tests.fake_line import FakeLine, running
 from tests.portal.e2e.browser import Browser, chromium
 from tests.portal.e2e.services import Services, started

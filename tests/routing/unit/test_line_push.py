@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 from services.routing.bootstrap import RoutingService, create_service
 from services.routing.domain import notify
 from services.routing.domain.directory import Directory
-from services.routing.settings import DEV_LINE_TOKEN, RoutingSettings
+from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
 from shared.events.cases import (
     CaseAssigned,
@@ -23,7 +23,7 @@ from shared.events.cases import (
     CaseEscalated,
     CaseEscalatedPayload,
 )
-from shared.line import LinePush, LineRefused, LineUnavailable, retry_key
+from shared.line import DEV_LINE_TOKEN, LinePush, LineRefused, LineUnavailable, retry_key
 from shared.topics import Topic
 from tests.fake_line import FakeLine, running
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories, directory_data

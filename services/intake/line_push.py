@@ -1,0 +1,83 @@
+"""The citizen answered on LINE: the case number of what they reported, and the survey
+once it is resolved (the same Official Account whose webhook they wrote to).
+
+Intake is LINE's channel adapter and holds the citizen's LINE user id in its vault, so it is
+intake that answers. It reads two facts, each in a consumer group of its own: its own
+`notification.requested` (the acknowledgement every new case asks for) and survey's
+`survey.requested`, each naming the contact by a vault reference. A push that waits for
+LINE then holds only these groups' partitions, never the intake of new reports; and it is
+made after the case is stored and announced, never in its transaction.
+
+load (the contact, from the vault) → decide (domain/notify.py: the text) → push
+(shared/line.py, keyed by the event's id so that a redelivery is not pushed twice). Nothing
+is saved: LINE keeps the retry key, and a failure is retried or dead-lettered by the
+consumers' one mechanism (shared.kafka).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from services.intake.domain import notify
+from services.intake.vault import PersonalVault
+from shared.events.cases import Channel
+from shared.events.intake import NotificationRequested
+from shared.events.survey import SurveyRequested
+from shared.kafka import subscribe
+from shared.line import LinePush, retry_key
+from shared.runtime import Runtime
+
+log = logging.getLogger("ruam.intake.line")
+
+
+class CitizenPush:
+    def __init__(
+        self, vault: PersonalVault, line: LinePush, *, org_id: str, portal_url: str
+    ) -> None:
+        self.vault = vault
+        self.line = line
+        self.org_id = org_id
+        self.portal_url = portal_url
+
+    async def on_notification(self, event: NotificationRequested) -> None:
+        p = event.payload
+        if p.template != notify.RECEIVED or not self._ours(event.org_id, p.channel):
+            return
+        due = p.params.get("respond_due_at")
+        text = notify.received(
+            p.case_id, datetime.fromisoformat(due) if due else None, self.portal_url
+        )
+        await self._send(p.recipient_ref, text, event.event_id, "received")
+
+    async def on_survey(self, event: SurveyRequested) -> None:
+        p = event.payload
+        if not self._ours(event.org_id, p.channel):
+            return
+        text = notify.survey(p.case_id, p.link, p.expires_at)
+        await self._send(p.recipient_ref, text, event.event_id, "survey")
+
+    def _ours(self, org_id: str, channel: str) -> bool:
+        # Another organisation's case is answered by its own intake, from its own vault.
+        return org_id == self.org_id and channel == Channel.LINE.value
+
+    async def _send(self, ref: str | None, text: str, event_id: uuid.UUID, what: str) -> None:
+        # Delivering the citizen's own answer to the id they wrote from is the purpose the
+        # id was kept for; no person reads it, so it is not an access on the audit trail.
+        to = notify.line_user(await self.vault.read(ref)) if ref else None
+        if to is None:  # no contact (a group without a user id), or purged by retention
+            log.info("LINE %s for event %s: no LINE user to answer", what, event_id)
+            return
+        fresh = await self.line.push(to, [text], retry_key(event_id, "citizen"))
+        log.info(
+            "LINE %s pushed to the citizen (event %s): %s",
+            what,
+            event_id,
+            "sent" if fresh else "already sent (same retry key)",
+        )
+
+
+def register(runtime: Runtime, push: CitizenPush) -> None:
+    subscribe(runtime, NotificationRequested, "citizen-line-received", push.on_notification)
+    subscribe(runtime, SurveyRequested, "citizen-line-survey", push.on_survey)

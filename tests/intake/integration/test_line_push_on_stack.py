@@ -1,0 +1,79 @@
+"""A citizen who wrote on LINE is answered there, on the real Kafka and FerretDB: the case
+is stored, its acknowledgement travels on `notification.requested`, intake's own consumer
+opens the contact in the vault and pushes the case number to a server that answers as LINE
+does; survey's invitation on `survey.requested` follows the same way."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.intake.bootstrap import create_service as create_intake
+from services.intake.settings import IntakeSettings
+from shared.events.survey import SurveyRequested, SurveyRequestedPayload
+from shared.line import DEV_LINE_TOKEN
+from tests import fake_line
+from tests.conftest import eventually, running
+from tests.intake.unit.helpers import line_body, line_event, signed
+
+pytestmark = pytest.mark.integration
+
+SECRET = "stack-secret"
+PORTAL = "https://sraphonthong.example"
+
+
+async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_settings: Any) -> None:
+    user = "U" + uuid.uuid4().hex
+    with fake_line.running(fake_line.FakeLine(DEV_LINE_TOKEN)) as line:
+        intake = create_intake(
+            real_settings(
+                IntakeSettings,
+                env="dev",
+                line_channel_secret=SECRET,
+                line_channel_access_token=DEV_LINE_TOKEN,
+                line_api_base_url=line.url,
+                portal_public_base_url=PORTAL,
+            )
+        )
+        body = line_body(
+            line_event("STACKPUSH1", user=user, at=datetime.now(UTC), text="ไฟถนนดับ หมู่ 4")
+        )
+
+        async def pushed(count: int) -> list[dict[str, Any]] | None:
+            mine = [p for p in line.pushes if p["to"] == user]
+            return mine if len(mine) >= count else None
+
+        async with running(intake) as http:
+            r = await http.post(
+                "/channels/line/webhook",
+                content=body,
+                headers={"x-line-signature": signed(body, SECRET)},
+            )
+            assert r.status_code == 200, r.text
+            case_id = r.json()["events"][0]["case_id"]
+            (ack,) = await eventually(lambda: pushed(1), timeout=60)
+            text = ack["messages"][0]["text"]
+            assert case_id in text and f"{PORTAL}/track/{case_id}" in text
+
+            record = await intake.handlers.submissions.get("line:STACKPUSH1")
+            assert record is not None and record.contact_ref
+            link = f"{PORTAL}/survey/{uuid.uuid4().hex}"
+            invitation = SurveyRequested(
+                org_id=intake.settings.org_id,
+                payload=SurveyRequestedPayload(
+                    survey_id=f"sv-{case_id}",
+                    case_id=case_id,
+                    channel="line",
+                    recipient_ref=record.contact_ref,
+                    token="t",
+                    link=link,
+                    expires_at=datetime.now(UTC) + timedelta(days=30),
+                    questionnaire_version="v1",
+                ),
+            )
+            await intake.runtime.publisher.publish(SurveyRequested.topic, case_id, invitation)
+            _, survey = await eventually(lambda: pushed(2), timeout=60)
+            assert link in survey["messages"][0]["text"]

@@ -1,0 +1,206 @@
+"""A citizen who reported on LINE is answered there: the case number, the reply deadline and
+where to follow it, then the survey once the case is resolved. Intake's consumers of
+`notification.requested` and `survey.requested` on FastStream's in-memory broker, pushing
+to a real HTTP server that answers as LINE does (tests/fake_line.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from faststream.kafka import KafkaMessage, TestKafkaBroker
+from pydantic import SecretStr, ValidationError
+
+from services.intake.bootstrap import IntakeService
+from services.intake.settings import IntakeSettings
+from shared.events.intake import NotificationRequested
+from shared.events.survey import SurveyRequested, SurveyRequestedPayload
+from shared.line import DEV_LINE_TOKEN, retry_key
+from shared.topics import Topic
+from tests.fake_line import FakeLine, running
+from tests.intake.unit.api import service
+from tests.intake.unit.helpers import NOW, SECRET, World, line_body, line_event, signed
+
+CITIZEN = "U" + "c" * 32
+PORTAL = "https://sraphonthong.example"
+SURVEY_LINK = "https://sraphonthong.example/survey/tok-123"
+
+
+@pytest.fixture
+def line() -> Iterator[FakeLine]:
+    with running(FakeLine(DEV_LINE_TOKEN, known=frozenset({CITIZEN}))) as server:
+        yield server
+
+
+def pushing(world: World, line: FakeLine) -> IntakeService:
+    return service(
+        world,
+        env="dev",
+        line_channel_access_token=SecretStr(DEV_LINE_TOKEN),
+        line_api_base_url=line.url,
+        portal_public_base_url=PORTAL,
+        retry_backoff_seconds=0.01,
+    )
+
+
+async def webhook(svc: IntakeService, *events: dict[str, object]) -> list[dict[str, Any]]:
+    body = line_body(*events)
+    transport = httpx.ASGITransport(app=svc.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
+        r = await c.post(
+            "/channels/line/webhook",
+            content=body,
+            headers={"content-type": "application/json", "x-line-signature": signed(body)},
+        )
+    assert r.status_code == 200
+    outcomes: list[dict[str, Any]] = r.json()["events"]
+    return outcomes
+
+
+def acknowledgements(world: World) -> list[NotificationRequested]:
+    return [
+        NotificationRequested.model_validate(e)
+        for e in world.publisher.on(Topic.NOTIFICATION_REQUESTED)
+    ]
+
+
+def survey_for(ack: NotificationRequested, channel: str = "line") -> SurveyRequested:
+    return SurveyRequested(
+        org_id=ack.org_id,
+        payload=SurveyRequestedPayload(
+            survey_id="sv-1",
+            case_id=ack.payload.case_id,
+            channel=channel,
+            recipient_ref=ack.payload.recipient_ref,
+            token="tok-123",
+            link=SURVEY_LINK,
+            expires_at=NOW + timedelta(days=30),
+            questionnaire_version="v1",
+        ),
+    )
+
+
+async def test_the_citizen_is_told_the_case_number_and_a_redelivery_is_not_pushed_twice(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    words = "ไฟถนนดับ หน้าบ้านนายสมชาย โทร 0812345678"
+    (outcome,) = await webhook(svc, line_event("01HWA", user=CITIZEN, text=words))
+    (ack,) = acknowledgements(world)
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(ack, topic=Topic.NOTIFICATION_REQUESTED.value)
+        await broker.publish(ack, topic=Topic.NOTIFICATION_REQUESTED.value)  # redelivered
+    assert line.answered == [200, 409] and len(line.pushes) == 1
+    push = line.pushes[0]
+    assert push["to"] == CITIZEN and push["key"] == str(retry_key(ack.event_id, "citizen"))
+    text = push["messages"][0]["text"]
+    case_id = outcome["case_id"]
+    assert f"เลขที่เรื่อง {case_id}" in text
+    assert f"{PORTAL}/track/{case_id}" in text
+    due = NOW + timedelta(days=15)
+    assert f"{due.year + 543}" in text  # the reply deadline, a Buddhist-Era date
+    # Nothing the citizen wrote comes back: a chat is read in the open.
+    assert "สมชาย" not in text and "0812345678" not in text
+
+
+async def test_the_survey_reaches_the_citizen_on_line(line: FakeLine) -> None:
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event("01HWB", user=CITIZEN, text="ขยะไม่มีคนเก็บ หมู่ 3"))
+    (ack,) = acknowledgements(world)
+    survey = survey_for(ack)
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(survey, topic=Topic.SURVEY_REQUESTED.value)
+    (push,) = line.pushes
+    assert push["to"] == CITIZEN and push["key"] == str(retry_key(survey.event_id, "citizen"))
+    text = push["messages"][0]["text"]
+    assert ack.payload.case_id in text and SURVEY_LINK in text
+    assert f"{(NOW + timedelta(days=30)).year + 543}" in text
+
+
+async def test_only_a_line_citizen_of_this_organisation_with_a_contact_is_pushed(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event("01HWC", user=CITIZEN, text="น้ำประปาไม่ไหล หมู่ 5"))
+    # In a group, a member who has not agreed to LINE's terms comes without a user id.
+    group = line_event("01HWD", text="ถนนขาด หมู่ 2")
+    group["source"] = {"type": "group", "groupId": "C" + "d" * 32}
+    await webhook(svc, group)
+    line_ack, group_ack = acknowledgements(world)
+    assert group_ack.payload.recipient_ref is None
+    other_org = line_ack.model_copy(update={"org_id": "another-sao"})
+    reminder = line_ack.model_copy(
+        update={"payload": line_ack.payload.model_copy(update={"template": "reminder"})}
+    )
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(survey_for(line_ack), topic=Topic.SURVEY_REQUESTED.value)
+        assert line.answered == [200]  # the one that is answered
+        await broker.publish(group_ack, topic=Topic.NOTIFICATION_REQUESTED.value)
+        await broker.publish(other_org, topic=Topic.NOTIFICATION_REQUESTED.value)
+        await broker.publish(reminder, topic=Topic.NOTIFICATION_REQUESTED.value)
+        # A case that came by the web form is answered on the web, not on LINE.
+        await broker.publish(survey_for(line_ack, "web"), topic=Topic.SURVEY_REQUESTED.value)
+        # Retention purged the contact: nobody left to answer.
+        assert line_ack.payload.recipient_ref is not None
+        world.vault.entries.pop(line_ack.payload.recipient_ref)
+        await broker.publish(line_ack, topic=Topic.NOTIFICATION_REQUESTED.value)
+        await broker.publish(survey_for(line_ack), topic=Topic.SURVEY_REQUESTED.value)
+    assert line.answered == [200]
+
+
+async def test_lines_bad_moments_are_retried_and_a_refusal_is_dead_lettered(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event("01HWE", user=CITIZEN, text="ไฟดับทั้งซอย หมู่ 7"))
+    # A user id LINE does not know for this channel (it answers 400): never deliverable.
+    stranger = "U" + "e" * 32
+    await webhook(svc, line_event("01HWF", user=stranger, text="ท่อแตก หมู่ 1"))
+    known, unknown = acknowledgements(world)
+    dead: list[tuple[bytes, dict[str, str]]] = []
+
+    @svc.runtime.broker.subscriber(Topic.INTAKE_DLQ.value)
+    async def dlq(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    line.fail_next[:] = [500, 429]
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(known, topic=Topic.NOTIFICATION_REQUESTED.value)
+        assert line.answered == [500, 429, 200] and not dead
+        await broker.publish(unknown, topic=Topic.NOTIFICATION_REQUESTED.value)
+    assert len(dead) == 1 and json.loads(dead[0][0]) == json.loads(unknown.to_bytes())
+    assert "LINE push answered 400" in dead[0][1]["x-dlq-reason"]
+    assert [p["to"] for p in line.pushes] == [CITIZEN]
+
+
+def test_off_without_a_token_and_the_token_is_checked() -> None:
+    off = service(World())
+    assert not {
+        Topic.NOTIFICATION_REQUESTED.value,
+        Topic.SURVEY_REQUESTED.value,
+    } & set(off.runtime.groups.values())
+    for placeholder in ("changeme", "<channel access token>", "   "):
+        with pytest.raises(ValidationError, match="placeholder"):
+            IntakeSettings(
+                env="dev",
+                line_channel_secret=SECRET,
+                line_channel_access_token=SecretStr(placeholder),
+            )
+    with pytest.raises(ValidationError, match="published dev token"):
+        IntakeSettings(
+            env="production",
+            line_channel_secret="a-real-secret",
+            open311_api_keys="a-real-key",
+            vault_key="HyjrxUvdKc6dXd6wJtUSTJc2wUKw2YZkxcQGzaMCPN4=",
+            line_channel_access_token=SecretStr(DEV_LINE_TOKEN),
+        )
+    on = IntakeSettings(env="dev", line_channel_access_token=SecretStr("a" * 40))
+    assert on.line_push and on.portal_url == "http://127.0.0.1:8005"
