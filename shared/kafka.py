@@ -635,6 +635,13 @@ def subscribe(
     later stage receives it together too (docs/storage.md, "Convoys"): fewer wake-ups per
     case, for up to KAFKA_GATHER_MS more latency and one idle fetch per that time."""
     settings = runtime.settings
+    full = topic_name(settings, topic_of(event))
+    if full in runtime.dead_letters.handlers:
+        # A record's handler, its dead letters' replay and its order are found by its topic.
+        raise ValueError(
+            f"{settings.service_name} already subscribes to {full}: one subscription per topic "
+            "in a service (handle every use of its events in that one)"
+        )
 
     async def consume(event: Any) -> None:
         recovers = recovered_by_redelivery() if redelivery_recovers else contextlib.nullcontext()
@@ -650,7 +657,6 @@ def subscribe(
     consume.__name__ = consume.__qualname__ = purpose.replace("-", "_")
     # With an options dict FastStream's overloads resolve to Any: applied by a call, not as a
     # decorator, so no untyped decorator hides `consume`'s type.
-    full = topic_name(settings, topic_of(event))
     options = subscriber_options(settings, purpose, gather=gather)
     subscriber = runtime.router.subscriber(full, batch=True, **options)
     subscriber(consume)

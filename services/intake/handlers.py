@@ -376,7 +376,12 @@ class IntakeHandlers:
                 return seen
             thread = await self.threads.get(thread_key) if self.threads else None
             last_at = thread["last_at"] if thread else None
-            if thread is not None and line.continues_thread(last_at, msg.at, self.line_window):
+            if thread is not None and (
+                line.continues_thread(last_at, msg.at, self.line_window)
+                # An officer asked this citizen about their case (pushed to them on LINE):
+                # their answer joins it, however long after it comes.
+                or await self._awaits_citizen(thread["dedup_key"])
+            ):
                 case_id = await self._add_to_case(thread["dedup_key"], msg)
                 if case_id is not None:
                     await self._touch_thread(
@@ -384,6 +389,10 @@ class IntakeHandlers:
                     )
                     return Outcome(msg.event_id, case_id, added_to_case=True)
             return await self._line_case(msg, thread_key, thread)
+
+    async def _awaits_citizen(self, dedup_key: str) -> bool:
+        record = await self.submissions.get(dedup_key)
+        return record is not None and record.progress.awaits_citizen
 
     async def _line_case(
         self, msg: line.Incoming, thread_key: str | None, thread: dict[str, Any] | None

@@ -1,12 +1,14 @@
-"""The citizen answered on LINE: the case number of what they reported, and the survey
-once it is resolved (the same Official Account whose webhook they wrote to).
+"""The citizen answered on LINE, by the Official Account whose webhook they wrote to: the
+case number of what they reported, an officer's question, what was done or how it ended
+otherwise (sent on, not ours, a duplicate), and the survey.
 
 Intake is LINE's channel adapter and holds the citizen's LINE user id in its vault, so it is
-intake that answers. It reads two facts, each in a consumer group of its own: its own
-`notification.requested` (the acknowledgement every new case asks for) and survey's
-`survey.requested`, each naming the contact by a vault reference. A push that waits for
-LINE then holds only these groups' partitions, never the intake of new reports; and it is
-made after the case is stored and announced, never in its transaction.
+intake that answers. It reads two topics, each in a consumer group of its own:
+`notification.requested` (intake asks for the acknowledgement of every new case, routing for
+the rest; domain/notify.py words each) and survey's `survey.requested`. Both name the
+contact by a vault reference. A push that waits for LINE then holds only these groups'
+partitions, never the intake of new reports; and it is made after the fact is stored and
+announced, never in its transaction.
 
 load (the contact, from the vault) → decide (domain/notify.py: the text) → push
 (shared/line.py, keyed by the event's id so that a redelivery is not pushed twice). Nothing
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 
 from services.intake.domain import notify
 from services.intake.vault import PersonalVault
@@ -43,13 +44,11 @@ class CitizenPush:
 
     async def on_notification(self, event: NotificationRequested) -> None:
         p = event.payload
-        if p.template != notify.RECEIVED or not self._ours(event.org_id, p.channel):
+        if not self._ours(event.org_id, p.channel):
             return
-        due = p.params.get("respond_due_at")
-        text = notify.received(
-            p.case_id, datetime.fromisoformat(due) if due else None, self.portal_url
-        )
-        await self._send(p.recipient_ref, text, event.event_id, "received")
+        text = notify.requested(p.template, p.params, self.portal_url)
+        if text is not None:
+            await self._send(p.recipient_ref, text, event.event_id, p.template)
 
     async def on_survey(self, event: SurveyRequested) -> None:
         p = event.payload
@@ -79,5 +78,5 @@ class CitizenPush:
 
 
 def register(runtime: Runtime, push: CitizenPush) -> None:
-    subscribe(runtime, NotificationRequested, "citizen-line-received", push.on_notification)
+    subscribe(runtime, NotificationRequested, "citizen-line-notified", push.on_notification)
     subscribe(runtime, SurveyRequested, "citizen-line-survey", push.on_survey)

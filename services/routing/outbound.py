@@ -20,7 +20,8 @@ from services.routing.domain.lifecycle import (
     Resolved,
     StatusChanged,
 )
-from services.routing.domain.model import Case
+from services.routing.domain.model import Case, Status
+from services.routing.domain.rules import is_corruption
 from shared.events.cases import (
     CaseAssigned,
     CaseAssignedPayload,
@@ -37,7 +38,13 @@ from shared.events.cases import (
     RankedCategory,
 )
 from shared.events.envelope import Cause, Envelope
-from shared.events.intake import NotificationRequested, NotificationRequestedPayload
+from shared.events.intake import (
+    ENDED,
+    QUESTION,
+    RESOLVED,
+    NotificationRequested,
+    NotificationRequestedPayload,
+)
 from shared.outbox import Emission
 from shared.redact import redact
 
@@ -91,7 +98,39 @@ def _status_changed(fact: StatusChanged, case: Case, cause: Cause) -> list[Envel
         seq=fact.seq,
         in_assignment=fact.in_assignment,
     )
-    return [CaseStatusChanged.caused_by(cause, payload, case.case_id, "status", str(fact.seq))]
+    announced: list[Envelope[Any]] = [
+        CaseStatusChanged.caused_by(cause, payload, case.case_id, "status", str(fact.seq))
+    ]
+    if fact.action == "request_info":
+        question = redact(fact.note) if fact.note else ""
+        announced += _to_citizen(case, cause, QUESTION, {"question": question}, fact.seq)
+    elif fact.to_status in ENDED_HERE:
+        announced += _to_citizen(case, cause, ENDED, {"status": fact.to_status}, fact.seq)
+    return announced
+
+
+# Where a case ends without being resolved by this organisation.
+ENDED_HERE = frozenset(
+    {Status.TRANSFERRED.value, Status.NOT_OUR_RESPONSIBILITY.value, Status.DUPLICATE.value}
+)
+
+
+def _to_citizen(
+    case: Case, cause: Cause, template: str, params: dict[str, str], seq: int
+) -> list[Envelope[Any]]:
+    """The citizen told, by their channel, if they left a contact (none: nobody to tell)."""
+    if case.contact_ref is None:
+        return []
+    payload = NotificationRequestedPayload(
+        case_id=case.case_id,
+        channel=case.channel,
+        recipient_ref=case.contact_ref,
+        template=template,
+        params={"case_id": case.case_id, **params},
+    )
+    return [
+        NotificationRequested.caused_by(cause, payload, case.case_id, "citizen", template, str(seq))
+    ]
 
 
 @events.register
@@ -114,7 +153,13 @@ def _resolved(fact: Resolved, case: Case, cause: Cause) -> list[Envelope[Any]]:
         resolved_at=case.resolved_at,
         seq=fact.seq,
     )
-    return [CaseResolved.caused_by(cause, payload, case.case_id, "resolved", str(fact.seq))]
+    # What was done, told to the citizen; a whistle-blower's report says nothing of it.
+    secret = is_corruption(case.kind, case.category)
+    told = {} if secret else {"resolution": redact(case.resolution)}
+    return [
+        CaseResolved.caused_by(cause, payload, case.case_id, "resolved", str(fact.seq)),
+        *_to_citizen(case, cause, RESOLVED, told, fact.seq),
+    ]
 
 
 @events.register

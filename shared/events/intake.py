@@ -30,6 +30,15 @@ class RawPayloadReceived(Envelope[RawPayloadReceivedPayload]):
     type: Literal["RawPayloadReceived"] = "RawPayloadReceived"
 
 
+# What a citizen who left a contact is told, by the channel they came by (`channel`): intake
+# answers those who came on LINE (services/intake/line_push.py), an SMS or e-mail notifier
+# may take the rest. Routing's reminders to officers come on channel "internal".
+RECEIVED = "received"  # intake: the case number; params respond_due_at
+QUESTION = "question"  # routing: an officer asks; params question (redacted)
+RESOLVED = "resolved"  # routing: params resolution (redacted; none for a whistle-blower)
+ENDED = "ended"  # routing: sent on, not ours, a duplicate; params status
+
+
 class NotificationRequestedPayload(Contract):
     case_id: str
     channel: str

@@ -13,10 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED
 from shared.thai import format_thai_date
-
-# The notification intake asks for when it opens a case (domain/record.py).
-RECEIVED = "received"
 
 
 def line_user(contact: Mapping[str, Any] | None) -> str | None:
@@ -30,6 +28,24 @@ def line_user(contact: Mapping[str, Any] | None) -> str | None:
 
 def track_url(portal_url: str, case_id: str) -> str:
     return f"{portal_url.rstrip('/')}/track/{quote(case_id, safe='')}"
+
+
+def requested(template: str, params: Mapping[str, str], portal_url: str) -> str | None:
+    """The text of a `notification.requested` for a citizen; None for a template that is not
+    theirs (an officer's reminder) or a case number missing."""
+    case_id = params.get("case_id")
+    if not case_id:
+        return None
+    if template == RECEIVED:
+        due = params.get("respond_due_at")
+        return received(case_id, datetime.fromisoformat(due) if due else None, portal_url)
+    if template == QUESTION:
+        return question(case_id, params.get("question"), portal_url)
+    if template == RESOLVED:
+        return resolved(case_id, params.get("resolution"), portal_url)
+    if template == ENDED:
+        return ended(case_id, params.get("status", ""), portal_url)
+    return None
 
 
 def received(case_id: str, respond_due: datetime | None, portal_url: str) -> str:
@@ -49,3 +65,52 @@ def survey(case_id: str, link: str, expires_at: datetime) -> str:
             f"ตอบได้ถึงวันที่ {format_thai_date(expires_at)}",
         ]
     )
+
+
+def question(case_id: str, asked: str | None, portal_url: str) -> str:
+    """An officer's question to the citizen (routing's `request_info`, written in the console
+    as "คำถามถึงผู้แจ้ง"); the citizen's next message in the chat joins the case."""
+    lines = [f"เจ้าหน้าที่ขอข้อมูลเพิ่มเติมเกี่ยวกับเรื่องเลขที่ {case_id}"]
+    if asked and asked.strip():
+        lines.append(_cut(asked.strip()))
+    lines += [
+        "ตอบกลับในแชตนี้ได้เลย ข้อความหรือรูปถัดไปของท่านจะแนบกับเรื่องนี้",
+        f"ติดตามเรื่อง: {track_url(portal_url, case_id)}",
+    ]
+    return "\n".join(lines)
+
+
+def resolved(case_id: str, resolution: str | None, portal_url: str) -> str:
+    """The case was resolved: what was done (the redacted resolution, none for a
+    whistle-blower's report)."""
+    lines = [f"เรื่องเลขที่ {case_id} ดำเนินการแก้ไขแล้ว"]
+    if resolution and resolution.strip():
+        lines.append(f"ผลการดำเนินการ: {_cut(resolution.strip())}")
+    lines.append(f"ดูรายละเอียด: {track_url(portal_url, case_id)}")
+    return "\n".join(lines)
+
+
+# Where a case ends without being resolved here, and what the citizen is told (fixed
+# sentences: the officer's reason is written for the file, not for the chat).
+ENDINGS = {
+    "transferred": "ได้ส่งต่อให้หน่วยงานที่รับผิดชอบดำเนินการแล้ว",
+    "not_our_responsibility": "ไม่อยู่ในอำนาจหน้าที่ของหน่วยงานเรา เจ้าหน้าที่จะแนะนำหน่วยงานที่รับผิดชอบ",
+    "duplicate": "ซ้ำกับเรื่องที่มีผู้แจ้งไว้แล้ว เจ้าหน้าที่จะดำเนินการในเรื่องเดิม",
+}
+
+
+def ended(case_id: str, status: str, portal_url: str) -> str | None:
+    said = ENDINGS.get(status)
+    if said is None:
+        return None
+    return "\n".join(
+        [f"เรื่องเลขที่ {case_id} {said}", f"ดูรายละเอียด: {track_url(portal_url, case_id)}"]
+    )
+
+
+# Of an officer's words, this many characters at most (LINE takes 5,000 a message).
+EXCERPT = 1000
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"

@@ -23,6 +23,8 @@ from shared.redact import redact
 # The default legal deadline for answering a citizen, until routing sets the real one.
 DEFAULT_RESPONSE_DAYS = 15
 CLOSED_STATUSES = frozenset({"resolved", "closed", "duplicate", "not_our_responsibility"})
+# An officer asked the citizen something (routing's `request_info`): the clock waits.
+AWAITING_CITIZEN = "pending_citizen"
 # Routing's category for a matter of corruption, whatever kind it came in as.
 CORRUPTION_CATEGORY = "corruption"
 CORRUPTION_TEXT = "(เรื่องร้องเรียนการทุจริต: ไม่เปิดเผยรายละเอียดเพื่อคุ้มครองผู้แจ้ง)"
@@ -79,6 +81,10 @@ class Progress:
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    @property
+    def awaits_citizen(self) -> bool:
+        return self.status == AWAITING_CITIZEN
 
     def stepped(self, status: str, at: datetime) -> tuple[Step, ...]:
         """The steps with `status` reached at `at` (nothing new if it is the last one)."""

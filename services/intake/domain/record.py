@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.intake.domain import notify, rules
+from services.intake.domain import rules
 from services.intake.domain.model import Contact, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.progress import (
@@ -43,7 +43,7 @@ from shared.events.cases import (
     PublicStep,
 )
 from shared.events.envelope import Envelope, new_event_id
-from shared.events.intake import NotificationRequested, NotificationRequestedPayload
+from shared.events.intake import RECEIVED, NotificationRequested, NotificationRequestedPayload
 from shared.redact import EMAIL, NAME, PHONE, redact
 from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date, normalize_text
@@ -236,7 +236,7 @@ class SubmissionRecord:
                 case_id=case_id,
                 channel=sub.channel.value,
                 recipient_ref=contact_ref,
-                template=notify.RECEIVED,
+                template=RECEIVED,
                 params={
                     "case_id": case_id,
                     "respond_due_at": due.isoformat(),

@@ -17,7 +17,14 @@ from pydantic import SecretStr, ValidationError
 
 from services.intake.bootstrap import IntakeService
 from services.intake.settings import IntakeSettings
-from shared.events.intake import NotificationRequested
+from shared.events.cases import CaseStatusChanged, CaseStatusChangedPayload
+from shared.events.intake import (
+    ENDED,
+    QUESTION,
+    RESOLVED,
+    NotificationRequested,
+    NotificationRequestedPayload,
+)
 from shared.events.survey import SurveyRequested, SurveyRequestedPayload
 from shared.line import DEV_LINE_TOKEN, retry_key
 from shared.topics import Topic
@@ -153,6 +160,83 @@ async def test_only_a_line_citizen_of_this_organisation_with_a_contact_is_pushed
         await broker.publish(line_ack, topic=Topic.NOTIFICATION_REQUESTED.value)
         await broker.publish(survey_for(line_ack), topic=Topic.SURVEY_REQUESTED.value)
     assert line.answered == [200]
+
+
+def status_changed(case_id: str, action: str, to: str, seq: int) -> CaseStatusChanged:
+    return CaseStatusChanged(
+        org_id="sraphonthong",
+        payload=CaseStatusChangedPayload(
+            case_id=case_id, from_status="in_progress", to_status=to, action=action, seq=seq
+        ),
+    )
+
+
+def from_routing(ack: NotificationRequested, template: str, **params: str) -> NotificationRequested:
+    """What routing asks to tell the citizen (services/routing/outbound.py)."""
+    return NotificationRequested(
+        org_id=ack.org_id,
+        payload=NotificationRequestedPayload(
+            case_id=ack.payload.case_id,
+            channel="line",
+            recipient_ref=ack.payload.recipient_ref,
+            template=template,
+            params={"case_id": ack.payload.case_id, **params},
+        ),
+    )
+
+
+async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_the_case(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event("01HWG", user=CITIZEN, text="ไฟถนนดับ หมู่ 4"))
+    (ack,) = acknowledgements(world)
+    case_id = ack.payload.case_id
+    asked = from_routing(ack, QUESTION, question="ขอรูปถ่ายเสาไฟต้นที่ดับ และจุดสังเกตใกล้เคียงครับ")
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(asked, topic=Topic.NOTIFICATION_REQUESTED.value)
+    (push,) = line.pushes
+    text = push["messages"][0]["text"]
+    assert push["to"] == CITIZEN and case_id in text and "ขอรูปถ่ายเสาไฟต้นที่ดับ" in text
+    # Intake's own view of the case learns it waits (its subscription to routing's facts).
+    waiting = status_changed(case_id, "request_info", "pending_citizen", 5)
+    assert await svc.handlers.case_event(waiting) is True
+    # Two days later, far past the 10-minute conversation: the answer joins the case...
+    world.clock.set(NOW + timedelta(days=2))
+    answer = line_event("01HWH", user=CITIZEN, at=NOW + timedelta(days=2), image="5559876")
+    (joined,) = await webhook(svc, answer)
+    assert joined["case_id"] == case_id and joined["added_to_case"] is True
+    amended = world.publisher.on(Topic.CASE_AMENDED)
+    assert [a["payload"]["case_id"] for a in amended] == [case_id]
+    # ...and once the officer goes on, a later message is a new matter again.
+    assert await svc.handlers.case_event(status_changed(case_id, "start", "in_progress", 6))
+    world.clock.set(NOW + timedelta(days=3))
+    later = line_event("01HWI", user=CITIZEN, at=NOW + timedelta(days=3), text="ขยะล้นถัง หมู่ 2")
+    (new,) = await webhook(svc, later)
+    assert new["case_id"] != case_id and not new.get("added_to_case")
+
+
+async def test_the_citizen_is_told_what_was_done_or_how_it_ended(line: FakeLine) -> None:
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event("01HWJ", user=CITIZEN, text="ไฟถนนดับ หมู่ 6"))
+    (ack,) = acknowledgements(world)
+    case_id = ack.payload.case_id
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        for told in (
+            from_routing(ack, RESOLVED, resolution="เปลี่ยนหลอดไฟแล้ว"),
+            from_routing(ack, RESOLVED),  # a whistle-blower's: what was found stays unsaid
+            from_routing(ack, ENDED, status="transferred"),
+            from_routing(ack, ENDED, status="in_progress"),  # not an ending: nothing
+            # An officer's reminder is not the citizen's to read.
+            from_routing(ack, "citizen_followup"),
+        ):
+            await broker.publish(told, topic=Topic.NOTIFICATION_REQUESTED.value)
+    done, unsaid, transferred = (p["messages"][0]["text"] for p in line.pushes)
+    assert "ผลการดำเนินการ: เปลี่ยนหลอดไฟแล้ว" in done and f"{PORTAL}/track/{case_id}" in done
+    assert case_id in unsaid and "ผลการดำเนินการ" not in unsaid
+    assert case_id in transferred and "ส่งต่อ" in transferred
 
 
 async def test_lines_bad_moments_are_retried_and_a_refusal_is_dead_lettered(

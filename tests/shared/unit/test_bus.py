@@ -21,7 +21,10 @@ from shared.bus import (
     reads,
     writes,
 )
+from shared.events.cases import CaseClosed
 from shared.events.envelope import Envelope
+from shared.kafka import subscribe
+from shared.runtime import build_runtime
 from shared.settings import ServiceSettings
 from shared.topics import CONSOLE, PLANNING, READERS, SERVICES, WRITERS, Topic
 from tests.access_matrix import services
@@ -222,3 +225,17 @@ def test_the_broker_gets_the_same_principal() -> None:
     )
     assert isinstance(security, SASLScram256)
     assert (security.username, security.password, security.use_ssl) == ("routing", "pw", False)
+
+
+def test_a_second_subscription_to_one_topic_in_a_service_is_refused() -> None:
+    # A record's handler, its dead letters' replay and its order are found by its topic, so
+    # a second subscription would silently take the first one's records.
+    runtime = build_runtime(ServiceSettings(service_name="intake"), with_mongo=False)
+
+    async def handler(event: object) -> None:
+        return None
+
+    subscribe(runtime, CaseClosed, "case-closed", handler)
+    with pytest.raises(ValueError, match="one subscription per topic"):
+        subscribe(runtime, CaseClosed, "another-use", handler)
+    assert list(runtime.groups.values()) == [Topic.CASE_CLOSED.value]
