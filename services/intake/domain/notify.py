@@ -37,8 +37,7 @@ def requested(template: str, params: Mapping[str, str], portal_url: str) -> str 
     if not case_id:
         return None
     if template == RECEIVED:
-        due = params.get("respond_due_at")
-        return received(case_id, datetime.fromisoformat(due) if due else None, portal_url)
+        return received(case_id, _moment(params.get("respond_due_at")), portal_url)
     if template == QUESTION:
         return question(case_id, params.get("question"), portal_url)
     if template == RESOLVED:
@@ -46,6 +45,15 @@ def requested(template: str, params: Mapping[str, str], portal_url: str) -> str 
     if template == ENDED:
         return ended(case_id, params.get("status", ""), portal_url)
     return None
+
+
+def _moment(value: str | None) -> datetime | None:
+    """An ISO 8601 moment with its zone; anything else is left unsaid, not a failure."""
+    try:
+        moment = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def received(case_id: str, respond_due: datetime | None, portal_url: str) -> str:
