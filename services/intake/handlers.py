@@ -545,9 +545,25 @@ class IntakeHandlers:
                 raise ConcurrencyError(f"case {event.payload.case_id} changed meanwhile")
             self.metrics.case_updates.labels(name, "applied").inc()
             await self.submissions.flush(record.dedup_key)
+            if isinstance(event, CaseStatusChanged) and record.progress.awaits_citizen:
+                await self._await_answer(record)
             return True
 
         return await retry_on_conflict(attempt)
+
+    async def _await_answer(self, record: SubmissionRecord) -> None:
+        """An officer asked the citizen of a LINE case something (pushed to them): their
+        next message joins this case, even if a later one of theirs is what the chat was on.
+        A LINE case's contact reference is its sender's thread key."""
+        if record.channel is not Channel.LINE or not record.contact_ref or not self.threads:
+            return
+        async with self._threads_in_hand.hold(record.contact_ref):
+            thread = await self.threads.get(record.contact_ref)
+            if thread is not None and thread["dedup_key"] != record.dedup_key:
+                await self.threads.put(
+                    record.contact_ref,
+                    {**thread, "dedup_key": record.dedup_key, "case_id": record.case_id},
+                )
 
 
 def _emissions(events: Events) -> list[Emission]:

@@ -36,9 +36,9 @@ class IntakeSettings(ServiceSettings):
     )
     # Consecutive LINE messages from one user within this many minutes are one case.
     line_thread_minutes: float = 10.0
-    # The citizen answered on LINE (services/intake/line_push.py): the case number and where
-    # to follow it, then the satisfaction survey once it is resolved. The channel access
-    # token of the LINE Official Account whose webhook this is; empty (the default): no pushes.
+    # The citizen answered on LINE (services/intake/line_push.py): the case number, an
+    # officer's question, what was done, the survey. The channel access token of the LINE
+    # Official Account whose webhook this is; empty (the default): no pushes.
     line_channel_access_token: SecretStr = Field(
         SecretStr(""), validation_alias=_env("LINE_CHANNEL_ACCESS_TOKEN")
     )

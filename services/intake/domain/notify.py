@@ -1,5 +1,6 @@
-"""What a citizen who reported on LINE is told there: that the report was received, its case
-number, the reply deadline and where to follow it; and, once it is resolved, the survey. Pure.
+"""What a citizen who reported on LINE is told there: that the report was received (its case
+number, the reply deadline, where to follow it), an officer's question, what was done or how
+it ended otherwise, and the survey. Pure.
 
 Only what the citizen already has or anyone may see on the public website: a case number,
 Buddhist-Era dates, links. Never their words back, nor an officer's name: a chat is read on

@@ -199,6 +199,11 @@ async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_t
     (push,) = line.pushes
     text = push["messages"][0]["text"]
     assert push["to"] == CITIZEN and case_id in text and "ขอรูปถ่ายเสาไฟต้นที่ดับ" in text
+    # Meanwhile the citizen reported something else: the chat is on that case now.
+    world.clock.set(NOW + timedelta(hours=1))
+    other = line_event("01HWK", user=CITIZEN, at=NOW + timedelta(hours=1), text="ขยะล้น หมู่ 8")
+    (second,) = await webhook(svc, other)
+    assert second["case_id"] != case_id
     # Intake's own view of the case learns it waits (its subscription to routing's facts).
     waiting = status_changed(case_id, "request_info", "pending_citizen", 5)
     assert await svc.handlers.case_event(waiting) is True
@@ -208,13 +213,13 @@ async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_t
     (joined,) = await webhook(svc, answer)
     assert joined["case_id"] == case_id and joined["added_to_case"] is True
     amended = world.publisher.on(Topic.CASE_AMENDED)
-    assert [a["payload"]["case_id"] for a in amended] == [case_id]
+    assert [a["payload"]["case_id"] for a in amended] == [case_id]  # not the second case
     # ...and once the officer goes on, a later message is a new matter again.
     assert await svc.handlers.case_event(status_changed(case_id, "start", "in_progress", 6))
     world.clock.set(NOW + timedelta(days=3))
     later = line_event("01HWI", user=CITIZEN, at=NOW + timedelta(days=3), text="ขยะล้นถัง หมู่ 2")
     (new,) = await webhook(svc, later)
-    assert new["case_id"] != case_id and not new.get("added_to_case")
+    assert new["case_id"] not in (case_id, second["case_id"]) and not new.get("added_to_case")
 
 
 async def test_the_citizen_is_told_what_was_done_or_how_it_ended(line: FakeLine) -> None:
