@@ -67,6 +67,9 @@ class ConsoleServices(Services):
         # that gives each of them a LINE id.
         values["ROUTING_LINE_CHANNEL_ACCESS_TOKEN"] = DEV_LINE_TOKEN
         values["ROUTING_LINE_API_BASE_URL"] = self.line.url
+        # And intake's answers to the citizens who wrote on LINE, to the same fake server.
+        values["LINE_CHANNEL_ACCESS_TOKEN"] = DEV_LINE_TOKEN
+        values["INTAKE_LINE_API_BASE_URL"] = self.line.url
         values["ROUTING_DIRECTORY_PATH"] = str(self.logs / "directory")
         return values
 
@@ -86,10 +89,14 @@ class ConsoleServices(Services):
 
     def pushed(self, officer_id: str, *words: str) -> list[str]:
         """The texts pushed on LINE to the officer that hold every one of `words`."""
+        return self.pushed_to(line_id(officer_id), *words)
+
+    def pushed_to(self, user_id: str, *words: str) -> list[str]:
+        """The texts pushed on LINE to `user_id` that hold every one of `words`."""
         return [
             m["text"]
             for p in list(self.line.pushes)
-            if p["to"] == line_id(officer_id)
+            if p["to"] == user_id
             for m in p["messages"]
             if all(w in m["text"] for w in words)
         ]

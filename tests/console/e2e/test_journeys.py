@@ -159,11 +159,15 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     # -- a LINE conversation: the citizen writes, is asked, answers on LINE ------------------------
     user = "U" + uuid.uuid4().hex
     line_case = post_line(services, user, "ท่อประปาแตก น้ำไหลนองถนน หมู่ที่ 5 หน้าโรงเรียน")
+    # Intake answers on LINE with the case number and where to follow it.
+    services.line.wait_for(lambda _: bool(services.pushed_to(user, line_case, "/track/")), 60)
     line_officer = str(services.assigned(line_case)["officer"]["id"])
     sign_in(browser, line_officer)
     browser.open(f"/cases/{line_case}")
     type_into(browser, "#request_info-question", "ขอภาพถ่ายจุดที่ท่อแตก")
     press(browser, "form.action input[value=request_info] ~ button")
+    # The officer's question reaches the citizen on LINE; their answer there joins the case.
+    services.line.wait_for(lambda _: bool(services.pushed_to(user, "ขอภาพถ่ายจุดที่ท่อแตก")), 60)
     post_line(services, user, "ท่อแตกตรงข้ามประตูโรงเรียน ใกล้เสาไฟต้นที่สาม")
 
     def answered() -> bool:
@@ -195,6 +199,11 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
 
     # -- the citizen's survey goes out, is answered on the public site, and arrives ---------------
     token = services.survey_token(line_case)
+    # On LINE: what was done, then the survey's link.
+    services.line.wait_for(
+        lambda _: bool(services.pushed_to(user, line_case, "ซ่อมท่อประปาและเปิดน้ำแล้ว")), 60
+    )
+    services.line.wait_for(lambda _: bool(services.pushed_to(user, f"/survey/{token}")), 60)
     browser.reload_until(
         "the survey invitation on the case", lambda: "ส่งแล้ว รอคำตอบ" in browser.text()
     )
