@@ -16,6 +16,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "CASE_STATUSES",
     "CATEGORIES",
     "CAUSES",
     "GENERAL_CAUSES",
@@ -536,3 +537,20 @@ def causes_for(category: str | None) -> tuple[Cause, ...]:
     general ones; the general list alone for a category without its own (or none)."""
     own = _CAUSES_BY_CATEGORY.get(category or "", ())
     return tuple(_CAUSE_BY_CODE[c] for c in (*own, *GENERAL_CAUSES))
+
+
+# The public names of a case's statuses, Thai and English: what the public website and a
+# citizen's LINE chat call them (officers' screens word them for officers).
+CASE_STATUSES: dict[str, tuple[str, str]] = {
+    "received": ("รับเรื่องแล้ว", "Received"),
+    "assigned": ("มอบหมายผู้รับผิดชอบแล้ว", "Assigned"),
+    "acknowledged": ("เจ้าหน้าที่รับทราบแล้ว", "Acknowledged"),
+    "in_progress": ("กำลังดำเนินการ", "In progress"),
+    "pending_citizen": ("รอข้อมูลเพิ่มเติมจากผู้แจ้ง", "Waiting for the citizen"),
+    "resolved": ("ดำเนินการแล้วเสร็จ", "Resolved"),
+    "closed": ("ปิดเรื่อง", "Closed"),
+    "reopened": ("เปิดเรื่องใหม่", "Reopened"),
+    "transferred": ("โอนเรื่อง", "Transferred"),
+    "duplicate": ("เรื่องซ้ำ", "Duplicate"),
+    "not_our_responsibility": ("ไม่อยู่ในอำนาจหน้าที่ (แจ้งหน่วยงานที่เกี่ยวข้อง)", "Not ours"),
+}

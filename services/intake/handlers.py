@@ -36,7 +36,13 @@ from shared.clock import Clock
 from shared.errors import ConcurrencyError
 from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Channel
 from shared.events.envelope import new_event_id
-from shared.events.intake import RawPayloadReceived, RawPayloadReceivedPayload
+from shared.events.intake import (
+    STATUS,
+    NotificationRequested,
+    NotificationRequestedPayload,
+    RawPayloadReceived,
+    RawPayloadReceivedPayload,
+)
 from shared.locks import KeyedLocks
 from shared.outbox import Emission, RawPublisher
 from shared.store import retry_on_conflict
@@ -63,6 +69,8 @@ class Outcome:
     refused: str | None = None
     # Kept on intake.raw, to be taken when the fault that stopped it passes: no case yet.
     deferred: bool = False
+    # A LINE message that only asked after a case (its number): answered, no case opened.
+    asked: bool = False
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.item_id}
@@ -70,6 +78,8 @@ class Outcome:
             out["refused"] = self.refused
         elif self.deferred:
             out.update(case_id=None, deferred=True)
+        elif self.asked:
+            out.update(case_id=None, asked_about=self.case_id)
         else:
             out.update(case_id=self.case_id, duplicate=self.duplicate)
             if self.added_to_case:
@@ -366,6 +376,8 @@ class IntakeHandlers:
     async def _line_message(self, msg: line.Incoming) -> Outcome:
         if (seen := await self._line_seen(msg)) is not None:
             return seen
+        if (asked := rules.asked_case(msg.text, self.case_prefix)) is not None:
+            return await self._line_status(msg, asked)
         if msg.user_id is None:  # no one to thread by, or to answer
             return await self._line_case(msg, None, None)
         thread_key = contact_ref("line-user:" + msg.user_id)
@@ -389,6 +401,34 @@ class IntakeHandlers:
                     )
                     return Outcome(msg.event_id, case_id, added_to_case=True)
             return await self._line_case(msg, thread_key, thread)
+
+    async def _line_status(self, msg: line.Incoming, case_id: str) -> Outcome:
+        """A citizen asks after a case by its number: the answer is its public status, on
+        LINE (the status anyone may read on the public website), and no case is opened. In a
+        group, a member LINE gives no user id has no one to answer."""
+        record = await self.submissions.get_case(case_id)
+        params = {"case_id": case_id}
+        if record is not None:
+            params["status"] = record.progress.status
+        if msg.user_id and self.publisher is not None:
+            ref = contact_ref("line-user:" + msg.user_id)
+            if await self.vault.read(ref) is None:
+                # Whom to answer, kept as a reporter's LINE id is, for the retention period.
+                await self.vault.keep(ref, "contact", {"line_user_id": msg.user_id}, owner=ref)
+            notice = NotificationRequested(
+                event_id=new_event_id(msg.message_key, "status"),
+                org_id=self.org_id,
+                payload=NotificationRequestedPayload(
+                    case_id=case_id,
+                    channel=Channel.LINE.value,
+                    recipient_ref=ref,
+                    template=STATUS,
+                    params=params,
+                ),
+            )
+            await self.publisher.publish_all([(notice.topic, case_id, notice.to_bytes())])
+        self.metrics.status_queries.labels("line").inc()
+        return Outcome(msg.event_id, case_id, asked=True)
 
     async def _awaits_citizen(self, dedup_key: str) -> bool:
         record = await self.submissions.get(dedup_key)

@@ -29,6 +29,13 @@ class IntakeMetrics:
             ["channel"],
             registry=registry,
         )
+        self.status_queries = Counter(
+            "ruam_status_queries_total",
+            "Messages that only asked after a case by its number (answered, no case opened),"
+            " by channel",
+            ["channel"],
+            registry=registry,
+        )
         self.signature_refusals = Counter(
             "ruam_webhook_signature_refused_total",
             "Webhook calls refused because their signature did not verify, by channel",

@@ -37,6 +37,7 @@ RECEIVED = "received"  # intake: the case number; params respond_due_at
 QUESTION = "question"  # routing: an officer asks; params question (redacted)
 RESOLVED = "resolved"  # routing: params resolution (redacted; none for a whistle-blower)
 ENDED = "ended"  # routing: sent on, not ours, a duplicate; params status
+STATUS = "status"  # intake: a citizen asked after a case by its number; params status if found
 
 
 class NotificationRequestedPayload(Contract):

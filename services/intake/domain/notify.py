@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED
+from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED, STATUS
+from shared.taxonomy import CASE_STATUSES
 from shared.thai import format_thai_date
 
 
@@ -45,7 +46,19 @@ def requested(template: str, params: Mapping[str, str], portal_url: str) -> str 
         return resolved(case_id, params.get("resolution"), portal_url)
     if template == ENDED:
         return ended(case_id, params.get("status", ""), portal_url)
+    if template == STATUS:
+        return status(case_id, params.get("status"), portal_url)
     return None
+
+
+def status(case_id: str, code: str | None, portal_url: str) -> str:
+    """The answer to a citizen who asked after a case by its number."""
+    if code is None:
+        return f"ไม่พบเรื่องเลขที่ {case_id}\nโปรดตรวจสอบเลขที่เรื่องอีกครั้ง หรือพิมพ์เล่าปัญหาเพื่อแจ้งเรื่องใหม่"
+    name = CASE_STATUSES.get(code, (code, code))[0]
+    return "\n".join(
+        [f"เรื่องเลขที่ {case_id}", f"สถานะ: {name}", f"ดูรายละเอียด: {track_url(portal_url, case_id)}"]
+    )
 
 
 def _moment(value: str | None) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from services.intake.domain.errors import IntakeError, InvalidInput
@@ -91,6 +92,27 @@ def counter_key(org_id: str, at: datetime) -> str:
 
 def case_id(prefix: str, at: datetime, sequence: int) -> str:
     return format_case_id(prefix, fiscal_year_be(at), sequence)
+
+
+# A message that is a case number and little else: "SPT-2569-000123", "ติดตามเรื่อง
+# spt-๒๕๖๙-๑๒๓ ครับ". A report that mentions a number among other words is a report.
+_ASKING = r"(?:ขอ)?(?:ติดตาม|สอบถาม|ตรวจสอบ|สถานะ|ความคืบหน้า|เรื่อง|เลขที่|เลข|ที่)*"
+_POLITE = r"(?:ครับ|คับ|ค่ะ|คะ|ค่า|นะ|จ้า|จ้ะ|ด้วย|หน่อย)*"
+_CASE_QUERY = re.compile(
+    rf"^{_ASKING}[\s:#]*([a-z]{{2,5}})\s*-\s*(\d{{4}})\s*-\s*(\d{{1,6}})[\s.?!]*{_POLITE}[\s.?!]*$",
+    re.IGNORECASE,
+)
+
+
+def asked_case(text: str | None, prefix: str) -> str | None:
+    """The case number a message asks about, if it is no more than that (this
+    organisation's prefix, any digits, any case); None otherwise."""
+    if not text or len(text) > 120:
+        return None
+    found = _CASE_QUERY.match(normalize_text(text).replace(" ", ""))
+    if found is None or found.group(1).upper() != prefix.upper():
+        return None
+    return format_case_id(prefix.upper(), int(found.group(2)), int(found.group(3)))
 
 
 def normalized(sub: Submission) -> str:

@@ -3,19 +3,9 @@ in the templates beside the markup it belongs to (`tr("ไทย", "English")`).
 
 from __future__ import annotations
 
-STATUS = {
-    "received": ("รับเรื่องแล้ว", "Received"),
-    "assigned": ("มอบหมายผู้รับผิดชอบแล้ว", "Assigned"),
-    "acknowledged": ("เจ้าหน้าที่รับทราบแล้ว", "Acknowledged"),
-    "in_progress": ("กำลังดำเนินการ", "In progress"),
-    "pending_citizen": ("รอข้อมูลเพิ่มเติมจากผู้แจ้ง", "Waiting for the citizen"),
-    "resolved": ("ดำเนินการแล้วเสร็จ", "Resolved"),
-    "closed": ("ปิดเรื่อง", "Closed"),
-    "reopened": ("เปิดเรื่องใหม่", "Reopened"),
-    "transferred": ("โอนเรื่อง", "Transferred"),
-    "duplicate": ("เรื่องซ้ำ", "Duplicate"),
-    "not_our_responsibility": ("ไม่อยู่ในอำนาจหน้าที่ (แจ้งหน่วยงานที่เกี่ยวข้อง)", "Not ours"),
-}
+from shared.taxonomy import CASE_STATUSES
+
+STATUS = CASE_STATUSES
 KIND = {
     "complaint": ("เรื่องร้องเรียน/ร้องทุกข์", "Complaint"),
     "suggestion": ("ข้อเสนอแนะ", "Suggestion"),

@@ -244,6 +244,36 @@ async def test_the_citizen_is_told_what_was_done_or_how_it_ended(line: FakeLine)
     assert case_id in transferred and "ส่งต่อ" in transferred
 
 
+async def test_a_case_number_sent_on_line_is_answered_with_its_status_and_opens_no_case(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    (first,) = await webhook(svc, line_event("01HWL", user=CITIZEN, text="ไฟถนนดับ หมู่ 4"))
+    case_id = first["case_id"]
+    assert await svc.handlers.case_event(status_changed(case_id, "start", "in_progress", 3))
+    # Days later, from another user who never reported: the number in Thai digits.
+    asker = "U" + "f" * 32
+    line.known = frozenset({CITIZEN, asker})
+    world.clock.set(NOW + timedelta(days=2))
+    thai = case_id.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    ask = line_event("01HWM", user=asker, at=NOW + timedelta(days=2), text=f"ติดตามเรื่อง {thai} ครับ")
+    (outcome,) = await webhook(svc, ask)
+    assert outcome == {"id": "01HWM", "case_id": None, "asked_about": case_id}
+    unknown = line_event("01HWN", user=asker, at=NOW + timedelta(days=2), text="SPT-2569-999999")
+    await webhook(svc, unknown)
+    assert len(world.publisher.on(Topic.CASE_RECEIVED)) == 1  # no case for either
+    _, status, missing = acknowledgements(world)
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        for notice in (status, missing):
+            await broker.publish(notice, topic=Topic.NOTIFICATION_REQUESTED.value)
+    answer, not_found = line.pushes
+    assert answer["to"] == asker and not_found["to"] == asker
+    assert "สถานะ: กำลังดำเนินการ" in answer["messages"][0]["text"]
+    assert "ไฟถนน" not in answer["messages"][0]["text"]  # the public status only
+    assert "ไม่พบเรื่องเลขที่ SPT-2569-999999" in not_found["messages"][0]["text"]
+
+
 async def test_lines_bad_moments_are_retried_and_a_refusal_is_dead_lettered(
     line: FakeLine,
 ) -> None:

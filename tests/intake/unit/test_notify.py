@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.intake.domain import notify
-from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED
+from services.intake.domain.rules import asked_case
+from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED, STATUS
 
 PORTAL = "https://sraphonthong.example/"
 CASE = "SPT-2569-000123"
@@ -45,3 +46,29 @@ def test_a_contact_without_a_line_id_has_no_one_to_push_to() -> None:
     assert notify.line_user({"line_user_id": "U" + "a" * 32}) == "U" + "a" * 32
     assert notify.line_user({"phone": "+66812345678"}) is None
     assert notify.line_user(None) is None and notify.line_user({"line_user_id": 5}) is None
+
+
+def test_a_message_that_is_only_a_case_number_asks_after_it() -> None:
+    for text in (
+        "SPT-2569-000123",
+        "ติดตามเรื่อง spt-๒๕๖๙-๑๒๓ ครับ",
+        "ขอติดตาม SPT - 2569 - 123 ค่ะ",
+        "เลขที่ SPT-2569-000123?",
+    ):
+        assert asked_case(text, "SPT") == CASE, text
+    for other in (
+        "ไฟดับ SPT-2569-000123",  # a report that names a case is a report
+        "SPT-2569-000123 ไฟยังดับอยู่",
+        "ABC-2569-000123",  # another organisation's number
+        "SPT-2569-1234567",
+        "",
+        None,
+    ):
+        assert asked_case(other, "SPT") is None, other
+
+
+def test_the_answer_to_a_case_number_is_its_public_status() -> None:
+    found = notify.requested(STATUS, {"case_id": CASE, "status": "in_progress"}, PORTAL)
+    assert found is not None and "สถานะ: กำลังดำเนินการ" in found and f"/track/{CASE}" in found
+    missing = notify.requested(STATUS, {"case_id": CASE}, PORTAL)
+    assert missing is not None and "ไม่พบเรื่องเลขที่" in missing
