@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from faststream.kafka import KafkaMessage
+
 from shared.errors import ConcurrencyError
 from shared.outbox import Emission
 from shared.topics import Topic
@@ -87,3 +89,16 @@ class OutboxStore:
 
     async def sweep(self) -> int:
         return sum([await self.flush(k) for k in list(self.docs)])
+
+
+def dead_letters(service: Any) -> list[tuple[bytes, dict[str, str]]]:
+    """What `service` (a `shared.service.Service`) dead-letters while FastStream's in-memory
+    broker runs: (original bytes, headers) each, as its dead-letter topic receives them."""
+    dead: list[tuple[bytes, dict[str, str]]] = []
+
+    async def dlq(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    topic = Topic(f"{service.settings.service_name}.dlq")
+    service.runtime.broker.subscriber(topic.value)(dlq)
+    return dead

@@ -12,7 +12,7 @@ from pymongo.errors import AutoReconnect
 from services.intake.bootstrap import create_service as create_intake
 from services.intake.settings import IntakeSettings
 from tests.conftest import eventually, running
-from tests.intake.unit.helpers import line_body, line_event, signed
+from tests.intake.unit.helpers import line_body, line_event, post_line
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +35,7 @@ async def test_a_line_body_kept_through_an_outage_becomes_a_case(real_settings: 
         line_event("STACKDEFER1", user="U" + "d" * 32, at=datetime.now(UTC), text="ไฟฟ้าดับทั้งซอย")
     )
     async with running(intake) as http:
-        r = await http.post(
-            "/channels/line/webhook",
-            content=body,
-            headers={"x-line-signature": signed(body, SECRET)},
-        )
+        r = await post_line(http, body, SECRET)
         assert r.status_code == 200, r.text
         assert r.json()["events"] == [{"id": "STACKDEFER1", "case_id": None, "deferred": True}]
         outage = False
@@ -49,10 +45,6 @@ async def test_a_line_body_kept_through_an_outage_becomes_a_case(real_settings: 
 
         record = await eventually(filed, timeout=60)
         assert record.case_id
-        again = await http.post(
-            "/channels/line/webhook",
-            content=body,
-            headers={"x-line-signature": signed(body, SECRET)},
-        )
+        again = await post_line(http, body, SECRET)
         assert again.json()["events"][0]["case_id"] == record.case_id
         assert again.json()["events"][0]["duplicate"] is True

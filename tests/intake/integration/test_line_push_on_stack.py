@@ -17,7 +17,7 @@ from shared.events.survey import SurveyRequested, SurveyRequestedPayload
 from shared.line import DEV_LINE_TOKEN
 from tests import fake_line
 from tests.conftest import eventually, running
-from tests.intake.unit.helpers import line_body, line_event, signed
+from tests.intake.unit.helpers import line_body, line_event, post_line
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +47,7 @@ async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_setti
             return mine if len(mine) >= count else None
 
         async with running(intake) as http:
-            r = await http.post(
-                "/channels/line/webhook",
-                content=body,
-                headers={"x-line-signature": signed(body, SECRET)},
-            )
+            r = await post_line(http, body, SECRET)
             assert r.status_code == 200, r.text
             case_id = r.json()["events"][0]["case_id"]
             (ack,) = await eventually(lambda: pushed(1), timeout=60)

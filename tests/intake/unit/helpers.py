@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from services.intake.channels.line import signature
@@ -131,3 +132,12 @@ def words(world: World, ref: str) -> str:
 
 def signed(body: bytes, secret: str = SECRET) -> str:
     return signature(secret, body)
+
+
+async def post_line(http: httpx.AsyncClient, body: bytes, secret: str = SECRET) -> httpx.Response:
+    """A LINE webhook body posted to intake, signed as LINE signs it with `secret`."""
+    return await http.post(
+        "/channels/line/webhook",
+        content=body,
+        headers={"content-type": "application/json", "x-line-signature": signed(body, secret)},
+    )

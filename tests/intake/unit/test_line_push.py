@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 from pydantic import SecretStr, ValidationError
 
 from services.intake.bootstrap import IntakeService
@@ -29,8 +29,9 @@ from shared.events.survey import SurveyRequested, SurveyRequestedPayload
 from shared.line import DEV_LINE_TOKEN, retry_key
 from shared.topics import Topic
 from tests.fake_line import FakeLine, running
+from tests.fakes import dead_letters
 from tests.intake.unit.api import service
-from tests.intake.unit.helpers import NOW, SECRET, World, line_body, line_event, signed
+from tests.intake.unit.helpers import NOW, SECRET, World, line_body, line_event, post_line
 
 CITIZEN = "U" + "c" * 32
 PORTAL = "https://sraphonthong.example"
@@ -55,14 +56,9 @@ def pushing(world: World, line: FakeLine) -> IntakeService:
 
 
 async def webhook(svc: IntakeService, *events: dict[str, object]) -> list[dict[str, Any]]:
-    body = line_body(*events)
     transport = httpx.ASGITransport(app=svc.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
-        r = await c.post(
-            "/channels/line/webhook",
-            content=body,
-            headers={"content-type": "application/json", "x-line-signature": signed(body)},
-        )
+        r = await post_line(c, line_body(*events))
     assert r.status_code == 200
     outcomes: list[dict[str, Any]] = r.json()["events"]
     return outcomes
@@ -73,6 +69,18 @@ def acknowledgements(world: World) -> list[NotificationRequested]:
         NotificationRequested.model_validate(e)
         for e in world.publisher.on(Topic.NOTIFICATION_REQUESTED)
     ]
+
+
+async def reported(
+    line: FakeLine, event_id: str, text: str
+) -> tuple[World, IntakeService, NotificationRequested]:
+    """A citizen's LINE report taken by intake with its pushes on: the world, the service and
+    the acknowledgement the new case asks for."""
+    world = World()
+    svc = pushing(world, line)
+    await webhook(svc, line_event(event_id, user=CITIZEN, text=text))
+    (ack,) = acknowledgements(world)
+    return world, svc, ack
 
 
 def survey_for(ack: NotificationRequested, channel: str = "line") -> SurveyRequested:
@@ -116,10 +124,7 @@ async def test_the_citizen_is_told_the_case_number_and_a_redelivery_is_not_pushe
 
 
 async def test_the_survey_reaches_the_citizen_on_line(line: FakeLine) -> None:
-    world = World()
-    svc = pushing(world, line)
-    await webhook(svc, line_event("01HWB", user=CITIZEN, text="ขยะไม่มีคนเก็บ หมู่ 3"))
-    (ack,) = acknowledgements(world)
+    _, svc, ack = await reported(line, "01HWB", "ขยะไม่มีคนเก็บ หมู่ 3")
     survey = survey_for(ack)
     async with TestKafkaBroker(svc.runtime.broker) as broker:
         await broker.publish(survey, topic=Topic.SURVEY_REQUESTED.value)
@@ -188,10 +193,7 @@ def from_routing(ack: NotificationRequested, template: str, **params: str) -> No
 async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_the_case(
     line: FakeLine,
 ) -> None:
-    world = World()
-    svc = pushing(world, line)
-    await webhook(svc, line_event("01HWG", user=CITIZEN, text="ไฟถนนดับ หมู่ 4"))
-    (ack,) = acknowledgements(world)
+    world, svc, ack = await reported(line, "01HWG", "ไฟถนนดับ หมู่ 4")
     case_id = ack.payload.case_id
     asked = from_routing(ack, QUESTION, question="ขอรูปถ่ายเสาไฟต้นที่ดับ และจุดสังเกตใกล้เคียงครับ")
     async with TestKafkaBroker(svc.runtime.broker) as broker:
@@ -223,10 +225,7 @@ async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_t
 
 
 async def test_the_citizen_is_told_what_was_done_or_how_it_ended(line: FakeLine) -> None:
-    world = World()
-    svc = pushing(world, line)
-    await webhook(svc, line_event("01HWJ", user=CITIZEN, text="ไฟถนนดับ หมู่ 6"))
-    (ack,) = acknowledgements(world)
+    _, svc, ack = await reported(line, "01HWJ", "ไฟถนนดับ หมู่ 6")
     case_id = ack.payload.case_id
     async with TestKafkaBroker(svc.runtime.broker) as broker:
         for told in (
@@ -284,11 +283,7 @@ async def test_lines_bad_moments_are_retried_and_a_refusal_is_dead_lettered(
     stranger = "U" + "e" * 32
     await webhook(svc, line_event("01HWF", user=stranger, text="ท่อแตก หมู่ 1"))
     known, unknown = acknowledgements(world)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.INTAKE_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(svc)
 
     line.fail_next[:] = [500, 429]
     async with TestKafkaBroker(svc.runtime.broker) as broker:

@@ -4,12 +4,13 @@ topic reaches the read model, and a poison message goes to portal.dlq."""
 from __future__ import annotations
 
 import httpx
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 
 from shared.events.cases import PublicCaseUpdated
 from shared.events.compliance import PublicProjectUpdated
 from shared.events.survey import PublicSatisfactionCounted
 from shared.topics import Topic
+from tests.fakes import dead_letters
 from tests.portal.fakes import case, fact, portal, project
 
 ORG = "sraphonthong"
@@ -40,11 +41,7 @@ async def test_the_public_topics_fill_the_pages() -> None:
 
 async def test_a_poison_message_is_dead_lettered_and_the_partition_moves_on() -> None:
     service = portal()
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @service.runtime.broker.subscriber(Topic.PORTAL_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(service)
 
     async with TestKafkaBroker(service.runtime.broker) as broker:
         await broker.publish(b'{"type": "PublicCaseUpdated"}', topic=Topic.PUBLIC_CASES.value)

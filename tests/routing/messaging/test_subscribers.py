@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 
 from services.routing.bootstrap import RoutingService, create_service
 from services.routing.settings import RoutingSettings
 from shared.clock import FixedClock
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.topics import Topic
+from tests.fakes import dead_letters
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories
 from tests.routing.unit.test_handlers import NOW, received
 
@@ -21,17 +22,6 @@ def service(repo: FakeCaseRepository) -> RoutingService:
         ranker=FakeRanker(),
         clock=FixedClock(NOW),
     )
-
-
-def dead_letters(svc: RoutingService) -> list[tuple[bytes, dict[str, str]]]:
-    """What routing dead-letters while the test broker runs: (bytes, headers) each."""
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
-
-    return dead
 
 
 def command(action: str, command_id: str, **params: str) -> CaseCommandIssued:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 from pydantic import SecretStr, ValidationError
 
 from services.routing.bootstrap import RoutingService, create_service
@@ -26,6 +26,7 @@ from shared.events.cases import (
 from shared.line import DEV_LINE_TOKEN, LinePush, LineRefused, LineUnavailable, retry_key
 from shared.topics import Topic
 from tests.fake_line import FakeLine, running
+from tests.fakes import dead_letters
 from tests.routing.fakes import FakeCaseRepository, FakeRanker, StaticDirectories, directory_data
 from tests.routing.unit.test_handlers import NOW, received
 
@@ -159,11 +160,7 @@ async def test_lines_bad_moments_are_retried_and_a_refusal_is_dead_lettered(
 ) -> None:
     repo = FakeCaseRepository()
     svc = service(repo, line)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @svc.runtime.broker.subscriber(Topic.ROUTING_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(svc)
 
     line.fail_next[:] = [500, 429]
     async with TestKafkaBroker(svc.runtime.broker) as broker:

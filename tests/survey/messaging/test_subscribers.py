@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 
 from services.survey.domain.model import ResponseSubmission, Slice
 from shared.events.survey import SurveyResponded
 from shared.topics import Topic
+from tests.fakes import dead_letters
 from tests.survey.builders import NOW, ORG, answers, resolved, service_on, wired
 
 
@@ -41,11 +42,7 @@ async def test_survey_responded_on_kafka_updates_the_figures_once() -> None:
 async def test_a_poison_event_is_dead_lettered_and_the_partition_moves_on() -> None:
     w = wired()
     service = service_on(w)
-    dead: list[tuple[bytes, dict[str, str]]] = []
-
-    @service.runtime.broker.subscriber(Topic.SURVEY_DLQ.value)
-    async def dlq(message: KafkaMessage) -> None:
-        dead.append((message.body, dict(message.headers)))
+    dead = dead_letters(service)
 
     async with TestKafkaBroker(service.runtime.broker) as broker:
         await broker.publish(b'{"type": "CaseResolved"}', topic=Topic.CASE_RESOLVED.value)
