@@ -22,7 +22,7 @@ from services.intake.channels.open311 import parse_request
 from services.intake.domain import rules
 from services.intake.domain.errors import IntakeError, UnknownChannel
 from services.intake.domain.model import Accepted, Submission
-from services.intake.domain.progress import CaseEvent
+from services.intake.domain.progress import AWAITING_CITIZEN, CaseEvent
 from services.intake.domain.record import Events, SubmissionRecord
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
@@ -571,6 +571,13 @@ class IntakeHandlers:
                 # Seen before: a redelivery after a crash may find its events unpublished.
                 self.metrics.case_updates.labels(name, "stale").inc()
                 await self.submissions.flush(record.dedup_key)
+                if (
+                    isinstance(event, CaseStatusChanged)
+                    and event.payload.to_status == AWAITING_CITIZEN
+                    and record.progress.awaits_citizen
+                ):
+                    # ...and the chat not yet pointed at the asked case, if it came between.
+                    await self._await_answer(record)
                 return False
             if isinstance(event, CaseResolved | CaseClosed):
                 # Retention runs from the (last) closing. Before the record is saved: once it

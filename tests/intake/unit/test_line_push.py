@@ -224,6 +224,38 @@ async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_t
     assert new["case_id"] not in (case_id, second["case_id"]) and not new.get("added_to_case")
 
 
+async def test_a_crash_before_the_chat_is_pointed_at_the_asked_case_is_mended_on_redelivery(
+    line: FakeLine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, svc, ack = await reported(line, "01HWL", "ไฟถนนดับ หมู่ 9")
+    case_id = ack.payload.case_id
+    world.clock.set(NOW + timedelta(hours=1))
+    other = line_event("01HWM", user=CITIZEN, at=NOW + timedelta(hours=1), text="ท่อแตก หมู่ 9")
+    (second,) = await webhook(svc, other)
+    waiting = status_changed(case_id, "request_info", "pending_citizen", 5)
+    # The case's view is saved, then the process dies before the chat is pointed at it.
+    put = world.threads.put
+
+    async def dies(thread_key: str, doc: dict[str, Any]) -> None:
+        raise ConnectionError("killed")
+
+    monkeypatch.setattr(world.threads, "put", dies)
+    with pytest.raises(ConnectionError):
+        await svc.handlers.case_event(waiting)
+    monkeypatch.setattr(world.threads, "put", put)
+    # Kafka delivers the status change again: stale for the case, but the chat is mended.
+    assert await svc.handlers.case_event(waiting) is False
+    world.clock.set(NOW + timedelta(days=2))
+    answer = line_event("01HWN", user=CITIZEN, at=NOW + timedelta(days=2), text="เสาที่ ๑๒ ครับ")
+    (joined,) = await webhook(svc, answer)
+    assert joined["case_id"] == case_id != second["case_id"] and joined["added_to_case"] is True
+    # A later, unrelated change redelivered while the case still waits moves nothing.
+    (chat,) = world.threads.threads.values()
+    chat["dedup_key"] = "elsewhere"
+    assert await svc.handlers.case_event(status_changed(case_id, "note", "in_progress", 4)) is False
+    assert chat["dedup_key"] == "elsewhere"
+
+
 async def test_the_citizen_is_told_what_was_done_or_how_it_ended(line: FakeLine) -> None:
     _, svc, ack = await reported(line, "01HWJ", "ไฟถนนดับ หมู่ 6")
     case_id = ack.payload.case_id
