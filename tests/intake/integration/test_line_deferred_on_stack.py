@@ -30,7 +30,7 @@ async def test_a_line_body_kept_through_an_outage_becomes_a_case(real_settings: 
             raise AutoReconnect("the database is away")
         return await real_get(key)
 
-    submissions.get = get  # type: ignore[method-assign]
+    submissions.get = get  # type: ignore[method-assign,assignment]
     body = line_body(
         line_event("STACKDEFER1", user="U" + "d" * 32, at=datetime.now(UTC), text="ไฟฟ้าดับทั้งซอย")
     )

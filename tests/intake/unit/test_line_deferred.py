@@ -30,7 +30,7 @@ def store_down(world: World) -> None:
 
 
 def store_up(world: World) -> None:
-    del world.submissions.get  # type: ignore[attr-defined]
+    del world.submissions.get
 
 
 def deferred(world: World) -> list[RawPayloadReceived]:
@@ -97,7 +97,7 @@ async def test_events_taken_before_the_fault_are_duplicates_when_the_body_comes_
                 raise AutoReconnect("connection reset")
         return await real_get(key)
 
-    world.submissions.get = second_user_fails  # type: ignore[method-assign]
+    world.submissions.get = second_user_fails  # type: ignore[method-assign,assignment]
     async with client(world) as c:
         answer = await post(c, body, signed(body))
     first, second = answer.json()["events"]

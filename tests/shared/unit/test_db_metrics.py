@@ -27,7 +27,7 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 def test_commands_by_id_are_not_counted_as_filtered_and_others_are() -> None:
     registry = CollectorRegistry()
     counter = OperationCounter(registry)
-    by_id = [
+    by_id: list[tuple[str, dict[str, Any]]] = [
         ("find", {"find": "cases", "filter": {"_id": "SPT-1"}}),
         ("find", {"find": "cases", "filter": {"_id": {"$in": ["a", "b"]}}}),
         ("update", {"update": "cases", "updates": [{"q": {"_id": "a"}, "u": {}}]}),
@@ -38,7 +38,7 @@ def test_commands_by_id_are_not_counted_as_filtered_and_others_are() -> None:
         ("aggregate", {"aggregate": "cases", "pipeline": [{"$match": {"_id": "a"}}]}),
         ("insert", {"insert": "cases", "documents": []}),
     ]
-    filtered = [
+    filtered: list[tuple[str, dict[str, Any]]] = [
         ("find", {"find": "cases", "filter": {"status": "open"}}),
         ("find", {"find": "cases", "filter": {}}),
         ("update", {"update": "cases", "updates": [{"q": {"_id": "a", "version": "3"}}]}),

@@ -36,7 +36,6 @@ def payload(case_id: str = "SPT-2569-000001", text: str = TEXT) -> CaseReceivedP
         channel=Channel.LINE,
         kind=Kind.COMPLAINT,
         text=text,
-        original_text=f"  {text}\n",
         received_at=AT,
         location=Location(lat=14.97, lon=102.1, address="ถนนมิตรภาพ", village_no=3),
         links={"activity_id": "ประชาคม-1"},

@@ -61,7 +61,7 @@ def office(handled: list[bytes], *, broken: bool) -> tuple[DeadLetterOffice, Let
 async def kept(office: DeadLetterOffice) -> str:
     headers = {"x-dlq-source-topic": TOPIC, "x-dlq-partition": "0", "x-dlq-offset": "7"}
     await office.keep(b'{"event": 1}', headers, b"SPT-2569-000001", "t1.intake.dlq:0:3")
-    (letter_id,) = [d["_id"] for d in await office.store.list(10, 0)]
+    (letter_id,) = [str(d["_id"]) for d in await office.store.list(10, 0)]
     return letter_id
 
 

@@ -32,9 +32,8 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from shared.errors import ConcurrencyError, PermanentError
+from shared.errors import PERMANENT_ERRORS, ConcurrencyError, PermanentError
 from shared.kafka import (
-    PERMANENT_ERRORS,
     DeadLetterPolicy,
     dead_letter_middleware,
     is_transient,

@@ -228,7 +228,6 @@ async def test_the_improvement_action_status_follows_its_case() -> None:
             channel=Channel.INTERNAL,
             kind=Kind.IMPROVEMENT_ACTION,
             text="x",
-            original_text="x",
             received_at=NOW,
             channel_message_id=alert.decision.alert_id,
         ),
