@@ -1,4 +1,5 @@
-"""LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push).
+"""LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push), or the
+reply to a message they just sent (POST /v2/bot/message/reply).
 
 Written once for every service that tells someone something on LINE. LINE Notify was
 discontinued (31 March 2025): this is the Messaging API of the SAO's LINE Official Account,
@@ -15,12 +16,17 @@ consumers' one retry mechanism (shared.kafka's dead-letter middleware) reads the
 Each push carries `X-Line-Retry-Key`: LINE accepts a key once (for 24 hours) and answers
 409 to the same key again, which is a push already made, so a redelivered event is not
 pushed twice.
+
+A reply costs the SAO nothing, where every push counts against the Official Account's
+monthly message quota; but its token comes with the citizen's message, works once, and only
+for about a minute. LINE answers a token it will not take (used, or too old) 400, so
+`reply` returns False and the caller pushes instead.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 
@@ -84,6 +90,7 @@ class LinePush:
             raise ValueError("a LINE push needs the channel access token")
         self._token = channel_access_token
         self._url = base_url.rstrip("/") + "/v2/bot/message/push"
+        self._reply_url = base_url.rstrip("/") + "/v2/bot/message/reply"
         self._http = http or httpx.AsyncClient(timeout=timeout_seconds)
 
     async def close(self) -> None:
@@ -94,24 +101,47 @@ class LinePush:
         this key before (409). `LineUnavailable` or `LineRefused` otherwise."""
         if not texts:
             return True
-        body = {
-            "to": to,
-            "messages": [{"type": "text", "text": t[:MAX_TEXT]} for t in texts[:MAX_MESSAGES]],
-        }
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "X-Line-Retry-Key": str(key),
-        }
-        try:
-            response = await self._http.post(self._url, json=body, headers=headers)
-        except httpx.TransportError as exc:  # connect, read, timeouts, protocol
-            raise LineUnavailable(f"LINE push: {type(exc).__name__}: {exc}") from exc
+        body = {"to": to, "messages": _messages(texts)}
+        response = await self._post("push", self._url, body, {"X-Line-Retry-Key": str(key)})
         status = response.status_code
         if 200 <= status < 300:
             return True
         if status == 409:  # this retry key was accepted before: the push is done
             return False
-        reason = f"LINE push answered {status}: {response.text[:300]}"
-        if status == 429 or status >= 500:
-            raise LineUnavailable(reason)
-        raise LineRefused(reason)
+        raise _failure("push", response)
+
+    async def reply(self, reply_token: str, texts: Sequence[str]) -> bool:
+        """Reply with `texts` to the message that came with `reply_token`; True when LINE
+        took it, False when it refused the token (400: used or expired), the caller then
+        pushing. `LineUnavailable` or `LineRefused` (a wrong token) otherwise."""
+        if not texts:
+            return True
+        body = {"replyToken": reply_token, "messages": _messages(texts)}
+        response = await self._post("reply", self._reply_url, body, {})
+        status = response.status_code
+        if 200 <= status < 300:
+            return True
+        if status == 400:
+            return False
+        raise _failure("reply", response)
+
+    async def _post(
+        self, what: str, url: str, body: Mapping[str, object], headers: dict[str, str]
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token}", **headers}
+        try:
+            return await self._http.post(url, json=body, headers=headers)
+        except httpx.TransportError as exc:  # connect, read, timeouts, protocol
+            raise LineUnavailable(f"LINE {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _messages(texts: Sequence[str]) -> list[dict[str, str]]:
+    return [{"type": "text", "text": t[:MAX_TEXT]} for t in texts[:MAX_MESSAGES]]
+
+
+def _failure(what: str, response: httpx.Response) -> Exception:
+    status = response.status_code
+    reason = f"LINE {what} answered {status}: {response.text[:300]}"
+    if status == 429 or status >= 500:
+        return LineUnavailable(reason)
+    return LineRefused(reason)

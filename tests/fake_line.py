@@ -1,12 +1,14 @@
-"""LINE's Messaging API push endpoint as a real HTTP server, for the tests of the officers'
-LINE push (shared/line.py): it answers as LINE does and checks what LINE checks, so a
+"""LINE's Messaging API push and reply endpoints as a real HTTP server, for the tests of the
+LINE pushes (shared/line.py): it answers as LINE does and checks what LINE checks, so a
 client that sends the wrong header or body shape fails here as it would there.
 
 - `Authorization: Bearer <the channel access token>`, else 401;
 - `X-Line-Retry-Key`: a UUID, else 400; a key already accepted: 409 (LINE's idempotency);
 - a JSON body `{"to": "U<32 hex>", "messages": [1–5 × {"type": "text", "text": 1–5000}]}`,
   else 400; a user id the channel does not know (`known`, when given): 400;
-- `fail_next` answers queued statuses first (500, 429...), as LINE's bad moments.
+- `fail_next` answers queued statuses first (500, 429...), as LINE's bad moments;
+- a reply `{"replyToken", "messages"}` is taken for a token `issue` gave (what LINE puts in
+  a webhook event) and only once; any other token: 400 "Invalid reply token".
 
 It runs uvicorn in a thread of its own, so a test's event loop, a process of the test stack
 or the browser tests can all reach it at `url`.
@@ -41,8 +43,11 @@ class FakeLine:
     fail_next: list[int] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)  # accepted: to, messages, key
     answered: list[int] = field(default_factory=list)  # every status given, in order
+    replies: list[dict[str, Any]] = field(default_factory=list)  # accepted: to, messages
+    reply_answers: list[int] = field(default_factory=list)
     port: int = 0  # given by `running`
     _keys: set[str] = field(default_factory=set)
+    _tokens: dict[str, str] = field(default_factory=dict)  # reply token -> its user
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -50,7 +55,42 @@ class FakeLine:
         return f"http://127.0.0.1:{self.port}"
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/v2/bot/message/push", self._push, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/v2/bot/message/push", self._push, methods=["POST"]),
+                Route("/v2/bot/message/reply", self._reply, methods=["POST"]),
+            ]
+        )
+
+    def issue(self, user: str) -> str:
+        """A reply token for a message `user` sends now, as LINE gives one in a webhook."""
+        token = uuid.uuid4().hex
+        with self._changed:
+            self._tokens[token] = user
+        return token
+
+    async def _reply(self, request: Request) -> JSONResponse:
+        status, body = self._reply_answer(request.headers, await request.body())
+        with self._changed:
+            self.reply_answers.append(status)
+            self._changed.notify_all()
+        return JSONResponse(body, status_code=status)
+
+    def _reply_answer(self, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"message": "Authentication failed: the access token is not valid"}
+        try:
+            body = json.loads(raw)
+            token, messages = body["replyToken"], body["messages"]
+            assert isinstance(token, str) and _texts(messages)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return 400, {"message": "The request body has 1 error(s)"}
+        with self._changed:
+            user = self._tokens.pop(token, None)
+            if user is None:
+                return 400, {"message": "Invalid reply token"}
+            self.replies.append({"to": user, "messages": messages})
+        return 200, {"sentMessages": [{"id": f"r{len(self.replies)}", "quoteToken": "q"}]}
 
     async def _push(self, request: Request) -> JSONResponse:
         status, body = self._answer(request.headers, await request.body())
@@ -72,11 +112,7 @@ class FakeLine:
         try:
             body = json.loads(raw)
             to, messages = body["to"], body["messages"]
-            assert isinstance(to, str) and USER_ID.match(to)
-            assert isinstance(messages, list) and 1 <= len(messages) <= 5
-            for m in messages:
-                assert m["type"] == "text" and isinstance(m["text"], str)
-                assert 1 <= len(m["text"]) <= 5000
+            assert isinstance(to, str) and USER_ID.match(to) and _texts(messages)
         except (ValueError, KeyError, TypeError, AssertionError):
             return 400, {"message": "The request body has 1 error(s)"}
         if self.fail_next:
@@ -99,6 +135,17 @@ class FakeLine:
                 if left <= 0:
                     raise AssertionError(f"the fake LINE server saw {self.answered}, {self.pushes}")
                 self._changed.wait(left)
+
+
+def _texts(messages: Any) -> bool:
+    return (
+        isinstance(messages, list)
+        and 1 <= len(messages) <= 5
+        and all(
+            m["type"] == "text" and isinstance(m["text"], str) and 1 <= len(m["text"]) <= 5000
+            for m in messages
+        )
+    )
 
 
 @contextmanager

@@ -102,7 +102,13 @@ def create_service(
             base_url=settings.line_api_base_url,
         )
         citizen = CitizenPush(
-            personal, line, org_id=settings.org_id, portal_url=settings.portal_url
+            personal,
+            line,
+            records,
+            clock,
+            handlers.metrics,
+            org_id=settings.org_id,
+            portal_url=settings.portal_url,
         )
         line_push.register(runtime, citizen)
         runtime.shutdown.append(line.close)

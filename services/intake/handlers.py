@@ -21,7 +21,7 @@ from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCal
 from services.intake.channels.open311 import parse_request
 from services.intake.domain import rules
 from services.intake.domain.errors import IntakeError, UnknownChannel
-from services.intake.domain.model import Accepted, Submission
+from services.intake.domain.model import Accepted, Reply, Submission
 from services.intake.domain.progress import AWAITING_CITIZEN, CaseEvent
 from services.intake.domain.record import Events, SubmissionRecord
 from services.intake.metrics import IntakeMetrics
@@ -145,6 +145,7 @@ class IntakeHandlers:
         *,
         correlation_id: str | None = None,
         contact_key: str | None = None,
+        reply: Reply | None = None,
     ) -> Accepted:
         now = self.clock.now()
         rules.check_allowed(sub, now)
@@ -181,6 +182,7 @@ class IntakeHandlers:
                 text_ref=words,
                 org_id=self.org_id,
                 correlation_id=correlation_id,
+                reply=reply,
             )
             # Concurrent writers of the case (routing's answers arriving before this
             # flush) are ordered by the shared outbox's version claims.
@@ -424,6 +426,8 @@ class IntakeHandlers:
                     recipient_ref=ref,
                     template=STATUS,
                     params=params,
+                    reply_token=reply.token if (reply := msg.reply()) else None,
+                    reply_until=reply.until if reply else None,
                 ),
             )
             await self.publisher.publish_all([(notice.topic, case_id, notice.to_bytes())])
@@ -441,7 +445,9 @@ class IntakeHandlers:
         thread is already at a later message (a redelivery coming after it)."""
         contact_key = "line-user:" + msg.user_id if msg.user_id else None
         try:
-            accepted = await self.submit(msg.to_submission(), contact_key=contact_key)
+            accepted = await self.submit(
+                msg.to_submission(), contact_key=contact_key, reply=msg.reply()
+            )
         except IntakeError as exc:
             self.metrics.refused.labels("line", "refused").inc()
             return Outcome(msg.event_id, refused=str(exc))

@@ -12,17 +12,26 @@ announced, never in its transaction.
 
 load (the contact, from the vault) → decide (domain/notify.py: the text) → push
 (shared/line.py, keyed by the event's id so that a redelivery is not pushed twice). Nothing
-is saved: LINE keeps the retry key, and a failure is retried or dead-lettered by the
-consumers' one mechanism (shared.kafka).
+is saved for a push: LINE keeps the retry key, and a failure is retried or dead-lettered by
+the consumers' one mechanism (shared.kafka).
+
+An answer to a message the citizen has just sent (a new case's number, a case's status)
+goes as LINE's free reply while its token lasts. LINE keeps no key for a reply, so the
+reply is recorded once made (`line_replies` in the record book): a redelivered event finds
+it and sends nothing. A token LINE no longer takes means a push.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 from services.intake.domain import notify
+from services.intake.metrics import IntakeMetrics
+from services.intake.ports import RecordBook
 from services.intake.vault import PersonalVault
+from shared.clock import Clock
 from shared.events.cases import Channel
 from shared.events.intake import NotificationRequested
 from shared.events.survey import SurveyRequested
@@ -33,12 +42,26 @@ from shared.runtime import Runtime
 log = logging.getLogger("ruam.intake.line")
 
 
+REPLIES = "line_replies"
+
+
 class CitizenPush:
     def __init__(
-        self, vault: PersonalVault, line: LinePush, *, org_id: str, portal_url: str
+        self,
+        vault: PersonalVault,
+        line: LinePush,
+        replies: RecordBook,
+        clock: Clock,
+        metrics: IntakeMetrics,
+        *,
+        org_id: str,
+        portal_url: str,
     ) -> None:
         self.vault = vault
         self.line = line
+        self.replies = replies
+        self.clock = clock
+        self.metrics = metrics
         self.org_id = org_id
         self.portal_url = portal_url
 
@@ -47,7 +70,16 @@ class CitizenPush:
         if not self._ours(event.org_id, p.channel):
             return
         text = notify.requested(p.template, p.params, self.portal_url)
-        if text is not None:
+        if text is None:
+            return
+        # Only where a push would go too: the reply reaches the same person.
+        replied = (
+            p.reply_token
+            and p.reply_until
+            and p.recipient_ref
+            and await self._reply(p.reply_token, p.reply_until, text, event.event_id)
+        )
+        if not replied:
             await self._send(p.recipient_ref, text, event.event_id, p.template)
 
     async def on_survey(self, event: SurveyRequested) -> None:
@@ -61,6 +93,19 @@ class CitizenPush:
         # Another organisation's case is answered by its own intake, from its own vault.
         return org_id == self.org_id and channel == Channel.LINE.value
 
+    async def _reply(self, token: str, until: datetime, text: str, event_id: uuid.UUID) -> bool:
+        """True when the answer went (or had gone) as a reply; False: push it."""
+        if await self.replies.get(REPLIES, str(event_id)) is not None:
+            log.info("LINE reply for event %s: already sent", event_id)
+            return True
+        now = self.clock.now()
+        if now >= until or not await self.line.reply(token, [text]):
+            return False
+        await self.replies.keep(REPLIES, str(event_id), {"replied_at": now})
+        self.metrics.line_messages.labels("reply").inc()
+        log.info("LINE reply sent to the citizen (event %s)", event_id)
+        return True
+
     async def _send(self, ref: str | None, text: str, event_id: uuid.UUID, what: str) -> None:
         # Delivering the citizen's own answer to the id they wrote from is the purpose the
         # id was kept for; no person reads it, so it is not an access on the audit trail.
@@ -69,6 +114,8 @@ class CitizenPush:
             log.info("LINE %s for event %s: no LINE user to answer", what, event_id)
             return
         fresh = await self.line.push(to, [text], retry_key(event_id, "citizen"))
+        if fresh:
+            self.metrics.line_messages.labels("push").inc()
         log.info(
             "LINE %s pushed to the citizen (event %s): %s",
             what,

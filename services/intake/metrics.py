@@ -49,6 +49,13 @@ class IntakeMetrics:
             ["channel"],
             registry=registry,
         )
+        self.line_messages = Counter(
+            "ruam_citizen_line_messages_total",
+            "Messages sent to citizens on LINE, by how: `reply` (free, within a minute of their"
+            " message) or `push` (counted against the Official Account's monthly quota)",
+            ["by"],
+            registry=registry,
+        )
         self.case_updates = Counter(
             "ruam_intake_case_updates_total",
             "Routing events applied to intake's read model (or ignored as stale), by outcome",

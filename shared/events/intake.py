@@ -46,6 +46,11 @@ class NotificationRequestedPayload(Contract):
     recipient_ref: str | None
     template: str
     params: dict[str, str] = Field(default_factory=dict)
+    # The citizen's message just received came with a way to answer it for free (LINE's
+    # reply token, good once and for about a minute): the adapter uses it until
+    # `reply_until`, and the contact by `recipient_ref` after.
+    reply_token: str | None = Field(default=None, max_length=200)
+    reply_until: AwareDatetime | None = None
 
 
 class NotificationRequested(Envelope[NotificationRequestedPayload]):

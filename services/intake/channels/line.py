@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake.domain.errors import BadSignature, InvalidInput
-from services.intake.domain.model import MAX_TEXT, Contact, Submission
+from services.intake.domain.model import MAX_TEXT, Contact, Reply, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.record import FollowUp
 from shared.events.cases import Attachment, Channel, Location
@@ -38,6 +38,10 @@ MEDIA_TEXT = {
 # Stands in for the display name of someone @-mentioned in a group: a third person's name
 # is personal data, and LINE marks exactly where it is.
 MENTION_TEXT = "@[ชื่อ]"
+# LINE takes a reply token once, within about a minute of the message: kept to a little
+# less, counted from the message's own time, so a late answer is pushed, not refused.
+REPLY_WINDOW = timedelta(seconds=50)
+MAX_REPLY_TOKEN = 200
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -105,6 +109,7 @@ class LineEvent(_Open):
     webhookEventId: str = Field(min_length=1, max_length=200)
     deliveryContext: LineDelivery = LineDelivery()
     message: LineMessage | None = None
+    replyToken: str | None = None
 
 
 class LineWebhook(_Open):
@@ -126,6 +131,16 @@ class Incoming:
     location: Location | None
     attachment: Attachment | None
     redelivery: bool
+    # Only in a one-to-one chat: a reply in a group is read by the whole group.
+    reply_token: str | None = None
+
+    def reply(self) -> Reply | None:
+        """How to answer this message for free while LINE keeps its token: not for a
+        redelivered event (its token is as old as the message)."""
+        token = self.reply_token
+        if not token or len(token) > MAX_REPLY_TOKEN or self.redelivery:
+            return None
+        return Reply(token, self.at + REPLY_WINDOW)
 
     @property
     def message_key(self) -> str:
@@ -241,6 +256,7 @@ def _incoming(event: LineEvent) -> Incoming | Skipped:
         location=location,
         attachment=attachment,
         redelivery=event.deliveryContext.isRedelivery,
+        reply_token=event.replyToken if source.type == "user" else None,
     )
 
 

@@ -81,6 +81,15 @@ ALLOWED_KINDS[Channel.INTERNAL] = {Kind.IMPROVEMENT_ACTION}
 
 
 @dataclass(frozen=True)
+class Reply:
+    """A channel's way to answer the message just received, while it lasts (LINE's reply
+    token): a new case's acknowledgement goes by it, free, instead of a push."""
+
+    token: str
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Accepted:
     case_id: str
     received_at: datetime

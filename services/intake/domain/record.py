@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.domain import rules
-from services.intake.domain.model import Contact, Submission
+from services.intake.domain.model import Contact, Reply, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.progress import (
     CORRUPTION_CATEGORY,
@@ -162,6 +162,7 @@ class SubmissionRecord:
         text_ref: str | None,
         org_id: str,
         correlation_id: str | None,
+        reply: Reply | None = None,
     ) -> tuple[SubmissionRecord, Events]:
         """A new case for a submission, with its receipt, acknowledgement and public view.
 
@@ -242,6 +243,8 @@ class SubmissionRecord:
                     "respond_due_at": due.isoformat(),
                     "respond_due_th": format_thai_date(due),
                 },
+                reply_token=reply.token if reply else None,
+                reply_until=reply.until if reply else None,
             ),
         )
         public = PublicCaseUpdated(

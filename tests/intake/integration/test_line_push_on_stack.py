@@ -1,7 +1,8 @@
 """A citizen who wrote on LINE is answered there, on the real Kafka and FerretDB: the case
 is stored, its acknowledgement travels on `notification.requested`, intake's own consumer
 opens the contact in the vault and pushes the case number to a server that answers as LINE
-does; survey's invitation on `survey.requested` follows the same way."""
+does; survey's invitation on `survey.requested` follows the same way, and a question about
+the case asked at once is answered by LINE's reply."""
 
 from __future__ import annotations
 
@@ -73,3 +74,22 @@ async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_setti
             await intake.runtime.publisher.publish(SurveyRequested.topic, case_id, invitation)
             _, survey = await eventually(lambda: pushed(2), timeout=60)
             assert link in survey["messages"][0]["text"]
+
+            # Asked after the case at once: the status goes as LINE's free reply, recorded
+            # in FerretDB so that a redelivery sends nothing again.
+            ask = line_event(
+                "STACKPUSH2",
+                user=user,
+                at=datetime.now(UTC),
+                text=case_id,
+                reply_token=line.issue(user),
+            )
+            r = await post_line(http, line_body(ask), SECRET)
+            assert r.json()["events"][0]["asked_about"] == case_id, r.text
+
+            async def replied() -> dict[str, Any] | None:
+                return next((m for m in line.replies if m["to"] == user), None)
+
+            reply = await eventually(replied, timeout=40)
+            assert case_id in reply["messages"][0]["text"]
+            assert len(await pushed(0) or []) == 2  # not pushed as well

@@ -72,6 +72,7 @@ def line_event(
     location: tuple[float, float, str] | None = None,
     image: str | None = None,
     redelivery: bool = False,
+    reply_token: str = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
 ) -> dict[str, object]:
     if text is not None:
         message: dict[str, object] = {"id": f"m-{event_id}", "type": "text", "text": text}
@@ -98,7 +99,7 @@ def line_event(
         "source": {"type": "user", "userId": user},
         "webhookEventId": event_id,
         "deliveryContext": {"isRedelivery": redelivery},
-        "replyToken": "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
+        "replyToken": reply_token,
         "message": message,
     }
 

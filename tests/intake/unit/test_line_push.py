@@ -123,6 +123,72 @@ async def test_the_citizen_is_told_the_case_number_and_a_redelivery_is_not_pushe
     assert "สมชาย" not in text and "0812345678" not in text
 
 
+def sent(svc: IntakeService, by: str) -> float:
+    value = svc.runtime.registry.get_sample_value("ruam_citizen_line_messages_total", {"by": by})
+    return value or 0.0
+
+
+async def test_the_case_number_goes_as_a_free_reply_once_while_lines_token_lasts(
+    line: FakeLine,
+) -> None:
+    world = World()
+    svc = pushing(world, line)
+    token = line.issue(CITIZEN)
+    (outcome,) = await webhook(
+        svc, line_event("01HWR", user=CITIZEN, text="ไฟถนนดับ หมู่ 7", reply_token=token)
+    )
+    (ack,) = acknowledgements(world)
+    assert ack.payload.reply_token == token
+    world.clock.set(NOW + timedelta(seconds=20))  # the webhook answered, Kafka delivered
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(ack, topic=Topic.NOTIFICATION_REQUESTED.value)
+        # Redelivered after the reply, even once the token is long gone: nothing again.
+        world.clock.set(NOW + timedelta(minutes=5))
+        await broker.publish(ack, topic=Topic.NOTIFICATION_REQUESTED.value)
+    (reply,) = line.replies
+    assert (
+        reply["to"] == CITIZEN
+        and f"เลขที่เรื่อง {outcome['case_id']}" in (reply["messages"][0]["text"])
+    )
+    assert line.reply_answers == [200] and line.pushes == []
+    assert (sent(svc, "reply"), sent(svc, "push")) == (1, 0)
+
+
+async def test_a_late_or_refused_reply_token_is_pushed_instead(line: FakeLine) -> None:
+    world = World()
+    svc = pushing(world, line)
+    late = line_event("01HWS", user=CITIZEN, text="ท่อระบายน้ำตัน", reply_token=line.issue(CITIZEN))
+    # A token LINE does not take (this one it never gave): LINE answers 400.
+    refused = line_event("01HWT", user=CITIZEN, text="SPT-2569-999999", reply_token="not-lines")
+    await webhook(svc, late, refused)
+    slow, asked = acknowledgements(world)
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        world.clock.set(NOW + timedelta(seconds=50))  # the token is too old to try
+        await broker.publish(slow, topic=Topic.NOTIFICATION_REQUESTED.value)
+        assert line.reply_answers == [] and len(line.pushes) == 1
+        world.clock.set(NOW + timedelta(seconds=5))
+        await broker.publish(asked, topic=Topic.NOTIFICATION_REQUESTED.value)
+    assert line.reply_answers == [400] and line.replies == []
+    assert [p["to"] for p in line.pushes] == [CITIZEN, CITIZEN]
+    assert "SPT-2569-999999" in line.pushes[1]["messages"][0]["text"]
+    assert (sent(svc, "reply"), sent(svc, "push")) == (0, 2)
+
+
+async def test_no_reply_in_a_group_or_to_a_redelivered_message(line: FakeLine) -> None:
+    world = World()
+    svc = pushing(world, line)
+    # In a group the whole group reads a reply: the member is answered in private.
+    group = line_event("01HWU", user=CITIZEN, text="ถนนขาด หมู่ 2", reply_token=line.issue(CITIZEN))
+    group["source"] = {"type": "group", "groupId": "C" + "d" * 32, "userId": CITIZEN}
+    # LINE gave up waiting and sends it again: its token is as old as the message.
+    again = line_event(
+        "01HWV", user=CITIZEN, at=NOW + timedelta(hours=1), text="น้ำท่วมขัง หมู่ 3", redelivery=True
+    )
+    await webhook(svc, group, again)
+    for ack in acknowledgements(world):
+        assert ack.payload.recipient_ref is not None and ack.payload.reply_token is None
+
+
 async def test_the_survey_reaches_the_citizen_on_line(line: FakeLine) -> None:
     _, svc, ack = await reported(line, "01HWB", "ขยะไม่มีคนเก็บ หมู่ 3")
     survey = survey_for(ack)
