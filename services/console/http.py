@@ -121,6 +121,7 @@ TIMELINE_TH = {
     "request_info": "ขอข้อมูลเพิ่มเติม",
     "citizen_reply": "ประชาชนตอบกลับ",
     "citizen_followup": "ประชาชนแจ้งเพิ่มเติม",
+    "citizen_withdrew": "ประชาชนยกเลิกข้อความ",
     "note": "บันทึก",
     "transfer": "โอนเรื่อง",
     "recategorize": "เปลี่ยนประเภท",

@@ -71,6 +71,8 @@ class Outcome:
     deferred: bool = False
     # A LINE message that only asked after a case (its number): answered, no case opened.
     asked: bool = False
+    # A LINE message taken back (unsend) from the case.
+    withdrawn: bool = False
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.item_id}
@@ -80,6 +82,8 @@ class Outcome:
             out.update(case_id=None, deferred=True)
         elif self.asked:
             out.update(case_id=None, asked_about=self.case_id)
+        elif self.withdrawn:
+            out.update(case_id=self.case_id, withdrawn=True)
         else:
             out.update(case_id=self.case_id, duplicate=self.duplicate)
             if self.added_to_case:
@@ -309,7 +313,7 @@ class IntakeHandlers:
         started = time.monotonic()
         outcomes: list[Outcome] = []
         failed: Exception | None = None
-        late: list[tuple[int, line.Incoming]] = []
+        late: list[tuple[int, line.Incoming | line.Unsent]] = []
         for item in line.parse_webhook(body):
             if isinstance(item, line.Skipped):
                 self.metrics.refused.labels("line", "skipped_event").inc()
@@ -322,7 +326,7 @@ class IntakeHandlers:
                 outcomes.append(Outcome(item.event_id, deferred=True))
                 continue
             try:
-                outcomes.append(await self._line_message(item))
+                outcomes.append(await self._line_event(item))
             except Exception as exc:
                 failed = failed or exc
                 outcomes.append(Outcome(item.event_id, deferred=True))
@@ -338,7 +342,7 @@ class IntakeHandlers:
             if failed is not None:
                 raise failed from None  # neither taken nor kept: LINE hears 503
             for at, item in late:  # not kept: taken now, however long LINE waits
-                outcomes[at] = await self._line_message(item)
+                outcomes[at] = await self._line_event(item)
             return outcomes
         log.warning("LINE events deferred to intake.raw after: %r", failed or "the time budget")
         self.metrics.deferred.labels("line").inc(sum(o.deferred for o in outcomes))
@@ -374,6 +378,45 @@ class IntakeHandlers:
         self.metrics.duplicates.labels("line").inc()
         await self.submissions.flush(seen.dedup_key)
         return Outcome(msg.event_id, seen.case_id, duplicate=True)
+
+    async def _line_event(self, item: line.Incoming | line.Unsent) -> Outcome:
+        if isinstance(item, line.Unsent):
+            return await self._line_unsent(item)
+        outcome = await self._line_message(item)
+        if outcome.case_id and not outcome.asked:
+            # Its unsend names it by LINE's id: remembered once it is in a case.
+            await self.submissions.name_message(line.message_ref(item.message_id), item.message_key)
+        return outcome
+
+    async def _line_unsent(self, unsent: line.Unsent) -> Outcome:
+        """The citizen took back a message of a case: its words leave the vault and the
+        public text, the officer sees it on the case's timeline (domain: withdraw)."""
+        key = await self.submissions.message_named(line.message_ref(unsent.message_id))
+        if key is None:  # a sticker, a question about a case, a message never taken
+            self.metrics.refused.labels("line", "skipped_event").inc()
+            return Outcome(unsent.event_id, refused="unsend: the message is in no case")
+
+        async def attempt() -> str | None:
+            record = await self.submissions.get(key)
+            if record is None:
+                return None
+            erased, events = record.withdraw(key, unsent.at, org_id=self.org_id)
+            if not events:  # withdrawn before: its events may be unsent after a crash
+                await self.submissions.flush(record.dedup_key)
+                return record.case_id
+            # Erased first: a crash before the save leaves words gone and the withdrawal to
+            # be done again on LINE's redelivery or intake.raw's, never words kept.
+            await self.vault.erase(erased)
+            if not await self.submissions.update(record, _emissions(events)):
+                raise ConcurrencyError(f"case of {key} changed meanwhile")
+            await self.submissions.flush(record.dedup_key)
+            self.metrics.withdrawn.labels("line").inc()
+            return record.case_id
+
+        case_id = await retry_on_conflict(attempt)
+        if case_id is None:
+            return Outcome(unsent.event_id, refused="unsend: the message is in no case")
+        return Outcome(unsent.event_id, case_id, withdrawn=True)
 
     async def _line_message(self, msg: line.Incoming) -> Outcome:
         if (seen := await self._line_seen(msg)) is not None:

@@ -36,6 +36,13 @@ class IntakeMetrics:
             ["channel"],
             registry=registry,
         )
+        self.withdrawn = Counter(
+            "ruam_messages_withdrawn_total",
+            "Messages of a case the citizen took back (LINE's unsend): their words erased"
+            " from the vault and the public text, by channel",
+            ["channel"],
+            registry=registry,
+        )
         self.signature_refusals = Counter(
             "ruam_webhook_signature_refused_total",
             "Webhook calls refused because their signature did not verify, by channel",

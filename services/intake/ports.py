@@ -32,6 +32,13 @@ class SubmissionRepository(Protocol):
     async def alias(self, message_key: str, dedup_key: str) -> None:
         """Remember that a later channel message was added to an existing case (idempotent)."""
 
+    async def name_message(self, channel_ref: str, message_key: str) -> None:
+        """Remember the key of the message a channel knows by `channel_ref` (LINE's message
+        id, which its unsend names), once (idempotent)."""
+
+    async def message_named(self, channel_ref: str) -> str | None:
+        """The key of the message the channel knows by `channel_ref`, if one was kept."""
+
     async def flush(self, dedup_key: str) -> int: ...
 
     async def sweep(self) -> int: ...
@@ -72,6 +79,9 @@ class VaultStore(Protocol):
 
     async def delete(self, refs: Sequence[str], now: datetime) -> int:
         """Delete those of `refs` still expired at `now`; the count deleted."""
+
+    async def erase(self, refs: Sequence[str]) -> None:
+        """Delete these entries now, whatever their retention (the citizen took them back)."""
 
 
 class RecordBook(Protocol):

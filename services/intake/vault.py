@@ -126,6 +126,11 @@ class PersonalVault:
             return None
         return self.sealer.open(ref, entry.sealed)
 
+    async def erase(self, refs: Sequence[str]) -> None:
+        """Delete these entries at once: what the citizen took back is not kept."""
+        if refs:
+            await self.store.erase(refs)
+
     async def purge(self) -> int:
         """Delete one batch of entries whose retention ran out; the count deleted."""
         now = self.clock.now()

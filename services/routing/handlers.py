@@ -40,7 +40,13 @@ from shared.audit import audit_event
 from shared.auth import Principal
 from shared.clock import Clock
 from shared.errors import ConcurrencyError
-from shared.events.cases import CaseAmended, CaseCommandIssued, CaseReceived, Location
+from shared.events.cases import (
+    WITHDRAWN,
+    CaseAmended,
+    CaseCommandIssued,
+    CaseReceived,
+    Location,
+)
 from shared.outbox import Emission
 from shared.roles import Role
 from shared.store import retry_on_conflict
@@ -232,6 +238,7 @@ class RoutingHandlers:
                 self.clock.now(),
                 self.directory(case.org_id),
                 [Attachment(a.kind, a.ref) for a in p.attachments],
+                withdrawn=p.kind == WITHDRAWN,
             )
             if case.timeline_seq != recorded:  # not seen before: keep it
                 await self.cases.save(case, outbound.emissions(case, facts, event.correlation_id))

@@ -212,15 +212,20 @@ class CaseCommandIssued(Envelope[CaseCommandPayload]):
     type: Literal["CaseCommandIssued"] = "CaseCommandIssued"
 
 
+# CaseAmended's kind when the citizen took a message back (LINE's unsend): no answer to a
+# question, only a note on the case's timeline and to its officer.
+WITHDRAWN = "withdrawn"
+
+
 class CaseAmendedPayload(Contract):
     """The citizen added to their matter: a follow-up message, a photo, a place, or the
-    answer to an officer's question."""
+    answer to an officer's question; or took one of its messages back (kind `withdrawn`)."""
 
     case_id: str
     amendment_id: str  # the channel's id of the addition: each is applied once
     channel: Channel
     at: AwareDatetime
-    kind: str  # text | image | location | ...
+    kind: str  # text | image | location | ... | withdrawn
     text: str | None = Field(default=None, max_length=10_000)
     attachments: tuple[Attachment, ...] = ()
     location: Location | None = None

@@ -72,6 +72,12 @@ class FakeSubmissions:
     async def alias(self, message_key: str, dedup_key: str) -> None:
         self.keys.setdefault("msg:" + message_key, dedup_key)
 
+    async def name_message(self, channel_ref: str, message_key: str) -> None:
+        self.keys.setdefault("id:" + channel_ref, message_key)
+
+    async def message_named(self, channel_ref: str) -> str | None:
+        return self.keys.get("id:" + channel_ref)
+
     async def flush(self, dedup_key: str) -> int:
         return await self.store.flush(dedup_key)
 
@@ -139,6 +145,10 @@ class FakeVault:
         for ref in gone:
             del self.entries[ref]
         return len(gone)
+
+    async def erase(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            self.entries.pop(ref, None)
 
     def of(self, kind: str) -> dict[str, VaultEntry]:
         return {ref: e for ref, e in self.entries.items() if e.kind == kind}

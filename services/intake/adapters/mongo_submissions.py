@@ -2,8 +2,9 @@
 
 - `submissions`: one document per case, _id = channel + channel message id, with its
   outbox and the redacted projection Open311 answers from;
-- `submission_keys`: _id lookups onto it (case id -> key, later LINE message -> key),
-  because FerretDB only pushes `_id` filters down: anything else is a full scan;
+- `submission_keys`: _id lookups onto it (case id -> key, later LINE message -> key,
+  LINE's message id -> that message's key, for its unsend), because FerretDB only pushes
+  `_id` filters down: anything else is a full scan;
 - `counters`: case numbers per organisation and fiscal year;
 - `vault`: the only place personal data is kept (contacts, the citizen's own words),
   sealed with RUAM_VAULT_KEY (services/intake/vault.py);
@@ -61,6 +62,7 @@ def to_document(record: SubmissionRecord) -> Document:
         "additions": [_addition(a) for a in record.additions],
         "progress": _plain(record.progress),
         **({"request_digest": record.request_digest} if record.request_digest else {}),
+        **({"withdrawn": record.withdrawn} if record.withdrawn else {}),
         # Open311 filters on these: stored beside the state they derive from, not computed.
         "is_open": record.is_open,
         "effective_service_code": record.effective_service_code,
@@ -87,6 +89,7 @@ def _addition(a: Addition) -> Document:
         "attachment": a.attachment.model_dump() if a.attachment else None,
         "lat": a.lat,
         "lon": a.lon,
+        **({"public": a.public} if a.public else {}),
     }
 
 
@@ -127,11 +130,13 @@ def from_document(doc: Document) -> SubmissionRecord:
                 else None,
                 lat=a.get("lat"),
                 lon=a.get("lon"),
+                public=a.get("public"),
             )
             for a in doc.get("additions") or []
         ],
         progress=Progress(**doc["progress"]) if doc.get("progress") else Progress(),
         request_digest=doc.get("request_digest"),
+        withdrawn=list(doc.get("withdrawn") or []),
         version=doc.get("version", 0),
     )
 
@@ -210,6 +215,13 @@ class MongoSubmissionRepository:
 
     async def alias(self, message_key: str, dedup_key: str) -> None:
         await self._put_key("msg:" + message_key, dedup_key)
+
+    async def name_message(self, channel_ref: str, message_key: str) -> None:
+        await self._put_key("id:" + channel_ref, message_key)
+
+    async def message_named(self, channel_ref: str) -> str | None:
+        named = await self._keys.find_one({"_id": "id:" + channel_ref})
+        return None if named is None else str(named["key"])
 
     async def _put_key(self, key_id: str, dedup_key: str) -> None:
         # False: the key is there already (a redelivery, or a concurrent writer): fine.
@@ -306,6 +318,9 @@ class MongoVault:
             {"_id": {"$in": list(refs)}, "purge_at": {"$lte": now}}
         )
         return int(result.deleted_count)
+
+    async def erase(self, refs: Sequence[str]) -> None:
+        await self._vault.delete_many({"_id": {"$in": list(refs)}})
 
 
 def _entry(doc: Document) -> VaultEntry:

@@ -100,6 +100,10 @@ class LineMessage(_Open):
     title: str | None = None
 
 
+class LineUnsend(_Open):
+    messageId: str = Field(min_length=1, max_length=200)
+
+
 class LineEvent(_Open):
     type: str
     mode: str = "active"
@@ -110,6 +114,7 @@ class LineEvent(_Open):
     deliveryContext: LineDelivery = LineDelivery()
     message: LineMessage | None = None
     replyToken: str | None = None
+    unsend: LineUnsend | None = None
 
 
 class LineWebhook(_Open):
@@ -125,6 +130,7 @@ class Incoming:
     # None in a group or room when the sender has not agreed to LINE's terms: the chat's
     # id names no person, so such a message opens a case with no one to answer.
     user_id: str | None
+    message_id: str  # LINE's id of the message, which an unsend names
     at: datetime
     kind: str
     text: str | None
@@ -184,12 +190,26 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Unsent:
+    """The sender took a message back (LINE lets them, within 24 hours)."""
+
+    event_id: str
+    message_id: str
+    at: datetime
+
+
+def message_ref(message_id: str) -> str:
+    """How intake names a LINE message by LINE's id (what an unsend gives)."""
+    return f"{Channel.LINE.value}:{message_id}"
+
+
+@dataclass(frozen=True)
 class Skipped:
     event_id: str
     reason: str
 
 
-def parse_webhook(body: bytes) -> list[Incoming | Skipped]:
+def parse_webhook(body: bytes) -> list[Incoming | Unsent | Skipped]:
     """Every event of a (verified) webhook body, in the order LINE sent them."""
     try:
         data = json.loads(body)
@@ -204,7 +224,7 @@ def parse_webhook(body: bytes) -> list[Incoming | Skipped]:
         raise InvalidInput("body", "not JSON: a number too long to read", status=400) from exc
     except RecursionError as exc:
         raise InvalidInput("body", "not JSON: nested too deeply", status=400) from exc
-    out: list[Incoming | Skipped] = []
+    out: list[Incoming | Unsent | Skipped] = []
     for n, raw in enumerate(hook.events):
         try:
             event = LineEvent.model_validate(raw)
@@ -217,7 +237,12 @@ def parse_webhook(body: bytes) -> list[Incoming | Skipped]:
     return out
 
 
-def _incoming(event: LineEvent) -> Incoming | Skipped:
+def _incoming(event: LineEvent) -> Incoming | Unsent | Skipped:
+    at = datetime.fromtimestamp(event.timestamp / 1000, tz=UTC)
+    if event.type == "unsend" and event.mode == "active":
+        if event.unsend is None:
+            return Skipped(event.webhookEventId, "unsend: names no message")
+        return Unsent(event.webhookEventId, event.unsend.messageId, at)
     if event.type != "message" or event.message is None:
         return Skipped(event.webhookEventId, f"{event.type} events carry no matter")
     if event.mode != "active":
@@ -227,7 +252,6 @@ def _incoming(event: LineEvent) -> Incoming | Skipped:
         return Skipped(event.webhookEventId, "the event has no source")
     user = source.userId or None
     msg = event.message
-    at = datetime.fromtimestamp(event.timestamp / 1000, tz=UTC)
     text = location = attachment = None
     if msg.type == "text":
         if not msg.text or not msg.text.strip():
@@ -250,6 +274,7 @@ def _incoming(event: LineEvent) -> Incoming | Skipped:
     return Incoming(
         event_id=event.webhookEventId,
         user_id=user,
+        message_id=msg.id,
         at=at,
         kind=msg.type,
         text=text,

@@ -30,6 +30,7 @@ from services.intake.domain.progress import (
     public_text,
 )
 from shared.events.cases import (
+    WITHDRAWN,
     Attachment,
     CaseAmended,
     CaseAmendedPayload,
@@ -46,9 +47,13 @@ from shared.events.envelope import Envelope, new_event_id
 from shared.events.intake import RECEIVED, NotificationRequested, NotificationRequestedPayload
 from shared.redact import EMAIL, NAME, PHONE, redact
 from shared.taxonomy import GENERAL_CODE
-from shared.thai import format_thai_date, normalize_text
+from shared.thai import format_thai_date, normalize_text, to_bangkok
 
 Events = list[Envelope[Any]]
+# A message the citizen took back (LINE's unsend): what the public text shows in its place,
+# and what the case's timeline says.
+WITHDRAWN_TEXT = "(ผู้แจ้งยกเลิกข้อความนี้แล้ว)"
+WITHDRAWN_NOTE = "ผู้แจ้งยกเลิกข้อความที่ส่งทาง LINE เมื่อ {sent}"
 # Follow-up messages one case keeps (each at most a LINE message of 5,000 characters).
 MAX_ADDITIONS = 100
 
@@ -91,6 +96,7 @@ class Addition:
     attachment: Attachment | None
     lat: float | None
     lon: float | None
+    public: str | None = None  # what it added to the public text (redacted)
 
 
 @dataclass
@@ -113,6 +119,8 @@ class SubmissionRecord:
     # A digest of the submission as sent: a client's key reused for another request is
     # told apart from a retry of the same one.
     request_digest: str | None = None
+    # Messages the citizen took back on LINE (unsend): the opening one's key or additions'.
+    withdrawn: list[str] = field(default_factory=list)
     # Optimistic-concurrency version of the stored record (0 = never stored).
     version: int = 0
 
@@ -261,9 +269,9 @@ class SubmissionRecord:
         if self.has_addition(msg.key):
             return []
         public = self.public
-        if msg.addition:
-            joined = (public.text, public_text(self.kind.value, msg.addition))
-            public = replace(public, text="\n".join(t for t in joined if t))
+        added = public_text(self.kind.value, msg.addition) if msg.addition else None
+        if added:
+            public = replace(public, text="\n".join(t for t in (public.text, added) if t))
         place = locate(msg.location)
         # A place is published once: a later pin does not move it.
         if place is not None and public.lat is None:
@@ -284,6 +292,7 @@ class SubmissionRecord:
                 attachment=msg.attachment,
                 lat=msg.location.lat if msg.location else None,
                 lon=msg.location.lon if msg.location else None,
+                public=added,
             )
         )
         if msg.attachment is not None:
@@ -312,6 +321,68 @@ class SubmissionRecord:
             ),
         )
         return [updated, amended]
+
+    def withdraw(self, key: str, at: datetime, *, org_id: str) -> tuple[list[str], Events]:
+        """The citizen took back one of the case's messages (LINE's unsend), by its key:
+        the vault entries of its words to erase, and the events. Its words leave the public
+        text and the vault; the case stays, an official record with the redacted text the
+        officers work from, and its timeline says what the citizen did. Nothing the second
+        time, or for a key that is not the case's."""
+        opening = key == self.dedup_key
+        part = next((a for a in self.additions if a.key == key), None)
+        if key in self.withdrawn or (part is None and not opening):
+            return [], []
+        self.withdrawn = [*self.withdrawn, key]
+        public = self.public
+        kept = [a.public for a in self.additions if a.public and a is not part]
+        suffix = "".join("\n" + t for t in (a.public for a in self.additions if a.public))
+        # The public text is the opening message's, then each addition's, joined by lines.
+        first = public.text[: len(public.text) - len(suffix)] if suffix else public.text
+        if not public.text.endswith(suffix):
+            first = public.text  # stored before additions kept their part: as it was
+            kept = []
+        if opening:
+            first = WITHDRAWN_TEXT
+            erased = [self.text_ref] if self.text_ref else []
+            self.text_ref = None
+        else:
+            assert part is not None
+            erased = [part.text_ref] if part.text_ref else []
+            self.additions = [
+                replace(a, text_ref=None, public=None) if a is part else a for a in self.additions
+            ]
+        public = replace(public, text="\n".join(t for t in (first, *kept) if t))
+        # The place goes with the message that published it: the opening one's, unless a
+        # later pin set it; a pin's, if it was the one published.
+        shown = (public.lat, public.lon)
+        pins = [(a.lat, a.lon) for a in self.additions if a.lat is not None and a is not part]
+        if (opening and shown not in pins) or (part is not None and shown == (part.lat, part.lon)):
+            public = replace(public, lat=None, lon=None, address=None)
+            if opening:
+                public = replace(public, village_no=None)
+        self.public = public
+        self.progress = replace(self.progress, updated_at=later(self.progress.updated_at, at))
+        updated = PublicCaseUpdated(
+            event_id=new_event_id(key, "withdrawn-public"),
+            org_id=org_id,
+            correlation_id=self.case_id,
+            payload=self.public_payload(),
+        )
+        # On the case's timeline and to its officer; not an answer to a question.
+        amended = CaseAmended(
+            event_id=new_event_id(key, "withdrawn"),
+            org_id=org_id,
+            correlation_id=self.case_id,
+            payload=CaseAmendedPayload(
+                case_id=self.case_id,
+                amendment_id=f"{key}:withdrawn",
+                channel=self.channel,
+                at=at,
+                kind=WITHDRAWN,
+                text=WITHDRAWN_NOTE.format(sent=_thai_time(part.at if part else self.received_at)),
+            ),
+        )
+        return erased, [updated, amended]
 
     def apply(self, event: CaseEvent, *, org_id: str) -> Events:
         """Take in routing's word on the case; no events if it is stale or already applied."""
@@ -401,6 +472,11 @@ def without_contact(text: str, contact: Contact | None) -> str:
     for part in sorted(parts, key=len, reverse=True):
         text = re.sub(re.escape(part), NAME, text, flags=re.IGNORECASE)
     return text
+
+
+def _thai_time(moment: datetime) -> str:
+    local = to_bangkok(moment)
+    return f"{format_thai_date(local, short=True)} {local:%H:%M} น."
 
 
 def redacted(location: Location | None) -> Location | None:

@@ -585,10 +585,13 @@ def amend(
     now: datetime,
     directory: Directory,
     attachments: Sequence[Attachment] = (),
+    *,
+    withdrawn: bool = False,
 ) -> list[Fact]:
     """The citizen added to the matter: on the timeline (with what they sent, on the case),
     to the officer, and a case that waited for the citizen's answer goes on (its clock runs
-    again)."""
+    again). `withdrawn`: they took a message back instead (LINE's unsend), which is no
+    answer: on the timeline and to the officer only."""
     key = f"amend:{amendment_id}"
     if key in case.applied_commands:
         return []
@@ -598,7 +601,9 @@ def amend(
     if sum(t.action in CITIZEN_ACTIONS for t in case.timeline) >= MAX_NOTES:
         return []  # kept by intake with the case; the timeline stays bounded
     facts: list[Fact] = []
-    if case.status is Status.PENDING_CITIZEN:
+    if withdrawn:
+        case.record(now, "citizen_withdrew", None, note)
+    elif case.status is Status.PENDING_CITIZEN:
         _resume(case, now)
         facts.append(_change(case, Status.IN_PROGRESS, now, "citizen_reply", None, note))
         arm_timers(case, directory)
@@ -606,12 +611,17 @@ def amend(
         case.record(now, "citizen_followup", None, note)
     if case.officer_id:
         facts.append(
-            Reminded("citizen_followup", (case.officer_id,), case.respond_due_at or now, key)
+            Reminded(
+                "citizen_withdrew" if withdrawn else "citizen_followup",
+                (case.officer_id,),
+                case.respond_due_at or now,
+                key,
+            )
         )
     return facts
 
 
-CITIZEN_ACTIONS = frozenset({"citizen_reply", "citizen_followup"})
+CITIZEN_ACTIONS = frozenset({"citizen_reply", "citizen_followup", "citizen_withdrew"})
 
 
 def _change(

@@ -245,6 +245,26 @@ async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() 
     assert [n["recipient_ref"] for n in notes] == [f"officer:{officer}"]
 
 
+async def test_a_message_taken_back_is_no_answer_the_case_keeps_waiting() -> None:
+    clock = FixedClock(NOW)
+    h, repo = handlers(clock)
+    case = await h.on_case_received(received())
+    officer = case.officer_id
+    await h.act(
+        case.case_id,
+        Command("request_info", officer, {"question": "ซอยไหน"}),
+        Actor(officer, "http"),
+    )
+    clock.set(NOW + timedelta(hours=1))
+    note = "ผู้แจ้งยกเลิกข้อความที่ส่งทาง LINE เมื่อ 16 พ.ค. 2569 10:01 น."
+    await h.on_case_amended(amended(case.case_id, "line:01HW:withdrawn", note, kind="withdrawn"))
+    stored = await repo.get(case.case_id)
+    assert stored is not None and stored.status.value == "pending_citizen"
+    assert [(t.action, t.note) for t in stored.timeline][-1] == ("citizen_withdrew", note)
+    templates = [n["payload"]["template"] for n in repo.publisher.on(Topic.NOTIFICATION_REQUESTED)]
+    assert "citizen_withdrew" in templates and "citizen_followup" not in templates
+
+
 async def test_a_follow_up_on_an_open_case_goes_on_its_timeline() -> None:
     h, repo = handlers()
     case = await h.on_case_received(received())
