@@ -382,11 +382,10 @@ class IntakeHandlers:
     async def _line_event(self, item: line.Incoming | line.Unsent) -> Outcome:
         if isinstance(item, line.Unsent):
             return await self._line_unsent(item)
-        outcome = await self._line_message(item)
-        if outcome.case_id and not outcome.asked:
-            # Its unsend names it by LINE's id: remembered once it is in a case.
-            await self.submissions.name_message(line.message_ref(item.message_id), item.message_key)
-        return outcome
+        # Its unsend names it by LINE's id. Remembered first: a message that then forms no
+        # case leaves a name that leads nowhere, never a case its unsend cannot find.
+        await self.submissions.name_message(line.message_ref(item.message_id), item.message_key)
+        return await self._line_message(item)
 
     async def _line_unsent(self, unsent: line.Unsent) -> Outcome:
         """The citizen took back a message of a case: its words leave the vault and the
