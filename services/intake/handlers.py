@@ -526,7 +526,9 @@ class IntakeHandlers:
                 return None  # a new case carries the conversation on
             if words is not None and not record.has_addition(follow_up.key):
                 await self.vault.keep(words, "text", follow_up.text, owner=record.dedup_key)
-            events = record.add_follow_up(follow_up, org_id=self.org_id, text_ref=words)
+            events = record.add_follow_up(
+                follow_up, org_id=self.org_id, text_ref=words, reply=msg.reply()
+            )
             if not events:  # added before, and maybe a crash lost its alias since
                 await self.submissions.alias(follow_up.key, dedup_key)
                 await self.submissions.flush(dedup_key)  # ...or its events

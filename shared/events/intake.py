@@ -38,6 +38,7 @@ QUESTION = "question"  # routing: an officer asks; params question (redacted)
 RESOLVED = "resolved"  # routing: params resolution (redacted; none for a whistle-blower)
 ENDED = "ended"  # routing: sent on, not ours, a duplicate; params status
 STATUS = "status"  # intake: a citizen asked after a case by its number; params status if found
+ANSWERED = "answered"  # intake: the citizen's answer to an officer's question joined the case
 
 
 class NotificationRequestedPayload(Contract):

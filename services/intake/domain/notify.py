@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from shared.events.intake import ENDED, QUESTION, RECEIVED, RESOLVED, STATUS
+from shared.events.intake import ANSWERED, ENDED, QUESTION, RECEIVED, RESOLVED, STATUS
 from shared.taxonomy import CASE_STATUSES
 from shared.thai import format_thai_date
 
@@ -48,7 +48,20 @@ def requested(template: str, params: Mapping[str, str], portal_url: str) -> str 
         return ended(case_id, params.get("status", ""), portal_url)
     if template == STATUS:
         return status(case_id, params.get("status"), portal_url)
+    if template == ANSWERED:
+        return answered(case_id, portal_url)
     return None
+
+
+def answered(case_id: str, portal_url: str) -> str:
+    """The citizen's answer to an officer's question joined the case."""
+    return "\n".join(
+        [
+            f"ได้รับข้อมูลเพิ่มเติมของท่านสำหรับเรื่องเลขที่ {case_id} แล้ว ขอบคุณที่ให้ข้อมูล",
+            "เจ้าหน้าที่จะดำเนินการต่อ",
+            f"ติดตามเรื่อง: {track_url(portal_url, case_id)}",
+        ]
+    )
 
 
 def status(case_id: str, code: str | None, portal_url: str) -> str:

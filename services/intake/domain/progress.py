@@ -86,6 +86,13 @@ class Progress:
     def awaits_citizen(self) -> bool:
         return self.status == AWAITING_CITIZEN
 
+    def asked_at(self) -> datetime | None:
+        """When an officer asked the citizen what the case now waits for; None if it waits
+        for nothing from them."""
+        if not self.awaits_citizen:
+            return None
+        return next((s.at for s in reversed(self.steps) if s.status == AWAITING_CITIZEN), None)
+
     def stepped(self, status: str, at: datetime) -> tuple[Step, ...]:
         """The steps with `status` reached at `at` (nothing new if it is the last one)."""
         if self.steps and self.steps[-1].status == status:

@@ -44,7 +44,12 @@ from shared.events.cases import (
     PublicStep,
 )
 from shared.events.envelope import Envelope, new_event_id
-from shared.events.intake import RECEIVED, NotificationRequested, NotificationRequestedPayload
+from shared.events.intake import (
+    ANSWERED,
+    RECEIVED,
+    NotificationRequested,
+    NotificationRequestedPayload,
+)
 from shared.redact import EMAIL, NAME, PHONE, redact
 from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date, normalize_text, to_bangkok
@@ -263,11 +268,16 @@ class SubmissionRecord:
         )
         return record, [received, acknowledgement, public]
 
-    def add_follow_up(self, msg: FollowUp, *, org_id: str, text_ref: str | None) -> Events:
+    def add_follow_up(
+        self, msg: FollowUp, *, org_id: str, text_ref: str | None, reply: Reply | None = None
+    ) -> Events:
         """Add a later message to the case (its words kept in the vault under `text_ref`);
-        no events if it was added before."""
+        no events if it was added before. The first message after an officer's question is
+        the citizen's answer: they are told it arrived (by `reply` while it lasts)."""
         if self.has_addition(msg.key):
             return []
+        asked_at = self.progress.asked_at()
+        answers = asked_at is not None and not any(a.at >= asked_at for a in self.additions)
         public = self.public
         added = public_text(self.kind.value, msg.addition) if msg.addition else None
         if added:
@@ -320,7 +330,23 @@ class SubmissionRecord:
                 location=redacted(place),
             ),
         )
-        return [updated, amended]
+        if not answers or self.contact_ref is None:
+            return [updated, amended]
+        thanked = NotificationRequested(
+            event_id=new_event_id(msg.key, "answered"),
+            org_id=org_id,
+            correlation_id=self.case_id,
+            payload=NotificationRequestedPayload(
+                case_id=self.case_id,
+                channel=self.channel.value,
+                recipient_ref=self.contact_ref,
+                template=ANSWERED,
+                params={"case_id": self.case_id},
+                reply_token=reply.token if reply else None,
+                reply_until=reply.until if reply else None,
+            ),
+        )
+        return [updated, amended, thanked]
 
     def withdraw(self, key: str, at: datetime, *, org_id: str) -> tuple[list[str], Events]:
         """The citizen took back one of the case's messages (LINE's unsend), by its key:

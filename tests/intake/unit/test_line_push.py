@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from services.intake.bootstrap import IntakeService
 from services.intake.settings import IntakeSettings
 from shared.events.cases import CaseStatusChanged, CaseStatusChangedPayload
 from shared.events.intake import (
+    ANSWERED,
     ENDED,
     QUESTION,
     RESOLVED,
@@ -233,9 +234,12 @@ async def test_only_a_line_citizen_of_this_organisation_with_a_contact_is_pushed
     assert line.answered == [200]
 
 
-def status_changed(case_id: str, action: str, to: str, seq: int) -> CaseStatusChanged:
+def status_changed(
+    case_id: str, action: str, to: str, seq: int, at: datetime = NOW
+) -> CaseStatusChanged:
     return CaseStatusChanged(
         org_id="sraphonthong",
+        occurred_at=at,
         payload=CaseStatusChangedPayload(
             case_id=case_id, from_status="in_progress", to_status=to, action=action, seq=seq
         ),
@@ -273,15 +277,29 @@ async def test_an_officers_question_reaches_the_citizen_and_their_answer_joins_t
     (second,) = await webhook(svc, other)
     assert second["case_id"] != case_id
     # Intake's own view of the case learns it waits (its subscription to routing's facts).
-    waiting = status_changed(case_id, "request_info", "pending_citizen", 5)
+    asked_at = NOW + timedelta(hours=2)
+    waiting = status_changed(case_id, "request_info", "pending_citizen", 5, asked_at)
     assert await svc.handlers.case_event(waiting) is True
     # Two days later, far past the 10-minute conversation: the answer joins the case...
     world.clock.set(NOW + timedelta(days=2))
-    answer = line_event("01HWH", user=CITIZEN, at=NOW + timedelta(days=2), image="5559876")
-    (joined,) = await webhook(svc, answer)
+    token = line.issue(CITIZEN)
+    answer = line_event(
+        "01HWH", user=CITIZEN, at=NOW + timedelta(days=2), image="5559876", reply_token=token
+    )
+    photo = line_event("01HWO", user=CITIZEN, at=NOW + timedelta(days=2, seconds=5), text="ต้นที่ 12")
+    joined, more = await webhook(svc, answer, photo)
     assert joined["case_id"] == case_id and joined["added_to_case"] is True
+    assert more["case_id"] == case_id
     amended = world.publisher.on(Topic.CASE_AMENDED)
-    assert [a["payload"]["case_id"] for a in amended] == [case_id]  # not the second case
+    assert [a["payload"]["case_id"] for a in amended] == [case_id] * 2  # not the second case
+    # ...and the citizen is told it arrived, once, by LINE's free reply.
+    (thanks,) = [a for a in acknowledgements(world) if a.payload.template == ANSWERED]
+    assert thanks.payload.reply_token == token
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(thanks, topic=Topic.NOTIFICATION_REQUESTED.value)
+    (reply,) = line.replies
+    assert reply["to"] == CITIZEN and case_id in reply["messages"][0]["text"]
+    assert "ได้รับข้อมูลเพิ่มเติม" in reply["messages"][0]["text"]
     # ...and once the officer goes on, a later message is a new matter again.
     assert await svc.handlers.case_event(status_changed(case_id, "start", "in_progress", 6))
     world.clock.set(NOW + timedelta(days=3))
