@@ -92,10 +92,11 @@ class ConsoleServices(Services):
         return self.pushed_to(line_id(officer_id), *words)
 
     def pushed_to(self, user_id: str, *words: str) -> list[str]:
-        """The texts pushed on LINE to `user_id` that hold every one of `words`."""
+        """The texts sent on LINE to `user_id` (pushed, or as a reply to their message) that
+        hold every one of `words`."""
         return [
             m["text"]
-            for p in list(self.line.pushes)
+            for p in [*self.line.pushes, *self.line.replies]
             if p["to"] == user_id
             for m in p["messages"]
             if all(w in m["text"] for w in words)

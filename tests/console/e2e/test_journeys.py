@@ -161,6 +161,7 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
     line_case = post_line(services, user, "ท่อประปาแตก น้ำไหลนองถนน หมู่ที่ 5 หน้าโรงเรียน")
     # Intake answers on LINE with the case number and where to follow it.
     services.line.wait_for(lambda _: bool(services.pushed_to(user, line_case, "/track/")), 60)
+    assert [r["to"] for r in services.line.replies].count(user) == 1  # as LINE's free reply
     line_officer = str(services.assigned(line_case)["officer"]["id"])
     sign_in(browser, line_officer)
     browser.open(f"/cases/{line_case}")
@@ -174,6 +175,10 @@ def test_a_day_at_the_console(services: ConsoleServices, browser: Browser, tmp_p
         return bool(case_of(services, line_case)["status"] == "in_progress")
 
     wait_for("the citizen's LINE answer on the case", answered, timeout=60)
+    # ...and the citizen is told on LINE that it arrived.
+    services.line.wait_for(
+        lambda _: bool(services.pushed_to(user, line_case, "ได้รับข้อมูลเพิ่มเติม")), 60
+    )
     browser.open(f"/cases/{line_case}")
     assert "ประชาชนตอบกลับ" in browser.text() and "ใกล้เสาไฟต้นที่สาม" in browser.text()
 
@@ -242,7 +247,11 @@ def answer_survey(browser: Browser, url: str) -> None:
 
 
 def post_line(services: ConsoleServices, user: str, text: str) -> str:
-    event = line_event(uuid.uuid4().hex, user=user, at=datetime.now(UTC), text=text)
+    # With a reply token LINE would take: intake's answer to it goes as the free reply.
+    token = services.line.issue(user)
+    event = line_event(
+        uuid.uuid4().hex, user=user, at=datetime.now(UTC), text=text, reply_token=token
+    )
     body = line_body(event)
     r = httpx.post(
         services.url("intake", "/channels/line/webhook"),
