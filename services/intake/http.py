@@ -357,7 +357,9 @@ def _spec_errors(handler: Handler) -> Handler:
     `[{"code", "description"}]`, or `<errors>` for `.xml`."""
 
     async def wrapped(request: Request) -> Response:
-        fmt = request.path_params.get("format", georeport.JSON_FORMAT)
+        fmt = str(request.path_params.get("format", georeport.JSON_FORMAT)).lower()
+        if "format" in request.path_params:  # `.XML` is `.xml`, as format_of reads it
+            request.path_params["format"] = fmt
         if fmt not in georeport.MEDIA_TYPES:
             return _o311(request, 400, f"format {fmt!r} is not supported: use .xml or .json")
         try:
