@@ -1,5 +1,6 @@
-"""LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push), or the
-reply to a message they just sent (POST /v2/bot/message/reply).
+"""LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push), the
+reply to a message they just sent (POST /v2/bot/message/reply), and the content of a photo
+they sent (GET /v2/bot/message/{id}/content, on LINE's data host).
 
 Written once for every service that tells someone something on LINE. LINE Notify was
 discontinued (31 March 2025): this is the Messaging API of the SAO's LINE Official Account,
@@ -21,18 +22,24 @@ A reply costs the SAO nothing, where every push counts against the Official Acco
 monthly message quota; but its token comes with the citizen's message, works once, and only
 for about a minute. LINE answers a token it will not take (used, or too old) 400, so
 `reply` returns False and the caller pushes instead.
+
+LINE keeps what a user sent for a limited time only: `content` answers None once it is
+gone (404), or when it is larger than the caller keeps.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 
 from shared.errors import PermanentError
 
 DEFAULT_BASE_URL = "https://api.line.me"
+DEFAULT_DATA_BASE_URL = "https://api-data.line.me"
 # LINE's limits: five messages a request, 5,000 characters a text message.
 MAX_MESSAGES = 5
 MAX_TEXT = 5000
@@ -75,14 +82,21 @@ def retry_key(event_id: uuid.UUID | str, purpose: str = "") -> uuid.UUID:
     return uuid.uuid5(RETRY_KEYS, f"{event_id}:{purpose}")
 
 
+@dataclass(frozen=True)
+class Content:
+    data: bytes
+    media_type: str
+
+
 class LinePush:
-    """The push endpoint of one LINE channel."""
+    """The Messaging API of one LINE channel: push, reply, and a message's content."""
 
     def __init__(
         self,
         channel_access_token: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
+        data_base_url: str = DEFAULT_DATA_BASE_URL,
         http: httpx.AsyncClient | None = None,
         timeout_seconds: float = 10.0,
     ) -> None:
@@ -91,6 +105,7 @@ class LinePush:
         self._token = channel_access_token
         self._url = base_url.rstrip("/") + "/v2/bot/message/push"
         self._reply_url = base_url.rstrip("/") + "/v2/bot/message/reply"
+        self._content_url = data_base_url.rstrip("/") + "/v2/bot/message/{}/content"
         self._http = http or httpx.AsyncClient(timeout=timeout_seconds)
 
     async def close(self) -> None:
@@ -124,6 +139,32 @@ class LinePush:
         if status == 400:
             return False
         raise _failure("reply", response)
+
+    async def content(self, message_id: str, *, max_bytes: int) -> Content | None:
+        """What the user sent in message `message_id` (a photo); None when LINE no longer
+        has it (404) or it is over `max_bytes`. `LineUnavailable` while LINE is away or
+        still preparing it (202), `LineRefused` for a wrong token."""
+        url = self._content_url.format(quote(message_id, safe=""))
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 404:
+                    return None
+                if status == 202:
+                    raise LineUnavailable(f"LINE content of {message_id}: still being prepared")
+                if status != 200:
+                    await response.aread()
+                    raise _failure("content", response)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        return None
+                media_type = response.headers.get("content-type", "application/octet-stream")
+                return Content(bytes(data), media_type.split(";")[0].strip().lower())
+        except httpx.TransportError as exc:
+            raise LineUnavailable(f"LINE content: {type(exc).__name__}: {exc}") from exc
 
     async def _post(
         self, what: str, url: str, body: Mapping[str, object], headers: dict[str, str]

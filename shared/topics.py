@@ -130,7 +130,8 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.INTAKE_DLQ: frozenset({INTAKE}),
     # Intake, LINE's adapter, answers the citizens who wrote there (services/intake/line_push.py).
     Topic.NOTIFICATION_REQUESTED: frozenset({INTAKE}),
-    Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY, INSIGHT}),
+    # Intake copies the photos citizens sent on LINE (services/intake/line_content.py).
+    Topic.CASE_RECEIVED: frozenset({ROUTING, SURVEY, INSIGHT, INTAKE}),
     # Routing reads its own assignments and escalations to tell officers on LINE.
     Topic.CASE_ASSIGNED: frozenset({INTAKE, SURVEY, INSIGHT, ROUTING}),
     Topic.CASE_STATUS_CHANGED: frozenset({INTAKE, SURVEY, INSIGHT}),
@@ -138,7 +139,7 @@ READERS: dict[Topic, frozenset[str]] = {
     Topic.CASE_ESCALATED: frozenset({ROUTING, INSIGHT}),
     Topic.CASE_CLOSED: frozenset({INTAKE, SURVEY, INSIGHT}),
     Topic.CASE_COMMANDS: frozenset({ROUTING}),
-    Topic.CASE_AMENDED: frozenset({ROUTING}),
+    Topic.CASE_AMENDED: frozenset({ROUTING, INTAKE}),
     Topic.ROUTING_DLQ: frozenset({ROUTING}),
     Topic.SURVEY_REQUESTED: frozenset({INTAKE}),
     Topic.SURVEY_RESPONDED: frozenset({SURVEY, INSIGHT}),

@@ -8,7 +8,9 @@ client that sends the wrong header or body shape fails here as it would there.
   else 400; a user id the channel does not know (`known`, when given): 400;
 - `fail_next` answers queued statuses first (500, 429...), as LINE's bad moments;
 - a reply `{"replyToken", "messages"}` is taken for a token `issue` gave (what LINE puts in
-  a webhook event) and only once; any other token: 400 "Invalid reply token".
+  a webhook event) and only once; any other token: 400 "Invalid reply token";
+- `GET /v2/bot/message/{id}/content` answers what `contents` holds for the id (bytes and
+  media type), 404 for anything else (gone, as LINE's content is after a while).
 
 It runs uvicorn in a thread of its own, so a test's event loop, a process of the test stack
 or the browser tests can all reach it at `url`.
@@ -30,7 +32,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 USER_ID = re.compile(r"^U[0-9a-f]{32}$")
@@ -45,6 +47,8 @@ class FakeLine:
     answered: list[int] = field(default_factory=list)  # every status given, in order
     replies: list[dict[str, Any]] = field(default_factory=list)  # accepted: to, messages
     reply_answers: list[int] = field(default_factory=list)
+    contents: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)  # content asked for, by message id
     port: int = 0  # given by `running`
     _keys: set[str] = field(default_factory=set)
     _tokens: dict[str, str] = field(default_factory=dict)  # reply token -> its user
@@ -59,8 +63,23 @@ class FakeLine:
             routes=[
                 Route("/v2/bot/message/push", self._push, methods=["POST"]),
                 Route("/v2/bot/message/reply", self._reply, methods=["POST"]),
+                Route("/v2/bot/message/{message_id}/content", self._content, methods=["GET"]),
             ]
         )
+
+    async def _content(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return JSONResponse({"message": "Authentication failed"}, status_code=401)
+        message_id = request.path_params["message_id"]
+        with self._changed:
+            self.fetched.append(message_id)
+            self._changed.notify_all()
+        if self.fail_next:
+            return JSONResponse({"message": "try again later"}, status_code=self.fail_next.pop(0))
+        if message_id not in self.contents:
+            return JSONResponse({"message": "Not found"}, status_code=404)
+        data, media_type = self.contents[message_id]
+        return Response(data, media_type=media_type)
 
     def issue(self, user: str) -> str:
         """A reply token for a message `user` sends now, as LINE gives one in a webhook."""

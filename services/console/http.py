@@ -78,6 +78,8 @@ SIGN_IN = "the OpenID Connect sign-in itself (state, PKCE and nonce checked on r
 STATIC_FILES = "the console's styles, script and fonts"
 # The public site's web-form photos (services/portal: its GET /v1/photos/{id}).
 PORTAL_PHOTO = "portal-photo:"
+# A photo sent on LINE: intake keeps a copy (services/intake/line_content.py).
+LINE_CONTENT = "line:message/"
 
 STATUS_TH = {
     "received": "รับเรื่องแล้ว",
@@ -768,9 +770,10 @@ def _file(data: bytes, media_type: str) -> Response:
 
 
 def attachment_view(case: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What the citizen sent, as the case page shows it: the console's own files and the
-    public site's photos through `/cases/{id}/attachments/{n}`, a link as a link, and what
-    stays with its channel (a LINE message, an e-mail's part) named only."""
+    """What the citizen sent, as the case page shows it: the console's own files, the
+    public site's photos and the photos sent on LINE through `/cases/{id}/attachments/{n}`,
+    a link as a link, and what stays with its channel (a LINE video or file, an e-mail's
+    part) named only."""
     out: list[dict[str, Any]] = []
     case_id = quote(str(case.get("case_id")), safe="")
     for n, a in enumerate(case.get("attachments") or []):
@@ -782,6 +785,10 @@ def attachment_view(case: Mapping[str, Any]) -> list[dict[str, Any]]:
             item["scan"] = ref.startswith(SCAN_PREFIX)
         elif kind == "link" and ref.startswith(("https://", "http://")):
             item["link"] = ref
+        elif kind == "image" and ref.startswith(LINE_CONTENT):
+            item["href"] = f"/cases/{case_id}/attachments/{n}"
+            item["image"] = True
+            item["scan"] = False
         elif ref.startswith("line:"):
             item["where"] = "ส่งทาง LINE: เปิดดูได้ในบัญชี LINE Official Account ของ อบต."
         else:
@@ -805,6 +812,14 @@ async def attachment(ctx: Ctx) -> Response:
         data, media_type = await ctx.console.api.raw(
             "portal", f"/v1/photos/{quote(ref.removeprefix(PORTAL_PHOTO), safe='')}", ctx.token
         )
+        return _file(data, media_type if media_type.startswith("image/") else JPEG)
+    if ref.startswith(LINE_CONTENT) and found[n].get("kind") == "image":
+        # Intake keeps it; it checks the token again and records the look.
+        path = (
+            f"/v1/cases/{quote(str(case.get('case_id')), safe='')}/photos/"
+            f"{quote(ref.removeprefix(LINE_CONTENT), safe='')}"
+        )
+        data, media_type = await ctx.console.api.raw("intake", path, ctx.token)
         return _file(data, media_type if media_type.startswith("image/") else JPEG)
     store = getattr(ctx.request.app.state, "photos", None)
     kept = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.intake import http, line_push, subscribers
+from services.intake import http, line_content, line_push, subscribers
 from services.intake.adapters.directory import department_names
 from services.intake.adapters.mongo_submissions import (
     MongoRecordBook,
@@ -13,6 +13,7 @@ from services.intake.adapters.mongo_submissions import (
     MongoVault,
 )
 from services.intake.handlers import IntakeHandlers, channel_of
+from services.intake.line_content import CitizenPhotos
 from services.intake.line_push import CitizenPush
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
@@ -100,6 +101,7 @@ def create_service(
         line = LinePush(
             settings.line_channel_access_token.get_secret_value(),
             base_url=settings.line_api_base_url,
+            data_base_url=settings.line_data_base_url,
         )
         citizen = CitizenPush(
             personal,
@@ -111,6 +113,15 @@ def create_service(
             portal_url=settings.portal_url,
         )
         line_push.register(runtime, citizen)
+        photos = CitizenPhotos(
+            submissions,
+            personal,
+            line,
+            handlers.metrics,
+            org_id=settings.org_id,
+            max_bytes=settings.line_photo_max_bytes,
+        )
+        line_content.register(runtime, photos)
         runtime.shutdown.append(line.close)
     return assemble(
         settings,

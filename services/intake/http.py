@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Match, Route
 from services.intake.channels import open311
 from services.intake.channels.email import parse_email
 from services.intake.channels.forms import BoxSession, Letter, Meeting, PhoneCall
-from services.intake.domain.access import Reader, refusal_to_read_personal
+from services.intake.domain.access import Reader, refusal_to_read_personal, refusal_to_see_photos
 from services.intake.domain.errors import BadSignature, IntakeError, InvalidInput
 from services.intake.domain.model import Submission
 from services.intake.domain.rules import check_web, dedup_key, request_digest
@@ -277,6 +277,36 @@ async def personal(request: Request) -> Response:
     return JSON(await handlers.personal(record), headers={"Cache-Control": "no-store"})
 
 
+async def photo(request: Request) -> Response:
+    """A photo the citizen sent on LINE, as intake copied it: for the staff of the case's
+    department and the executives; each look audited first."""
+    who = await _of_this_org(request, *CASE_WORKERS)
+    handlers = handlers_of(request)
+    case_id = request.path_params["case_id"]
+    message_id = request.path_params["message_id"]
+    record = await handlers.submissions.get_case(case_id)
+    # Only a photo of this case: never a vault entry by its reference alone.
+    if record is None or message_id not in record.line_photos():
+        raise ApiError(404, "not_found", f"no LINE photo {message_id} on case {case_id}")
+    refusal = refusal_to_see_photos(Reader(who.roles, department=who.department), record)
+    if refusal is not None:
+        raise Forbidden(refusal)
+    kept = await handlers.photo(message_id)
+    if kept is None:
+        raise ApiError(
+            404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
+        )
+    if handlers.audit is None:
+        raise ApiError(503, "audit_unavailable", "no audit trail to record this look on")
+    await handlers.audit.record(who, request, "photo.read", f"case:{record.case_id}")
+    data, media_type = kept
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 # Public: the citizens' form; the channels with credentials of their own below.
 SUBMITTERS = "web submissions; other channels need an operator token (staff-entered: staff)"
 
@@ -297,6 +327,7 @@ def routes() -> list[BaseRoute]:
             anyone("LINE's signature (X-Line-Signature) over the body"),
         ),
         Endpoint("/v1/cases/{case_id}/personal", personal, ["GET"], roles(*CASE_WORKERS)),
+        Endpoint("/v1/cases/{case_id}/photos/{message_id}", photo, ["GET"], roles(*CASE_WORKERS)),
         *open311_routes(),
     ]
 

@@ -63,6 +63,13 @@ class IntakeMetrics:
             ["by"],
             registry=registry,
         )
+        self.line_photos = Counter(
+            "ruam_line_photos_total",
+            "Photos citizens sent on LINE, copied into the vault (`kept`) or left with LINE"
+            " (`not_kept`: gone from LINE, too large, or not an image)",
+            ["outcome"],
+            registry=registry,
+        )
         self.case_updates = Counter(
             "ruam_intake_case_updates_total",
             "Routing events applied to intake's read model (or ignored as stale), by outcome",

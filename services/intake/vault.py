@@ -1,4 +1,5 @@
-"""The vault: the one place intake keeps personal data (contacts, the citizen's own words).
+"""The vault: the one place intake keeps personal data (contacts, the citizen's own words,
+the photos they sent on LINE).
 
 Everything else, Kafka included, carries only a reference (`ct_...`, `tx_...`). Entries are
 sealed with Fernet (AES-128-CBC and HMAC-SHA256, from `cryptography`) under RUAM_VAULT_KEY
@@ -31,7 +32,7 @@ from shared.clock import Clock
 
 log = logging.getLogger("ruam.intake.vault")
 
-EntryKind = Literal["contact", "text"]
+EntryKind = Literal["contact", "text", "photo"]
 # Entries deleted per purge round: a backlog (a vault that was down for a month) is worked
 # off over several rounds rather than in one long delete.
 PURGE_BATCH = 500
@@ -117,6 +118,10 @@ class PersonalVault:
         """The case `owner` closed at `since`: keep its entries a full retention from then."""
         if refs:
             await self.store.extend(list(refs), since + self.retention, owner)
+
+    async def has(self, ref: str) -> bool:
+        """Whether an entry is kept under `ref` (nothing is opened, so nothing to audit)."""
+        return await self.store.get(ref) is not None
 
     async def read(self, ref: str) -> Any | None:
         """The value under `ref`, None if there is none (never kept, or purged). The caller

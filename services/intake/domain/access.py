@@ -1,7 +1,9 @@
-"""Who may read a case's personal data (its contact, the citizen's own words) from intake. Pure.
+"""Who may read a case's personal data (its contact, the citizen's own words) and see the
+photos sent on LINE, from intake. Pure.
 
-The same rules as routing's (services/routing/domain/access.py `sees_personal_data`), on
-what intake knows of the case from `case.assigned`: its department and its officer.
+The same rules as routing's (services/routing/domain/access.py `sees_personal_data`,
+`sees_attachments`), on what intake knows of the case from `case.assigned`: its department
+and its officer.
 """
 
 from __future__ import annotations
@@ -50,3 +52,24 @@ def refusal_to_read_personal(who: Reader, record: SubmissionRecord) -> str | Non
         f"only the officer {record.case_id} is assigned to, the head of "
         f"{progress.department} and the executives read its personal data"
     )
+
+
+def refusal_to_see_photos(who: Reader, record: SubmissionRecord) -> str | None:
+    """Why `who` may not see the photos the citizen sent; None when they may: the staff of
+    the case's department and the executives (not auditors: no redaction reaches into a
+    photo of a face, a house or a number plate)."""
+    # 1. executives see every case's
+    if Role.EXECUTIVE in who.roles:
+        return None
+    # 2. a corruption report's only they
+    if record.is_corruption:
+        return "only the executives see what came with a corruption report"
+    # 3. the officers and the head of the case's department
+    department = record.progress.department
+    if (
+        (Role.OFFICER in who.roles or Role.HEAD in who.roles)
+        and department is not None
+        and who.department == department
+    ):
+        return None
+    return "only the staff of the case's department and the executives see its photos"

@@ -12,6 +12,8 @@ decision taken again after a crash or a redelivery emits the same events.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -55,6 +57,25 @@ from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date, normalize_text, to_bangkok
 
 Events = list[Envelope[Any]]
+# A photo a citizen sent on LINE is named by LINE's message id; intake keeps a copy in the
+# vault (services/intake/line_content.py), since LINE keeps it only for a while.
+LINE_CONTENT = "line:message/"
+_PHOTO_NS = uuid.UUID("8e1f4c2a-3b5d-4e6f-9a7b-1c2d3e4f5a6b")
+
+
+def line_photo(attachment: Attachment | None) -> str | None:
+    """The LINE message id of a photo LINE keeps for us; None for anything else."""
+    if attachment is None or attachment.kind != "image":
+        return None
+    ref = attachment.ref
+    return ref.removeprefix(LINE_CONTENT) if ref.startswith(LINE_CONTENT) else None
+
+
+def photo_ref(message_id: str) -> str:
+    """Where intake's copy of a LINE photo is in the vault."""
+    return "ph_" + uuid.uuid5(_PHOTO_NS, message_id).hex
+
+
 # A message the citizen took back (LINE's unsend): what the public text shows in its place,
 # and what the case's timeline says.
 WITHDRAWN_TEXT = "(ผู้แจ้งยกเลิกข้อความนี้แล้ว)"
@@ -143,9 +164,15 @@ class SubmissionRecord:
 
     @property
     def vault_refs(self) -> list[str]:
-        """Every vault entry this case keeps: its contact, its words, its follow-ups'."""
+        """Every vault entry this case keeps: its contact, its words, its follow-ups', the
+        copies of the photos sent on LINE."""
         refs = [self.contact_ref, self.text_ref, *(a.text_ref for a in self.additions)]
-        return [r for r in refs if r]
+        return [r for r in refs if r] + [photo_ref(m) for m in self.line_photos()]
+
+    def line_photos(self, attachments: Sequence[Attachment] | None = None) -> list[str]:
+        """The LINE message ids of the photos among `attachments` (the case's own)."""
+        found = (line_photo(a) for a in (self.attachments if attachments is None else attachments))
+        return [m for m in found if m is not None]
 
     @property
     def is_corruption(self) -> bool:
@@ -370,10 +397,16 @@ class SubmissionRecord:
         if opening:
             first = WITHDRAWN_TEXT
             erased = [self.text_ref] if self.text_ref else []
+            later_ones = [a.attachment for a in self.additions]
+            own = [a for a in self.attachments if a not in later_ones]
+            erased += [photo_ref(m) for m in self.line_photos(own)]
             self.text_ref = None
         else:
             assert part is not None
             erased = [part.text_ref] if part.text_ref else []
+            erased += [
+                photo_ref(m) for m in self.line_photos([part.attachment] if part.attachment else [])
+            ]
             self.additions = [
                 replace(a, text_ref=None, public=None) if a is part else a for a in self.additions
             ]

@@ -22,6 +22,7 @@ SENT = [
     {"kind": "image", "ref": "portal-photo:web1"},
     {"kind": "image", "ref": "line:message/9"},
     {"kind": "link", "ref": "https://open311.example/media/1.jpg"},
+    {"kind": "video", "ref": "line:message/10"},
 ]
 
 
@@ -43,22 +44,40 @@ def _portal(seen: list[str]) -> Starlette:
     return Starlette(routes=[Route("/v1/photos/{photo_id}", photo)])
 
 
+def _intake_photos(seen: list[str]) -> Starlette:
+    """Intake's copy of a photo sent on LINE: it answers a bearer token, and says who asked."""
+
+    async def photo(request: Request) -> Response:
+        seen.append(request.url.path)
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return Response(status_code=401)
+        return Response(_png(), media_type="image/png")
+
+    return Starlette(routes=[Route("/v1/cases/{case_id}/photos/{message_id}", photo)])
+
+
 async def test_the_citizens_photos_are_shown_to_the_department_not_to_an_auditor() -> None:
     seen: list[str] = []
-    w = world({8005: _portal(seen)})
+    from_intake: list[str] = []
+    w = world({8005: _portal(seen), 8001: _intake_photos(from_intake)})
     await w.receive(CASE, location={"village_no": 5}, attachments=SENT)
     officer = Browser(w)
     await officer.sign_in("eng-anan")
     page = await officer.get(f"/cases/{CASE}")
     assert f'src="/cases/{CASE}/attachments/0"' in page.text
     assert f'alt="รูปภาพที่ผู้แจ้งส่งมา ลำดับที่ 1 ของเรื่อง {CASE}"' in page.text
-    assert "ส่งทาง LINE" in page.text  # kept by LINE: named, not fetched
+    assert f'src="/cases/{CASE}/attachments/1"' in page.text  # a LINE photo: intake's copy
+    assert "ส่งทาง LINE" in page.text  # a LINE video stays with LINE: named, not fetched
+    assert f'src="/cases/{CASE}/attachments/3"' not in page.text
     assert 'href="https://open311.example/media/1.jpg" rel="noopener noreferrer"' in page.text
     shown = await officer.get(f"/cases/{CASE}/attachments/0")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
     assert "sandbox" in shown.headers["content-security-policy"]
     assert seen and seen[-1].startswith("Bearer ")  # the officer's own token
-    assert (await officer.get(f"/cases/{CASE}/attachments/1")).status_code == 404
+    line_photo = await officer.get(f"/cases/{CASE}/attachments/1")
+    assert line_photo.status_code == 200 and line_photo.headers["content-type"] == "image/png"
+    assert from_intake == [f"/v1/cases/{CASE}/photos/9"]
+    assert (await officer.get(f"/cases/{CASE}/attachments/3")).status_code == 404
     assert (await officer.get(f"/cases/{CASE}/attachments/7")).status_code == 404
     # A colleague of the department sees them too; an auditor reads the case without them.
     auditor = Browser(w)

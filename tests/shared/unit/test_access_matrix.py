@@ -44,6 +44,7 @@ PARAMS = {
     "request_id": "SPT-2569-999999",
     "rest:path": "nothing/here",
     "photo_id": "no-such-photo",
+    "message_id": "no-such-message",
     "quarter": "2",
     "department": "engineering",
     "action_id": "no-such-action",

@@ -159,8 +159,14 @@ def test_kafka_acls_commands_for_production() -> None:
     assert (
         "kafka-acls.sh --bootstrap-server kafka:9092 --command-config /etc/kafka/admin.properties"
         " --add --allow-principal User:intake --operation Write --operation Create"
-        " --operation Describe --topic case.received --resource-pattern-type literal"
+        " --operation Describe --topic public.cases --resource-pattern-type literal"
     ) in lines
+    # A topic a service writes and reads (intake keeps the LINE photos of its own receipts).
+    assert any(
+        "User:intake --operation Read --operation Write --operation Create --operation Describe"
+        " --topic case.received " in line
+        for line in lines
+    )
     assert any(
         "--allow-principal User:routing --operation Read --group ruam.routing. "
         "--resource-pattern-type prefixed" in line
