@@ -70,6 +70,7 @@ class ConsoleServices(Services):
         # And intake's answers to the citizens who wrote on LINE, to the same fake server.
         values["LINE_CHANNEL_ACCESS_TOKEN"] = DEV_LINE_TOKEN
         values["INTAKE_LINE_API_BASE_URL"] = self.line.url
+        values["INTAKE_LINE_DATA_BASE_URL"] = self.line.url
         values["ROUTING_DIRECTORY_PATH"] = str(self.logs / "directory")
         return values
 

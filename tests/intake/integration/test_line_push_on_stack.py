@@ -2,7 +2,7 @@
 is stored, its acknowledgement travels on `notification.requested`, intake's own consumer
 opens the contact in the vault and pushes the case number to a server that answers as LINE
 does; survey's invitation on `survey.requested` follows the same way, and a question about
-the case asked at once is answered by LINE's reply."""
+the case asked at once is answered by LINE's reply, and a photo is copied into the vault."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_setti
                 line_channel_secret=SECRET,
                 line_channel_access_token=DEV_LINE_TOKEN,
                 line_api_base_url=line.url,
+                line_data_base_url=line.url,
                 portal_public_base_url=PORTAL,
             )
         )
@@ -93,3 +94,16 @@ async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_setti
             reply = await eventually(replied, timeout=40)
             assert case_id in reply["messages"][0]["text"]
             assert len(await pushed(0) or []) == 2  # not pushed as well
+
+            # A photo sent on LINE is copied into the vault by intake's own consumer.
+            photo_id = uuid.uuid4().hex[:12]
+            line.contents[photo_id] = (b"\xff\xd8\xff\xe0 a photo \xff\xd9", "image/jpeg")
+            snap = line_event("STACKPUSH3", user=user, at=datetime.now(UTC), image=photo_id)
+            r = await post_line(http, line_body(snap), SECRET)
+            assert r.json()["events"][0]["case_id"], r.text
+
+            async def kept() -> tuple[bytes, str] | None:
+                return await intake.handlers.photo(photo_id)
+
+            data, media_type = await eventually(kept, timeout=60)
+            assert data == line.contents[photo_id][0] and media_type == "image/jpeg"

@@ -51,6 +51,7 @@ def pushing(world: World, line: FakeLine) -> IntakeService:
         env="dev",
         line_channel_access_token=SecretStr(DEV_LINE_TOKEN),
         line_api_base_url=line.url,
+        line_data_base_url=line.url,
         portal_public_base_url=PORTAL,
         retry_backoff_seconds=0.01,
     )
