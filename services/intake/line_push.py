@@ -15,8 +15,9 @@ load (the contact, from the vault) → decide (domain/notify.py: the text) → p
 is saved for a push: LINE keeps the retry key, and a failure is retried or dead-lettered by
 the consumers' one mechanism (shared.kafka).
 
-An answer to a message the citizen has just sent (a new case's number, a case's status)
-goes as LINE's free reply while its token lasts. LINE keeps no key for a reply, so the
+An answer to a message the citizen has just sent (a new case's number, a case's status,
+the acknowledgement of their answer to a question) goes as LINE's free reply while its token
+lasts. LINE keeps no key for a reply, so the
 reply is recorded once made (`line_replies` in the record book): a redelivered event finds
 it and sends nothing. A token LINE no longer takes means a push.
 """
@@ -40,8 +41,7 @@ from shared.line import LinePush, retry_key
 from shared.runtime import Runtime
 
 log = logging.getLogger("ruam.intake.line")
-
-
+# The record book's kind for replies made (LINE keeps no retry key for a reply).
 REPLIES = "line_replies"
 
 

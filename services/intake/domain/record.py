@@ -396,6 +396,17 @@ class SubmissionRecord:
             kept = []
         if opening:
             first = WITHDRAWN_TEXT
+        public = replace(public, text="\n".join(t for t in (first, *kept) if t))
+        # The place goes with the message that published it: the opening one's, unless a
+        # later pin set it; a pin's, if it was the one published.
+        shown = (public.lat, public.lon)
+        pins = [(a.lat, a.lon) for a in self.additions if a.lat is not None]
+        if (opening and shown not in pins) or (part is not None and shown == (part.lat, part.lon)):
+            public = replace(public, lat=None, lon=None, address=None)
+            if opening:
+                public = replace(public, village_no=None)
+        self.public = public
+        if opening:
             erased = [self.text_ref] if self.text_ref else []
             later_ones = [a.attachment for a in self.additions]
             own = [a for a in self.attachments if a not in later_ones]
@@ -404,22 +415,11 @@ class SubmissionRecord:
         else:
             assert part is not None
             erased = [part.text_ref] if part.text_ref else []
-            erased += [
-                photo_ref(m) for m in self.line_photos([part.attachment] if part.attachment else [])
-            ]
-            self.additions = [
-                replace(a, text_ref=None, public=None) if a is part else a for a in self.additions
-            ]
-        public = replace(public, text="\n".join(t for t in (first, *kept) if t))
-        # The place goes with the message that published it: the opening one's, unless a
-        # later pin set it; a pin's, if it was the one published.
-        shown = (public.lat, public.lon)
-        pins = [(a.lat, a.lon) for a in self.additions if a.lat is not None and a is not part]
-        if (opening and shown not in pins) or (part is not None and shown == (part.lat, part.lon)):
-            public = replace(public, lat=None, lon=None, address=None)
-            if opening:
-                public = replace(public, village_no=None)
-        self.public = public
+            sent = [part.attachment] if part.attachment else []
+            erased += [photo_ref(m) for m in self.line_photos(sent)]
+            # Its words, its pin and its copy go; that it was sent, and when, stays.
+            gone = replace(part, text_ref=None, public=None, lat=None, lon=None)
+            self.additions = [gone if a is part else a for a in self.additions]
         self.progress = replace(self.progress, updated_at=later(self.progress.updated_at, at))
         updated = PublicCaseUpdated(
             event_id=new_event_id(key, "withdrawn-public"),

@@ -111,6 +111,7 @@ async def test_a_follow_up_taken_back_leaves_the_rest_of_the_case_as_it_was() ->
     await send(world, unsend("01UG", "m-01UE", at=NOW + timedelta(minutes=4)))
     last = await world.submissions.get_case(case_id)
     assert last is not None and last.public.lat is None and last.public.address is None
+    assert last.additions[1].lat is None  # the pin is not kept either
     assert last.public.text == "ท่อประปาแตก ถนนสายหลัก"
     assert [n["kind"] for n in amended(world)][-2:] == [WITHDRAWN, WITHDRAWN]
 
