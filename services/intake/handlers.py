@@ -217,6 +217,10 @@ class IntakeHandlers:
         record = await self.submissions.get(dedup_key)
         return record is not None and record.is_open
 
+    async def has_photo(self, message_id: str) -> bool:
+        """Whether intake keeps a copy of this LINE photo (nothing is opened)."""
+        return await self.vault.has(photo_ref(message_id))
+
     async def photo(self, message_id: str) -> tuple[bytes, str] | None:
         """Intake's copy of a photo sent on LINE: its bytes and media type. The caller has
         checked who asks and put the look on the audit trail."""

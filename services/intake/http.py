@@ -291,14 +291,18 @@ async def photo(request: Request) -> Response:
     refusal = refusal_to_see_photos(Reader(who.roles, department=who.department), record)
     if refusal is not None:
         raise Forbidden(refusal)
-    kept = await handlers.photo(message_id)
-    if kept is None:
-        raise ApiError(
-            404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
-        )
+    gone = ApiError(
+        404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
+    )
+    if not await handlers.has_photo(message_id):
+        raise gone
     if handlers.audit is None:
         raise ApiError(503, "audit_unavailable", "no audit trail to record this look on")
+    # Recorded before the vault is opened: a look that cannot be recorded does not happen.
     await handlers.audit.record(who, request, "photo.read", f"case:{record.case_id}")
+    kept = await handlers.photo(message_id)
+    if kept is None:  # purged in between
+        raise gone
     data, media_type = kept
     return Response(
         data,
