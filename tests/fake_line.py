@@ -89,11 +89,7 @@ class FakeLine:
         return token
 
     async def _reply(self, request: Request) -> JSONResponse:
-        status, body = self._reply_answer(request.headers, await request.body())
-        with self._changed:
-            self.reply_answers.append(status)
-            self._changed.notify_all()
-        return JSONResponse(body, status_code=status)
+        return await self._respond(request, self._reply_answer, self.reply_answers)
 
     def _reply_answer(self, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:
         if headers.get("authorization") != f"Bearer {self.token}":
@@ -112,9 +108,17 @@ class FakeLine:
         return 200, {"sentMessages": [{"id": f"r{len(self.replies)}", "quoteToken": "q"}]}
 
     async def _push(self, request: Request) -> JSONResponse:
-        status, body = self._answer(request.headers, await request.body())
+        return await self._respond(request, self._answer, self.answered)
+
+    async def _respond(
+        self,
+        request: Request,
+        answer: Callable[[Any, bytes], tuple[int, dict[str, Any]]],
+        statuses: list[int],
+    ) -> JSONResponse:
+        status, body = answer(request.headers, await request.body())
         with self._changed:
-            self.answered.append(status)
+            statuses.append(status)
             self._changed.notify_all()
         return JSONResponse(body, status_code=status)
 

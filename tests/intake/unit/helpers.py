@@ -73,7 +73,20 @@ def line_event(
     image: str | None = None,
     redelivery: bool = False,
     reply_token: str = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
+    unsent: str | None = None,
 ) -> dict[str, object]:
+    """A LINE webhook event as LINE sends it: a message (text, a pin or a photo), or with
+    `unsent` the user taking that message id back."""
+    if unsent is not None:
+        return {
+            "type": "unsend",
+            "mode": "active",
+            "timestamp": int(at.timestamp() * 1000),
+            "source": {"type": "user", "userId": user},
+            "webhookEventId": event_id,
+            "deliveryContext": {"isRedelivery": redelivery},
+            "unsend": {"messageId": unsent},
+        }
     if text is not None:
         message: dict[str, object] = {"id": f"m-{event_id}", "type": "text", "text": text}
     elif location is not None:

@@ -17,17 +17,7 @@ CITIZEN = "U" + "b" * 32
 
 
 def unsend(event_id: str, message_id: str, *, at: datetime = NOW, **extra: Any) -> dict[str, Any]:
-    """LINE's unsend event, as its webhook sends it."""
-    return {
-        "type": "unsend",
-        "mode": "active",
-        "timestamp": int(at.timestamp() * 1000),
-        "source": {"type": "user", "userId": CITIZEN},
-        "webhookEventId": event_id,
-        "deliveryContext": {"isRedelivery": False},
-        "unsend": {"messageId": message_id},
-        **extra,
-    }
+    return line_event(event_id, user=CITIZEN, at=at, unsent=message_id) | extra
 
 
 async def send(world: World, *events: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import pytest
 
 from services.routing.domain.errors import CaseNotFound, InvalidCommand, InvalidTransition
 from services.routing.domain.lifecycle import Command
+from services.routing.domain.model import Case
 from services.routing.handlers import Actor, RoutingHandlers
 from shared.clock import FixedClock
 from shared.events.cases import (
@@ -217,8 +218,8 @@ def amended(case_id: str, amendment_id: str, text: str | None, kind: str = "text
     )
 
 
-async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() -> None:
-    clock = FixedClock(NOW)
+async def asked(clock: FixedClock) -> tuple[RoutingHandlers, FakeCaseRepository, Case]:
+    """A routed case whose officer asked the citizen something (request_info)."""
     h, repo = handlers(clock)
     case = await h.on_case_received(received())
     officer = case.officer_id
@@ -227,6 +228,13 @@ async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() 
         Command("request_info", officer, {"question": "ซอยไหน"}),
         Actor(officer, "http"),
     )
+    return h, repo, case
+
+
+async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() -> None:
+    clock = FixedClock(NOW)
+    h, repo, case = await asked(clock)
+    officer = case.officer_id
     waiting = await repo.get(case.case_id)
     assert waiting is not None and waiting.respond_due_at is not None
     due_before = waiting.respond_due_at
@@ -247,14 +255,7 @@ async def test_a_citizens_answer_resumes_a_waiting_case_and_tells_the_officer() 
 
 async def test_a_message_taken_back_is_no_answer_the_case_keeps_waiting() -> None:
     clock = FixedClock(NOW)
-    h, repo = handlers(clock)
-    case = await h.on_case_received(received())
-    officer = case.officer_id
-    await h.act(
-        case.case_id,
-        Command("request_info", officer, {"question": "ซอยไหน"}),
-        Actor(officer, "http"),
-    )
+    h, repo, case = await asked(clock)
     clock.set(NOW + timedelta(hours=1))
     note = "ผู้แจ้งยกเลิกข้อความที่ส่งทาง LINE เมื่อ 16 พ.ค. 2569 10:01 น."
     await h.on_case_amended(amended(case.case_id, "line:01HW:withdrawn", note, kind="withdrawn"))
