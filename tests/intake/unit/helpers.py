@@ -77,16 +77,15 @@ def line_event(
 ) -> dict[str, object]:
     """A LINE webhook event as LINE sends it: a message (text, a pin or a photo), or with
     `unsent` the user taking that message id back."""
+    base: dict[str, object] = {
+        "mode": "active",
+        "timestamp": int(at.timestamp() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": event_id,
+        "deliveryContext": {"isRedelivery": redelivery},
+    }
     if unsent is not None:
-        return {
-            "type": "unsend",
-            "mode": "active",
-            "timestamp": int(at.timestamp() * 1000),
-            "source": {"type": "user", "userId": user},
-            "webhookEventId": event_id,
-            "deliveryContext": {"isRedelivery": redelivery},
-            "unsend": {"messageId": unsent},
-        }
+        return {"type": "unsend", **base, "unsend": {"messageId": unsent}}
     if text is not None:
         message: dict[str, object] = {"id": f"m-{event_id}", "type": "text", "text": text}
     elif location is not None:
@@ -105,16 +104,7 @@ def line_event(
             "type": "image",
             "contentProvider": {"type": "line"},
         }
-    return {
-        "type": "message",
-        "mode": "active",
-        "timestamp": int(at.timestamp() * 1000),
-        "source": {"type": "user", "userId": user},
-        "webhookEventId": event_id,
-        "deliveryContext": {"isRedelivery": redelivery},
-        "replyToken": reply_token,
-        "message": message,
-    }
+    return {"type": "message", **base, "replyToken": reply_token, "message": message}
 
 
 def line_body(*events: dict[str, object]) -> bytes:
