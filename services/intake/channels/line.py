@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.intake.domain.errors import BadSignature, InvalidInput
 from services.intake.domain.model import MAX_TEXT, Contact, Reply, Submission
 from services.intake.domain.normalize import locate
-from services.intake.domain.record import FollowUp
+from services.intake.domain.record import LINE_CONTENT, FollowUp
 from shared.events.cases import Attachment, Channel, Location
 
 MessageType = Literal["text", "location", "image", "video", "audio", "file", "sticker"]
@@ -265,7 +265,7 @@ def _incoming(event: LineEvent) -> Incoming | Unsent | Skipped:
         # LINE keeps its own content behind the message id (fetching it is an adapter's
         # job); content another server provides is only at that server's address.
         provider = msg.contentProvider
-        ref = f"line:message/{msg.id}"
+        ref = f"{LINE_CONTENT}{msg.id}"
         if provider is not None and provider.type == "external" and provider.originalContentUrl:
             ref = provider.originalContentUrl
         attachment = Attachment(kind=_MEDIA[msg.type], ref=ref)  # type: ignore[arg-type]

@@ -83,7 +83,8 @@ ALLOWED_KINDS[Channel.INTERNAL] = {Kind.IMPROVEMENT_ACTION}
 @dataclass(frozen=True)
 class Reply:
     """A channel's way to answer the message just received, while it lasts (LINE's reply
-    token): a new case's acknowledgement goes by it, free, instead of a push."""
+    token): the answer to it (a new case's number, a status, an acknowledgement) goes by
+    it, free, instead of a push."""
 
     token: str
     until: datetime
