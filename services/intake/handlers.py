@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from services.intake.domain import rules
 from services.intake.domain.errors import IntakeError, UnknownChannel
 from services.intake.domain.model import Accepted, Reply, Submission
 from services.intake.domain.progress import AWAITING_CITIZEN, CaseEvent
-from services.intake.domain.record import Events, SubmissionRecord, photo_ref
+from services.intake.domain.record import Events, SubmissionRecord, photo_ref, to_citizen
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     RecordBook,
@@ -38,7 +38,6 @@ from shared.events.cases import CaseClosed, CaseResolved, CaseStatusChanged, Cha
 from shared.events.envelope import new_event_id
 from shared.events.intake import (
     STATUS,
-    NotificationRequested,
     NotificationRequestedPayload,
     RawPayloadReceived,
     RawPayloadReceivedPayload,
@@ -217,14 +216,13 @@ class IntakeHandlers:
         record = await self.submissions.get(dedup_key)
         return record is not None and record.is_open
 
-    async def has_photo(self, message_id: str) -> bool:
-        """Whether intake keeps a copy of this LINE photo (nothing is opened)."""
-        return await self.vault.has(photo_ref(message_id))
-
-    async def photo(self, message_id: str) -> tuple[bytes, str] | None:
-        """Intake's copy of a photo sent on LINE: its bytes and media type. The caller has
-        checked who asks and put the look on the audit trail."""
-        kept = await self.vault.read(photo_ref(message_id))
+    async def photo(
+        self, message_id: str, look: Callable[[], Awaitable[None]]
+    ) -> tuple[bytes, str] | None:
+        """Intake's copy of a photo sent on LINE: its bytes and media type, None if it has
+        none. The caller has checked who asks; `look` puts the look on the audit trail once
+        the copy is found, before it is opened."""
+        kept = await self.vault.read(photo_ref(message_id), before_open=look)
         if not isinstance(kept, dict):
             return None
         return base64.b64decode(kept["data"]), str(kept["media_type"])
@@ -468,21 +466,21 @@ class IntakeHandlers:
             params["status"] = record.progress.status
         if msg.user_id and self.publisher is not None:
             ref = contact_ref("line-user:" + msg.user_id)
-            if await self.vault.read(ref) is None:
+            if not await self.vault.has(ref):
                 # Whom to answer, kept as a reporter's LINE id is, for the retention period.
                 await self.vault.keep(ref, "contact", {"line_user_id": msg.user_id}, owner=ref)
-            notice = NotificationRequested(
-                event_id=new_event_id(msg.message_key, "status"),
-                org_id=self.org_id,
-                payload=NotificationRequestedPayload(
+            notice = to_citizen(
+                new_event_id(msg.message_key, "status"),
+                self.org_id,
+                None,
+                NotificationRequestedPayload(
                     case_id=case_id,
                     channel=Channel.LINE.value,
                     recipient_ref=ref,
                     template=STATUS,
                     params=params,
-                    reply_token=reply.token if (reply := msg.reply()) else None,
-                    reply_until=reply.until if reply else None,
                 ),
+                msg.reply(),
             )
             await self.publisher.publish_all([(notice.topic, case_id, notice.to_bytes())])
         self.metrics.status_queries.labels("line").inc()

@@ -291,18 +291,19 @@ async def photo(request: Request) -> Response:
     refusal = refusal_to_see_photos(Reader(who.roles, department=who.department), record)
     if refusal is not None:
         raise Forbidden(refusal)
-    gone = ApiError(
-        404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
-    )
-    if not await handlers.has_photo(message_id):
-        raise gone
-    if handlers.audit is None:
+    audit = handlers.audit
+    if audit is None:
         raise ApiError(503, "audit_unavailable", "no audit trail to record this look on")
-    # Recorded before the vault is opened: a look that cannot be recorded does not happen.
-    await handlers.audit.record(who, request, "photo.read", f"case:{record.case_id}")
-    kept = await handlers.photo(message_id)
-    if kept is None:  # purged in between
-        raise gone
+
+    async def look() -> None:
+        # Recorded before the vault is opened: a look that cannot be recorded does not happen.
+        await audit.record(who, request, "photo.read", f"case:{record.case_id}")
+
+    kept = await handlers.photo(message_id, look)
+    if kept is None:
+        raise ApiError(
+            404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
+        )
     data, media_type = kept
     return Response(
         data,

@@ -123,12 +123,17 @@ class PersonalVault:
         """Whether an entry is kept under `ref` (nothing is opened, so nothing to audit)."""
         return await self.store.get(ref) is not None
 
-    async def read(self, ref: str) -> Any | None:
+    async def read(
+        self, ref: str, *, before_open: Callable[[], Awaitable[None]] | None = None
+    ) -> Any | None:
         """The value under `ref`, None if there is none (never kept, or purged). The caller
-        has put the read on the audit trail."""
+        has put the read on the audit trail, or does it in `before_open`: once the entry is
+        found, before it is opened."""
         entry = await self.store.get(ref)
         if entry is None:
             return None
+        if before_open is not None:
+            await before_open()
         return self.sealer.open(ref, entry.sealed)
 
     async def erase(self, refs: Sequence[str]) -> None:

@@ -269,11 +269,11 @@ class SubmissionRecord:
             ),
         )
         due = default_due(received_at)
-        acknowledgement = NotificationRequested(
-            event_id=new_event_id(dedup_key, "ack"),
-            org_id=org_id,
-            correlation_id=received.correlation_id,
-            payload=NotificationRequestedPayload(
+        acknowledgement = to_citizen(
+            new_event_id(dedup_key, "ack"),
+            org_id,
+            received.correlation_id,
+            NotificationRequestedPayload(
                 case_id=case_id,
                 channel=sub.channel.value,
                 recipient_ref=contact_ref,
@@ -283,9 +283,8 @@ class SubmissionRecord:
                     "respond_due_at": due.isoformat(),
                     "respond_due_th": format_thai_date(due),
                 },
-                reply_token=reply.token if reply else None,
-                reply_until=reply.until if reply else None,
             ),
+            reply,
         )
         public = PublicCaseUpdated(
             event_id=new_event_id(dedup_key, "public"),
@@ -359,19 +358,18 @@ class SubmissionRecord:
         )
         if not answers or self.contact_ref is None:
             return [updated, amended]
-        thanked = NotificationRequested(
-            event_id=new_event_id(msg.key, "answered"),
-            org_id=org_id,
-            correlation_id=self.case_id,
-            payload=NotificationRequestedPayload(
+        thanked = to_citizen(
+            new_event_id(msg.key, "answered"),
+            org_id,
+            self.case_id,
+            NotificationRequestedPayload(
                 case_id=self.case_id,
                 channel=self.channel.value,
                 recipient_ref=self.contact_ref,
                 template=ANSWERED,
                 params={"case_id": self.case_id},
-                reply_token=reply.token if reply else None,
-                reply_until=reply.until if reply else None,
             ),
+            reply,
         )
         return [updated, amended, thanked]
 
@@ -531,6 +529,22 @@ def without_contact(text: str, contact: Contact | None) -> str:
     for part in sorted(parts, key=len, reverse=True):
         text = re.sub(re.escape(part), NAME, text, flags=re.IGNORECASE)
     return text
+
+
+def to_citizen(
+    event_id: uuid.UUID,
+    org_id: str,
+    correlation_id: str | None,
+    notice: NotificationRequestedPayload,
+    reply: Reply | None,
+) -> NotificationRequested:
+    """What the citizen is to be told, by the adapter of their channel: as the answer to the
+    message they just sent while `reply` lasts, else as any later message."""
+    if reply is not None:
+        notice = notice.model_copy(update={"reply_token": reply.token, "reply_until": reply.until})
+    return NotificationRequested(
+        event_id=event_id, org_id=org_id, correlation_id=correlation_id, payload=notice
+    )
 
 
 def _thai_time(moment: datetime) -> str:
