@@ -703,7 +703,9 @@ class KafkaEventPublisher:
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
         await self.publish_all([(topic, key, value)])
 
-    async def publish_all(self, messages: Sequence[RawMessage]) -> None:
+    async def publish_all(
+        self, messages: Sequence[RawMessage], *, parent: str | None = None
+    ) -> None:
         # All are handed to the producer before any acknowledgement is awaited, so an
         # aggregate's events travel in one produce request instead of one round trip each;
         # the producer keeps their order within a partition, hence within a key.
@@ -711,7 +713,7 @@ class KafkaEventPublisher:
             return
         acks = []
         first = messages[0][0]
-        with producing(self._tracer, str(first), len(messages)) as trace_headers:
+        with producing(self._tracer, str(first), len(messages), parent) as trace_headers:
             for topic, key, value in messages:
                 target = topic_name(self._settings, topic) if isinstance(topic, Topic) else topic
                 sent = await self._broker.publish(

@@ -26,8 +26,11 @@ RawMessage = tuple[Topic | str, str | None, bytes]
 class RawPublisher(Protocol):
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None: ...
 
-    async def publish_all(self, messages: Sequence[RawMessage]) -> None:
-        """Publish all, in order per key; returns once every one is acknowledged."""
+    async def publish_all(
+        self, messages: Sequence[RawMessage], *, parent: str | None = None
+    ) -> None:
+        """Publish all, in order per key; returns once every one is acknowledged.
+        `parent`: the traceparent of the span that decided them, if not the current one."""
 
 
 @dataclass(frozen=True)

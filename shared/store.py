@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
 import random
 import time
@@ -44,6 +45,7 @@ from shared.mongo import MAX_BATCH, BulkReader, BulkWriter, Document
 from shared.ops import Backlog, age_seconds
 from shared.outbox import Emission, RawPublisher
 from shared.topics import Topic
+from shared.tracing import current_traceparent
 
 log = logging.getLogger("ruam.store")
 
@@ -442,7 +444,9 @@ class AggregateStore:
         if marked is None:
             marked = not _REDELIVERED.get()
         marked = marked or not emissions  # without events, nothing would carry the flag
-        flag = {} if marked else {"unmarked": True}
+        flag: Document = {} if marked else {"unmarked": True}
+        if emissions and (traceparent := current_traceparent()) is not None:
+            flag["trace"] = traceparent
         items = [{**e.to_item(), "v": version, **flag} for e in emissions]
         body = {k: v for k, v in doc.items() if k not in STORE_FIELDS}
         tracked = marked and (bool(items) or self._after_write is not None)
@@ -656,12 +660,16 @@ class AggregateStore:
             if items:
                 if self._publisher is None:
                     raise RuntimeError(f"{self.collection.name} has events but no publisher")
-                await self._publisher.publish_all(
-                    [
-                        (Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8"))
-                        for item in items
-                    ]
-                )
+                for parent, run in itertools.groupby(items, lambda item: item.get("trace")):
+                    # Each run under the trace that decided it, one after the other: the
+                    # order within a key holds.
+                    await self._publisher.publish_all(
+                        [
+                            (Topic(item["topic"]), item.get("key"), item["value"].encode("utf-8"))
+                            for item in run
+                        ],
+                        parent=parent,
+                    )
             for v in versions - unmarked:
                 if v is None or v <= version:
                     await self._unmark(doc_id, v)

@@ -107,14 +107,32 @@ def consuming(provider: TracerProvider | None, msg: StreamMessage[Any]) -> Itera
         yield
 
 
+def current_traceparent() -> str | None:
+    """The current span's W3C traceparent, or None outside a span (tracing off). The store
+    keeps it with each event it saves, so that whoever publishes the event later (the
+    caller's flush, or the relay's sweep after a failure or a restart) continues the trace
+    of the request or message that decided it."""
+    from opentelemetry import trace
+    from opentelemetry.propagate import inject
+
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
 @contextmanager
-def producing(provider: TracerProvider | None, topic: str, count: int) -> Iterator[dict[str, str]]:
+def producing(
+    provider: TracerProvider | None, topic: str, count: int, parent: str | None = None
+) -> Iterator[dict[str, str]]:
     """A producer span for the events published together, and the headers that carry it
-    (W3C traceparent) to whoever consumes them."""
+    (W3C traceparent) to whoever consumes them. `parent` is the traceparent of the span
+    that decided them, when that span is not the current one."""
     if provider is None:
         yield {}
         return
-    from opentelemetry.propagate import inject
+    from opentelemetry.propagate import extract, inject
     from opentelemetry.trace import SpanKind
 
     tracer = provider.get_tracer("ruam.kafka")
@@ -124,8 +142,9 @@ def producing(provider: TracerProvider | None, topic: str, count: int) -> Iterat
         "messaging.destination.name": topic,
         "messaging.batch.message_count": count,
     }
+    origin = extract({"traceparent": parent}) if parent else None
     with tracer.start_as_current_span(
-        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
+        f"{topic} publish", context=origin, kind=SpanKind.PRODUCER, attributes=attributes
     ):
         carrier: dict[str, str] = {}
         inject(carrier)

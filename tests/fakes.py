@@ -31,8 +31,16 @@ class FakePublisher:
 
     sent: list[Published] = field(default_factory=list)
     fail_next: int = 0
+    # The traceparent each publish_all was given, in order (None: the current span's).
+    parents: list[str | None] = field(default_factory=list)
 
-    async def publish_all(self, messages: Sequence[tuple[Topic | str, str | None, bytes]]) -> None:
+    async def publish_all(
+        self,
+        messages: Sequence[tuple[Topic | str, str | None, bytes]],
+        *,
+        parent: str | None = None,
+    ) -> None:
+        self.parents.append(parent)
         for topic, key, value in messages:
             await self.publish_raw(topic, key, value)
 

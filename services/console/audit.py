@@ -54,7 +54,9 @@ class BusPublisher:
     async def publish_raw(self, topic: Topic | str, key: str | None, value: bytes) -> None:
         await self.publish_all([(topic, key, value)])
 
-    async def publish_all(self, messages: Sequence[RawMessage]) -> None:
+    async def publish_all(
+        self, messages: Sequence[RawMessage], *, parent: str | None = None
+    ) -> None:
         producer = await asyncio.wait_for(self._started(), self._timeout)
         acks = []
         for topic, key, value in messages:

@@ -79,7 +79,7 @@ class Trail:
     async def publish_raw(self, topic: Any, key: str | None, value: bytes) -> None:
         await self.publish_all([(topic, key, value)])
 
-    async def publish_all(self, messages: Any) -> None:
+    async def publish_all(self, messages: Any, *, parent: str | None = None) -> None:
         if self.down:
             raise OSError("the broker is away")
         for topic, _, value in messages:

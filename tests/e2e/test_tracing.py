@@ -75,7 +75,16 @@ async def test_a_submission_is_one_trace_through_intake_and_routing(
             trace = {"all": await eventually(complete, timeout=30)}
         except AssertionError:
             summary = sorted(
-                {(s["resource"]["attributes"]["service.name"], s["kind"], s["name"]) for s in seen}
+                {
+                    (
+                        s["context"]["trace_id"][-6:],
+                        s["resource"]["attributes"]["service.name"],
+                        s["kind"],
+                        s["name"],
+                        (s.get("parent_id") or "")[-6:],
+                    )
+                    for s in seen
+                }
             )
             raise AssertionError(f"spans seen: {summary}") from None
         by_id = {s["context"]["span_id"]: s for s in trace["all"]}

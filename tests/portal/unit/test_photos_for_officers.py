@@ -27,7 +27,9 @@ class Published:
     async def publish_raw(self, topic: Any, key: str | None, value: bytes) -> None:
         self.messages.append((topic, key, value))
 
-    async def publish_all(self, messages: Sequence[tuple[Any, str | None, bytes]]) -> None:
+    async def publish_all(
+        self, messages: Sequence[tuple[Any, str | None, bytes]], *, parent: str | None = None
+    ) -> None:
         self.messages.extend(messages)
 
     def actions(self) -> list[tuple[str, str]]:

@@ -297,9 +297,9 @@ async def test_a_change_made_in_a_round_is_marked_even_inside_a_message(cas: Cas
     fake, collection = fake_collection()
 
     class Holding(FakePublisher):
-        async def publish_all(self, messages: Any) -> None:
+        async def publish_all(self, messages: Any, *, parent: str | None = None) -> None:
             assert list(markers(fake).docs) == ["a1#1"]
-            await super().publish_all(messages)
+            await super().publish_all(messages, parent=parent)
 
     store = AggregateStore(collection, Holding(), cas=cas)
     with recovered_by_redelivery():
