@@ -43,6 +43,7 @@ from services.console.settings import ConsoleSettings
 from services.console.upstream import Api, Refusal, SignInAgain
 from shared.access import Endpoint, anyone
 from shared.auth import Principal, TokenVerifier, Unauthorized
+from shared.events.cases import LINE_CONTENT, LINE_MEDIA_KINDS
 from shared.http import (
     MAX_COUNT,
     VILLAGES,
@@ -54,6 +55,7 @@ from shared.http import (
     retry_after,
     static_file,
 )
+from shared.media import KEPT_TYPES
 from shared.roles import Role
 from shared.taxonomy import CATEGORIES, causes_for
 from shared.thai import arabic_to_thai_digits, format_thai_date, to_bangkok
@@ -78,8 +80,6 @@ SIGN_IN = "the OpenID Connect sign-in itself (state, PKCE and nonce checked on r
 STATIC_FILES = "the console's styles, script and fonts"
 # The public site's web-form photos (services/portal: its GET /v1/photos/{id}).
 PORTAL_PHOTO = "portal-photo:"
-# A photo sent on LINE: intake keeps a copy (services/intake/line_content.py).
-LINE_CONTENT = "line:message/"
 
 STATUS_TH = {
     "received": "รับเรื่องแล้ว",
@@ -765,15 +765,15 @@ def _file(data: bytes, media_type: str) -> Response:
         "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
     }
     if media_type == PDF:
-        headers["Content-Disposition"] = 'attachment; filename="scan.pdf"'
+        headers["Content-Disposition"] = 'attachment; filename="file.pdf"'
     return Response(data, media_type=media_type, headers=headers)
 
 
 def attachment_view(case: Mapping[str, Any]) -> list[dict[str, Any]]:
     """What the citizen sent, as the case page shows it: the console's own files, the
-    public site's photos and the photos sent on LINE through `/cases/{id}/attachments/{n}`,
-    a link as a link, and what stays with its channel (a LINE video or file, an e-mail's
-    part) named only."""
+    public site's photos and what intake copied from LINE (photos, voice messages, videos,
+    PDFs) through `/cases/{id}/attachments/{n}`, a link as a link, and what stays with its
+    channel (a LINE sticker's or location's, an e-mail's part) named only."""
     out: list[dict[str, Any]] = []
     case_id = quote(str(case.get("case_id")), safe="")
     for n, a in enumerate(case.get("attachments") or []):
@@ -785,10 +785,14 @@ def attachment_view(case: Mapping[str, Any]) -> list[dict[str, Any]]:
             item["scan"] = ref.startswith(SCAN_PREFIX)
         elif kind == "link" and ref.startswith(("https://", "http://")):
             item["link"] = ref
-        elif kind == "image" and ref.startswith(LINE_CONTENT):
+        elif kind in LINE_MEDIA_KINDS and ref.startswith(LINE_CONTENT):
+            # Intake keeps a copy: a photo shown, a voice message or a video played, a PDF
+            # opened (a file of another format stays with LINE; its link then says so).
             item["href"] = f"/cases/{case_id}/attachments/{n}"
-            item["image"] = True
+            item["image"] = kind == "image"
             item["scan"] = False
+            item["play"] = kind if kind in ("audio", "video") else None
+            item["file"] = kind == "document"
         elif ref.startswith("line:"):
             item["where"] = "ส่งทาง LINE: เปิดดูได้ในบัญชี LINE Official Account ของ อบต."
         else:
@@ -813,14 +817,17 @@ async def attachment(ctx: Ctx) -> Response:
             "portal", f"/v1/photos/{quote(ref.removeprefix(PORTAL_PHOTO), safe='')}", ctx.token
         )
         return _file(data, media_type if media_type.startswith("image/") else JPEG)
-    if ref.startswith(LINE_CONTENT) and found[n].get("kind") == "image":
+    if ref.startswith(LINE_CONTENT) and found[n].get("kind") in LINE_MEDIA_KINDS:
         # Intake keeps it; it checks the token again and records the look.
         path = (
-            f"/v1/cases/{quote(str(case.get('case_id')), safe='')}/photos/"
+            f"/v1/cases/{quote(str(case.get('case_id')), safe='')}/media/"
             f"{quote(ref.removeprefix(LINE_CONTENT), safe='')}"
         )
         data, media_type = await ctx.console.api.raw("intake", path, ctx.token)
-        return _file(data, media_type if media_type.startswith("image/") else JPEG)
+        media_type = media_type.split(";")[0].strip().lower()
+        if media_type not in KEPT_TYPES:  # never a page, a script or an SVG
+            raise Refusal(404, "ไม่พบไฟล์แนบนี้", "กลับไปที่หน้าเรื่อง")
+        return _file(data, media_type)
     store = getattr(ctx.request.app.state, "photos", None)
     kept = None
     if store is not None and ref.startswith((PHOTO_PREFIX, SCAN_PREFIX)):

@@ -13,7 +13,7 @@ from services.intake.adapters.mongo_submissions import (
     MongoVault,
 )
 from services.intake.handlers import IntakeHandlers, channel_of
-from services.intake.line_content import CitizenPhotos
+from services.intake.line_content import CitizenMedia
 from services.intake.line_push import CitizenPush
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
@@ -113,15 +113,15 @@ def create_service(
             portal_url=settings.portal_url,
         )
         line_push.register(runtime, citizen)
-        photos = CitizenPhotos(
+        media = CitizenMedia(
             submissions,
             personal,
             line,
             handlers.metrics,
             org_id=settings.org_id,
-            max_bytes=settings.line_photo_max_bytes,
+            max_bytes=settings.line_media_max_bytes,
         )
-        line_content.register(runtime, photos)
+        line_content.register(runtime, media)
         runtime.shutdown.append(line.close)
     return assemble(
         settings,

@@ -23,7 +23,7 @@ from services.intake.domain import rules
 from services.intake.domain.errors import IntakeError, UnknownChannel
 from services.intake.domain.model import Accepted, Reply, Submission
 from services.intake.domain.progress import AWAITING_CITIZEN, CaseEvent
-from services.intake.domain.record import Events, SubmissionRecord, photo_ref, to_citizen
+from services.intake.domain.record import Events, SubmissionRecord, media_ref, to_citizen
 from services.intake.metrics import IntakeMetrics
 from services.intake.ports import (
     RecordBook,
@@ -216,13 +216,14 @@ class IntakeHandlers:
         record = await self.submissions.get(dedup_key)
         return record is not None and record.is_open
 
-    async def photo(
+    async def line_media(
         self, message_id: str, look: Callable[[], Awaitable[None]]
     ) -> tuple[bytes, str] | None:
-        """Intake's copy of a photo sent on LINE: its bytes and media type, None if it has
-        none. The caller has checked who asks; `look` puts the look on the audit trail once
-        the copy is found, before it is opened."""
-        kept = await self.vault.read(photo_ref(message_id), before_open=look)
+        """Intake's copy of what was sent on LINE (a photo, a voice message, a video, a
+        file): its bytes and media type, None if it has none. The caller has checked who
+        asks; `look` puts the look on the audit trail once the copy is found, before it is
+        opened."""
+        kept = await self.vault.read(media_ref(message_id), before_open=look)
         if not isinstance(kept, dict):
             return None
         return base64.b64decode(kept["data"]), str(kept["media_type"])

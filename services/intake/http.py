@@ -277,17 +277,19 @@ async def personal(request: Request) -> Response:
     return JSON(await handlers.personal(record), headers={"Cache-Control": "no-store"})
 
 
-async def photo(request: Request) -> Response:
-    """A photo the citizen sent on LINE, as intake copied it: for the staff of the case's
-    department and the executives; each look audited first."""
+async def line_media(request: Request) -> Response:
+    """What the citizen sent on LINE (a photo, a voice message, a video, a PDF), as intake
+    copied it: for the staff of the case's department and the executives; each look audited
+    first. Served as a file that never runs as a page of any site."""
     who = await _of_this_org(request, *CASE_WORKERS)
     handlers = handlers_of(request)
     case_id = request.path_params["case_id"]
     message_id = request.path_params["message_id"]
     record = await handlers.submissions.get_case(case_id)
-    # Only a photo of this case: never a vault entry by its reference alone.
-    if record is None or message_id not in record.line_photos():
-        raise ApiError(404, "not_found", f"no LINE photo {message_id} on case {case_id}")
+    # Only what came with this case: never a vault entry by its reference alone.
+    kind = record.line_media_ids().get(message_id) if record is not None else None
+    if record is None or kind is None:
+        raise ApiError(404, "not_found", f"no LINE message {message_id} with case {case_id}")
     refusal = refusal_to_see_photos(Reader(who.roles, department=who.department), record)
     if refusal is not None:
         raise Forbidden(refusal)
@@ -297,19 +299,23 @@ async def photo(request: Request) -> Response:
 
     async def look() -> None:
         # Recorded before the vault is opened: a look that cannot be recorded does not happen.
-        await audit.record(who, request, "photo.read", f"case:{record.case_id}")
+        action = "photo.read" if kind == "image" else "media.read"
+        await audit.record(who, request, action, f"case:{record.case_id}", detail=kind)
 
-    kept = await handlers.photo(message_id, look)
+    kept = await handlers.line_media(message_id, look)
     if kept is None:
         raise ApiError(
             404, "not_kept", "not copied from LINE: not yet, LINE no longer had it, or purged"
         )
     data, media_type = kept
-    return Response(
-        data,
-        media_type=media_type,
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-    )
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if not media_type.startswith(("image/", "audio/", "video/")):
+        headers["Content-Disposition"] = 'attachment; filename="line-file.pdf"'
+    return Response(data, media_type=media_type, headers=headers)
 
 
 # Public: the citizens' form; the channels with credentials of their own below.
@@ -332,7 +338,9 @@ def routes() -> list[BaseRoute]:
             anyone("LINE's signature (X-Line-Signature) over the body"),
         ),
         Endpoint("/v1/cases/{case_id}/personal", personal, ["GET"], roles(*CASE_WORKERS)),
-        Endpoint("/v1/cases/{case_id}/photos/{message_id}", photo, ["GET"], roles(*CASE_WORKERS)),
+        Endpoint(
+            "/v1/cases/{case_id}/media/{message_id}", line_media, ["GET"], roles(*CASE_WORKERS)
+        ),
         *open311_routes(),
     ]
 

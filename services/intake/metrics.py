@@ -63,11 +63,12 @@ class IntakeMetrics:
             ["by"],
             registry=registry,
         )
-        self.line_photos = Counter(
-            "ruam_line_photos_total",
-            "Photos citizens sent on LINE, copied into the vault (`kept`) or left with LINE"
-            " (`not_kept`: gone from LINE, too large, or not an image)",
-            ["outcome"],
+        self.line_media = Counter(
+            "ruam_line_media_total",
+            "Photos (`image`), voice messages (`audio`), videos and files (`document`) citizens"
+            " sent on LINE, copied into the vault (`kept`) or left with LINE (`not_kept`: gone"
+            " from LINE, too large, or not a format kept)",
+            ["kind", "outcome"],
             registry=registry,
         )
         self.case_updates = Counter(

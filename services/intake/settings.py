@@ -43,10 +43,12 @@ class IntakeSettings(ServiceSettings):
         SecretStr(""), validation_alias=_env("LINE_CHANNEL_ACCESS_TOKEN")
     )
     line_api_base_url: str = DEFAULT_BASE_URL
-    # Where LINE serves what users sent (its data host): photos are copied from there.
+    # Where LINE serves what users sent (its data host): photos, voice messages, videos
+    # and files are copied from there.
     line_data_base_url: str = DEFAULT_DATA_BASE_URL
-    # A photo larger than this is left with LINE (LINE's own limit for images is 10 MB).
-    line_photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=12 * 1024 * 1024)
+    # Anything larger is left with LINE (LINE's own limit for images is 10 MB); at most 12
+    # MB, so that its base64 fits in one document.
+    line_media_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=12 * 1024 * 1024)
     # Where a push's link opens the case: the public website's /track.
     portal_public_base_url: str = shared_field("", "PORTAL_PUBLIC_BASE_URL")
     portal_port: int = shared_field(8005, "PORTAL_HTTP_PORT")

@@ -32,7 +32,7 @@ from shared.clock import Clock
 
 log = logging.getLogger("ruam.intake.vault")
 
-EntryKind = Literal["contact", "text", "photo"]
+EntryKind = Literal["contact", "text", "photo", "media"]
 # Entries deleted per purge round: a backlog (a vault that was down for a month) is worked
 # off over several rounds rather than in one long delete.
 PURGE_BATCH = 500

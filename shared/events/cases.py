@@ -47,6 +47,13 @@ class Location(Contract):
     village_no: int | None = Field(default=None, ge=1, le=99)  # หมู่ที่
 
 
+# An attachment's ref for something a user sent on LINE: LINE's message id behind this prefix.
+# Of those, intake keeps a copy of these kinds (services/intake/line_content.py), which the
+# console shows through intake.
+LINE_CONTENT = "line:message/"
+LINE_MEDIA_KINDS = frozenset({"image", "audio", "video", "document"})
+
+
 class Attachment(Contract):
     kind: Literal["image", "document", "audio", "video", "link"] = "image"
     ref: str  # a message id, a file reference or a URL; never the bytes

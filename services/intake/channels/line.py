@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.intake.domain.errors import BadSignature, InvalidInput
 from services.intake.domain.model import MAX_TEXT, Contact, Reply, Submission
 from services.intake.domain.normalize import locate
-from services.intake.domain.record import LINE_CONTENT, FollowUp
-from shared.events.cases import Attachment, Channel, Location
+from services.intake.domain.record import FollowUp
+from shared.events.cases import LINE_CONTENT, Attachment, Channel, Location
 
 MessageType = Literal["text", "location", "image", "video", "audio", "file", "sticker"]
 

@@ -32,6 +32,8 @@ from services.intake.domain.progress import (
     public_text,
 )
 from shared.events.cases import (
+    LINE_CONTENT,
+    LINE_MEDIA_KINDS,
     WITHDRAWN,
     Attachment,
     CaseAmended,
@@ -57,22 +59,23 @@ from shared.taxonomy import GENERAL_CODE
 from shared.thai import format_thai_date, normalize_text, to_bangkok
 
 Events = list[Envelope[Any]]
-# A photo a citizen sent on LINE is named by LINE's message id; intake keeps a copy in the
+# Intake keeps a copy of a photo, a voice message, a video or a file sent on LINE in the
 # vault (services/intake/line_content.py), since LINE keeps it only for a while.
-LINE_CONTENT = "line:message/"
 _PHOTO_NS = uuid.UUID("8e1f4c2a-3b5d-4e6f-9a7b-1c2d3e4f5a6b")
 
 
-def line_photo(attachment: Attachment | None) -> str | None:
-    """The LINE message id of a photo LINE keeps for us; None for anything else."""
-    if attachment is None or attachment.kind != "image":
+def line_media(attachment: Attachment | None) -> str | None:
+    """The LINE message id of something LINE keeps for us (a photo, a voice message, a video,
+    a file); None for anything else."""
+    if attachment is None or attachment.kind not in LINE_MEDIA_KINDS:
         return None
     ref = attachment.ref
     return ref.removeprefix(LINE_CONTENT) if ref.startswith(LINE_CONTENT) else None
 
 
-def photo_ref(message_id: str) -> str:
-    """Where intake's copy of a LINE photo is in the vault."""
+def media_ref(message_id: str) -> str:
+    """Where intake's copy of something sent on LINE is in the vault. Photos were the first
+    kept: their prefix and namespace stay, so the copies made before are still found."""
     return "ph_" + uuid.uuid5(_PHOTO_NS, message_id).hex
 
 
@@ -165,14 +168,15 @@ class SubmissionRecord:
     @property
     def vault_refs(self) -> list[str]:
         """Every vault entry this case keeps: its contact, its words, its follow-ups', the
-        copies of the photos sent on LINE."""
+        copies of what was sent on LINE."""
         refs = [self.contact_ref, self.text_ref, *(a.text_ref for a in self.additions)]
-        return [r for r in refs if r] + [photo_ref(m) for m in self.line_photos()]
+        return [r for r in refs if r] + [media_ref(m) for m in self.line_media_ids()]
 
-    def line_photos(self, attachments: Sequence[Attachment] | None = None) -> list[str]:
-        """The LINE message ids of the photos among `attachments` (the case's own)."""
-        found = (line_photo(a) for a in (self.attachments if attachments is None else attachments))
-        return [m for m in found if m is not None]
+    def line_media_ids(self, attachments: Sequence[Attachment] | None = None) -> dict[str, str]:
+        """The LINE message ids of what intake copies among `attachments` (the case's own),
+        each with its attachment kind."""
+        found = self.attachments if attachments is None else attachments
+        return {m: a.kind for a in found if (m := line_media(a)) is not None}
 
     @property
     def is_corruption(self) -> bool:
@@ -408,13 +412,13 @@ class SubmissionRecord:
             erased = [self.text_ref] if self.text_ref else []
             later_ones = [a.attachment for a in self.additions]
             own = [a for a in self.attachments if a not in later_ones]
-            erased += [photo_ref(m) for m in self.line_photos(own)]
+            erased += [media_ref(m) for m in self.line_media_ids(own)]
             self.text_ref = None
         else:
             assert part is not None
             erased = [part.text_ref] if part.text_ref else []
             sent = [part.attachment] if part.attachment else []
-            erased += [photo_ref(m) for m in self.line_photos(sent)]
+            erased += [media_ref(m) for m in self.line_media_ids(sent)]
             # Its words, its pin and its copy go; that it was sent, and when, stays.
             gone = replace(part, text_ref=None, public=None, lat=None, lon=None)
             self.additions = [gone if a is part else a for a in self.additions]

@@ -23,7 +23,12 @@ SENT = [
     {"kind": "image", "ref": "line:message/9"},
     {"kind": "link", "ref": "https://open311.example/media/1.jpg"},
     {"kind": "video", "ref": "line:message/10"},
+    {"kind": "audio", "ref": "line:message/11"},
+    {"kind": "document", "ref": "line:message/12"},
+    {"kind": "document", "ref": "line:message/13"},
 ]
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+PDF_BYTES = b"%PDF-1.4 a letter\n%%EOF"
 
 
 def _png() -> bytes:
@@ -44,22 +49,31 @@ def _portal(seen: list[str]) -> Starlette:
     return Starlette(routes=[Route("/v1/photos/{photo_id}", photo)])
 
 
-def _intake_photos(seen: list[str]) -> Starlette:
-    """Intake's copy of a photo sent on LINE: it answers a bearer token, and says who asked."""
+def _intake_media(seen: list[str]) -> Starlette:
+    """Intake's copies of what was sent on LINE: it answers a bearer token, and says who
+    asked. Message 13 comes back as a page, which the console must never serve."""
+    kept = {
+        "9": (_png(), "image/png"),
+        "10": (MP4, "video/mp4"),
+        "11": (MP4, "audio/mp4"),
+        "12": (PDF_BYTES, "application/pdf"),
+        "13": (b"<script>alert(1)</script>", "text/html; charset=utf-8"),
+    }
 
-    async def photo(request: Request) -> Response:
+    async def media(request: Request) -> Response:
         seen.append(request.url.path)
         if not request.headers.get("authorization", "").startswith("Bearer "):
             return Response(status_code=401)
-        return Response(_png(), media_type="image/png")
+        data, media_type = kept[request.path_params["message_id"]]
+        return Response(data, media_type=media_type)
 
-    return Starlette(routes=[Route("/v1/cases/{case_id}/photos/{message_id}", photo)])
+    return Starlette(routes=[Route("/v1/cases/{case_id}/media/{message_id}", media)])
 
 
 async def test_the_citizens_photos_are_shown_to_the_department_not_to_an_auditor() -> None:
     seen: list[str] = []
     from_intake: list[str] = []
-    w = world({8005: _portal(seen), 8001: _intake_photos(from_intake)})
+    w = world({8005: _portal(seen), 8001: _intake_media(from_intake)})
     await w.receive(CASE, location={"village_no": 5}, attachments=SENT)
     officer = Browser(w)
     await officer.sign_in("eng-anan")
@@ -67,8 +81,10 @@ async def test_the_citizens_photos_are_shown_to_the_department_not_to_an_auditor
     assert f'src="/cases/{CASE}/attachments/0"' in page.text
     assert f'alt="รูปภาพที่ผู้แจ้งส่งมา ลำดับที่ 1 ของเรื่อง {CASE}"' in page.text
     assert f'src="/cases/{CASE}/attachments/1"' in page.text  # a LINE photo: intake's copy
-    assert "ส่งทาง LINE" in page.text  # a LINE video stays with LINE: named, not fetched
-    assert f'src="/cases/{CASE}/attachments/3"' not in page.text
+    # A LINE video and voice message are played, a file linked: intake's copies too.
+    assert f'<video controls preload="none" src="/cases/{CASE}/attachments/3"' in page.text
+    assert f'<audio controls preload="none" src="/cases/{CASE}/attachments/4"' in page.text
+    assert f'<a href="/cases/{CASE}/attachments/5">' in page.text
     assert 'href="https://open311.example/media/1.jpg" rel="noopener noreferrer"' in page.text
     shown = await officer.get(f"/cases/{CASE}/attachments/0")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
@@ -76,8 +92,13 @@ async def test_the_citizens_photos_are_shown_to_the_department_not_to_an_auditor
     assert seen and seen[-1].startswith("Bearer ")  # the officer's own token
     line_photo = await officer.get(f"/cases/{CASE}/attachments/1")
     assert line_photo.status_code == 200 and line_photo.headers["content-type"] == "image/png"
-    assert from_intake == [f"/v1/cases/{CASE}/photos/9"]
-    assert (await officer.get(f"/cases/{CASE}/attachments/3")).status_code == 404
+    assert from_intake == [f"/v1/cases/{CASE}/media/9"]
+    for n, media_type in ((3, "video/mp4"), (4, "audio/mp4"), (5, "application/pdf")):
+        played = await officer.get(f"/cases/{CASE}/attachments/{n}")
+        assert played.status_code == 200 and played.headers["content-type"] == media_type
+        assert "sandbox" in played.headers["content-security-policy"]
+    assert played.headers["content-disposition"].startswith("attachment")  # the PDF
+    assert (await officer.get(f"/cases/{CASE}/attachments/6")).status_code == 404  # a page
     assert (await officer.get(f"/cases/{CASE}/attachments/7")).status_code == 404
     # A colleague of the department sees them too; an auditor reads the case without them.
     auditor = Browser(w)

@@ -95,18 +95,27 @@ async def test_a_line_citizen_is_answered_through_kafka_and_the_vault(real_setti
             assert case_id in reply["messages"][0]["text"]
             assert len(await pushed(0) or []) == 2  # not pushed as well
 
-            # A photo sent on LINE is copied into the vault by intake's own consumer.
-            photo_id = uuid.uuid4().hex[:12]
+            # A photo and a voice message sent on LINE are copied into the vault by
+            # intake's own consumers.
+            photo_id, voice_id = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
             line.contents[photo_id] = (b"\xff\xd8\xff\xe0 a photo \xff\xd9", "image/jpeg")
-            snap = line_event("STACKPUSH3", user=user, at=datetime.now(UTC), image=photo_id)
-            r = await post_line(http, line_body(snap), SECRET)
+            line.contents[voice_id] = (b"\x00\x00\x00\x1cftypM4A  speech", "audio/x-m4a")
+            now = datetime.now(UTC)
+            snap = line_event("STACKPUSH3", user=user, at=now, image=photo_id)
+            voice = line_event("STACKPUSH4", user=user, at=now, image=voice_id, sent="audio")
+            r = await post_line(http, line_body(snap, voice), SECRET)
             assert r.json()["events"][0]["case_id"], r.text
 
             async def unaudited() -> None:  # the test reads it, not a person
                 return None
 
             async def kept() -> tuple[bytes, str] | None:
-                return await intake.handlers.photo(photo_id, unaudited)
+                return await intake.handlers.line_media(photo_id, unaudited)
+
+            async def spoken() -> tuple[bytes, str] | None:
+                return await intake.handlers.line_media(voice_id, unaudited)
 
             data, media_type = await eventually(kept, timeout=60)
             assert data == line.contents[photo_id][0] and media_type == "image/jpeg"
+            data, media_type = await eventually(spoken, timeout=60)
+            assert data == line.contents[voice_id][0] and media_type == "audio/mp4"

@@ -71,12 +71,14 @@ def line_event(
     text: str | None = None,
     location: tuple[float, float, str] | None = None,
     image: str | None = None,
+    sent: str = "image",
     redelivery: bool = False,
     reply_token: str = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
     unsent: str | None = None,
 ) -> dict[str, object]:
-    """A LINE webhook event as LINE sends it: a message (text, a pin or a photo), or with
-    `unsent` the user taking that message id back."""
+    """A LINE webhook event as LINE sends it: a message (text, a pin, or with the message id
+    `image` a photo, or what `sent` names: "audio", "video" or "file"), or with `unsent` the
+    user taking that message id back."""
     base: dict[str, object] = {
         "mode": "active",
         "timestamp": int(at.timestamp() * 1000),
@@ -98,12 +100,17 @@ def line_event(
             "latitude": lat,
             "longitude": lon,
         }
+    elif sent == "file":  # LINE names a file's content by no provider
+        message = {"id": image or f"m-{event_id}", "type": "file"}
+        message.update(fileName="คำร้อง.pdf", fileSize=2138)
     else:
         message = {
             "id": image or f"m-{event_id}",
-            "type": "image",
+            "type": sent,
             "contentProvider": {"type": "line"},
         }
+        if sent in ("audio", "video"):
+            message["duration"] = 4200
     return {"type": "message", **base, "replyToken": reply_token, "message": message}
 
 

@@ -52,7 +52,7 @@ GUARDED: list[tuple[str, str, dict[str, Any], tuple[Role, ...], Role]] = [
     ("POST", "/v1/channels/suggestion-box", BOX_UPLOAD, STAFF, Role.AUDITOR),
     ("POST", "/v1/channels/email", EMAIL, (Role.OPERATOR,), Role.EXECUTIVE),
     ("GET", "/v1/cases/SPT-2569-000001/personal", {}, STAFF, Role.AUDITOR),
-    ("GET", "/v1/cases/SPT-2569-000001/photos/5551234", {}, STAFF, Role.AUDITOR),
+    ("GET", "/v1/cases/SPT-2569-000001/media/5551234", {}, STAFF, Role.AUDITOR),
 ]
 
 

@@ -1,8 +1,8 @@
-"""The photos citizens send on LINE, kept for the officers of the case: intake's consumers of
-its own `case.received` and `case.amended` copy each from LINE's content endpoint (a real
-HTTP server that answers as LINE does, tests/fake_line.py) into the vault, and
-`GET /v1/cases/{case_id}/photos/{message_id}` shows it to the department's staff and the
-executives, each look audited."""
+"""What citizens send on LINE (photos, voice messages, videos, PDFs), kept for the officers of
+the case: intake's consumers of its own `case.received` and `case.amended` copy each from
+LINE's content endpoint (a real HTTP server that answers as LINE does, tests/fake_line.py)
+into the vault, and `GET /v1/cases/{case_id}/media/{message_id}` shows it to the
+department's staff and the executives, each look audited."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from faststream.kafka import TestKafkaBroker
 from pydantic import SecretStr
 
 from services.intake.bootstrap import IntakeService
-from services.intake.domain.record import photo_ref
+from services.intake.domain.record import media_ref
 from shared.events.cases import CaseAmended, CaseReceived, RankedCategory
 from shared.line import DEV_LINE_TOKEN
 from shared.roles import Role
@@ -100,9 +100,9 @@ async def test_a_photo_sent_on_line_is_kept_and_shown_to_the_department_and_exec
         await broker.publish(event, topic=Topic.CASE_RECEIVED.value)
         await broker.publish(event, topic=Topic.CASE_RECEIVED.value)  # redelivered
     assert line.fetched == ["5551234"]  # fetched once
-    kept = world.vault.entries[photo_ref("5551234")]
+    kept = world.vault.entries[media_ref("5551234")]
     assert kept.kind == "photo" and base64.b64encode(JPEG).decode() not in kept.sealed  # sealed
-    path = f"/v1/cases/{case_id}/photos/5551234"
+    path = f"/v1/cases/{case_id}/media/5551234"
     shown = await get(svc, path, OFFICER)
     assert shown.status_code == 200 and shown.content == JPEG
     assert shown.headers["content-type"] == "image/jpeg"
@@ -113,7 +113,7 @@ async def test_a_photo_sent_on_line_is_kept_and_shown_to_the_department_and_exec
     # message id that is not this case's, not anonymous.
     assert (await get(svc, path, OTHER)).status_code == 403
     assert (await get(svc, path, AUDITOR)).status_code == 403
-    assert (await get(svc, f"/v1/cases/{case_id}/photos/999", OFFICER)).status_code == 404
+    assert (await get(svc, f"/v1/cases/{case_id}/media/999", OFFICER)).status_code == 404
     assert (await get(svc, path, {})).status_code == 401
     assert audited(world) == ["photo.read", "photo.read"]
 
@@ -139,20 +139,22 @@ async def test_a_photo_added_later_a_gone_one_and_lines_bad_moments(line: FakeLi
         await broker.publish(gone, topic=Topic.CASE_AMENDED.value)
     assert not dead
     assert line.fetched == ["5552000"] * 3 + ["5559999"]
-    ok = await get(svc, f"/v1/cases/{case_id}/photos/5552000", OFFICER)
+    ok = await get(svc, f"/v1/cases/{case_id}/media/5552000", OFFICER)
     assert ok.status_code == 200 and ok.content == JPEG
     # LINE no longer had it: named on the case, not kept (404, and no look recorded).
-    missing = await get(svc, f"/v1/cases/{case_id}/photos/5559999", OFFICER)
+    missing = await get(svc, f"/v1/cases/{case_id}/media/5559999", OFFICER)
     assert missing.status_code == 404 and "not_kept" in missing.text
     assert (
-        svc.runtime.registry.get_sample_value("ruam_line_photos_total", {"outcome": "not_kept"})
+        svc.runtime.registry.get_sample_value(
+            "ruam_line_media_total", {"kind": "image", "outcome": "not_kept"}
+        )
         == 1
     )
     # The citizen takes the photo back: the copy goes with it.
     (taken,) = await webhook(svc, unsend("01PE", "5552000", at=NOW + timedelta(minutes=2)))
     assert taken["withdrawn"] is True
-    assert photo_ref("5552000") not in world.vault.entries
-    assert (await get(svc, f"/v1/cases/{case_id}/photos/5552000", OFFICER)).status_code == 404
+    assert media_ref("5552000") not in world.vault.entries
+    assert (await get(svc, f"/v1/cases/{case_id}/media/5552000", OFFICER)).status_code == 404
 
 
 async def test_a_corruption_reports_photo_is_the_executives_alone(line: FakeLine) -> None:
@@ -171,8 +173,82 @@ async def test_a_corruption_reports_photo_is_the_executives_alone(line: FakeLine
     await svc.handlers.case_event(office_case)
     async with TestKafkaBroker(svc.runtime.broker) as broker:
         await broker.publish(received(world)[0], topic=Topic.CASE_RECEIVED.value)
-    path = f"/v1/cases/{case_id}/photos/5553000"
+    path = f"/v1/cases/{case_id}/media/5553000"
     office = as_(Role.HEAD, department="office", officer_id="office-head")
     assert (await get(svc, path, office)).status_code == 403
     assert (await get(svc, path, EXECUTIVE)).status_code == 200
     assert base64.b64encode(JPEG).decode() not in str(world.submissions.docs)
+
+
+M4A = b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00" + b"a voice message" * 30
+PDF = b"%PDF-1.4\n" + b"a letter to the SAO\n" * 20 + b"%%EOF\n"
+
+
+async def test_a_voice_message_a_video_and_a_pdf_are_kept_and_played(line: FakeLine) -> None:
+    world = World()
+    svc = keeping(world, line)
+    line.contents["5554000"] = (M4A, "audio/x-m4a")  # what LINE calls a voice message
+    line.contents["5554001"] = (M4A.replace(b"M4A ", b"mp42"), "video/mp4")
+    line.contents["5554002"] = (PDF, "application/pdf")
+    outcomes = await webhook(
+        svc,
+        line_event("01PV", user=CITIZEN, image="5554000", sent="audio"),
+        line_event("01PW", user=CITIZEN, at=NOW, image="5554001", sent="video"),
+        line_event("01PX", user=CITIZEN, at=NOW, image="5554002", sent="file"),
+    )
+    case_id = outcomes[0]["case_id"]
+    assert {o["case_id"] for o in outcomes} == {case_id}  # one matter, in three messages
+    await svc.handlers.case_event(assigned_to_public_works(case_id))
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(received(world)[0], topic=Topic.CASE_RECEIVED.value)
+        for follow_up in amended(world):
+            await broker.publish(follow_up, topic=Topic.CASE_AMENDED.value)
+    assert sorted(line.fetched) == ["5554000", "5554001", "5554002"]
+    assert world.vault.entries[media_ref("5554000")].kind == "media"
+    voice = await get(svc, f"/v1/cases/{case_id}/media/5554000", OFFICER)
+    assert voice.status_code == 200 and voice.content == M4A
+    assert voice.headers["content-type"] == "audio/mp4"  # read from the bytes, not LINE's name
+    assert "sandbox" in voice.headers["content-security-policy"]
+    assert "content-disposition" not in voice.headers  # played in the page
+    video = await get(svc, f"/v1/cases/{case_id}/media/5554001", OFFICER)
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    letter = await get(svc, f"/v1/cases/{case_id}/media/5554002", EXECUTIVE)
+    assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+    assert letter.headers["content-disposition"].startswith("attachment")
+    assert audited(world) == ["media.read"] * 3
+    trail = [e["payload"]["detail"] for e in world.publisher.on(Topic.AUDIT_TRAIL)]
+    assert trail == ["audio", "video", "document"]
+    assert (await get(svc, f"/v1/cases/{case_id}/media/5554000", AUDITOR)).status_code == 403
+    # Taken back: the copy goes with it.
+    await webhook(svc, unsend("01PY", "5554000", at=NOW + timedelta(minutes=1)))
+    assert media_ref("5554000") not in world.vault.entries
+
+
+async def test_what_is_not_of_its_kinds_formats_stays_with_line(line: FakeLine) -> None:
+    world = World()
+    svc = keeping(world, line)
+    # A program sent as a file, a page LINE serves as a "video", an SVG as a "photo".
+    line.contents["5555000"] = (b"MZ\x90\x00 a program", "application/octet-stream")
+    line.contents["5555001"] = (b"<html><script>alert(1)</script>", "video/mp4")
+    line.contents["5555002"] = (b"<svg onload=alert(1)>", "image/jpeg")
+    outcomes = await webhook(
+        svc,
+        line_event("01PZ", user=CITIZEN, image="5555000", sent="file"),
+        line_event("01Q0", user=CITIZEN, at=NOW, image="5555001", sent="video"),
+        line_event("01Q1", user=CITIZEN, at=NOW, image="5555002"),
+    )
+    case_id = outcomes[0]["case_id"]
+    await svc.handlers.case_event(assigned_to_public_works(case_id))
+    dead = dead_letters(svc)
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(received(world)[0], topic=Topic.CASE_RECEIVED.value)
+        for follow_up in amended(world):
+            await broker.publish(follow_up, topic=Topic.CASE_AMENDED.value)
+    assert not dead  # never a dead letter: the report stands, its attachment stays named
+    for message_id in ("5555000", "5555001", "5555002"):
+        assert media_ref(message_id) not in world.vault.entries
+        r = await get(svc, f"/v1/cases/{case_id}/media/{message_id}", OFFICER)
+        assert r.status_code == 404 and "not_kept" in r.text
+    for kind in ("document", "video", "image"):
+        sample = {"kind": kind, "outcome": "not_kept"}
+        assert svc.runtime.registry.get_sample_value("ruam_line_media_total", sample) == 1

@@ -7,7 +7,7 @@ from typing import Any
 
 from services.intake.adapters.mongo_submissions import from_document, to_document
 from services.intake.domain.model import Submission
-from services.intake.domain.record import Events, FollowUp, SubmissionRecord, photo_ref
+from services.intake.domain.record import Events, FollowUp, SubmissionRecord, media_ref
 from shared.events.cases import (
     Attachment,
     CaseAmended,
@@ -144,7 +144,7 @@ def test_a_case_stored_before_the_vault_reads_back_without_its_words() -> None:
     record = from_document({**old, "progress": progress, "additions": [addition]})
     assert record.text_ref is None and record.progress.officer_id is None
     # The contact, and the copy of the photo sent on LINE: no words to keep.
-    assert record.vault_refs == ["ct_0123", photo_ref("555")]
+    assert record.vault_refs == ["ct_0123", media_ref("555")]
     # Written again, the words in the clear are gone.
     assert "นายดำ" not in str(to_document(record))
 
