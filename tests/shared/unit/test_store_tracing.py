@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Tracer
 
 from shared.events.cases import CaseCommandIssued, CaseCommandPayload
 from shared.outbox import Emission
@@ -44,6 +44,21 @@ def hex_trace(span: ReadableSpan) -> str:
     return f"{span.context.trace_id:032x}"
 
 
+def broker_away(cas: Cas) -> tuple[FakePublisher, AggregateStore]:
+    """A store whose first publish fails, as when the broker is away."""
+    publisher = FakePublisher(fail_next=1)
+    return publisher, AggregateStore(fake_collection()[1], publisher, cas=cas)
+
+
+async def saved_unpublished(store: AggregateStore, tracer: Tracer, span: str) -> str:
+    """Create a1 with event c1 inside a span whose own flush fails; the span's trace id."""
+    with tracer.start_as_current_span(span) as current:
+        await store.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
+        with pytest.raises(ConnectionError):
+            await store.flush("a1")  # the caller's flush fails
+        return f"{current.get_span_context().trace_id:032x}"
+
+
 def test_outside_a_span_there_is_no_traceparent() -> None:
     assert current_traceparent() is None
 
@@ -52,15 +67,9 @@ def test_outside_a_span_there_is_no_traceparent() -> None:
 async def test_the_sweep_publishes_in_the_trace_of_the_save(
     cas: Cas, traced: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
-    provider, _ = traced
-    publisher = FakePublisher(fail_next=1)
-    _, collection = fake_collection()
-    store = AggregateStore(collection, publisher, cas=cas)
-    with provider.get_tracer("test").start_as_current_span("POST /v1/submissions") as span:
-        await store.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
-        with pytest.raises(ConnectionError):
-            await store.flush("a1")  # the broker away: the caller's flush fails
-        decided = f"{span.get_span_context().trace_id:032x}"
+    publisher, store = broker_away(cas)
+    tracer = traced[0].get_tracer("test")
+    decided = await saved_unpublished(store, tracer, "POST /v1/submissions")
     assert [trace_of(p) for p in publisher.parents] == [decided]
 
     assert await store.sweep() == 1  # out of any span, later
@@ -72,19 +81,13 @@ async def test_the_sweep_publishes_in_the_trace_of_the_save(
 async def test_events_of_two_traces_go_out_in_two_runs_in_order(
     cas: Cas, traced: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
-    provider, _ = traced
-    publisher = FakePublisher(fail_next=1)
-    _, collection = fake_collection()
-    store = AggregateStore(collection, publisher, cas=cas)
-    tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("first") as first:
-        await store.save({"_id": "a1"}, expected_version=0, emissions=[command("c1")])
-        with pytest.raises(ConnectionError):
-            await store.flush("a1")
+    publisher, store = broker_away(cas)
+    tracer = traced[0].get_tracer("test")
+    first = await saved_unpublished(store, tracer, "first")
     with tracer.start_as_current_span("second") as second:
         await store.save({"_id": "a1", "n": 2}, expected_version=1, emissions=[command("c2")])
         await store.flush("a1")
-    traces = [f"{s.get_span_context().trace_id:032x}" for s in (first, second)]
+    traces = [first, f"{second.get_span_context().trace_id:032x}"]
     assert [p.json()["payload"]["command_id"] for p in publisher.sent] == ["c1", "c2"]
     assert [trace_of(p) for p in publisher.parents[1:]] == traces
 
