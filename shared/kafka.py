@@ -333,8 +333,9 @@ class DeadLetterPolicy:
         )
         self.transient_retries = Counter(
             "ruam_transient_retries_total",
-            "Messages retried after a transient fault (database or broker away, a race)",
-            ["service"],
+            "Messages retried after a transient fault (database or broker away, a race, LINE"
+            " away or refusing the channel's token), by the fault's class",
+            ["service", "fault"],
             registry=self.registry,
         )
 
@@ -456,7 +457,8 @@ def dead_letter_middleware(policy: DeadLetterPolicy) -> Callable[..., BaseMiddle
                 except Exception as exc:
                     if is_transient(exc):
                         outage += 1
-                        policy.transient_retries.labels(policy.service).inc()
+                        fault = type(exc).__name__
+                        policy.transient_retries.labels(policy.service, fault).inc()
                         if outage == 1 or outage % 20 == 0:
                             log.warning(
                                 "transient %s (%s), retrying (try %d)",

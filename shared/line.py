@@ -1,6 +1,7 @@
 """LINE Messaging API: a push message to one LINE user (POST /v2/bot/message/push), the
-reply to a message they just sent (POST /v2/bot/message/reply), and the content of a photo
-they sent (GET /v2/bot/message/{id}/content, on LINE's data host).
+reply to a message they just sent (POST /v2/bot/message/reply), and the content of a photo,
+voice message, video or file they sent (GET /v2/bot/message/{id}/content, on LINE's data
+host).
 
 Written once for every service that tells someone something on LINE. LINE Notify was
 discontinued (31 March 2025): this is the Messaging API of the SAO's LINE Official Account,
@@ -11,9 +12,12 @@ consumers' one retry mechanism (shared.kafka's dead-letter middleware) reads the
 - LINE away (a network fault, a timeout, 5xx) or asking us to slow down (429) is
   `LineUnavailable`, a ConnectionError: retried with backoff for as long as it takes,
   never dead-lettered;
-- a request LINE refuses for good (400: a user id that is not one, 401/403: a wrong or
-  revoked token) is `LineRefused`, a PermanentError: the message goes to the service's
-  dead-letter topic with the reason and its original bytes, for an operator to replay.
+- LINE refusing the channel's token (401) or the channel's right to the call (403) is
+  `LineCredentialRefused`, a `LineUnavailable` too: the fault is the credential's, not the
+  message's, and every message waits until the operator sets the current token;
+- a message LINE refuses for good (400: a user id that is not one, a malformed request) is
+  `LineRefused`, a PermanentError: the message goes to the service's dead-letter topic
+  with the reason and its original bytes, for an operator to replay.
 Each push carries `X-Line-Retry-Key`: LINE accepts a key once (for 24 hours) and answers
 409 to the same key again, which is a push already made, so a redelivered event is not
 pushed twice.
@@ -73,8 +77,15 @@ class LineUnavailable(ConnectionError):
     """LINE did not take the push now (network, 5xx, 429): try again later."""
 
 
+class LineCredentialRefused(LineUnavailable):
+    """LINE refused the channel, not the message: its access token (401: wrong, expired,
+    revoked or reissued) or its right to the call (403: the plan). The same message goes
+    through once the operator sets the current token, so it waits, retried, and is never
+    dead-lettered (docs/runbook.md, RuamLineCredentialRefused)."""
+
+
 class LineRefused(PermanentError):
-    """LINE refused the push for good (a 4xx other than 409 and 429)."""
+    """LINE refused the message for good (a 4xx other than 401, 403, 409 and 429)."""
 
 
 def retry_key(event_id: uuid.UUID | str, purpose: str = "") -> uuid.UUID:
@@ -128,7 +139,7 @@ class LinePush:
     async def reply(self, reply_token: str, texts: Sequence[str]) -> bool:
         """Reply with `texts` to the message that came with `reply_token`; True when LINE
         took it, False when it refused the token (400: used or expired), the caller then
-        pushing. `LineUnavailable` or `LineRefused` (a wrong token) otherwise."""
+        pushing. `LineUnavailable` or `LineRefused` otherwise."""
         if not texts:
             return True
         body = {"replyToken": reply_token, "messages": _messages(texts)}
@@ -141,9 +152,9 @@ class LinePush:
         raise _failure("reply", response)
 
     async def content(self, message_id: str, *, max_bytes: int) -> Content | None:
-        """What the user sent in message `message_id` (a photo); None when LINE no longer
-        has it (404) or it is over `max_bytes`. `LineUnavailable` while LINE is away or
-        still preparing it (202), `LineRefused` for a wrong token."""
+        """What the user sent in message `message_id`; None when LINE no longer has it (404)
+        or it is over `max_bytes`. `LineUnavailable` while LINE is away, still preparing it
+        (202) or refusing the token (401)."""
         url = self._content_url.format(quote(message_id, safe=""))
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
@@ -185,4 +196,6 @@ def _failure(what: str, response: httpx.Response) -> Exception:
     reason = f"LINE {what} answered {status}: {response.text[:300]}"
     if status == 429 or status >= 500:
         return LineUnavailable(reason)
+    if status in (401, 403):
+        return LineCredentialRefused(reason)
     return LineRefused(reason)

@@ -4,6 +4,7 @@ its own case.assigned and case.escalated on FastStream's in-memory broker."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,7 +24,15 @@ from shared.events.cases import (
     CaseEscalated,
     CaseEscalatedPayload,
 )
-from shared.line import DEV_LINE_TOKEN, LinePush, LineRefused, LineUnavailable, retry_key
+from shared.kafka import is_transient
+from shared.line import (
+    DEV_LINE_TOKEN,
+    LineCredentialRefused,
+    LinePush,
+    LineRefused,
+    LineUnavailable,
+    retry_key,
+)
 from shared.topics import Topic
 from tests.fake_line import FakeLine, running
 from tests.fakes import dead_letters
@@ -114,8 +123,10 @@ async def test_a_push_carries_the_token_the_retry_key_and_a_text_message(line: F
         await client.push(ANAN_LINE, ["x"], retry_key(uuid.uuid4()))
     with pytest.raises(LineRefused):  # a user id the channel does not know: never succeeds
         await client.push("U" + "c" * 32, ["x"], retry_key(uuid.uuid4()))
-    with pytest.raises(LineRefused):
+    # A wrong token is the channel's fault, not the message's: a ConnectionError too.
+    with pytest.raises(LineCredentialRefused) as refused:
         await LinePush("wrong", base_url=line.url).push(ANAN_LINE, ["x"], key)
+    assert is_transient(refused.value) and "401" in str(refused.value)
     with pytest.raises(LineUnavailable):  # nobody listening
         await LinePush("t", base_url="http://127.0.0.1:9").push(ANAN_LINE, ["x"], key)
     await client.close()
@@ -228,3 +239,31 @@ def test_a_whistle_blowers_report_is_pushed_without_its_text() -> None:
     message = notify.on_escalation(case, 2, "palad", directory(), CONSOLE)
     assert message is not None and "เรียกรับเงิน" not in message.text
     assert notify.on_escalation(case, 2, "eng-somchai", directory(), CONSOLE) is None
+
+
+async def test_a_refused_token_holds_the_pushes_until_the_current_one_is_set(
+    line: FakeLine,
+) -> None:
+    """LINE refuses the token (reissued in LINE's console, say): the push waits, retried,
+    never dead-lettered, and goes out once the token is right again."""
+    repo = FakeCaseRepository()
+    svc = service(repo, line)
+    dead = dead_letters(svc)
+    line.token = "reissued"  # the service still has the old one
+
+    async def set_the_current_token() -> None:
+        while line.answered.count(401) < 3:
+            await asyncio.sleep(0.01)
+        line.token = DEV_LINE_TOKEN
+
+    fix = asyncio.create_task(set_the_current_token())
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(received(CASE), topic=Topic.CASE_RECEIVED.value)
+        await broker.publish(assigned(), topic=Topic.CASE_ASSIGNED.value)
+    await fix
+    assert line.answered[:3] == [401, 401, 401] and line.answered[-1] == 200
+    assert [p["to"] for p in line.pushes] == [ANAN_LINE] and not dead
+    retried = svc.runtime.registry.get_sample_value(
+        "ruam_transient_retries_total", {"service": "routing", "fault": "LineCredentialRefused"}
+    )
+    assert retried is not None and retried >= 3

@@ -77,7 +77,9 @@ async def test_a_database_outage_is_waited_out_and_never_dead_lettered() -> None
     assert await consume(p, Message(), handler) == "done"
     assert handler.calls["n"] == 16  # well past max_attempts, and still not given up
     assert broker.sent == []
-    assert p.transient_retries.labels("intake")._value.get() == 15
+    retried = p.transient_retries.labels
+    assert retried("intake", "ServerSelectionTimeoutError")._value.get() == 12
+    assert retried("intake", "ConcurrencyError")._value.get() == 3
 
 
 async def test_poison_is_dead_lettered_at_once_with_reason_and_original_bytes() -> None:
