@@ -113,10 +113,11 @@ def current_traceparent() -> str | None:
     caller's flush, or the relay's sweep after a failure or a restart) continues the trace
     of the request or message that decided it."""
     from opentelemetry import trace
-    from opentelemetry.propagate import inject
 
     if not trace.get_current_span().get_span_context().is_valid:
-        return None
+        return None  # before the propagators are loaded: tracing off costs nothing more
+    from opentelemetry.propagate import inject
+
     carrier: dict[str, str] = {}
     inject(carrier)
     return carrier.get("traceparent")
