@@ -12,6 +12,7 @@ trace travels in each message's headers (W3C traceparent): `producing` around a 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,10 @@ def provider_for(settings: ServiceSettings) -> TracerProvider | None:
 
     provider = TracerProvider(resource=Resource({"service.name": f"ruam-{settings.service_name}"}))
     if exporter == "console":
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(formatter=_json)))
+        # stdout as it is now: the exporter's default is the stream of when OpenTelemetry
+        # was first imported, which a test's capture (or a redirect) has since replaced.
+        exporter = ConsoleSpanExporter(out=sys.stdout, formatter=_json)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
