@@ -41,8 +41,8 @@ def provider_for(settings: ServiceSettings) -> TracerProvider | None:
     if exporter == "console":
         # stdout as it is now: the exporter's default is the stream of when OpenTelemetry
         # was first imported, which a test's capture (or a redirect) has since replaced.
-        exporter = ConsoleSpanExporter(out=sys.stdout, formatter=_json)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        console = ConsoleSpanExporter(out=sys.stdout, formatter=_json)
+        provider.add_span_processor(SimpleSpanProcessor(console))
     elif exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
