@@ -6,6 +6,7 @@ department's staff and the executives, each look audited."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from datetime import timedelta
@@ -252,3 +253,33 @@ async def test_what_is_not_of_its_kinds_formats_stays_with_line(line: FakeLine) 
     for kind in ("document", "video", "image"):
         sample = {"kind": kind, "outcome": "not_kept"}
         assert svc.runtime.registry.get_sample_value("ruam_line_media_total", sample) == 1
+
+
+async def test_a_refused_token_holds_the_copy_until_the_current_one_is_set(
+    line: FakeLine,
+) -> None:
+    """LINE refuses the channel's token (401): the copy waits, retried, never dead-lettered
+    (the case's report is not at fault), and is made once the token is right again."""
+    world = World()
+    svc = keeping(world, line)
+    line.contents["5556000"] = (M4A, "audio/x-m4a")
+    (opened,) = await webhook(svc, line_event("01Q2", user=CITIZEN, image="5556000", sent="audio"))
+    dead = dead_letters(svc)
+    line.token = "reissued"  # in LINE's console; intake still has the old one
+    refused = {"service": "intake", "fault": "LineCredentialRefused"}
+
+    async def set_the_current_token() -> None:
+        for _ in range(1000):  # at most 10 s: a refusal dead-lettered is never retried
+            retried = svc.runtime.registry.get_sample_value("ruam_transient_retries_total", refused)
+            if (retried or 0) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        line.token = DEV_LINE_TOKEN
+
+    fix = asyncio.create_task(set_the_current_token())
+    async with TestKafkaBroker(svc.runtime.broker) as broker:
+        await broker.publish(received(world)[0], topic=Topic.CASE_RECEIVED.value)
+    await fix
+    assert not dead and line.fetched == ["5556000"]
+    assert world.vault.entries[media_ref("5556000")].kind == "media"
+    assert opened["case_id"]
