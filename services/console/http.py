@@ -762,7 +762,9 @@ def _file(data: bytes, media_type: str) -> Response:
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
         # A file is never a page of this site: no script of it runs with the console's origin.
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+        # Opened on its own, a photo, a voice message or a video is shown by the browser's
+        # own viewer, which loads it again from here.
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
     }
     if media_type == PDF:
         headers["Content-Disposition"] = 'attachment; filename="file.pdf"'
