@@ -46,6 +46,7 @@ from shared.events.cases import (
     CaseCommandIssued,
     CaseReceived,
     Location,
+    citizen_words,
 )
 from shared.outbox import Emission
 from shared.roles import Role
@@ -152,7 +153,9 @@ class RoutingHandlers:
         # Not asked first whether the case is known: its save, an insert, is refused if it
         # is (a redelivery), and then the stored case stands (below). A new case's first
         # read was one database round trip more on every case's way, for a rare repeat.
-        ranking, words = await self._read(p.text, for_duplicates=True)
+        # A LINE photo, voice message or pin alone: the desk decides (the channel's words,
+        # such as "ข้อความเสียง", would otherwise send it to the noise team).
+        ranking, words = await self._read(citizen_words(p.text), for_duplicates=True)
         directory = self.directory(event.org_id)
         now = self.clock.now()
         loc = p.location or Location()

@@ -52,6 +52,23 @@ class Location(Contract):
 # console shows through intake.
 LINE_CONTENT = "line:message/"
 LINE_MEDIA_KINDS = frozenset({"image", "audio", "video", "document"})
+# What a LINE case's text says for a message without words (by LINE's message type), and
+# before a pin's address: the channel's words, not the citizen's.
+LINE_NO_WORDS = {
+    "image": "(ภาพถ่ายส่งทาง LINE)",
+    "video": "(วิดีโอส่งทาง LINE)",
+    "audio": "(ข้อความเสียงส่งทาง LINE)",
+    "file": "(ไฟล์ส่งทาง LINE)",
+}
+LINE_PIN_TEXT = "(ตำแหน่งที่ส่งทาง LINE)"
+
+
+def citizen_words(text: str) -> str:
+    """`text` as far as the citizen wrote it: empty for a case whose text a channel put in
+    for a message without words (a photo, a voice message, a pin and its address), which
+    nobody may classify or compare as if someone had written it ("เสียง" is not noise)."""
+    said = text.strip()
+    return "" if said in LINE_NO_WORDS.values() or said.startswith(LINE_PIN_TEXT) else text
 
 
 class Attachment(Contract):

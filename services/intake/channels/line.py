@@ -21,20 +21,22 @@ from services.intake.domain.errors import BadSignature, InvalidInput
 from services.intake.domain.model import MAX_TEXT, Contact, Reply, Submission
 from services.intake.domain.normalize import locate
 from services.intake.domain.record import FollowUp
-from shared.events.cases import LINE_CONTENT, Attachment, Channel, Location
+from shared.events.cases import (
+    LINE_CONTENT,
+    LINE_NO_WORDS,
+    LINE_PIN_TEXT,
+    Attachment,
+    Channel,
+    Location,
+)
 
 MessageType = Literal["text", "location", "image", "video", "audio", "file", "sticker"]
 
-IMAGE_TEXT = "(ภาพถ่ายส่งทาง LINE)"
-LOCATION_TEXT = "(ตำแหน่งที่ส่งทาง LINE)"
-_MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
 # What a case says for a message with no words: the kind of thing the citizen sent.
-MEDIA_TEXT = {
-    "image": IMAGE_TEXT,
-    "video": "(วิดีโอส่งทาง LINE)",
-    "audio": "(ข้อความเสียงส่งทาง LINE)",
-    "file": "(ไฟล์ส่งทาง LINE)",
-}
+MEDIA_TEXT = LINE_NO_WORDS
+IMAGE_TEXT = LINE_NO_WORDS["image"]
+LOCATION_TEXT = LINE_PIN_TEXT
+_MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
 # Stands in for the display name of someone @-mentioned in a group: a third person's name
 # is personal data, and LINE marks exactly where it is.
 MENTION_TEXT = "@[ชื่อ]"

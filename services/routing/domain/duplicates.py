@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from services.routing.domain.classifier import MAX_CLASSIFIED_CHARS, normalize_text, tokenize
 from services.routing.domain.model import Case
+from shared.events.cases import citizen_words
 
 EARTH_RADIUS_M = 6_371_000.0
 NEAR_M = 100.0
@@ -87,10 +88,10 @@ def bounding_box(
 
 
 def word_set(text: str) -> frozenset[str]:
-    """The words two reports are compared by."""
+    """The words two reports are compared by: the citizens' own, never a channel's."""
     return frozenset(
         t
-        for t in tokenize(normalize_text(text[:MAX_CLASSIFIED_CHARS]))
+        for t in tokenize(normalize_text(citizen_words(text)[:MAX_CLASSIFIED_CHARS]))
         if t not in _STOP and len(t) > 1
     )
 

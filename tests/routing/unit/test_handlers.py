@@ -9,8 +9,11 @@ from services.routing.domain.errors import CaseNotFound, InvalidCommand, Invalid
 from services.routing.domain.lifecycle import Command
 from services.routing.domain.model import Case
 from services.routing.handlers import Actor, RoutingHandlers
+from services.routing.models import load_default_classifier
 from shared.clock import FixedClock
 from shared.events.cases import (
+    LINE_NO_WORDS,
+    LINE_PIN_TEXT,
     CaseCommandIssued,
     CaseCommandPayload,
     CaseReceived,
@@ -342,3 +345,27 @@ async def test_a_long_lived_case_files_its_history_and_stays_the_same_size() -> 
         assert numbers == list(range(1, len(every) + 1))
     assert stored.assignment_no == 161 and stored.timeline_seq == stored.timeline[-1].seq
     assert [a.department for a in stored.assignments[-2:]] == ["health", "engineering"]
+
+
+async def test_a_line_message_without_words_goes_to_the_desk_unclassified() -> None:
+    """A LINE photo, voice message or pin alone carries the channel's words, not the
+    citizen's: the shipped model would read "ข้อความเสียง" as noise and "ส่งทาง" as a
+    road or a street light. The desk decides, and two such cases are not alike by them."""
+    h, _ = handlers()
+    h.ranker = load_default_classifier()
+    village = {"village_no": 5}
+    sent = {
+        "SPT-2569-000021": LINE_NO_WORDS["image"],
+        "SPT-2569-000022": LINE_NO_WORDS["audio"],
+        "SPT-2569-000023": LINE_NO_WORDS["video"],
+        "SPT-2569-000024": f"{LINE_PIN_TEXT} ถนนหน้าโรงเรียน หมู่ 5",
+    }
+    for case_id, text in sent.items():
+        event = received(case_id, channel="line", text=text, original_text=text, location=village)
+        case = await h.on_case_received(event)
+        assert case.category == "general", (text, case.categories[:2])
+        assert "ข้อความว่าง" in case.categories[0].evidence[0]
+        assert case.likely_duplicate_of is None, text
+    # The same model still reads a citizen's own words.
+    words = await h.on_case_received(received("SPT-2569-000025", text="เพื่อนบ้านเปิดเพลงเสียงดังทุกคืน"))
+    assert words.category == "noise"
