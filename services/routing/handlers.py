@@ -153,7 +153,7 @@ class RoutingHandlers:
         # Not asked first whether the case is known: its save, an insert, is refused if it
         # is (a redelivery), and then the stored case stands (below). A new case's first
         # read was one database round trip more on every case's way, for a rare repeat.
-        # A LINE photo, voice message or pin alone: the desk decides (the channel's words,
+        # A LINE photo, voice message or pin alone: สำนักปลัด decides (the channel's words,
         # such as "ข้อความเสียง", would otherwise send it to the noise team).
         ranking, words = await self._read(citizen_words(p.text), for_duplicates=True)
         directory = self.directory(event.org_id)

@@ -347,10 +347,11 @@ async def test_a_long_lived_case_files_its_history_and_stays_the_same_size() -> 
     assert [a.department for a in stored.assignments[-2:]] == ["health", "engineering"]
 
 
-async def test_a_line_message_without_words_goes_to_the_desk_unclassified() -> None:
+async def test_a_line_message_without_words_goes_to_the_general_desk_unclassified() -> None:
     """A LINE photo, voice message or pin alone carries the channel's words, not the
     citizen's: the shipped model would read "ข้อความเสียง" as noise and "ส่งทาง" as a
-    road or a street light. The desk decides, and two such cases are not alike by them."""
+    road or a street light. สำนักปลัด decides (the general category), and two such cases are
+    not alike by them."""
     h, _ = handlers()
     h.ranker = load_default_classifier()
     village = {"village_no": 5}
