@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
@@ -93,12 +92,6 @@ def retry_key(event_id: uuid.UUID | str, purpose: str = "") -> uuid.UUID:
     return uuid.uuid5(RETRY_KEYS, f"{event_id}:{purpose}")
 
 
-@dataclass(frozen=True)
-class Content:
-    data: bytes
-    media_type: str
-
-
 class LinePush:
     """The Messaging API of one LINE channel: push, reply, and a message's content."""
 
@@ -151,10 +144,11 @@ class LinePush:
             return False
         raise _failure("reply", response)
 
-    async def content(self, message_id: str, *, max_bytes: int) -> Content | None:
-        """What the user sent in message `message_id`; None when LINE no longer has it (404)
-        or it is over `max_bytes`. `LineUnavailable` while LINE is away, still preparing it
-        (202) or refusing the token (401)."""
+    async def content(self, message_id: str, *, max_bytes: int) -> bytes | None:
+        """The bytes the user sent in message `message_id` (what they are, the caller reads
+        from them, not from LINE's word); None when LINE no longer has them (404) or they are
+        over `max_bytes`. `LineUnavailable` while LINE is away, still preparing them (202) or
+        refusing the token (401)."""
         url = self._content_url.format(quote(message_id, safe=""))
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
@@ -172,8 +166,7 @@ class LinePush:
                     data += chunk
                     if len(data) > max_bytes:
                         return None
-                media_type = response.headers.get("content-type", "application/octet-stream")
-                return Content(bytes(data), media_type.split(";")[0].strip().lower())
+                return bytes(data)
         except httpx.TransportError as exc:
             raise LineUnavailable(f"LINE content: {type(exc).__name__}: {exc}") from exc
 

@@ -71,16 +71,16 @@ class CitizenMedia:
             ref = media_ref(message_id)
             if await self.vault.has(ref) or await self._taken_back(record, message_id):
                 continue
-            content = await self.line.content(message_id, max_bytes=self.max_bytes)
-            media_type = media_type_of(kind, content.data) if content is not None else None
-            if content is None or media_type is None:
+            data = await self.line.content(message_id, max_bytes=self.max_bytes)
+            media_type = media_type_of(kind, data) if data is not None else None
+            if data is None or media_type is None:
                 self.metrics.line_media.labels(kind, "not_kept").inc()
                 log.warning(
                     "LINE %s %s of %s: gone, too large or not a format kept",
                     kind, message_id, case_id,
                 )  # fmt: skip
                 continue
-            value = {"media_type": media_type, "data": base64.b64encode(content.data).decode()}
+            value = {"media_type": media_type, "data": base64.b64encode(data).decode()}
             await self.vault.keep(
                 ref, "photo" if kind == "image" else "media", value, owner=record.dedup_key
             )

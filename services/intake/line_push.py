@@ -17,9 +17,9 @@ the consumers' one mechanism (shared.kafka).
 
 An answer to a message the citizen has just sent (a new case's number, a case's status,
 the acknowledgement of their answer to a question) goes as LINE's free reply while its token
-lasts. LINE keeps no key for a reply, so the
-reply is recorded once made (`line_replies` in the record book): a redelivered event finds
-it and sends nothing. A token LINE no longer takes means a push.
+lasts. LINE keeps no key for a reply, so the reply is recorded once made (`line_replies` in
+the record book): a redelivered event finds it and sends nothing. A token LINE no longer
+takes means a push.
 """
 
 from __future__ import annotations

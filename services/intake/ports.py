@@ -70,6 +70,10 @@ class VaultStore(Protocol):
 
     async def get(self, ref: str) -> VaultEntry | None: ...
 
+    async def exists(self, ref: str) -> bool:
+        """Whether an entry is kept under `ref`, without reading it (a copy of a video may
+        be ten megabytes)."""
+
     async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
         """Move these entries' `purge_at` to `purge_at` where that is later (never earlier),
         naming `owner` as the case that keeps them."""

@@ -1,5 +1,5 @@
 """The vault: the one place intake keeps personal data (contacts, the citizen's own words,
-the photos they sent on LINE).
+the photos, voice messages, videos and files they sent on LINE).
 
 Everything else, Kafka included, carries only a reference (`ct_...`, `tx_...`). Entries are
 sealed with Fernet (AES-128-CBC and HMAC-SHA256, from `cryptography`) under RUAM_VAULT_KEY
@@ -120,8 +120,9 @@ class PersonalVault:
             await self.store.extend(list(refs), since + self.retention, owner)
 
     async def has(self, ref: str) -> bool:
-        """Whether an entry is kept under `ref` (nothing is opened, so nothing to audit)."""
-        return await self.store.get(ref) is not None
+        """Whether an entry is kept under `ref` (nothing is read or opened, so nothing to
+        audit)."""
+        return await self.store.exists(ref)
 
     async def read(
         self, ref: str, *, before_open: Callable[[], Awaitable[None]] | None = None

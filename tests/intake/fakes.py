@@ -131,6 +131,9 @@ class FakeVault:
     async def get(self, ref: str) -> VaultEntry | None:
         return self.entries.get(ref)
 
+    async def exists(self, ref: str) -> bool:
+        return ref in self.entries
+
     async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
         for ref in refs:
             entry = self.entries.get(ref)

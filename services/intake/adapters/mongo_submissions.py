@@ -305,6 +305,9 @@ class MongoVault:
         doc = await self._vault.find_one({"_id": ref})
         return None if doc is None else _entry(doc)
 
+    async def exists(self, ref: str) -> bool:
+        return await self._vault.find_one({"_id": ref}, {"_id": 1}) is not None
+
     async def extend(self, refs: Sequence[str], purge_at: datetime, owner: str) -> None:
         for ref in refs:
             await move_later(self._vault, ref, "purge_at", purge_at, {"owner": owner})

@@ -32,10 +32,6 @@ from shared.events.cases import (
 
 MessageType = Literal["text", "location", "image", "video", "audio", "file", "sticker"]
 
-# What a case says for a message with no words: the kind of thing the citizen sent.
-MEDIA_TEXT = LINE_NO_WORDS
-IMAGE_TEXT = LINE_NO_WORDS["image"]
-LOCATION_TEXT = LINE_PIN_TEXT
 _MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
 # Stands in for the display name of someone @-mentioned in a group: a third person's name
 # is personal data, and LINE marks exactly where it is.
@@ -158,7 +154,7 @@ class Incoming:
         if self.text:
             return self.text
         if self.location is not None and self.location.address:
-            return f"{LOCATION_TEXT} {self.location.address}"
+            return f"{LINE_PIN_TEXT} {self.location.address}"
         return None
 
     def follow_up(self) -> FollowUp:
@@ -176,9 +172,10 @@ class Incoming:
 
     def to_submission(self) -> Submission:
         text = self.text or (
-            f"{LOCATION_TEXT} {self.location.address or ''}".strip()
+            f"{LINE_PIN_TEXT} {self.location.address or ''}".strip()
             if self.location is not None
-            else MEDIA_TEXT.get(self.kind, IMAGE_TEXT)
+            # What a case says for a message with no words: the kind of thing sent.
+            else LINE_NO_WORDS.get(self.kind, LINE_NO_WORDS["image"])
         )
         return Submission(
             channel=Channel.LINE,

@@ -1,5 +1,5 @@
-"""Who may read a case's personal data (its contact, the citizen's own words) and see the
-photos sent on LINE, from intake. Pure.
+"""Who may read a case's personal data (its contact, the citizen's own words) and see or
+hear what was sent on LINE, from intake. Pure.
 
 The same rules as routing's (services/routing/domain/access.py `sees_personal_data`,
 `sees_attachments`), on what intake knows of the case from `case.assigned`: its department
@@ -55,9 +55,10 @@ def refusal_to_read_personal(who: Reader, record: SubmissionRecord) -> str | Non
 
 
 def refusal_to_see_photos(who: Reader, record: SubmissionRecord) -> str | None:
-    """Why `who` may not see the photos the citizen sent; None when they may: the staff of
-    the case's department and the executives (not auditors: no redaction reaches into a
-    photo of a face, a house or a number plate)."""
+    """Why `who` may not see the photos (or hear the voice messages, see the videos and
+    files) the citizen sent; None when they may: the staff of the case's department and the
+    executives (not auditors: no redaction reaches into a photo of a face, a house or a
+    number plate, nor into a voice)."""
     # 1. executives see every case's
     if Role.EXECUTIVE in who.roles:
         return None
